@@ -1,0 +1,5 @@
+"""Gladier clients (flows) of tomocupy-gladier."""
+
+from tomocupy_gladier.flows.tomocupy_flow import FLOWS, TomocupyFlow, TomocupyReconFlow
+
+__all__ = ["FLOWS", "TomocupyFlow", "TomocupyReconFlow"]

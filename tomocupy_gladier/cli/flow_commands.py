@@ -1,0 +1,215 @@
+"""Commands about the flows themselves: show, export, run, follow."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tomocupy_gladier.backends import make_client, offline_client
+from tomocupy_gladier.config import ExperimentConfig, load_config
+from tomocupy_gladier.errors import UserError
+from tomocupy_gladier.flow_input import build_flow_input, recon_parameters, run_label
+from tomocupy_gladier.flows import FLOWS
+from tomocupy_gladier.options import RECON_OPTIONS, ReconOption
+from tomocupy_gladier.validation import validate_flow_input
+
+console = Console(stderr=True)
+
+flow_option = click.option("--flow", "flow_name", type=click.Choice(list(FLOWS)), default="tomocupy",
+                           show_default=True, help="tomocupy: transfer+reconstruct+publish; "
+                           "recon: reconstruct+publish data already at the facility.")
+config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                             envvar="TOMOCUPY_GLADIER_CONFIG",
+                             help="Experiment file (experiment.toml).")
+backend_option = click.option("--backend", type=click.Choice(["local", "globus"]), default=None,
+                              help="Override the backend chosen by the experiment file.")
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+@click.command()
+@flow_option
+def definition(flow_name: str) -> None:
+    """Print the flow definition Gladier generates (offline)."""
+    _print_json(offline_client(flow_name).get_flow_definition())
+
+
+@click.command()
+@flow_option
+def schema(flow_name: str) -> None:
+    """Print the flow's input schema (offline)."""
+    _print_json(offline_client(flow_name).get_flow_schema())
+
+
+def export_flows(out_dir: Path) -> list[Path]:
+    """Write every flow's definition and input schema as JSON into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in FLOWS:
+        client = offline_client(name)
+        for kind, data in (("definition", client.get_flow_definition()),
+                           ("schema", client.get_flow_schema())):
+            path = out_dir / f"{name}.{kind}.json"
+            path.write_text(json.dumps(data, indent=2) + "\n")
+            written.append(path)
+    return written
+
+
+@click.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="flows", show_default=True)
+def export(out_dir: str) -> None:
+    """Write each flow's definition and input schema into a folder (the repository's flows/)."""
+    for path in export_flows(Path(out_dir)):
+        click.echo(str(path))
+
+
+def _dest(option: ReconOption) -> str:
+    return option.name.replace("-", "_")
+
+
+_OPTION_BY_DEST = {_dest(o): o for o in RECON_OPTIONS}
+
+
+def _param_decorator(option: ReconOption) -> Callable:
+    kind = option.json_type()
+    flag = f"--{option.name}"
+    help_text = f"{option.description} [tomocupy default: {option.default()}]"
+    if kind == "boolean":
+        return click.option(f"{flag}/--no-{option.name}", _dest(option), default=None, help=help_text)
+    choices = [c for cmd in option.commands for c in (option.choices(cmd) or [])]
+    if choices:
+        click_type: Any = click.Choice(sorted(set(map(str, choices)), key=str))
+    else:
+        click_type = {"integer": int, "number": float}.get(kind, str)
+    return click.option(flag, _dest(option), type=click_type, default=None, help=help_text)
+
+
+def recon_param_options(func: Callable) -> Callable:
+    """Add one command-line option per exposed tomocupy option (same names as tomocupy)."""
+    for option in reversed(RECON_OPTIONS):
+        func = _param_decorator(option)(func)
+    return click.option("--command", "command", type=click.Choice(["recon", "recon_steps"]),
+                        default=None, help="tomocupy command (recon_steps for phase retrieval).")(func)
+
+
+def params_from_cli(params: dict[str, Any]) -> dict[str, Any]:
+    """The options given on the command line, by tomocupy name, with tomocupy's value types."""
+    given = {}
+    for dest, value in params.items():
+        option = _OPTION_BY_DEST[dest]
+        if value is None:
+            continue
+        if option.json_type() == "integer" and isinstance(value, str):
+            value = int(value)  # click hands integer choices (binning) back as strings
+        given[option.name] = value
+    return given
+
+
+def load(config_path: str | None) -> ExperimentConfig:
+    if not config_path:
+        raise UserError("no experiment file: pass --config experiment.toml "
+                        "(or set TOMOCUPY_GLADIER_CONFIG); `tomocupy-gladier demo` writes one")
+    return load_config(config_path)
+
+
+@click.command()
+@click.argument("scan")
+@config_option
+@flow_option
+@backend_option
+@click.option("--try", "rtype", flag_value="try", help="Reconstruct one slice for a range of centres.")
+@click.option("--full", "rtype", flag_value="full", help="Reconstruct the whole volume.")
+@click.option("--dry-run", is_flag=True, help="Print the validated flow input; start nothing.")
+@click.option("--follow/--no-follow", default=True, help="Follow the run until it ends.")
+@recon_param_options
+def run(scan: str, config_path: str | None, flow_name: str, backend: str | None, rtype: str | None,
+        dry_run: bool, follow: bool, command: str | None, **params: Any) -> None:
+    """Reconstruct SCAN (a path on the beamline, or at the facility with --flow recon)."""
+    config = load(config_path)
+    overrides = params_from_cli(params)
+    if command:
+        overrides["command"] = command
+    recon = recon_parameters(config, overrides, rtype)
+    body = build_flow_input(config, scan, recon, transfer=(flow_name == "tomocupy"))
+    # validate what we built before any network call; Gladier adds the function ids later
+    schema = FLOWS[flow_name].flow_schema
+    validate_flow_input(_without_function_ids(schema), body)
+    if dry_run:
+        _print_json(body)
+        return
+    client = make_client(flow_name, config, backend)
+    label = run_label(config, Path(scan).name, recon)
+    started = client.run_flow(flow_input=body, label=label, tags=list(config.tags) + ["tomocupy-gladier"])
+    run_id = started["run_id"]
+    click.echo(run_id)
+    if follow:
+        follow_run(client, run_id)
+
+
+def _without_function_ids(schema: dict) -> dict:
+    trimmed = json.loads(json.dumps(schema))
+    inner = trimmed["properties"]["input"]
+    inner["required"] = [r for r in inner["required"] if not r.endswith("_function_id")]
+    return trimmed
+
+
+def follow_run(client: Any, run_id: str, delay: float = 2.0) -> dict:
+    """Poll a run until it ends, printing each state as it starts and ends."""
+    seen = 0
+    while True:
+        status = client.get_status(run_id)
+        entries = run_log_entries(client, run_id)
+        for entry in entries[seen:]:
+            console.print(f"[dim]{entry.get('time', '')}[/dim] {entry.get('code', '')}: "
+                          f"{entry.get('description', '')}")
+        seen = len(entries)
+        if status["status"] in ("SUCCEEDED", "FAILED", "ENDED", "INACTIVE"):
+            colour = "green" if status["status"] == "SUCCEEDED" else "red"
+            console.print(f"run {run_id}: [{colour}]{status['status']}[/{colour}]")
+            return status
+        time.sleep(delay)
+
+
+def run_log_entries(client: Any, run_id: str) -> list[dict]:
+    """The run's log entries (FlowStarted, ActionStarted, ...) from whichever backend runs it."""
+    manager = client.flows_manager
+    if hasattr(manager, "get_run_logs"):
+        return list(manager.get_run_logs(run_id))
+    response = manager.flows_client.get_run_logs(run_id, limit=100)
+    return list(response.get("entries", []))
+
+
+@click.command()
+@click.argument("run_id")
+@config_option
+@flow_option
+@backend_option
+@click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
+def status(run_id: str, config_path: str | None, flow_name: str, backend: str | None, as_json: bool) -> None:
+    """Show a run's status and its progress state by state."""
+    config = load(config_path)
+    client = make_client(flow_name, config, backend)
+    record = client.get_status(run_id)
+    if as_json:
+        _print_json(record)
+        return
+    table = Table(title=f"run {run_id}: {record.get('status')}")
+    for column in ("time", "code", "description"):
+        table.add_column(column)
+    for entry in run_log_entries(client, run_id):
+        table.add_row(str(entry.get("time", "")), str(entry.get("code", "")), str(entry.get("description", "")))
+    Console().print(table)
+    details = record.get("details") or {}
+    if record.get("status") == "FAILED":
+        click.echo(f"failure: {details.get('code', '')} {details.get('description', '')}")
+
+
+COMMANDS = [definition, schema, export, run, status]

@@ -1,0 +1,237 @@
+"""Per-experiment configuration (``experiment.toml``), validated on load.
+
+One file describes an experiment once: where scans are written, where they are
+reconstructed, how to run tomocupy there, where results are published, the default
+reconstruction parameters, and which backend runs the flow.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping
+
+import jsonschema
+
+from tomocupy_gladier.errors import ConfigError
+from tomocupy_gladier.options import recon_schema
+from tomocupy_gladier.paths import Collection
+from tomocupy_gladier.schema import uuid_field
+from tomocupy_gladier.tools.tomocupy_recon import DEFAULT_WAIT_TIME
+from tomocupy_gladier.validation import describe_error, leaf_errors
+
+BACKENDS = ("local", "globus")
+
+
+def _collection_section(title: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "title": title,
+        "properties": {
+            "collection": uuid_field("Collection", "Globus collection UUID"),
+            "path": {"type": "string", "minLength": 1},
+            "posix_root": {"type": "string", "pattern": "^/"},
+        },
+        "required": ["collection", "path"],
+        "additionalProperties": False,
+    }
+
+
+_recon = recon_schema()
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "experiment": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 48},
+                "backend": {"type": "string", "enum": list(BACKENDS)},
+                "tags": {"type": "array", "items": {"type": "string"}},
+            },
+            "additionalProperties": False,
+        },
+        "source": _collection_section("Beamline collection"),
+        "facility": _collection_section("Facility collection"),
+        "compute": {
+            "type": "object",
+            "properties": {
+                "endpoint": uuid_field("Compute endpoint", ""),
+                "executable": {"anyOf": [{"type": "string", "minLength": 1},
+                                         {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
+                "timeout": {"type": "number", "exclusiveMinimum": 0},
+                "wait_time": {"type": "integer", "minimum": 60, "maximum": 7 * 86400},
+                "env": {"type": "object", "additionalProperties": {"type": "string"}},
+                "pbs": {
+                    "type": "object",
+                    "properties": {
+                        "queue": {"type": "string", "minLength": 1},
+                        "account": {"type": "string", "minLength": 1},
+                        "walltime": {"type": "string", "pattern": "^[0-9]{1,3}:[0-5][0-9]:[0-5][0-9]$"},
+                        "nodes": {"type": "integer", "minimum": 1, "maximum": 64},
+                    },
+                    "additionalProperties": False,
+                },
+            },
+            "required": ["endpoint"],
+            "additionalProperties": False,
+        },
+        "publish": {
+            "type": "object",
+            "properties": {
+                "index": uuid_field("Search index", ""),
+                "collection": uuid_field("Publication collection", ""),
+                "path": {"type": "string", "minLength": 1},
+                "visible_to": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+                "checksums": {"type": "array",
+                              "items": {"type": "string", "enum": ["md5", "sha1", "sha256", "sha512"]}},
+                "transfer": {"type": "boolean"},
+                "ingest": {"type": "boolean"},
+                "datacite": {"type": "boolean"},
+            },
+            "required": ["index", "collection", "path"],
+            "additionalProperties": False,
+        },
+        "recon": {**_recon, "title": "Default reconstruction parameters"},
+        "local": {
+            "type": "object",
+            "properties": {
+                "state_dir": {"type": "string", "minLength": 1},
+                "collections": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1},
+                                "propertyNames": {"pattern": uuid_field("", "")["pattern"]}},
+            },
+            "additionalProperties": False,
+        },
+        "globus": {
+            "type": "object",
+            "properties": {
+                "client_id": uuid_field("Native app client id", ""),
+                "group": uuid_field("Globus group", ""),
+                "subscription_id": uuid_field("Subscription", ""),
+            },
+            "additionalProperties": False,
+        },
+    },
+    "required": ["facility", "compute"],
+    "additionalProperties": False,
+}
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    index: str
+    collection: str
+    path: str
+    visible_to: tuple[str, ...] = ("public",)
+    checksums: tuple[str, ...] = ("sha256",)
+    transfer: bool = True
+    ingest: bool = True
+    datacite: bool = True
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A validated ``experiment.toml``; relative local paths are resolved against its folder."""
+
+    path: Path
+    name: str
+    backend: str
+    facility: Collection
+    facility_path: PurePosixPath
+    compute_endpoint: str
+    source: Collection | None = None
+    source_path: PurePosixPath | None = None
+    executable: str | tuple[str, ...] = "tomocupy"
+    timeout: float = 6 * 3600
+    wait_time: int = DEFAULT_WAIT_TIME
+    env: Mapping[str, str] = field(default_factory=dict)
+    pbs: Mapping[str, Any] = field(default_factory=dict)
+    publish: PublishConfig | None = None
+    recon: Mapping[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    local_state_dir: Path | None = None
+    local_collections: Mapping[str, Path] = field(default_factory=dict)
+    globus: Mapping[str, str] = field(default_factory=dict)
+
+
+def _choose_backend(raw: Mapping[str, Any]) -> str:
+    explicit = raw.get("experiment", {}).get("backend")
+    if explicit:
+        return explicit
+    has_credentials = bool(os.environ.get("GLADIER_CLIENT_ID") and os.environ.get("GLADIER_CLIENT_SECRET"))
+    return "globus" if ("globus" in raw or has_credentials) else "local"
+
+
+def load_config(path: str | os.PathLike[str]) -> ExperimentConfig:
+    """Read and validate an experiment file; :class:`ConfigError` names file, key and problem."""
+    path = Path(path).expanduser()
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return config_from_dict(raw, path)
+
+
+def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
+    """Validate an already-parsed configuration (``path`` is used for messages and relative paths)."""
+    validator = jsonschema.Draft202012Validator(CONFIG_SCHEMA, format_checker=jsonschema.FormatChecker())
+    problems = sorted({describe_error(e) for e in leaf_errors(validator.iter_errors(raw))})
+    if problems:
+        raise ConfigError(f"{path}: " + ("\n  ".join([""] + problems) if len(problems) > 1 else problems[0]))
+
+    base = path.parent
+    backend = _choose_backend(raw)
+    local = raw.get("local", {})
+    collections = {cid: (base / folder).resolve() for cid, folder in local.get("collections", {}).items()}
+    if backend == "local":
+        needed = [raw["facility"]["collection"]] + ([raw["source"]["collection"]] if "source" in raw else [])
+        if "publish" in raw:
+            needed.append(raw["publish"]["collection"])
+        missing = [cid for cid in needed if cid not in collections]
+        if missing:
+            raise ConfigError(f"{path}: [local.collections] has no folder for collection(s) "
+                              f"{', '.join(missing)} used by the local backend")
+
+    def collection(section: str) -> Collection:
+        cid = raw[section]["collection"]
+        root = raw[section].get("posix_root")
+        if root is None and cid in collections:
+            root = str(collections[cid])
+        return Collection(cid, PurePosixPath(root or "/"))
+
+    compute = raw["compute"]
+    publish = None
+    if "publish" in raw:
+        p = raw["publish"]
+        publish = PublishConfig(
+            index=p["index"], collection=p["collection"], path=p["path"],
+            visible_to=tuple(p.get("visible_to", ["public"])),
+            checksums=tuple(p.get("checksums", ["sha256"])),
+            transfer=p.get("transfer", True), ingest=p.get("ingest", True), datacite=p.get("datacite", True),
+        )
+    executable = compute.get("executable", "tomocupy")
+    state_dir = local.get("state_dir")
+    return ExperimentConfig(
+        path=path,
+        name=raw.get("experiment", {}).get("name", path.stem),
+        backend=backend,
+        facility=collection("facility"),
+        facility_path=PurePosixPath(raw["facility"]["path"]),
+        compute_endpoint=compute["endpoint"],
+        source=collection("source") if "source" in raw else None,
+        source_path=PurePosixPath(raw["source"]["path"]) if "source" in raw else None,
+        executable=executable if isinstance(executable, str) else tuple(executable),
+        timeout=float(compute.get("timeout", 6 * 3600)),
+        wait_time=int(compute.get("wait_time", DEFAULT_WAIT_TIME)),
+        env=dict(compute.get("env", {})),
+        pbs=dict(compute.get("pbs", {})),
+        publish=publish,
+        recon=dict(raw.get("recon", {})),
+        tags=tuple(raw.get("experiment", {}).get("tags", [])),
+        local_state_dir=(base / state_dir).resolve() if state_dir else (base / ".tomocupy-gladier").resolve(),
+        local_collections=collections,
+        globus=dict(raw.get("globus", {})),
+    )

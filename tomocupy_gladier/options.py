@@ -1,0 +1,370 @@
+"""The tomocupy options this project exposes, declared once.
+
+Types, defaults and choices come from tomocupy's own option table (vendored as
+``data/tomocupy-options.json``); this module adds what a user needs to see in a form
+(title, description, bounds) and which options are offered at all. Everything else is
+derived from :data:`RECON_OPTIONS`: the JSON schema of the ``recon`` block of the flow
+input, its validation, the ``run`` command-line options and the defaults.
+
+Keys of the ``recon`` block are tomocupy's own option names (``rotation-axis``), so a
+value travels to tomocupy's command line without renaming. ``command`` is the one key
+that is not a tomocupy option: it selects ``tomocupy recon`` or ``tomocupy recon_steps``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Mapping
+
+COMMANDS = ("recon", "recon_steps")
+
+
+@lru_cache(maxsize=None)
+def tomocupy_option_table() -> tuple[dict[str, Any], ...]:
+    """tomocupy 1.1.0's option table: one dict per (option, section) as tomocupy declares it."""
+    text = resources.files("tomocupy_gladier").joinpath("data/tomocupy-options.json").read_text()
+    return tuple(json.loads(text))
+
+
+def tomocupy_options_for(command: str) -> dict[str, dict[str, Any]]:
+    """Every option tomocupy accepts for ``command``, keyed by name."""
+    return {o["name"]: o for o in tomocupy_option_table() if command in o["commands"]}
+
+
+@dataclass(frozen=True)
+class ReconOption:
+    """One exposed tomocupy option.
+
+    ``name`` is tomocupy's option name; the JSON type, default and choices for each
+    command are read from tomocupy's table. ``minimum``/``maximum`` and the texts are ours.
+    """
+
+    name: str
+    title: str
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+    group: str = "reconstruction"
+    nullable_default: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def tomocupy(self, command: str) -> dict[str, Any] | None:
+        return tomocupy_options_for(command).get(self.name)
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        return tuple(c for c in COMMANDS if self.tomocupy(c) is not None)
+
+    def json_type(self) -> str:
+        entry = self.tomocupy(self.commands[0])
+        assert entry is not None
+        return _json_type(entry)
+
+    def choices(self, command: str) -> list[Any] | None:
+        entry = self.tomocupy(command)
+        if entry is None:
+            return None
+        if _json_type(entry) == "boolean":
+            return None
+        return list(entry["choices"]) if entry["choices"] else None
+
+    def default(self, command: str | None = None) -> Any:
+        entry = self.tomocupy(command or self.commands[0])
+        assert entry is not None
+        return _parse_default(entry)
+
+
+def _json_type(entry: Mapping[str, Any]) -> str:
+    kind = entry["type"]
+    if kind in ("int", "positive_int"):
+        return "integer"
+    if kind == "float":
+        return "number"
+    if kind == "flag":
+        return "boolean"
+    # tomocupy spells several booleans as the strings "True"/"False"
+    if str(entry["default"]) in ("True", "False") and (
+        kind == "str(no type)" or entry["choices"] == ["True", "False"] or kind == "bool"
+    ):
+        return "boolean"
+    return "string"
+
+
+def _parse_default(entry: Mapping[str, Any]) -> Any:
+    raw = entry["default"]
+    kind = _json_type(entry)
+    if raw in (None, "None"):
+        return None
+    if kind == "boolean":
+        return str(raw) == "True"
+    if kind == "integer":
+        return int(raw)
+    if kind == "number":
+        return float(raw)
+    return str(raw)
+
+
+# The exposed options, in the order a form shows them.
+RECON_OPTIONS: tuple[ReconOption, ...] = (
+    ReconOption(
+        "reconstruction-type",
+        "Reconstruction type",
+        "'try' reconstructs one slice for a range of rotation centres so you can pick the best; "
+        "'full' reconstructs every selected row with the chosen centre.",
+    ),
+    ReconOption(
+        "reconstruction-algorithm",
+        "Algorithm",
+        "Back-projection method on the GPU. fourierrec is the accurate default; lprec is "
+        "faster with half precision; linerec is the simple line integral method.",
+    ),
+    ReconOption(
+        "rotation-axis",
+        "Rotation axis (pixels)",
+        "Position of the rotation axis, in detector pixels from the left edge of a row. "
+        "-1 uses the middle of the detector.",
+        minimum=-1,
+    ),
+    ReconOption(
+        "rotation-axis-auto",
+        "Find the rotation axis",
+        "'auto' lets tomocupy estimate the axis from the projections; 'manual' uses the value above.",
+    ),
+    ReconOption(
+        "rotation-axis-method",
+        "Axis finding method",
+        "How the automatic axis is estimated: SIFT feature matching of opposite projections, "
+        "or Vo's sinogram metric.",
+    ),
+    ReconOption(
+        "center-search-width",
+        "Centre search half-width (pixels)",
+        "For 'try': how far either side of the rotation axis the candidate centres reach.",
+        exclusive_minimum=0,
+        maximum=2048,
+    ),
+    ReconOption(
+        "center-search-step",
+        "Centre search step (pixels)",
+        "For 'try': the spacing of the candidate centres.",
+        exclusive_minimum=0,
+        maximum=100,
+    ),
+    ReconOption(
+        "nsino-per-chunk",
+        "Sinograms per chunk",
+        "Rows reconstructed together on the GPU; larger is faster until GPU memory runs out.",
+        minimum=1,
+        maximum=4096,
+        group="performance",
+    ),
+    ReconOption(
+        "binning",
+        "Binning",
+        "Average 2^binning detector pixels in each direction before reconstructing (0 = none).",
+    ),
+    ReconOption(
+        "start-row",
+        "First row",
+        "First detector row to reconstruct (0-based).",
+        minimum=0,
+    ),
+    ReconOption(
+        "end-row",
+        "End row",
+        "Row after the last one to reconstruct; -1 reconstructs to the bottom of the detector.",
+        minimum=-1,
+    ),
+    ReconOption(
+        "dtype",
+        "Data type",
+        "Precision of the computation and of the written slices.",
+        group="output",
+    ),
+    ReconOption(
+        "save-format",
+        "Save format",
+        "File format of the reconstruction: one TIFF per slice, or an HDF5/Zarr volume.",
+        group="output",
+    ),
+    ReconOption(
+        "fbp-filter",
+        "Filter",
+        "Filter applied to the projections before back-projection; parzen suppresses noise, "
+        "ramp keeps the most resolution.",
+    ),
+    ReconOption(
+        "remove-stripe-method",
+        "Ring removal",
+        "Removes stripes in the sinograms that would appear as rings: Fourier-wavelet (fw), "
+        "Titarenko (ti) or Vo's combined filters (vo-all).",
+        group="preprocessing",
+    ),
+    ReconOption("fw-sigma", "Fourier-wavelet: damping", "Damping of the Fourier-wavelet ring filter.",
+                exclusive_minimum=0, group="preprocessing"),
+    ReconOption("fw-filter", "Fourier-wavelet: wavelet", "Wavelet used by the Fourier-wavelet ring filter.",
+                group="preprocessing"),
+    ReconOption("fw-level", "Fourier-wavelet: levels", "Decomposition levels of the Fourier-wavelet ring filter.",
+                minimum=1, maximum=20, group="preprocessing"),
+    ReconOption("ti-beta", "Titarenko: beta", "Regularisation strength of the Titarenko ring filter.",
+                exclusive_minimum=0, group="preprocessing"),
+    ReconOption("ti-mask", "Titarenko: mask", "Mask size of the Titarenko ring filter.",
+                minimum=0, group="preprocessing"),
+    ReconOption("vo-all-snr", "Vo: signal-to-noise ratio", "Detection ratio for stripes in Vo's filters.",
+                exclusive_minimum=0, group="preprocessing"),
+    ReconOption("vo-all-la-size", "Vo: large stripe window", "Window (pixels) for large stripes in Vo's filters.",
+                minimum=1, group="preprocessing"),
+    ReconOption("vo-all-sm-size", "Vo: small stripe window", "Window (pixels) for small stripes in Vo's filters.",
+                minimum=1, group="preprocessing"),
+    ReconOption(
+        "dezinger",
+        "Zinger removal radius",
+        "Radius (pixels) of the median filter that removes bright outliers (zingers); 0 turns it off.",
+        minimum=0,
+        maximum=64,
+        group="preprocessing",
+    ),
+    ReconOption(
+        "dezinger-threshold",
+        "Zinger threshold",
+        "How far above its neighbourhood a pixel must be to count as a zinger.",
+        minimum=0,
+        group="preprocessing",
+    ),
+    ReconOption(
+        "minus-log",
+        "Take the negative logarithm",
+        "Convert normalised intensities to attenuation (-log). Turn off for data that is already converted.",
+        group="preprocessing",
+    ),
+    ReconOption(
+        "flat-linear",
+        "Interpolate flats",
+        "Interpolate linearly between flat fields taken before and after the scan instead of averaging them.",
+        group="preprocessing",
+    ),
+    ReconOption(
+        "bright-ratio",
+        "Bright ratio",
+        "Exposure of the projections relative to the flat fields, when they differ.",
+        exclusive_minimum=0,
+        group="preprocessing",
+    ),
+    ReconOption(
+        "file-type",
+        "Scan geometry",
+        "'double_fov' for 360-degree scans with the axis near the detector edge (extended field of view).",
+    ),
+    ReconOption(
+        "out-path-name",
+        "Output path",
+        "Where to write the reconstruction instead of tomocupy's default <folder>_rec next to the scan.",
+        group="output",
+    ),
+    ReconOption(
+        "retrieve-phase-method",
+        "Phase retrieval",
+        "Phase retrieval applied to the projections before reconstruction (recon_steps only).",
+        group="phase",
+    ),
+    ReconOption("energy", "Energy (keV)", "X-ray energy, for phase retrieval.",
+                exclusive_minimum=0, maximum=1000, group="phase"),
+    ReconOption("propagation-distance", "Propagation distance (mm)",
+                "Sample to detector distance, for phase retrieval.", minimum=0, group="phase"),
+    ReconOption("pixel-size", "Pixel size (microns)",
+                "Effective detector pixel size, for phase retrieval and scale bars.", minimum=0, group="phase"),
+    ReconOption("retrieve-phase-alpha", "Phase retrieval: alpha",
+                "Regularisation of the Paganin filter; larger values smooth more.", minimum=0, group="phase"),
+    ReconOption("rotate-proj-angle", "Projection rotation (degrees)",
+                "Rotate every projection by this angle before reconstructing (recon_steps only).",
+                minimum=-360, maximum=360, group="phase"),
+)
+
+OPTIONS_BY_NAME: dict[str, ReconOption] = {o.name: o for o in RECON_OPTIONS}
+
+
+def default_params(command: str = "recon") -> dict[str, Any]:
+    """tomocupy's default for every exposed option valid for ``command``."""
+    return {o.name: o.default(command) for o in RECON_OPTIONS if command in o.commands}
+
+
+def _option_schema(option: ReconOption) -> dict[str, Any]:
+    kind = option.json_type()
+    schema: dict[str, Any] = {"title": option.title, "description": option.description}
+    default = option.default()
+    if default is None:
+        schema["type"] = [kind, "null"]
+    else:
+        schema["type"] = kind
+    schema["default"] = default
+    # the union of the choices over both commands, in tomocupy's order
+    ordered: list[Any] = []
+    for command in option.commands:
+        for value in option.choices(command) or []:
+            if value not in ordered:
+                ordered.append(value)
+    if ordered:
+        schema["enum"] = ordered + ([None] if default is None else [])
+    for key, value in (
+        ("minimum", option.minimum),
+        ("maximum", option.maximum),
+        ("exclusiveMinimum", option.exclusive_minimum),
+    ):
+        if value is not None:
+            schema[key] = value
+    return schema
+
+
+def recon_schema() -> dict[str, Any]:
+    """JSON schema of the ``recon`` block: command + every exposed tomocupy option.
+
+    Options valid for one command only, and choices that differ between commands, are
+    expressed with ``allOf``/``if``/``then`` so the schema alone refuses them.
+    """
+    properties: dict[str, Any] = {
+        "command": {
+            "title": "tomocupy command",
+            "description": "'recon' for plain reconstruction; 'recon_steps' adds phase retrieval "
+            "and projection rotation.",
+            "type": "string",
+            "enum": list(COMMANDS),
+            "default": "recon",
+        }
+    }
+    for option in RECON_OPTIONS:
+        properties[option.name] = _option_schema(option)
+
+    rules = []
+    for command in COMMANDS:
+        unavailable = [o.name for o in RECON_OPTIONS if command not in o.commands]
+        narrowed = {}
+        for option in RECON_OPTIONS:
+            choices = option.choices(command)
+            if choices and choices != [v for v in properties[option.name].get("enum", []) if v is not None]:
+                narrowed[option.name] = {"enum": choices}
+        then: dict[str, Any] = {"properties": narrowed}
+        if unavailable:
+            then["not"] = {"anyOf": [{"required": [name]} for name in unavailable]}
+        condition = {"properties": {"command": {"const": command}}}
+        if command == "recon":
+            # command defaults to recon when absent
+            condition = {"anyOf": [{"not": {"required": ["command"]}}, condition]}
+        rules.append({"if": condition, "then": then})
+
+    return {
+        "title": "Reconstruction parameters",
+        "description": "tomocupy options for this scan; anything left out takes tomocupy's default.",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        "allOf": rules,
+    }
+
+
+def command_only_options(command: str) -> list[str]:
+    """Exposed options that tomocupy accepts only for a command other than ``command``."""
+    return [o.name for o in RECON_OPTIONS if command not in o.commands]

@@ -1,0 +1,171 @@
+"""The flows' input schemas, assembled from parts so extended flows can reuse them.
+
+A Gladier flow body is ``{"input": {...}}``; Globus Flows validates it against the
+flow's ``input_schema`` and the web app renders that schema as the start form.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+from tomocupy_gladier.options import recon_schema
+
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+def uuid_field(title: str, description: str) -> dict[str, Any]:
+    return {"title": title, "description": description, "type": "string", "format": "uuid",
+            "pattern": UUID_PATTERN}
+
+
+def collection_field(title: str, description: str) -> dict[str, Any]:
+    """A Globus collection and a path on it (the web app shows a collection browser)."""
+    return {
+        "title": title,
+        "description": description,
+        "type": "object",
+        "format": "globus-collection",
+        "properties": {
+            "id": uuid_field("Collection", "Globus collection UUID."),
+            "path": {"title": "Path", "description": "Path on the collection.", "type": "string",
+                     "minLength": 1},
+        },
+        "required": ["id", "path"],
+        "additionalProperties": False,
+    }
+
+
+def function_id_field(function_name: str) -> dict[str, Any]:
+    return uuid_field(f"{function_name} function",
+                      "Globus Compute function id; filled in by tomocupy-gladier when it registers "
+                      "the function.")
+
+
+TRANSFER_PROPERTIES: dict[str, Any] = {
+    "source": collection_field("Scan at the beamline",
+                               "The raw scan (DXchange HDF5 file) on the beamline's collection."),
+    "destination": collection_field("Scan at the facility",
+                                    "Where the scan is copied on the computing facility's collection."),
+    "transfer_recursive": {"title": "Copy a folder", "description": "True when the source is a folder.",
+                           "type": "boolean", "default": False},
+    "transfer_sync_level": {"title": "Skip unchanged files",
+                            "description": "How Transfer decides a file is already there: exists, "
+                            "size, mtime or checksum.",
+                            "type": "string", "enum": ["exists", "size", "mtime", "checksum"],
+                            "default": "checksum"},
+}
+
+RECON_PROPERTIES: dict[str, Any] = {
+    "recon": recon_schema(),
+    "tomocupy": {
+        "title": "How to run tomocupy",
+        "description": "The scan as the compute endpoint sees it, and the program that reconstructs it.",
+        "type": "object",
+        "properties": {
+            "file_name": {"title": "Scan file", "description": "POSIX path of the scan on the compute "
+                          "endpoint's file system.", "type": "string", "minLength": 1},
+            "executable": {"title": "Program", "description": "tomocupy, or a program with the same "
+                           "command line (a path, or a list of words such as python -m module).",
+                           "anyOf": [{"type": "string", "minLength": 1},
+                                     {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+                           "default": "tomocupy"},
+            "timeout": {"title": "Time limit (s)", "description": "The reconstruction is stopped after "
+                        "this long.", "type": "number", "exclusiveMinimum": 0, "maximum": 7 * 86400,
+                        "default": 6 * 3600},
+            "env": {"title": "Environment", "description": "Extra environment variables for the program.",
+                    "type": "object", "additionalProperties": {"type": "string"}},
+        },
+        "required": ["file_name"],
+        "additionalProperties": False,
+    },
+    "compute_endpoint": uuid_field("Compute endpoint", "Globus Compute endpoint that runs tomocupy "
+                                   "(e.g. on Polaris)."),
+    "tomocupy_recon_function_id": function_id_field("tomocupy_recon"),
+    "tomocupy_endpoint_config": {
+        "title": "Batch job",
+        "description": "PBS settings for the job that runs the reconstruction.",
+        "type": "object",
+        "properties": {
+            "queue": {"title": "Queue", "type": "string", "minLength": 1, "default": "debug"},
+            "account": {"title": "Project (allocation)", "type": "string", "minLength": 1},
+            "walltime": {"title": "Walltime", "description": "HH:MM:SS", "type": "string",
+                         "pattern": "^[0-9]{1,3}:[0-5][0-9]:[0-5][0-9]$", "default": "01:00:00"},
+            "nodes": {"title": "Nodes", "type": "integer", "minimum": 1, "maximum": 64, "default": 1},
+        },
+        "additionalProperties": False,
+    },
+}
+
+PUBLISH_PROPERTIES: dict[str, Any] = {
+    "publishv2": {
+        "title": "Publication",
+        "description": "Catalogue the reconstruction in Globus Search and copy it to the publication "
+        "collection.",
+        "type": "object",
+        "properties": {
+            "dataset": {"title": "Reconstruction", "description": "POSIX path of the reconstruction on the "
+                        "compute endpoint.", "type": "string", "minLength": 1},
+            "destination": {"title": "Publish to", "description": "Folder on the publication collection.",
+                            "type": "string", "minLength": 1},
+            "source_collection": uuid_field("Facility collection", "Collection holding the reconstruction."),
+            "source_collection_basepath": {"title": "Facility collection root",
+                                           "description": "POSIX path that the facility collection's / "
+                                           "maps to.", "type": ["string", "null"]},
+            "destination_collection": uuid_field("Publication collection", "Collection the results are "
+                                                 "copied to."),
+            "index": uuid_field("Search index", "Globus Search index for the record."),
+            "visible_to": {"title": "Visible to", "description": "'public' or Globus identity/group URNs.",
+                           "type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+            "entry_id": {"title": "Entry id", "type": "string", "default": "metadata"},
+            "metadata": {"title": "Extra metadata", "type": "object"},
+            "checksum_algorithms": {"title": "Checksums", "type": "array", "minItems": 0,
+                                    "items": {"type": "string",
+                                              "enum": ["md5", "sha1", "sha256", "sha512"]},
+                                    "default": ["sha256"]},
+            "enable_transfer": {"title": "Copy the results", "type": "boolean"},
+            "enable_publish": {"title": "Catalogue in Globus Search", "type": "boolean"},
+            "enable_meta_dc": {"title": "Add DataCite metadata", "type": "boolean"},
+            "enable_meta_files": {"title": "List files with checksums", "type": "boolean", "default": True},
+            "recursive_transfer": {"title": "Copy the folder", "type": "boolean", "default": True},
+        },
+        "required": ["dataset", "destination", "source_collection", "destination_collection", "index",
+                     "visible_to", "enable_transfer", "enable_publish", "enable_meta_dc"],
+        "additionalProperties": False,
+    },
+    "publishv2_gather_metadata_function_id": function_id_field("publishv2_gather_metadata"),
+}
+
+def flow_input_schema(
+    *parts: Mapping[str, Any],
+    required: tuple[str, ...] = (),
+    title: str = "tomocupy reconstruction",
+    description: str = "",
+) -> dict[str, Any]:
+    """A flow input schema from property groups (``TRANSFER_PROPERTIES``, ...).
+
+    Extended flows add their own group: ``flow_input_schema(*TomocupyFlow.schema_parts, mine)``.
+    """
+    properties: dict[str, Any] = {}
+    for part in parts:
+        overlap = set(properties) & set(part)
+        if overlap:
+            raise ValueError(f"schema parts define the same input twice: {sorted(overlap)}")
+        properties.update(copy.deepcopy(dict(part)))
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": title,
+        "description": description,
+        "type": "object",
+        "properties": {
+            "input": {
+                "title": "Flow input",
+                "type": "object",
+                "properties": properties,
+                "required": list(required),
+                "additionalProperties": False,
+            }
+        },
+        "required": ["input"],
+        "additionalProperties": False,
+    }
