@@ -71,10 +71,11 @@ def validate_flow_input(schema: Mapping[str, Any], body: Mapping[str, Any]) -> N
     recon = body.get("input", {}).get("recon") if isinstance(body.get("input"), Mapping) else None
     if isinstance(recon, Mapping):
         problems += _command_problems(recon, "input.recon")
+    explained = {p.split(":", 1)[0] for p in problems}
     for error in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path))):
-        if error.validator in ("allOf", "not", "if") and problems:
-            continue  # already explained by the command check above
-        for leaf in ([error] if error.validator in ("not",) else leaf_errors([error])):
+        for leaf in ([error] if error.validator == "not" else leaf_errors([error])):
+            if _where(leaf) in explained or (explained and leaf.validator in ("not", "if")):
+                continue  # the command check above already said it, by name
             message = describe_error(leaf)
             if message not in problems:
                 problems.append(message)

@@ -1,0 +1,127 @@
+"""Shared fixtures: an experiment on local folders and a fake tomocupy executable."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SOURCE = "11111111-1111-4111-8111-111111111111"
+FACILITY = "22222222-2222-4222-8222-222222222222"
+ENDPOINT = "33333333-3333-4333-8333-333333333333"
+INDEX = "44444444-4444-4444-8444-444444444444"
+PUBLISH = "55555555-5555-4555-8555-555555555555"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Gladier and the token store write under $HOME: keep every test away from the real one."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.delenv("GLADIER_CLIENT_ID", raising=False)
+    monkeypatch.delenv("GLADIER_CLIENT_SECRET", raising=False)
+    monkeypatch.delenv("TOMOCUPY_GLADIER_CONFIG", raising=False)
+
+
+def experiment_toml(extra: str = "", executable: str = '"tomocupy"') -> str:
+    return textwrap.dedent(f"""\
+        [experiment]
+        name = "cells"
+        backend = "local"
+
+        [source]
+        collection = "{SOURCE}"
+        path = "/"
+
+        [facility]
+        collection = "{FACILITY}"
+        path = "/raw"
+
+        [compute]
+        endpoint = "{ENDPOINT}"
+        executable = {executable}
+
+        [compute.pbs]
+        queue = "debug"
+        account = "TOMO"
+
+        [publish]
+        index = "{INDEX}"
+        collection = "{PUBLISH}"
+        path = "/published"
+
+        [recon]
+        rotation-axis = 256.5
+
+        [local.collections]
+        "{SOURCE}" = "beamline"
+        "{FACILITY}" = "facility"
+        "{PUBLISH}" = "portal"
+        """) + extra
+
+
+@pytest.fixture
+def experiment(tmp_path: Path) -> Path:
+    """An experiment.toml with beamline/facility/portal folders and one (empty) scan."""
+    for folder in ("beamline", "facility/raw", "portal"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "beamline" / "scan1.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    path = tmp_path / "experiment.toml"
+    path.write_text(experiment_toml())
+    return path
+
+
+FAKE_TOMOCUPY = r'''
+import json, os, pathlib, sys, time
+record = os.environ["FAKE_TOMOCUPY_RECORD"]
+with open(record, "a") as f:
+    f.write(json.dumps(sys.argv[1:]) + "\n")
+mode = os.environ.get("FAKE_TOMOCUPY_MODE", "ok")
+args = sys.argv[1:]
+def opt(name, default=None):
+    return args[args.index(name) + 1] if name in args else default
+scan = pathlib.Path(opt("--file-name"))
+if mode == "fail":
+    print("\x1b[31mERROR\x1b[0m: cannot read /exchange/data", file=sys.stderr)
+    sys.exit(3)
+if mode == "hang":
+    time.sleep(600)
+rtype = opt("--reconstruction-type", "try")
+rec = pathlib.Path(f"{scan.parent}_rec")
+out = rec / "try_center" / scan.stem if rtype == "try" else pathlib.Path(opt("--out-path-name") or rec / f"{scan.stem}_rec")
+print(f"\x1b[32mINFO\x1b[0m: set rotaion  axis {opt('--rotation-axis', '128.0')}", file=sys.stderr)
+if mode != "noop":
+    out.mkdir(parents=True, exist_ok=True)
+    for row in range(3):
+        (out / f"recon_{row:05d}.tiff").write_bytes(b"" if mode == "empty" else b"II*\x00" + bytes(64))
+print(f"Reconstruction time 1.2e+00s", file=sys.stderr)
+print(f"Output: {out}", file=sys.stderr)
+'''
+
+
+@pytest.fixture
+def fake_tomocupy(tmp_path: Path, monkeypatch):
+    """A stand-in for tomocupy: records its argv; FAKE_TOMOCUPY_MODE picks ok/fail/hang/noop/empty."""
+    script = tmp_path / "fake_tomocupy.py"
+    script.write_text(FAKE_TOMOCUPY)
+    record = tmp_path / "argv.jsonl"
+    monkeypatch.setenv("FAKE_TOMOCUPY_RECORD", str(record))
+
+    class Fake:
+        executable = [sys.executable, str(script)]
+
+        @staticmethod
+        def calls() -> list[list[str]]:
+            if not record.exists():
+                return []
+            return [json.loads(line) for line in record.read_text().splitlines()]
+
+        @staticmethod
+        def mode(value: str) -> None:
+            monkeypatch.setenv("FAKE_TOMOCUPY_MODE", value)
+
+    return Fake

@@ -1,0 +1,70 @@
+"""experiment.toml: read once, validated with messages naming the file, key and problem."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from tomocupy_gladier.config import load_config
+from tomocupy_gladier.errors import ConfigError
+
+from conftest import FACILITY, experiment_toml
+
+
+def test_a_good_file_loads_with_local_folders_as_collection_roots(experiment: Path):
+    config = load_config(experiment)
+    assert config.name == "cells"
+    assert config.backend == "local"
+    assert config.facility.posix_root == PurePosixPath(experiment.parent / "facility")
+    assert config.facility.to_posix("/raw/a.h5") == PurePosixPath(experiment.parent / "facility/raw/a.h5")
+    assert config.recon == {"rotation-axis": 256.5}
+    assert config.pbs == {"queue": "debug", "account": "TOMO"}
+    assert config.publish is not None and config.publish.checksums == ("sha256",)
+
+
+def test_missing_file(tmp_path: Path):
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_malformed_toml_names_the_file(tmp_path: Path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[compute\nendpoint = 1")
+    with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace('account = "TOMO"', 'account = "TOMO"\nqueu = "x"'),
+     "compute.pbs: unknown key(s) 'queu'"),
+    (lambda t: t.replace('rotation-axis = 256.5', 'rotation-axis = "mid"'),
+     "recon.rotation-axis: expected number, got 'mid'"),
+    (lambda t: t.replace('endpoint = "33333333-3333-4333-8333-333333333333"', 'endpoint = "polaris"'),
+     "compute.endpoint: 'polaris' is not a valid"),
+    (lambda t: t.replace('backend = "local"', 'backend = "cloud"'),
+     "experiment.backend: 'cloud' is not allowed; choose one of 'local', 'globus'"),
+])
+def test_each_problem_names_the_key(tmp_path: Path, edit, message):
+    path = tmp_path / "experiment.toml"
+    path.write_text(edit(experiment_toml()))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(str(path))
+    assert message in str(err.value)
+
+
+def test_local_backend_needs_a_folder_for_every_collection(tmp_path: Path):
+    path = tmp_path / "experiment.toml"
+    path.write_text(experiment_toml().replace(f'"{FACILITY}" = "facility"\n', ""))
+    with pytest.raises(ConfigError, match=f"no folder for collection\\(s\\) {FACILITY}"):
+        load_config(path)
+
+
+def test_backend_defaults_to_local_without_globus_settings(tmp_path: Path, monkeypatch):
+    path = tmp_path / "experiment.toml"
+    path.write_text(experiment_toml().replace('backend = "local"\n', ""))
+    assert load_config(path).backend == "local"
+    monkeypatch.setenv("GLADIER_CLIENT_ID", "abc")
+    monkeypatch.setenv("GLADIER_CLIENT_SECRET", "s3cret")
+    assert load_config(path).backend == "globus"

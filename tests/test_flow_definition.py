@@ -1,0 +1,68 @@
+"""The flows Gladier generates: states, action providers, timeouts and Publishv2's switches."""
+
+from __future__ import annotations
+
+import pytest
+
+from tomocupy_gladier.backends import offline_client
+from tomocupy_gladier.tools.tomocupy_recon import DEFAULT_WAIT_TIME
+
+
+@pytest.fixture(scope="module")
+def definition():
+    return offline_client("tomocupy").get_flow_definition()
+
+
+def test_tomocupy_flow_is_transfer_then_reconstruction_then_publication(definition):
+    states = definition["States"]
+    assert definition["StartAt"] == "Transfer"
+    assert states["Transfer"]["Next"] == "TomocupyRecon"
+    assert states["TomocupyRecon"]["Next"] == "Publishv2GatherMetadata"
+    assert states["Publishv2Done"].get("End") is True
+
+
+def test_transfer_reads_collection_objects_and_honours_sync_level(definition):
+    transfer = definition["States"]["Transfer"]
+    assert transfer["ActionUrl"] == "https://transfer.actions.globus.org/transfer/"
+    params = transfer["Parameters"]
+    assert params["source_endpoint.$"] == "$.input.source.id"
+    assert params["DATA"][0]["destination_path.$"] == "$.input.destination.path"
+    assert params["sync_level.$"] == "$.input.transfer_sync_level"
+    assert params["verify_checksum"] is True
+
+
+def test_reconstruction_runs_on_compute_v3_and_fails_the_flow_when_it_fails(definition):
+    state = definition["States"]["TomocupyRecon"]
+    assert state["ActionUrl"] == "https://compute.actions.globus.org/v3"
+    assert state["ExceptionOnActionFailure"] is True
+    assert state["WaitTime"] == DEFAULT_WAIT_TIME >= 2 * 3600
+    params = state["Parameters"]
+    assert params["endpoint_id.$"] == "$.input.compute_endpoint"
+    assert params["user_endpoint_config.$"] == "$.input.tomocupy_endpoint_config"
+    assert params["tasks"] == [{"function_id.$": "$.input.tomocupy_recon_function_id", "kwargs.$": "$.input"}]
+
+
+def test_wait_time_is_configurable():
+    client = offline_client("tomocupy", recon_wait_time=4 * 3600)
+    assert client.get_flow_definition()["States"]["TomocupyRecon"]["WaitTime"] == 4 * 3600
+
+
+def test_publication_steps_depend_on_explicit_flags(definition):
+    states = definition["States"]
+    choices = states["Publishv2ChoiceTransfer"]["Choices"][0]["And"]
+    assert {"Variable": "$.input.publishv2.enable_transfer", "BooleanEquals": True} in choices
+    assert states["Publishv2ChoiceIngest"]["Choices"][0]["And"][1]["Variable"] == "$.input.publishv2.enable_publish"
+
+
+def test_recon_flow_has_no_transfer():
+    definition = offline_client("recon").get_flow_definition()
+    assert definition["StartAt"] == "TomocupyRecon"
+    assert "Transfer" not in definition["States"]
+
+
+def test_schema_is_sent_with_the_flow():
+    client = offline_client("tomocupy")
+    schema = client.get_flow_schema()
+    inner = schema["properties"]["input"]
+    assert inner["additionalProperties"] is False
+    assert {"source", "destination", "recon", "tomocupy", "publishv2"} <= set(inner["required"])

@@ -1,0 +1,96 @@
+"""From experiment + scan + parameters to the flow input, with POSIX <-> Globus paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tomocupy_gladier.config import load_config
+from tomocupy_gladier.errors import UserError
+from tomocupy_gladier.flow_input import build_flow_input, recon_parameters, run_label
+from tomocupy_gladier.flows import TomocupyFlow, TomocupyReconFlow
+from tomocupy_gladier.paths import Collection, tomocupy_output
+from tomocupy_gladier.validation import validate_flow_input
+
+from conftest import FACILITY, PUBLISH
+
+
+def with_ids(body: dict) -> dict:
+    fid = "66666666-6666-4666-8666-666666666666"
+    body["input"].update({"tomocupy_recon_function_id": fid, "publishv2_gather_metadata_function_id": fid})
+    return body
+
+
+def test_parameters_layer_defaults_overrides_and_type(experiment: Path):
+    config = load_config(experiment)
+    recon = recon_parameters(config, {"binning": 1, "rotation-axis": None}, "full")
+    assert recon == {"rotation-axis": 256.5, "binning": 1, "reconstruction-type": "full", "command": "recon"}
+
+
+def test_flow_input_for_a_scan_named_relative_to_the_beamline_folder(experiment: Path):
+    config = load_config(experiment)
+    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))
+    data = body["input"]
+    assert data["source"]["path"] == "/scan1.h5"
+    assert data["destination"] == {"id": FACILITY, "path": "/raw/scan1.h5"}
+    assert data["tomocupy"]["file_name"] == str(experiment.parent / "facility/raw/scan1.h5")
+    publish = data["publishv2"]
+    assert publish["dataset"] == str(experiment.parent / "facility/raw_rec/scan1_rec")
+    assert publish["destination_collection"] == PUBLISH
+    assert (publish["enable_transfer"], publish["enable_publish"], publish["enable_meta_dc"]) == (True, True, True)
+    assert publish["checksum_algorithms"] == ["sha256"]
+    validate_flow_input(TomocupyFlow.flow_schema, with_ids(body))
+
+
+def test_a_scan_given_by_its_posix_path(experiment: Path):
+    config = load_config(experiment)
+    scan = str(experiment.parent / "beamline" / "scan1.h5")
+    body = build_flow_input(config, scan, recon_parameters(config))
+    assert body["input"]["source"]["path"] == "/scan1.h5"
+
+
+def test_a_scan_outside_the_collection_is_refused(experiment: Path, tmp_path: Path):
+    config = load_config(experiment)
+    outside = tmp_path.parent / "elsewhere.h5"
+    with pytest.raises(UserError, match="is outside collection"):
+        build_flow_input(config, str(outside), recon_parameters(config))
+
+
+def test_a_missing_scan_is_refused_before_anything_starts(experiment: Path):
+    config = load_config(experiment)
+    with pytest.raises(UserError, match="scan not found: .*beamline/scan9.h5"):
+        build_flow_input(config, "scan9.h5", recon_parameters(config))
+
+
+def test_recon_flow_input_has_no_transfer(experiment: Path):
+    config = load_config(experiment)
+    (experiment.parent / "facility/raw/scan1.h5").write_bytes(b"x")
+    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "try"), transfer=False)
+    assert "source" not in body["input"]
+    validate_flow_input(TomocupyReconFlow.flow_schema, with_ids(body))
+
+
+def test_paths_translate_both_ways_and_refuse_escapes():
+    eagle = Collection("x", Path("/eagle/tomo"))  # type: ignore[arg-type]
+    assert str(eagle.to_posix("/raw/a.h5")) == "/eagle/tomo/raw/a.h5"
+    assert str(eagle.to_globus("/eagle/tomo/raw/a.h5")) == "/raw/a.h5"
+    with pytest.raises(UserError):
+        eagle.to_posix("/raw/../../etc/passwd")
+
+
+@pytest.mark.parametrize("rtype, out, expected", [
+    ("full", None, "/d/x_rec/scan_rec"),
+    ("try", None, "/d/x_rec/try_center/scan"),
+    ("full", "/elsewhere/vol", "/elsewhere/vol"),
+])
+def test_expected_output_follows_tomocupys_convention(rtype, out, expected):
+    from pathlib import PurePosixPath
+
+    assert str(tomocupy_output(PurePosixPath("/d/x/scan.h5"), rtype, out)) == expected
+
+
+def test_run_labels_fit_the_flows_limit(experiment: Path):
+    config = load_config(experiment)
+    label = run_label(config, "a" * 100 + ".h5", {"reconstruction-type": "full"})
+    assert len(label) <= 64

@@ -1,0 +1,144 @@
+"""The input schema: what the web form shows and what it refuses, with messages naming the field."""
+
+from __future__ import annotations
+
+import copy
+
+import jsonschema
+import pytest
+
+from tomocupy_gladier.errors import FlowInputError
+from tomocupy_gladier.flows import TomocupyFlow
+from tomocupy_gladier.options import RECON_OPTIONS, default_params, recon_schema
+from tomocupy_gladier.validation import validate_flow_input
+
+from conftest import ENDPOINT, FACILITY, INDEX, PUBLISH, SOURCE
+
+FID = "66666666-6666-4666-8666-666666666666"
+
+
+def good_input() -> dict:
+    return {"input": {
+        "source": {"id": SOURCE, "path": "/data/scan1.h5"},
+        "destination": {"id": FACILITY, "path": "/raw/scan1.h5"},
+        "transfer_recursive": False,
+        "transfer_sync_level": "checksum",
+        "recon": {"command": "recon", "reconstruction-type": "full", "rotation-axis": 1024.5,
+                  "remove-stripe-method": "vo-all", "minus-log": True},
+        "tomocupy": {"file_name": "/eagle/raw/scan1.h5"},
+        "compute_endpoint": ENDPOINT,
+        "tomocupy_recon_function_id": FID,
+        "tomocupy_endpoint_config": {"queue": "debug", "account": "TOMO", "walltime": "00:30:00", "nodes": 1},
+        "publishv2": {"dataset": "/eagle/raw_rec/scan1_rec", "destination": "/published",
+                      "source_collection": FACILITY, "destination_collection": PUBLISH, "index": INDEX,
+                      "visible_to": ["public"], "enable_transfer": True, "enable_publish": True,
+                      "enable_meta_dc": True},
+        "publishv2_gather_metadata_function_id": FID,
+    }}
+
+
+def problems_of(body) -> list[str]:
+    with pytest.raises(FlowInputError) as err:
+        validate_flow_input(TomocupyFlow.flow_schema, body)
+    return err.value.problems
+
+
+def test_a_complete_input_passes():
+    validate_flow_input(TomocupyFlow.flow_schema, good_input())
+
+
+def test_schema_is_valid_json_schema_and_renders_as_a_form():
+    schema = TomocupyFlow.flow_schema
+    jsonschema.Draft202012Validator.check_schema(schema)
+    inner = schema["properties"]["input"]["properties"]
+    assert inner["source"]["format"] == "globus-collection"
+    assert set(inner["source"]["properties"]) == {"id", "path"}
+    assert inner["compute_endpoint"]["format"] == "uuid"
+    assert inner["publishv2"]["properties"]["index"]["format"] == "uuid"
+    for name, prop in inner["recon"]["properties"].items():
+        assert prop.get("title") and prop.get("description"), f"{name} needs a title and a description"
+
+
+def test_every_exposed_option_has_tomocupys_default_and_choices():
+    props = recon_schema()["properties"]
+    assert props["fbp-filter"]["default"] == "parzen"
+    assert props["fbp-filter"]["enum"] == ["none", "ramp", "shepp", "hann", "hamming", "parzen", "cosine", "cosine2"]
+    assert props["minus-log"]["type"] == "boolean" and props["minus-log"]["default"] is True
+    assert props["binning"]["enum"] == [0, 1, 2, 3]
+    assert props["rotation-axis-method"]["enum"] == ["sift", "vo"]
+    assert default_params("recon")["reconstruction-algorithm"] == "fourierrec"
+    assert len(RECON_OPTIONS) >= 30
+
+
+def test_wrong_enum_names_the_field_and_the_allowed_values():
+    body = good_input()
+    body["input"]["recon"]["fbp-filter"] = "shep"
+    [problem] = problems_of(body)
+    assert problem.startswith("input.recon.fbp-filter: 'shep' is not allowed")
+    assert "'shepp'" in problem and "'parzen'" in problem
+
+
+def test_wrong_type():
+    body = good_input()
+    body["input"]["recon"]["rotation-axis"] = "middle"
+    assert problems_of(body) == ["input.recon.rotation-axis: expected number, got 'middle'"]
+
+
+def test_unknown_key_is_refused_with_the_known_ones():
+    body = good_input()
+    body["input"]["recon"]["rotation-axes"] = 5
+    [problem] = problems_of(body)
+    assert "unknown key(s) 'rotation-axes'" in problem and "rotation-axis" in problem
+
+
+def test_missing_collection():
+    body = good_input()
+    del body["input"]["destination"]
+    assert problems_of(body) == ["input: 'destination' is a required property"]
+
+
+def test_bad_uuid():
+    body = good_input()
+    body["input"]["source"]["id"] = "aps-2bm"
+    assert problems_of(body)[0].startswith("input.source.id: 'aps-2bm' is not a valid")
+
+
+def test_out_of_range_number():
+    body = good_input()
+    body["input"]["recon"]["nsino-per-chunk"] = 0
+    assert problems_of(body) == ["input.recon.nsino-per-chunk: 0 is less than the minimum of 1"]
+
+
+def test_options_of_the_other_command_are_refused_by_name():
+    body = good_input()
+    body["input"]["recon"]["energy"] = 25.0
+    assert problems_of(body) == ["input.recon.energy: only valid with command 'recon_steps', not 'recon'"]
+
+
+def test_choices_that_depend_on_the_command():
+    body = good_input()
+    body["input"]["recon"].update({"command": "recon_steps", "reconstruction-algorithm": "lprec"})
+    [problem] = problems_of(body)
+    assert "'lprec' is not allowed with command 'recon_steps'" in problem
+
+
+def test_phase_retrieval_is_accepted_for_recon_steps():
+    body = good_input()
+    body["input"]["recon"].update({"command": "recon_steps", "retrieve-phase-method": "paganin",
+                                   "energy": 25.0, "propagation-distance": 60.0, "pixel-size": 0.69,
+                                   "retrieve-phase-alpha": 0.001, "rotate-proj-angle": 1.5})
+    validate_flow_input(TomocupyFlow.flow_schema, body)
+
+
+def test_the_schema_alone_enforces_command_rules_too():
+    """A client that only has the JSON schema (the web app) refuses the same input."""
+    body = copy.deepcopy(good_input())
+    body["input"]["recon"]["energy"] = 25.0
+    validator = jsonschema.Draft202012Validator(TomocupyFlow.flow_schema)
+    assert not validator.is_valid(body)
+
+
+def test_publication_flags_are_required():
+    body = good_input()
+    del body["input"]["publishv2"]["enable_publish"]
+    assert problems_of(body) == ["input.publishv2: 'enable_publish' is a required property"]
