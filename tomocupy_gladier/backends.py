@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from gladier.managers import FlowsManager
 from gladier.managers.login_manager import CallbackLoginManager
@@ -19,20 +19,26 @@ from tomocupy_gladier.flows import FLOWS
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyClient
 
 
-def flow_class(name: str) -> Any:
+FlowRef = Union[str, Any]  # a name from FLOWS, or a (decorated) Gladier client class
+
+
+def flow_class(name: FlowRef) -> Any:
+    """The client class for a flow name; a class is returned as it is (extended flows)."""
+    if not isinstance(name, str):
+        return name
     try:
         return FLOWS[name]
     except KeyError:
         raise UserError(f"unknown flow {name!r}; choose one of {', '.join(FLOWS)}") from None
 
 
-def offline_client(name: str, **kwargs: Any) -> TomocupyClient:
+def offline_client(name: FlowRef, **kwargs: Any) -> TomocupyClient:
     """A client for reading the definition and schema: no login, no network, no files kept."""
     storage = Path(tempfile.mkdtemp(prefix="tomocupy-gladier-")) / "offline.cfg"
     return flow_class(name)(login_manager=CallbackLoginManager({}), storage_path=storage, **kwargs)
 
 
-def globus_client(name: str, config: ExperimentConfig | None = None) -> TomocupyClient:
+def globus_client(name: FlowRef, config: ExperimentConfig | None = None) -> TomocupyClient:
     """A client on the Globus services, logged in as the user or as a confidential client."""
     from tomocupy_gladier.auth import login_manager_for
 
@@ -50,7 +56,7 @@ def globus_client(name: str, config: ExperimentConfig | None = None) -> Tomocupy
                             flows_manager=flows_manager, **kwargs)
 
 
-def local_client(name: str, config: ExperimentConfig) -> TomocupyClient:
+def local_client(name: FlowRef, config: ExperimentConfig) -> TomocupyClient:
     """A client on the local backend described by the experiment's ``[local]`` section."""
     from tomocupy_gladier.local.backend import LocalBackend
 
@@ -58,7 +64,7 @@ def local_client(name: str, config: ExperimentConfig) -> TomocupyClient:
     return backend.client(flow_class(name), recon_wait_time=config.wait_time)
 
 
-def make_client(name: str, config: ExperimentConfig, backend: str | None = None) -> TomocupyClient:
+def make_client(name: FlowRef, config: ExperimentConfig, backend: str | None = None) -> TomocupyClient:
     """The client for ``config``'s backend (or ``backend`` when given)."""
     chosen = backend or config.backend
     if chosen == "local":

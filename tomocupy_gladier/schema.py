@@ -169,3 +169,18 @@ def flow_input_schema(
         "required": ["input"],
         "additionalProperties": False,
     }
+
+
+def extend_flow_schema(base: Mapping[str, Any], properties: Mapping[str, Any],
+                       required: tuple[str, ...] = (), title: str | None = None) -> dict[str, Any]:
+    """A copy of a flow's input schema with more inputs, for flows that add steps."""
+    schema = copy.deepcopy(dict(base))
+    inner = schema["properties"]["input"]
+    overlap = set(inner["properties"]) & set(properties)
+    if overlap:
+        raise ValueError(f"the base flow already has input(s) {sorted(overlap)}")
+    inner["properties"].update(copy.deepcopy(dict(properties)))
+    inner["required"] = list(inner["required"]) + [r for r in required if r not in inner["required"]]
+    if title:
+        schema["title"] = title
+    return schema
