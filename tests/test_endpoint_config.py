@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -307,3 +308,14 @@ def test_endpoint_cli_configures_and_renders_the_files(tmp_path: Path) -> None:
          "--user-options", "-"],
         input=json.dumps({"walltime": "soon"}), capture_output=True, text=True, env=env, timeout=120)
     assert refused.returncode != 0
+
+
+def test_docs_describe_every_endpoint_config_option() -> None:
+    from tomocupy_gladier.cli.endpoint_commands import endpoint_config
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "polaris.md").read_text()
+    options = [opt for param in endpoint_config.params for opt in getattr(param, "opts", [])
+               if opt.startswith("--")]
+    assert len(options) > 10
+    missing = [opt for opt in options if not re.search(rf"(?<![\w-]){opt}(?![\w-])", doc)]
+    assert not missing, f"docs/polaris.md does not mention {missing}"
