@@ -9,8 +9,9 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qs
 
 import globus_sdk
@@ -389,3 +390,27 @@ def test_whoami_without_a_login_says_so(http):
     with pytest.raises(auth.NotLoggedIn, match="tomocupy-gladier login"):
         auth.whoami()
     assert len(http.calls) == 0
+
+
+def test_login_includes_the_scopes_of_flows_deployed_from_this_machine(fake_app):
+    gladier_dir = Path.home() / ".gladier"
+    gladier_dir.mkdir()
+    (gladier_dir / f"{auth.DEFAULT_CLIENT_ID}.cfg").write_text(f"[tomocupy_flow]\nflow_id = {FLOW_ID}\n")
+    manager = auth.login("1234abcd-0000-4000-8000-000000000000")  # ids stay in Gladier's file
+    fake_app.add_scope_requirements.assert_any_call({FLOW_ID: [FLOW_SCOPE]})
+    assert FLOW_SCOPE in manager.authorizers
+
+
+def test_stored_tokens_that_cannot_be_refreshed_are_not_used():
+    store(token("flows.globus.org", [MANAGE_FLOWS], "flows-access", refresh=None),
+          token("funcx_service", [COMPUTE], "compute-access"))
+    manager = auth.login_manager_for()
+    assert MANAGE_FLOWS not in manager.authorizers  # Gladier will ask for a new login
+    assert COMPUTE in manager.authorizers
+
+
+def test_credentials_repr_hides_the_secret():
+    creds = auth.credentials_from_env(environ={"GLADIER_CLIENT_ID": CONFIDENTIAL_ID,
+                                               "GLADIER_CLIENT_SECRET": SECRET})
+    assert creds.confidential and creds.client_id == CONFIDENTIAL_ID
+    assert SECRET not in repr(creds)

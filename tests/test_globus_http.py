@@ -10,8 +10,10 @@ from __future__ import annotations
 import configparser
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from urllib.parse import parse_qs
 
 import globus_sdk
 import pytest
@@ -269,3 +271,37 @@ def test_subscription_id_from_the_experiment_is_sent_on_create(globus, tmp_path,
     backends.globus_client("tomocupy", config).run_flow(flow_input=flow_body(config), label="sub 2")
     assert calls_to(globus, "PUT", f"/flows/{FLOW_ID}") == []
     assert calls_to(globus, "POST", "/flows") == []
+
+
+def test_confidential_client_deploys_and_runs_with_client_credentials(globus, monkeypatch):
+    """GLADIER_CLIENT_ID/SECRET: every token comes from a client-credentials grant, the new
+    flow's scope included, and Gladier keeps its ids in ~/.gladier/<client_id>.cfg."""
+    from tomocupy_gladier import auth, backends
+
+    client_id = "c0ffee00-1111-4222-8333-444455556666"
+    monkeypatch.setenv("GLADIER_CLIENT_ID", client_id)
+    monkeypatch.setenv("GLADIER_CLIENT_SECRET", "not-for-logs")
+    token_requests: list[set[str]] = []
+
+    def grant(request: Any) -> tuple[int, dict, str]:
+        scopes = parse_qs(request.body)["scope"][0].split()
+        token_requests.append(set(scopes))
+        tokens = [{"access_token": f"cc-{server}", "expires_in": 3600, "token_type": "Bearer",
+                   "resource_server": server, "scope": " ".join(server_scopes)}
+                  for server, server_scopes in auth.scopes_by_resource_server(scopes).items()]
+        return 200, {}, json.dumps({**tokens[0], "other_tokens": tokens[1:]})
+
+    globus.add_callback(responses.POST, "https://auth.globus.org/v2/oauth2/token", callback=grant,
+                        content_type="application/json")
+    config = experiment()
+    backends.globus_client("tomocupy", config).run_flow(flow_input=flow_body(config), label="cc")
+
+    first, second = token_requests
+    assert {str(globus_sdk.FlowsClient.scopes.manage_flows), ComputeClient.FUNCX_SCOPE} <= first
+    assert FLOW_SCOPE not in first and FLOW_SCOPE in second
+    (create,) = calls_to(globus, "POST", "/flows")
+    assert create.request.headers["Authorization"] == "Bearer cc-flows.globus.org"
+    (run,) = calls_to(globus, "POST", f"/flows/{FLOW_ID}/run")
+    assert run.request.headers["Authorization"] == f"Bearer cc-{FLOW_ID}"
+    assert FLOW_ID in (Path.home() / ".gladier" / f"{client_id}.cfg").read_text()
+    assert auth.token_path(client_id).exists()

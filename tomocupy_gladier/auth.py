@@ -21,9 +21,10 @@ import logging
 import os
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import globus_sdk
 from gladier.managers.login_manager import CallbackLoginManager
@@ -409,7 +410,10 @@ def login(client_id: str | None = None, *, force: bool = False, extra_scopes: It
     flow already deployed from this machine. Nothing happens when all are already held,
     unless ``force``."""
     manager = login_manager_for(client_id, environ=environ)
-    scopes = base_scopes() + deployed_flow_scopes(manager.client_id) + list(extra_scopes)
+    # Gladier names its id file after the confidential client, else after its public client
+    # (whatever native client id logs in: TomocupyClient keeps the class default)
+    gladier_id = manager.client_id if manager.confidential else DEFAULT_CLIENT_ID
+    scopes = base_scopes() + deployed_flow_scopes(gladier_id) + list(extra_scopes)
     manager.ensure_login(scopes, force=force)
     return manager
 

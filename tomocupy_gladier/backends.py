@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gladier.managers import FlowsManager
 from gladier.managers.login_manager import CallbackLoginManager
 
 from tomocupy_gladier.config import ExperimentConfig

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from gladier.managers import FlowsManager
 
 
@@ -16,7 +14,7 @@ class GlobusFlowsManager(FlowsManager):
     would update the flow again. Here the stored checksum always includes ``flow_kwargs``.
     """
 
-    def register_flow(self) -> Optional[str]:
+    def register_flow(self) -> str | None:
         flow_id = super().register_flow()
         self.storage.set_value("flow_checksum", self.get_flow_checksum(
             self.flow_definition, self.flow_schema, self.flow_kwargs))
