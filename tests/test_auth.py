@@ -414,3 +414,14 @@ def test_credentials_repr_hides_the_secret():
                                                "GLADIER_CLIENT_SECRET": SECRET})
     assert creds.confidential and creds.client_id == CONFIDENTIAL_ID
     assert SECRET not in repr(creds)
+
+
+def test_a_shared_config_dir_keeps_its_mode_but_the_token_file_is_private(monkeypatch, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)
+    monkeypatch.setenv(auth.CONFIG_DIR_ENV, str(shared))
+    path = store(token("flows.globus.org", [MANAGE_FLOWS], "a1"))
+    assert path.parent == shared
+    assert mode(shared) == 0o755
+    assert mode(path) == 0o600

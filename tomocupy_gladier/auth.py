@@ -90,13 +90,19 @@ def token_path(client_id: str, environ: Mapping[str, str] | None = None) -> Path
 class PrivateJSONTokenStorage(JSONTokenStorage):
     """globus-sdk's JSON token file, kept private: directory mode 0700, file mode 0600.
 
-    The modes are enforced on every write, so a file loosened by hand is tightened again.
+    The file mode is enforced on every write, so a file loosened by hand is tightened again.
+    The directory is created 0700; an existing one is tightened only when it is ours (named
+    ``tomocupy-gladier``), so pointing ``$TOMOCUPY_GLADIER_CONFIG_DIR`` at a shared folder
+    never changes that folder's mode (the file itself stays 0600).
     """
 
     def __init__(self, filepath: str | os.PathLike[str], *, namespace: str = "DEFAULT") -> None:
         path = Path(filepath)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(path.parent, 0o700)
+        if path.parent.name == "tomocupy-gladier":
+            os.chmod(path.parent, 0o700)
+        elif path.parent.stat().st_mode & 0o077:
+            log.warning("token directory %s is readable by others (the token file is not)", path.parent)
         super().__init__(path, namespace=namespace)
         self._tighten()
 
