@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Union
 
-from gladier.managers import FlowsManager
 from gladier.managers.login_manager import CallbackLoginManager
 
 from tomocupy_gladier.config import ExperimentConfig
@@ -41,14 +40,15 @@ def offline_client(name: FlowRef, **kwargs: Any) -> TomocupyClient:
 def globus_client(name: FlowRef, config: ExperimentConfig | None = None) -> TomocupyClient:
     """A client on the Globus services, logged in as the user or as a confidential client."""
     from tomocupy_gladier.auth import login_manager_for
+    from tomocupy_gladier.globus_flows import GlobusFlowsManager
 
     globus = dict(config.globus) if config else {}
     flow_kwargs = {}
     if globus.get("subscription_id"):
         # gladier 0.11 does not send its own subscription_id when it creates a flow
         flow_kwargs["subscription_id"] = globus["subscription_id"]
-    flows_manager = FlowsManager(subscription_id=globus.get("subscription_id"),
-                                 globus_group=globus.get("group"), flow_kwargs=flow_kwargs)
+    flows_manager = GlobusFlowsManager(subscription_id=globus.get("subscription_id"),
+                                       globus_group=globus.get("group"), flow_kwargs=flow_kwargs)
     kwargs: dict[str, Any] = {}
     if config is not None:
         kwargs["recon_wait_time"] = config.wait_time

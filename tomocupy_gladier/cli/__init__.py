@@ -34,10 +34,11 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from tomocupy_gladier.cli import endpoint_commands, flow_commands
+    from tomocupy_gladier.cli import auth_commands, endpoint_commands, flow_commands
 
-    for command in flow_commands.COMMANDS + endpoint_commands.COMMANDS:
-        main.add_command(command)
+    for module in (flow_commands, auth_commands, endpoint_commands):
+        for command in module.COMMANDS:
+            main.add_command(command)
 
 
 _register()
