@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
+from gladier import GladierBaseClient, generate_flow_definition
 from PIL import Image
 
 from tomocupy_gladier.tools import previews as previews_module
@@ -281,6 +282,16 @@ def test_tool_is_a_compute_v3_state_that_fails_the_flow_on_error():
     assert task == {"function_id.$": "$.input.make_previews_function_id", "kwargs.$": "$.input"}
 
 
+def test_tasks_modifier_is_accepted_by_gladier():
+    @generate_flow_definition(modifiers={previews_module.make_previews: {"tasks": make_previews_tasks()}})
+    class PreviewsOnly(GladierBaseClient):
+        gladier_tools = [Previews]
+
+    state = PreviewsOnly().get_flow_definition()["States"]["MakePreviews"]
+    assert state["Parameters"]["tasks"] == make_previews_tasks()
+    assert state["ExceptionOnActionFailure"] is True
+
+
 def test_tasks_modifier_passes_the_reconstruction_result():
     kwargs = make_previews_tasks()[0]["kwargs"]
     assert kwargs["recon_result.$"] == "$.TomocupyRecon.details.results[0].output"
@@ -294,7 +305,8 @@ def test_several_rows_use_the_middle_one_and_float16_slices_are_read(try_set):
         data = tifffile.imread(path)
         tifffile.imwrite(path, data.astype(np.float16))
         for row in (100, 900):
-            tifffile.imwrite(path.with_name(path.name.replace("0512", f"{row:04d}")), np.zeros_like(data))
+            other = path.with_name(path.name.replace("0512", f"{row:04d}"))
+            tifffile.imwrite(other, np.zeros_like(data))
     result = make_previews(recon_result={"output": str(folder)})
     assert result["rows"] == [100, 512, 900] and result["row"] == 512
     assert result["candidates"]["count"] == len(centers)
