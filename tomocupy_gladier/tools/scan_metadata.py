@@ -1,0 +1,332 @@
+"""The scan's DXchange metadata and the reconstruction's facts, as Publishv2 ``metadata``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gladier import GladierBaseTool, generate_flow_definition
+
+COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
+
+
+def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
+                  recon_result: dict | None = None, previews_result: dict | None = None,
+                  publishv2: dict | None = None, **data: object) -> dict:
+    """Describe a scan and its reconstruction for Globus Search (DataCite ``dc`` + ``tomography``).
+
+    Keyword arguments (all optional except ``tomocupy.file_name``):
+
+    - ``tomocupy``: the flow input block; ``file_name`` is the DXchange HDF5 scan.
+    - ``recon``: the tomocupy options used (flow input ``recon`` block).
+    - ``recon_result``: TomocupyRecon's output (``$.TomocupyRecon.details.results[0].output``).
+    - ``previews_result``: Previews' output (``$.MakePreviews.details.results[0].output``).
+    - ``publishv2``: the flow input ``publishv2`` block; its ``metadata`` is merged on top of
+      what is read here (the user's values win).
+
+    Returns ``{"metadata": {"dc": ..., "tomography": ...}}`` and, when ``publishv2`` was
+    given, ``"publishv2"``: that block with ``metadata`` replaced by the merged record (a
+    ready-made payload for ``publishv2_gather_metadata``). Fields the file lacks are left out
+    and named in ``tomography.acquisition.missing``. Raises if the scan cannot be opened.
+    """
+    # Only this function's source reaches the endpoint: everything it needs is in here.
+    import copy
+    import datetime
+    import math
+    import pathlib
+    from typing import Any
+
+    import h5py
+    import numpy as np
+
+    settings = dict(tomocupy or {})
+    params = dict(recon or {})
+    result = dict(recon_result or {})
+    file_name = settings.get("file_name")
+    if not file_name:
+        raise ValueError("tomocupy.file_name (the scan) is required")
+    scan = pathlib.Path(file_name)
+    if not scan.is_file():
+        raise FileNotFoundError(f"scan file not found: {scan}")
+
+    def plain(value: Any) -> Any:
+        """A JSON-able Python value from whatever h5py returned (arrays, bytes, numpy scalars)."""
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind == "S" and value.dtype.itemsize == 1 and value.size > 1:
+                value = b"".join(value.ravel().tolist())  # a string stored as a char array
+            elif value.size == 1:
+                value = value.reshape(-1)[0]
+            elif value.size == 0:
+                return None
+            else:
+                return [plain(v) for v in value.ravel()[:16].tolist()]
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")
+        if isinstance(value, str):
+            value = value.replace("\x00", "").strip()
+            return value or None
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    def units_of(node: Any) -> str | None:
+        for key in ("units", "unit", "Units"):
+            if key in node.attrs:
+                unit = plain(node.attrs[key])
+                return unit if isinstance(unit, str) else None
+        return None
+
+    def read(h5: Any, paths: tuple[str, ...]) -> tuple[Any, str | None, str | None]:
+        """(value, units, path) of the first of ``paths`` that holds a readable value."""
+        for path in paths:
+            node = h5.get(path)
+            if not isinstance(node, h5py.Dataset):
+                continue
+            try:
+                raw = node[()] if node.size <= 4096 else None
+            except (OSError, TypeError, ValueError):
+                continue
+            value = plain(raw) if raw is not None else None
+            if value is not None:
+                return value, units_of(node), path
+        return None, None, None
+
+    def number(value: Any) -> float | None:
+        if isinstance(value, list):
+            value = value[0] if value else None
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+        return value if math.isfinite(value) else None
+
+    def convert(value: Any, unit: str | None, factors: dict[str, float], default: str) -> float | None:
+        value = number(value)
+        if value is None:
+            return None
+        key = (unit or default).strip().replace("µ", "u").replace("μ", "u")
+        factor = factors.get(key, factors.get(key.lower()))
+        return None if factor is None else value * factor
+
+    to_um = {"um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "micrometers": 1.0,
+             "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6}
+    to_kev = {"keV": 1.0, "kev": 1.0, "eV": 1e-3, "ev": 1e-3, "MeV": 1e3}
+    to_s = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "us": 1e-6,
+            "min": 60.0}
+
+    def iso_date(value: Any) -> str | None:
+        if not isinstance(value, str):
+            return None
+        try:
+            return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).isoformat()
+        except ValueError:
+            return value  # keep what the beamline wrote rather than guess its format
+
+    acquisition: dict[str, Any] = {}
+    missing: list[str] = []
+    with h5py.File(scan, "r") as h5:
+        data_node = h5.get("/exchange/data")
+        if isinstance(data_node, h5py.Dataset):
+            acquisition["shape"] = [int(n) for n in data_node.shape]
+            acquisition["dtype"] = str(data_node.dtype)
+            if data_node.ndim == 3:
+                nproj, rows, cols = data_node.shape
+                acquisition.update(projections=int(nproj), rows=int(rows), columns=int(cols))
+        else:
+            missing.append("data")
+        for key, path in (("flats", "/exchange/data_white"), ("darks", "/exchange/data_dark")):
+            node = h5.get(path)
+            if isinstance(node, h5py.Dataset) and node.ndim >= 1:
+                acquisition[key] = int(node.shape[0])
+            else:
+                missing.append(key)
+
+        nproj = acquisition.get("projections")
+        theta_node = h5.get("/exchange/theta")
+        theta = None
+        if isinstance(theta_node, h5py.Dataset) and theta_node.size > 0:
+            theta = np.asarray(theta_node[()], dtype=np.float64).ravel()
+            theta = theta[np.isfinite(theta)]
+        if theta is not None and theta.size:
+            angles = {"source": "/exchange/theta"}
+            unit = units_of(theta_node)
+            if unit and not unit.lower().startswith("deg"):
+                angles["units_attribute"] = unit  # tomocupy reads degrees whatever the label says
+        elif nproj:
+            theta = np.linspace(0.0, 180.0, nproj)  # tomocupy's fallback: linspace(0, pi, nproj)
+            angles = {"source": "assumed: /exchange/theta absent, tomocupy uses linspace(0, 180, nproj)"}
+        else:
+            angles = None
+            missing.append("angles")
+        if angles is not None:
+            step = float(np.median(np.diff(theta))) if theta.size > 1 else None
+            angles.update(count=int(theta.size), first=round(float(theta[0]), 6),
+                          last=round(float(theta[-1]), 6),
+                          range=round(float(theta.max() - theta.min()), 6),
+                          step=None if step is None else round(step, 6), units="deg")
+            acquisition["angles"] = angles
+
+        energy, unit, _ = read(h5, ("/measurement/instrument/monochromator/energy",
+                                    "/measurement/instrument/source/energy"))
+        kev = convert(energy, unit, to_kev, "keV")
+        if kev is not None and unit is None and kev > 500:
+            kev /= 1000.0  # an unlabelled energy above 500 "keV" is in eV at a tomography beamline
+        pixel, unit, _ = read(h5, ("/measurement/instrument/detection_system/objective/resolution",
+                                   "/measurement/instrument/detector/actual_pixel_size_x"))
+        pixel_um = convert(pixel, unit, to_um, "um")
+        if pixel_um is None:
+            det, unit, _ = read(h5, ("/measurement/instrument/detector/pixel_size_x",
+                                     "/measurement/instrument/detector/pixel_size"))
+            mag, _, _ = read(h5, ("/measurement/instrument/detection_system/objective/magnification",))
+            det_um, mag = convert(det, unit, to_um, "um"), number(mag)
+            if det_um and mag:
+                pixel_um = det_um / mag
+        exposure, unit, _ = read(h5, ("/measurement/instrument/detector/exposure_time",))
+        fields = {
+            "energy_kev": kev,
+            "pixel_size_um": pixel_um,
+            "exposure_s": convert(exposure, unit, to_s, "s"),
+        }
+        texts = {
+            "sample": ("/measurement/sample/name",),
+            "sample_description": ("/measurement/sample/description_1",
+                                   "/measurement/sample/description"),
+            "instrument": ("/measurement/instrument/name",
+                           "/measurement/instrument/source/beamline"),
+            "facility": ("/measurement/instrument/source/name",),
+            "start_time": ("/process/acquisition/start_date",
+                           "/measurement/sample/experiment/start_date"),
+            "end_time": ("/process/acquisition/end_date",),
+            "proposal": ("/measurement/sample/experiment/proposal",),
+            "experimenter": ("/measurement/sample/experimenter/name",),
+            "institution": ("/measurement/sample/experimenter/institution",),
+        }
+        for key, paths in texts.items():
+            value = read(h5, paths)[0]
+            fields[key] = str(value) if value is not None and not isinstance(value, list) else None
+        for key in ("start_time", "end_time"):
+            fields[key] = iso_date(fields[key])
+        for key, value in fields.items():
+            if value is None:
+                missing.append(key)
+            else:
+                acquisition[key] = round(value, 6) if isinstance(value, float) else value
+    acquisition["missing"] = missing
+
+    # the reconstruction's facts: the log's axis first (what tomocupy really used)
+    reconstruction: dict[str, Any] = {"type": params.get("reconstruction-type", "try")}
+    axis, axis_source = number(result.get("rotation_axis")), "tomocupy log"
+    if axis is None:
+        axis, axis_source = number(params.get("rotation-axis")), "parameters"
+    if axis is not None and axis >= 0:
+        reconstruction.update(rotation_axis=axis, rotation_axis_source=axis_source)
+    elif params.get("rotation-axis-auto") not in (None, "manual"):
+        reconstruction["rotation_axis_source"] = f"auto ({params['rotation-axis-auto']}), not reported"
+    for key, source in (("algorithm", "reconstruction-algorithm"), ("binning", "binning"),
+                        ("save_format", "save-format"), ("dtype", "dtype")):
+        if params.get(source) is not None:
+            reconstruction[key] = params[source]
+    for key, source in (("engine", "tool"), ("engine_version", "tool_version"),
+                        ("seconds", "reconstruction_seconds"), ("wall_seconds", "wall_seconds"),
+                        ("output", "output"), ("file_count", "file_count"), ("bytes", "bytes"),
+                        ("host", "host")):
+        if result.get(source) is not None:
+            reconstruction[key] = result[source]
+
+    tomography: dict[str, Any] = {"scan": scan.name, "file_name": str(scan),
+                                  "parameters": params, "acquisition": acquisition,
+                                  "reconstruction": reconstruction}
+    if previews_result:
+        keep = ("kind", "folder", "previews", "suggested_center", "focus_metric", "scale_bar")
+        tomography["previews"] = {k: previews_result[k] for k in keep if k in previews_result}
+
+    # DataCite: only what is known; Publishv2 fills identifiers, formats, publisher, version
+    sample = acquisition.get("sample")
+    kind = "trial reconstructions (rotation-axis search)" if str(reconstruction["type"]).startswith(
+        "try") else "tomographic reconstruction"
+    title = f"{sample}: {kind} of {scan.name}" if sample else f"{kind.capitalize()} of {scan.name}"
+    subjects = ["X-ray computed tomography", "tomocupy"]
+    subjects += [acquisition[k] for k in ("instrument", "facility", "sample") if k in acquisition]
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+    dates = [{"date": now, "dateType": "Created"}]
+    if "start_time" in acquisition:
+        dates.append({"date": acquisition["start_time"], "dateType": "Collected"})
+    facts = []
+    if "shape" in acquisition:
+        facts.append("{projections} projections of {rows} x {columns} pixels".format(**acquisition)
+                     if "projections" in acquisition else f"data of shape {acquisition['shape']}")
+    if "angles" in acquisition:
+        facts.append(f"over {acquisition['angles']['range']:g} degrees")
+    if "energy_kev" in acquisition:
+        facts.append(f"at {acquisition['energy_kev']:g} keV")
+    if "pixel_size_um" in acquisition:
+        facts.append(f"pixel size {acquisition['pixel_size_um']:g} um")
+    methods = f"Reconstructed with {reconstruction.get('engine', 'tomocupy')}"
+    if reconstruction.get("engine_version"):
+        methods += f" {reconstruction['engine_version']}"
+    if "rotation_axis" in reconstruction:
+        methods += f", rotation axis {reconstruction['rotation_axis']:g}"
+    if "algorithm" in reconstruction:
+        methods += f", algorithm {reconstruction['algorithm']}"
+    descriptions = [{"description": f"Scan {scan.name}: " + (", ".join(facts) or "no acquisition "
+                                                              "metadata recorded") + ".",
+                     "descriptionType": "Abstract"},
+                    {"description": methods + ".", "descriptionType": "Methods"}]
+    if "sample_description" in acquisition:
+        descriptions.append({"description": acquisition["sample_description"],
+                             "descriptionType": "Other"})
+    dc: dict[str, Any] = {"titles": [{"title": title}],
+                          "subjects": [{"subject": s} for s in dict.fromkeys(subjects)],
+                          "dates": dates, "descriptions": descriptions}
+    if "experimenter" in acquisition:
+        creator: dict[str, Any] = {"name": acquisition["experimenter"], "nameType": "Personal"}
+        if "institution" in acquisition:
+            creator["affiliation"] = [{"name": acquisition["institution"]}]
+        dc["creators"] = [creator]
+
+    metadata = {"dc": dc, "tomography": tomography}
+
+    def merge(base: dict, extra: dict) -> dict:
+        for key, value in extra.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                merge(base[key], value)
+            else:
+                base[key] = copy.deepcopy(value)
+        return base
+
+    output: dict[str, Any] = {"metadata": metadata}
+    if publishv2 is not None:
+        merge(metadata, dict(publishv2.get("metadata") or {}))
+        payload = copy.deepcopy(dict(publishv2))
+        payload["metadata"] = copy.deepcopy(metadata)
+        output["publishv2"] = payload
+    return output
+
+
+@generate_flow_definition(modifiers={scan_metadata: {"endpoint_id": "compute_endpoint"}})
+class ScanMetadata(GladierBaseTool):
+    """Read the scan's DXchange metadata and the reconstruction's facts (Compute v3).
+
+    By default the task gets ``$.input`` as keyword arguments; pass the reconstruction's
+    result with a ``tasks`` modifier (see ``scan_metadata_tasks``).
+    """
+
+    action_url = COMPUTE_V3_URL
+    compute_functions = [scan_metadata]
+    required_input = ["tomocupy", "compute_endpoint"]
+
+
+def scan_metadata_tasks(recon_state: str = "TomocupyRecon",
+                        previews_state: str | None = None) -> list[dict[str, Any]]:
+    """The Compute v3 ``tasks`` value that feeds the flow input and earlier results to
+    ``scan_metadata``: ``modifiers={scan_metadata: {"tasks": scan_metadata_tasks()}}``."""
+    kwargs = {
+        "tomocupy.$": "$.input.tomocupy",
+        "recon.$": "$.input.recon",
+        "publishv2.$": "$.input.publishv2",
+        "recon_result.$": f"$.{recon_state}.details.results[0].output",
+    }
+    if previews_state:
+        kwargs["previews_result.$"] = f"$.{previews_state}.details.results[0].output"
+    return [{"function_id.$": "$.input.scan_metadata_function_id", "kwargs": kwargs}]
