@@ -409,6 +409,17 @@ def _next(sdef: dict) -> str | None:
 
 
 def _short(details: Any, limit: int = 300) -> str:
+    """The reason a provider gave for a failure, else the start of its details."""
+    if isinstance(details, dict):
+        fatal = details.get("fatal_error")
+        if isinstance(fatal, dict) and fatal.get("description"):
+            return f"{fatal.get('code')}: {fatal['description']}"
+        exc = details.get("exception")
+        if isinstance(exc, str) and exc.strip():
+            return exc.strip().splitlines()[-1]  # the last line of a traceback names the error
+        for key in ("error", "description", "reason"):
+            if isinstance(details.get(key), str):
+                return details[key]
     text = details if isinstance(details, str) else json.dumps(details, default=str)
     return text if len(text) <= limit else text[:limit] + "..."
 
