@@ -116,8 +116,9 @@ def _state_problems(state: dict, states: dict) -> Iterable[str]:
         if not isinstance(state.get("ExceptionOnActionFailure", True), bool):
             yield "'ExceptionOnActionFailure' must be a boolean"
     elif stype == "Pass":
-        if "Parameters" in state and "Result" in state:
-            yield "'Parameters' and 'Result' are mutually exclusive"
+        given = [f for f in ("Parameters", "InputPath", "Result") if f in state]
+        if len(given) > 1:
+            yield f"{' and '.join(repr(g) for g in given)} are mutually exclusive"
     elif stype == "ExpressionEval":
         if "Parameters" not in state:
             yield "an ExpressionEval state needs 'Parameters'"
