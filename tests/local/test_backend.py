@@ -185,3 +185,29 @@ def test_a_transfer_killed_midway_leaves_only_a_temporary_file(tmp_path):
     [partial] = list(dst.iterdir())
     assert partial.name.startswith(".scan.h5.part-")  # hidden, and named as incomplete
     assert partial.stat().st_size < (4 << 20)
+
+
+def test_seconds_per_state(backend):
+    fid = backend.functions.register(nap)
+    flow = _nap_flow()
+    flow["States"]["Nap"]["Next"] = "Done"
+    del flow["States"]["Nap"]["End"]
+    flow["States"]["Done"] = {"Type": "Pass", "End": True}
+    run = backend.start_run(backend.register_flow(flow), {"input": {"fid": fid, "seconds": 0.3}})
+    steps = backend.store.state_durations(run["run_id"])
+    assert [(s["state_name"], s["code"]) for s in steps] == [
+        ("Nap", "ActionCompleted"), ("Done", "PassCompleted")]
+    assert 0.3 <= steps[0]["seconds"] < 10
+    assert 0 <= steps[1]["seconds"] < 0.5
+
+
+def test_a_crashing_provider_fails_the_action_not_the_engine(backend):
+    def crash(request):
+        raise ZeroDivisionError("oops")
+
+    backend.providers.register("https://crash.example.org", crash)
+    flow = {"StartAt": "A", "States": {"A": {"Type": "Action", "ActionUrl":
+                                             "https://crash.example.org", "End": True}}}
+    run = backend.start_run(backend.register_flow(flow), {"input": {}})
+    assert (run["status"], run["details"]["code"]) == ("FAILED", "ActionFailedException")
+    assert "ZeroDivisionError: oops" in run["details"]["description"]

@@ -9,6 +9,7 @@ Layout of ``state_dir``::
     search.db       the local search index            (providers.search.SearchIndex)
     gladier.cfg     the Gladier client storage of clients built by :meth:`LocalBackend.client`
     tasks/<id>/     working folder and output.log of each compute task
+    workers/<run>.log  stdout/stderr of background run workers
 """
 
 from __future__ import annotations
@@ -140,10 +141,15 @@ class LocalBackend:
         run_id = record["run_id"]
         if not background:
             return self.execute_run(run_id)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tomocupy_gladier.local.worker", str(self.state_dir), run_id],
-            env=_child_env(), stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+        log_dir = self.state_dir / "workers"
+        log_dir.mkdir(exist_ok=True)
+        with open(log_dir / f"{run_id}.log", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tomocupy_gladier.local.worker", str(self.state_dir),
+                 run_id],
+                env=_child_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C in the caller does not kill the run
+            )
         self.store.claim_run(run_id, proc.pid)
         self._workers[run_id] = proc
         return self.store.get_run(run_id)

@@ -14,7 +14,6 @@ from typing import Any, Mapping
 
 import simpleeval
 from jsonpath_ng import parse as _jsonpath_parse
-from jsonpath_ng.exceptions import JsonPathParserError
 
 _MISSING = object()
 # Anything that can select several values makes a JSONPath "plural": it then yields a list.
@@ -30,7 +29,7 @@ class PathError(ValueError):
 def _compiled(path: str):
     try:
         return _jsonpath_parse(path)
-    except (JsonPathParserError, Exception) as exc:  # ply raises plain Exceptions too
+    except Exception as exc:  # JsonPathParserError, and plain Exceptions from the lexer
         raise PathError(f"invalid JSONPath {path!r}: {exc}") from None
 
 
@@ -73,6 +72,8 @@ def read_path(data: Any, path: str, default: Any = _MISSING) -> Any:
         cur = data
         for seg in segs:
             try:
+                if isinstance(cur, str):  # JSONPath does not index into strings
+                    raise TypeError
                 cur = cur[seg]
             except (KeyError, IndexError, TypeError):
                 if default is not _MISSING:

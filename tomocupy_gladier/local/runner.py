@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import re
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol
@@ -320,6 +321,11 @@ class FlowRunner:
             raise
         except ProviderError as exc:
             result = ActionResult("FAILED", {"error": str(exc)})
+        except Exception as exc:  # a provider bug: report it on the action, keep the run sane
+            result = ActionResult("FAILED", {
+                "error": f"the local provider for {url} crashed: {exc.__class__.__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+            })
         if request.remaining() < 0:
             # Flows stops waiting at WaitTime; a later answer is never seen.
             self._emit("ActionFailed", f"State {name} timed out after {wait_time:g} s",

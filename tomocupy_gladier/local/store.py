@@ -11,6 +11,7 @@ store is opened, every ACTIVE run whose owner on this host is gone is marked FAI
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -271,6 +272,33 @@ class RunStore:
             args += (limit,)
         return [{"entry_id": r[0], "time": r[1], "code": r[2], "description": r[3],
                  "details": json.loads(r[4])} for r in self._db.execute(sql, args)]
+
+    def state_durations(self, run_id: str) -> list[dict]:
+        """Seconds spent in each state, in execution order: ``[{state_name, seconds, code}]``
+        (``code`` = the state's last log code). A state's time runs from the end of the
+        previous state (or FlowStarted) to its own last log entry."""
+        steps: list[dict] = []
+        mark = None
+        for entry in self.get_log(run_id):
+            stamp = dt.datetime.fromisoformat(entry["time"])
+            if entry["code"] == "FlowStarted":
+                mark = stamp
+                continue
+            name = entry["details"].get("state_name")
+            if name is None or mark is None:
+                continue
+            if steps and steps[-1]["state_name"] == name and not steps[-1]["_closed"]:
+                step = steps[-1]
+            else:
+                if steps:
+                    steps[-1]["_closed"] = True
+                    mark = steps[-1]["_end"]
+                step = {"state_name": name, "_start": mark, "_closed": False}
+                steps.append(step)
+            step["_end"] = stamp
+            step["code"] = entry["code"]
+        return [{"state_name": s["state_name"], "code": s["code"],
+                 "seconds": (s["_end"] - s["_start"]).total_seconds()} for s in steps]
 
     def recover_interrupted(self) -> list[str]:
         """Mark FAILED every ACTIVE run whose owning process on this host is gone."""

@@ -112,15 +112,12 @@ class TransferProvider:
                         stats["files_skipped"] += 1
                         continue
                     self._copy(f, opts, request, task_id, stats)
+        except OSError as exc:
+            fault = TransferFault("PERMISSION_DENIED" if isinstance(exc, PermissionError)
+                                  else "IO_ERROR", str(exc))
+            return self._failed(details, stats, fault)
         except TransferFault as fault:
-            details.update(stats)
-            details.update(
-                status="FAILED", nice_status=fault.code,
-                nice_status_short_description=fault.description,
-                fatal_error={"code": fault.code, "description": fault.description},
-                faults=1, completion_time=now_iso(),
-            )
-            return ActionResult("FAILED", details, display_status=fault.code)
+            return self._failed(details, stats, fault)
         except ActionTimeout as timeout:
             details.update(stats, status="FAILED", nice_status="TIMEOUT",
                            nice_status_short_description=timeout.cause)
@@ -135,6 +132,17 @@ class TransferProvider:
         return ActionResult("SUCCEEDED", details)
 
     # ---------------------------------------------------------------- internals
+
+    @staticmethod
+    def _failed(details: dict, stats: dict, fault: TransferFault) -> ActionResult:
+        details.update(stats)
+        details.update(
+            status="FAILED", nice_status=fault.code,
+            nice_status_short_description=fault.description,
+            fatal_error={"code": fault.code, "description": fault.description},
+            faults=1, completion_time=now_iso(),
+        )
+        return ActionResult("FAILED", details, display_status=fault.code)
 
     def _check_body(self, body: Any) -> tuple[list[dict], dict]:
         if not isinstance(body, dict):
