@@ -187,10 +187,14 @@ def test_a_bad_source_path_fails_the_run_at_the_transfer(world):
 
 
 def test_the_client_flow_schema_is_enforced(world):
+    # Flows answers a schema violation with HTTP 400 and creates no run; so does the backend.
     backend, _ = world
     client = backend.client(SchemaClient)
-    with pytest.raises(InputValidationError, match="'sample' is a required property"):
+    with pytest.raises(gladier.exc.ConfigException, match="'sample' is a required property") \
+            as info:
         client.run_flow(flow_input={"input": {"other": 1}})
+    assert isinstance(info.value, InputValidationError)
+    assert backend.store.list_runs() == []
     assert client.run_flow(flow_input={"input": {"sample": "x"}})["status"] == "SUCCEEDED"
 
 
@@ -202,3 +206,14 @@ def test_background_runs_through_the_client(world):
     final = backend.wait(run["run_id"], timeout=60)
     assert final["status"] == "SUCCEEDED"
     assert client.get_status(run["run_id"])["details"]["code"] == "FlowSucceeded"
+
+
+def test_an_invalid_definition_is_refused_at_deployment(world):
+    backend, _ = world
+
+    class Broken(SchemaClient):
+        flow_definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "Q"}}}
+        flow_schema = None
+
+    with pytest.raises(gladier.exc.ConfigException, match="state 'P': 'Next' names 'Q'"):
+        backend.client(Broken).run_flow(flow_input={"input": {"x": 1}})

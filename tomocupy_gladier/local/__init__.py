@@ -21,9 +21,20 @@ from .errors import (
     UnknownFlowError,
     UnknownRunError,
 )
-from .managers import LocalComputeManager, LocalFlowsManager, LocalLoginManager, local_client
 from .runner import ActionRegistry, ActionRequest, ActionResult, FlowRunner, RunOutcome
 from .store import RunStore
+
+_GLADIER_NAMES = ("LocalComputeManager", "LocalFlowsManager", "LocalLoginManager", "local_client")
+
+
+def __getattr__(name: str):
+    # The Gladier managers import gladier (seconds); load them only when asked for.
+    if name in _GLADIER_NAMES:
+        from . import managers
+
+        return getattr(managers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FINAL_STATUSES", "LocalBackend", "validate_definition", "ActionFailedException",

@@ -222,11 +222,14 @@ class LocalBackend:
         return (LocalLoginManager(), LocalComputeManager(self),
                 LocalFlowsManager(self, background=background, **flows_kwargs))
 
-    def client(self, client_cls: Any, *, background: bool = False, **flows_kwargs: Any):
-        """An instance of the Gladier client ``client_cls`` running on this backend."""
+    def client(self, client_cls: Any, *, background: bool = False,
+               flows_kwargs: dict | None = None, **client_kwargs: Any):
+        """An instance of the Gladier client ``client_cls`` running on this backend
+        (see :func:`~tomocupy_gladier.local.managers.local_client`)."""
         from .managers import local_client
 
-        return local_client(client_cls, self, background=background, **flows_kwargs)
+        return local_client(client_cls, self, background=background, flows_kwargs=flows_kwargs,
+                            **client_kwargs)
 
     # ---------------------------------------------------------------- config
 

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import gladier.exc
+# Gladier is not imported here: it takes seconds, and worker processes do not need it.
+# Through a Gladier client these errors arrive as subclasses that are also
+# gladier.exc.ConfigException (see managers.py).
 
 
 class LocalBackendError(Exception):
     """Base class of every error the local backend raises to its caller."""
 
 
-class DefinitionError(LocalBackendError, gladier.exc.ConfigException):
+class DefinitionError(LocalBackendError, ValueError):
     """A flow definition is not valid; the message names the offending state."""
 
 
-class InputValidationError(LocalBackendError, gladier.exc.ConfigException):
+class InputValidationError(LocalBackendError, ValueError):
     """A run input violates the flow's input schema; no run is created (Flows answers 400)."""
 
 

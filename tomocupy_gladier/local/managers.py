@@ -26,8 +26,18 @@ from gladier.utils.name_generation import (
     get_compute_function_name,
 )
 
+from .errors import DefinitionError, InputValidationError
+
 if t.TYPE_CHECKING:
     from .backend import LocalBackend
+
+
+class GladierDefinitionError(DefinitionError, gladier.exc.ConfigException):
+    """:class:`DefinitionError`, as a Gladier client raises it."""
+
+
+class GladierInputValidationError(InputValidationError, gladier.exc.ConfigException):
+    """:class:`InputValidationError`, as a Gladier client raises it."""
 
 
 class LocalLoginManager(BaseLoginManager):
@@ -113,9 +123,12 @@ class LocalFlowsManager(FlowsManager):
         flow_id = self.get_flow_id() or str(uuid.uuid4())
         checksum = self.get_flow_checksum(self.flow_definition, self.flow_schema,
                                           self.flow_kwargs)
-        self.backend.register_flow(self.flow_definition, self.flow_schema,
-                                   title=self.flow_title or "Local flow", flow_id=flow_id,
-                                   checksum=checksum)
+        try:
+            self.backend.register_flow(self.flow_definition, self.flow_schema,
+                                       title=self.flow_title or "Local flow", flow_id=flow_id,
+                                       checksum=checksum)
+        except DefinitionError as exc:
+            raise GladierDefinitionError(str(exc)) from None
         if self.flow_id is None:
             self.storage.set_value("flow_id", flow_id)
         self.storage.set_value("flow_checksum", checksum)
@@ -134,8 +147,11 @@ class LocalFlowsManager(FlowsManager):
         tags = kwargs.pop("tags", None)
         background = kwargs.pop("background", self.background)
         flow_id = self.sync_flow()
-        return self.backend.start_run(flow_id, body, label=label, tags=tags,
-                                      background=background)
+        try:
+            return self.backend.start_run(flow_id, body, label=label, tags=tags,
+                                          background=background)
+        except InputValidationError as exc:
+            raise GladierInputValidationError(str(exc)) from None
 
     def get_status(self, run_id: str) -> dict:
         """The run record (same shape as the Flows service's)."""
@@ -156,10 +172,15 @@ def _decorated_parts(client_cls: t.Any) -> tuple[type, dict | None]:
 
 
 def local_client(client_cls: t.Any, backend: "LocalBackend", *, background: bool = False,
-                 **flows_kwargs: t.Any):
+                 flows_kwargs: dict | None = None, **client_kwargs: t.Any):
     """Instantiate the Gladier client ``client_cls`` (decorated with
     ``@generate_flow_definition`` or not) on ``backend``, its storage in
-    ``backend.gladier_config_path``."""
+    ``backend.gladier_config_path``.
+
+    :param background: ``run_flow`` starts a background worker and returns the ACTIVE run
+    :param flows_kwargs: extra arguments of :class:`LocalFlowsManager` (e.g. ``flow_title``)
+    :param client_kwargs: passed to the client's constructor
+    """
     from gladier.utils.flow_generation import combine_tool_flows
 
     inner, modifiers = _decorated_parts(client_cls)
@@ -169,8 +190,9 @@ def local_client(client_cls: t.Any, backend: "LocalBackend", *, background: bool
         "__module__": inner.__module__,
         "__doc__": inner.__doc__,
     })
-    login, compute, flows = backend.managers(background=background, **flows_kwargs)
-    client = local_cls(login_manager=login, compute_manager=compute, flows_manager=flows)
+    login, compute, flows = backend.managers(background=background, **(flows_kwargs or {}))
+    client = local_cls(login_manager=login, compute_manager=compute, flows_manager=flows,
+                       **client_kwargs)
     if modifiers is not None:
         client.flow_definition = combine_tool_flows(client, modifiers)
     return client

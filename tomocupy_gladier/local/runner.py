@@ -294,13 +294,13 @@ class FlowRunner:
         url = sdef["ActionUrl"]
         wait_time = float(sdef.get("WaitTime", DEFAULT_WAIT_TIME))
         body = self._state_input(sdef, state, in_action=True)
+        provider = self.providers.get(url)
+        if provider is None:
+            raise ActionUnableToRun(f"no action provider serves {url}")
         action_id = str(uuid.uuid4())
         self._emit("ActionStarted", f"State {name} started an action at {url}",
                    {"state_name": name, "action_url": url, "action_id": action_id,
                     "parameters": self._hide_private(sdef, body)})
-        provider = self.providers.get(url)
-        if provider is None:
-            raise ActionUnableToRun(f"no action provider serves {url}")
         start = now_iso()
         request = ActionRequest(
             action_id=action_id, action_url=url, state_name=name, body=body,
