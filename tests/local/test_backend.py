@@ -117,8 +117,12 @@ def test_a_background_run_can_be_followed(backend):
     run = backend.start_run(flow_id, {"input": {"fid": fid, "seconds": 0.2}}, background=True)
     assert run["status"] == "ACTIVE"
     assert run["owner_pid"] != os.getpid()
-    codes = [entry["code"] for entry in backend.follow(run["run_id"], poll=0.05)]
-    assert codes == ["FlowStarted", "ActionStarted", "ActionCompleted", "FlowSucceeded"]
+    entries = list(backend.follow(run["run_id"], poll=0.05))
+    assert [e["code"] for e in entries] == [
+        "FlowStarted", "ActionStarted", "ActionCompleted", "FlowSucceeded"]
+    # the task's own output can be found from the ActionStarted entry
+    log = backend.task_log(entries[1]["details"]["action_id"])
+    assert str(log) == entries[2]["details"]["output"]["details"]["results"][0]["log_file"]
     assert backend.get_run(run["run_id"])["status"] == "SUCCEEDED"
 
 

@@ -87,7 +87,8 @@ def test_v3_success_runs_in_a_subprocess_in_its_task_folder(tmp_path, registry, 
     assert entry["status"] == "SUCCEEDED"
     assert entry["output"]["sum"] == 5
     assert entry["output"]["pid"] != os.getpid()
-    assert Path(entry["output"]["cwd"]) == tmp_path / "tasks" / entry["task_id"]
+    assert Path(entry["output"]["cwd"]) == tmp_path / "tasks" / "a-0"  # <action id>-<index>
+    assert provider.task_dir("a", 0) == tmp_path / "tasks" / "a-0"
     assert result.details["endpoint_id"] == "ep-1"
 
 

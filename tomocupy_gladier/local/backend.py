@@ -8,7 +8,7 @@ Layout of ``state_dir``::
     functions.db    registered compute functions      (registry.FunctionRegistry)
     search.db       the local search index            (providers.search.SearchIndex)
     gladier.cfg     the Gladier client storage of clients built by :meth:`LocalBackend.client`
-    tasks/<id>/     working folder and output.log of each compute task
+    tasks/<action>-<i>/  working folder and output.log of each compute task
     workers/<run>.log  stdout/stderr of background run workers
 """
 
@@ -212,6 +212,11 @@ class LocalBackend:
             if finished:
                 return
             time.sleep(poll)
+
+    def task_log(self, action_id: str, index: int = 0) -> Path:
+        """The ``output.log`` of compute task ``index`` of an action (it exists once the task
+        has started); the action id is in the state's ``ActionStarted`` log entry."""
+        return self.state_dir / "tasks" / f"{action_id}-{index}" / "output.log"
 
     # ---------------------------------------------------------------- Gladier
 

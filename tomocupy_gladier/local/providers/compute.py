@@ -8,7 +8,8 @@ Every endpoint id is served by this machine.
 Result shape (both versions): ``details.results[i] = {task_id, status, output}``; a failed
 task has ``exception`` (the traceback text) instead of ``output``, and the action's
 ``details.exception`` repeats the first one. The task's stdout and stderr go to
-``<work_dir>/<task_id>/output.log`` (``details.results[i].log_file``), so a CLI can follow it.
+``<work_dir>/<action_id>-<i>/output.log`` (``details.results[i].log_file``); the action id is
+in the ``ActionStarted`` log entry, so a CLI can follow a task's output while it runs.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class ComputeProvider:
     def __call__(self, request: ActionRequest) -> ActionResult:
         tasks, endpoint, extra = self._parse(request.body)
         group = extra.get("task_group_id") or str(uuid.uuid4())
-        running = [self._start(task, request) for task in tasks]
+        running = [self._start(task, request, i) for i, task in enumerate(tasks)]
         results = []
         try:
             for proc, task_id, result_file, log_file in running:
@@ -173,10 +174,15 @@ class ComputeProvider:
         env.update(self.env)
         return env
 
-    def _start(self, task: dict, request: ActionRequest):
+    def task_dir(self, action_id: str, index: int = 0) -> Path:
+        """Working folder of task ``index`` of an action; known as soon as the runner logs
+        ``ActionStarted`` (with the action id), so its ``output.log`` can be followed live."""
+        return self.work_dir / f"{action_id}-{index}"
+
+    def _start(self, task: dict, request: ActionRequest, index: int):
         fn = self.registry.get(str(task["function_id"]))
         task_id = str(uuid.uuid4())
-        task_dir = self.work_dir / task_id
+        task_dir = self.task_dir(request.action_id, index)
         task_dir.mkdir(parents=True, exist_ok=True)
         result_file = task_dir / "result.json"
         log_file = task_dir / "output.log"
