@@ -217,3 +217,30 @@ def test_an_invalid_definition_is_refused_at_deployment(world):
 
     with pytest.raises(gladier.exc.ConfigException, match="state 'P': 'Next' names 'Q'"):
         backend.client(Broken).run_flow(flow_input={"input": {"x": 1}})
+
+
+def flaky_step(**data):
+    raise RuntimeError("detector offline")
+
+
+@generate_flow_definition
+class DefaultBuilderTool(GladierBaseTool):
+    compute_functions = [flaky_step]  # no action_url: Gladier's Compute v2 builder
+
+
+@generate_flow_definition
+class V2Client(GladierBaseClient):
+    gladier_tools = [DefaultBuilderTool]
+
+
+def test_gladier_v2_compute_states_let_a_failed_function_pass(world):
+    # The Gladier trap from NOTES: the default builder writes ExceptionOnActionFailure: false.
+    backend, _ = world
+    client = backend.client(V2Client)
+    state = client.get_flow_definition()["States"]["FlakyStep"]
+    assert state["ExceptionOnActionFailure"] is False
+    run = client.run_flow(flow_input={"input": {"compute_endpoint": ENDPOINT}})
+    assert run["status"] == "SUCCEEDED"
+    failed = run["details"]["output"]["FlakyStep"]
+    assert failed["status"] == "FAILED"
+    assert "RuntimeError: detector offline" in failed["details"]["exception"]

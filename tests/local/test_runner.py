@@ -29,6 +29,7 @@ EVERYTHING = {
                 "run.$": "$._context.run_id",
                 "nested": {"items": [{"first.$": "$.input.items[0]"}, "literal"]},
                 "all_items.$": "$.input.items[*]",
+                "big_items.$": "$.input.items[?(@ > 15)]",
             },
             "ResultPath": "$.params",
             "Next": "Echo",
@@ -94,6 +95,7 @@ def test_every_state_type_and_field(providers, echo):
     assert out["params"] == {
         "n": 2, "name": "scan.h5", "has_flag": True, "fallback": "default", "run": "run-1",
         "nested": {"items": [{"first": 10}, "literal"]}, "all_items": [10, 20],
+        "big_items": [20],
     }
     # Parameters reach the provider without the private list; InputPath sends a sub-tree.
     assert echo.requests[0].body == {"n": 2, "secret": "hunter2"}

@@ -13,7 +13,7 @@ import re
 from typing import Any, Mapping
 
 import simpleeval
-from jsonpath_ng import parse as _jsonpath_parse
+from jsonpath_ng.ext import parse as _jsonpath_parse  # filters: [?(@.x > 1)]
 
 _MISSING = object()
 # Anything that can select several values makes a JSONPath "plural": it then yields a list.
