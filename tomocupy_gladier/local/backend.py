@@ -33,7 +33,7 @@ from .providers.compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
 from .providers.search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider
 from .providers.transfer import TRANSFER_URL, TransferProvider
 from .registry import FunctionRegistry
-from .runner import MAX_STATE_BYTES, ActionRegistry, FlowRunner, RunOutcome
+from .runner import MAX_STATE_BYTES, ActionRegistry, FlowRunner, RunOutcome, now_iso
 from .store import RunStore
 
 FINAL_STATUSES = ("SUCCEEDED", "FAILED")
@@ -166,10 +166,11 @@ class LocalBackend:
                 "username": self.username, "label": record["label"], "tags": record["tags"],
                 "start_time": record["start_time"],
             }
-            outcome = runner.run(
-                self.store.get_run_input(run_id), context,
-                lambda code, desc, details: self.store.append_log(run_id, code, desc, details),
-            )
+            log = _LogBuffer(self.store, run_id)
+            try:
+                outcome = runner.run(self.store.get_run_input(run_id), context, log.emit)
+            finally:
+                log.flush()
         except Exception as exc:  # a bug in the engine must still end the run
             outcome = RunOutcome("FAILED", "InternalError",
                                  f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc()}", {})
@@ -250,6 +251,33 @@ class LocalBackend:
         tmp.write_text(json.dumps({"collections": self.collections, "env": self.env,
                                    "username": self.username}, indent=2))
         os.replace(tmp, path)
+
+
+class _LogBuffer:
+    """Groups log entries into few transactions (a commit costs far more than a state).
+
+    Everything is written before the run can block (an action starts, a Wait starts) and when
+    it ends, so a reader never misses an entry for longer than the runner's own bookkeeping
+    between two such points, nor more than ``max_age`` seconds.
+    """
+
+    FLUSH_ON = frozenset({"FlowStarted", "ActionStarted", "WaitStarted", "FlowSucceeded",
+                          "FlowFailed"})
+
+    def __init__(self, store: RunStore, run_id: str, max_age: float = 0.25) -> None:
+        self.store, self.run_id, self.max_age = store, run_id, max_age
+        self.pending: list[tuple[str, str, dict, str]] = []
+        self.since = time.monotonic()
+
+    def emit(self, code: str, description: str, details: dict) -> None:
+        self.pending.append((code, description, details, now_iso()))
+        if code in self.FLUSH_ON or time.monotonic() - self.since > self.max_age:
+            self.flush()
+
+    def flush(self) -> None:
+        self.store.append_logs(self.run_id, self.pending)
+        self.pending = []
+        self.since = time.monotonic()
 
 
 def _login_name() -> str:

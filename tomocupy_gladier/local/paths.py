@@ -130,11 +130,17 @@ def _pathsplit(path: str) -> list[str]:
     return [head, tail]
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed_expression(expression: str):
+    return simpleeval.SimpleEval.parse(expression)
+
+
 class _Expressions:
     """Evaluates ``.=`` expressions; names resolve against the run state."""
 
     def __init__(self, state: Mapping[str, Any]) -> None:
         self.state = state
+        self._evaluator: simpleeval.EvalWithCompoundTypes | None = None
 
     def _is_present(self, name: str) -> bool:
         return is_present(self.state, _as_path(name))
@@ -149,7 +155,15 @@ class _Expressions:
         return getattr(obj, key, default)
 
     def evaluate(self, expression: str) -> Any:
-        evaluator = simpleeval.EvalWithCompoundTypes(
+        if self._evaluator is None:
+            self._evaluator = self._make_evaluator()
+        try:
+            return self._evaluator.eval(expression, _parsed_expression(expression))
+        except Exception as exc:  # simpleeval raises many types; report them uniformly
+            raise PathError(f"expression {expression!r} failed: {exc}") from None
+
+    def _make_evaluator(self) -> simpleeval.EvalWithCompoundTypes:
+        return simpleeval.EvalWithCompoundTypes(
             names=dict(self.state),
             functions={
                 "pathsplit": _pathsplit,
@@ -160,10 +174,6 @@ class _Expressions:
                 "sorted": sorted, "list": list, "dict": dict,
             },
         )
-        try:
-            return evaluator.eval(expression)
-        except Exception as exc:  # simpleeval raises many types; report them uniformly
-            raise PathError(f"expression {expression!r} failed: {exc}") from None
 
 
 def _as_path(name: str) -> str:
@@ -181,12 +191,15 @@ def evaluate_expression(state: Mapping[str, Any], expression: str) -> Any:
     return _Expressions(state).evaluate(expression)
 
 
-def render_parameters(template: Any, state: Mapping[str, Any]) -> Any:
+def render_parameters(template: Any, state: Mapping[str, Any],
+                      _expressions: "_Expressions | None" = None) -> Any:
     """Resolve a ``Parameters`` template: ``key.$`` reads a JSONPath, ``key.=`` evaluates an
     expression, anything else is copied; nested objects and lists are resolved recursively.
 
     :raises PathError: naming the key whose path or expression could not be resolved
     """
+    if isinstance(template, (dict, list)) and _expressions is None:
+        _expressions = _Expressions(state)
     if isinstance(template, dict):
         out = {}
         for key, value in template.items():
@@ -201,12 +214,12 @@ def render_parameters(template: Any, state: Mapping[str, Any]) -> Any:
                 if not isinstance(value, str):
                     raise PathError(f"{key!r}: a '.=' key needs an expression string")
                 try:
-                    out[key[:-2]] = evaluate_expression(state, value)
+                    out[key[:-2]] = _expressions.evaluate(value)
                 except PathError as exc:
                     raise PathError(f"{key!r}: {exc}") from None
             else:
-                out[key] = render_parameters(value, state)
+                out[key] = render_parameters(value, state, _expressions)
         return out
     if isinstance(template, list):
-        return [render_parameters(v, state) for v in template]
+        return [render_parameters(v, state, _expressions) for v in template]
     return template

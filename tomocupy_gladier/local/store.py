@@ -184,17 +184,28 @@ class RunStore:
             raise UnknownRunError(f"no run {run_id} in {self.path}")
         return json.loads(row[0])
 
-    def append_log(self, run_id: str, code: str, description: str, details: dict) -> None:
-        """Add a log entry; while the run is ACTIVE its ``details`` show the latest step."""
-        now = now_iso()
-        summary = {"code": code, "description": description, "time": now}
+    def append_log(self, run_id: str, code: str, description: str, details: dict,
+                   time: str | None = None) -> None:
+        """Add one log entry (see :meth:`append_logs`)."""
+        self.append_logs(run_id, [(code, description, details, time)])
+
+    def append_logs(self, run_id: str,
+                    entries: list[tuple[str, str, dict, str | None]]) -> None:
+        """Add log entries ``(code, description, details, time or None)`` in one transaction;
+        while the run is ACTIVE its ``details`` summarise the latest entry."""
+        if not entries:
+            return
+        rows = [(run_id, stamp or now_iso(), code, desc, json.dumps(details, default=str))
+                for code, desc, details, stamp in entries]
+        code, desc, details, _ = entries[-1]
+        summary = {"code": code, "description": desc, "time": rows[-1][1]}
         if "state_name" in details:
             summary["state_name"] = details["state_name"]
-        with self._db:  # one transaction: the entry and the progress summary
+        with self._db:  # one transaction: the entries and the progress summary
             self._db.execute("BEGIN")
-            self._db.execute(
+            self._db.executemany(
                 "INSERT INTO logs(run_id, time, code, description, details) VALUES (?,?,?,?,?)",
-                (run_id, now, code, description, json.dumps(details, default=str)),
+                rows,
             )
             self._db.execute("UPDATE runs SET details=? WHERE run_id=? AND status='ACTIVE'",
                              (json.dumps(summary), run_id))
