@@ -126,17 +126,42 @@ def test_a_background_run_can_be_followed(backend):
     assert backend.get_run(run["run_id"])["status"] == "SUCCEEDED"
 
 
-def test_a_killed_run_is_recovered_as_failed(tmp_path, backend):
-    fid = backend.functions.register(nap)
-    flow_id = backend.register_flow(_nap_flow())
-    run = backend.start_run(flow_id, {"input": {"fid": fid, "seconds": 3}}, background=True)
-    run_id = run["run_id"]
-    deadline = time.monotonic() + 20
-    while "ActionStarted" not in [e["code"] for e in backend.store.get_log(run_id)]:
+def nap_noting_pid(seconds, pid_file, **data):
+    import os
+    import time
+
+    with open(pid_file, "w") as fh:
+        fh.write(str(os.getpid()))
+    time.sleep(seconds)
+
+
+def _wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    from tomocupy_gladier.local.store import process_alive
+
+    return process_alive(pid, None)
+
+
+def test_a_killed_run_is_recovered_as_failed(tmp_path, backend):
+    fid = backend.functions.register(nap_noting_pid)
+    flow = _nap_flow()
+    flow["States"]["Nap"]["Parameters"]["tasks"][0]["kwargs"]["pid_file.$"] = "$.input.pid_file"
+    flow_id = backend.register_flow(flow)
+    pid_file = tmp_path / "task.pid"
+    run = backend.start_run(flow_id, {"input": {"fid": fid, "seconds": 30,
+                                                "pid_file": str(pid_file)}}, background=True)
+    run_id = run["run_id"]
+    _wait_for(lambda: pid_file.exists() and pid_file.read_text())
+    task_pid = int(pid_file.read_text())
     os.kill(run["owner_pid"], signal.SIGKILL)
-    time.sleep(0.2)  # the worker is now gone (a zombie until reaped: also counts as dead)
+    # the worker is gone (a zombie until reaped counts as dead) and its task goes with it
+    _wait_for(lambda: not _alive(run["owner_pid"]) and not _alive(task_pid), timeout=5)
 
     reopened = LocalBackend.open(tmp_path / "state")  # e.g. the next CLI start
     record = reopened.store.get_run(run_id)
@@ -146,6 +171,22 @@ def test_a_killed_run_is_recovered_as_failed(tmp_path, backend):
     assert f"process {run['owner_pid']}" in record["details"]["description"]
     assert record["completion_time"] is not None
     assert RunStore(tmp_path / "state" / "runs.db").get_log(run_id)[-1]["code"] == "FlowFailed"
+
+
+def test_a_terminated_worker_marks_its_run_failed_at_once(tmp_path, backend):
+    fid = backend.functions.register(nap_noting_pid)
+    flow = _nap_flow()
+    flow["States"]["Nap"]["Parameters"]["tasks"][0]["kwargs"]["pid_file.$"] = "$.input.pid_file"
+    pid_file = tmp_path / "task.pid"
+    run = backend.start_run(backend.register_flow(flow),
+                            {"input": {"fid": fid, "seconds": 30, "pid_file": str(pid_file)}},
+                            background=True)
+    _wait_for(lambda: pid_file.exists() and pid_file.read_text())
+    os.kill(run["owner_pid"], signal.SIGTERM)
+    final = backend.wait(run["run_id"], timeout=10)
+    assert (final["status"], final["details"]["code"]) == ("FAILED", "RunInterrupted")
+    assert "SystemExit" in final["details"]["description"]
+    _wait_for(lambda: not _alive(int(pid_file.read_text())), timeout=5)
 
 
 def test_a_live_owner_is_not_recovered(tmp_path, backend):

@@ -174,6 +174,10 @@ class LocalBackend:
         except Exception as exc:  # a bug in the engine must still end the run
             outcome = RunOutcome("FAILED", "InternalError",
                                  f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc()}", {})
+        except BaseException as exc:  # Ctrl-C, SIGTERM (see worker.py): record it, then stop
+            self.store.fail_run(run_id, "RunInterrupted",
+                                f"the run was interrupted ({exc.__class__.__name__})")
+            raise
         return self.store.finish_run(run_id, outcome)
 
     def _runner(self, flow: dict) -> FlowRunner:

@@ -1,7 +1,7 @@
 """JSONPath reads and writes, ``.=`` expressions and parameter templates of the Flows language.
 
 Reads use jsonpath-ng (parsed expressions are cached, parsing costs far more than reading).
-Writes (``ResultPath``) accept the simple dotted/indexed form only, as the Flows service does.
+Writes (``ResultPath``) accept the dotted form only (``$``, ``$.a.b``).
 """
 
 from __future__ import annotations

@@ -196,6 +196,7 @@ class ComputeProvider:
                 [sys.executable, "-c", _CHILD], stdin=stdin, stdout=log,
                 stderr=subprocess.STDOUT, cwd=task_dir, env=self._environment(),
                 start_new_session=True,  # its own process group: a timeout kills all of it
+                preexec_fn=_die_with_parent,
             )
         return proc, task_id, result_file, log_file
 
@@ -215,6 +216,18 @@ class ComputeProvider:
         else:
             entry.update(status="FAILED", exception=doc["exception"])
         return entry
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGKILL when the runner process dies (Linux), so a
+    killed run does not leave its reconstruction running."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _kill(proc: subprocess.Popen) -> None:
