@@ -35,6 +35,8 @@ def test_a_valid_definition_passes():
     (_flow(A={"Type": "Pass", "Parameters": {"x.$": "input.a"}, "End": True}),
      "Parameters.x.$: 'input.a' is not a valid JSONPath"),
     (_flow(A={"Type": "Wait", "End": True}), "exactly one of Seconds"),
+    (_flow(A={"Type": "Pass", "ResultPath": "$.a[0]", "End": True}),
+     "ResultPath '$.a[0]' must be '$' or a dotted path"),
     (_flow(A={"Type": "Fail", "End": True}), "a Fail state takes neither"),
     (_flow(A={"Type": "Pass", "End": True, "Retry": []}), "'Retry' is not supported"),
     (_flow(A={"Type": "Pass", "End": True, "Bogus": 1}), "field 'Bogus' is not allowed"),

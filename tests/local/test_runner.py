@@ -304,3 +304,20 @@ def test_registry_normalises_urls():
     rec = Recorder()
     registry = ActionRegistry({"HTTPS://Transfer.Example.org/transfer/": rec})
     assert registry.get("https://transfer.example.org/transfer") is rec
+
+
+def test_one_runner_serves_concurrent_runs():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def slow_echo(request):
+        time.sleep(0.05)
+        return ActionResult("SUCCEEDED", {"run": request.run_id})
+
+    flow = {"StartAt": "A", "States": {
+        "A": {"Type": "Action", "ActionUrl": ECHO_URL, "Parameters": {}, "ResultPath": "$.a",
+              "Next": "B"},
+        "B": {"Type": "Pass", "Parameters": {"run.$": "$._context.run_id"}, "End": True}}}
+    runner = FlowRunner(flow, ActionRegistry({ECHO_URL: slow_echo}))
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(lambda i: runner.run({}, {"run_id": f"r{i}"}), range(8)))
+    assert [o.output for o in outcomes] == [{"run": f"r{i}"} for i in range(8)]

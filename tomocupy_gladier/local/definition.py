@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from .errors import DefinitionError
-from .paths import is_valid_path
+from .paths import is_valid_path, is_writable_path
 
 STATE_TYPES = ("Action", "Pass", "Choice", "Wait", "Fail", "ExpressionEval")
 CATCH_ALL = ("States.ALL", "States.All")  # the language spells ALL, Gladier writes All
@@ -164,8 +164,8 @@ def _state_problems(state: dict, states: dict) -> Iterable[str]:
 def _result_path_problems(path: Any, label: str) -> Iterable[str]:
     if path is None:
         return
-    if not isinstance(path, str) or not is_valid_path(path):
-        yield f"{label} {path!r} is not a valid JSONPath"
+    if not isinstance(path, str) or not is_writable_path(path):
+        yield f"{label} {path!r} must be '$' or a dotted path such as '$.a.b'"
     elif path == "$._context" or path.startswith("$._context.") or path.startswith("$._context["):
         yield f"{label} {path!r} would write the read-only $._context"
 

@@ -62,6 +62,12 @@ def is_valid_path(path: str) -> bool:
     return True
 
 
+def is_writable_path(path: str) -> bool:
+    """True when ``path`` can be a ResultPath: ``$`` or a dotted path such as ``$.a.b``."""
+    segs = _simple_segments(path) if isinstance(path, str) else None
+    return segs is not None and not any(isinstance(s, int) for s in segs)
+
+
 def read_path(data: Any, path: str, default: Any = _MISSING) -> Any:
     """Value at ``path`` in ``data``; a plural path returns a list of matches.
 

@@ -171,14 +171,11 @@ class FlowRunner:
         self.providers = providers
         self.sleep = sleep
         self.max_state_bytes = max_state_bytes
-        self._handlers = {
-            "Action": self._action,
-            "Pass": self._pass,
-            "Choice": self._choice,
-            "Wait": self._wait,
-            "Fail": self._fail,
-            "ExpressionEval": self._expression_eval,
-        }
+        self._context: dict = {}
+        self._emit: EventSink = _discard
+
+    _HANDLERS = {"Action": "_action", "Pass": "_pass", "Choice": "_choice", "Wait": "_wait",
+                 "Fail": "_fail", "ExpressionEval": "_expression_eval"}
 
     def run(
         self,
@@ -191,8 +188,14 @@ class FlowRunner:
         :param context: the read-only ``$._context`` (run_id, flow_id, username, ...)
         :param emit: called with every log entry as it happens
         """
-        self._context = dict(context or {})
-        self._emit = emit
+        # One shallow copy per run keeps concurrent runs of a cached runner apart.
+        execution = copy.copy(self)
+        execution._context = dict(context or {})
+        execution._emit = emit
+        return execution._execute(run_input)
+
+    def _execute(self, run_input: dict) -> RunOutcome:
+        emit = self._emit
         state = copy.deepcopy(run_input)
         state.pop("_context", None)
         emit("FlowStarted", "The Flow Instance started execution", {"input": run_input})
@@ -200,7 +203,8 @@ class FlowRunner:
         while name is not None:
             sdef = self.states[name]
             try:
-                next_name, state = self._handlers[sdef["Type"]](name, sdef, state)
+                handler = getattr(self, self._HANDLERS[sdef["Type"]])
+                next_name, state = handler(name, sdef, state)
                 self._check_size(state)
             except _FailState as fail:
                 return self._finish_failed(name, fail.error, fail.cause, state, {})
