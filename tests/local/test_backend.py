@@ -256,3 +256,18 @@ def test_a_crashing_provider_fails_the_action_not_the_engine(backend):
     run = backend.start_run(backend.register_flow(flow), {"input": {}})
     assert (run["status"], run["details"]["code"]) == ("FAILED", "ActionFailedException")
     assert "ZeroDivisionError: oops" in run["details"]["description"]
+
+
+def test_runs_in_threads_share_one_backend(backend):
+    from concurrent.futures import ThreadPoolExecutor
+
+    fid = backend.functions.register(nap)
+    flow_id = backend.register_flow(_nap_flow())
+    with ThreadPoolExecutor(3) as pool:
+        runs = list(pool.map(
+            lambda i: backend.start_run(flow_id, {"input": {"fid": fid, "seconds": 0.1 * i}}),
+            range(3)))
+    assert [r["status"] for r in runs] == ["SUCCEEDED"] * 3
+    for run in runs:
+        assert [e["code"] for e in backend.store.get_log(run["run_id"])] == [
+            "FlowStarted", "ActionStarted", "ActionCompleted", "FlowSucceeded"]

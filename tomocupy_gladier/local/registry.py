@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import uuid
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -46,6 +47,7 @@ class FunctionRegistry:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
                                    check_same_thread=False)
+        self._lock = threading.Lock()  # lets threads share the connection
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS functions (function_id TEXT PRIMARY KEY, name TEXT, "
@@ -56,10 +58,14 @@ class FunctionRegistry:
         """Close the connection."""
         self._db.close()
 
+    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
     def register_source(self, name: str, source: str, checksum: str) -> str:
         """Store ``source`` (defining a function ``name``); return its id."""
         function_id = function_id_for(checksum)
-        self._db.execute(
+        self._query(
             "INSERT OR REPLACE INTO functions VALUES (?,?,?,?,?)",
             (function_id, name, source, checksum, now_iso()),
         )
@@ -75,15 +81,15 @@ class FunctionRegistry:
 
     def get(self, function_id: str) -> RegisteredFunction | None:
         """The registered function, or None."""
-        row = self._db.execute(
+        rows = self._query(
             "SELECT function_id, name, source, checksum FROM functions WHERE function_id=?",
             (str(function_id),),
-        ).fetchone()
-        return RegisteredFunction(*row) if row else None
+        )
+        return RegisteredFunction(*rows[0]) if rows else None
 
     def list(self) -> list[RegisteredFunction]:
         """Every registered function."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT function_id, name, source, checksum FROM functions ORDER BY name"
-        ).fetchall()
+        )
         return [RegisteredFunction(*r) for r in rows]

@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import uuid
 from pathlib import Path
 from typing import Any, Iterable
@@ -101,6 +102,7 @@ class RunStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
                                    check_same_thread=False)
+        self._lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -112,8 +114,18 @@ class RunStore:
         """Close the connection."""
         self._db.close()
 
-    def _write(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
-        return self._db.execute(sql, tuple(args))
+    # One connection per store; the lock lets threads share it (runs in threads, a CLI poller).
+    def _write(self, sql: str, args: Iterable[Any] = ()) -> int:
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).rowcount
+
+    def _read(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
+
+    def _read_one(self, sql: str, args: Iterable[Any] = ()) -> tuple | None:
+        rows = self._read(sql, args)
+        return rows[0] if rows else None
 
     # ------------------------------------------------------------------ flows
 
@@ -132,19 +144,18 @@ class RunStore:
 
     def get_flow(self, flow_id: str) -> dict:
         """The flow ``{id, title, definition, input_schema, checksum, created_at, updated_at}``."""
-        row = self._db.execute("SELECT * FROM flows WHERE flow_id=?", (flow_id,)).fetchone()
+        row = self._read_one("SELECT * FROM flows WHERE flow_id=?", (flow_id,))
         if row is None:
             raise UnknownFlowError(f"no flow {flow_id} in {self.path}")
         return self._flow(row)
 
     def has_flow(self, flow_id: str) -> bool:
         """True when ``flow_id`` is stored."""
-        return self._db.execute("SELECT 1 FROM flows WHERE flow_id=?", (flow_id,)).fetchone() \
-            is not None
+        return self._read_one("SELECT 1 FROM flows WHERE flow_id=?", (flow_id,)) is not None
 
     def list_flows(self) -> list[dict]:
         """Every flow, most recently updated first."""
-        rows = self._db.execute("SELECT * FROM flows ORDER BY updated_at DESC").fetchall()
+        rows = self._read("SELECT * FROM flows ORDER BY updated_at DESC")
         return [self._flow(r) for r in rows]
 
     @staticmethod
@@ -179,7 +190,7 @@ class RunStore:
 
     def get_run_input(self, run_id: str) -> dict:
         """The body the run was started with."""
-        row = self._db.execute("SELECT input FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        row = self._read_one("SELECT input FROM runs WHERE run_id=?", (run_id,))
         if row is None:
             raise UnknownRunError(f"no run {run_id} in {self.path}")
         return json.loads(row[0])
@@ -201,7 +212,7 @@ class RunStore:
         summary = {"code": code, "description": desc, "time": rows[-1][1]}
         if "state_name" in details:
             summary["state_name"] = details["state_name"]
-        with self._db:  # one transaction: the entries and the progress summary
+        with self._lock, self._db:  # one transaction: the entries and the progress summary
             self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT INTO logs(run_id, time, code, description, details) VALUES (?,?,?,?,?)",
@@ -220,12 +231,12 @@ class RunStore:
 
     def fail_run(self, run_id: str, code: str, description: str) -> dict:
         """Mark an ACTIVE run FAILED (no-op for a finished one) and log why."""
-        cur = self._write(
+        changed = self._write(
             "UPDATE runs SET status='FAILED', completion_time=?, details=? "
             "WHERE run_id=? AND status='ACTIVE'",
             (now_iso(), json.dumps({"code": code, "description": description}), run_id),
         )
-        if cur.rowcount:
+        if changed:
             self._write(
                 "INSERT INTO logs(run_id, time, code, description, details) VALUES (?,?,?,?,?)",
                 (run_id, now_iso(), "FlowFailed", description, json.dumps({"error": code})),
@@ -234,11 +245,11 @@ class RunStore:
 
     def get_run(self, run_id: str) -> dict:
         """The run record, shaped like the Flows service's."""
-        row = self._db.execute(
+        row = self._read_one(
             "SELECT run_id, flow_id, flow_title, status, label, tags, start_time, "
             "completion_time, details, username, owner_pid FROM runs WHERE run_id=?",
             (run_id,),
-        ).fetchone()
+        )
         if row is None:
             raise UnknownRunError(f"no run {run_id} in {self.path}")
         return self._run(row)
@@ -258,7 +269,7 @@ class RunStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY start_time DESC, rowid DESC LIMIT ?"
-        rows = self._db.execute(sql, (*args, limit)).fetchall()
+        rows = self._read(sql, (*args, limit))
         return [self._run(r) for r in rows]
 
     @staticmethod
@@ -273,7 +284,7 @@ class RunStore:
 
     def get_log(self, run_id: str, *, after: int = 0, limit: int | None = None) -> list[dict]:
         """Log entries of a run in order; ``after`` = the last ``entry_id`` already seen."""
-        if not self._db.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone():
+        if not self._read_one("SELECT 1 FROM runs WHERE run_id=?", (run_id,)):
             raise UnknownRunError(f"no run {run_id} in {self.path}")
         sql = ("SELECT entry_id, time, code, description, details FROM logs "
                "WHERE run_id=? AND entry_id>? ORDER BY entry_id")
@@ -282,7 +293,7 @@ class RunStore:
             sql += " LIMIT ?"
             args += (limit,)
         return [{"entry_id": r[0], "time": r[1], "code": r[2], "description": r[3],
-                 "details": json.loads(r[4])} for r in self._db.execute(sql, args)]
+                 "details": json.loads(r[4])} for r in self._read(sql, args)]
 
     def state_durations(self, run_id: str) -> list[dict]:
         """Seconds spent in each state, in execution order: ``[{state_name, seconds, code}]``
@@ -313,9 +324,9 @@ class RunStore:
 
     def recover_interrupted(self) -> list[str]:
         """Mark FAILED every ACTIVE run whose owning process on this host is gone."""
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT run_id, owner_pid, owner_start, owner_host FROM runs WHERE status='ACTIVE'"
-        ).fetchall()
+        )
         failed = []
         for run_id, pid, start, host in rows:
             if host != self._host or pid is None or process_alive(pid, start):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import uuid
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -78,6 +79,7 @@ class SearchIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
                                    check_same_thread=False)
+        self._lock = threading.Lock()  # lets threads share the connection
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS entries (search_index TEXT, subject TEXT, entry_id TEXT, "
@@ -89,11 +91,15 @@ class SearchIndex:
         """Close the connection."""
         self._db.close()
 
+    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
     def ingest(self, search_index: str, subject: str, content: dict,
                visible_to: list[str], entry_id: str | None = None) -> dict:
         """Create or replace the entry (index, subject, entry id); return it."""
         text = " ".join(_flatten_text(content)).lower() + " " + subject.lower()
-        self._db.execute(
+        self._query(
             "INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?)",
             (search_index, subject, entry_id or "", json.dumps(content), json.dumps(visible_to),
              text, now_iso()),
@@ -102,12 +108,12 @@ class SearchIndex:
 
     def get(self, search_index: str, subject: str, entry_id: str | None = None) -> dict | None:
         """One entry, or None."""
-        row = self._db.execute(
+        rows = self._query(
             "SELECT search_index, subject, entry_id, content, visible_to, updated_at FROM entries "
             "WHERE search_index=? AND subject=? AND entry_id=?",
             (search_index, subject, entry_id or ""),
-        ).fetchone()
-        return self._entry(row) if row else None
+        )
+        return self._entry(rows[0]) if rows else None
 
     def search(self, query: str = "*", *, index: str | None = None,
                filters: Mapping[str, Any] | None = None, limit: int = 20) -> list[dict]:
@@ -128,7 +134,7 @@ class SearchIndex:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY updated_at DESC"
         found = []
-        for row in self._db.execute(sql, args):
+        for row in self._query(sql, tuple(args)):
             entry = self._entry(row)
             if all(value in _lookup(entry["content"], path)
                    for path, value in (filters or {}).items()):
