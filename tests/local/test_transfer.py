@@ -123,7 +123,14 @@ def test_a_timed_out_copy_leaves_no_complete_looking_file(roots):
 def test_a_checksum_mismatch_fails_and_leaves_nothing(provider, roots, monkeypatch):
     from tomocupy_gladier.local.providers import transfer
 
-    monkeypatch.setattr(transfer, "_digest", lambda path: "corrupted")
+    monkeypatch.setattr(transfer, "_crc32", lambda path: -1)  # the copy reads back wrong
     result = provider(_request(_body("/scan/a.h5", "/a.h5", False)))
     assert result.details["fatal_error"]["code"] == "CHECKSUM_MISMATCH"
     assert list(roots[1].iterdir()) == []
+
+
+def test_durable_copies_with_fsync(roots):
+    provider = TransferProvider({SRC: roots[0], DST: roots[1]}, fsync=True)
+    result = provider(_request(_body("/scan", "/copy", True)))
+    assert result.status == "SUCCEEDED"
+    assert (roots[1] / "copy" / "a.h5").read_bytes() == b"a" * 3000

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -97,7 +98,7 @@ class ComputeProvider:
         try:
             for proc, task_id, result_file, log_file in running:
                 try:
-                    proc.wait(timeout=max(request.remaining(), 0.01))
+                    _wait(proc, max(request.remaining(), 0.01))
                 except subprocess.TimeoutExpired:
                     raise ActionTimeout(
                         f"compute task {task_id} still running after the state's "
@@ -218,16 +219,43 @@ class ComputeProvider:
         return entry
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGKILL when the runner process dies (Linux), so a
-    killed run does not leave its reconstruction running."""
+def _load_prctl():
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+
+
+_PRCTL = _load_prctl()  # loaded here: the forked child should do as little as possible
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGKILL when the runner process dies (Linux), so a
+    killed run does not leave its reconstruction running."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _wait(proc: subprocess.Popen, timeout: float) -> None:
+    """``proc.wait(timeout)`` that wakes as soon as the process ends (Popen.wait with a
+    timeout polls with sleeps of up to 50 ms)."""
+    if proc.poll() is not None:
+        return
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        proc.wait(timeout=timeout)
+        return
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(max(timeout, 0) * 1000):
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+    finally:
+        os.close(fd)
+    proc.wait()
 
 
 def _kill(proc: subprocess.Popen) -> None:

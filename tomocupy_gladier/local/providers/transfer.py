@@ -13,6 +13,7 @@ import hashlib
 import os
 import time
 import uuid
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -55,12 +56,16 @@ class TransferProvider:
 
     :param collections: collection UUID -> root folder
     :param chunk_size: bytes copied between two deadline checks
+    :param fsync: flush each copy to disk before renaming it
     """
 
     def __init__(self, collections: Mapping[str, str | os.PathLike],
-                 chunk_size: int = 4 << 20) -> None:
+                 chunk_size: int = 8 << 20, fsync: bool = False) -> None:
         self.collections = {str(k).lower(): Path(v) for k, v in collections.items()}
         self.chunk_size = chunk_size
+        # The temporary-name-then-rename protocol already protects against a killed process;
+        # fsync adds protection against power loss, at about a third of the copy time.
+        self.fsync = fsync
 
     # ---------------------------------------------------------------- public
 
@@ -228,7 +233,7 @@ class TransferProvider:
     def _copy(self, f: _File, opts: dict, request: ActionRequest, task_id: str,
               stats: dict) -> None:
         tmp = f.dst.parent / f".{f.dst.name}.part-{task_id[:8]}"
-        hasher = hashlib.md5()
+        crc = 0
         try:
             with open(f.src, "rb") as fin, open(tmp, "wb") as fout:
                 while True:
@@ -241,12 +246,15 @@ class TransferProvider:
                     if not chunk:
                         break
                     fout.write(chunk)
-                    hasher.update(chunk)
-                fout.flush()
-                os.fsync(fout.fileno())
+                    crc = zlib.crc32(chunk, crc)
+                if self.fsync:
+                    fout.flush()
+                    os.fsync(fout.fileno())
             if opts["verify_checksum"]:
+                # Re-read what was written and compare with what was read: a cheap CRC
+                # suffices to catch a bad copy (sync_level "checksum" uses SHA-1).
                 stats["bytes_checksummed"] += f.size
-                if _digest(tmp) != hasher.hexdigest():
+                if _crc32(tmp) != crc:
                     raise TransferFault("CHECKSUM_MISMATCH",
                                         f"checksum of the copy of {f.src.name} does not match")
             if opts["preserve_timestamp"]:
@@ -264,8 +272,16 @@ class TransferProvider:
 
 
 def _digest(path: Path) -> str:
-    h = hashlib.md5()
+    h = hashlib.sha1()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
+        for chunk in iter(lambda: fh.read(8 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _crc32(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(8 << 20), b""):
+            crc = zlib.crc32(chunk, crc)
+    return crc
