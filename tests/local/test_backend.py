@@ -271,3 +271,14 @@ def test_runs_in_threads_share_one_backend(backend):
     for run in runs:
         assert [e["code"] for e in backend.store.get_log(run["run_id"])] == [
             "FlowStarted", "ActionStarted", "ActionCompleted", "FlowSucceeded"]
+
+
+def test_options_survive_reopening(tmp_path):
+    first = LocalBackend(tmp_path / "s", {"abc": tmp_path}, {"PATH": "/opt/bin"},
+                         fsync_transfers=True)
+    first.close()
+    again = LocalBackend.open(tmp_path / "s")
+    assert again.collections == {"abc": str(tmp_path)}
+    assert again.env == {"PATH": "/opt/bin"}
+    assert again.fsync_transfers is True
+    again.close()

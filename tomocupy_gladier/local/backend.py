@@ -3,7 +3,7 @@ providers, and the runs themselves.
 
 Layout of ``state_dir``::
 
-    backend.json    collections and task environment (so a worker process can reopen it)
+    backend.json    collections, task environment, options (a worker process reopens them)
     runs.db         flows, runs, log entries          (store.RunStore)
     functions.db    registered compute functions      (registry.FunctionRegistry)
     search.db       the local search index            (providers.search.SearchIndex)
@@ -48,6 +48,8 @@ class LocalBackend:
     :param env: extra environment for compute tasks (e.g. ``{"PATH": ...}``)
     :param username: ``$._context.username`` of runs (default: the login name)
     :param max_state_bytes: run state size limit (Flows: 200 kB); None disables it
+    :param fsync_transfers: flush every transferred file to disk before its rename (survives
+        power loss; a killed process never leaves a partial file under a final name anyway)
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class LocalBackend:
         *,
         username: str | None = None,
         max_state_bytes: int | None = MAX_STATE_BYTES,
+        fsync_transfers: bool | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -68,6 +71,8 @@ class LocalBackend:
         self.collections = {str(k): str(Path(v).absolute()) for k, v in collections.items()}
         self.env = dict(env or {})
         self.username = username or saved.get("username") or _login_name()
+        self.fsync_transfers = bool(saved.get("fsync_transfers", False)
+                                    if fsync_transfers is None else fsync_transfers)
         self.max_state_bytes = max_state_bytes
         self._save_config()
 
@@ -76,7 +81,7 @@ class LocalBackend:
         self.search_index = SearchIndex(self.state_dir / "search.db")
         tasks = self.state_dir / "tasks"
         self.providers = ActionRegistry({
-            TRANSFER_URL: TransferProvider(self.collections),
+            TRANSFER_URL: TransferProvider(self.collections, fsync=self.fsync_transfers),
             COMPUTE_V2_URL: ComputeProvider(self.functions, tasks, env=self.env, version=2),
             COMPUTE_V3_URL: ComputeProvider(self.functions, tasks, env=self.env, version=3),
             SEARCH_INGEST_URL: SearchIngestProvider(self.search_index),
@@ -253,7 +258,8 @@ class LocalBackend:
         path = self.state_dir / "backend.json"
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps({"collections": self.collections, "env": self.env,
-                                   "username": self.username}, indent=2))
+                                   "username": self.username,
+                                   "fsync_transfers": self.fsync_transfers}, indent=2))
         os.replace(tmp, path)
 
 
