@@ -203,8 +203,12 @@ def test_background_runs_through_the_client(world):
     client = backend.client(ToyTomoClient, background=True)
     run = client.run_flow(flow_input=_input(roots))
     assert run["status"] == "ACTIVE"
-    final = backend.wait(run["run_id"], timeout=60)
-    assert final["status"] == "SUCCEEDED"
+    seen = []
+    client.progress(run["run_id"], callback=seen.append, delay=0.05)  # Gladier's own loop
+    assert seen[-1]["status"] == "SUCCEEDED"
+    assert {s["details"].get("state_name") for s in seen if s["status"] == "ACTIVE"} <= {
+        None, "Transfer", "ToyReconstruct", "Publishv2GatherMetadata", "Publishv2ChoiceTransfer",
+        "Publishv2Transfer", "Publishv2ChoiceIngest", "Publishv2Ingest", "Publishv2Done"}
     assert client.get_status(run["run_id"])["details"]["code"] == "FlowSucceeded"
 
 
