@@ -321,3 +321,23 @@ def test_one_runner_serves_concurrent_runs():
     with ThreadPoolExecutor(4) as pool:
         outcomes = list(pool.map(lambda i: runner.run({}, {"run_id": f"r{i}"}), range(8)))
     assert [o.output for o in outcomes] == [{"run": f"r{i}"} for i in range(8)]
+
+
+@pytest.mark.parametrize("rule, expected", [
+    ({"StringEqualsPath": "$.other.s"}, True),
+    ({"NumericLessThanPath": "$.other.n"}, True),
+    ({"BooleanEqualsPath": "$.other.b"}, False),
+    ({"TimestampGreaterThanEqualsPath": "$.other.t"}, False),
+])
+def test_choice_path_variants_compare_with_another_value(providers, rule, expected):
+    state = {"v": "x", "other": {"s": "x", "n": 5, "b": True, "t": "2030-01-01T00:00:00Z"}}
+    variable = {"StringEqualsPath": "$.v", "NumericLessThanPath": "$.n",
+                "BooleanEqualsPath": "$.flag", "TimestampGreaterThanEqualsPath": "$.when"}
+    state.update(n=1, flag=False, when="2026-01-01T00:00:00Z")
+    flow = {"StartAt": "C", "States": {
+        "C": {"Type": "Choice", "Default": "No", "Choices": [
+            {"Variable": variable[next(iter(rule))], **rule, "Next": "Yes"}]},
+        "Yes": {"Type": "Pass", "Result": True, "ResultPath": "$.r", "End": True},
+        "No": {"Type": "Pass", "Result": False, "ResultPath": "$.r", "End": True}}}
+    outcome, _, _ = _run(flow, state, providers)
+    assert outcome.output["r"] is expected
