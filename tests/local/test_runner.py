@@ -341,3 +341,22 @@ def test_choice_path_variants_compare_with_another_value(providers, rule, expect
         "No": {"Type": "Pass", "Result": False, "ResultPath": "$.r", "End": True}}}
     outcome, _, _ = _run(flow, state, providers)
     assert outcome.output["r"] is expected
+
+
+def test_expressions_read_keys_before_methods_and_stay_safe(providers):
+    flow = {"StartAt": "E", "States": {"E": {"Type": "ExpressionEval", "End": True,
+                                             "Parameters": {
+        "first.=": "input.items[0] + 1",  # a key named like dict.items
+        "doubled.=": "[x * 2 for x in input.items]",
+        "count.=": "len(input.items)",
+        "name.=": "'%s_rec' % pathsplit(input.path)[1]",
+        "run.=": "_context.run_id",
+    }}}}
+    outcome, _, _ = _run(flow, {"input": {"items": [1, 2], "path": "/d/scan.h5"}}, providers)
+    assert outcome.output == {"first": 2, "doubled": [2, 4], "count": 2,
+                              "name": "scan.h5_rec", "run": "run-1"}
+
+    unsafe = {"StartAt": "E", "States": {"E": {"Type": "ExpressionEval", "End": True,
+                                               "Parameters": {"x.=": "input.__class__"}}}}
+    outcome, _, _ = _run(unsafe, {"input": []}, providers)
+    assert outcome.code == "States.Runtime" and "not available" in outcome.description

@@ -136,6 +136,19 @@ def _pathsplit(path: str) -> list[str]:
     return [head, tail]
 
 
+class _FlowsEvaluator(simpleeval.EvalWithCompoundTypes):
+    """``a.b`` reads key ``b`` of object ``a`` -- before any attribute of the same name, so a
+    key called ``items`` or ``keys`` is the value in the run state, not a dict method."""
+
+    def _eval_attribute(self, node):
+        value = self._eval(node.value)
+        if isinstance(value, dict):
+            if node.attr in value:
+                return value[node.attr]
+            raise simpleeval.AttributeDoesNotExist(node.attr, self.expr)
+        return super()._eval_attribute(node)
+
+
 @functools.lru_cache(maxsize=4096)
 def _parsed_expression(expression: str):
     return simpleeval.SimpleEval.parse(expression)
@@ -146,7 +159,7 @@ class _Expressions:
 
     def __init__(self, state: Mapping[str, Any]) -> None:
         self.state = state
-        self._evaluator: simpleeval.EvalWithCompoundTypes | None = None
+        self._evaluator: _FlowsEvaluator | None = None
 
     def _is_present(self, name: str) -> bool:
         return is_present(self.state, _as_path(name))
@@ -168,8 +181,8 @@ class _Expressions:
         except Exception as exc:  # simpleeval raises many types; report them uniformly
             raise PathError(f"expression {expression!r} failed: {exc}") from None
 
-    def _make_evaluator(self) -> simpleeval.EvalWithCompoundTypes:
-        return simpleeval.EvalWithCompoundTypes(
+    def _make_evaluator(self) -> _FlowsEvaluator:
+        return _FlowsEvaluator(
             names=dict(self.state),
             functions={
                 "pathsplit": _pathsplit,
