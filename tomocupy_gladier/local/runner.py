@@ -37,7 +37,7 @@ from .errors import (
     ProviderError,
     StatesRuntime,
 )
-from .paths import PathError, evaluate_expression, read_path, render_parameters, write_path
+from .paths import PathError, read_path, render_parameters, write_path
 
 DEFAULT_WAIT_TIME = 300.0
 MAX_STATE_BYTES = 200_000  # Flows' documented limit on the run state
