@@ -1,0 +1,136 @@
+"""The local Transfer action provider."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tomocupy_gladier.local.errors import ActionTimeout, InvalidRequest
+from tomocupy_gladier.local.providers.transfer import TransferProvider
+from tomocupy_gladier.local.runner import ActionRequest
+
+SRC = "aaaaaaaa-0000-0000-0000-000000000001"
+DST = "bbbbbbbb-0000-0000-0000-000000000002"
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> tuple[Path, Path]:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "scan" / "sub").mkdir(parents=True)
+    dst.mkdir()
+    (src / "scan" / "a.h5").write_bytes(b"a" * 3000)
+    (src / "scan" / "sub" / "b.txt").write_text("bee")
+    return src, dst
+
+
+@pytest.fixture
+def provider(roots) -> TransferProvider:
+    return TransferProvider({SRC: roots[0], DST: roots[1]}, chunk_size=1024)
+
+
+def _request(body: dict, wait: float = 30) -> ActionRequest:
+    return ActionRequest("act", "https://transfer.actions.globus.org/transfer/", "T", body,
+                         wait, time.monotonic() + wait)
+
+
+def _body(src_path: str, dst_path: str, recursive: bool, **extra) -> dict:
+    return {"source_endpoint": SRC, "destination_endpoint": DST,
+            "DATA": [{"source_path": src_path, "destination_path": dst_path,
+                      "recursive": recursive}], **extra}
+
+
+def test_recursive_copy_with_transfer_task_details(provider, roots):
+    result = provider(_request(_body("/scan", "/~/copy", True)))
+    dst = roots[1] / "copy"
+    assert result.status == "SUCCEEDED"
+    assert (dst / "a.h5").read_bytes() == b"a" * 3000
+    assert (dst / "sub" / "b.txt").read_text() == "bee"
+    d = result.details
+    assert (d["status"], d["files"], d["files_transferred"], d["bytes_transferred"]) == (
+        "SUCCEEDED", 2, 2, 3003)
+    assert d["faults"] == 0 and d["nice_status_short_description"] == "OK"
+    assert d["bytes_checksummed"] == 3003  # verify_checksum defaults to true
+    assert list(dst.rglob(".*part*")) == []
+
+
+def test_single_file_copy(provider, roots):
+    result = provider(_request(_body("/scan/sub/b.txt", "/one/b.txt", False)))
+    assert result.status == "SUCCEEDED"
+    assert (roots[1] / "one" / "b.txt").read_text() == "bee"
+
+
+@pytest.mark.parametrize("level, expected", [
+    ("exists", 0), (0, 0), ("size", 1), ("mtime", 1), ("checksum", 2), (3, 2), (None, 2)])
+def test_sync_levels(provider, roots, level, expected):
+    provider(_request(_body("/scan", "/copy", True)))
+    # a.h5 now differs in content only (same size, newer mtime): only "checksum" and no
+    # sync level copy it again. b.txt differs in size: every level but "exists" copies it.
+    target = roots[1] / "copy"
+    (target / "a.h5").write_bytes(b"b" * 3000)
+    os.utime(target / "a.h5", (time.time() + 100, time.time() + 100))
+    (target / "sub" / "b.txt").write_text("bees!")
+    extra = {} if level is None else {"sync_level": level}
+    result = provider(_request(_body("/scan", "/copy", True, **extra)))
+    assert result.details["files_transferred"] == expected
+    assert result.details["files_skipped"] == 2 - expected
+
+
+@pytest.mark.parametrize("body, code, words", [
+    (_body("/../outside", "/x", True), "PERMISSION_DENIED", "escapes the root"),
+    (_body("/scan", "/../../x", True), "PERMISSION_DENIED", "escapes the root"),
+    (_body("/nothing-here", "/x", True), "FILE_NOT_FOUND", "does not exist"),
+    (_body("/scan", "/x", False), "IS_A_DIRECTORY", "set recursive to true"),
+    ({**_body("/scan", "/x", True), "source_endpoint": "cccccccc-0000-0000-0000-000000000003"},
+     "ENDPOINT_NOT_FOUND", "is not configured"),
+])
+def test_failures_have_a_clear_reason(provider, roots, body, code, words):
+    result = provider(_request(body))
+    assert result.status == "FAILED"
+    assert result.details["fatal_error"]["code"] == code
+    assert words in result.details["nice_status_short_description"]
+    assert not (roots[1] / "x").exists()
+
+
+def test_a_symlink_out_of_the_root_is_refused(provider, roots, tmp_path):
+    (tmp_path / "secret").write_text("s")
+    (roots[0] / "link").symlink_to(tmp_path / "secret")
+    result = provider(_request(_body("/link", "/x", False)))
+    assert result.details["fatal_error"]["code"] == "PERMISSION_DENIED"
+
+
+@pytest.mark.parametrize("body", [
+    {"destination_endpoint": DST, "DATA": []},
+    {**_body("/scan", "/x", True), "sync_level": "sometimes"},
+    {**_body("/scan", "/x", True), "typo_field": 1},
+    {"source_endpoint": SRC, "destination_endpoint": DST, "DATA": [{"source_path": "/a"}]},
+])
+def test_malformed_requests_are_rejected(provider, body):
+    with pytest.raises(InvalidRequest):
+        provider(_request(body))
+
+
+def test_a_timed_out_copy_leaves_no_complete_looking_file(roots):
+    (roots[0] / "big.bin").write_bytes(os.urandom(256 * 1024))
+    provider = TransferProvider({SRC: roots[0], DST: roots[1]}, chunk_size=1024)
+    with pytest.raises(ActionTimeout):
+        provider(_request(_body("/big.bin", "/big.bin", False), wait=-1))
+    assert list(roots[1].iterdir()) == []  # neither the file nor its temporary copy
+
+
+def test_a_checksum_mismatch_fails_and_leaves_nothing(provider, roots, monkeypatch):
+    from tomocupy_gladier.local.providers import transfer
+
+    monkeypatch.setattr(transfer, "_crc32", lambda path: -1)  # the copy reads back wrong
+    result = provider(_request(_body("/scan/a.h5", "/a.h5", False)))
+    assert result.details["fatal_error"]["code"] == "CHECKSUM_MISMATCH"
+    assert list(roots[1].iterdir()) == []
+
+
+def test_durable_copies_with_fsync(roots):
+    provider = TransferProvider({SRC: roots[0], DST: roots[1]}, fsync=True)
+    result = provider(_request(_body("/scan", "/copy", True)))
+    assert result.status == "SUCCEEDED"
+    assert (roots[1] / "copy" / "a.h5").read_bytes() == b"a" * 3000

@@ -1,0 +1,307 @@
+"""One object that owns the local engine room: store, function registry, search index, action
+providers, and the runs themselves.
+
+Layout of ``state_dir``::
+
+    backend.json    collections, task environment, options (a worker process reopens them)
+    runs.db         flows, runs, log entries          (store.RunStore)
+    functions.db    registered compute functions      (registry.FunctionRegistry)
+    search.db       the local search index            (providers.search.SearchIndex)
+    gladier.cfg     the Gladier client storage of clients built by :meth:`LocalBackend.client`
+    tasks/<action>-<i>/  working folder and output.log of each compute task
+    workers/<run>.log  stdout/stderr of background run workers
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import jsonschema
+
+from .definition import validate_definition
+from .errors import InputValidationError
+from .providers.compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
+from .providers.search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider
+from .providers.transfer import TRANSFER_URL, TransferProvider
+from .registry import FunctionRegistry
+from .runner import MAX_STATE_BYTES, ActionRegistry, FlowRunner, RunOutcome, now_iso
+from .store import RunStore
+
+FINAL_STATUSES = ("SUCCEEDED", "FAILED")
+
+
+class LocalBackend:
+    """Runs Gladier-generated flows on this machine.
+
+    :param state_dir: where everything is kept (created if needed)
+    :param collections: Globus collection UUID -> local root folder. None reopens the
+        collections saved in ``state_dir`` by an earlier backend.
+    :param env: extra environment for compute tasks (e.g. ``{"PATH": ...}``)
+    :param username: ``$._context.username`` of runs (default: the login name)
+    :param max_state_bytes: run state size limit (Flows: 200 kB); None disables it
+    :param fsync_transfers: flush every transferred file to disk before its rename (survives
+        power loss; a killed process never leaves a partial file under a final name anyway)
+    """
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike,
+        collections: Mapping[str, str | os.PathLike] | None = None,
+        env: Mapping[str, str] | None = None,
+        *,
+        username: str | None = None,
+        max_state_bytes: int | None = MAX_STATE_BYTES,
+        fsync_transfers: bool | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir).absolute()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        saved = self._load_config()
+        if collections is None:
+            collections = saved.get("collections", {})
+            env = saved.get("env") if env is None else env
+        self.collections = {str(k): str(Path(v).absolute()) for k, v in collections.items()}
+        self.env = dict(env or {})
+        self.username = username or saved.get("username") or _login_name()
+        self.fsync_transfers = bool(saved.get("fsync_transfers", False)
+                                    if fsync_transfers is None else fsync_transfers)
+        self.max_state_bytes = max_state_bytes
+        self._save_config()
+
+        self.store = RunStore(self.state_dir / "runs.db")
+        self.functions = FunctionRegistry(self.state_dir / "functions.db")
+        self.search_index = SearchIndex(self.state_dir / "search.db")
+        tasks = self.state_dir / "tasks"
+        self.providers = ActionRegistry({
+            TRANSFER_URL: TransferProvider(self.collections, fsync=self.fsync_transfers),
+            COMPUTE_V2_URL: ComputeProvider(self.functions, tasks, env=self.env, version=2),
+            COMPUTE_V3_URL: ComputeProvider(self.functions, tasks, env=self.env, version=3),
+            SEARCH_INGEST_URL: SearchIngestProvider(self.search_index),
+        })
+        self._runners: dict[tuple[str, str], FlowRunner] = {}
+        self._workers: dict[str, subprocess.Popen] = {}
+
+    @classmethod
+    def open(cls, state_dir: str | os.PathLike) -> "LocalBackend":
+        """Reopen a backend with the configuration saved in ``state_dir``."""
+        return cls(state_dir)
+
+    @property
+    def gladier_config_path(self) -> Path:
+        """The Gladier storage file of clients built on this backend."""
+        return self.state_dir / "gladier.cfg"
+
+    def close(self) -> None:
+        """Close the databases."""
+        self.store.close()
+        self.functions.close()
+        self.search_index.close()
+
+    # ---------------------------------------------------------------- flows
+
+    def register_flow(self, definition: dict, input_schema: dict | None = None,
+                      title: str = "Local flow", flow_id: str | None = None,
+                      checksum: str | None = None) -> str:
+        """Check and store a flow definition; return its id (new unless ``flow_id`` given)."""
+        validate_definition(definition)
+        schema = input_schema or {"additionalProperties": True}
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+        flow_id = flow_id or str(uuid.uuid4())
+        self.store.put_flow(flow_id, title, definition, schema, checksum)
+        return flow_id
+
+    def validate_input(self, flow_id: str, body: dict) -> None:
+        """Raise :class:`InputValidationError` listing every violation of the flow's schema."""
+        schema = self.store.get_flow(flow_id)["input_schema"]
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+        if errors:
+            lines = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+                     for e in errors]
+            raise InputValidationError(
+                "the run input does not match the flow's input schema:\n  " + "\n  ".join(lines)
+            )
+
+    # ---------------------------------------------------------------- runs
+
+    def start_run(self, flow_id: str, body: dict, *, label: str | None = None,
+                  tags: list[str] | None = None, background: bool = False) -> dict:
+        """Validate ``body`` and run the flow: to its end (default), or in a background
+        worker process (the record returned is then ACTIVE; follow it with :meth:`wait` or
+        :meth:`follow`).
+
+        :raises InputValidationError: before any run is created
+        """
+        self.validate_input(flow_id, body)
+        record = self.store.create_run(flow_id, body, label=label, tags=tags,
+                                       username=self.username)
+        run_id = record["run_id"]
+        if not background:
+            return self.execute_run(run_id)
+        log_dir = self.state_dir / "workers"
+        log_dir.mkdir(exist_ok=True)
+        with open(log_dir / f"{run_id}.log", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tomocupy_gladier.local.worker", str(self.state_dir),
+                 run_id],
+                env=_child_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C in the caller does not kill the run
+            )
+        self.store.claim_run(run_id, proc.pid)
+        self._workers[run_id] = proc
+        return self.store.get_run(run_id)
+
+    def execute_run(self, run_id: str) -> dict:
+        """Execute a created (ACTIVE) run in this process; return its final record."""
+        self.store.claim_run(run_id)
+        record = self.store.get_run(run_id)
+        try:
+            flow = self.store.get_flow(record["flow_id"])
+            runner = self._runner(flow)
+            context = {
+                "run_id": run_id, "flow_id": flow["id"], "flow_title": flow["title"],
+                "username": self.username, "label": record["label"], "tags": record["tags"],
+                "start_time": record["start_time"],
+            }
+            log = _LogBuffer(self.store, run_id)
+            try:
+                outcome = runner.run(self.store.get_run_input(run_id), context, log.emit)
+            finally:
+                log.flush()
+        except Exception as exc:  # a bug in the engine must still end the run
+            outcome = RunOutcome("FAILED", "InternalError",
+                                 f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc()}", {})
+        except BaseException as exc:  # Ctrl-C, SIGTERM (see worker.py): record it, then stop
+            self.store.fail_run(run_id, "RunInterrupted",
+                                f"the run was interrupted ({exc.__class__.__name__})")
+            raise
+        return self.store.finish_run(run_id, outcome)
+
+    def _runner(self, flow: dict) -> FlowRunner:
+        key = (flow["id"], flow["updated_at"])
+        if key not in self._runners:
+            self._runners[key] = FlowRunner(flow["definition"], self.providers,
+                                            max_state_bytes=self.max_state_bytes)
+        return self._runners[key]
+
+    def get_run(self, run_id: str) -> dict:
+        """The run record; reaps a finished background worker first."""
+        proc = self._workers.get(run_id)
+        if proc is not None and proc.poll() is not None:
+            self._workers.pop(run_id)
+            self.store.recover_interrupted()
+        return self.store.get_run(run_id)
+
+    def wait(self, run_id: str, timeout: float | None = None, poll: float = 0.1) -> dict:
+        """Block until the run is SUCCEEDED or FAILED (or ``timeout`` passes); return it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = self.get_run(run_id)
+            if record["status"] in FINAL_STATUSES:
+                return record
+            if deadline is not None and time.monotonic() > deadline:
+                return record
+            time.sleep(poll)
+
+    def follow(self, run_id: str, poll: float = 0.2) -> Iterator[dict]:
+        """Yield the run's log entries as they are written, until the run ends."""
+        last = 0
+        while True:
+            finished = self.get_run(run_id)["status"] in FINAL_STATUSES
+            for entry in self.store.get_log(run_id, after=last):
+                last = entry["entry_id"]
+                yield entry
+            if finished:
+                return
+            time.sleep(poll)
+
+    def task_log(self, action_id: str, index: int = 0) -> Path:
+        """The ``output.log`` of compute task ``index`` of an action (it exists once the task
+        has started); the action id is in the state's ``ActionStarted`` log entry."""
+        return self.state_dir / "tasks" / f"{action_id}-{index}" / "output.log"
+
+    # ---------------------------------------------------------------- Gladier
+
+    def managers(self, *, background: bool = False, **flows_kwargs: Any):
+        """``(login_manager, compute_manager, flows_manager)`` for a Gladier client."""
+        from .managers import LocalComputeManager, LocalFlowsManager, LocalLoginManager
+
+        return (LocalLoginManager(), LocalComputeManager(self),
+                LocalFlowsManager(self, background=background, **flows_kwargs))
+
+    def client(self, client_cls: Any, *, background: bool = False,
+               flows_kwargs: dict | None = None, **client_kwargs: Any):
+        """An instance of the Gladier client ``client_cls`` running on this backend
+        (see :func:`~tomocupy_gladier.local.managers.local_client`)."""
+        from .managers import local_client
+
+        return local_client(client_cls, self, background=background, flows_kwargs=flows_kwargs,
+                            **client_kwargs)
+
+    # ---------------------------------------------------------------- config
+
+    def _load_config(self) -> dict:
+        path = self.state_dir / "backend.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        return {}
+
+    def _save_config(self) -> None:
+        path = self.state_dir / "backend.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"collections": self.collections, "env": self.env,
+                                   "username": self.username,
+                                   "fsync_transfers": self.fsync_transfers}, indent=2))
+        os.replace(tmp, path)
+
+
+class _LogBuffer:
+    """Groups log entries into few transactions (a commit costs far more than a state).
+
+    Everything is written before the run can block (an action starts, a Wait starts) and when
+    it ends, so a reader never misses an entry for longer than the runner's own bookkeeping
+    between two such points, nor more than ``max_age`` seconds.
+    """
+
+    FLUSH_ON = frozenset({"FlowStarted", "ActionStarted", "WaitStarted", "FlowSucceeded",
+                          "FlowFailed"})
+
+    def __init__(self, store: RunStore, run_id: str, max_age: float = 0.25) -> None:
+        self.store, self.run_id, self.max_age = store, run_id, max_age
+        self.pending: list[tuple[str, str, dict, str]] = []
+        self.since = time.monotonic()
+
+    def emit(self, code: str, description: str, details: dict) -> None:
+        self.pending.append((code, description, details, now_iso()))
+        if code in self.FLUSH_ON or time.monotonic() - self.since > self.max_age:
+            self.flush()
+
+    def flush(self) -> None:
+        self.store.append_logs(self.run_id, self.pending)
+        self.pending = []
+        self.since = time.monotonic()
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "local-user"
+
+
+def _child_env() -> dict[str, str]:
+    # The worker imports this package the way this process did (also from a source checkout).
+    env = dict(os.environ)
+    paths = [p for p in sys.path if p]
+    if env.get("PYTHONPATH"):
+        paths.insert(0, env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env

@@ -1,0 +1,198 @@
+"""Gladier managers that run flows on a :class:`LocalBackend` instead of Globus services.
+
+They plug into an unmodified ``GladierBaseClient`` subclass::
+
+    backend = LocalBackend(state_dir, collections={SRC_UUID: "/data/src", ...})
+    client = backend.client(MyGladierClient)          # or local_client(MyGladierClient, backend)
+    run = client.run_flow(flow_input={"input": {...}}, label="scan 42")
+    client.get_status(run["run_id"])
+
+so the definition and input Gladier generates for production are what runs here. Clients
+built this way keep their Gladier storage (flow id, function ids and checksums) in
+``<state_dir>/gladier.cfg`` rather than ``~/.gladier/<client_id>.cfg``.
+"""
+
+from __future__ import annotations
+
+import typing as t
+import uuid
+
+import gladier.exc
+from gladier.managers.compute_manager import ComputeManager
+from gladier.managers.flows_manager import FlowsManager
+from gladier.managers.login_manager import BaseLoginManager
+from gladier.utils.name_generation import (
+    get_compute_function_checksum_name,
+    get_compute_function_name,
+)
+
+from .errors import DefinitionError, InputValidationError
+
+if t.TYPE_CHECKING:
+    from .backend import LocalBackend
+
+
+class GladierDefinitionError(DefinitionError, gladier.exc.ConfigException):
+    """:class:`DefinitionError`, as a Gladier client raises it."""
+
+
+class GladierInputValidationError(InputValidationError, gladier.exc.ConfigException):
+    """:class:`InputValidationError`, as a Gladier client raises it."""
+
+
+class LocalLoginManager(BaseLoginManager):
+    """A login manager that needs no tokens: every scope counts as granted."""
+
+    def get_authorizers(self) -> dict:
+        return {}
+
+    def get_missing_authorizers(self, authorizers: t.Mapping) -> set:
+        return set()
+
+    def login(self, scopes: t.Iterable[str]) -> None:
+        """Nothing to do locally."""
+
+    def logout(self) -> bool:
+        """Nothing to revoke locally."""
+        return True
+
+
+class LocalComputeManager(ComputeManager):
+    """Registers functions in the backend's registry under ids derived from Gladier's
+    function checksum (same function, same id; changed function, new id)."""
+
+    def __init__(self, backend: "LocalBackend", **kwargs: t.Any) -> None:
+        super().__init__(auto_registration=True, **kwargs)
+        self.backend = backend
+
+    def get_scopes(self) -> list:
+        return []
+
+    @property
+    def compute_client(self):  # pragma: no cover - a guard, never used locally
+        raise gladier.exc.ConfigException("the local backend has no Globus Compute client")
+
+    def validate_function(self, tool, function) -> tuple[str, str]:
+        # Registering locally is cheap and idempotent, so always (re)register: this also heals
+        # a Gladier storage file that outlived its state folder.
+        checksum = self.get_compute_function_checksum(function)
+        function_id = self.backend.functions.register(function, checksum)
+        name = get_compute_function_name(function)
+        if self.storage.get_value(name) != function_id:
+            self.storage.set_value(name, function_id)
+            self.storage.set_value(get_compute_function_checksum_name(function), checksum)
+        return name, function_id
+
+    def register_function(self, tool, function) -> str:
+        """Register ``function`` locally; return its deterministic id."""
+        return self.backend.functions.register(
+            function, self.get_compute_function_checksum(function)
+        )
+
+
+class LocalFlowsManager(FlowsManager):
+    """Deploys flows into the backend's store and runs them there.
+
+    :param backend: the local backend
+    :param background: run flows in a background worker process (``run_flow`` then returns
+        the ACTIVE record at once); default: run to the end before returning
+    """
+
+    def __init__(self, backend: "LocalBackend", *, background: bool = False,
+                 **kwargs: t.Any) -> None:
+        super().__init__(**kwargs)
+        self.backend = backend
+        self.background = background
+
+    def get_scopes(self) -> list:
+        return []
+
+    @property
+    def flow_scope(self):
+        return None
+
+    def check_flow(self) -> None:
+        super().check_flow()
+        if not self.backend.store.has_flow(self.get_flow_id()):
+            raise gladier.exc.NoFlowRegistered(
+                f"flow {self.get_flow_id()} is not in the local store {self.backend.store.path}"
+            )
+
+    def register_flow(self) -> str:
+        """Store the current definition and schema; the flow id is kept across updates."""
+        flow_id = self.get_flow_id() or str(uuid.uuid4())
+        checksum = self.get_flow_checksum(self.flow_definition, self.flow_schema,
+                                          self.flow_kwargs)
+        try:
+            self.backend.register_flow(self.flow_definition, self.flow_schema,
+                                       title=self.flow_title or "Local flow", flow_id=flow_id,
+                                       checksum=checksum)
+        except DefinitionError as exc:
+            raise GladierDefinitionError(str(exc)) from None
+        if self.flow_id is None:
+            self.storage.set_value("flow_id", flow_id)
+        self.storage.set_value("flow_checksum", checksum)
+        return flow_id
+
+    def run_flow(self, **kwargs: t.Any) -> dict:
+        """Start a run: ``body`` (required), ``label``, ``tags``, ``background``; other
+        Flows options (run_managers, ...) are accepted and ignored.
+
+        :raises gladier.exc.ConfigException: the body violates the input schema
+        """
+        body = kwargs.pop("body")
+        label = kwargs.pop("label", None)
+        if label is not None and len(label) > 64:
+            label = label[:62] + ".."  # as Gladier does for the Flows service
+        tags = kwargs.pop("tags", None)
+        background = kwargs.pop("background", self.background)
+        flow_id = self.sync_flow()
+        try:
+            return self.backend.start_run(flow_id, body, label=label, tags=tags,
+                                          background=background)
+        except InputValidationError as exc:
+            raise GladierInputValidationError(str(exc)) from None
+
+    def get_status(self, run_id: str) -> dict:
+        """The run record (same shape as the Flows service's)."""
+        return self.backend.get_run(run_id)
+
+
+def _decorated_parts(client_cls: t.Any) -> tuple[type, dict | None]:
+    """The class behind a ``@generate_flow_definition`` client and the decorator's modifiers
+    (None when ``client_cls`` is a plain class)."""
+    inner = getattr(client_cls, "__wrapped__", None)
+    if inner is None or not isinstance(inner, type):
+        return client_cls, None
+    # The decorator's wrapper closes over (cls, modifiers); read them back rather than
+    # re-implementing its flow generation.
+    cells = dict(zip(client_cls.__code__.co_freevars, client_cls.__closure__ or ()))
+    modifiers = cells["modifiers"].cell_contents if "modifiers" in cells else {}
+    return inner, modifiers
+
+
+def local_client(client_cls: t.Any, backend: "LocalBackend", *, background: bool = False,
+                 flows_kwargs: dict | None = None, **client_kwargs: t.Any):
+    """Instantiate the Gladier client ``client_cls`` (decorated with
+    ``@generate_flow_definition`` or not) on ``backend``, its storage in
+    ``backend.gladier_config_path``.
+
+    :param background: ``run_flow`` starts a background worker and returns the ACTIVE run
+    :param flows_kwargs: extra arguments of :class:`LocalFlowsManager` (e.g. ``flow_title``)
+    :param client_kwargs: passed to the client's constructor
+    """
+    from gladier.utils.flow_generation import combine_tool_flows
+
+    inner, modifiers = _decorated_parts(client_cls)
+    # Same class name, so Gladier's storage section (snake_case of the name) is unchanged.
+    local_cls = type(inner.__name__, (inner,), {
+        "secret_config_filename": str(backend.gladier_config_path),
+        "__module__": inner.__module__,
+        "__doc__": inner.__doc__,
+    })
+    login, compute, flows = backend.managers(background=background, **(flows_kwargs or {}))
+    client = local_cls(login_manager=login, compute_manager=compute, flows_manager=flows,
+                       **client_kwargs)
+    if modifiers is not None:
+        client.flow_definition = combine_tool_flows(client, modifiers)
+    return client

@@ -1,0 +1,10 @@
+"""Local action providers: Transfer, Compute (v2, v3) and Search ingest."""
+
+from .compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
+from .search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider, summarize
+from .transfer import TRANSFER_URL, TransferFault, TransferProvider
+
+__all__ = [
+    "COMPUTE_V2_URL", "COMPUTE_V3_URL", "ComputeProvider", "SEARCH_INGEST_URL", "SearchIndex",
+    "SearchIngestProvider", "summarize", "TRANSFER_URL", "TransferFault", "TransferProvider",
+]

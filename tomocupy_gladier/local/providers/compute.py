@@ -1,0 +1,274 @@
+"""The Globus Compute action provider (v2 and v3 request shapes), run on this machine.
+
+Each task runs in a fresh ``sys.executable`` interpreter that receives only the function's
+registered *source text*, executes it and calls the function, as a Compute endpoint does:
+a function that leans on anything outside its own body fails here as it would on Polaris.
+Every endpoint id is served by this machine.
+
+Result shape (both versions): ``details.results[i] = {task_id, status, output}``; a failed
+task has ``exception`` (the traceback text) instead of ``output``, and the action's
+``details.exception`` repeats the first one. The task's stdout and stderr go to
+``<work_dir>/<action_id>-<i>/output.log`` (``details.results[i].log_file``); the action id is
+in the ``ActionStarted`` log entry, so a CLI can follow a task's output while it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import ActionTimeout, InvalidRequest
+from ..registry import FunctionRegistry
+from ..runner import ActionRequest, ActionResult, now_iso
+
+COMPUTE_V2_URL = "https://compute.actions.globus.org"
+COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
+MAX_RESULT_BYTES = 10 * 1024 * 1024  # Globus Compute's payload/result limit
+
+_V3_KEYS = {"endpoint_id", "tasks", "task_group_id", "user_endpoint_config",
+            "resource_specification", "create_queue"}
+
+# The child reads {source, name, args, kwargs, result_file} on stdin. It writes its result to a
+# file rather than stdout, so whatever the function prints cannot corrupt it.
+_CHILD = r"""
+import __future__, json, sys, traceback
+job = json.load(sys.stdin)
+# Compute's deserializer execs the source from a module compiled with postponed annotations,
+# and exec inherits that flag: annotations naming unimported types (List, Mapping) are fine.
+_FLAGS = __future__.annotations.compiler_flag
+def _write(doc):
+    with open(job["result_file"], "w") as fh:
+        json.dump(doc, fh)
+try:
+    namespace = {"__name__": "__compute_function__"}
+    code = compile(job["source"], "<registered function " + job["name"] + ">", "exec", _FLAGS, True)
+    exec(code, namespace)
+    output = namespace[job["name"]](*job["args"], **job["kwargs"])
+except BaseException:
+    _write({"ok": False, "exception": traceback.format_exc()})
+    sys.exit(1)
+try:
+    text = json.dumps({"ok": True, "output": output})
+except (TypeError, ValueError) as exc:
+    _write({"ok": False, "exception": "The function's result is not JSON serialisable: %s" % exc})
+    sys.exit(1)
+if len(text) > job["max_bytes"]:
+    _write({"ok": False, "exception": "The function's result is %d bytes, over the %d-byte limit"
+            % (len(text), job["max_bytes"])})
+    sys.exit(1)
+with open(job["result_file"], "w") as fh:
+    fh.write(text)
+"""
+
+
+class ComputeProvider:
+    """Runs registered functions in subprocesses.
+
+    :param registry: where registered functions are looked up
+    :param work_dir: per-task folders (the working directory and ``output.log``)
+    :param env: extra environment for every task (e.g. ``PATH``)
+    :param inherit_sys_path: put this interpreter's ``sys.path`` on the task's PYTHONPATH
+        (imports of installed or in-tree packages work; module globals still do not)
+    :param version: 2 or 3, the request shape accepted
+    """
+
+    def __init__(self, registry: FunctionRegistry, work_dir: str | os.PathLike, *,
+                 env: Mapping[str, str] | None = None, inherit_sys_path: bool = True,
+                 version: int = 3) -> None:
+        self.registry = registry
+        self.work_dir = Path(work_dir)
+        self.env = dict(env or {})
+        self.inherit_sys_path = inherit_sys_path
+        self.version = version
+
+    def __call__(self, request: ActionRequest) -> ActionResult:
+        tasks, endpoint, extra = self._parse(request.body)
+        group = extra.get("task_group_id") or str(uuid.uuid4())
+        running = [self._start(task, request, i) for i, task in enumerate(tasks)]
+        results = []
+        try:
+            for proc, task_id, result_file, log_file in running:
+                try:
+                    _wait(proc, max(request.remaining(), 0.01))
+                except subprocess.TimeoutExpired:
+                    raise ActionTimeout(
+                        f"compute task {task_id} still running after the state's "
+                        f"{request.wait_time:g} s WaitTime; it was killed",
+                        {"task_group_id": group, "timed_out_task": task_id,
+                         "log_file": str(log_file)},
+                    ) from None
+                results.append(self._collect(proc, task_id, result_file, log_file))
+        finally:
+            for proc, *_ in running:
+                if proc.poll() is None:
+                    _kill(proc)
+        details: dict[str, Any] = {
+            "task_group_id": group, "endpoint_id": endpoint, "results": results,
+            "completion_time": now_iso(),
+        }
+        if extra.get("resource_specification") is not None:
+            details["resource_specification"] = extra["resource_specification"]
+        if extra.get("user_endpoint_config") is not None:
+            details["user_endpoint_config"] = extra["user_endpoint_config"]
+        failed = [r for r in results if r["status"] != "SUCCEEDED"]
+        if failed:
+            details["exception"] = failed[0]["exception"]
+            return ActionResult("FAILED", details)
+        return ActionResult("SUCCEEDED", details)
+
+    # ---------------------------------------------------------------- internals
+
+    def _parse(self, body: Any) -> tuple[list[dict], Any, dict]:
+        if not isinstance(body, dict):
+            raise InvalidRequest("a compute request must be an object")
+        raw = body.get("tasks")
+        if not isinstance(raw, list) or not raw:
+            raise InvalidRequest("'tasks' must be a non-empty list")
+        tasks = []
+        if self.version == 3:
+            unknown = set(body) - _V3_KEYS
+            if unknown:
+                raise InvalidRequest(f"unknown compute v3 fields {sorted(unknown)}")
+            if not isinstance(body.get("endpoint_id"), str):
+                raise InvalidRequest("'endpoint_id' is required")
+            for i, task in enumerate(raw):
+                if not isinstance(task, dict) or "function_id" not in task:
+                    raise InvalidRequest(f"tasks[{i}] needs 'function_id'")
+                tasks.append({"function_id": task["function_id"],
+                              "args": task.get("args", []), "kwargs": task.get("kwargs", {})})
+            endpoint = body["endpoint_id"]
+        else:
+            endpoints = []
+            for i, task in enumerate(raw):
+                if not isinstance(task, dict) or "function" not in task:
+                    raise InvalidRequest(f"tasks[{i}] needs 'function'")
+                if "endpoint" not in task:
+                    raise InvalidRequest(f"tasks[{i}] needs 'endpoint'")
+                payload = task.get("payload", {})
+                args, kwargs = ([], payload) if isinstance(payload, dict) else ([payload], {})
+                tasks.append({"function_id": task["function"], "args": args, "kwargs": kwargs})
+                endpoints.append(task["endpoint"])
+            endpoint = endpoints[0]
+        for i, task in enumerate(tasks):
+            if not isinstance(task["args"], list) or not isinstance(task["kwargs"], dict):
+                raise InvalidRequest(f"tasks[{i}]: args must be a list and kwargs an object")
+            if self.registry.get(str(task["function_id"])) is None:
+                raise InvalidRequest(f"function {task['function_id']} is not registered")
+        return tasks, endpoint, body
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.inherit_sys_path:
+            paths = [p for p in sys.path if p]
+            if env.get("PYTHONPATH"):
+                paths.insert(0, env["PYTHONPATH"])
+            env["PYTHONPATH"] = os.pathsep.join(paths)
+        env.update(self.env)
+        return env
+
+    def task_dir(self, action_id: str, index: int = 0) -> Path:
+        """Working folder of task ``index`` of an action; known as soon as the runner logs
+        ``ActionStarted`` (with the action id), so its ``output.log`` can be followed live."""
+        return self.work_dir / f"{action_id}-{index}"
+
+    def _start(self, task: dict, request: ActionRequest, index: int):
+        fn = self.registry.get(str(task["function_id"]))
+        task_id = str(uuid.uuid4())
+        task_dir = self.task_dir(request.action_id, index)
+        task_dir.mkdir(parents=True, exist_ok=True)
+        result_file = task_dir / "result.json"
+        log_file = task_dir / "output.log"
+        job = {"source": fn.source, "name": fn.name, "args": task["args"],
+               "kwargs": task["kwargs"], "result_file": str(result_file),
+               "max_bytes": MAX_RESULT_BYTES}
+        with open(log_file, "wb") as log, tempfile.TemporaryFile() as stdin:
+            stdin.write(json.dumps(job).encode())
+            stdin.seek(0)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _CHILD], stdin=stdin, stdout=log,
+                stderr=subprocess.STDOUT, cwd=task_dir, env=self._environment(),
+                start_new_session=True,  # its own process group: a timeout kills all of it
+                preexec_fn=_die_with_parent,
+            )
+        return proc, task_id, result_file, log_file
+
+    @staticmethod
+    def _collect(proc, task_id: str, result_file: Path, log_file: Path) -> dict:
+        entry: dict[str, Any] = {"task_id": task_id, "log_file": str(log_file),
+                                 "completion_t": str(time.time())}
+        try:
+            doc = json.loads(result_file.read_text())
+        except (OSError, ValueError):
+            tail = _tail(log_file)
+            doc = {"ok": False, "exception":
+                   f"The task process ended with exit code {proc.returncode} and no result.\n"
+                   f"{tail}"}
+        if doc["ok"]:
+            entry.update(status="SUCCEEDED", output=doc["output"])
+        else:
+            entry.update(status="FAILED", exception=doc["exception"])
+        return entry
+
+
+def _load_prctl():
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()  # loaded here: the forked child should do as little as possible
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGKILL when the runner process dies (Linux), so a
+    killed run does not leave its reconstruction running."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _wait(proc: subprocess.Popen, timeout: float) -> None:
+    """``proc.wait(timeout)`` that wakes as soon as the process ends (Popen.wait with a
+    timeout polls with sleeps of up to 50 ms)."""
+    if proc.poll() is not None:
+        return
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        proc.wait(timeout=timeout)
+        return
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(max(timeout, 0) * 1000):
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+    finally:
+        os.close(fd)
+    proc.wait()
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
+
+
+def _tail(path: Path, limit: int = 4000) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return text[-limit:]

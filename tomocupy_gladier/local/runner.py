@@ -1,0 +1,530 @@
+"""An interpreter of the Globus Flows language that runs any flow definition in-process.
+
+Outcomes, as recorded on the run:
+
+* the flow reaches an ``End`` state -> ``SUCCEEDED``, ``details.code == "FlowSucceeded"``;
+* a ``Fail`` state -> ``FAILED``, ``details.code`` = its ``Error`` (default ``FlowFailed``);
+* an uncaught error -> ``FAILED``, ``details.code`` = the error name: ``ActionUnableToRun``
+  (unknown ActionUrl, unresolvable or rejected parameters), ``ActionTimeout`` (past
+  ``WaitTime``), ``ActionFailedException`` (action FAILED with ``ExceptionOnActionFailure``
+  true), ``States.Runtime`` (a path outside an action's parameters, e.g. a Choice variable,
+  does not exist; or the state outgrew the size limit).
+
+``details.output`` always holds the run state at the end (without ``_context``) and
+``details.state_name`` the state that failed, if any.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import re
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
+from urllib.parse import urlsplit
+
+from .definition import CATCH_ALL, validate_definition
+from .errors import (
+    ActionFailedException,
+    ActionTimeout,
+    ActionUnableToRun,
+    FlowError,
+    InvalidRequest,
+    ProviderError,
+    StatesRuntime,
+)
+from .paths import PathError, read_path, render_parameters, write_path
+
+DEFAULT_WAIT_TIME = 300.0
+MAX_STATE_BYTES = 200_000  # Flows' documented limit on the run state
+
+
+def now_iso() -> str:
+    """Current UTC time as an ISO 8601 string with an offset, as Flows writes it."""
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+# --------------------------------------------------------------------------- providers
+
+@dataclass
+class ActionRequest:
+    """What an action provider receives for one Action state."""
+
+    action_id: str
+    action_url: str
+    state_name: str
+    body: Any
+    wait_time: float
+    deadline: float  # on time.monotonic()'s clock
+    run_id: str = ""
+    flow_id: str = ""
+
+    def remaining(self) -> float:
+        """Seconds left before this action times out."""
+        return self.deadline - time.monotonic()
+
+
+@dataclass
+class ActionResult:
+    """A provider's answer: ``status`` is ``SUCCEEDED`` or ``FAILED``."""
+
+    status: str
+    details: Any = field(default_factory=dict)
+    display_status: str | None = None
+
+
+class ActionProvider(Protocol):
+    """Runs one action to completion. Raise :class:`InvalidRequest` for a body the real
+    provider would reject (-> ``ActionUnableToRun``), :class:`ActionTimeout` when the deadline
+    passes, :class:`ProviderError` for a request that fails (-> action ``FAILED``)."""
+
+    def __call__(self, request: ActionRequest) -> ActionResult: ...
+
+
+def normalize_action_url(url: str) -> str:
+    """Key under which providers are registered: scheme and host lower-cased, no trailing '/'."""
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+class ActionRegistry:
+    """Action providers by ``ActionUrl`` (trailing slashes and case of the host ignored)."""
+
+    def __init__(self, providers: Mapping[str, ActionProvider] | None = None) -> None:
+        self._providers: dict[str, ActionProvider] = {}
+        for url, provider in (providers or {}).items():
+            self.register(url, provider)
+
+    def register(self, url: str, provider: ActionProvider) -> None:
+        """Serve ``url`` with ``provider`` (replacing any earlier one)."""
+        self._providers[normalize_action_url(url)] = provider
+
+    def get(self, url: str) -> ActionProvider | None:
+        """The provider for ``url``, or None."""
+        return self._providers.get(normalize_action_url(url))
+
+    def urls(self) -> list[str]:
+        """Every registered (normalised) URL."""
+        return sorted(self._providers)
+
+
+# --------------------------------------------------------------------------- events
+
+EventSink = Callable[[str, str, dict], None]
+"""Receives every log entry: ``(code, description, details)``."""
+
+
+def _discard(code: str, description: str, details: dict) -> None:
+    pass
+
+
+@dataclass
+class RunOutcome:
+    """The end of a run."""
+
+    status: str  # SUCCEEDED or FAILED
+    code: str
+    description: str
+    output: dict
+    state_name: str | None = None
+
+    def details(self) -> dict:
+        """The ``details`` object of a Flows run record."""
+        out = {"code": self.code, "description": self.description, "output": self.output}
+        if self.state_name:
+            out["state_name"] = self.state_name
+        return out
+
+
+class _FailState(Exception):
+    def __init__(self, error: str, cause: str) -> None:
+        super().__init__(cause)
+        self.error, self.cause = error, cause
+
+
+# --------------------------------------------------------------------------- runner
+
+class FlowRunner:
+    """Executes one flow definition. Create once per flow, call :meth:`run` per run.
+
+    :param definition: a Flows definition (checked with :func:`validate_definition`)
+    :param providers: the action providers, by ActionUrl
+    :param sleep: how a Wait state sleeps (tests pass a fake)
+    :param max_state_bytes: size limit of the run state as JSON; None disables the check
+    """
+
+    def __init__(
+        self,
+        definition: dict,
+        providers: ActionRegistry,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        max_state_bytes: int | None = MAX_STATE_BYTES,
+    ) -> None:
+        validate_definition(definition)
+        self.definition = definition
+        self.states: dict[str, dict] = definition["States"]
+        self.providers = providers
+        self.sleep = sleep
+        self.max_state_bytes = max_state_bytes
+        self._context: dict = {}
+        self._emit: EventSink = _discard
+
+    _HANDLERS = {"Action": "_action", "Pass": "_pass", "Choice": "_choice", "Wait": "_wait",
+                 "Fail": "_fail", "ExpressionEval": "_expression_eval"}
+
+    def run(
+        self,
+        run_input: dict,
+        context: Mapping[str, Any] | None = None,
+        emit: EventSink = _discard,
+    ) -> RunOutcome:
+        """Run the flow on ``run_input`` to its end; never raises for in-flow errors.
+
+        :param context: the read-only ``$._context`` (run_id, flow_id, username, ...)
+        :param emit: called with every log entry as it happens
+        """
+        # One shallow copy per run keeps concurrent runs of a cached runner apart.
+        execution = copy.copy(self)
+        execution._context = dict(context or {})
+        execution._emit = emit
+        return execution._execute(run_input)
+
+    def _execute(self, run_input: dict) -> RunOutcome:
+        emit = self._emit
+        state = copy.deepcopy(run_input)
+        state.pop("_context", None)
+        emit("FlowStarted", "The Flow Instance started execution", {"input": run_input})
+        name: str | None = self.definition["StartAt"]
+        while name is not None:
+            sdef = self.states[name]
+            try:
+                handler = getattr(self, self._HANDLERS[sdef["Type"]])
+                next_name, state = handler(name, sdef, state)
+                self._check_size(state)
+            except _FailState as fail:
+                return self._finish_failed(name, fail.error, fail.cause, state, {})
+            except FlowError as err:
+                catcher = self._matching_catcher(sdef, err.error)
+                if catcher is None:
+                    return self._finish_failed(name, err.error, err.cause, state, err.as_result())
+                state = self._write_result(state, catcher.get("ResultPath", "$"), err.as_result())
+                emit(
+                    "ErrorCaught",
+                    f"State {name} raised {err.error}; continuing at {catcher['Next']}",
+                    {"state_name": name, "error": err.error, "cause": err.cause,
+                     "next": catcher["Next"]},
+                )
+                next_name = catcher["Next"]
+            name = next_name
+        emit("FlowSucceeded", "The Flow Instance completed successfully", {"output": state})
+        return RunOutcome("SUCCEEDED", "FlowSucceeded",
+                          "The Flow Instance completed successfully", state)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _finish_failed(self, name: str, error: str, cause: str, state: dict,
+                       result: dict) -> RunOutcome:
+        self._emit("FlowFailed", f"State {name} failed with {error}: {cause}",
+                   {"state_name": name, "error": error, "cause": cause, "result": result})
+        return RunOutcome("FAILED", error, cause, state, state_name=name)
+
+    @staticmethod
+    def _matching_catcher(sdef: dict, error: str) -> dict | None:
+        for catcher in sdef.get("Catch", ()):
+            names = catcher["ErrorEquals"]
+            if error in names or any(n in CATCH_ALL for n in names):
+                return catcher
+        return None
+
+    def _view(self, state: dict) -> dict:
+        # A shallow overlay: reads see $._context, writes never reach it.
+        view = dict(state)
+        view["_context"] = self._context
+        return view
+
+    def _write_result(self, state: dict, result_path: str | None, value: Any) -> dict:
+        if result_path is None:  # Flows: a null ResultPath discards the result
+            return state
+        try:
+            new = write_path(state, result_path, value)
+        except PathError as exc:
+            raise StatesRuntime(str(exc)) from None
+        new.pop("_context", None)
+        return new
+
+    def _check_size(self, state: dict) -> None:
+        if self.max_state_bytes is None:
+            return
+        try:
+            size = len(json.dumps(state, separators=(",", ":")))
+        except (TypeError, ValueError) as exc:
+            raise StatesRuntime(f"the run state is not JSON: {exc}") from None
+        if size > self.max_state_bytes:
+            raise StatesRuntime(
+                f"the run state is {size} bytes, over the {self.max_state_bytes}-byte limit "
+                "of Globus Flows"
+            )
+
+    def _state_input(self, sdef: dict, state: dict, *, in_action: bool) -> Any:
+        view = self._view(state)
+        try:
+            if "Parameters" in sdef:
+                params = dict(sdef["Parameters"])
+                params.pop("__Private_Parameters", None)
+                return render_parameters(params, view)
+            if "InputPath" in sdef:
+                return copy.deepcopy(read_path(view, sdef["InputPath"]))
+        except PathError as exc:
+            if in_action:
+                raise ActionUnableToRun(f"parameters could not be resolved: {exc}") from None
+            raise StatesRuntime(str(exc)) from None
+        return copy.deepcopy(state)
+
+    @staticmethod
+    def _hide_private(sdef: dict, body: Any) -> Any:
+        private = (sdef.get("Parameters") or {}).get("__Private_Parameters") or []
+        if not private or not isinstance(body, dict):
+            return body
+        return {k: ("<private>" if k in private else v) for k, v in body.items()}
+
+    # ---------------------------------------------------------------- states
+
+    def _action(self, name: str, sdef: dict, state: dict) -> tuple[str | None, dict]:
+        url = sdef["ActionUrl"]
+        wait_time = float(sdef.get("WaitTime", DEFAULT_WAIT_TIME))
+        body = self._state_input(sdef, state, in_action=True)
+        provider = self.providers.get(url)
+        if provider is None:
+            raise ActionUnableToRun(f"no action provider serves {url}")
+        action_id = str(uuid.uuid4())
+        self._emit("ActionStarted", f"State {name} started an action at {url}",
+                   {"state_name": name, "action_url": url, "action_id": action_id,
+                    "parameters": self._hide_private(sdef, body)})
+        start = now_iso()
+        request = ActionRequest(
+            action_id=action_id, action_url=url, state_name=name, body=body,
+            wait_time=wait_time, deadline=time.monotonic() + wait_time,
+            run_id=self._context.get("run_id", ""), flow_id=self._context.get("flow_id", ""),
+        )
+        try:
+            result = provider(request)
+        except InvalidRequest as exc:
+            self._emit("ActionFailed", f"State {name} could not start its action: {exc}",
+                       {"state_name": name, "action_id": action_id, "error": "ActionUnableToRun",
+                        "cause": str(exc)})
+            raise ActionUnableToRun(str(exc)) from None
+        except ActionTimeout as exc:
+            self._emit("ActionFailed", f"State {name} timed out after {wait_time:g} s",
+                       {"state_name": name, "action_id": action_id, "error": "ActionTimeout",
+                        "cause": exc.cause, "details": exc.details})
+            raise
+        except ProviderError as exc:
+            result = ActionResult("FAILED", {"error": str(exc)})
+        except Exception as exc:  # a provider bug: report it on the action, keep the run sane
+            result = ActionResult("FAILED", {
+                "error": f"the local provider for {url} crashed: {exc.__class__.__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+            })
+        if request.remaining() < 0:
+            # Flows stops waiting at WaitTime; a later answer is never seen.
+            self._emit("ActionFailed", f"State {name} timed out after {wait_time:g} s",
+                       {"state_name": name, "action_id": action_id, "error": "ActionTimeout"})
+            raise ActionTimeout(f"action {action_id} at {url} did not complete within "
+                                f"{wait_time:g} s")
+        status_doc = {
+            "action_id": action_id,
+            "state_name": name,
+            "status": result.status,
+            "display_status": result.display_status or result.status,
+            "details": result.details,
+            "start_time": start,
+            "completion_time": now_iso(),
+            "release_after": "P30D",
+        }
+        if result.status == "FAILED":
+            self._emit("ActionFailed", f"State {name} ended FAILED",
+                       {"state_name": name, "action_id": action_id, "error": "ActionFailed",
+                        "details": result.details})
+            if sdef.get("ExceptionOnActionFailure", True):
+                raise ActionFailedException(
+                    f"action {action_id} at {url} failed: {_short(result.details)}",
+                    status_doc,
+                )
+        else:
+            self._emit("ActionCompleted", f"State {name} completed its action",
+                       {"state_name": name, "action_id": action_id, "output": status_doc})
+        return _next(sdef), self._write_result(state, sdef.get("ResultPath", "$"), status_doc)
+
+    def _pass(self, name: str, sdef: dict, state: dict) -> tuple[str | None, dict]:
+        if "Result" in sdef:
+            value = copy.deepcopy(sdef["Result"])
+        else:
+            value = self._state_input(sdef, state, in_action=False)
+        state = self._write_result(state, sdef.get("ResultPath", "$"), value)
+        self._emit("PassCompleted", f"Pass state {name} completed", {"state_name": name})
+        return _next(sdef), state
+
+    def _expression_eval(self, name: str, sdef: dict, state: dict) -> tuple[str | None, dict]:
+        value = self._state_input(sdef, state, in_action=False)
+        state = self._write_result(state, sdef.get("ResultPath", "$"), value)
+        self._emit("ExpressionEvalCompleted", f"ExpressionEval state {name} completed",
+                   {"state_name": name, "output": value})
+        return _next(sdef), state
+
+    def _fail(self, name: str, sdef: dict, state: dict) -> tuple[str | None, dict]:
+        raise _FailState(sdef.get("Error", "FlowFailed"), sdef.get("Cause", f"Fail state {name}"))
+
+    def _wait(self, name: str, sdef: dict, state: dict) -> tuple[str | None, dict]:
+        view = self._view(state)
+        try:
+            if "Seconds" in sdef:
+                seconds = float(sdef["Seconds"])
+            elif "SecondsPath" in sdef:
+                seconds = float(read_path(view, sdef["SecondsPath"]))
+            else:
+                stamp = sdef.get("Timestamp") or read_path(view, sdef["TimestampPath"])
+                seconds = (_parse_time(stamp) - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        except (PathError, TypeError, ValueError) as exc:
+            raise StatesRuntime(f"Wait state {name}: {exc}") from None
+        seconds = max(0.0, seconds)
+        self._emit("WaitStarted", f"Wait state {name} waits {seconds:g} s",
+                   {"state_name": name, "seconds": seconds})
+        if seconds:
+            self.sleep(seconds)
+        self._emit("WaitCompleted", f"Wait state {name} completed", {"state_name": name})
+        return _next(sdef), state
+
+    def _choice(self, name: str, sdef: dict, state: dict) -> tuple[str | None, dict]:
+        view = self._view(state)
+        chosen = sdef.get("Default")
+        for rule in sdef["Choices"]:
+            if _evaluate_rule(rule, view):
+                chosen = rule["Next"]
+                break
+        else:
+            if chosen is None:
+                raise StatesRuntime(f"Choice state {name}: no rule matched and there is no Default")
+        self._emit("ChoiceCompleted", f"Choice state {name} chose {chosen}",
+                   {"state_name": name, "next": chosen})
+        return chosen, state
+
+
+def _next(sdef: dict) -> str | None:
+    return None if sdef.get("End") is True else sdef["Next"]
+
+
+def _short(details: Any, limit: int = 300) -> str:
+    """The reason a provider gave for a failure, else the start of its details."""
+    if isinstance(details, dict):
+        fatal = details.get("fatal_error")
+        if isinstance(fatal, dict) and fatal.get("description"):
+            return f"{fatal.get('code')}: {fatal['description']}"
+        exc = details.get("exception")
+        if isinstance(exc, str) and exc.strip():
+            return exc.strip().splitlines()[-1]  # the last line of a traceback names the error
+        for key in ("error", "description", "reason"):
+            if isinstance(details.get(key), str):
+                return details[key]
+    text = details if isinstance(details, str) else json.dumps(details, default=str)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# --------------------------------------------------------------------------- Choice rules
+
+def _parse_time(value: Any) -> dt.datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"{value!r} is not a timestamp")
+    stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _wildcard(pattern: str) -> re.Pattern:
+    parts = re.split(r"(\\\*|\*)", pattern)
+    rx = "".join(".*" if p == "*" else re.escape("*" if p == "\\*" else p) for p in parts)
+    return re.compile(rx + r"\Z", re.S)
+
+
+_ORDER = {
+    "Equals": lambda a, b: a == b,
+    "LessThan": lambda a, b: a < b,
+    "GreaterThan": lambda a, b: a > b,
+    "LessThanEquals": lambda a, b: a <= b,
+    "GreaterThanEquals": lambda a, b: a >= b,
+}
+
+
+def _compare(op: str, value: Any, expected: Any) -> bool:
+    # Values of the wrong type never match (as in the States language), they do not raise.
+    if op == "StringMatches":
+        return isinstance(value, str) and bool(_wildcard(expected).match(value))
+    if op == "BooleanEquals":
+        return isinstance(value, bool) and isinstance(expected, bool) and value is expected
+    for kind, check in (("String", lambda v: isinstance(v, str)), ("Numeric", _is_number),
+                        ("Timestamp", lambda v: isinstance(v, str))):
+        if op.startswith(kind):
+            if not (check(value) and check(expected)):
+                return False
+            if kind == "Timestamp":
+                try:
+                    value, expected = _parse_time(value), _parse_time(expected)
+                except ValueError:
+                    return False
+            return _ORDER[op[len(kind):]](value, expected)
+    raise StatesRuntime(f"unknown comparison {op}")
+
+
+def _evaluate_rule(rule: dict, view: dict) -> bool:
+    if "And" in rule:
+        return all(_evaluate_rule(r, view) for r in rule["And"])  # short-circuits, in order
+    if "Or" in rule:
+        return any(_evaluate_rule(r, view) for r in rule["Or"])
+    if "Not" in rule:
+        return not _evaluate_rule(rule["Not"], view)
+    variable = rule["Variable"]
+    try:
+        value = read_path(view, variable)
+        present = True
+    except PathError:
+        value, present = None, False
+    if "IsPresent" in rule:
+        return present is bool(rule["IsPresent"])
+    if not present:
+        raise StatesRuntime(f"Choice variable {variable} is not present in the run state")
+    tests = {
+        "IsNull": lambda v: v is None,
+        "IsString": lambda v: isinstance(v, str),
+        "IsNumeric": _is_number,
+        "IsBoolean": lambda v: isinstance(v, bool),
+        "IsTimestamp": lambda v: _is_timestamp(v),
+    }
+    for test, check in tests.items():
+        if test in rule:
+            return check(value) is bool(rule[test])
+    for op, expected in rule.items():
+        if op in ("Variable", "Next", "Comment"):
+            continue
+        if op.endswith("Path"):
+            try:
+                expected = read_path(view, expected)
+            except PathError:
+                raise StatesRuntime(f"{op} {expected} is not present in the run state") from None
+            op = op[:-4]
+        return _compare(op, value, expected)
+    raise StatesRuntime(f"rule on {variable} has no comparison")
+
+
+def _is_timestamp(v: Any) -> bool:
+    try:
+        _parse_time(v)
+        return True
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,337 @@
+"""Durable record of flows, runs and per-state log entries (SQLite in WAL mode).
+
+Run records are shaped like the Globus Flows service's, so code that reads a production run
+(``status``, ``details.code``, ``details.output[...]``) reads a local one unchanged. Any
+process can open the same file: a CLI follows a run that another process executes.
+
+A run is owned by the process executing it (pid, its start time and the host). When the
+store is opened, every ACTIVE run whose owner on this host is gone is marked FAILED with code
+``RunInterrupted``, so that no run stays ACTIVE forever after a crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import sqlite3
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import UnknownFlowError, UnknownRunError
+from .runner import RunOutcome, now_iso
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS flows (
+    flow_id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    input_schema TEXT NOT NULL,
+    checksum TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    flow_id TEXT NOT NULL,
+    flow_title TEXT,
+    status TEXT NOT NULL,
+    label TEXT,
+    tags TEXT NOT NULL,
+    start_time TEXT NOT NULL,
+    completion_time TEXT,
+    details TEXT NOT NULL,
+    input TEXT NOT NULL,
+    username TEXT,
+    owner_pid INTEGER,
+    owner_start TEXT,
+    owner_host TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_time ON runs(start_time);
+CREATE TABLE IF NOT EXISTS logs (
+    entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    time TEXT NOT NULL,
+    code TEXT NOT NULL,
+    description TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_run ON logs(run_id, entry_id);
+"""
+
+
+def process_start_time(pid: int) -> str | None:
+    """Start time of ``pid`` in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return fields[19]  # field 22 of the whole line
+    except (OSError, IndexError):
+        return None
+
+
+def process_alive(pid: int, start: str | None) -> bool:
+    """True when ``pid`` is running, is not a zombie and (if known) started at ``start``."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    except (OSError, IndexError):
+        return True  # no /proc: trust kill(0)
+    return start is None or process_start_time(pid) == start
+
+
+class RunStore:
+    """Flows, runs and logs in one SQLite file; safe to open from several processes.
+
+    :param path: the database file (created with its parent folder)
+    :param recover: mark runs of dead owners FAILED on open
+    """
+
+    def __init__(self, path: str | os.PathLike, recover: bool = True) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._host = socket.gethostname()
+        if recover:
+            self.recover_interrupted()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    # One connection per store; the lock lets threads share it (runs in threads, a CLI poller).
+    def _write(self, sql: str, args: Iterable[Any] = ()) -> int:
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).rowcount
+
+    def _read(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
+
+    def _read_one(self, sql: str, args: Iterable[Any] = ()) -> tuple | None:
+        rows = self._read(sql, args)
+        return rows[0] if rows else None
+
+    # ------------------------------------------------------------------ flows
+
+    def put_flow(self, flow_id: str, title: str, definition: dict, input_schema: dict,
+                 checksum: str | None = None) -> dict:
+        """Create or update a flow."""
+        now = now_iso()
+        self._write(
+            "INSERT INTO flows VALUES (?,?,?,?,?,?,?) ON CONFLICT(flow_id) DO UPDATE SET "
+            "title=excluded.title, definition=excluded.definition, "
+            "input_schema=excluded.input_schema, checksum=excluded.checksum, "
+            "updated_at=excluded.updated_at",
+            (flow_id, title, json.dumps(definition), json.dumps(input_schema), checksum, now, now),
+        )
+        return self.get_flow(flow_id)
+
+    def get_flow(self, flow_id: str) -> dict:
+        """The flow ``{id, title, definition, input_schema, checksum, created_at, updated_at}``."""
+        row = self._read_one("SELECT * FROM flows WHERE flow_id=?", (flow_id,))
+        if row is None:
+            raise UnknownFlowError(f"no flow {flow_id} in {self.path}")
+        return self._flow(row)
+
+    def has_flow(self, flow_id: str) -> bool:
+        """True when ``flow_id`` is stored."""
+        return self._read_one("SELECT 1 FROM flows WHERE flow_id=?", (flow_id,)) is not None
+
+    def list_flows(self) -> list[dict]:
+        """Every flow, most recently updated first."""
+        rows = self._read("SELECT * FROM flows ORDER BY updated_at DESC")
+        return [self._flow(r) for r in rows]
+
+    @staticmethod
+    def _flow(row: tuple) -> dict:
+        return {"id": row[0], "title": row[1], "definition": json.loads(row[2]),
+                "input_schema": json.loads(row[3]), "checksum": row[4],
+                "created_at": row[5], "updated_at": row[6]}
+
+    # ------------------------------------------------------------------ runs
+
+    def create_run(self, flow_id: str, body: dict, *, label: str | None = None,
+                   tags: list[str] | None = None, username: str | None = None,
+                   owner_pid: int | None = None) -> dict:
+        """Insert a new ACTIVE run owned by ``owner_pid`` (default: this process)."""
+        flow = self.get_flow(flow_id)
+        run_id = str(uuid.uuid4())
+        pid = os.getpid() if owner_pid is None else owner_pid
+        details = {"code": "FlowStarting", "description": "The run was created"}
+        self._write(
+            "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, flow_id, flow["title"], "ACTIVE", label, json.dumps(tags or []),
+             now_iso(), None, json.dumps(details), json.dumps(body), username,
+             pid, process_start_time(pid), self._host),
+        )
+        return self.get_run(run_id)
+
+    def claim_run(self, run_id: str, pid: int | None = None) -> None:
+        """Make ``pid`` (default: this process) the owner of an ACTIVE run."""
+        pid = os.getpid() if pid is None else pid
+        self._write("UPDATE runs SET owner_pid=?, owner_start=?, owner_host=? WHERE run_id=?",
+                    (pid, process_start_time(pid), self._host, run_id))
+
+    def get_run_input(self, run_id: str) -> dict:
+        """The body the run was started with."""
+        row = self._read_one("SELECT input FROM runs WHERE run_id=?", (run_id,))
+        if row is None:
+            raise UnknownRunError(f"no run {run_id} in {self.path}")
+        return json.loads(row[0])
+
+    def append_log(self, run_id: str, code: str, description: str, details: dict,
+                   time: str | None = None) -> None:
+        """Add one log entry (see :meth:`append_logs`)."""
+        self.append_logs(run_id, [(code, description, details, time)])
+
+    def append_logs(self, run_id: str,
+                    entries: list[tuple[str, str, dict, str | None]]) -> None:
+        """Add log entries ``(code, description, details, time or None)`` in one transaction;
+        while the run is ACTIVE its ``details`` summarise the latest entry."""
+        if not entries:
+            return
+        rows = [(run_id, stamp or now_iso(), code, desc, json.dumps(details, default=str))
+                for code, desc, details, stamp in entries]
+        code, desc, details, _ = entries[-1]
+        summary = {"code": code, "description": desc, "time": rows[-1][1]}
+        if "state_name" in details:
+            summary["state_name"] = details["state_name"]
+        with self._lock, self._db:  # one transaction: the entries and the progress summary
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO logs(run_id, time, code, description, details) VALUES (?,?,?,?,?)",
+                rows,
+            )
+            self._db.execute("UPDATE runs SET details=? WHERE run_id=? AND status='ACTIVE'",
+                             (json.dumps(summary), run_id))
+
+    def finish_run(self, run_id: str, outcome: RunOutcome) -> dict:
+        """Record the end of a run."""
+        self._write(
+            "UPDATE runs SET status=?, completion_time=?, details=? WHERE run_id=?",
+            (outcome.status, now_iso(), json.dumps(outcome.details(), default=str), run_id),
+        )
+        return self.get_run(run_id)
+
+    def fail_run(self, run_id: str, code: str, description: str) -> dict:
+        """Mark an ACTIVE run FAILED (no-op for a finished one) and log why."""
+        changed = self._write(
+            "UPDATE runs SET status='FAILED', completion_time=?, details=? "
+            "WHERE run_id=? AND status='ACTIVE'",
+            (now_iso(), json.dumps({"code": code, "description": description}), run_id),
+        )
+        if changed:
+            self._write(
+                "INSERT INTO logs(run_id, time, code, description, details) VALUES (?,?,?,?,?)",
+                (run_id, now_iso(), "FlowFailed", description, json.dumps({"error": code})),
+            )
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> dict:
+        """The run record, shaped like the Flows service's."""
+        row = self._read_one(
+            "SELECT run_id, flow_id, flow_title, status, label, tags, start_time, "
+            "completion_time, details, username, owner_pid FROM runs WHERE run_id=?",
+            (run_id,),
+        )
+        if row is None:
+            raise UnknownRunError(f"no run {run_id} in {self.path}")
+        return self._run(row)
+
+    def list_runs(self, *, status: str | None = None, flow_id: str | None = None,
+                  limit: int = 100) -> list[dict]:
+        """Runs, newest first, optionally filtered by status and flow."""
+        where, args = [], []
+        if status:
+            where.append("status=?")
+            args.append(status)
+        if flow_id:
+            where.append("flow_id=?")
+            args.append(flow_id)
+        sql = ("SELECT run_id, flow_id, flow_title, status, label, tags, start_time, "
+               "completion_time, details, username, owner_pid FROM runs")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY start_time DESC, rowid DESC LIMIT ?"
+        rows = self._read(sql, (*args, limit))
+        return [self._run(r) for r in rows]
+
+    @staticmethod
+    def _run(row: tuple) -> dict:
+        status = row[3]
+        return {
+            "run_id": row[0], "action_id": row[0], "flow_id": row[1], "flow_title": row[2],
+            "status": status, "display_status": status, "label": row[4],
+            "tags": json.loads(row[5]), "start_time": row[6], "completion_time": row[7],
+            "details": json.loads(row[8]), "run_owner": row[9], "owner_pid": row[10],
+        }
+
+    def get_log(self, run_id: str, *, after: int = 0, limit: int | None = None) -> list[dict]:
+        """Log entries of a run in order; ``after`` = the last ``entry_id`` already seen."""
+        if not self._read_one("SELECT 1 FROM runs WHERE run_id=?", (run_id,)):
+            raise UnknownRunError(f"no run {run_id} in {self.path}")
+        sql = ("SELECT entry_id, time, code, description, details FROM logs "
+               "WHERE run_id=? AND entry_id>? ORDER BY entry_id")
+        args: tuple = (run_id, after)
+        if limit:
+            sql += " LIMIT ?"
+            args += (limit,)
+        return [{"entry_id": r[0], "time": r[1], "code": r[2], "description": r[3],
+                 "details": json.loads(r[4])} for r in self._read(sql, args)]
+
+    def state_durations(self, run_id: str) -> list[dict]:
+        """Seconds spent in each state, in execution order: ``[{state_name, seconds, code}]``
+        (``code`` = the state's last log code). A state's time runs from the end of the
+        previous state (or FlowStarted) to its own last log entry."""
+        steps: list[dict] = []
+        mark = None
+        for entry in self.get_log(run_id):
+            stamp = dt.datetime.fromisoformat(entry["time"])
+            if entry["code"] == "FlowStarted":
+                mark = stamp
+                continue
+            name = entry["details"].get("state_name")
+            if name is None or mark is None:
+                continue
+            if steps and steps[-1]["state_name"] == name and not steps[-1]["_closed"]:
+                step = steps[-1]
+            else:
+                if steps:
+                    steps[-1]["_closed"] = True
+                    mark = steps[-1]["_end"]
+                step = {"state_name": name, "_start": mark, "_closed": False}
+                steps.append(step)
+            step["_end"] = stamp
+            step["code"] = entry["code"]
+        return [{"state_name": s["state_name"], "code": s["code"],
+                 "seconds": (s["_end"] - s["_start"]).total_seconds()} for s in steps]
+
+    def recover_interrupted(self) -> list[str]:
+        """Mark FAILED every ACTIVE run whose owning process on this host is gone."""
+        rows = self._read(
+            "SELECT run_id, owner_pid, owner_start, owner_host FROM runs WHERE status='ACTIVE'"
+        )
+        failed = []
+        for run_id, pid, start, host in rows:
+            if host != self._host or pid is None or process_alive(pid, start):
+                continue
+            self.fail_run(run_id, "RunInterrupted",
+                          f"the process {pid} running this flow ended before the run finished")
+            failed.append(run_id)
+        return failed
