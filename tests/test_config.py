@@ -9,7 +9,7 @@ import pytest
 from tomocupy_gladier.config import load_config
 from tomocupy_gladier.errors import ConfigError
 
-from conftest import FACILITY, experiment_toml
+from tests.conftest import FACILITY, experiment_toml
 
 
 def test_a_good_file_loads_with_local_folders_as_collection_roots(experiment: Path):

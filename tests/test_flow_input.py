@@ -13,7 +13,7 @@ from tomocupy_gladier.flows import TomocupyFlow, TomocupyReconFlow
 from tomocupy_gladier.paths import Collection, tomocupy_output
 from tomocupy_gladier.validation import validate_flow_input
 
-from conftest import FACILITY, PUBLISH
+from tests.conftest import FACILITY, PUBLISH
 
 
 def with_ids(body: dict) -> dict:

@@ -12,7 +12,7 @@ from tomocupy_gladier.flows import TomocupyFlow
 from tomocupy_gladier.options import RECON_OPTIONS, default_params, recon_schema
 from tomocupy_gladier.validation import validate_flow_input
 
-from conftest import ENDPOINT, FACILITY, INDEX, PUBLISH, SOURCE
+from tests.conftest import ENDPOINT, FACILITY, INDEX, PUBLISH, SOURCE
 
 FID = "66666666-6666-4666-8666-666666666666"
 
