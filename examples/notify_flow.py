@@ -14,6 +14,7 @@ import sys
 from gladier import GladierBaseTool, generate_flow_definition
 
 from tomocupy_gladier.flows import TomocupyFlow
+from tomocupy_gladier.flows.tomocupy_flow import AFTER_RECON_MODIFIERS
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyClient
 from tomocupy_gladier.schema import extend_flow_schema, function_id_field
 from tomocupy_gladier.tools.tomocupy_recon import COMPUTE_V3_URL
@@ -61,7 +62,7 @@ NOTIFY_INPUTS = {
 }
 
 
-@generate_flow_definition
+@generate_flow_definition(modifiers=AFTER_RECON_MODIFIERS)  # TomocupyFlow's wiring, reused
 class TomocupyFlowWithNotice(TomocupyClient):
     """TomocupyFlow, then a notice that the reconstruction is done."""
 

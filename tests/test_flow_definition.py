@@ -17,7 +17,9 @@ def test_tomocupy_flow_is_transfer_then_reconstruction_then_publication(definiti
     states = definition["States"]
     assert definition["StartAt"] == "Transfer"
     assert states["Transfer"]["Next"] == "TomocupyRecon"
-    assert states["TomocupyRecon"]["Next"] == "Publishv2GatherMetadata"
+    assert states["TomocupyRecon"]["Next"] == "MakePreviews"
+    assert states["MakePreviews"]["Next"] == "ScanMetadata"
+    assert states["ScanMetadata"]["Next"] == "Publishv2GatherMetadata"
     assert states["Publishv2Done"].get("End") is True
 
 
@@ -66,3 +68,17 @@ def test_schema_is_sent_with_the_flow():
     inner = schema["properties"]["input"]
     assert inner["additionalProperties"] is False
     assert {"source", "destination", "recon", "tomocupy", "publishv2"} <= set(inner["required"])
+
+
+def test_previews_and_metadata_get_the_reconstruction_result_and_feed_publication(definition):
+    states = definition["States"]
+    previews = states["MakePreviews"]["Parameters"]["tasks"][0]["kwargs"]
+    assert previews["recon_result.$"] == "$.TomocupyRecon.details.results[0].output"
+    metadata = states["ScanMetadata"]["Parameters"]["tasks"][0]["kwargs"]
+    assert metadata["previews_result.$"] == "$.MakePreviews.details.results[0].output"
+    gather = states["Publishv2GatherMetadata"]["Parameters"]["tasks"][0]
+    assert gather["payload.$"] == "$.ScanMetadata.details.results[0].output.publishv2"
+    for name in ("MakePreviews", "ScanMetadata"):
+        assert states[name]["ExceptionOnActionFailure"] is True
+        # the same batch job settings as the reconstruction
+        assert states[name]["Parameters"]["user_endpoint_config.$"] == "$.input.tomocupy_endpoint_config"

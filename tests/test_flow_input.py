@@ -17,8 +17,10 @@ from tests.conftest import FACILITY, PUBLISH
 
 
 def with_ids(body: dict) -> dict:
+    """Add the function ids Gladier fills in when it registers the functions."""
     fid = "66666666-6666-4666-8666-666666666666"
-    body["input"].update({"tomocupy_recon_function_id": fid, "publishv2_gather_metadata_function_id": fid})
+    names = TomocupyFlow.flow_schema["properties"]["input"]["required"]
+    body["input"].update({n: fid for n in names if n.endswith("_function_id")})
     return body
 
 

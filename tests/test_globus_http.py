@@ -149,9 +149,10 @@ def test_first_run_deploys_flow_registers_functions_and_starts_run(globus, tmp_p
     assert "subscription_id" not in sent
     assert create.request.headers["Authorization"] == "Bearer flows-token"
 
-    # both compute functions (tomocupy, Publishv2's metadata gatherer) are registered by source
+    # every compute function of the flow is registered by source
     registered = [body_of(c) for c in calls_to(globus, "POST", "/v3/functions")]
-    assert sorted(r["function_name"] for r in registered) == ["publishv2_gather_metadata", "tomocupy_recon"]
+    assert sorted(r["function_name"] for r in registered) == [
+        "make_previews", "publishv2_gather_metadata", "scan_metadata", "tomocupy_recon"]
     assert all(r["function_code"] for r in registered)
 
     # running needs the new flow's own scope: one extra login, for exactly that scope

@@ -34,6 +34,9 @@ def good_input() -> dict:
                       "visible_to": ["public"], "enable_transfer": True, "enable_publish": True,
                       "enable_meta_dc": True},
         "publishv2_gather_metadata_function_id": FID,
+        "previews": {},
+        "make_previews_function_id": FID,
+        "scan_metadata_function_id": FID,
     }}
 
 

@@ -65,8 +65,8 @@ def _on_collection(scan: str, collection, base: PurePosixPath) -> PurePosixPath:
 
 
 def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *,
-                     transfer: bool = True, publish_metadata: Mapping[str, Any] | None = None
-                     ) -> dict[str, Any]:
+                     transfer: bool = True, publish_metadata: Mapping[str, Any] | None = None,
+                     previews: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The flow input for one scan (without function ids, which Gladier adds)."""
     location = locate_scan(config, scan, transfer=transfer)
     data: dict[str, Any] = {}
@@ -86,6 +86,7 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
         "tomocupy": tomocupy,
         "compute_endpoint": config.compute_endpoint,
         "tomocupy_endpoint_config": dict(config.pbs),
+        "previews": dict(previews or {}),
     })
     data["publishv2"] = publish_input(config, location, recon, publish_metadata)
     return {"input": data}

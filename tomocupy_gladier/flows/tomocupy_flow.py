@@ -11,13 +11,17 @@ from gladier import GladierBaseClient, generate_flow_definition
 from gladier.storage.tokens import GladierSecretsConfig
 from gladier.utils.name_generation import get_snake_case
 from gladier_tools.publish import Publishv2
+from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
 from tomocupy_gladier.schema import (
+    PREVIEW_PROPERTIES,
     PUBLISH_PROPERTIES,
     RECON_PROPERTIES,
     TRANSFER_PROPERTIES,
     flow_input_schema,
 )
+from tomocupy_gladier.tools.previews import Previews, make_previews, make_previews_tasks
+from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
 from tomocupy_gladier.tools.tomocupy_recon import DEFAULT_WAIT_TIME, TomocupyRecon
 from tomocupy_gladier.tools.transfer import ScanTransfer
 
@@ -25,7 +29,18 @@ RECON_STATE = "TomocupyRecon"
 RECON_REQUIRED = ("recon", "tomocupy", "compute_endpoint", "tomocupy_recon_function_id",
                   "tomocupy_endpoint_config")
 TRANSFER_REQUIRED = ("source", "destination")
+PREVIEW_REQUIRED = ("previews", "make_previews_function_id", "scan_metadata_function_id")
 PUBLISH_REQUIRED = ("publishv2", "publishv2_gather_metadata_function_id")
+
+# After the reconstruction: previews, then the record (scan metadata + reconstruction facts +
+# previews), which becomes Publishv2's input. The follow-up tasks go to the same batch job.
+AFTER_RECON_MODIFIERS = {
+    make_previews: {"tasks": make_previews_tasks(with_options=True),
+                    "user_endpoint_config": "tomocupy_endpoint_config"},
+    scan_metadata: {"tasks": scan_metadata_tasks(previews_state="MakePreviews"),
+                    "user_endpoint_config": "tomocupy_endpoint_config"},
+    publishv2_gather_metadata: {"payload": "$.ScanMetadata.details.results[0].output.publishv2"},
+}
 
 
 class TomocupyClient(GladierBaseClient):
@@ -62,30 +77,31 @@ class TomocupyClient(GladierBaseClient):
         return definition
 
 
-@generate_flow_definition
+@generate_flow_definition(modifiers=AFTER_RECON_MODIFIERS)
 class TomocupyFlow(TomocupyClient):
-    """Copy a scan from the beamline to the facility, reconstruct it with tomocupy, publish the result."""
+    """Copy a scan from the beamline to the facility, reconstruct it with tomocupy, publish the result
+    with its metadata and previews."""
 
-    gladier_tools = [ScanTransfer, TomocupyRecon, Publishv2]
-    schema_parts = (TRANSFER_PROPERTIES, RECON_PROPERTIES, PUBLISH_PROPERTIES)
+    gladier_tools = [ScanTransfer, TomocupyRecon, Previews, ScanMetadata, Publishv2]
+    schema_parts = (TRANSFER_PROPERTIES, RECON_PROPERTIES, PREVIEW_PROPERTIES, PUBLISH_PROPERTIES)
     flow_schema = flow_input_schema(
         *schema_parts,
-        required=TRANSFER_REQUIRED + RECON_REQUIRED + PUBLISH_REQUIRED,
+        required=TRANSFER_REQUIRED + RECON_REQUIRED + PREVIEW_REQUIRED + PUBLISH_REQUIRED,
         title="tomocupy: transfer, reconstruct, publish",
         description="Copies a scan to the computing facility, reconstructs it with tomocupy on a GPU "
         "node and publishes the reconstruction with its metadata.",
     )
 
 
-@generate_flow_definition
+@generate_flow_definition(modifiers=AFTER_RECON_MODIFIERS)
 class TomocupyReconFlow(TomocupyClient):
     """Reconstruct a scan already at the facility with tomocupy, then publish (or only catalogue) it."""
 
-    gladier_tools = [TomocupyRecon, Publishv2]
-    schema_parts = (RECON_PROPERTIES, PUBLISH_PROPERTIES)
+    gladier_tools = [TomocupyRecon, Previews, ScanMetadata, Publishv2]
+    schema_parts = (RECON_PROPERTIES, PREVIEW_PROPERTIES, PUBLISH_PROPERTIES)
     flow_schema = flow_input_schema(
         *schema_parts,
-        required=RECON_REQUIRED + PUBLISH_REQUIRED,
+        required=RECON_REQUIRED + PREVIEW_REQUIRED + PUBLISH_REQUIRED,
         title="tomocupy: reconstruct, publish",
         description="Reconstructs a scan that is already at the computing facility and publishes the result.",
     )

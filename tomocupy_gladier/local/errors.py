@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from tomocupy_gladier.errors import UserError
+
 # Gladier is not imported here: it takes seconds, and worker processes do not need it.
 # Through a Gladier client these errors arrive as subclasses that are also
 # gladier.exc.ConfigException (see managers.py).
 
 
-class LocalBackendError(Exception):
-    """Base class of every error the local backend raises to its caller."""
+class LocalBackendError(UserError):
+    """Base class of every error the local backend raises to its caller (a clear message,
+    shown to a user without a traceback)."""
 
 
 class DefinitionError(LocalBackendError, ValueError):

@@ -157,6 +157,10 @@ class LocalFlowsManager(FlowsManager):
         """The run record (same shape as the Flows service's)."""
         return self.backend.get_run(run_id)
 
+    def get_run_logs(self, run_id: str) -> list[dict]:
+        """The run's log entries in order (as the Flows service's run log)."""
+        return self.backend.store.get_log(run_id)
+
 
 def _decorated_parts(client_cls: t.Any) -> tuple[type, dict | None]:
     """The class behind a ``@generate_flow_definition`` client and the decorator's modifiers
