@@ -6,6 +6,8 @@ definition and the same input; only the managers plugged into it differ.
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Union
@@ -56,19 +58,35 @@ def globus_client(name: FlowRef, config: ExperimentConfig | None = None) -> Tomo
                             flows_manager=flows_manager, **kwargs)
 
 
-def local_client(name: FlowRef, config: ExperimentConfig) -> TomocupyClient:
-    """A client on the local backend described by the experiment's ``[local]`` section."""
+def local_backend(config: ExperimentConfig) -> Any:
+    """The local backend of an experiment: its ``[local]`` state folder and collection folders.
+
+    Compute tasks find the programs installed beside this Python (``tomocupy-cpu``) first.
+    """
     from tomocupy_gladier.local.backend import LocalBackend
 
-    backend = LocalBackend(config.local_state_dir, config.local_collections)
-    return backend.client(flow_class(name), recon_wait_time=config.wait_time)
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
+    return LocalBackend(config.local_state_dir, config.local_collections, env={"PATH": path})
 
 
-def make_client(name: FlowRef, config: ExperimentConfig, backend: str | None = None) -> TomocupyClient:
-    """The client for ``config``'s backend (or ``backend`` when given)."""
+def local_client(name: FlowRef, config: ExperimentConfig, *, background: bool = False) -> TomocupyClient:
+    """A client on the local backend described by the experiment's ``[local]`` section.
+
+    ``background``: runs go on in a worker process and ``run_flow`` returns at once.
+    """
+    return local_backend(config).client(flow_class(name), background=background,
+                                        recon_wait_time=config.wait_time)
+
+
+def make_client(name: FlowRef, config: ExperimentConfig, backend: str | None = None, *,
+                background: bool = False) -> TomocupyClient:
+    """The client for ``config``'s backend (or ``backend`` when given).
+
+    ``background`` applies to the local backend (Globus runs always go on remotely).
+    """
     chosen = backend or config.backend
     if chosen == "local":
-        return local_client(name, config)
+        return local_client(name, config, background=background)
     if chosen == "globus":
         return globus_client(name, config)
     raise UserError(f"unknown backend {chosen!r}; choose 'local' or 'globus'")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 import click
@@ -17,6 +18,7 @@ from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters, run_label
 from tomocupy_gladier.flows import FLOWS
 from tomocupy_gladier.options import RECON_OPTIONS, ReconOption
+from tomocupy_gladier.paths import tomocupy_output
 from tomocupy_gladier.validation import validate_flow_input
 
 console = Console(stderr=True)
@@ -145,13 +147,25 @@ def run(scan: str, config_path: str | None, flow_name: str, backend: str | None,
     if dry_run:
         _print_json(body)
         return
-    client = make_client(flow_name, config, backend)
+    client = make_client(flow_name, config, backend, background=True)
     label = run_label(config, Path(scan).name, recon)
     started = client.run_flow(flow_input=body, label=label, tags=list(config.tags) + ["tomocupy-gladier"])
     run_id = started["run_id"]
     click.echo(run_id)
     if follow:
-        follow_run(client, run_id)
+        final = follow_run(client, run_id, delay=0.5 if config.backend == "local" else 5.0,
+                           tail=recon_log_path(body) if config.backend == "local" else None)
+        if final["status"] != "SUCCEEDED":
+            sys.exit(1)
+
+
+def recon_log_path(body: dict) -> Path:
+    """Where tomocupy_recon writes the reconstruction's log for this input."""
+    data = body["input"]
+    recon = data["recon"]
+    output = tomocupy_output(PurePosixPath(data["tomocupy"]["file_name"]),
+                             str(recon.get("reconstruction-type", "try")), recon.get("out-path-name"))
+    return Path(f"{output}.tomocupy.log")
 
 
 def _without_function_ids(schema: dict) -> dict:
@@ -161,16 +175,28 @@ def _without_function_ids(schema: dict) -> dict:
     return trimmed
 
 
-def follow_run(client: Any, run_id: str, delay: float = 2.0) -> dict:
-    """Poll a run until it ends, printing each state as it starts and ends."""
+def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None = None) -> dict:
+    """Poll a run until it ends, printing each state as it starts and ends.
+
+    ``tail``: a log file (the reconstruction's) whose new lines are shown while the run goes on.
+    """
     seen = 0
+    tail_offset = 0
     while True:
         status = client.get_status(run_id)
         entries = run_log_entries(client, run_id)
         for entry in entries[seen:]:
-            console.print(f"[dim]{entry.get('time', '')}[/dim] {entry.get('code', '')}: "
-                          f"{entry.get('description', '')}")
+            console.print(f"[dim]{str(entry.get('time', ''))[11:19]}[/dim] {entry.get('code', '')}: "
+                          f"{entry.get('description', '')}", highlight=False)
         seen = len(entries)
+        if tail is not None and tail.exists():
+            with tail.open("rb") as log:
+                log.seek(tail_offset)
+                chunk = log.read()
+                tail_offset += len(chunk)
+            for line in chunk.decode(errors="replace").splitlines():
+                if line.strip() and not line.startswith("$ "):
+                    console.print(f"    [cyan]|[/cyan] {line.strip()}", highlight=False, markup=False)
         if status["status"] in ("SUCCEEDED", "FAILED", "ENDED", "INACTIVE"):
             colour = "green" if status["status"] == "SUCCEEDED" else "red"
             console.print(f"run {run_id}: [{colour}]{status['status']}[/{colour}]")
