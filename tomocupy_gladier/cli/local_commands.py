@@ -1,0 +1,180 @@
+"""Commands for runs and results: the demo, run lists, run logs, the catalogue."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tomocupy_gladier.backends import local_backend, make_client
+from tomocupy_gladier.catalog import SearchFilters, search_globus, search_local
+from tomocupy_gladier.cli.flow_commands import config_option, follow_run, load, recon_log_path
+from tomocupy_gladier.errors import UserError
+
+out = Console()
+
+
+@click.command()
+@click.option("--workdir", type=click.Path(file_okay=False), default="demo-work", show_default=True,
+              help="Folder for the scan, the collections, the experiment file and the run state.")
+@click.option("--projections", type=click.IntRange(90, 3000), default=720, show_default=True)
+@click.option("--rows", type=click.IntRange(4, 512), default=32, show_default=True)
+@click.option("--columns", type=click.IntRange(64, 2048), default=512, show_default=True)
+def demo(workdir: str, projections: int, rows: int, columns: int) -> None:
+    """Run the whole flow on this machine with a synthetic scan (no Globus, no GPU)."""
+    from tomocupy_gladier.demo import prepare, summarize_run
+    from tomocupy_gladier.flow_input import build_flow_input, recon_parameters, run_label
+
+    started = time.monotonic()
+    out.print(f"[bold]1.[/bold] writing a synthetic scan ({projections} projections, {rows} rows, "
+              f"{columns} columns) into {Path(workdir) / 'beamline'}")
+    setup = prepare(Path(workdir), nproj=projections, nrows=rows, ncols=columns)
+    config = setup.config
+    out.print(f"   true rotation axis {setup.true_axis:.2f} px; experiment file {config.path}")
+    recon = recon_parameters(config)
+    body = build_flow_input(config, setup.scan.name, recon)
+    backend = local_backend(config)
+    client = make_client("tomocupy", config, background=True)
+    out.print("[bold]2.[/bold] running TomocupyFlow on the local backend "
+              "(transfer -> reconstruction -> previews -> metadata -> publication)")
+    run = client.run_flow(flow_input=body, label=run_label(config, setup.scan.name, recon), tags=["demo"])
+    record = follow_run(client, run["run_id"], delay=0.3, tail=recon_log_path(body))
+    summary = summarize_run(backend, record)
+    _print_summary(summary, time.monotonic() - started, setup)
+    if record["status"] != "SUCCEEDED":
+        details = record.get("details") or {}
+        raise UserError(f"the demo run failed: {details.get('code')}: {details.get('description')}")
+
+
+def _print_summary(summary: dict[str, Any], seconds: float, setup: Any) -> None:
+    table = Table(title=f"run {summary['run_id']}: {summary['status']} in {seconds:.1f} s")
+    table.add_column("state")
+    table.add_column("seconds", justify="right")
+    table.add_column("outcome")
+    for state in summary["states"]:
+        table.add_row(state["state_name"], f"{state['seconds']:.2f}", state["code"])
+    out.print(table)
+    axis = summary.get("rotation_axis")
+    facts = [
+        ("reconstruction", f"{summary['reconstruction']} ({summary['files']} slices, {summary['engine']})"),
+        ("rotation axis", f"{axis:.2f} px (true {setup.true_axis:.2f})" if axis is not None else "not reported"),
+        ("log", summary["log"]),
+        ("previews", ", ".join(summary["previews"]) or "none"),
+        ("published to", f"{setup.workdir / 'portal'}{summary['published_to'] or ''}"),
+        ("index entry", summary["index_entry"] or "none"),
+    ]
+    for name, value in facts:
+        out.print(f"[bold]{name:>15}[/bold]  {value}", highlight=False)
+    out.print(f"\nnext: tomocupy-gladier run {setup.scan.name} --config {setup.config.path} --try\n"
+              f"      tomocupy-gladier search demo --config {setup.config.path}")
+
+
+@click.command()
+@config_option
+@click.option("--status", type=click.Choice(["ACTIVE", "SUCCEEDED", "FAILED"]), default=None)
+@click.option("--limit", type=int, default=20, show_default=True)
+def runs(config_path: str | None, status: str | None, limit: int) -> None:
+    """List the experiment's runs (local backend), newest first."""
+    config = load(config_path)
+    if config.backend != "local":
+        raise UserError("`runs` lists local runs; for Globus runs use the Globus web app or `status RUN_ID`")
+    backend = local_backend(config)
+    table = Table()
+    for column in ("run id", "status", "label", "started", "completed"):
+        table.add_column(column)
+    for record in backend.store.list_runs(status=status)[:limit]:
+        table.add_row(record["run_id"], record["status"], record.get("label") or "",
+                      str(record.get("start_time") or "")[:19], str(record.get("completion_time") or "")[:19])
+    out.print(table)
+
+
+@click.command()
+@click.argument("run_id")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
+def logs(run_id: str, config_path: str | None, as_json: bool) -> None:
+    """Print a run's log entries (state by state, with their details)."""
+    config = load(config_path)
+    client = make_client("tomocupy", config)
+    from tomocupy_gladier.cli.flow_commands import run_log_entries
+
+    entries = run_log_entries(client, run_id)
+    if as_json:
+        click.echo(json.dumps(entries, indent=2))
+        return
+    for entry in entries:
+        out.print(f"[dim]{entry.get('time', '')}[/dim] [bold]{entry.get('code', '')}[/bold] "
+                  f"{entry.get('description', '')}", highlight=False)
+
+
+def _date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@click.command()
+@click.argument("query", default="*")
+@config_option
+@click.option("--index", default=None, help="Search index UUID (default: the experiment's [publish] index).")
+@click.option("--sample", default=None, help="Only this sample name.")
+@click.option("--since", default=None, help="Acquired on or after YYYY-MM-DD.")
+@click.option("--until", default=None, help="Acquired on or before YYYY-MM-DD.")
+@click.option("--energy", type=float, default=None, help="X-ray energy in keV (+- --energy-tolerance).")
+@click.option("--energy-tolerance", type=float, default=0.5, show_default=True)
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def search(query: str, config_path: str | None, index: str | None, sample: str | None, since: str | None,
+           until: str | None, energy: float | None, energy_tolerance: float, limit: int, as_json: bool) -> None:
+    """Find published reconstructions (local index, or Globus Search on the globus backend)."""
+    config = load(config_path)
+    filters = SearchFilters(sample=sample, since=_date(since), until=_date(until), energy_kev=energy,
+                            energy_tolerance=energy_tolerance)
+    index = index or (config.publish.index if config.publish else None)
+    if config.backend == "local":
+        records = search_local(config.local_state_dir, query, filters, index=index, limit=limit)
+    else:
+        if not index:
+            raise UserError(f"{config.path}: no [publish] index to search; pass --index")
+        records = search_globus(_globus_search_client(config), index, query, filters, limit=limit)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in records], indent=2))
+        return
+    if not records:
+        out.print("no published reconstruction matches")
+        return
+    for record in records:
+        out.print(f"[bold]{record.title or record.subject}[/bold]", highlight=False)
+        facts = [("subject", record.subject), ("scan", record.scan), ("sample", record.sample),
+                 ("date", record.date), ("energy", f"{record.energy_kev:g} keV" if record.energy_kev else None),
+                 ("type", record.kind),
+                 ("rotation axis", f"{record.rotation_axis:g}" if record.rotation_axis is not None else None),
+                 ("suggested centre", f"{record.suggested_center:.2f}" if record.suggested_center else None),
+                 ("files", f"{record.files} ({record.bytes / 1e6:.1f} MB)"),
+                 ("previews", "\n                   ".join(record.previews) or None)]
+        for name, value in facts:
+            if value:
+                out.print(f"  {name:>16}  {value}", highlight=False)
+
+
+def _globus_search_client(config: Any) -> Any:
+    import globus_sdk
+
+    from tomocupy_gladier.auth import login_manager_for
+
+    scope = str(globus_sdk.SearchClient.scopes.search)
+    manager = login_manager_for(config.globus.get("client_id"))
+    manager.ensure_login([scope])
+    return globus_sdk.SearchClient(authorizer=manager.authorizers[scope])
+
+
+COMMANDS = [demo, runs, logs, search]

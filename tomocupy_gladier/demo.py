@@ -1,0 +1,138 @@
+"""The demo: a synthetic scan taken through the real flow on this machine.
+
+It writes a realistic DXchange scan into a "beamline" folder, a commented ``experiment.toml``
+that maps three local folders to collections (beamline, facility, portal), then runs
+``TomocupyFlow`` on the local backend: transfer, CPU reconstruction, previews, metadata,
+publication into the local index. What it leaves behind is the user's starting template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tomocupy_gladier.config import ExperimentConfig, load_config
+
+# Collection ids of the demo's local folders (fixed, so re-running the demo finds its runs).
+BEAMLINE = "d0c0a001-0000-4000-8000-00000000b001"
+FACILITY = "d0c0a001-0000-4000-8000-00000000f001"
+PORTAL = "d0c0a001-0000-4000-8000-00000000c001"
+INDEX = "d0c0a001-0000-4000-8000-0000000051d1"
+ENDPOINT = "d0c0a001-0000-4000-8000-0000000000e1"
+
+SCAN_NAME = "demo_scan_0001.h5"
+
+EXPERIMENT_TOML = f"""\
+# An experiment, described once. `tomocupy-gladier demo` wrote this file; edit it for your own.
+# Run a scan with:  tomocupy-gladier run {SCAN_NAME} --config experiment.toml [--try | --full]
+
+[experiment]
+name = "demo"
+# local: everything on this machine (no Globus account needed).
+# globus: Globus Flows, Transfer, Compute and Search (see docs/polaris.md).
+backend = "local"
+tags = ["demo"]
+
+[source]                        # where the detector writes scans (the beamline collection)
+collection = "{BEAMLINE}"
+path = "/"
+
+[facility]                      # where scans are reconstructed (the computing facility)
+collection = "{FACILITY}"
+path = "/raw"
+# posix_root = "/eagle/MYPROJECT"   # what the collection's / is on the compute nodes
+
+[compute]
+endpoint = "{ENDPOINT}"   # a Globus Compute endpoint on Polaris for the globus backend
+# tomocupy on a GPU; tomocupy-cpu is the CPU engine with the same command line
+executable = "tomocupy-cpu"
+timeout = 3600                  # seconds before the reconstruction is stopped
+wait_time = 7200                # seconds the flow waits for the reconstruction step
+
+[compute.pbs]                   # the batch job on Polaris (ignored locally)
+queue = "debug"
+account = "MYPROJECT"
+walltime = "00:30:00"
+nodes = 1
+
+[publish]                       # Globus Search index and the collection results are copied to
+index = "{INDEX}"
+collection = "{PORTAL}"
+path = "/published"
+visible_to = ["public"]
+checksums = ["sha256"]
+
+[recon]                         # default reconstruction parameters, by tomocupy's option names
+reconstruction-type = "full"
+rotation-axis-auto = "auto"
+rotation-axis-method = "vo"
+remove-stripe-method = "vo-all"
+fbp-filter = "parzen"
+dezinger = 2
+
+[local]                         # the local backend: state and the folders behind each collection
+state_dir = "state"
+
+[local.collections]
+"{BEAMLINE}" = "beamline"
+"{FACILITY}" = "facility"
+"{PORTAL}" = "portal"
+"""
+
+
+@dataclass(frozen=True)
+class DemoSetup:
+    workdir: Path
+    config: ExperimentConfig
+    scan: Path
+    true_axis: float
+
+
+def prepare(workdir: Path, *, nproj: int = 720, nrows: int = 32, ncols: int = 512, seed: int = 7) -> DemoSetup:
+    """Create the folders, the scan (unless present) and experiment.toml (unless present)."""
+    from tomocupy_gladier.synthetic import write_scan
+
+    workdir = workdir.resolve()
+    for folder in ("beamline", "facility/raw", "portal"):
+        (workdir / folder).mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "experiment.toml"
+    if not config_path.exists():
+        config_path.write_text(EXPERIMENT_TOML)
+    scan = workdir / "beamline" / SCAN_NAME
+    truth = write_scan(scan, nproj=nproj, nrows=nrows, ncols=ncols, seed=seed)
+    return DemoSetup(workdir, load_config(config_path), scan, float(truth.rotation_axis))
+
+
+def summarize_run(backend: Any, record: dict) -> dict[str, Any]:
+    """What a user wants to see after the run: states, outputs, the index entry."""
+    output = (record.get("details") or {}).get("output") or {}
+
+    def result(state: str) -> dict:
+        try:
+            return output[state]["details"]["results"][0]["output"]
+        except (KeyError, IndexError, TypeError):
+            return {}
+
+    recon = result("TomocupyRecon")
+    previews = result("MakePreviews")
+    gather = result("Publishv2GatherMetadata")
+    subject = (gather.get("search") or {}).get("subject")
+    entry = None
+    if subject:
+        found = [e for e in backend.search_index.search("*", limit=1000) if e["subject"] == subject]
+        entry = found[0] if found else None
+    return {
+        "run_id": record["run_id"],
+        "status": record["status"],
+        "states": backend.store.state_durations(record["run_id"]),
+        "reconstruction": recon.get("output"),
+        "files": recon.get("file_count"),
+        "rotation_axis": recon.get("rotation_axis"),
+        "engine": f"{recon.get('tool')} {recon.get('tool_version')}",
+        "log": recon.get("log_file"),
+        "previews": previews.get("previews", []),
+        "published_to": ((gather.get("transfer") or {}).get("DATA") or [{}])[0].get("destination_path"),
+        "index_entry": subject if entry else None,
+        "entry": entry,
+    }
