@@ -10,7 +10,9 @@ input (missing file or dataset) or a failed run.  Errors are one line on stderr.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 
 from .errors import EngineError
 from .options import COMMANDS, parse
@@ -55,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     ns.argv = [sys.argv[0] if sys.argv else "tomocupy-cpu", command, *words]
     _setup_logging(ns.verbose)
     from .pipeline import run
+
+    def _terminate(signum, frame):  # unwind so that staged output is removed
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
 
     try:
         run(ns)

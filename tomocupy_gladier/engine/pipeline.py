@@ -140,10 +140,36 @@ class Processor:
         return self.steps and (self.ns.retrieve_phase_method == "paganin" or self.ns.rotate_proj_angle != 0)
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("rows"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                    console=Console(stderr=True), transient=False)
+class _Progress:
+    """Progress on stderr: a rich bar on a terminal, otherwise a plain log line every 5 s."""
+
+    def __init__(self, what: str, total: int, unit: str) -> None:
+        self.what, self.total, self.unit = what, total, unit
+        self.t0 = self.last = time.time()
+        console = Console(stderr=True)
+        self.rich: Progress | None = None
+        if console.is_terminal:
+            self.rich = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn(unit), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                                 console=console)
+            self.task = self.rich.add_task(what, total=total, rate="")
+
+    def __enter__(self) -> "_Progress":
+        if self.rich:
+            self.rich.start()
+        return self
+
+    def update(self, done: int) -> None:
+        rate = f"{done / max(time.time() - self.t0, 1e-9):.2f} {self.unit}/s"
+        if self.rich:
+            self.rich.update(self.task, completed=done, rate=rate)
+        elif time.time() - self.last > 5 or done == self.total:
+            self.last = time.time()
+            log.info(f"{self.what}: {done}/{self.total} {self.unit} ({rate})")
+
+    def __exit__(self, *exc) -> None:
+        if self.rich:
+            self.rich.stop()
 
 
 def _threaded(gen: Iterator, maxsize: int = 1) -> Iterator:
@@ -269,11 +295,6 @@ def run(ns: argparse.Namespace) -> OutputLayout:
     return layout
 
 
-def _rate(done: int, t0: float) -> str:
-    dt = max(time.time() - t0, 1e-9)
-    return f"{done / dt:.2f} rows/s"
-
-
 def _run_full(ns, geo: Geometry, proc: Processor, rec: FourierRec, writer: AtomicWriter, slice_rows) -> None:
     f = 2**geo.binning
     ncz = int(ns.nsino_per_chunk)
@@ -290,16 +311,24 @@ def _run_full(ns, geo: Geometry, proc: Processor, rec: FourierRec, writer: Atomi
             yield k0, np.ascontiguousarray(sino.transpose(1, 0, 2))
 
     wt = _WriterThread(writer.write_rows)
-    t0 = time.time()
     ok = False
     try:
-        with _progress() as prog:
-            task = prog.add_task("reconstruction", total=geo.nz, rate="")
+        waits = {"input": 0.0, "compute": 0.0, "output": 0.0}
+        with _Progress("reconstruction", geo.nz, "rows") as prog:
+            t = time.time()
             for k0, sinos in _threaded(chunks()):
+                t1 = time.time()
                 out = rec.reconstruct(sinos, geo.center)
+                t2 = time.time()
                 wt.put(out_row0 + k0, out)
-                done = k0 + len(sinos)
-                prog.update(task, completed=done, rate=_rate(done, t0))
+                t3 = time.time()
+                waits["input"] += t1 - t
+                waits["compute"] += t2 - t1
+                waits["output"] += t3 - t2
+                t = t3
+                prog.update(k0 + len(sinos))
+        log.debug("main thread: waiting for input %.1f s, reconstructing %.1f s, waiting for the writer %.1f s",
+                  waits["input"], waits["compute"], waits["output"])
         ok = True
     finally:
         try:
@@ -313,9 +342,7 @@ def _run_try(ns, geo: Geometry, rec: FourierRec, writer: AtomicWriter, slice_row
     shift, names = try_centers(ns, geo)
     ncz = max(2, int(ns.nsino_per_chunk))
     rows = try_rows(ns, geo)
-    with _progress() as prog:
-        task = prog.add_task("try centers", total=len(rows) * len(shift), rate="")
-        t0 = time.time()
+    with _Progress("try centers", len(rows) * len(shift), "slices") as prog:
         done = 0
         for r in rows:
             sino = slice_rows(r)[:, 0]
@@ -325,4 +352,4 @@ def _run_try(ns, geo: Geometry, rec: FourierRec, writer: AtomicWriter, slice_row
                 for img, c in zip(imgs, names[k0 : k0 + ncz]):
                     writer.write_try(r, float(c), img)
                 done += len(sh)
-                prog.update(task, completed=done, rate=_rate(done, t0))
+                prog.update(done)

@@ -5,6 +5,7 @@
 - ``fw``: :func:`algotom.prep.removal.remove_stripe_based_wavelet_fft`, the same
   Fourier-wavelet idea (Münch et al.) with ``fw-level``, ``fw-filter`` and ``fw-sigma``
   (as the Gaussian damping width).
+  ``--fw-pad`` is accepted (it is a flag that is always on in tomocupy); algotom pads itself.
 - ``ti`` (Titarenko) has no algotom counterpart and is refused.
 """
 
