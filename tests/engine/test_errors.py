@@ -116,3 +116,26 @@ def test_config_file_absent_is_ignored_present_is_applied(run_cli, scan, tmp_pat
     conf.write_text("[lamino]\nlamino_angle = 20\n")
     r = run_cli("recon", "--config", conf, "--file-name", scan.path)
     assert r.code == 2 and "lamino-angle" in r.err
+
+
+def test_defaults_and_choices_are_tomocupys():
+    """Every implemented option has tomocupy's default (string booleans stay strings)."""
+    from tomocupy_gladier.engine.options import build_parser
+
+    for command in ("recon", "recon_steps"):
+        ns = build_parser(command).parse_args([])
+        for o in option_table():
+            if command not in o["commands"] or o["name"] not in implemented(command):
+                continue
+            value = getattr(ns, o["name"].replace("-", "_"))
+            if o["default"] == "None":
+                assert value is None
+            else:
+                assert str(value) == o["default"] or float(value) == float(o["default"]), o["name"]
+    ns = build_parser("recon").parse_args([])
+    assert (ns.fbp_filter, ns.minus_log, ns.reconstruction_type, ns.rotation_axis) == ("parzen", "True", "try", -1.0)
+
+
+def test_help_exits_zero(run_cli):
+    r = run_cli("recon", "--help")
+    assert r.code == 0

@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     except EngineError as exc:
         print(f"tomocupy-cpu: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except SystemExit as exc:  # argparse's --help
+        return int(exc.code or 0)
     ns.argv = [sys.argv[0] if sys.argv else "tomocupy-cpu", command, *words]
     _setup_logging(ns.verbose)
     from .pipeline import run
