@@ -94,3 +94,15 @@ def test_paganin_filter_is_a_unit_gain_low_pass():
     out = paganin(a.copy(), pixel_size_um=1.0, distance_mm=100, energy_kev=20, alpha=1e-3)
     assert out.mean() == pytest.approx(0.8, rel=0.01)  # flat regions keep their transmission
     assert out.std() < 0.3 * a.std()  # white noise is strongly damped
+
+
+def test_recon_steps_try_with_paganin_and_binning(tmp_path, run_cli):
+    t = write_scan(tmp_path / "d" / "scan.h5", nproj=120, nrows=8, ncols=128, seed=6)
+    r = run_cli("recon_steps", "--file-name", t.path, "--retrieve-phase-method", "paganin", "--energy", 25,
+                "--pixel-size", 1.3, "--propagation-distance", 50, "--rotation-axis", 67,
+                "--center-search-width", 2, "--binning", 1)
+    assert r.code == 0, r.err
+    names = list_names(tmp_path / "d_rec" / "try_center" / "scan")
+    # binned: shifts arange(-2, 2, 0.5 * 2) / 2, names in unbinned pixels
+    assert names == [f"recon_slice0002_center{c:05.2f}.tiff" for c in (66.0, 67.0, 68.0, 69.0)]
+    assert tifffile.imread(tmp_path / "d_rec" / "try_center" / "scan" / names[0]).shape == (64, 64)
