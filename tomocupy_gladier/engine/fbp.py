@@ -40,7 +40,9 @@ class FourierRec:
     """Reconstruct ``n x n`` slices from sinograms of shape ``(nproj, n)``.
 
     The NUFFT plan (sorting of the polar points) is built once per instance and reused for
-    every chunk; slices are packed two at a time into one complex transform.
+    every chunk; slices are packed two at a time into one complex transform.  Work buffers are
+    reused between calls (large temporaries cost page faults on every allocation), so one
+    instance reconstructs one call at a time (calls are serialised by a lock).
     """
 
     def __init__(
@@ -78,6 +80,8 @@ class FourierRec:
         r2 = ((xx - self.n // 2) / self.n) ** 2 + ((yy - self.n // 2) / self.n) ** 2
         self.mask = (4 * r2 < 1).astype(np.float32)
         self.scale = np.float32(4.0 / (self.n * self.nproj))
+        self._padbuf = np.empty((self.nproj, self.ne), dtype=np.float32)
+        self._packed: np.ndarray | None = None
 
     def _plan(self, ntrans: int) -> finufft.Plan:
         plan = self._plans.get(ntrans)
@@ -92,7 +96,10 @@ class FourierRec:
 
     def filter_center(self, sino: np.ndarray, center: float) -> np.ndarray:
         """Filter one sinogram ``(nproj, n)`` and move the rotation centre to ``n / 2``."""
-        padded = np.pad(np.asarray(sino, dtype=np.float32), ((0, 0), (self.pad, self.pad)), mode="edge")
+        padded = self._padbuf
+        padded[:, self.pad : self.pad + self.n] = sino
+        padded[:, : self.pad] = padded[:, self.pad : self.pad + 1]  # edge values, as tomocupy
+        padded[:, self.pad + self.n :] = padded[:, self.pad + self.n - 1 : self.pad + self.n]
         spec = scipy.fft.rfft(padded, axis=-1, workers=self.nthreads)
         shift = np.float32(center - self.n / 2)
         w = self.wfilter * np.exp(2j * np.pi * self.freq * shift).astype(np.complex64)
@@ -113,11 +120,20 @@ class FourierRec:
             raise ValueError(f"sinogram shape {sinos.shape[1:]} != {(self.nproj, self.n)}")
         centers = np.broadcast_to(np.asarray(centers, dtype=np.float64), (k,))
         out = np.empty((k, self.n, self.n), dtype=np.float32)
+        with self._lock:
+            self._reconstruct(sinos, centers, out)
+        return out
+
+    def _reconstruct(self, sinos: np.ndarray, centers: np.ndarray, out: np.ndarray) -> None:
+        k = sinos.shape[0]
         step = 2 * self.pairs_per_batch
+        if self._packed is None:
+            self._packed = np.empty((self.pairs_per_batch, self.nproj, self.n), dtype=np.complex64)
         for s0 in range(0, k, step):
             s1 = min(k, s0 + step)
             npairs = (s1 - s0 + 1) // 2
-            packed = np.zeros((npairs, self.nproj, self.n), dtype=np.complex64)
+            packed = self._packed[:npairs]
+            packed.fill(0)
             for i in range(s0, s1):
                 q = self.filter_center(sinos[i], centers[i])
                 if (i - s0) % 2 == 0:
@@ -131,14 +147,12 @@ class FourierRec:
             # keeps the two slices packed in one transform from leaking into each other
             spec[..., 0] = 0
             spec *= self._rowshift
-            with self._lock:
-                img = self._plan(npairs).execute(spec.reshape(npairs, -1))
+            img = self._plan(npairs).execute(spec.reshape(npairs, -1))
             img = img.reshape(npairs, self.n, self.n)
             for i in range(s0, s1):
                 part = img[(i - s0) // 2]
                 val = part.real if (i - s0) % 2 == 0 else part.imag
                 np.multiply(val, self.scale * self.mask, out=out[i])
-        return out
 
 
 def reconstruct(
