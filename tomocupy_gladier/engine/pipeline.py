@@ -275,9 +275,9 @@ def run(ns: argparse.Namespace) -> OutputLayout:
         geo.rotation_axis = float(np.float32((found + geo.crop0) * f + geo.col0))
     log.warning(f"set rotaion  axis {geo.rotation_axis}")
 
+    rec = FourierRec(geo.n, geo.theta, ns.fbp_filter)
     writer = AtomicWriter(layout, h5_shape=(info.nrows // f, geo.n, geo.n), dtype=ns.dtype,
                           command_line=_command_line(ns))
-    rec = FourierRec(geo.n, geo.theta, ns.fbp_filter)
     try:
         if mode == "try":
             _run_try(ns, geo, rec, writer, slice_rows)
