@@ -141,13 +141,17 @@ def tomocupy_recon(**data):
         raise RuntimeError(f"tomocupy exited with status {returncode}: {cmdline}\n"
                            f"log: {log_file}\n--- last lines ---\n{tail}")
 
+    # tomocupy reports the output as a folder, a file or a file-name prefix (".../recon")
     reported = re.findall(r"Output: (\S+)", text)
     output = pathlib.Path(reported[-1]) if reported else expected
-    save_format = recon.get("save-format", "tiff")
-    if save_format in ("h5", "h5sino", "h5nolinks", "zarr") and not str(rtype).startswith("try"):
-        suffix = ".zarr" if save_format == "zarr" else ".h5"
-        candidates = [output, output.with_name(output.name + suffix)]
-        output = next((c for c in candidates if c.exists() and c.suffix == suffix), output)
+    if not output.exists():
+        for suffix in (".h5", ".zarr"):
+            if output.with_name(output.name + suffix).exists():
+                output = output.with_name(output.name + suffix)
+                break
+        else:
+            if output.parent.is_dir() and any(output.parent.glob(output.name + "*")):
+                output = output.parent
     if output.is_dir():
         files = sorted(p for p in output.rglob("*") if p.is_file())
     elif output.is_file():

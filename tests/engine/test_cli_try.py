@@ -1,0 +1,74 @@
+"""`recon --reconstruction-type try` and the automatic rotation axis."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from tomocupy_gladier.engine.center import find_center_vo
+from tomocupy_gladier.engine.preprocess import flat_dark, minus_log
+from tomocupy_gladier.engine.reader import open_scan, read_rows
+from tomocupy_gladier.synthetic import write_scan
+
+from .conftest import inside, list_names, ncc
+
+
+def test_try_names_and_centres_like_tomocupy(scan, run_cli):
+    """Centres: axis + width down to axis - width + step (tomocupy's arange), slice = nsino * (nz - 1)."""
+    r = run_cli("recon", "--file-name", scan.path, "--rotation-axis", 64, "--center-search-width", 3,
+                "--center-search-step", 0.5)
+    assert r.code == 0, r.err
+    out = scan.path.parent.parent / "data_rec" / "try_center" / "scan"
+    centres = [64 + 3 - 0.5 * k for k in range(12)]
+    assert list_names(out) == sorted(f"recon_slice0003_center{c:05.2f}.tiff" for c in centres)
+    img = tifffile.imread(out / "recon_slice0003_center67.00.tiff")
+    assert img.shape == (128, 128) and img.dtype == np.float32
+    assert f"Output: {out}/recon" in r.err
+
+
+def test_try_sharpest_image_is_at_the_true_axis(scan, run_cli):
+    r = run_cli("recon", "--file-name", scan.path, "--rotation-axis", 67, "--center-search-width", 4,
+                "--center-search-step", 1, "--nsino", "[0.2, 0.8]")
+    assert r.code == 0, r.err
+    out = scan.path.parent.parent / "data_rec" / "try_center" / "scan"
+    names = list_names(out)
+    assert len(names) == 16 and {n[:18] for n in names} == {"recon_slice0001_ce", "recon_slice0005_ce"}
+    m = inside(128, 0.85)
+    ref = scan.phantom_slice(5)
+
+    def match(name):  # the file named with the true centre must look most like the phantom
+        return ncc(tifffile.imread(out / name)[m], ref[m])
+
+    best = max((n for n in names if "slice0005" in n), key=match)
+    assert abs(float(re.search(r"center(\d+\.\d+)", best).group(1)) - scan.rotation_axis) <= 0.5
+
+
+@pytest.mark.parametrize("axis", [60.5, 64.0, 70.75])
+def test_vo_axis_search_within_half_a_pixel(tmp_path, axis):
+    t = write_scan(tmp_path / "s.h5", nproj=180, nrows=2, ncols=128, rotation_axis=axis, seed=int(axis))
+    info = open_scan(t.path)
+    blk = read_rows(info, 1, 2, 0, 128)
+    sino = minus_log(flat_dark(blk.data, blk.flat, blk.dark))[:, 0]
+    assert find_center_vo(sino, 50, 0.25) == pytest.approx(axis, abs=0.5)
+
+
+def test_auto_axis_is_logged_and_used(scan, run_cli):
+    r = run_cli("recon", "--file-name", scan.path, "--reconstruction-type", "full", "--end-row", 2,
+                "--rotation-axis-auto", "auto", "--rotation-axis-method", "vo")
+    assert r.code == 0, r.err
+    found = float(re.search(r"set rotaion  axis (\S+)", r.err).group(1))
+    assert found == pytest.approx(scan.rotation_axis, abs=0.5)
+
+
+def test_python_dash_m_end_to_end(scan):
+    """The way the flow calls it: a subprocess; log lines parseable by a wrapper."""
+    p = subprocess.run([sys.executable, "-m", "tomocupy_gladier.engine", "recon", "--file-name", str(scan.path),
+                        "--reconstruction-type", "full", "--rotation-axis", "67.25", "--end-row", "2",
+                        "--config", "/nonexistent/tomocupyon.conf"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"Reconstruction time \d\.\de[+-]\d\ds", p.stderr)
+    assert re.search(r"Output: (\S+)", p.stderr).group(1).endswith("data_rec/scan_rec/recon")
+    assert (scan.path.parent.parent / "data_rec" / "scan_rec" / "recon_00001.tiff").is_file()
