@@ -67,7 +67,7 @@ checksums = ["sha256"]
 reconstruction-type = "full"
 rotation-axis-auto = "auto"
 rotation-axis-method = "vo"
-remove-stripe-method = "vo-all"
+remove-stripe-method = "fw"    # Fourier-wavelet ring removal (vo-all: slower, Vo's filters)
 fbp-filter = "parzen"
 dezinger = 2
 

@@ -31,6 +31,9 @@ def main(verbose: int) -> None:
     """Reconstruct tomography scans with tomocupy on Globus Flows, or locally."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # gladier warns about every tool without compute functions (our Transfer): not news
+        logging.getLogger("gladier.client").setLevel(logging.ERROR)
 
 
 def _register() -> None:

@@ -129,16 +129,27 @@ def load(config_path: str | None) -> ExperimentConfig:
 @backend_option
 @click.option("--try", "rtype", flag_value="try", help="Reconstruct one slice for a range of centres.")
 @click.option("--full", "rtype", flag_value="full", help="Reconstruct the whole volume.")
+@click.option("--from-try", "from_try", metavar="RUN_ID", default=None,
+              help="Reuse a finished try run's parameters, with its suggested centre (or --center).")
+@click.option("--center", type=float, default=None, help="With --from-try: the rotation axis to use.")
 @click.option("--dry-run", is_flag=True, help="Print the validated flow input; start nothing.")
 @click.option("--follow/--no-follow", default=True, help="Follow the run until it ends.")
 @recon_param_options
 def run(scan: str, config_path: str | None, flow_name: str, backend: str | None, rtype: str | None,
-        dry_run: bool, follow: bool, command: str | None, **params: Any) -> None:
+        from_try: str | None, center: float | None, dry_run: bool, follow: bool, command: str | None,
+        **params: Any) -> None:
     """Reconstruct SCAN (a path on the beamline, or at the facility with --flow recon)."""
     config = load(config_path)
     overrides = params_from_cli(params)
     if command:
         overrides["command"] = command
+    if center is not None and not from_try:
+        raise UserError("--center goes with --from-try; to set the axis directly use --rotation-axis")
+    client = None
+    if from_try:
+        client = make_client(flow_name, config, backend, background=True)
+        overrides = {**parameters_from_try(client, from_try, scan, center), **overrides}
+        rtype = rtype or "full"
     recon = recon_parameters(config, overrides, rtype)
     body = build_flow_input(config, scan, recon, transfer=(flow_name == "tomocupy"))
     # validate what we built before any network call; Gladier adds the function ids later
@@ -147,16 +158,55 @@ def run(scan: str, config_path: str | None, flow_name: str, backend: str | None,
     if dry_run:
         _print_json(body)
         return
-    client = make_client(flow_name, config, backend, background=True)
+    client = client or make_client(flow_name, config, backend, background=True)
     label = run_label(config, Path(scan).name, recon)
     started = client.run_flow(flow_input=body, label=label, tags=list(config.tags) + ["tomocupy-gladier"])
     run_id = started["run_id"]
     click.echo(run_id)
-    if follow:
-        final = follow_run(client, run_id, delay=0.5 if config.backend == "local" else 5.0,
-                           tail=recon_log_path(body) if config.backend == "local" else None)
-        if final["status"] != "SUCCEEDED":
-            sys.exit(1)
+    if not follow:
+        return
+    final = follow_run(client, run_id, delay=0.5 if config.backend == "local" else 5.0,
+                       tail=recon_log_path(body) if config.backend == "local" else None)
+    if final["status"] != "SUCCEEDED":
+        sys.exit(1)
+    previews = state_result(final, "MakePreviews")
+    if str(recon.get("reconstruction-type")).startswith("try") and previews.get("suggested_center") is not None:
+        click.echo(f"suggested centre: {previews['suggested_center']:.2f} "
+                   f"({previews.get('focus_metric', 'sharpest slice')})")
+        montage = previews.get("montage")
+        click.echo(f"montage: {montage.get('file') if isinstance(montage, dict) else montage}")
+        click.echo(f"next: tomocupy-gladier run {scan} --config {config.path} --full --from-try {run_id}")
+    elif previews.get("previews"):
+        click.echo("previews: " + ", ".join(previews["previews"]))
+
+
+def state_result(record: dict, state: str) -> dict:
+    """The output of a finished run's compute state (``details.results[0].output``), or {}."""
+    try:
+        return record["details"]["output"][state]["details"]["results"][0]["output"] or {}
+    except (KeyError, IndexError, TypeError):
+        return {}
+
+
+def parameters_from_try(client: Any, run_id: str, scan: str, center: float | None) -> dict[str, Any]:
+    """The try run's reconstruction parameters, for a full reconstruction at the chosen centre."""
+    record = client.get_status(run_id)
+    if record.get("status") != "SUCCEEDED":
+        raise UserError(f"run {run_id} is {record.get('status')}; --from-try needs a finished try run")
+    tried = (record.get("details") or {}).get("output", {}).get("input", {})
+    recon = dict(tried.get("recon") or {})
+    if not str(recon.get("reconstruction-type", "try")).startswith("try"):
+        raise UserError(f"run {run_id} was a {recon.get('reconstruction-type')} reconstruction, not a try")
+    tried_scan = PurePosixPath((tried.get("tomocupy") or {}).get("file_name", "")).name
+    if tried_scan != PurePosixPath(scan).name:
+        raise UserError(f"run {run_id} reconstructed {tried_scan}, not {PurePosixPath(scan).name}")
+    if center is None:
+        center = state_result(record, "MakePreviews").get("suggested_center")
+        if center is None:
+            raise UserError(f"run {run_id} has no suggested centre; choose one with --center")
+    recon.update({"reconstruction-type": "full", "rotation-axis": round(float(center), 2),
+                  "rotation-axis-auto": "manual"})
+    return recon
 
 
 def recon_log_path(body: dict) -> Path:

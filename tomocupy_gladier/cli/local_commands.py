@@ -62,7 +62,7 @@ def _print_summary(summary: dict[str, Any], seconds: float, setup: Any) -> None:
     out.print(table)
     axis = summary.get("rotation_axis")
     facts = [
-        ("reconstruction", f"{summary['reconstruction']} ({summary['files']} slices, {summary['engine']})"),
+        ("reconstruction", f"{summary['reconstruction']} ({summary['files']} files, {summary['engine']})"),
         ("rotation axis", f"{axis:.2f} px (true {setup.true_axis:.2f})" if axis is not None else "not reported"),
         ("log", summary["log"]),
         ("previews", ", ".join(summary["previews"]) or "none"),

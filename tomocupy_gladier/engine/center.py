@@ -14,6 +14,8 @@ def find_center_vo(sino: np.ndarray, search_width: float = 50.0, step: float = 0
     is unreliable when the trial centre nears the detector edge (on a 128-pixel test scan,
     tomocupy's default width of 50 lands on the edge).
     """
+    import os
+
     from algotom.prep.calculation import find_center_vo as _vo
 
     n = sino.shape[-1]
@@ -22,4 +24,4 @@ def find_center_vo(sino: np.ndarray, search_width: float = 50.0, step: float = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # algotom's "minimum out of range" hint
         return float(_vo(np.ascontiguousarray(sino, dtype=np.float32), start=lo, stop=hi,
-                         step=max(0.05, float(step)), ratio=0.5))
+                         step=max(0.05, float(step)), ratio=0.5, ncore=os.cpu_count()))

@@ -168,15 +168,16 @@ def tomocupy_recon(**data):
     seconds = re.findall(r"Reconstruction time\s+([-+0-9.eE]+)\s*s", text)
 
     def tool_version():
+        """The program's name and the version of the distribution that installed it."""
         name = pathlib.Path(program[0]).name
         module = program[program.index("-m") + 1] if "-m" in program[:-1] else None
         try:
             if module:
                 dists = importlib.metadata.packages_distributions().get(module.split(".")[0], [])
-                return dists[0], importlib.metadata.version(dists[0])
+                return module, importlib.metadata.version(dists[0])
             for ep in importlib.metadata.entry_points(group="console_scripts"):
                 if ep.name == name and ep.dist is not None:
-                    return ep.dist.name, ep.dist.version
+                    return name, ep.dist.version
             return name, importlib.metadata.version(name)
         except (importlib.metadata.PackageNotFoundError, IndexError):
             return name, None
