@@ -150,10 +150,10 @@ def tomocupy_recon(**data):
                 output = output.with_name(output.name + suffix)
                 break
         else:
-            if output.parent.is_dir() and any(output.parent.glob(output.name + "*")):
+            if output.parent.is_dir() and any(p != log_file for p in output.parent.glob(output.name + "*")):
                 output = output.parent
     if output.is_dir():
-        files = sorted(p for p in output.rglob("*") if p.is_file())
+        files = sorted(p for p in output.rglob("*") if p.is_file() and p != log_file)
     elif output.is_file():
         files = [output]
     else:
