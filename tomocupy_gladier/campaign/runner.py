@@ -1,0 +1,232 @@
+"""Drive a campaign: submit with at most N runs active, poll them, record every step.
+
+The runner is safe to kill at any instant. On start it first reconciles the jobs whose
+submission was recorded as intended but whose run id was not (``SUBMITTING``): if the
+service has a run tagged with the job's key, that run is adopted; otherwise the job is
+pending again. Succeeded jobs are never submitted again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from tomocupy_gladier.campaign.ledger import (
+    ACTIVE, CANCELLED, FAILED, PENDING, SUBMITTING, SUCCEEDED, JobRow, Ledger,
+)
+from tomocupy_gladier.campaign.retry import RetryPolicy
+from tomocupy_gladier.campaign.service import (
+    AmbiguousError, PermanentError, RunService, TransientError, failure_reason,
+)
+from tomocupy_gladier.errors import UserError
+
+log = logging.getLogger(__name__)
+
+TAG_PREFIX = "tomocupy-gladier"
+
+
+def job_tag(key: str) -> str:
+    """The tag that identifies a job's runs at the service."""
+    return f"job:{key}"
+
+
+def campaign_tag(name: str) -> str:
+    return f"campaign:{name}"
+
+
+def job_label(campaign: str, job: JobRow) -> str:
+    """A label of at most 64 characters that always contains the job key."""
+    name = job.dataset.rsplit("/", 1)[-1]
+    label = f"{campaign} {job.key} {name} ({job.param_set})"
+    return label if len(label) <= 64 else label[:61] + "..."
+
+
+class ServiceUnavailable(UserError):
+    """The service kept failing transiently; the campaign stopped and can be resumed."""
+
+
+@dataclass
+class RunnerSettings:
+    """Knobs of the runner; the defaults suit real reconstructions (minutes per run)."""
+
+    max_active: int = 8
+    poll_interval: float = 15.0       # first look at a run, after submitting it
+    poll_backoff: float = 1.5         # each unfinished look stretches the interval ...
+    max_poll_interval: float = 300.0  # ... up to this
+    cancel_check_interval: float = 2.0
+
+
+ProgressCallback = Callable[[Mapping[str, int], str], None]
+
+
+class CampaignRunner:
+    """Run the open jobs of one ledger on one :class:`RunService`.
+
+    ``body_for(job)`` builds the flow input of a job; raising :class:`UserError` there
+    fails that job (recorded) and the campaign goes on.
+    """
+
+    def __init__(self, ledger: Ledger, service: RunService, body_for: Callable[[JobRow], Mapping[str, Any]],
+                 *, name: str, settings: RunnerSettings | None = None, policy: RetryPolicy | None = None,
+                 progress: ProgressCallback | None = None, clock: Callable[[], float] = time.monotonic,
+                 extra_tags: tuple[str, ...] = ()) -> None:
+        self.ledger = ledger
+        self.service = service
+        self.body_for = body_for
+        self.name = name
+        self.settings = settings or RunnerSettings()
+        self.policy = policy or RetryPolicy()
+        self.progress = progress
+        self.clock = clock
+        self.extra_tags = extra_tags
+        self._counts = ledger.counts()
+        self._next_poll: dict[str, float] = {}
+        self._interval: dict[str, float] = {}
+        self._active: dict[str, str] = {}  # key -> run id
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def _moved(self, old: str, new: str, message: str) -> None:
+        self._counts[old] -= 1
+        self._counts[new] += 1
+        if self.progress is not None:
+            self.progress(dict(self._counts), message)
+
+    def _tags(self, key: str) -> list[str]:
+        return [TAG_PREFIX, campaign_tag(self.name), job_tag(key), *self.extra_tags]
+
+    def _cancelled(self) -> bool:
+        return bool(self.ledger.meta().get("cancelled"))
+
+    # -- the steps -------------------------------------------------------------------------------
+    def reconcile(self, job: JobRow) -> str | None:
+        """Adopt the run the service holds for a SUBMITTING job, or make the job PENDING again.
+        Returns the adopted run id, if any."""
+        runs = self.policy.call(lambda: self.service.find_runs(job_tag(job.key)))
+        if runs:
+            run_id = str(runs[0]["run_id"])
+            if len(runs) > 1:
+                log.warning("job %s has %d runs at the service; following the first", job.key, len(runs))
+            self.ledger.mark_active(job.key, run_id, how="reconciled")
+            self._moved(SUBMITTING, ACTIVE, f"{job.key}: adopted run {run_id}")
+            return run_id
+        self.ledger.mark_pending(job.key, "no run at the service for an unrecorded submission")
+        self._moved(SUBMITTING, PENDING, f"{job.key}: not submitted, pending again")
+        return None
+
+    def submit(self, job: JobRow) -> str | None:
+        """Submit one pending job; returns its run id, or None when it failed permanently."""
+        try:
+            body = self.body_for(job)
+        except UserError as exc:
+            self.ledger.mark_finished(job.key, FAILED, f"invalid job: {exc}")
+            self._moved(PENDING, FAILED, f"{job.key}: {exc}")
+            return None
+        if not self.ledger.mark_submitting(job.key):
+            return None  # someone else moved it (cancel): leave it be
+        self._moved(PENDING, SUBMITTING, f"{job.key}: submitting")
+        label = job_label(self.name, job)
+        attempt = 0
+        while True:
+            try:
+                run_id = self.service.submit(body, label, self._tags(job.key))
+            except PermanentError as exc:
+                self.ledger.mark_finished(job.key, FAILED, f"submission refused: {exc}")
+                self._moved(SUBMITTING, FAILED, f"{job.key}: refused: {exc}")
+                return None
+            except TransientError as exc:
+                if attempt + 1 >= self.policy.max_attempts:
+                    # leave it SUBMITTING: the next `campaign run` reconciles it
+                    raise ServiceUnavailable(f"the run service keeps failing ({exc}); "
+                                             f"run the campaign again to resume") from exc
+                self.policy.sleep(self.policy.delay(attempt, exc.retry_after))
+                attempt += 1
+                if isinstance(exc, AmbiguousError):
+                    runs = self.policy.call(lambda: self.service.find_runs(job_tag(job.key)))
+                    if runs:
+                        run_id = str(runs[0]["run_id"])
+                        self.ledger.mark_active(job.key, run_id, how="reconciled")
+                        self._track(job, run_id, "adopted after an unclear answer")
+                        return run_id
+                continue
+            self.ledger.mark_active(job.key, run_id)
+            self._track(job, run_id, "submitted")
+            return run_id
+
+    def _track(self, job: JobRow, run_id: str, how: str) -> None:
+        self._moved(SUBMITTING, ACTIVE, f"{job.key}: {how} as {run_id}")
+        self._active[job.key] = run_id
+        self._interval[job.key] = self.settings.poll_interval
+        self._next_poll[job.key] = self.clock() + self.settings.poll_interval
+
+    def poll(self, key: str) -> str:
+        """Look at one active run once; record its result when it has ended. Returns its status."""
+        run_id = self._active[key]
+        try:
+            record = self.policy.call(lambda: self.service.status(run_id))
+        except PermanentError as exc:
+            record = {"status": "FAILED", "details": {"code": "StatusUnavailable", "description": str(exc)}}
+        status = str(record.get("status", ""))
+        outcome = {"SUCCEEDED": SUCCEEDED, "FAILED": FAILED, "ENDED": CANCELLED}.get(status)
+        if outcome is None:
+            self._interval[key] = min(self._interval[key] * self.settings.poll_backoff,
+                                      self.settings.max_poll_interval)
+            self._next_poll[key] = self.clock() + self._interval[key]
+            return status
+        error = None
+        if outcome == FAILED:
+            error = failure_reason(record)
+        elif outcome == CANCELLED:
+            error = "run cancelled at the service"
+        self.ledger.mark_finished(key, outcome, error)
+        self._moved(ACTIVE, outcome, f"{key}: {status}" + (f" ({error})" if error else ""))
+        del self._active[key], self._next_poll[key], self._interval[key]
+        return status
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self) -> dict[str, int]:
+        """Run until no job is pending or active (or the campaign is cancelled and its active
+        runs have ended). Returns the counts by state.
+
+        :raises ServiceUnavailable: the service kept failing; every step so far is recorded
+            and running again resumes.
+        """
+        try:
+            return self._run()
+        except TransientError as exc:
+            raise ServiceUnavailable(f"the run service keeps failing ({exc}); "
+                                     f"run the campaign again to resume") from exc
+
+    def _run(self) -> dict[str, int]:
+        for job in self.ledger.jobs([SUBMITTING]):
+            self.reconcile(job)
+        now = self.clock()
+        for job in self.ledger.jobs([ACTIVE]):
+            self._active[job.key] = str(job.run_id)
+            self._interval[job.key] = self.settings.poll_interval
+            self._next_poll[job.key] = now  # resumed: look at it straight away
+        pending = deque(self.ledger.jobs([PENDING]))
+        cancelled = self._cancelled()
+        next_cancel_check = self.clock() + self.settings.cancel_check_interval
+        while True:
+            if self.clock() >= next_cancel_check:
+                cancelled = self._cancelled()
+                next_cancel_check = self.clock() + self.settings.cancel_check_interval
+            while pending and not cancelled and len(self._active) < self.settings.max_active:
+                job = pending.popleft()
+                fresh = self.ledger.job(job.key)
+                if fresh.state == PENDING:
+                    self.submit(fresh)
+            if not self._active and (cancelled or not pending):
+                break
+            now = self.clock()
+            due = [k for k, t in self._next_poll.items() if t <= now]
+            for key in due:
+                self.poll(key)
+            if not due and self._active:
+                wait = min(self._next_poll.values()) - self.clock()
+                if wait > 0:
+                    self.policy.sleep(min(wait, self.settings.cancel_check_interval))
+        return self.ledger.counts()
