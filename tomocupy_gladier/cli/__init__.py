@@ -34,9 +34,9 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from tomocupy_gladier.cli import flow_commands
+    from tomocupy_gladier.cli import campaign_commands, flow_commands
 
-    for command in flow_commands.COMMANDS:
+    for command in flow_commands.COMMANDS + campaign_commands.COMMANDS:
         main.add_command(command)
 
 

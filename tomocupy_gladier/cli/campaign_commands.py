@@ -1,0 +1,236 @@
+"""``campaign`` commands (create, run, status, retry, cancel, report, schedule, timers) and ``watch``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tomocupy_gladier.campaign import wiring
+from tomocupy_gladier.campaign.ledger import (
+    ACTIVE, CANCELLED, FAILED, PENDING, STATES, SUBMITTING, SUCCEEDED, Ledger,
+)
+from tomocupy_gladier.campaign.manifest import load_manifest
+from tomocupy_gladier.campaign.runner import CampaignRunner, RunnerSettings
+from tomocupy_gladier.config import ExperimentConfig, load_config
+from tomocupy_gladier.errors import UserError
+from tomocupy_gladier.flows import FLOWS
+
+console = Console(stderr=True)
+
+state_dir_option = click.option(
+    "--state-dir", type=click.Path(file_okay=False), envvar="TOMOCUPY_GLADIER_CAMPAIGNS", default=None,
+    help="Folder of campaign ledgers [default: the experiment's state folder with --config, "
+         "else $XDG_DATA_HOME/tomocupy-gladier/campaigns].")
+config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                             envvar="TOMOCUPY_GLADIER_CONFIG", help="Experiment file (experiment.toml).")
+
+
+def _campaigns_dir(state_dir: str | None, config_path: str | None) -> Path:
+    if state_dir:
+        return Path(state_dir)
+    return wiring.default_campaigns_dir(load_config(config_path) if config_path else None)
+
+
+def _open(name: str, state_dir: str | None, config_path: str | None) -> Ledger:
+    return wiring.open_campaign(_campaigns_dir(state_dir, config_path), name)
+
+
+def _config_of(ledger: Ledger) -> tuple[ExperimentConfig, Mapping[str, Any]]:
+    meta = ledger.meta()
+    return load_config(meta["config"]), meta
+
+
+@click.group()
+def campaign() -> None:
+    """Reprocess many datasets with one or more parameter sets, resumably."""
+
+
+@campaign.command()
+@click.argument("name")
+@config_option
+@click.option("--manifest", "manifest_path", required=True, type=click.Path(dir_okay=False),
+              help="TOML or CSV: datasets (paths or globs) and parameter sets.")
+@click.option("--flow", "flow_name", type=click.Choice(list(FLOWS)), default=None,
+              help=f"Flow to run [default: the manifest's, else {wiring.DEFAULT_FLOW}: no transfer].")
+@click.option("--backend", type=click.Choice(["local", "globus"]), default=None,
+              help="Override the experiment's backend.")
+@state_dir_option
+def create(name: str, config_path: str | None, manifest_path: str, flow_name: str | None,
+           backend: str | None, state_dir: str | None) -> None:
+    """Create campaign NAME: one job per (dataset, parameter set) of the manifest."""
+    if not config_path:
+        raise UserError("pass --config experiment.toml")
+    config = load_config(config_path)
+    wiring.check_name(name)
+    manifest = load_manifest(manifest_path, wiring.facility_folder(config))
+    flow = flow_name or manifest.flow or wiring.DEFAULT_FLOW
+    if flow not in FLOWS:
+        raise UserError(f"{manifest_path}: unknown flow {flow!r}")
+    path = wiring.ledger_path(Path(state_dir) if state_dir else wiring.default_campaigns_dir(config), name)
+    if path.exists():
+        raise UserError(f"campaign {name!r} already exists ({path})")
+    with Ledger(path) as ledger:
+        ledger.set_meta({"name": name, "config": str(config.path.resolve()), "flow": flow,
+                         "backend": backend or config.backend, "manifest": str(Path(manifest_path).resolve()),
+                         "created": datetime.now(timezone.utc).isoformat(), "cancelled": False})
+        added = ledger.add_jobs(manifest.jobs)
+    click.echo(f"campaign {name}: {len(added)} job(s), flow {flow}, ledger {path}")
+
+
+def _progress_printer(progress: Progress, task: Any, total: int) -> Any:
+    def update(counts: Mapping[str, int], message: str) -> None:
+        done = counts[SUCCEEDED] + counts[FAILED] + counts[CANCELLED]
+        progress.update(task, completed=done, total=total,
+                        description=f"active {counts[ACTIVE]} pending {counts[PENDING]} "
+                                    f"failed {counts[FAILED]}")
+    return update
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--max-active", type=click.IntRange(1, 1000), default=8, show_default=True,
+              help="At most this many runs active at once.")
+@click.option("--poll-interval", type=click.FloatRange(0.01), default=15.0, show_default=True,
+              help="Seconds before the first look at a new run (it grows for long runs).")
+@click.option("--refresh", is_flag=True, help="Re-read the manifest first and add the datasets that "
+              "appeared since (for a nightly run of a glob).")
+@config_option
+@state_dir_option
+def run(name: str, max_active: int, poll_interval: float, refresh: bool, config_path: str | None,
+        state_dir: str | None) -> None:
+    """Run (or resume) campaign NAME; succeeded jobs are never submitted again."""
+    with _open(name, state_dir, config_path) as ledger:
+        config, meta = _config_of(ledger)
+        if refresh:
+            manifest = load_manifest(meta["manifest"], wiring.facility_folder(config))
+            added = ledger.add_jobs(manifest.jobs)
+            console.print(f"{len(added)} new job(s) from {meta['manifest']}")
+        service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"))
+        total = sum(ledger.counts().values())
+        settings = RunnerSettings(max_active=max_active, poll_interval=poll_interval,
+                                  max_poll_interval=max(poll_interval, 300.0))
+        with Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                      TimeElapsedColumn(), console=console, transient=False) as progress:
+            task = progress.add_task("starting", total=total)
+            runner = CampaignRunner(ledger, service, body_for, name=name, settings=settings,
+                                    progress=_progress_printer(progress, task, total))
+            counts = runner.run()
+    _print_counts(name, counts)
+    if counts[FAILED]:
+        raise SystemExit(1)
+
+
+def _print_counts(name: str, counts: Mapping[str, int]) -> None:
+    parts = [f"{state.lower()} {counts[state]}" for state in STATES if counts[state]]
+    click.echo(f"campaign {name}: " + (", ".join(parts) or "no jobs"))
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print counts and jobs as JSON.")
+@config_option
+@state_dir_option
+def status(name: str, as_json: bool, config_path: str | None, state_dir: str | None) -> None:
+    """Counts by state, then every job (failures with their reason)."""
+    with _open(name, state_dir, config_path) as ledger:
+        counts, jobs, meta = ledger.counts(), ledger.jobs(), ledger.meta()
+    if as_json:
+        click.echo(json.dumps({"name": name, "cancelled": meta.get("cancelled", False), "counts": counts,
+                               "jobs": [{"key": j.key, "dataset": j.dataset, "params": j.param_set,
+                                         "state": j.state, "run_id": j.run_id, "attempts": j.attempts,
+                                         "error": j.error} for j in jobs]}, indent=2))
+        return
+    _print_counts(name, counts)
+    if meta.get("cancelled"):
+        click.echo("(cancelled: `campaign retry` re-opens it)")
+    table = Table(title=f"campaign {name}")
+    for column in ("key", "dataset", "params", "state", "run id", "tries", "reason"):
+        table.add_column(column, overflow="fold")
+    colours = {SUCCEEDED: "green", FAILED: "red", CANCELLED: "yellow", ACTIVE: "cyan", SUBMITTING: "cyan"}
+    for j in jobs:
+        colour = colours.get(j.state, "white")
+        table.add_row(j.key, j.dataset, j.param_set, f"[{colour}]{j.state}[/{colour}]", j.run_id or "",
+                      str(j.attempts), j.error or "")
+    Console(width=200).print(table)
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--failed", "failed_only", is_flag=True, help="Only failed jobs (not cancelled ones).")
+@config_option
+@state_dir_option
+def retry(name: str, failed_only: bool, config_path: str | None, state_dir: str | None) -> None:
+    """Make failed (and cancelled) jobs pending again; `campaign run` then submits them."""
+    with _open(name, state_dir, config_path) as ledger:
+        reopened = ledger.reopen([FAILED] if failed_only else [FAILED, CANCELLED])
+        ledger.set_meta({"cancelled": False})
+    click.echo(f"campaign {name}: {reopened} job(s) pending again")
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--runs/--no-runs", "cancel_runs", default=True, show_default=True,
+              help="Also cancel the active runs at the service.")
+@config_option
+@state_dir_option
+def cancel(name: str, cancel_runs: bool, config_path: str | None, state_dir: str | None) -> None:
+    """Stop campaign NAME: no new submissions (a running `campaign run` stops submitting too),
+    pending jobs cancelled, active runs cancelled at the service."""
+    with _open(name, state_dir, config_path) as ledger:
+        ledger.set_meta({"cancelled": True})
+        pending = ledger.jobs([PENDING])
+        for job in pending:
+            ledger.mark_finished(job.key, CANCELLED, "campaign cancelled before submission")
+        active = ledger.jobs([ACTIVE])
+        failed_to_cancel = []
+        if cancel_runs and active:
+            config, meta = _config_of(ledger)
+            service, _ = wiring.connect(config, meta["flow"], meta.get("backend"))
+            for job in active:
+                try:
+                    service.cancel(str(job.run_id))  # type: ignore[attr-defined]
+                except Exception as exc:  # noqa: BLE001 - reported, the others still cancelled
+                    failed_to_cancel.append(f"{job.key} ({job.run_id}): {exc}")
+    click.echo(f"campaign {name}: {len(pending)} pending job(s) cancelled, "
+               f"{len(active) - len(failed_to_cancel) if cancel_runs else 0} run(s) asked to stop")
+    for line in failed_to_cancel:
+        click.secho(f"could not cancel {line}", fg="yellow", err=True)
+
+
+def _iso(value: float | None) -> str:
+    return datetime.fromtimestamp(value, timezone.utc).isoformat() if value else ""
+
+
+REPORT_COLUMNS = ("key", "dataset", "param_set", "params", "state", "run_id", "attempts", "error",
+                  "submitted_at", "finished_at")
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--csv", "csv_path", required=True, type=click.Path(dir_okay=False), help="Where to write.")
+@config_option
+@state_dir_option
+def report(name: str, csv_path: str, config_path: str | None, state_dir: str | None) -> None:
+    """Write one CSV row per job: dataset, parameters, state, run id, tries, error, times."""
+    with _open(name, state_dir, config_path) as ledger:
+        jobs = ledger.jobs()
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(REPORT_COLUMNS)
+        for j in jobs:
+            writer.writerow([j.key, j.dataset, j.param_set, json.dumps(j.params, sort_keys=True), j.state,
+                             j.run_id or "", j.attempts, j.error or "", _iso(j.submitted_at),
+                             _iso(j.finished_at)])
+    click.echo(f"{len(jobs)} job(s) written to {csv_path}")
+
+
+COMMANDS: list[click.Command] = [campaign]
