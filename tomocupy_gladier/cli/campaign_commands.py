@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import time
+import os
+import shlex
+import shutil
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
@@ -14,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tomocupy_gladier.campaign import wiring
+from tomocupy_gladier.campaign import timers, wiring
 from tomocupy_gladier.campaign.ledger import (
     ACTIVE, CANCELLED, FAILED, PENDING, STATES, SUBMITTING, SUCCEEDED, Ledger,
 )
@@ -231,6 +234,110 @@ def report(name: str, csv_path: str, config_path: str | None, state_dir: str | N
                              j.run_id or "", j.attempts, j.error or "", _iso(j.submitted_at),
                              _iso(j.finished_at)])
     click.echo(f"{len(jobs)} job(s) written to {csv_path}")
+
+
+def globus_app(config: ExperimentConfig) -> Any:
+    """The Globus app timers are created with: the confidential client of GLADIER_CLIENT_ID /
+    GLADIER_CLIENT_SECRET when set, else a user login with the experiment's native client."""
+    import globus_sdk
+    from gladier import GladierBaseClient
+
+    client_id, secret = os.environ.get("GLADIER_CLIENT_ID"), os.environ.get("GLADIER_CLIENT_SECRET")
+    if client_id and secret:
+        return globus_sdk.ClientApp("tomocupy-gladier", client_id=client_id, client_secret=secret)
+    return globus_sdk.UserApp("tomocupy-gladier", client_id=config.globus.get("client_id") or GladierBaseClient.client_id)
+
+
+def timers_client_for(config: ExperimentConfig, flow_id: str | None) -> Any:
+    """A Timers client; with ``flow_id``, its login consents to running that flow
+    (``add_app_flow_user_scope``)."""
+    app = globus_app(config)
+    return timers.timers_client(app, flow_id) if flow_id else timers.TimersClient(app=app)
+
+
+def _cli_program() -> list[str]:
+    found = shutil.which("tomocupy-gladier")
+    return [found] if found else [sys.executable, "-c", "from tomocupy_gladier.cli import main; main()"]
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--every", help="Interval: 1d, 12h, 30m, 1h30m ... (at least a minute).")
+@click.option("--start", help="First run (ISO 8601; local time without a zone) [default: now].")
+@click.option("--end", help="No run after this time (ISO 8601).")
+@click.option("--at", "at", help="Run once, at this time (ISO 8601).")
+@click.option("--max-timers", type=click.IntRange(1), default=20, show_default=True,
+              help="Globus: refuse to make more timers than this (one per job).")
+@config_option
+@state_dir_option
+def schedule(name: str, every: str | None, start: str | None, end: str | None, at: str | None,
+             max_timers: int, config_path: str | None, state_dir: str | None) -> None:
+    """Run campaign NAME on a schedule: Globus Timers (Globus backend; one timer per job), or
+    the cron line to install (local backend)."""
+    if bool(every) == bool(at):
+        raise UserError("give either --every INTERVAL or --at TIME")
+    if at and (start or end):
+        raise UserError("--start/--end go with --every, not with --at")
+    with _open(name, state_dir, config_path) as ledger:
+        config, meta = _config_of(ledger)
+        if meta.get("backend", config.backend) == "local":
+            command = _cli_program() + ["campaign", "run", name, "--refresh", "--config", meta["config"]]
+            if state_dir:
+                command += ["--state-dir", str(Path(state_dir).resolve())]
+            if at:
+                moment = timers.parse_time(at)
+                click.echo("# the local backend has no scheduler: run this once to queue it with at(1)")
+                click.echo(f"echo {shlex.quote(shlex.join(command))} | at -t {moment.strftime('%Y%m%d%H%M')}")
+            else:
+                seconds = timers.parse_interval(every or "")
+                line = timers.cron_line(seconds, command, timers.parse_time(start) if start else None)
+                click.echo("# the local backend has no scheduler: add this line with `crontab -e`")
+                if end:
+                    click.echo(f"# and remove it after {timers.parse_time(end).isoformat()}")
+                click.echo(line)
+            return
+        plan = timers.once(at) if at else timers.recurring(every or "", start, end)
+        jobs = ledger.jobs()
+        if len(jobs) > max_timers:
+            raise UserError(f"campaign {name} has {len(jobs)} jobs: that would be {len(jobs)} timers "
+                            f"(--max-timers {max_timers})")
+        service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"))
+        flow_id = str(getattr(service, "flow_id"))
+        client = timers_client_for(config, flow_id)
+        made = []
+        for job in jobs:
+            made.append(timers.create_flow_timer(client, flow_id, timers.timer_name(name, job.key),
+                                                 body_for(job), plan))
+            click.echo(f"timer {made[-1]}: {job.dataset} ({job.param_set})")
+        ledger.set_meta({"timers": list(ledger.meta().get("timers", [])) + made})
+
+
+@campaign.command("timers")
+@click.argument("name", required=False)
+@click.option("--delete", "delete_ids", multiple=True, help="Delete this timer (repeatable).")
+@click.option("--delete-all", is_flag=True, help="Delete every timer listed.")
+@config_option
+def timers_command(name: str | None, delete_ids: tuple[str, ...], delete_all: bool,
+                   config_path: str | None) -> None:
+    """List (and delete) the Globus Timers made by `campaign schedule` (of campaign NAME)."""
+    if not config_path:
+        raise UserError("pass --config experiment.toml (its Globus settings are used to log in)")
+    config = load_config(config_path)
+    if config.backend == "local":
+        click.echo("the local backend makes no timers: see `crontab -l`")
+        return
+    client = timers_client_for(config, None)
+    listed = timers.list_timers(client, name)
+    table = Table(title="timers")
+    for column in ("id", "name", "status", "next run", "schedule"):
+        table.add_column(column, overflow="fold")
+    for t in listed:
+        table.add_row(str(t.get("job_id")), str(t.get("name")), str(t.get("status", "")),
+                      str(t.get("next_run", "")), json.dumps(t.get("schedule", {})))
+    Console(width=200).print(table)
+    targets = [str(t["job_id"]) for t in listed] if delete_all else list(delete_ids)
+    for timer_id in timers.delete_timers(client, targets):
+        click.echo(f"deleted timer {timer_id}")
 
 
 COMMANDS: list[click.Command] = [campaign]
