@@ -86,6 +86,10 @@ class CampaignRunner:
         self._next_poll: dict[str, float] = {}
         self._interval: dict[str, float] = {}
         self._active: dict[str, str] = {}  # key -> run id
+        self._pending: deque[JobRow] = deque()
+        self._queued: set[str] = set()
+        self._cancelled_flag = False
+        self._next_cancel_check = 0.0
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _moved(self, old: str, new: str, message: str) -> None:
@@ -199,7 +203,8 @@ class CampaignRunner:
             raise ServiceUnavailable(f"the run service keeps failing ({exc}); "
                                      f"run the campaign again to resume") from exc
 
-    def _run(self) -> dict[str, int]:
+    def prepare(self) -> None:
+        """Reconcile interrupted submissions, pick up active runs, queue pending jobs."""
         for job in self.ledger.jobs([SUBMITTING]):
             self.reconcile(job)
         now = self.clock()
@@ -207,26 +212,47 @@ class CampaignRunner:
             self._active[job.key] = str(job.run_id)
             self._interval[job.key] = self.settings.poll_interval
             self._next_poll[job.key] = now  # resumed: look at it straight away
-        pending = deque(self.ledger.jobs([PENDING]))
-        cancelled = self._cancelled()
-        next_cancel_check = self.clock() + self.settings.cancel_check_interval
-        while True:
-            if self.clock() >= next_cancel_check:
-                cancelled = self._cancelled()
-                next_cancel_check = self.clock() + self.settings.cancel_check_interval
-            while pending and not cancelled and len(self._active) < self.settings.max_active:
-                job = pending.popleft()
-                fresh = self.ledger.job(job.key)
-                if fresh.state == PENDING:
-                    self.submit(fresh)
-            if not self._active and (cancelled or not pending):
-                break
-            now = self.clock()
-            due = [k for k, t in self._next_poll.items() if t <= now]
-            for key in due:
-                self.poll(key)
-            if not due and self._active:
-                wait = min(self._next_poll.values()) - self.clock()
-                if wait > 0:
-                    self.policy.sleep(min(wait, self.settings.cancel_check_interval))
+        self._pending = deque(self.ledger.jobs([PENDING]))
+        self._queued = {job.key for job in self._pending}
+        self._cancelled_flag = self._cancelled()
+        self._next_cancel_check = self.clock() + self.settings.cancel_check_interval
+
+    def enqueue(self, keys: list[str]) -> None:
+        """Queue jobs added to the ledger after :meth:`prepare` (the watcher's new scans)."""
+        for key in keys:
+            if key not in self._queued and key not in self._active:
+                self._pending.append(self.ledger.job(key))
+                self._queued.add(key)
+                self._counts = self.ledger.counts()
+
+    @property
+    def busy(self) -> bool:
+        """Whether there is anything left to submit or to follow."""
+        return bool(self._active) or (bool(self._pending) and not self._cancelled_flag)
+
+    def step(self) -> float | None:
+        """Submit what the limit allows, look at the runs that are due. Returns the seconds
+        until the next look is due (None when no run is active)."""
+        if self.clock() >= self._next_cancel_check:
+            self._cancelled_flag = self._cancelled()
+            self._next_cancel_check = self.clock() + self.settings.cancel_check_interval
+        while self._pending and not self._cancelled_flag and len(self._active) < self.settings.max_active:
+            job = self._pending.popleft()
+            self._queued.discard(job.key)
+            fresh = self.ledger.job(job.key)
+            if fresh.state == PENDING:
+                self.submit(fresh)
+        now = self.clock()
+        for key in [k for k, t in self._next_poll.items() if t <= now]:
+            self.poll(key)
+        if not self._next_poll:
+            return None
+        return max(0.0, min(self._next_poll.values()) - self.clock())
+
+    def _run(self) -> dict[str, int]:
+        self.prepare()
+        while self.busy:
+            wait = self.step()
+            if wait:
+                self.policy.sleep(min(wait, self.settings.cancel_check_interval))
         return self.ledger.counts()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -340,4 +342,64 @@ def timers_command(name: str | None, delete_ids: tuple[str, ...], delete_all: bo
         click.echo(f"deleted timer {timer_id}")
 
 
-COMMANDS: list[click.Command] = [campaign]
+def watch_campaign_name(folder: Path) -> str:
+    """The campaign (ledger) a watched folder's scans are recorded in."""
+    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", folder.resolve().name)[:40] or "root"
+    return f"watch-{stem}-{digest}"
+
+
+@click.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@config_option
+@click.option("--pattern", default="*.h5", show_default=True, help="Which files are scans.")
+@click.option("--debounce", type=click.FloatRange(0), default=5.0, show_default=True,
+              help="Seconds a closed file's size must stay the same before it counts as complete.")
+@click.option("--marker-suffix", default=".done", show_default=True,
+              help="A file NAME+SUFFIX marks NAME complete at once ('' to disable).")
+@click.option("--no-close-events", is_flag=True,
+              help="The file system reports no close events (NFS...): a stable size is enough.")
+@click.option("--existing", is_flag=True, help="Also take the scans already in the folder.")
+@click.option("--recursive", is_flag=True, help="Watch sub-folders too.")
+@click.option("--flow", "flow_name", type=click.Choice(list(FLOWS)), default=wiring.DEFAULT_FLOW,
+              show_default=True)
+@click.option("--max-active", type=click.IntRange(1, 1000), default=4, show_default=True)
+@click.option("--poll-interval", type=click.FloatRange(0.01), default=15.0, show_default=True)
+@state_dir_option
+def watch(folder: str, config_path: str | None, pattern: str, debounce: float, marker_suffix: str,
+          no_close_events: bool, existing: bool, recursive: bool, flow_name: str, max_active: int,
+          poll_interval: float, state_dir: str | None) -> None:
+    """Start one flow run per newly completed scan in FOLDER, never twice for the same file.
+    Ctrl-C stops watching; runs already started go on and are followed on the next start."""
+    from tomocupy_gladier.campaign.watcher import FolderWatcher, ScanTracker
+
+    if not config_path:
+        raise UserError("pass --config experiment.toml")
+    config = load_config(config_path)
+    name = watch_campaign_name(Path(folder))
+    path = wiring.ledger_path(Path(state_dir) if state_dir else wiring.default_campaigns_dir(config), name)
+    with Ledger(path) as ledger:
+        if not ledger.meta():
+            ledger.set_meta({"name": name, "config": str(config.path.resolve()), "flow": flow_name,
+                             "backend": config.backend, "watch": str(Path(folder).resolve()),
+                             "created": datetime.now(timezone.utc).isoformat(), "cancelled": False})
+        service, body_for = wiring.connect(config, flow_name)
+        runner = CampaignRunner(ledger, service, body_for, name=name,
+                                settings=RunnerSettings(max_active=max_active, poll_interval=poll_interval,
+                                                        max_poll_interval=max(poll_interval, 300.0)),
+                                progress=lambda counts, message: console.print(message))
+        tracker = ScanTracker(pattern, debounce=debounce, marker_suffix=marker_suffix or None,
+                              require_close=not no_close_events)
+        watcher = FolderWatcher(folder, tracker, runner, recursive=recursive, include_existing=existing,
+                                tick=min(0.5, max(debounce / 4, 0.05)))
+        console.print(f"watching {folder} for {pattern} (campaign {name}); Ctrl-C to stop")
+        try:
+            watcher.run()
+        except KeyboardInterrupt:
+            counts = ledger.counts()
+            console.print(f"stopped: {counts[ACTIVE] + counts[SUBMITTING]} run(s) still active, "
+                          f"{counts[PENDING]} scan(s) pending; `tomocupy-gladier campaign status {name}` "
+                          "shows them, the next `watch` follows them")
+
+
+COMMANDS: list[click.Command] = [campaign, watch]
