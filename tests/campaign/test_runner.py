@@ -139,7 +139,7 @@ def test_a_service_that_stays_down_stops_the_campaign_resumably(fake_flows, serv
     with pytest.raises(ServiceUnavailable):
         CampaignRunner(ledger, service, simple_body, name="c", settings=fast_settings(),
                        policy=fast_policy(max_attempts=3)).run()
-    assert ledger.counts()[SUBMITTING] == 1, "left for the next run to reconcile"
+    assert ledger.counts()[SUBMITTING] >= 1, "left for the next run to reconcile"
     fake_flows.faults = Faults()
     assert runner(ledger, service).run()[SUCCEEDED] == 2
     assert_each_job_started_once(fake_flows, ledger)

@@ -4,6 +4,11 @@ The runner is safe to kill at any instant. On start it first reconciles the jobs
 submission was recorded as intended but whose run id was not (``SUBMITTING``): if the
 service has a run tagged with the job's key, that run is adopted; otherwise the job is
 pending again. Succeeded jobs are never submitted again.
+
+Retries never stop the loop: a job whose request failed transiently waits in its own
+slot (it counts towards ``max_active``) until its backoff has passed, while the runner
+goes on submitting and polling the others. After an unclear failure (5xx, dropped
+connection) the job's next try starts by looking for its run at the service.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from tomocupy_gladier.campaign.ledger import (
@@ -62,6 +67,18 @@ class RunnerSettings:
 ProgressCallback = Callable[[Mapping[str, int], str], None]
 
 
+@dataclass
+class _Retry:
+    """A submission waiting for its next try."""
+
+    job: JobRow
+    body: Mapping[str, Any]
+    attempt: int = 0
+    not_before: float = 0.0
+    reconcile_first: bool = False  # an earlier try may have started a run
+    errors: list[str] = field(default_factory=list)
+
+
 class CampaignRunner:
     """Run the open jobs of one ledger on one :class:`RunService`.
 
@@ -90,6 +107,8 @@ class CampaignRunner:
         self._queued: set[str] = set()
         self._cancelled_flag = False
         self._next_cancel_check = 0.0
+        self._retrying: dict[str, _Retry] = {}
+        self._poll_failures: dict[str, int] = {}
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _moved(self, old: str, new: str, message: str) -> None:
@@ -121,7 +140,8 @@ class CampaignRunner:
         return None
 
     def submit(self, job: JobRow) -> str | None:
-        """Submit one pending job; returns its run id, or None when it failed permanently."""
+        """Submit one pending job. Returns its run id; None when it failed for good or waits
+        for a retry (see :attr:`waiting`)."""
         try:
             body = self.body_for(job)
         except UserError as exc:
@@ -131,33 +151,47 @@ class CampaignRunner:
         if not self.ledger.mark_submitting(job.key):
             return None  # someone else moved it (cancel): leave it be
         self._moved(PENDING, SUBMITTING, f"{job.key}: submitting")
-        label = job_label(self.name, job)
-        attempt = 0
-        while True:
+        return self._attempt(_Retry(job, body))
+
+    @property
+    def waiting(self) -> int:
+        """Submissions waiting for a retry."""
+        return len(self._retrying)
+
+    def _attempt(self, retry: _Retry) -> str | None:
+        job = retry.job
+        if retry.reconcile_first:
             try:
-                run_id = self.service.submit(body, label, self._tags(job.key))
-            except PermanentError as exc:
-                self.ledger.mark_finished(job.key, FAILED, f"submission refused: {exc}")
-                self._moved(SUBMITTING, FAILED, f"{job.key}: refused: {exc}")
-                return None
+                runs = self.service.find_runs(job_tag(job.key))
             except TransientError as exc:
-                if attempt + 1 >= self.policy.max_attempts:
-                    # leave it SUBMITTING: the next `campaign run` reconciles it
-                    raise ServiceUnavailable(f"the run service keeps failing ({exc}); "
-                                             f"run the campaign again to resume") from exc
-                self.policy.sleep(self.policy.delay(attempt, exc.retry_after))
-                attempt += 1
-                if isinstance(exc, AmbiguousError):
-                    runs = self.policy.call(lambda: self.service.find_runs(job_tag(job.key)))
-                    if runs:
-                        run_id = str(runs[0]["run_id"])
-                        self.ledger.mark_active(job.key, run_id, how="reconciled")
-                        self._track(job, run_id, "adopted after an unclear answer")
-                        return run_id
-                continue
-            self.ledger.mark_active(job.key, run_id)
-            self._track(job, run_id, "submitted")
-            return run_id
+                return self._later(retry, exc)
+            if runs:
+                run_id = str(runs[0]["run_id"])
+                self.ledger.mark_active(job.key, run_id, how="reconciled")
+                self._track(job, run_id, "adopted after an unclear answer")
+                return run_id
+        try:
+            run_id = self.service.submit(retry.body, job_label(self.name, job), self._tags(job.key))
+        except PermanentError as exc:
+            self.ledger.mark_finished(job.key, FAILED, f"submission refused: {exc}")
+            self._moved(SUBMITTING, FAILED, f"{job.key}: refused: {exc}")
+            return None
+        except TransientError as exc:
+            retry.reconcile_first = retry.reconcile_first or isinstance(exc, AmbiguousError)
+            return self._later(retry, exc)
+        self.ledger.mark_active(job.key, run_id)
+        self._track(job, run_id, "submitted")
+        return run_id
+
+    def _later(self, retry: _Retry, exc: TransientError) -> None:
+        retry.errors.append(str(exc))
+        if retry.attempt + 1 >= self.policy.max_attempts:
+            # the job stays SUBMITTING: the next `campaign run` reconciles it
+            raise ServiceUnavailable(f"the run service keeps failing ({exc}); run the campaign again to resume")
+        retry.not_before = self.clock() + self.policy.delay(retry.attempt, exc.retry_after)
+        retry.attempt += 1
+        self._retrying[retry.job.key] = retry
+        return None
 
     def _track(self, job: JobRow, run_id: str, how: str) -> None:
         self._moved(SUBMITTING, ACTIVE, f"{job.key}: {how} as {run_id}")
@@ -169,9 +203,16 @@ class CampaignRunner:
         """Look at one active run once; record its result when it has ended. Returns its status."""
         run_id = self._active[key]
         try:
-            record = self.policy.call(lambda: self.service.status(run_id))
+            record = self.service.status(run_id)
         except PermanentError as exc:
             record = {"status": "FAILED", "details": {"code": "StatusUnavailable", "description": str(exc)}}
+        except TransientError as exc:
+            failures = self._poll_failures[key] = self._poll_failures.get(key, 0) + 1
+            if failures >= self.policy.max_attempts:
+                raise
+            self._next_poll[key] = self.clock() + self.policy.delay(failures - 1, exc.retry_after)
+            return "UNKNOWN"
+        self._poll_failures.pop(key, None)
         status = str(record.get("status", ""))
         outcome = {"SUCCEEDED": SUCCEEDED, "FAILED": FAILED, "ENDED": CANCELLED}.get(status)
         if outcome is None:
@@ -228,7 +269,7 @@ class CampaignRunner:
     @property
     def busy(self) -> bool:
         """Whether there is anything left to submit or to follow."""
-        return bool(self._active) or (bool(self._pending) and not self._cancelled_flag)
+        return bool(self._active or self._retrying) or (bool(self._pending) and not self._cancelled_flag)
 
     def step(self) -> float | None:
         """Submit what the limit allows, look at the runs that are due. Returns the seconds
@@ -236,7 +277,11 @@ class CampaignRunner:
         if self.clock() >= self._next_cancel_check:
             self._cancelled_flag = self._cancelled()
             self._next_cancel_check = self.clock() + self.settings.cancel_check_interval
-        while self._pending and not self._cancelled_flag and len(self._active) < self.settings.max_active:
+        now = self.clock()
+        for key in [k for k, r in self._retrying.items() if r.not_before <= now]:
+            self._attempt(self._retrying.pop(key))
+        while (self._pending and not self._cancelled_flag
+               and len(self._active) + len(self._retrying) < self.settings.max_active):
             job = self._pending.popleft()
             self._queued.discard(job.key)
             fresh = self.ledger.job(job.key)
@@ -245,9 +290,10 @@ class CampaignRunner:
         now = self.clock()
         for key in [k for k, t in self._next_poll.items() if t <= now]:
             self.poll(key)
-        if not self._next_poll:
+        upcoming = list(self._next_poll.values()) + [r.not_before for r in self._retrying.values()]
+        if not upcoming:
             return None
-        return max(0.0, min(self._next_poll.values()) - self.clock())
+        return max(0.0, min(upcoming) - self.clock())
 
     def _run(self) -> dict[str, int]:
         self.prepare()
