@@ -190,11 +190,20 @@ class FakeFlowsService:
             x -= rate
         return None
 
+    def stats(self) -> dict[str, Any]:
+        """Counters, as ``GET /_stats`` reports them to another process (not counted)."""
+        with self._lock:
+            return {"requests": dict(self.requests), "faults": dict(self.faults_injected),
+                    "submissions": dict(self.submissions), "runs": len(self.runs)}
+
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         url = urlparse(handler.path)
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
         payload = json.loads(raw) if raw else None
+        if url.path == "/_stats":
+            self._answer(handler, 200, self.stats(), {})
+            return
         route = re.sub(r"/[0-9a-f-]{36}", "/{id}", url.path)
         with self._lock:
             self.requests[f"{method} {route}"] += 1
@@ -220,9 +229,13 @@ class FakeFlowsService:
             headers["Retry-After"] = self.faults.retry_after
         elif fault in ("500_before", "500_after"):
             status, body = 500, {"code": "INTERNAL_ERROR", "detail": "injected"}
+        self._answer(handler, int(status or 500), body, headers)
+
+    @staticmethod
+    def _answer(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str]) -> None:
         data = json.dumps(body).encode()
         try:
-            handler.send_response(int(status or 500))
+            handler.send_response(status)
             handler.send_header("Content-Type", "application/json")
             handler.send_header("Content-Length", str(len(data)))
             for name, value in headers.items():
@@ -231,3 +244,28 @@ class FakeFlowsService:
             handler.wfile.write(data)
         except OSError:
             pass  # the client went away (killed): the request was applied all the same
+
+
+def serve(argv: list[str] | None = None) -> None:
+    """``python -m tomocupy_gladier.campaign.fake_service [--transient RATE] [--run-seconds S]``:
+    serve until killed; prints the base URL on the first line."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=serve.__doc__)
+    parser.add_argument("--transient", type=float, default=0.0, help="share of requests failing transiently")
+    parser.add_argument("--run-seconds", type=float, default=0.05)
+    parser.add_argument("--retry-after", default="0", help="Retry-After sent with each 429 (seconds)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    service = FakeFlowsService(faults=Faults.transient(args.transient, args.retry_after),
+                               run_seconds=args.run_seconds,
+                               seed=args.seed).start()
+    print(service.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        service.stop()
+
+
+if __name__ == "__main__":
+    serve()
