@@ -17,10 +17,10 @@ import globus_sdk
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tomocupy_gladier.campaign.globus_service import GlobusRunService  # noqa: E402
-from tomocupy_gladier.campaign.ledger import Ledger  # noqa: E402
-from tomocupy_gladier.campaign.retry import RetryPolicy  # noqa: E402
-from tomocupy_gladier.campaign.runner import CampaignRunner, RunnerSettings  # noqa: E402
+from tomocupy_gladier.campaign.globus_service import GlobusRunService
+from tomocupy_gladier.campaign.ledger import Ledger
+from tomocupy_gladier.campaign.retry import RetryPolicy
+from tomocupy_gladier.campaign.runner import CampaignRunner, RunnerSettings
 
 FLOW_ID = "f1f1f1f1-0000-4000-8000-000000000001"
 

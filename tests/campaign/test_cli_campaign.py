@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from tomocupy_gladier.campaign import wiring
-from tomocupy_gladier.campaign.ledger import Ledger
 from tomocupy_gladier.campaign.fake_service import FakeFlowsService
+from tomocupy_gladier.campaign.ledger import Ledger
 from tomocupy_gladier.cli import main
 from tomocupy_gladier.cli.flow_commands import _without_function_ids
 from tomocupy_gladier.flows import TomocupyReconFlow
@@ -82,6 +82,9 @@ def test_run_status_retry_report(experiment, scans, manifest, flows, tmp_path):
     table = cli("campaign", "status", "c", *state).output
     assert "ActionFailedException: tomocupy exited with 3" in table
     assert "FAILME_003.h5" in table
+    failed_only = json.loads(cli("campaign", "status", "c", *state, "--only", "failed", "--json").output)
+    assert [j["state"] for j in failed_only["jobs"]] == ["FAILED", "FAILED"]
+    assert failed_only["counts"]["SUCCEEDED"] == 4
 
     report = tmp_path / "report.csv"
     cli("campaign", "report", "c", *state, "--csv", str(report))

@@ -96,6 +96,16 @@ def test_a_manager_without_a_listing_cannot_reconcile_and_says_so():
     assert listed.find_runs("job:1") == [{"run_id": "r", "tags": ["job:1"]}]
 
 
+def test_the_listing_may_come_from_the_managers_backend():
+    class Backend:
+        def list_runs(self):
+            return [{"run_id": "r", "tags": ["job:1"], "start_time": "t"}]
+
+    client = FakeClient()
+    client.flows_manager = type("Manager", (), {"backend": Backend()})()
+    assert [r["run_id"] for r in GladierClientRunService(client).find_runs("job:1")] == ["r"]
+
+
 def test_cancel_uses_the_managers_cancel():
     client = FakeClient()
     GladierClientRunService(client).cancel("run-0")

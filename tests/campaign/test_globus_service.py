@@ -9,7 +9,12 @@ from globus_sdk.authorizers import GlobusAuthorizer
 
 from tomocupy_gladier.campaign.fake_service import Faults
 from tomocupy_gladier.campaign.globus_service import GlobusRunService
-from tomocupy_gladier.campaign.service import AmbiguousError, PermanentError, RunService, TransientError
+from tomocupy_gladier.campaign.service import (
+    AmbiguousError,
+    PermanentError,
+    RunService,
+    TransientError,
+)
 
 from .helpers import FLOW_ID
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tomocupy_gladier.campaign.fake_service import Faults, FakeFlowsService
+from tomocupy_gladier.campaign.fake_service import FakeFlowsService, Faults
 from tomocupy_gladier.campaign.ledger import SUCCEEDED, Ledger
 from tomocupy_gladier.campaign.runner import job_tag
 

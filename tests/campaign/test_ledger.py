@@ -5,7 +5,13 @@ from __future__ import annotations
 import sqlite3
 
 from tomocupy_gladier.campaign.ledger import (
-    ACTIVE, CANCELLED, FAILED, PENDING, SUBMITTING, SUCCEEDED, Ledger,
+    ACTIVE,
+    CANCELLED,
+    FAILED,
+    PENDING,
+    SUBMITTING,
+    SUCCEEDED,
+    Ledger,
 )
 
 from .helpers import make_jobs

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tomocupy_gladier.campaign.manifest import Job, ManifestError, job_key, load_manifest, normalise_params
+from tomocupy_gladier.campaign.manifest import (
+    Job,
+    ManifestError,
+    job_key,
+    load_manifest,
+    normalise_params,
+)
 
 
 @pytest.fixture
@@ -37,7 +43,7 @@ def test_toml_manifest_makes_one_job_per_dataset_and_parameter_set(tmp_path, fac
     assert {j.dataset for j in jobs} == {"scan_001.h5", "scan_002.h5", "scan_003.h5", "/elsewhere/extra.h5"}
     assert {j.param_set for j in jobs} == {"default", "vo"}
     assert len({j.key for j in jobs}) == 8
-    vo = [j for j in jobs if j.param_set == "vo"][0]
+    vo = next(j for j in jobs if j.param_set == "vo")
     assert vo.params == {"remove-stripe-method": "vo-all"}
 
 

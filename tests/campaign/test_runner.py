@@ -6,10 +6,20 @@ import pytest
 
 from tomocupy_gladier.campaign.fake_service import Faults
 from tomocupy_gladier.campaign.ledger import (
-    ACTIVE, CANCELLED, FAILED, PENDING, SUBMITTING, SUCCEEDED,
+    ACTIVE,
+    CANCELLED,
+    FAILED,
+    PENDING,
+    SUBMITTING,
+    SUCCEEDED,
 )
 from tomocupy_gladier.campaign.manifest import Job
-from tomocupy_gladier.campaign.runner import CampaignRunner, ServiceUnavailable, job_label, job_tag
+from tomocupy_gladier.campaign.runner import (
+    CampaignRunner,
+    ServiceUnavailable,
+    job_label,
+    job_tag,
+)
 from tomocupy_gladier.errors import UserError
 
 from .helpers import fast_policy, fast_settings, globus_service, make_jobs, simple_body

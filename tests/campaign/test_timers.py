@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import globus_sdk
 import pytest
 import responses
 from click.testing import CliRunner
+from conftest import experiment_toml
 from globus_sdk import GlobusAppConfig, TimersClient, UserApp
 from globus_sdk.testing import get_last_request, load_response
 
@@ -17,10 +18,9 @@ from tomocupy_gladier.campaign import timers, wiring
 from tomocupy_gladier.cli import campaign_commands, main
 from tomocupy_gladier.errors import UserError
 
-from conftest import experiment_toml
 from .helpers import FLOW_ID
 
-NOON = datetime(2026, 12, 1, 12, 30, tzinfo=timezone.utc)
+NOON = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("text, seconds", [("1d", 86400), ("12h", 43200), ("1h30m", 5400), ("60", 60),

@@ -5,7 +5,10 @@ from tomocupy_gladier.campaign.manifest import Job, Manifest, job_key, load_mani
 from tomocupy_gladier.campaign.retry import RetryPolicy
 from tomocupy_gladier.campaign.runner import CampaignRunner, RunnerSettings
 from tomocupy_gladier.campaign.service import (
-    AmbiguousError, PermanentError, RunService, TransientError,
+    AmbiguousError,
+    PermanentError,
+    RunService,
+    TransientError,
 )
 
 __all__ = ["AmbiguousError", "CampaignRunner", "Job", "Ledger", "Manifest", "PermanentError", "RetryPolicy",

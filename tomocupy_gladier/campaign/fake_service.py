@@ -17,10 +17,11 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Self
 from urllib.parse import parse_qs, urlparse
 
 
@@ -38,7 +39,7 @@ class Faults:
     slow_seconds: float = 0.05
 
     @classmethod
-    def transient(cls, total: float, retry_after: str = "0") -> "Faults":
+    def transient(cls, total: float, retry_after: str = "0") -> Faults:
         """``total`` of the requests fail transiently, spread over every kind of failure."""
         share = total / 5
         return cls(rate_429=share, retry_after=retry_after, rate_500_before=share, rate_500_after=share,
@@ -46,7 +47,7 @@ class Faults:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class FakeFlowsService:
@@ -73,7 +74,7 @@ class FakeFlowsService:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "FakeFlowsService":
+    def start(self) -> Self:
         service = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -107,10 +108,10 @@ class FakeFlowsService:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "FakeFlowsService":
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     @property

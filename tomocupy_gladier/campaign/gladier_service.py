@@ -9,7 +9,8 @@ cannot reconcile and says so rather than guess.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import gladier.exc
 
@@ -24,7 +25,7 @@ class GladierClientRunService:
     listing to the :class:`RunService` protocol.
 
     ``list_runs``: a callable returning run records (dicts with ``run_id``, ``tags``...).
-    By default the flows manager's ``list_runs()`` is used.
+    By default the flows manager's ``list_runs()`` is used (or that of its ``backend``).
     """
 
     def __init__(self, client: Any, *, list_runs: Callable[[], Iterable[Mapping[str, Any]]] | None = None) -> None:
@@ -35,7 +36,7 @@ class GladierClientRunService:
         if self._list_runs is not None:
             return self._list_runs()
         manager = self.client.flows_manager
-        lister = getattr(manager, "list_runs", None)
+        lister = getattr(manager, "list_runs", None) or getattr(getattr(manager, "backend", None), "list_runs", None)
         if lister is None:
             raise PermanentError(f"{type(manager).__name__} cannot list runs, so an interrupted "
                                  "submission cannot be reconciled")
@@ -66,7 +67,8 @@ class GladierClientRunService:
     def cancel(self, run_id: str) -> None:
         manager = self.client.flows_manager
         for name in ("cancel_run", "cancel"):
-            if hasattr(manager, name):
-                self._call(lambda: getattr(manager, name)(run_id))
+            method = getattr(manager, name, None)
+            if method is not None:
+                self._call(lambda: method(run_id))  # noqa: B023 - called at once
                 return
         raise PermanentError(f"{type(manager).__name__} cannot cancel runs")

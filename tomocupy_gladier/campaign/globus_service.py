@@ -7,12 +7,17 @@ so every other retry is the campaign's, which reconciles before it submits again
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import globus_sdk
 from globus_sdk.transport import RetryCheckResult, RetryConfig, RetryContext
 
-from tomocupy_gladier.campaign.service import AmbiguousError, PermanentError, TransientError
+from tomocupy_gladier.campaign.service import (
+    AmbiguousError,
+    PermanentError,
+    TransientError,
+)
 
 AMBIGUOUS_STATUSES = (500, 502, 503, 504)
 
@@ -68,7 +73,7 @@ class GlobusRunService:
 
     @classmethod
     def connect(cls, flow_id: str, *, flows_authorizer: Any = None, run_authorizer: Any = None,
-                base_url: str | None = None, http_timeout: float | None = None) -> "GlobusRunService":
+                base_url: str | None = None, http_timeout: float | None = None) -> GlobusRunService:
         """Build both clients with the campaign's retry configuration. ``base_url``
         points them at another Flows service (a test server); by default globus-sdk's
         environment settings decide (``GLOBUS_SDK_SERVICE_URL_FLOWS``)."""
@@ -84,7 +89,7 @@ class GlobusRunService:
         return cls(flow_id, flows, runs)
 
     @classmethod
-    def from_gladier_client(cls, client: Any) -> "GlobusRunService":
+    def from_gladier_client(cls, client: Any) -> GlobusRunService:
         """Use a logged-in Gladier client's flow (deployed or updated first) and its tokens."""
         flow_id = client.sync_flow()
         manager = client.flows_manager

@@ -12,9 +12,10 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Self
 
 from tomocupy_gladier.campaign.manifest import Job
 from tomocupy_gladier.errors import UserError
@@ -89,10 +90,10 @@ class Ledger:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "Ledger":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _tx(self, statements: Iterable[tuple[str, tuple]]) -> list[int]:
@@ -131,8 +132,9 @@ class Ledger:
         now = time.time()
         jobs = list(jobs)
         (start,) = self._query("SELECT COALESCE(MAX(seq), -1) + 1 FROM jobs")[0]
-        statements = [("INSERT OR IGNORE INTO jobs (key, seq, dataset, param_set, params, state, "
-                       "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        insert = ("INSERT OR IGNORE INTO jobs (key, seq, dataset, param_set, params, state, "
+                  "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        statements = [(insert,
                        (j.key, start + i, j.dataset, j.param_set, json.dumps(dict(j.params), sort_keys=True),
                         PENDING, now, now)) for i, j in enumerate(jobs)]
         counts = self._tx(statements)
@@ -216,8 +218,9 @@ class Ledger:
         if not states:
             return 0
         keys = [j.key for j in self.jobs(states)]
-        statements = [(f"UPDATE jobs SET state = ?, run_id = NULL, error = NULL, finished_at = NULL, "
-                       f"updated_at = ? WHERE key = ? AND state IN ({','.join('?' * len(states))})",
+        update = ("UPDATE jobs SET state = ?, run_id = NULL, error = NULL, finished_at = NULL, "
+                  f"updated_at = ? WHERE key = ? AND state IN ({','.join('?' * len(states))})")
+        statements = [(update,
                        (PENDING, time.time(), key) + states) for key in keys]
         statements += [self._event(key, "retry") for key in keys]
         self._tx(statements)

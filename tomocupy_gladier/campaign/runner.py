@@ -16,15 +16,27 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from tomocupy_gladier.campaign.ledger import (
-    ACTIVE, CANCELLED, FAILED, PENDING, SUBMITTING, SUCCEEDED, JobRow, Ledger,
+    ACTIVE,
+    CANCELLED,
+    FAILED,
+    PENDING,
+    SUBMITTING,
+    SUCCEEDED,
+    JobRow,
+    Ledger,
 )
 from tomocupy_gladier.campaign.retry import RetryPolicy
 from tomocupy_gladier.campaign.service import (
-    AmbiguousError, PermanentError, RunService, TransientError, failure_reason,
+    AmbiguousError,
+    PermanentError,
+    RunService,
+    TransientError,
+    failure_reason,
 )
 from tomocupy_gladier.errors import UserError
 
@@ -191,7 +203,6 @@ class CampaignRunner:
         retry.not_before = self.clock() + self.policy.delay(retry.attempt, exc.retry_after)
         retry.attempt += 1
         self._retrying[retry.job.key] = retry
-        return None
 
     def _track(self, job: JobRow, run_id: str, how: str) -> None:
         self._moved(SUBMITTING, ACTIVE, f"{job.key}: {how} as {run_id}")

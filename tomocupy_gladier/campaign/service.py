@@ -7,7 +7,8 @@ below so the runner never has to know which backend it is driving.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "ENDED"})
 """Run statuses after which a run never changes (ENDED: cancelled)."""

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import globus_sdk
-from globus_sdk import FlowTimer, OnceTimerSchedule, RecurringTimerSchedule, TimersClient
+from globus_sdk import (
+    FlowTimer,
+    OnceTimerSchedule,
+    RecurringTimerSchedule,
+    TimersClient,
+)
 
 from tomocupy_gladier.errors import UserError
 

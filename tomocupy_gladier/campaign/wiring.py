@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from tomocupy_gladier.campaign.ledger import JobRow, Ledger
 from tomocupy_gladier.campaign.service import RunService

@@ -10,18 +10,32 @@ import re
 import shlex
 import shutil
 import sys
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from tomocupy_gladier.campaign import timers, wiring
 from tomocupy_gladier.campaign.ledger import (
-    ACTIVE, CANCELLED, FAILED, PENDING, STATES, SUBMITTING, SUCCEEDED, Ledger,
+    ACTIVE,
+    CANCELLED,
+    FAILED,
+    PENDING,
+    STATES,
+    SUBMITTING,
+    SUCCEEDED,
+    Ledger,
 )
 from tomocupy_gladier.campaign.manifest import load_manifest
 from tomocupy_gladier.campaign.runner import CampaignRunner, RunnerSettings
@@ -86,7 +100,7 @@ def create(name: str, config_path: str | None, manifest_path: str, flow_name: st
     with Ledger(path) as ledger:
         ledger.set_meta({"name": name, "config": str(config.path.resolve()), "flow": flow,
                          "backend": backend or config.backend, "manifest": str(Path(manifest_path).resolve()),
-                         "created": datetime.now(timezone.utc).isoformat(), "cancelled": False})
+                         "created": datetime.now(UTC).isoformat(), "cancelled": False})
         added = ledger.add_jobs(manifest.jobs)
     click.echo(f"campaign {name}: {len(added)} job(s), flow {flow}, ledger {path}")
 
@@ -142,12 +156,15 @@ def _print_counts(name: str, counts: Mapping[str, int]) -> None:
 @campaign.command()
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print counts and jobs as JSON.")
+@click.option("--only", "only", type=click.Choice(STATES, case_sensitive=False), multiple=True,
+              help="List only jobs in this state (repeatable).")
 @config_option
 @state_dir_option
-def status(name: str, as_json: bool, config_path: str | None, state_dir: str | None) -> None:
-    """Counts by state, then every job (failures with their reason)."""
+def status(name: str, as_json: bool, only: tuple[str, ...], config_path: str | None, state_dir: str | None) -> None:
+    """Counts by state, then the jobs (failures with their reason)."""
     with _open(name, state_dir, config_path) as ledger:
-        counts, jobs, meta = ledger.counts(), ledger.jobs(), ledger.meta()
+        counts, meta = ledger.counts(), ledger.meta()
+        jobs = ledger.jobs([s.upper() for s in only] if only else None)
     if as_json:
         click.echo(json.dumps({"name": name, "cancelled": meta.get("cancelled", False), "counts": counts,
                                "jobs": [{"key": j.key, "dataset": j.dataset, "params": j.param_set,
@@ -212,7 +229,7 @@ def cancel(name: str, cancel_runs: bool, config_path: str | None, state_dir: str
 
 
 def _iso(value: float | None) -> str:
-    return datetime.fromtimestamp(value, timezone.utc).isoformat() if value else ""
+    return datetime.fromtimestamp(value, UTC).isoformat() if value else ""
 
 
 REPORT_COLUMNS = ("key", "dataset", "param_set", "params", "state", "run_id", "attempts", "error",
@@ -304,7 +321,7 @@ def schedule(name: str, every: str | None, start: str | None, end: str | None, a
             raise UserError(f"campaign {name} has {len(jobs)} jobs: that would be {len(jobs)} timers "
                             f"(--max-timers {max_timers})")
         service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"))
-        flow_id = str(getattr(service, "flow_id"))
+        flow_id = str(service.flow_id)
         client = timers_client_for(config, flow_id)
         made = []
         for job in jobs:
@@ -382,7 +399,7 @@ def watch(folder: str, config_path: str | None, pattern: str, debounce: float, m
         if not ledger.meta():
             ledger.set_meta({"name": name, "config": str(config.path.resolve()), "flow": flow_name,
                              "backend": config.backend, "watch": str(Path(folder).resolve()),
-                             "created": datetime.now(timezone.utc).isoformat(), "cancelled": False})
+                             "created": datetime.now(UTC).isoformat(), "cancelled": False})
         service, body_for = wiring.connect(config, flow_name)
         runner = CampaignRunner(ledger, service, body_for, name=name,
                                 settings=RunnerSettings(max_active=max_active, poll_interval=poll_interval,
