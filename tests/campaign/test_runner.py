@@ -184,3 +184,24 @@ def test_label_is_short_and_names_the_job(ledger):
     job = ledger.jobs()[0]
     label = job_label("campaign-with-a-long-name", job)
     assert len(label) <= 64 and job.key in label
+
+
+def test_without_a_run_listing_an_unclear_submission_is_not_repeated(fake_flows, service, ledger):
+    from tomocupy_gladier.campaign.service import PermanentError
+
+    class NoListing:
+        def submit(self, body, label, tags):
+            return service.submit(body, label, tags)
+
+        def status(self, run_id):
+            return service.status(run_id)
+
+        def find_runs(self, tag):
+            raise PermanentError("HTTP 400: unknown filter")
+
+    fake_flows.faults = Faults(rate_drop_after=1.0)
+    ledger.add_jobs(make_jobs(1))
+    with pytest.raises(ServiceUnavailable, match="cannot look up runs by tag"):
+        runner(ledger, NoListing()).run()
+    assert fake_flows.requests["POST /flows/{id}/run"] == 1, "never submitted blindly a second time"
+    assert ledger.counts()[SUBMITTING] == 1

@@ -254,6 +254,11 @@ class CampaignRunner:
         except TransientError as exc:
             raise ServiceUnavailable(f"the run service keeps failing ({exc}); "
                                      f"run the campaign again to resume") from exc
+        except PermanentError as exc:
+            # only reconciliation lets a PermanentError out: without a run listing, submitting
+            # again could start a job twice, so the campaign stops instead
+            raise ServiceUnavailable(f"cannot look up runs by tag ({exc}); an interrupted submission "
+                                     "cannot be checked, so nothing more is submitted") from exc
 
     def prepare(self) -> None:
         """Reconcile interrupted submissions, pick up active runs, queue pending jobs."""
