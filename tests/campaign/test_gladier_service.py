@@ -106,6 +106,20 @@ def test_the_listing_may_come_from_the_managers_backend():
     assert [r["run_id"] for r in GladierClientRunService(client).find_runs("job:1")] == ["r"]
 
 
+def test_a_paging_or_filtering_listing_is_asked_for_everything_with_the_tag():
+    asked = {}
+
+    class Manager:
+        def list_runs(self, *, tag=None, status=None, limit=100):
+            asked.update(tag=tag, limit=limit)
+            return [{"run_id": "r", "tags": [tag]}]
+
+    client = FakeClient()
+    client.flows_manager = Manager()
+    assert [r["run_id"] for r in GladierClientRunService(client).find_runs("job:9")] == ["r"]
+    assert asked == {"tag": "job:9", "limit": 10**9}
+
+
 def test_cancel_uses_the_managers_cancel():
     client = FakeClient()
     GladierClientRunService(client).cancel("run-0")

@@ -8,6 +8,7 @@ cannot reconcile and says so rather than guess.
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -18,6 +19,23 @@ from tomocupy_gladier.campaign.service import PermanentError, TransientError
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.OperationalError, TimeoutError,
                                                      ConnectionError, BlockingIOError)
+
+
+def _listing_arguments(lister: Callable[..., Any], tag: str) -> dict[str, Any]:
+    """Ask a listing for the tag when it can filter, and for every run when it pages: a run
+    missed here would be started a second time."""
+    try:
+        parameters = inspect.signature(lister).parameters
+    except (TypeError, ValueError):
+        return {}
+    arguments: dict[str, Any] = {}
+    if "tag" in parameters:
+        arguments["tag"] = tag
+    elif "tags" in parameters:
+        arguments["tags"] = [tag]
+    if "limit" in parameters:
+        arguments["limit"] = None if parameters["limit"].default is None else 10**9
+    return arguments
 
 
 class GladierClientRunService:
@@ -32,7 +50,7 @@ class GladierClientRunService:
         self.client = client
         self._list_runs = list_runs
 
-    def _listing(self) -> Iterable[Mapping[str, Any]]:
+    def _listing(self, tag: str) -> Iterable[Mapping[str, Any]]:
         if self._list_runs is not None:
             return self._list_runs()
         manager = self.client.flows_manager
@@ -40,7 +58,7 @@ class GladierClientRunService:
         if lister is None:
             raise PermanentError(f"{type(manager).__name__} cannot list runs, so an interrupted "
                                  "submission cannot be reconciled")
-        return lister()
+        return lister(**_listing_arguments(lister, tag))
 
     def _call(self, func: Callable[[], Any]) -> Any:
         try:
@@ -60,7 +78,7 @@ class GladierClientRunService:
         return dict(self._call(lambda: self.client.get_status(run_id)))
 
     def find_runs(self, tag: str) -> list[dict[str, Any]]:
-        runs = self._call(lambda: [dict(r) for r in self._listing()])
+        runs = self._call(lambda: [dict(r) for r in self._listing(tag)])
         mine = [r for r in runs if tag in (r.get("tags") or [])]
         return sorted(mine, key=lambda r: str(r.get("start_time") or ""))
 
