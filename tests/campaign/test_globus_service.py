@@ -11,6 +11,8 @@ from tomocupy_gladier.campaign.fake_service import Faults
 from tomocupy_gladier.campaign.globus_service import GlobusRunService
 from tomocupy_gladier.campaign.service import (
     AmbiguousError,
+    AuthError,
+    NotFoundError,
     PermanentError,
     RunService,
     TransientError,
@@ -67,9 +69,22 @@ def test_dropped_connection_is_ambiguous(fake_flows, service):
     assert fake_flows.submissions["job:a"] == 1
 
 
-def test_unknown_run_is_permanent(service):
-    with pytest.raises(PermanentError, match="404"):
+def test_unknown_run_is_not_found(service):
+    with pytest.raises(NotFoundError, match="404"):
         service.status("00000000-0000-4000-8000-000000000000")
+
+
+@responses.activate
+def test_forbidden_is_an_auth_error_and_bad_input_a_plain_refusal():
+    url = "https://flows.test/"
+    responses.post(f"{url}flows/{FLOW_ID}/run", status=403, json={"code": "FORBIDDEN"})
+    responses.post(f"{url}flows/{FLOW_ID}/run", status=400, json={"code": "BAD_REQUEST"})
+    service = GlobusRunService.connect(FLOW_ID, flows_authorizer=globus_sdk.NullAuthorizer(), base_url=url)
+    with pytest.raises(AuthError):
+        service.submit({"input": {}}, "l", [])
+    with pytest.raises(PermanentError) as refused:
+        service.submit({"input": {}}, "l", [])
+    assert not isinstance(refused.value, AuthError)
 
 
 def test_cancel_ends_an_active_run(fake_flows, service):

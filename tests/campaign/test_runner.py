@@ -201,7 +201,38 @@ def test_without_a_run_listing_an_unclear_submission_is_not_repeated(fake_flows,
 
     fake_flows.faults = Faults(rate_drop_after=1.0)
     ledger.add_jobs(make_jobs(1))
-    with pytest.raises(ServiceUnavailable, match="cannot look up runs by tag"):
+    with pytest.raises(ServiceUnavailable, match="unknown filter"):
         runner(ledger, NoListing()).run()
     assert fake_flows.requests["POST /flows/{id}/run"] == 1, "never submitted blindly a second time"
     assert ledger.counts()[SUBMITTING] == 1
+
+
+def test_a_login_problem_stops_the_campaign_instead_of_failing_every_job(fake_flows, service, ledger):
+    from tomocupy_gladier.campaign.service import AuthError
+
+    class LoggedOut:
+        def submit(self, body, label, tags):
+            raise AuthError("HTTP 401 AUTHENTICATION_ERROR: token expired")
+
+        def status(self, run_id):  # pragma: no cover - never reached
+            raise AssertionError
+
+        def find_runs(self, tag):
+            return []
+
+    ledger.add_jobs(make_jobs(3))
+    with pytest.raises(ServiceUnavailable, match="token expired"):
+        runner(ledger, LoggedOut()).run()
+    assert ledger.counts()[FAILED] == 0
+    assert runner(ledger, service).run()[SUCCEEDED] == 3, "after logging in again it resumes"
+    assert_each_job_started_once(fake_flows, ledger)
+
+
+def test_a_run_that_vanished_is_a_failure_of_that_job(fake_flows, service, ledger):
+    ledger.add_jobs(make_jobs(1))
+    key = ledger.jobs()[0].key
+    ledger.mark_submitting(key)
+    ledger.mark_active(key, "00000000-0000-4000-8000-000000000000")
+    counts = runner(ledger, service).run()
+    assert counts[FAILED] == 1
+    assert ledger.job(key).error.startswith("RunNotFound: HTTP 404")

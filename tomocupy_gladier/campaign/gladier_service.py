@@ -15,7 +15,11 @@ from typing import Any
 
 import gladier.exc
 
-from tomocupy_gladier.campaign.service import PermanentError, TransientError
+from tomocupy_gladier.campaign.service import (
+    NotFoundError,
+    PermanentError,
+    TransientError,
+)
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (sqlite3.OperationalError, TimeoutError,
                                                      ConnectionError, BlockingIOError)
@@ -68,7 +72,7 @@ class GladierClientRunService:
         except TRANSIENT_ERRORS as exc:
             raise TransientError(f"{type(exc).__name__}: {exc}") from exc
         except KeyError as exc:
-            raise PermanentError(f"unknown run {exc}") from exc
+            raise NotFoundError(f"unknown run {exc}") from exc
 
     def submit(self, body: Mapping[str, Any], label: str, tags: list[str]) -> str:
         started = self._call(lambda: self.client.run_flow(flow_input=dict(body), label=label, tags=list(tags)))

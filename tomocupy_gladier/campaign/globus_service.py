@@ -15,6 +15,8 @@ from globus_sdk.transport import RetryCheckResult, RetryConfig, RetryContext
 
 from tomocupy_gladier.campaign.service import (
     AmbiguousError,
+    AuthError,
+    NotFoundError,
     PermanentError,
     TransientError,
 )
@@ -53,6 +55,10 @@ def translate(exc: Exception) -> Exception:
             return TransientError(message, retry_after=_retry_after(exc.headers))
         if status in AMBIGUOUS_STATUSES or status >= 500:
             return AmbiguousError(message, retry_after=_retry_after(exc.headers))
+        if status in (401, 403):
+            return AuthError(message)
+        if status == 404:
+            return NotFoundError(message)
         return PermanentError(message)
     if isinstance(exc, globus_sdk.NetworkError):
         return AmbiguousError(f"{type(exc).__name__}: {exc}")

@@ -33,6 +33,8 @@ from tomocupy_gladier.campaign.ledger import (
 from tomocupy_gladier.campaign.retry import RetryPolicy
 from tomocupy_gladier.campaign.service import (
     AmbiguousError,
+    AuthError,
+    NotFoundError,
     PermanentError,
     RunService,
     TransientError,
@@ -184,6 +186,8 @@ class CampaignRunner:
                 return run_id
         try:
             run_id = self.service.submit(retry.body, job_label(self.name, job), self._tags(job.key))
+        except AuthError:
+            raise  # not this job's fault: stop, the job is reconciled on the next run
         except PermanentError as exc:
             self.ledger.mark_finished(job.key, FAILED, f"submission refused: {exc}")
             self._moved(SUBMITTING, FAILED, f"{job.key}: refused: {exc}")
@@ -215,8 +219,8 @@ class CampaignRunner:
         run_id = self._active[key]
         try:
             record = self.service.status(run_id)
-        except PermanentError as exc:
-            record = {"status": "FAILED", "details": {"code": "StatusUnavailable", "description": str(exc)}}
+        except NotFoundError as exc:
+            record = {"status": "FAILED", "details": {"code": "RunNotFound", "description": str(exc)}}
         except TransientError as exc:
             failures = self._poll_failures[key] = self._poll_failures.get(key, 0) + 1
             if failures >= self.policy.max_attempts:
@@ -255,10 +259,10 @@ class CampaignRunner:
             raise ServiceUnavailable(f"the run service keeps failing ({exc}); "
                                      f"run the campaign again to resume") from exc
         except PermanentError as exc:
-            # only reconciliation lets a PermanentError out: without a run listing, submitting
-            # again could start a job twice, so the campaign stops instead
-            raise ServiceUnavailable(f"cannot look up runs by tag ({exc}); an interrupted submission "
-                                     "cannot be checked, so nothing more is submitted") from exc
+            # what lets a PermanentError out concerns the whole campaign: login or permission,
+            # or no run listing (submitting again without one could start a job twice)
+            raise ServiceUnavailable(f"the run service refused a request ({exc}); the campaign stopped "
+                                     "with every step recorded: fix this and run it again") from exc
 
     def prepare(self) -> None:
         """Reconcile interrupted submissions, pick up active runs, queue pending jobs."""

@@ -40,6 +40,14 @@ class PermanentError(ServiceError):
     """The request was refused for a reason that repeating it will not fix."""
 
 
+class NotFoundError(PermanentError):
+    """The run does not exist (any more) at the service."""
+
+
+class AuthError(PermanentError):
+    """Not logged in, or not allowed (401/403): a problem of the whole campaign, not of a job."""
+
+
 @runtime_checkable
 class RunService(Protocol):
     """Start and follow flow runs."""
