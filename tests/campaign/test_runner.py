@@ -236,3 +236,13 @@ def test_a_run_that_vanished_is_a_failure_of_that_job(fake_flows, service, ledge
     counts = runner(ledger, service).run()
     assert counts[FAILED] == 1
     assert ledger.job(key).error.startswith("RunNotFound: HTTP 404")
+
+
+def test_one_runner_per_campaign_at_a_time(fake_flows, service, ledger, tmp_path):
+    from tomocupy_gladier.campaign.ledger import Ledger
+
+    ledger.add_jobs(make_jobs(2))
+    with Ledger(ledger.path) as other, other.exclusive(), pytest.raises(UserError, match="in use by pid"):
+        runner(ledger, service).run()
+    assert fake_flows.total_requests == 0
+    assert runner(ledger, service).run()[SUCCEEDED] == 2, "the lock goes with its holder"

@@ -8,7 +8,10 @@ reconciles it by tag before it submits again.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -225,6 +228,27 @@ class Ledger:
         statements += [self._event(key, "retry") for key in keys]
         self._tx(statements)
         return len(keys)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the campaign's runner lock: two runners on one ledger could each take the
+        other's in-flight submission for a lost one. The lock dies with its process (SIGKILL too).
+
+        :raises UserError: another process holds it
+        """
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with open(lock_path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise UserError(f"campaign ledger {self.path.name} is in use by {holder}") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+            yield
 
     def events(self, key: str | None = None) -> list[tuple[float, str | None, str, str | None]]:
         sql = "SELECT time, key, kind, detail FROM events"

@@ -252,9 +252,11 @@ class CampaignRunner:
 
         :raises ServiceUnavailable: the service kept failing; every step so far is recorded
             and running again resumes.
+        :raises UserError: another process is running this campaign.
         """
         try:
-            return self._run()
+            with self.ledger.exclusive():
+                return self._run()
         except TransientError as exc:
             raise ServiceUnavailable(f"the run service keeps failing ({exc}); "
                                      f"run the campaign again to resume") from exc
