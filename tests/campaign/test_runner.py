@@ -246,3 +246,25 @@ def test_one_runner_per_campaign_at_a_time(fake_flows, service, ledger, tmp_path
         runner(ledger, service).run()
     assert fake_flows.total_requests == 0
     assert runner(ledger, service).run()[SUCCEEDED] == 2, "the lock goes with its holder"
+
+
+def test_an_inactive_run_is_reported_and_still_followed(ledger):
+    looks = {"n": 0}
+
+    class Waiting:
+        def submit(self, body, label, tags):
+            return "r1"
+
+        def status(self, run_id):
+            looks["n"] += 1
+            return {"run_id": run_id, "status": "INACTIVE" if looks["n"] < 3 else "SUCCEEDED"}
+
+        def find_runs(self, tag):
+            return []
+
+    messages: list[str] = []
+    ledger.add_jobs(make_jobs(1))
+    counts = CampaignRunner(ledger, Waiting(), simple_body, name="c", settings=fast_settings(), policy=fast_policy(),
+                            progress=lambda counts, message: messages.append(message)).run()
+    assert counts[SUCCEEDED] == 1
+    assert sum("INACTIVE" in m for m in messages) == 1, "reported once"

@@ -123,6 +123,7 @@ class CampaignRunner:
         self._next_cancel_check = 0.0
         self._retrying: dict[str, _Retry] = {}
         self._poll_failures: dict[str, int] = {}
+        self._inactive: set[str] = set()
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _moved(self, old: str, new: str, message: str) -> None:
@@ -231,6 +232,12 @@ class CampaignRunner:
         status = str(record.get("status", ""))
         outcome = {"SUCCEEDED": SUCCEEDED, "FAILED": FAILED, "ENDED": CANCELLED}.get(status)
         if outcome is None:
+            if status == "INACTIVE" and key not in self._inactive:
+                self._inactive.add(key)
+                log.warning("run %s of job %s is INACTIVE (waiting for consent or input)", run_id, key)
+                if self.progress is not None:
+                    self.progress(dict(self._counts), f"{key}: run {run_id} is INACTIVE: it waits for "
+                                  "consent or input (see the Globus web app); still followed")
             self._interval[key] = min(self._interval[key] * self.settings.poll_backoff,
                                       self.settings.max_poll_interval)
             self._next_poll[key] = self.clock() + self._interval[key]

@@ -142,7 +142,12 @@ def run(name: str, max_active: int, poll_interval: float, refresh: bool, config_
             task = progress.add_task("starting", total=total)
             runner = CampaignRunner(ledger, service, body_for, name=name, settings=settings,
                                     progress=_progress_printer(progress, task, total))
-            counts = runner.run()
+            try:
+                counts = runner.run()
+            except KeyboardInterrupt:
+                progress.stop()
+                console.print(f"interrupted: every step is recorded; `campaign run {name}` resumes")
+                raise SystemExit(130) from None
     _print_counts(name, counts)
     if counts[FAILED]:
         raise SystemExit(1)
