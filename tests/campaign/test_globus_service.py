@@ -120,3 +120,11 @@ def test_expired_token_is_refreshed_once_and_the_request_repeated():
     service = GlobusRunService.connect(FLOW_ID, flows_authorizer=authorizer, base_url=url)
     assert service.status("r1")["status"] == "SUCCEEDED"
     assert authorizer.refreshes == 1
+
+
+def test_globus_sdk_environment_setting_points_both_clients_at_the_fake(fake_flows, monkeypatch):
+    monkeypatch.setenv("GLOBUS_SDK_SERVICE_URL_FLOWS", fake_flows.url)
+    service = GlobusRunService.connect(FLOW_ID, flows_authorizer=globus_sdk.NullAuthorizer())
+    run_id = service.submit({"input": {}}, "l", ["job:env"])
+    assert service.status(run_id)["run_id"] == run_id
+    assert fake_flows.submissions["job:env"] == 1
