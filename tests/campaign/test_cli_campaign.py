@@ -132,3 +132,12 @@ def test_state_dir_defaults_to_xdg_without_an_experiment(monkeypatch, tmp_path):
     assert wiring.default_campaigns_dir() == tmp_path / "data" / "tomocupy-gladier" / "campaigns"
     Ledger(tmp_path / "data" / "tomocupy-gladier" / "campaigns" / "x.sqlite").close()
     assert "no jobs" in cli("campaign", "status", "x").output
+
+
+def test_one_scan_spelled_two_ways_is_one_job(experiment, scans, tmp_path):
+    manifest = tmp_path / "two-ways.toml"
+    manifest.write_text(f'datasets = ["scan_001.h5", "{scans / "scan_001.h5"}"]\n')
+    out = cli("campaign", "create", "c", "--config", str(experiment), "--manifest", str(manifest)).output
+    assert "1 job(s)" in out
+    with wiring.open_campaign(experiment.parent / ".tomocupy-gladier" / "campaigns", "c") as ledger:
+        assert [j.dataset for j in ledger.jobs()] == [str(scans / "scan_001.h5")]

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from tomocupy_gladier.campaign.ledger import JobRow, Ledger
+from tomocupy_gladier.campaign.manifest import Job, load_manifest
 from tomocupy_gladier.campaign.service import RunService
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
+from tomocupy_gladier.flow_input import build_flow_input, locate_scan, recon_parameters
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_FLOW = "recon"  # data already at the facility: reconstruct + publish, no transfer
@@ -43,6 +44,30 @@ def facility_folder(config: ExperimentConfig) -> Path | None:
     """The facility folder on this machine (where relative globs expand), if it is here."""
     folder = Path(str(config.facility.to_posix(config.facility_path)))
     return folder if folder.is_dir() else None
+
+
+def canonical_dataset(config: ExperimentConfig, dataset: str, flow_name: str) -> str:
+    """The scan as the compute endpoint sees it (an absolute POSIX path), so that one scan
+    has one key however the manifest spells it. Scans to be transferred, or that cannot be
+    located yet, are kept as written."""
+    if flow_name == "tomocupy":
+        return dataset
+    try:
+        return str(locate_scan(config, dataset, transfer=False).posix_path)
+    except UserError:
+        return dataset
+
+
+def manifest_jobs(config: ExperimentConfig, manifest_path: str | os.PathLike[str], flow_name: str | None = None
+                  ) -> tuple[list[Job], str]:
+    """The jobs of a manifest with canonical dataset paths (duplicates merged), and the flow."""
+    manifest = load_manifest(manifest_path, facility_folder(config))
+    flow = flow_name or manifest.flow or DEFAULT_FLOW
+    jobs: dict[str, Job] = {}
+    for job in manifest.jobs:
+        canonical = Job(canonical_dataset(config, job.dataset, flow), job.param_set, job.params)
+        jobs.setdefault(canonical.key, canonical)
+    return list(jobs.values()), flow
 
 
 def body_builder(config: ExperimentConfig, flow_name: str) -> BodyBuilder:

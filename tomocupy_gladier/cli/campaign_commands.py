@@ -37,7 +37,6 @@ from tomocupy_gladier.campaign.ledger import (
     SUCCEEDED,
     Ledger,
 )
-from tomocupy_gladier.campaign.manifest import load_manifest
 from tomocupy_gladier.campaign.runner import CampaignRunner, RunnerSettings
 from tomocupy_gladier.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
@@ -90,8 +89,7 @@ def create(name: str, config_path: str | None, manifest_path: str, flow_name: st
         raise UserError("pass --config experiment.toml")
     config = load_config(config_path)
     wiring.check_name(name)
-    manifest = load_manifest(manifest_path, wiring.facility_folder(config))
-    flow = flow_name or manifest.flow or wiring.DEFAULT_FLOW
+    jobs, flow = wiring.manifest_jobs(config, manifest_path, flow_name)
     if flow not in FLOWS:
         raise UserError(f"{manifest_path}: unknown flow {flow!r}")
     path = wiring.ledger_path(Path(state_dir) if state_dir else wiring.default_campaigns_dir(config), name)
@@ -101,7 +99,7 @@ def create(name: str, config_path: str | None, manifest_path: str, flow_name: st
         ledger.set_meta({"name": name, "config": str(config.path.resolve()), "flow": flow,
                          "backend": backend or config.backend, "manifest": str(Path(manifest_path).resolve()),
                          "created": datetime.now(UTC).isoformat(), "cancelled": False})
-        added = ledger.add_jobs(manifest.jobs)
+        added = ledger.add_jobs(jobs)
     click.echo(f"campaign {name}: {len(added)} job(s), flow {flow}, ledger {path}")
 
 
@@ -130,8 +128,8 @@ def run(name: str, max_active: int, poll_interval: float, refresh: bool, config_
     with _open(name, state_dir, config_path) as ledger:
         config, meta = _config_of(ledger)
         if refresh:
-            manifest = load_manifest(meta["manifest"], wiring.facility_folder(config))
-            added = ledger.add_jobs(manifest.jobs)
+            jobs, _ = wiring.manifest_jobs(config, meta["manifest"], meta["flow"])
+            added = ledger.add_jobs(jobs)
             console.print(f"{len(added)} new job(s) from {meta['manifest']}")
         service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"))
         total = sum(ledger.counts().values())
