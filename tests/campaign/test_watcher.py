@@ -199,3 +199,20 @@ def test_watch_command_runs_new_scans_and_stops_on_ctrl_c(experiment, monkeypatc
     assert sum(fake.submissions.values()) == 1
     sent = next(iter(fake._bodies.values()))
     assert sent["input"]["tomocupy"]["file_name"].endswith("/raw/scan_007.h5")
+
+
+def test_a_service_that_stays_down_stops_the_watcher_with_a_clear_error(tmp_path):
+    from tomocupy_gladier.campaign.fake_service import Faults
+    from tomocupy_gladier.campaign.runner import ServiceUnavailable
+
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    (folder / "a.h5").write_bytes(b"x")
+    with FakeFlowsService(faults=Faults(rate_500_before=1.0)) as fake, Ledger(tmp_path / "w.sqlite") as ledger:
+        runner = CampaignRunner(ledger, globus_service(fake), simple_body, name="w", settings=fast_settings(),
+                                policy=fast_policy(max_attempts=3))
+        watcher = FolderWatcher(folder, ScanTracker("*.h5", debounce=0.05), runner, tick=0.02,
+                                include_existing=True)
+        with pytest.raises(ServiceUnavailable, match="keeps failing"):
+            watcher.run()
+        assert ledger.counts()["SUBMITTING"] == 1, "recorded, reconciled on the next start"

@@ -13,10 +13,11 @@ connection) the job's next try starts by looking for its run at the service.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -261,9 +262,14 @@ class CampaignRunner:
             and running again resumes.
         :raises UserError: another process is running this campaign.
         """
+        with self.guarded(), self.ledger.exclusive():
+            return self._run()
+
+    @contextlib.contextmanager
+    def guarded(self) -> Iterator[None]:
+        """Turn the service errors that stop a campaign into :class:`ServiceUnavailable`."""
         try:
-            with self.ledger.exclusive():
-                return self._run()
+            yield
         except TransientError as exc:
             raise ServiceUnavailable(f"the run service keeps failing ({exc}); "
                                      f"run the campaign again to resume") from exc

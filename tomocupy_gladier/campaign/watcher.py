@@ -169,7 +169,7 @@ class FolderWatcher:
         """Watch until stopped; the observer thread is always stopped and joined on the way out."""
         if not self.folder.is_dir():
             raise NotADirectoryError(str(self.folder))
-        with self.runner.ledger.exclusive():
+        with self.runner.guarded(), self.runner.ledger.exclusive():
             self._watch()
 
     def _watch(self) -> None:

@@ -383,8 +383,10 @@ def watch_campaign_name(folder: Path) -> str:
 @click.option("--recursive", is_flag=True, help="Watch sub-folders too.")
 @click.option("--flow", "flow_name", type=click.Choice(list(FLOWS)), default=wiring.DEFAULT_FLOW,
               show_default=True)
-@click.option("--max-active", type=click.IntRange(1, 1000), default=4, show_default=True)
-@click.option("--poll-interval", type=click.FloatRange(0.01), default=15.0, show_default=True)
+@click.option("--max-active", type=click.IntRange(1, 1000), default=4, show_default=True,
+              help="At most this many runs active at once.")
+@click.option("--poll-interval", type=click.FloatRange(0.01), default=15.0, show_default=True,
+              help="Seconds before the first look at a new run.")
 @state_dir_option
 def watch(folder: str, config_path: str | None, pattern: str, debounce: float, marker_suffix: str,
           no_close_events: bool, existing: bool, recursive: bool, flow_name: str, max_active: int,
