@@ -141,3 +141,20 @@ def test_one_scan_spelled_two_ways_is_one_job(experiment, scans, tmp_path):
     assert "1 job(s)" in out
     with wiring.open_campaign(experiment.parent / ".tomocupy-gladier" / "campaigns", "c") as ledger:
         assert [j.dataset for j in ledger.jobs()] == [str(scans / "scan_001.h5")]
+
+
+def test_cancel_asks_the_service_to_stop_active_runs(experiment, scans, manifest, flows):
+    state = ["--config", str(experiment)]
+    cli("campaign", "create", "c", *state, "--manifest", str(manifest))
+    flows.run_seconds = 60
+    service = globus_service(flows)
+    with wiring.open_campaign(experiment.parent / ".tomocupy-gladier" / "campaigns", "c") as ledger:
+        first = ledger.jobs()[0]
+        ledger.mark_submitting(first.key)
+        ledger.mark_active(first.key, service.submit({"input": {}}, "l", [f"job:{first.key}"]))
+    out = cli("campaign", "cancel", "c", *state).output
+    assert "5 pending job(s) cancelled, 1 run(s) asked to stop" in out
+    assert flows.requests["POST /runs/{id}/cancel"] == 1
+    cli("campaign", "run", "c", *state, "--poll-interval", "0.02")
+    status = json.loads(cli("campaign", "status", "c", *state, "--json").output)
+    assert status["counts"]["CANCELLED"] == 6 and status["cancelled"] is True

@@ -148,3 +148,20 @@ def test_globus_backend_makes_one_timer_per_job(tmp_path, monkeypatch):
     too_many = CliRunner().invoke(main, ["campaign", "schedule", "night", "--every", "1d", "--max-timers", "1",
                                          *state])
     assert too_many.exit_code == 2 and "2 timers" in too_many.output
+
+
+@responses.activate
+def test_timers_command_lists_and_deletes(tmp_path, monkeypatch):
+    state = make_campaign(tmp_path, "globus")
+    base = globus_sdk.config.get_service_url("timer")
+    ours = load_response(TimersClient.delete_job).metadata["job_id"]
+    responses.get(f"{base}jobs/", json={"jobs": [
+        {"job_id": ours, "name": "tomocupy-gladier night abc", "status": "loaded", "next_run": "2026-12-02"},
+        {"job_id": "x", "name": "not ours"}]})
+    monkeypatch.setattr(campaign_commands, "timers_client_for",
+                        lambda config, flow_id: TimersClient(authorizer=globus_sdk.NullAuthorizer()))
+    result = CliRunner().invoke(main, ["campaign", "timers", "night", *state, "--delete-all"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "tomocupy-gladier night abc" in result.output and "not ours" not in result.output
+    assert f"deleted timer {ours}" in result.output
