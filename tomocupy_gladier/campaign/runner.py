@@ -180,7 +180,8 @@ class CampaignRunner:
             try:
                 runs = self.service.find_runs(job_tag(job.key))
             except TransientError as exc:
-                return self._later(retry, exc)
+                self._later(retry, exc)
+                return None
             if runs:
                 run_id = str(runs[0]["run_id"])
                 self.ledger.mark_active(job.key, run_id, how="reconciled")
@@ -196,7 +197,8 @@ class CampaignRunner:
             return None
         except TransientError as exc:
             retry.reconcile_first = retry.reconcile_first or isinstance(exc, AmbiguousError)
-            return self._later(retry, exc)
+            self._later(retry, exc)
+            return None
         self.ledger.mark_active(job.key, run_id)
         self._track(job, run_id, "submitted")
         return run_id

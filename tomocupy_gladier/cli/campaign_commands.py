@@ -324,8 +324,10 @@ def schedule(name: str, every: str | None, start: str | None, end: str | None, a
             raise UserError(f"campaign {name} has {len(jobs)} jobs: that would be {len(jobs)} timers "
                             f"(--max-timers {max_timers})")
         service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"))
-        flow_id = str(service.flow_id)
-        client = timers_client_for(config, flow_id)
+        flow_id = getattr(service, "flow_id", None)
+        if not flow_id:
+            raise UserError("this backend's run service has no Globus flow id: timers need the Globus backend")
+        client = timers_client_for(config, str(flow_id))
         made = []
         for job in jobs:
             made.append(timers.create_flow_timer(client, flow_id, timers.timer_name(name, job.key),
