@@ -37,9 +37,15 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from tomocupy_gladier.cli import auth_commands, endpoint_commands, flow_commands, local_commands
+    from tomocupy_gladier.cli import (
+        auth_commands,
+        campaign_commands,
+        endpoint_commands,
+        flow_commands,
+        local_commands,
+    )
 
-    for module in (flow_commands, local_commands, auth_commands, endpoint_commands):
+    for module in (flow_commands, local_commands, campaign_commands, auth_commands, endpoint_commands):
         for command in module.COMMANDS:
             main.add_command(command)
 

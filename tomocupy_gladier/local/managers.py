@@ -157,6 +157,10 @@ class LocalFlowsManager(FlowsManager):
         """The run record (same shape as the Flows service's)."""
         return self.backend.get_run(run_id)
 
+    def list_runs(self, *, tag: str | None = None, limit: int | None = None) -> list[dict]:
+        """Run records of this backend, newest first, with ``tag`` among their tags when given."""
+        return self.backend.store.list_runs(tag=tag, limit=limit)
+
     def get_run_logs(self, run_id: str) -> list[dict]:
         """The run's log entries in order (as the Flows service's run log)."""
         return self.backend.store.get_log(run_id)

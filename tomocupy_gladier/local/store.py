@@ -255,9 +255,13 @@ class RunStore:
         return self._run(row)
 
     def list_runs(self, *, status: str | None = None, flow_id: str | None = None,
-                  limit: int = 100) -> list[dict]:
-        """Runs, newest first, optionally filtered by status and flow."""
-        where, args = [], []
+                  tag: str | None = None, limit: int | None = 100) -> list[dict]:
+        """Runs, newest first, optionally filtered by status, flow and tag (``limit`` None: all)."""
+        where: list[str] = []
+        args: list[Any] = []
+        if tag:
+            where.append("EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE json_each.value=?)")
+            args.append(tag)
         if status:
             where.append("status=?")
             args.append(status)
@@ -269,7 +273,7 @@ class RunStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY start_time DESC, rowid DESC LIMIT ?"
-        rows = self._read(sql, (*args, limit))
+        rows = self._read(sql, (*args, -1 if limit is None else limit))
         return [self._run(r) for r in rows]
 
     @staticmethod

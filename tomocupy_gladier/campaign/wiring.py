@@ -1,0 +1,132 @@
+"""Where campaigns live on disk, and how a campaign meets an experiment's backend."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tomocupy_gladier.campaign.ledger import JobRow, Ledger
+from tomocupy_gladier.campaign.manifest import Job, load_manifest
+from tomocupy_gladier.campaign.service import RunService
+from tomocupy_gladier.config import ExperimentConfig
+from tomocupy_gladier.errors import UserError
+from tomocupy_gladier.flow_input import build_flow_input, locate_scan, recon_parameters
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+DEFAULT_FLOW = "recon"  # data already at the facility: reconstruct + publish, no transfer
+
+BodyBuilder = Callable[[JobRow], Mapping[str, Any]]
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name):
+        raise UserError(f"campaign name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)")
+    return name
+
+
+def default_campaigns_dir(config: ExperimentConfig | None = None) -> Path:
+    """The experiment's local state folder when an experiment is given, else
+    ``$XDG_DATA_HOME/tomocupy-gladier/campaigns``."""
+    if config is not None and config.local_state_dir is not None:
+        return config.local_state_dir / "campaigns"
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "tomocupy-gladier" / "campaigns"
+
+
+def ledger_path(campaigns_dir: Path, name: str) -> Path:
+    return campaigns_dir / f"{check_name(name)}.sqlite"
+
+
+def facility_folder(config: ExperimentConfig) -> Path | None:
+    """The facility folder on this machine (where relative globs expand), if it is here."""
+    folder = Path(str(config.facility.to_posix(config.facility_path)))
+    return folder if folder.is_dir() else None
+
+
+def canonical_dataset(config: ExperimentConfig, dataset: str, flow_name: str) -> str:
+    """The scan as the compute endpoint sees it (an absolute POSIX path), so that one scan
+    has one key however the manifest spells it. Scans to be transferred, or that cannot be
+    located yet, are kept as written."""
+    if flow_name == "tomocupy":
+        return dataset
+    try:
+        return str(locate_scan(config, dataset, transfer=False).posix_path)
+    except UserError:
+        return dataset
+
+
+def manifest_jobs(config: ExperimentConfig, manifest_path: str | os.PathLike[str], flow_name: str | None = None
+                  ) -> tuple[list[Job], str]:
+    """The jobs of a manifest with canonical dataset paths (duplicates merged), and the flow."""
+    manifest = load_manifest(manifest_path, facility_folder(config))
+    flow = flow_name or manifest.flow or DEFAULT_FLOW
+    jobs: dict[str, Job] = {}
+    for job in manifest.jobs:
+        canonical = Job(canonical_dataset(config, job.dataset, flow), job.param_set, job.params)
+        jobs.setdefault(canonical.key, canonical)
+    return list(jobs.values()), flow
+
+
+def body_builder(config: ExperimentConfig, flow_name: str) -> BodyBuilder:
+    """Flow input of a job: the experiment's defaults overridden by the job's parameters."""
+    transfer = flow_name == "tomocupy"
+
+    def body_for(job: JobRow) -> dict[str, Any]:
+        recon = recon_parameters(config, job.params)
+        return build_flow_input(config, job.dataset, recon, transfer=transfer)
+
+    return body_for
+
+
+def with_defaults(defaults: Mapping[str, Any], body_for: BodyBuilder) -> BodyBuilder:
+    """Add what Gladier's ``get_input()`` holds (function ids) under each job's input."""
+    base = dict(defaults.get("input", {}))
+
+    def merged(job: JobRow) -> dict[str, Any]:
+        return {"input": {**base, **body_for(job)["input"]}}
+
+    return merged
+
+
+def local_run_service(config: ExperimentConfig, flow_name: str) -> RunService:
+    """The local backend, its runs started in the background so several can be active."""
+    from tomocupy_gladier.backends import flow_class
+    from tomocupy_gladier.campaign.gladier_service import GladierClientRunService
+    try:
+        from tomocupy_gladier.local.backend import LocalBackend
+    except ImportError as exc:  # pragma: no cover - depends on the local backend being installed
+        raise UserError(f"the local backend is not available here: {exc}") from None
+    backend = LocalBackend(config.local_state_dir, config.local_collections)
+    client = backend.client(flow_class(flow_name), background=True, recon_wait_time=config.wait_time)
+    return GladierClientRunService(client)
+
+
+def globus_run_service(config: ExperimentConfig, flow_name: str) -> tuple[RunService, BodyBuilder]:
+    """Globus Flows through a logged-in Gladier client (flow deployed/updated first)."""
+    from tomocupy_gladier.backends import globus_client
+    from tomocupy_gladier.campaign.globus_service import GlobusRunService
+
+    client = globus_client(flow_name, config)
+    service = GlobusRunService.from_gladier_client(client)
+    return service, with_defaults(client.get_input(), body_builder(config, flow_name))
+
+
+def connect(config: ExperimentConfig, flow_name: str, backend: str | None = None
+            ) -> tuple[RunService, BodyBuilder]:
+    """The run service and the body builder for a campaign on ``config``'s backend."""
+    chosen = backend or config.backend
+    if chosen == "local":
+        return local_run_service(config, flow_name), body_builder(config, flow_name)
+    if chosen == "globus":
+        return globus_run_service(config, flow_name)
+    raise UserError(f"unknown backend {chosen!r}")
+
+
+def open_campaign(campaigns_dir: Path, name: str) -> Ledger:
+    path = ledger_path(campaigns_dir, name)
+    if not path.is_file():
+        raise UserError(f"no campaign {name!r} in {campaigns_dir} (create it with `campaign create`)")
+    return Ledger(path)

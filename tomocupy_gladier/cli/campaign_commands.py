@@ -1,0 +1,429 @@
+"""``campaign`` commands (create, run, status, retry, cancel, report, schedule, timers) and ``watch``."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from tomocupy_gladier.campaign import timers, wiring
+from tomocupy_gladier.campaign.ledger import (
+    ACTIVE,
+    CANCELLED,
+    FAILED,
+    PENDING,
+    STATES,
+    SUBMITTING,
+    SUCCEEDED,
+    Ledger,
+)
+from tomocupy_gladier.campaign.runner import CampaignRunner, RunnerSettings
+from tomocupy_gladier.config import ExperimentConfig, load_config
+from tomocupy_gladier.errors import UserError
+from tomocupy_gladier.flows import FLOWS
+
+console = Console(stderr=True)
+
+state_dir_option = click.option(
+    "--state-dir", type=click.Path(file_okay=False), envvar="TOMOCUPY_GLADIER_CAMPAIGNS", default=None,
+    help="Folder of campaign ledgers [default: the experiment's state folder with --config, "
+         "else $XDG_DATA_HOME/tomocupy-gladier/campaigns].")
+config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                             envvar="TOMOCUPY_GLADIER_CONFIG", help="Experiment file (experiment.toml).")
+
+
+def _campaigns_dir(state_dir: str | None, config_path: str | None) -> Path:
+    if state_dir:
+        return Path(state_dir)
+    return wiring.default_campaigns_dir(load_config(config_path) if config_path else None)
+
+
+def _open(name: str, state_dir: str | None, config_path: str | None) -> Ledger:
+    return wiring.open_campaign(_campaigns_dir(state_dir, config_path), name)
+
+
+def _config_of(ledger: Ledger) -> tuple[ExperimentConfig, Mapping[str, Any]]:
+    meta = ledger.meta()
+    return load_config(meta["config"]), meta
+
+
+@click.group()
+def campaign() -> None:
+    """Reprocess many datasets with one or more parameter sets, resumably."""
+
+
+@campaign.command()
+@click.argument("name")
+@config_option
+@click.option("--manifest", "manifest_path", required=True, type=click.Path(dir_okay=False),
+              help="TOML or CSV: datasets (paths or globs) and parameter sets.")
+@click.option("--flow", "flow_name", type=click.Choice(list(FLOWS)), default=None,
+              help=f"Flow to run [default: the manifest's, else {wiring.DEFAULT_FLOW}: no transfer].")
+@click.option("--backend", type=click.Choice(["local", "globus"]), default=None,
+              help="Override the experiment's backend.")
+@state_dir_option
+def create(name: str, config_path: str | None, manifest_path: str, flow_name: str | None,
+           backend: str | None, state_dir: str | None) -> None:
+    """Create campaign NAME: one job per (dataset, parameter set) of the manifest."""
+    if not config_path:
+        raise UserError("pass --config experiment.toml")
+    config = load_config(config_path)
+    wiring.check_name(name)
+    jobs, flow = wiring.manifest_jobs(config, manifest_path, flow_name)
+    if flow not in FLOWS:
+        raise UserError(f"{manifest_path}: unknown flow {flow!r}")
+    path = wiring.ledger_path(Path(state_dir) if state_dir else wiring.default_campaigns_dir(config), name)
+    if path.exists():
+        raise UserError(f"campaign {name!r} already exists ({path})")
+    with Ledger(path) as ledger:
+        ledger.set_meta({"name": name, "config": str(config.path.resolve()), "flow": flow,
+                         "backend": backend or config.backend, "manifest": str(Path(manifest_path).resolve()),
+                         "created": datetime.now(UTC).isoformat(), "cancelled": False})
+        added = ledger.add_jobs(jobs)
+    click.echo(f"campaign {name}: {len(added)} job(s), flow {flow}, ledger {path}")
+
+
+def _progress_printer(progress: Progress, task: Any, total: int) -> Any:
+    def update(counts: Mapping[str, int], message: str) -> None:
+        done = counts[SUCCEEDED] + counts[FAILED] + counts[CANCELLED]
+        progress.update(task, completed=done, total=total,
+                        description=f"active {counts[ACTIVE]} pending {counts[PENDING]} "
+                                    f"failed {counts[FAILED]}")
+    return update
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--max-active", type=click.IntRange(1, 1000), default=8, show_default=True,
+              help="At most this many runs active at once.")
+@click.option("--poll-interval", type=click.FloatRange(0.01), default=15.0, show_default=True,
+              help="Seconds before the first look at a new run (it grows for long runs).")
+@click.option("--refresh", is_flag=True, help="Re-read the manifest first and add the datasets that "
+              "appeared since (for a nightly run of a glob).")
+@config_option
+@state_dir_option
+def run(name: str, max_active: int, poll_interval: float, refresh: bool, config_path: str | None,
+        state_dir: str | None) -> None:
+    """Run (or resume) campaign NAME; succeeded jobs are never submitted again."""
+    with _open(name, state_dir, config_path) as ledger:
+        config, meta = _config_of(ledger)
+        if refresh:
+            jobs, _ = wiring.manifest_jobs(config, meta["manifest"], meta["flow"])
+            added = ledger.add_jobs(jobs)
+            console.print(f"{len(added)} new job(s) from {meta['manifest']}")
+        service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"))
+        total = sum(ledger.counts().values())
+        settings = RunnerSettings(max_active=max_active, poll_interval=poll_interval,
+                                  max_poll_interval=max(poll_interval, 300.0))
+        with Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                      TimeElapsedColumn(), console=console, transient=False) as progress:
+            task = progress.add_task("starting", total=total)
+            runner = CampaignRunner(ledger, service, body_for, name=name, settings=settings,
+                                    progress=_progress_printer(progress, task, total))
+            try:
+                counts = runner.run()
+            except KeyboardInterrupt:
+                progress.stop()
+                console.print(f"interrupted: every step is recorded; `campaign run {name}` resumes")
+                raise SystemExit(130) from None
+    _print_counts(name, counts)
+    if counts[FAILED]:
+        raise SystemExit(1)
+
+
+def _print_counts(name: str, counts: Mapping[str, int]) -> None:
+    parts = [f"{state.lower()} {counts[state]}" for state in STATES if counts[state]]
+    click.echo(f"campaign {name}: " + (", ".join(parts) or "no jobs"))
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print counts and jobs as JSON.")
+@click.option("--only", "only", type=click.Choice(STATES, case_sensitive=False), multiple=True,
+              help="List only jobs in this state (repeatable).")
+@config_option
+@state_dir_option
+def status(name: str, as_json: bool, only: tuple[str, ...], config_path: str | None, state_dir: str | None) -> None:
+    """Counts by state, then the jobs (failures with their reason)."""
+    with _open(name, state_dir, config_path) as ledger:
+        counts, meta = ledger.counts(), ledger.meta()
+        jobs = ledger.jobs([s.upper() for s in only] if only else None)
+    if as_json:
+        click.echo(json.dumps({"name": name, "cancelled": meta.get("cancelled", False), "counts": counts,
+                               "jobs": [{"key": j.key, "dataset": j.dataset, "params": j.param_set,
+                                         "state": j.state, "run_id": j.run_id, "attempts": j.attempts,
+                                         "error": j.error} for j in jobs]}, indent=2))
+        return
+    _print_counts(name, counts)
+    if meta.get("cancelled"):
+        click.echo("(cancelled: `campaign retry` re-opens it)")
+    table = Table(title=f"campaign {name}")
+    for column in ("key", "dataset", "params", "state", "run id", "tries", "reason"):
+        table.add_column(column, overflow="fold")
+    colours = {SUCCEEDED: "green", FAILED: "red", CANCELLED: "yellow", ACTIVE: "cyan", SUBMITTING: "cyan"}
+    for j in jobs:
+        colour = colours.get(j.state, "white")
+        table.add_row(j.key, j.dataset, j.param_set, f"[{colour}]{j.state}[/{colour}]", j.run_id or "",
+                      str(j.attempts), j.error or "")
+    Console(width=200).print(table)
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--failed", "failed_only", is_flag=True, help="Only failed jobs (not cancelled ones).")
+@config_option
+@state_dir_option
+def retry(name: str, failed_only: bool, config_path: str | None, state_dir: str | None) -> None:
+    """Make failed (and cancelled) jobs pending again; `campaign run` then submits them."""
+    with _open(name, state_dir, config_path) as ledger:
+        reopened = ledger.reopen([FAILED] if failed_only else [FAILED, CANCELLED])
+        ledger.set_meta({"cancelled": False})
+    click.echo(f"campaign {name}: {reopened} job(s) pending again")
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--runs/--no-runs", "cancel_runs", default=True, show_default=True,
+              help="Also cancel the active runs at the service.")
+@config_option
+@state_dir_option
+def cancel(name: str, cancel_runs: bool, config_path: str | None, state_dir: str | None) -> None:
+    """Stop campaign NAME: no new submissions (a running `campaign run` stops submitting too),
+    pending jobs cancelled, active runs cancelled at the service."""
+    with _open(name, state_dir, config_path) as ledger:
+        ledger.set_meta({"cancelled": True})
+        pending = ledger.jobs([PENDING])
+        for job in pending:
+            ledger.mark_finished(job.key, CANCELLED, "campaign cancelled before submission")
+        active = ledger.jobs([ACTIVE])
+        failed_to_cancel = []
+        if cancel_runs and active:
+            config, meta = _config_of(ledger)
+            service, _ = wiring.connect(config, meta["flow"], meta.get("backend"))
+            for job in active:
+                try:
+                    service.cancel(str(job.run_id))  # type: ignore[attr-defined]
+                except Exception as exc:  # noqa: BLE001 - reported, the others still cancelled
+                    failed_to_cancel.append(f"{job.key} ({job.run_id}): {exc}")
+    click.echo(f"campaign {name}: {len(pending)} pending job(s) cancelled, "
+               f"{len(active) - len(failed_to_cancel) if cancel_runs else 0} run(s) asked to stop")
+    for line in failed_to_cancel:
+        click.secho(f"could not cancel {line}", fg="yellow", err=True)
+
+
+def _iso(value: float | None) -> str:
+    return datetime.fromtimestamp(value, UTC).isoformat() if value else ""
+
+
+REPORT_COLUMNS = ("key", "dataset", "param_set", "params", "state", "run_id", "attempts", "error",
+                  "submitted_at", "finished_at")
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--csv", "csv_path", required=True, type=click.Path(dir_okay=False), help="Where to write.")
+@config_option
+@state_dir_option
+def report(name: str, csv_path: str, config_path: str | None, state_dir: str | None) -> None:
+    """Write one CSV row per job: dataset, parameters, state, run id, tries, error, times."""
+    with _open(name, state_dir, config_path) as ledger:
+        jobs = ledger.jobs()
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(REPORT_COLUMNS)
+        for j in jobs:
+            writer.writerow([j.key, j.dataset, j.param_set, json.dumps(j.params, sort_keys=True), j.state,
+                             j.run_id or "", j.attempts, j.error or "", _iso(j.submitted_at),
+                             _iso(j.finished_at)])
+    click.echo(f"{len(jobs)} job(s) written to {csv_path}")
+
+
+def globus_app(config: ExperimentConfig) -> Any:
+    """The Globus app timers are created with: the confidential client of GLADIER_CLIENT_ID /
+    GLADIER_CLIENT_SECRET when set, else a user login with the experiment's native client."""
+    import globus_sdk
+    from gladier import GladierBaseClient
+
+    client_id, secret = os.environ.get("GLADIER_CLIENT_ID"), os.environ.get("GLADIER_CLIENT_SECRET")
+    if client_id and secret:
+        return globus_sdk.ClientApp("tomocupy-gladier", client_id=client_id, client_secret=secret)
+    return globus_sdk.UserApp("tomocupy-gladier", client_id=config.globus.get("client_id") or GladierBaseClient.client_id)
+
+
+def timers_client_for(config: ExperimentConfig, flow_id: str | None) -> Any:
+    """A Timers client; with ``flow_id``, its login consents to running that flow
+    (``add_app_flow_user_scope``)."""
+    app = globus_app(config)
+    return timers.timers_client(app, flow_id) if flow_id else timers.TimersClient(app=app)
+
+
+def _cli_program() -> list[str]:
+    found = shutil.which("tomocupy-gladier")
+    return [found] if found else [sys.executable, "-c", "from tomocupy_gladier.cli import main; main()"]
+
+
+@campaign.command()
+@click.argument("name")
+@click.option("--every", help="Interval: 1d, 12h, 30m, 1h30m ... (at least a minute).")
+@click.option("--start", help="First run (ISO 8601; local time without a zone) [default: now].")
+@click.option("--end", help="No run after this time (ISO 8601).")
+@click.option("--at", "at", help="Run once, at this time (ISO 8601).")
+@click.option("--max-timers", type=click.IntRange(1), default=20, show_default=True,
+              help="Globus: refuse to make more timers than this (one per job).")
+@config_option
+@state_dir_option
+def schedule(name: str, every: str | None, start: str | None, end: str | None, at: str | None,
+             max_timers: int, config_path: str | None, state_dir: str | None) -> None:
+    """Run campaign NAME on a schedule: Globus Timers (Globus backend; one timer per job), or
+    the cron line to install (local backend)."""
+    if bool(every) == bool(at):
+        raise UserError("give either --every INTERVAL or --at TIME")
+    if at and (start or end):
+        raise UserError("--start/--end go with --every, not with --at")
+    with _open(name, state_dir, config_path) as ledger:
+        config, meta = _config_of(ledger)
+        if meta.get("backend", config.backend) == "local":
+            command = _cli_program() + ["campaign", "run", name, "--refresh", "--config", meta["config"]]
+            if state_dir:
+                command += ["--state-dir", str(Path(state_dir).resolve())]
+            if at:
+                moment = timers.parse_time(at)
+                click.echo("# the local backend has no scheduler: run this once to queue it with at(1)")
+                click.echo(f"echo {shlex.quote(shlex.join(command))} | at -t {moment.strftime('%Y%m%d%H%M')}")
+            else:
+                seconds = timers.parse_interval(every or "")
+                line = timers.cron_line(seconds, command, timers.parse_time(start) if start else None)
+                click.echo("# the local backend has no scheduler: add this line with `crontab -e`")
+                if end:
+                    click.echo(f"# and remove it after {timers.parse_time(end).isoformat()}")
+                click.echo(line)
+            return
+        plan = timers.once(at) if at else timers.recurring(every or "", start, end)
+        jobs = ledger.jobs()
+        if len(jobs) > max_timers:
+            raise UserError(f"campaign {name} has {len(jobs)} jobs: that would be {len(jobs)} timers "
+                            f"(--max-timers {max_timers})")
+        service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"))
+        flow_id = getattr(service, "flow_id", None)
+        if not flow_id:
+            raise UserError("this backend's run service has no Globus flow id: timers need the Globus backend")
+        client = timers_client_for(config, str(flow_id))
+        made = []
+        for job in jobs:
+            made.append(timers.create_flow_timer(client, flow_id, timers.timer_name(name, job.key),
+                                                 body_for(job), plan))
+            click.echo(f"timer {made[-1]}: {job.dataset} ({job.param_set})")
+        ledger.set_meta({"timers": list(ledger.meta().get("timers", [])) + made})
+
+
+@campaign.command("timers")
+@click.argument("name", required=False)
+@click.option("--delete", "delete_ids", multiple=True, help="Delete this timer (repeatable).")
+@click.option("--delete-all", is_flag=True, help="Delete every timer listed.")
+@config_option
+def timers_command(name: str | None, delete_ids: tuple[str, ...], delete_all: bool,
+                   config_path: str | None) -> None:
+    """List (and delete) the Globus Timers made by `campaign schedule` (of campaign NAME)."""
+    if not config_path:
+        raise UserError("pass --config experiment.toml (its Globus settings are used to log in)")
+    config = load_config(config_path)
+    if config.backend == "local":
+        click.echo("the local backend makes no timers: see `crontab -l`")
+        return
+    client = timers_client_for(config, None)
+    listed = timers.list_timers(client, name)
+    table = Table(title="timers")
+    for column in ("id", "name", "status", "next run", "schedule"):
+        table.add_column(column, overflow="fold")
+    for t in listed:
+        table.add_row(str(t.get("job_id")), str(t.get("name")), str(t.get("status", "")),
+                      str(t.get("next_run", "")), json.dumps(t.get("schedule", {})))
+    Console(width=200).print(table)
+    targets = [str(t["job_id"]) for t in listed] if delete_all else list(delete_ids)
+    for timer_id in timers.delete_timers(client, targets):
+        click.echo(f"deleted timer {timer_id}")
+
+
+def watch_campaign_name(folder: Path) -> str:
+    """The campaign (ledger) a watched folder's scans are recorded in."""
+    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", folder.resolve().name)[:40] or "root"
+    return f"watch-{stem}-{digest}"
+
+
+@click.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@config_option
+@click.option("--pattern", default="*.h5", show_default=True, help="Which files are scans.")
+@click.option("--debounce", type=click.FloatRange(0), default=5.0, show_default=True,
+              help="Seconds a closed file's size must stay the same before it counts as complete.")
+@click.option("--marker-suffix", default=".done", show_default=True,
+              help="A file NAME+SUFFIX marks NAME complete at once ('' to disable).")
+@click.option("--no-close-events", is_flag=True,
+              help="The file system reports no close events (NFS...): a stable size is enough.")
+@click.option("--existing", is_flag=True, help="Also take the scans already in the folder.")
+@click.option("--recursive", is_flag=True, help="Watch sub-folders too.")
+@click.option("--flow", "flow_name", type=click.Choice(list(FLOWS)), default=wiring.DEFAULT_FLOW,
+              show_default=True)
+@click.option("--max-active", type=click.IntRange(1, 1000), default=4, show_default=True,
+              help="At most this many runs active at once.")
+@click.option("--poll-interval", type=click.FloatRange(0.01), default=15.0, show_default=True,
+              help="Seconds before the first look at a new run.")
+@state_dir_option
+def watch(folder: str, config_path: str | None, pattern: str, debounce: float, marker_suffix: str,
+          no_close_events: bool, existing: bool, recursive: bool, flow_name: str, max_active: int,
+          poll_interval: float, state_dir: str | None) -> None:
+    """Start one flow run per newly completed scan in FOLDER, never twice for the same file.
+    Ctrl-C stops watching; runs already started go on and are followed on the next start."""
+    from tomocupy_gladier.campaign.watcher import FolderWatcher, ScanTracker
+
+    if not config_path:
+        raise UserError("pass --config experiment.toml")
+    config = load_config(config_path)
+    name = watch_campaign_name(Path(folder))
+    path = wiring.ledger_path(Path(state_dir) if state_dir else wiring.default_campaigns_dir(config), name)
+    with Ledger(path) as ledger:
+        if not ledger.meta():
+            ledger.set_meta({"name": name, "config": str(config.path.resolve()), "flow": flow_name,
+                             "backend": config.backend, "watch": str(Path(folder).resolve()),
+                             "created": datetime.now(UTC).isoformat(), "cancelled": False})
+        service, body_for = wiring.connect(config, flow_name)
+        runner = CampaignRunner(ledger, service, body_for, name=name,
+                                settings=RunnerSettings(max_active=max_active, poll_interval=poll_interval,
+                                                        max_poll_interval=max(poll_interval, 300.0)),
+                                progress=lambda counts, message: console.print(message))
+        tracker = ScanTracker(pattern, debounce=debounce, marker_suffix=marker_suffix or None,
+                              require_close=not no_close_events)
+        watcher = FolderWatcher(folder, tracker, runner, recursive=recursive, include_existing=existing,
+                                tick=min(0.5, max(debounce / 4, 0.05)))
+        console.print(f"watching {folder} for {pattern} (campaign {name}); Ctrl-C to stop")
+        try:
+            watcher.run()
+        except KeyboardInterrupt:
+            counts = ledger.counts()
+            console.print(f"stopped: {counts[ACTIVE] + counts[SUBMITTING]} run(s) still active, "
+                          f"{counts[PENDING]} scan(s) pending; `tomocupy-gladier campaign status {name}` "
+                          "shows them, the next `watch` follows them")
+
+
+COMMANDS: list[click.Command] = [campaign, watch]
