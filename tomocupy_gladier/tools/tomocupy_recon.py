@@ -173,8 +173,12 @@ def tomocupy_recon(**data):
         module = program[program.index("-m") + 1] if "-m" in program[:-1] else None
         try:
             if module:
-                dists = importlib.metadata.packages_distributions().get(module.split(".")[0], [])
-                return module, importlib.metadata.version(dists[0])
+                top = module.split(".")[0]
+                try:  # most packages are named like their distribution: a cheap look-up first
+                    return module, importlib.metadata.version(top)
+                except importlib.metadata.PackageNotFoundError:
+                    dists = importlib.metadata.packages_distributions().get(top, [])
+                    return module, importlib.metadata.version(dists[0])
             for ep in importlib.metadata.entry_points(group="console_scripts"):
                 if ep.name == name and ep.dist is not None:
                     return name, ep.dist.version
