@@ -7,7 +7,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+from typing import Iterator
+
 import pytest
+import responses
 
 SOURCE = "11111111-1111-4111-8111-111111111111"
 FACILITY = "22222222-2222-4222-8222-222222222222"
@@ -22,9 +25,20 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.delenv("GLADIER_CLIENT_ID", raising=False)
-    monkeypatch.delenv("GLADIER_CLIENT_SECRET", raising=False)
-    monkeypatch.delenv("TOMOCUPY_GLADIER_CONFIG", raising=False)
+    for name in ("GLADIER_CLIENT_ID", "GLADIER_CLIENT_SECRET", "GLOBUS_SDK_ENVIRONMENT",
+                 "TOMOCUPY_GLADIER_CONFIG", "TOMOCUPY_GLADIER_CLIENT_ID", "TOMOCUPY_GLADIER_CONFIG_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def http() -> Iterator[responses.RequestsMock]:
+    """Registered HTTP responses (globus_sdk.testing + responses); any other request fails."""
+    responses.start()
+    try:
+        yield responses.mock
+    finally:
+        responses.stop()
+        responses.reset()
 
 
 def experiment_toml(extra: str = "", executable: str = '"tomocupy"') -> str:

@@ -9,14 +9,12 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import globus_sdk
 import pytest
-import responses
 from gladier.managers import FlowsManager
 from globus_sdk.testing import RegisteredResponse, load_response
 from globus_sdk.token_storage import TokenStorageData
@@ -35,25 +33,6 @@ IDENTITY = "8ac9e2b1-0c2d-4f4e-9a1b-2c3d4e5f6a7b"
 SECRET = "sup3r-s3cret-client-value"
 CONFIDENTIAL_ID = "c0ffee00-1111-4222-8333-444455556666"
 
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    for name in ("GLADIER_CLIENT_ID", "GLADIER_CLIENT_SECRET", "GLOBUS_SDK_ENVIRONMENT",
-                 auth.CONFIG_DIR_ENV):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def http() -> Iterator[responses.RequestsMock]:
-    responses.start()
-    try:
-        yield responses.mock
-    finally:
-        responses.stop()
-        responses.reset()
 
 
 def token(server: str, scopes: list[str], access: str, refresh: str | None = "refresh-" + "x",

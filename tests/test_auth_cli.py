@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import globus_sdk
-import pytest
-import responses
 from click.testing import CliRunner
 from globus_sdk.testing import RegisteredResponse, load_response
 from globus_sdk.token_storage import TokenStorageData
@@ -19,25 +16,6 @@ from tomocupy_gladier.cli import main
 IDENTITY = "8ac9e2b1-0c2d-4f4e-9a1b-2c3d4e5f6a7b"
 NATIVE_ID = "1234abcd-0000-4000-8000-000000000000"
 
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    for name in ("GLADIER_CLIENT_ID", "GLADIER_CLIENT_SECRET", "GLOBUS_SDK_ENVIRONMENT",
-                 "TOMOCUPY_GLADIER_CONFIG", "TOMOCUPY_GLADIER_CLIENT_ID", auth.CONFIG_DIR_ENV):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def http() -> Iterator[responses.RequestsMock]:
-    responses.start()
-    try:
-        yield responses.mock
-    finally:
-        responses.stop()
-        responses.reset()
 
 
 def store_auth_token(client_id: str = auth.DEFAULT_CLIENT_ID) -> Path:

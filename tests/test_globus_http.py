@@ -45,15 +45,6 @@ FLOWS_URL = "https://flows.automate.globus.org"
 COMPUTE_URL = "https://compute.api.globus.org"
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    for name in ("GLADIER_CLIENT_ID", "GLADIER_CLIENT_SECRET", "GLOBUS_SDK_ENVIRONMENT"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def function_id_for(name: str) -> str:
     """The id our fake Compute service gives a function: stable per name, distinct across names."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"compute-function:{name}"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import ast
 import logging
-import os
 import queue
 import sys
 import threading

@@ -8,13 +8,11 @@ the same function always gets the same id, a changed function a new one.
 from __future__ import annotations
 
 import os
-import sqlite3
-import threading
 import uuid
-from pathlib import Path
 from typing import Callable, NamedTuple
 
 from .runner import now_iso
+from .sqlite import SQLiteFile
 
 # Fixed namespace so that ids are stable across machines and state folders.
 FUNCTION_NAMESPACE = uuid.UUID("5c4b8e0e-6a0f-4d53-9a57-2f1c7b4e8d11")
@@ -39,28 +37,12 @@ def function_source(function: Callable) -> str:
     return dill.source.getsource(function, lstrip=True)
 
 
-class FunctionRegistry:
+class FunctionRegistry(SQLiteFile):
     """Registered functions in SQLite; safe to open from several processes."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
-                                   check_same_thread=False)
-        self._lock = threading.Lock()  # lets threads share the connection
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS functions (function_id TEXT PRIMARY KEY, name TEXT, "
-            "source TEXT, checksum TEXT, registered_at TEXT)"
-        )
-
-    def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
-
-    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        super().__init__(path, "CREATE TABLE IF NOT EXISTS functions (function_id TEXT PRIMARY KEY, "
+                         "name TEXT, source TEXT, checksum TEXT, registered_at TEXT)")
 
     def register_source(self, name: str, source: str, checksum: str) -> str:
         """Store ``source`` (defining a function ``name``); return its id."""

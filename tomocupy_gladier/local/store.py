@@ -15,14 +15,12 @@ import datetime as dt
 import json
 import os
 import socket
-import sqlite3
-import threading
 import uuid
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import UnknownFlowError, UnknownRunError
 from .runner import RunOutcome, now_iso
+from .sqlite import SQLiteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS flows (
@@ -90,7 +88,7 @@ def process_alive(pid: int, start: str | None) -> bool:
     return start is None or process_start_time(pid) == start
 
 
-class RunStore:
+class RunStore(SQLiteFile):
     """Flows, runs and logs in one SQLite file; safe to open from several processes.
 
     :param path: the database file (created with its parent folder)
@@ -98,34 +96,10 @@ class RunStore:
     """
 
     def __init__(self, path: str | os.PathLike, recover: bool = True) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
-                                   check_same_thread=False)
-        self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        super().__init__(path, _SCHEMA, synchronous="NORMAL")
         self._host = socket.gethostname()
         if recover:
             self.recover_interrupted()
-
-    def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
-
-    # One connection per store; the lock lets threads share it (runs in threads, a CLI poller).
-    def _write(self, sql: str, args: Iterable[Any] = ()) -> int:
-        with self._lock:
-            return self._db.execute(sql, tuple(args)).rowcount
-
-    def _read(self, sql: str, args: Iterable[Any] = ()) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, tuple(args)).fetchall()
-
-    def _read_one(self, sql: str, args: Iterable[Any] = ()) -> tuple | None:
-        rows = self._read(sql, args)
-        return rows[0] if rows else None
 
     # ------------------------------------------------------------------ flows
 

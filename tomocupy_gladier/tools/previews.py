@@ -41,7 +41,6 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
     import math
     import pathlib
     import re
-    from typing import Any
 
     import numpy as np
     from PIL import Image, ImageDraw, ImageFont

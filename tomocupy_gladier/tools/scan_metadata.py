@@ -33,7 +33,6 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
     import datetime
     import math
     import pathlib
-    from typing import Any
 
     import h5py
     import numpy as np

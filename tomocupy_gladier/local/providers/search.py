@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import threading
 import uuid
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import InvalidRequest
 from ..runner import ActionRequest, ActionResult, now_iso
+from ..sqlite import SQLiteFile
 
 SEARCH_INGEST_URL = "https://actions.globus.org/search/ingest"
 _INGEST_KEYS = {"search_index", "subject", "id", "content", "visible_to", "restricted"}
@@ -71,29 +69,13 @@ def summarize(entry: Mapping[str, Any]) -> dict:
     }
 
 
-class SearchIndex:
+class SearchIndex(SQLiteFile):
     """Local search entries in SQLite; safe to open from several processes."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
-                                   check_same_thread=False)
-        self._lock = threading.Lock()  # lets threads share the connection
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS entries (search_index TEXT, subject TEXT, entry_id TEXT, "
-            "content TEXT, visible_to TEXT, text TEXT, updated_at TEXT, "
-            "PRIMARY KEY (search_index, subject, entry_id))"
-        )
-
-    def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
-
-    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        super().__init__(path, "CREATE TABLE IF NOT EXISTS entries (search_index TEXT, subject TEXT, "
+                         "entry_id TEXT, content TEXT, visible_to TEXT, text TEXT, updated_at TEXT, "
+                         "PRIMARY KEY (search_index, subject, entry_id))")
 
     def ingest(self, search_index: str, subject: str, content: dict,
                visible_to: list[str], entry_id: str | None = None) -> dict:
