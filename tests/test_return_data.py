@@ -97,3 +97,16 @@ def test_an_unknown_return_collection_fails_with_a_clear_reason(tmp_path: Path):
     assert stranger in details["description"]
     # the publication before it is done and stays done
     assert (tmp_path / "portal/published/cells/scan1").is_dir()
+
+
+def test_the_demo_template_sends_previews_to_its_analysis_folder(tmp_path: Path):
+    from tomocupy_gladier.demo import ANALYSIS, prepare
+
+    setup = prepare(tmp_path, nproj=90, nrows=4, ncols=64)
+    back = setup.config.return_data
+    assert back is not None and (back.collection, back.what) == (ANALYSIS, "previews")
+    assert setup.config.local_collections[ANALYSIS] == tmp_path / "analysis"
+    assert (tmp_path / "analysis").is_dir()
+    body = build_flow_input(setup.config, setup.scan.name, recon_parameters(setup.config))
+    assert body["input"]["return_data"]["destination"] == {
+        "id": ANALYSIS, "path": "/incoming/demo_scan_0001_rec/previews"}
