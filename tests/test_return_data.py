@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tomocupy_gladier.backends import local_backend, make_client
 from tomocupy_gladier.config import load_config
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
@@ -25,7 +23,7 @@ def _run(config_path: Path, flow: str = "tomocupy", rtype: str = "full", edit=No
 
 
 def test_previews_land_in_the_return_folder(tmp_path: Path):
-    config, body, run = _run(tiny_experiment(tmp_path, return_section()))
+    config, _, run = _run(tiny_experiment(tmp_path, return_section()))
     assert run["status"] == "SUCCEEDED", run["details"]
     returned = tmp_path / "analysis/incoming/scan1_rec/previews"
     made = tmp_path / "facility/raw_rec/scan1_rec/previews"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import globus_sdk
 import pytest
@@ -150,7 +151,7 @@ def test_the_search_command_gives_the_same_records_on_both_backends(experiment, 
 
     [query] = globus_search
     assert query["_authorization"] == "Bearer search-token"
-    by_subject = lambda out: sorted(json.loads(out), key=lambda r: r["subject"])  # noqa: E731
+    by_subject = lambda out: sorted(json.loads(out), key=lambda r: r["subject"])
     assert by_subject(local.output) == by_subject(remote.output)
     assert json.loads(local.output), "the query should find something"
     # the local index has an entry in another index, which neither search returns
