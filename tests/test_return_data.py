@@ -42,10 +42,16 @@ def test_previews_land_in_the_return_folder(tmp_path: Path):
 
 
 def test_the_whole_reconstruction_comes_back_when_asked(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from tomocupy_gladier.cli import main
+
     path = tiny_experiment(tmp_path, return_section("reconstruction"), at_facility=True)
-    _, _, run = _run(path, flow="recon")
-    assert run["status"] == "SUCCEEDED", run["details"]
+    result = CliRunner().invoke(main, ["run", "scan1.h5", "--config", str(path), "--flow", "recon", "--full"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
     returned = tmp_path / "analysis/incoming/scan1_rec"
+    assert f"sent back to: {returned}" in result.output
     slices = sorted(p.name for p in returned.glob("recon_*.tiff"))
     assert slices == [f"recon_{row:05d}.tiff" for row in range(4)]
     assert (returned / "previews/xy.png").is_file()
