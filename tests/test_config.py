@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -68,3 +69,48 @@ def test_backend_defaults_to_local_without_globus_settings(tmp_path: Path, monke
     monkeypatch.setenv("GLADIER_CLIENT_ID", "abc")
     monkeypatch.setenv("GLADIER_CLIENT_SECRET", "s3cret")
     assert load_config(path).backend == "globus"
+
+
+RETURN = "77777777-7777-4777-8777-777777777777"
+RETURN_SECTION = f'\n[return]\ncollection = "{RETURN}"\npath = "/incoming"\n'
+RETURN_FOLDER = f'"{RETURN}" = "analysis"\n'
+
+
+def test_return_section_defaults_to_previews(tmp_path: Path):
+    path = tmp_path / "experiment.toml"
+    path.write_text(experiment_toml(RETURN_FOLDER) + RETURN_SECTION)
+    config = load_config(path)
+    assert config.return_data is not None
+    assert (config.return_data.collection, config.return_data.path, config.return_data.what) == (
+        RETURN, "/incoming", "previews")
+    assert config.local_collections[RETURN] == tmp_path / "analysis"
+
+
+def test_no_return_section_and_a_disabled_one_mean_no_return(tmp_path: Path):
+    path = tmp_path / "experiment.toml"
+    path.write_text(experiment_toml())
+    assert load_config(path).return_data is None
+    # switched off: its collection needs no local folder
+    path.write_text(experiment_toml() + RETURN_SECTION + "enable = false\n")
+    assert load_config(path).return_data is None
+
+
+@pytest.mark.parametrize("section, message", [
+    (RETURN_SECTION + 'what = "everything"\n',
+     "return.what: 'everything' is not allowed; choose one of 'previews', 'reconstruction'"),
+    ('\n[return]\ncollection = "analysis-pc"\npath = "/x"\n', "return.collection: 'analysis-pc' is not a valid"),
+    (f'\n[return]\ncollection = "{RETURN}"\n', "return: 'path' is a required property"),
+    (RETURN_SECTION + 'host = "x"\n', "return: unknown key(s) 'host'"),
+])
+def test_return_section_problems_name_the_key(tmp_path: Path, section, message):
+    path = tmp_path / "experiment.toml"
+    path.write_text(experiment_toml(RETURN_FOLDER) + section)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)
+
+
+def test_local_backend_needs_a_folder_for_the_return_collection(tmp_path: Path):
+    path = tmp_path / "experiment.toml"
+    path.write_text(experiment_toml() + RETURN_SECTION)
+    with pytest.raises(ConfigError, match=f"no folder for collection\\(s\\) {RETURN}"):
+        load_config(path)

@@ -20,7 +20,8 @@ def test_tomocupy_flow_is_transfer_then_reconstruction_then_publication(definiti
     assert states["TomocupyRecon"]["Next"] == "MakePreviews"
     assert states["MakePreviews"]["Next"] == "ScanMetadata"
     assert states["ScanMetadata"]["Next"] == "Publishv2GatherMetadata"
-    assert states["Publishv2Done"].get("End") is True
+    assert states["Publishv2Done"]["Next"] == "ReturnDataChoice"
+    assert states["ReturnData"].get("End") is True and states["ReturnDataSkipped"].get("End") is True
 
 
 def test_transfer_reads_collection_objects_and_honours_sync_level(definition):
@@ -82,3 +83,27 @@ def test_previews_and_metadata_get_the_reconstruction_result_and_feed_publicatio
         assert states[name]["ExceptionOnActionFailure"] is True
         # the same batch job settings as the reconstruction
         assert states[name]["Parameters"]["user_endpoint_config.$"] == "$.input.tomocupy_endpoint_config"
+
+
+@pytest.mark.parametrize("flow", ["tomocupy", "recon"])
+def test_return_step_is_a_choice_on_an_explicit_flag_then_a_transfer(flow):
+    states = offline_client(flow).get_flow_definition()["States"]
+    assert states["Publishv2Done"]["Next"] == "ReturnDataChoice"
+    choice = states["ReturnDataChoice"]
+    # no IsPresent guard: a missing flag fails the run instead of skipping the step unseen
+    assert choice["Choices"] == [{"Variable": "$.input.return_data.enable", "BooleanEquals": True,
+                                  "Next": "ReturnData"}]
+    assert choice["Default"] == "ReturnDataSkipped"
+    assert states["ReturnDataSkipped"]["Type"] == "Pass"
+    transfer = states["ReturnData"]
+    assert transfer["ActionUrl"] == "https://transfer.actions.globus.org/transfer/"
+    params = transfer["Parameters"]
+    assert params["source_endpoint.$"] == "$.input.return_data.source.id"
+    assert params["destination_endpoint.$"] == "$.input.return_data.destination.id"
+    assert params["DATA"] == [{"source_path.$": "$.input.return_data.source.path",
+                               "destination_path.$": "$.input.return_data.destination.path",
+                               "recursive.$": "$.input.return_data.recursive"}]
+    assert transfer.get("ExceptionOnActionFailure", True) is True
+    assert transfer["WaitTime"] >= 3600
+    schema = offline_client(flow).get_flow_schema()["properties"]["input"]
+    assert "return_data" in schema["required"]

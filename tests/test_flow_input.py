@@ -96,3 +96,68 @@ def test_run_labels_fit_the_flows_limit(experiment: Path):
     config = load_config(experiment)
     label = run_label(config, "a" * 100 + ".h5", {"reconstruction-type": "full"})
     assert len(label) <= 64
+
+
+RETURN = "77777777-7777-4777-8777-777777777777"
+
+
+def _with_return(experiment: Path, what: str | None = None) -> Path:
+    from tests.conftest import experiment_toml
+
+    (experiment.parent / "analysis").mkdir(exist_ok=True)
+    text = experiment_toml(f'"{RETURN}" = "analysis"\n') + \
+        f'\n[return]\ncollection = "{RETURN}"\npath = "/incoming"\n'
+    if what:
+        text += f'what = "{what}"\n'
+    experiment.write_text(text)
+    return experiment
+
+
+def test_without_a_return_section_the_flag_is_explicitly_false(experiment: Path):
+    config = load_config(experiment)
+    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))
+    assert body["input"]["return_data"] == {"enable": False}
+    validate_flow_input(TomocupyFlow.flow_schema, with_ids(body))
+
+
+@pytest.mark.parametrize("rtype, what, source, destination, recursive", [
+    ("full", None, "/raw_rec/scan1_rec/previews", "/incoming/scan1_rec/previews", True),
+    ("full", "reconstruction", "/raw_rec/scan1_rec", "/incoming/scan1_rec", True),
+    ("try", None, "/raw_rec/try_center/scan1/previews", "/incoming/scan1/previews", True),
+])
+def test_return_paths_follow_tomocupys_output(experiment: Path, rtype, what, source, destination, recursive):
+    config = load_config(_with_return(experiment, what))
+    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, rtype))
+    back = body["input"]["return_data"]
+    assert back == {"enable": True, "what": what or "previews",
+                    "source": {"id": FACILITY, "path": source},
+                    "destination": {"id": RETURN, "path": destination}, "recursive": recursive}
+    # the previews folder sits inside the published dataset
+    dataset = body["input"]["publishv2"]["dataset"]
+    assert str(config.facility.to_posix(source)).startswith(dataset)
+    validate_flow_input(TomocupyFlow.flow_schema, with_ids(body))
+
+
+def test_an_hdf5_reconstruction_is_returned_as_one_file(experiment: Path):
+    config = load_config(_with_return(experiment, "reconstruction"))
+    recon = recon_parameters(config, {"save-format": "h5"}, "full")
+    back = build_flow_input(config, "scan1.h5", recon)["input"]["return_data"]
+    assert back["source"]["path"] == "/raw_rec/scan1_rec.h5"
+    assert back["destination"]["path"] == "/incoming/scan1_rec.h5"
+    assert back["recursive"] is False
+    config = load_config(_with_return(experiment))
+    back = build_flow_input(config, "scan1.h5", recon)["input"]["return_data"]
+    assert back["source"]["path"] == "/raw_rec/scan1_rec_previews"
+
+
+def test_an_enabled_return_needs_its_paths_in_the_input(experiment: Path):
+    from tomocupy_gladier.errors import FlowInputError
+
+    config = load_config(_with_return(experiment))
+    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))
+    del body["input"]["return_data"]["destination"]
+    with pytest.raises(FlowInputError, match="'destination' is a required property"):
+        validate_flow_input(TomocupyFlow.flow_schema, with_ids(body))
+    del body["input"]["return_data"]
+    with pytest.raises(FlowInputError, match="'return_data' is a required property"):
+        validate_flow_input(TomocupyFlow.flow_schema, with_ids(body))

@@ -37,6 +37,7 @@ def good_input() -> dict:
         "previews": {},
         "make_previews_function_id": FID,
         "scan_metadata_function_id": FID,
+        "return_data": {"enable": False},
     }}
 
 
@@ -145,3 +146,16 @@ def test_publication_flags_are_required():
     body = good_input()
     del body["input"]["publishv2"]["enable_publish"]
     assert problems_of(body) == ["input.publishv2: 'enable_publish' is a required property"]
+
+
+def test_an_enabled_return_needs_paths_and_a_known_what():
+    body = good_input()
+    body["input"]["return_data"] = {"enable": True, "what": "everything"}
+    found = problems_of(body)
+    assert "input.return_data: 'source' is a required property" in found
+    assert "input.return_data: 'recursive' is a required property" in found
+    assert any(p.startswith("input.return_data.what: 'everything' is not allowed") for p in found)
+    body["input"]["return_data"] = {"enable": True, "what": "previews", "recursive": True,
+                                    "source": {"id": FACILITY, "path": "/raw_rec/scan1_rec/previews"},
+                                    "destination": {"id": PUBLISH, "path": "/incoming"}}
+    validate_flow_input(TomocupyFlow.flow_schema, body)

@@ -23,6 +23,7 @@ from tomocupy_gladier.tools.tomocupy_recon import DEFAULT_WAIT_TIME
 from tomocupy_gladier.validation import describe_error, leaf_errors
 
 BACKENDS = ("local", "globus")
+RETURN_WHAT = ("previews", "reconstruction")
 
 
 def _collection_section(title: str) -> dict[str, Any]:
@@ -93,6 +94,18 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "required": ["index", "collection", "path"],
             "additionalProperties": False,
         },
+        "return": {
+            "type": "object",
+            "title": "Results sent back to the scientist",
+            "properties": {
+                "collection": uuid_field("Return collection", "Globus collection the results are sent to"),
+                "path": {"type": "string", "minLength": 1},
+                "what": {"type": "string", "enum": list(RETURN_WHAT)},
+                "enable": {"type": "boolean"},
+            },
+            "required": ["collection", "path"],
+            "additionalProperties": False,
+        },
         "recon": {**_recon, "title": "Default reconstruction parameters"},
         "local": {
             "type": "object",
@@ -131,6 +144,19 @@ class PublishConfig:
 
 
 @dataclass(frozen=True)
+class ReturnConfig:
+    """Where results go back to after publication (the ``[return]`` section).
+
+    ``what``: ``"previews"`` sends the previews folder only, ``"reconstruction"`` the whole
+    reconstruction folder (previews included).
+    """
+
+    collection: str
+    path: str
+    what: str = "previews"
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """A validated ``experiment.toml``; relative local paths are resolved against its folder."""
 
@@ -148,6 +174,7 @@ class ExperimentConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     pbs: Mapping[str, Any] = field(default_factory=dict)
     publish: PublishConfig | None = None
+    return_data: ReturnConfig | None = None
     recon: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     local_state_dir: Path | None = None
@@ -188,8 +215,9 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
     collections = {cid: (base / folder).resolve() for cid, folder in local.get("collections", {}).items()}
     if backend == "local":
         needed = [raw["facility"]["collection"]] + ([raw["source"]["collection"]] if "source" in raw else [])
-        if "publish" in raw:
-            needed.append(raw["publish"]["collection"])
+        for section in ("publish", "return"):
+            if section in raw and raw[section].get("enable", True):
+                needed.append(raw[section]["collection"])
         missing = [cid for cid in needed if cid not in collections]
         if missing:
             raise ConfigError(f"{path}: [local.collections] has no folder for collection(s) "
@@ -212,6 +240,10 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
             checksums=tuple(p.get("checksums", ["sha256"])),
             transfer=p.get("transfer", True), ingest=p.get("ingest", True), datacite=p.get("datacite", True),
         )
+    return_data = None
+    if "return" in raw and raw["return"].get("enable", True):
+        r = raw["return"]
+        return_data = ReturnConfig(collection=r["collection"], path=r["path"], what=r.get("what", "previews"))
     executable = compute.get("executable", "tomocupy")
     state_dir = local.get("state_dir")
     return ExperimentConfig(
@@ -229,6 +261,7 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         env=dict(compute.get("env", {})),
         pbs=dict(compute.get("pbs", {})),
         publish=publish,
+        return_data=return_data,
         recon=dict(raw.get("recon", {})),
         tags=tuple(raw.get("experiment", {}).get("tags", [])),
         local_state_dir=(base / state_dir).resolve() if state_dir else (base / ".tomocupy-gladier").resolve(),

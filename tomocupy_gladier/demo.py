@@ -1,9 +1,9 @@
 """The demo: a synthetic scan taken through the real flow on this machine.
 
 It writes a realistic DXchange scan into a "beamline" folder, a commented ``experiment.toml``
-that maps three local folders to collections (beamline, facility, portal), then runs
+that maps four local folders to collections (beamline, facility, portal, analysis), then runs
 ``TomocupyFlow`` on the local backend: transfer, CPU reconstruction, previews, metadata,
-publication into the local index. What it leaves behind is the user's starting template.
+publication into the local index, previews sent back to the analysis folder. What it leaves behind is the user's starting template.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tomocupy_gladier.config import ExperimentConfig, load_config
 BEAMLINE = "d0c0a001-0000-4000-8000-00000000b001"
 FACILITY = "d0c0a001-0000-4000-8000-00000000f001"
 PORTAL = "d0c0a001-0000-4000-8000-00000000c001"
+ANALYSIS = "d0c0a001-0000-4000-8000-00000000a001"
 INDEX = "d0c0a001-0000-4000-8000-0000000051d1"
 ENDPOINT = "d0c0a001-0000-4000-8000-0000000000e1"
 
@@ -63,6 +64,12 @@ path = "/published"
 visible_to = ["public"]
 checksums = ["sha256"]
 
+[return]                        # after publication, send results back to the scientist
+collection = "{ANALYSIS}"   # e.g. the beamline's analysis machine
+path = "/incoming"
+what = "previews"               # "previews", or "reconstruction" (the whole volume, previews included)
+# enable = false                # keep the section but skip the step (the run log shows ReturnDataSkipped)
+
 [recon]                         # default reconstruction parameters, by tomocupy's option names
 reconstruction-type = "full"
 rotation-axis-auto = "auto"
@@ -78,6 +85,7 @@ state_dir = "state"
 "{BEAMLINE}" = "beamline"
 "{FACILITY}" = "facility"
 "{PORTAL}" = "portal"
+"{ANALYSIS}" = "analysis"
 """
 
 
@@ -94,7 +102,7 @@ def prepare(workdir: Path, *, nproj: int = 720, nrows: int = 32, ncols: int = 51
     from tomocupy_gladier.synthetic import write_scan
 
     workdir = workdir.resolve()
-    for folder in ("beamline", "facility/raw", "portal"):
+    for folder in ("beamline", "facility/raw", "portal", "analysis"):
         (workdir / folder).mkdir(parents=True, exist_ok=True)
     config_path = workdir / "experiment.toml"
     if not config_path.exists():
@@ -133,6 +141,14 @@ def summarize_run(backend: Any, record: dict) -> dict[str, Any]:
         "log": recon.get("log_file"),
         "previews": previews.get("previews", []),
         "published_to": ((gather.get("transfer") or {}).get("DATA") or [{}])[0].get("destination_path"),
+        "returned_to": _returned_to(output),
         "index_entry": subject if entry else None,
         "entry": entry,
     }
+
+
+def _returned_to(output: dict) -> str | None:
+    """Where the return step copied results (a path on the return collection), or None if skipped."""
+    if ((output.get("ReturnData") or {}).get("status")) != "SUCCEEDED":
+        return None
+    return ((output.get("input") or {}).get("return_data") or {}).get("destination", {}).get("path")

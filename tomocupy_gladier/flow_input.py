@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.paths import tomocupy_output
+from tomocupy_gladier.paths import previews_folder, reconstruction_item, tomocupy_output
 
 
 def recon_parameters(config: ExperimentConfig, overrides: Mapping[str, Any] | None = None,
@@ -89,14 +89,52 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
         "previews": dict(previews or {}),
     })
     data["publishv2"] = publish_input(config, location, recon, publish_metadata)
+    data["return_data"] = return_input(config, location, recon, previews)
     return {"input": data}
+
+
+def recon_output(location: ScanLocation, recon: Mapping[str, Any]) -> PurePosixPath:
+    """POSIX path of the reconstruction of this scan with these parameters (tomocupy's convention)."""
+    return tomocupy_output(location.posix_path, str(recon.get("reconstruction-type", "try")),
+                           recon.get("out-path-name"))
+
+
+def return_input(config: ExperimentConfig, location: ScanLocation, recon: Mapping[str, Any],
+                 previews: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``return_data`` block: an explicit ``enable`` flag and, when enabled, what is copied where.
+
+    The source is on the facility collection: the previews folder, or the whole reconstruction
+    (``[return] what = "reconstruction"``). It lands in ``<[return] path>/<reconstruction name>/``
+    (previews in its ``previews`` subfolder), so returned results keep tomocupy's names.
+    """
+    back = config.return_data
+    if back is None:
+        return {"enable": False}
+    output = recon_output(location, recon)
+    # try reconstructions are always TIFF slices
+    fmt = "tiff" if str(recon.get("reconstruction-type", "try")).startswith("try") \
+        else str(recon.get("save-format", "tiff"))
+    destination = PurePosixPath("/", back.path, output.name)
+    if back.what == "reconstruction":
+        item, recursive = reconstruction_item(output, fmt)
+        destination = destination.with_name(item.name)
+    else:
+        folder = str((previews or {}).get("folder", "previews"))
+        item, recursive = previews_folder(output, fmt, folder), True
+        destination = destination / folder
+    return {
+        "enable": True,
+        "what": back.what,
+        "source": {"id": config.facility.id, "path": str(config.facility.to_globus(item))},
+        "destination": {"id": back.collection, "path": str(destination)},
+        "recursive": recursive,
+    }
 
 
 def publish_input(config: ExperimentConfig, location: ScanLocation, recon: Mapping[str, Any],
                   extra_metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Publishv2's block; every enable flag is explicit (an absent flag silently skips the step)."""
-    output = tomocupy_output(location.posix_path, str(recon.get("reconstruction-type", "try")),
-                             recon.get("out-path-name"))
+    output = recon_output(location, recon)
     metadata = {"tomography": {"experiment": config.name, "scan": location.name,
                                "parameters": dict(recon)}}
     metadata.update(extra_metadata or {})

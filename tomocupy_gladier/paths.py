@@ -44,3 +44,24 @@ def tomocupy_output(scan: PurePosixPath, reconstruction_type: str,
     if out_path_name:
         return PurePosixPath(out_path_name)
     return rec_root / f"{scan.stem}_rec"
+
+
+def previews_folder(output: PurePosixPath, save_format: str = "tiff",
+                    folder: str = "previews") -> PurePosixPath:
+    """Where the previews tool writes its PNGs for a reconstruction at ``output``.
+
+    A TIFF stack gets ``<output>/previews``; an HDF5 or Zarr volume (``<output>.h5``,
+    ``<output>.zarr``) gets a sibling folder ``<output>_previews``.
+    """
+    if save_format == "tiff":
+        return output / folder
+    return output.with_name(f"{output.name}_{folder}")
+
+
+def reconstruction_item(output: PurePosixPath, save_format: str = "tiff") -> tuple[PurePosixPath, bool]:
+    """The reconstruction as one transferable item: ``(path, is_folder)``."""
+    if save_format == "tiff":
+        return output, True
+    if save_format == "zarr":
+        return output.with_name(f"{output.name}.zarr"), True
+    return output.with_name(f"{output.name}.h5"), False

@@ -164,6 +164,31 @@ PUBLISH_PROPERTIES: dict[str, Any] = {
     "publishv2_gather_metadata_function_id": function_id_field("publishv2_gather_metadata"),
 }
 
+RETURN_PROPERTIES: dict[str, Any] = {
+    "return_data": {
+        "title": "Send results back",
+        "description": "After publication, copy the previews (or the whole reconstruction) to a collection "
+        "of the scientist's choice, e.g. the beamline's analysis machine.",
+        "type": "object",
+        "properties": {
+            "enable": {"title": "Send results back", "description": "False: the step is skipped (shown as "
+                       "ReturnDataSkipped in the run log).", "type": "boolean"},
+            "what": {"title": "What", "description": "The previews folder, or the whole reconstruction.",
+                     "type": "string", "enum": ["previews", "reconstruction"], "default": "previews"},
+            "source": collection_field("Results at the facility", "The folder or file sent back (on the "
+                                       "facility collection)."),
+            "destination": collection_field("Send to", "Where the results are copied."),
+            "recursive": {"title": "Copy a folder", "description": "True when the source is a folder "
+                          "(previews, TIFF or Zarr reconstruction); false for an HDF5 file.", "type": "boolean"},
+        },
+        "required": ["enable"],
+        # only an enabled step needs paths
+        "if": {"properties": {"enable": {"const": True}}},
+        "then": {"required": ["source", "destination", "recursive"]},
+        "additionalProperties": False,
+    },
+}
+
 def flow_input_schema(
     *parts: Mapping[str, Any],
     required: tuple[str, ...] = (),

@@ -178,6 +178,19 @@ def run(scan: str, config_path: str | None, flow_name: str, backend: str | None,
         click.echo(f"next: tomocupy-gladier run {scan} --config {config.path} --full --from-try {run_id}")
     elif previews.get("previews"):
         click.echo("previews: " + ", ".join(previews["previews"]))
+    back = body["input"].get("return_data") or {}
+    if back.get("enable"):
+        click.echo(f"sent back to: {returned_location(config, back)}")
+
+
+def returned_location(config: Any, back: dict) -> str:
+    """Where the return step put the results: the local folder on the local backend, else
+    ``<collection>:<path>``."""
+    dest = back["destination"]
+    root = config.local_collections.get(dest["id"]) if config.backend == "local" else None
+    if root is not None:
+        return str(Path(root, dest["path"].lstrip("/")))
+    return f"{dest['id']}:{dest['path']}"
 
 
 def state_result(record: dict, state: str) -> dict:

@@ -42,7 +42,7 @@ def demo(workdir: str, projections: int, rows: int, columns: int) -> None:
     backend = local_backend(config)
     client = make_client("tomocupy", config, background=True)
     out.print("[bold]2.[/bold] running TomocupyFlow on the local backend "
-              "(transfer -> reconstruction -> previews -> metadata -> publication)")
+              "(transfer -> reconstruction -> previews -> metadata -> publication -> return)")
     run = client.run_flow(flow_input=body, label=run_label(config, setup.scan.name, recon), tags=["demo"])
     record = follow_run(client, run["run_id"], delay=0.3, tail=recon_log_path(body))
     summary = summarize_run(backend, record)
@@ -67,6 +67,8 @@ def _print_summary(summary: dict[str, Any], seconds: float, setup: Any) -> None:
         ("log", summary["log"]),
         ("previews", ", ".join(summary["previews"]) or "none"),
         ("published to", f"{setup.workdir / 'portal'}{summary['published_to'] or ''}"),
+        ("sent back to", f"{setup.workdir / 'analysis'}{summary['returned_to']}" if summary["returned_to"]
+         else "not sent back (no [return] section)"),
         ("index entry", summary["index_entry"] or "none"),
     ]
     for name, value in facts:

@@ -17,10 +17,12 @@ from tomocupy_gladier.schema import (
     PREVIEW_PROPERTIES,
     PUBLISH_PROPERTIES,
     RECON_PROPERTIES,
+    RETURN_PROPERTIES,
     TRANSFER_PROPERTIES,
     flow_input_schema,
 )
 from tomocupy_gladier.tools.previews import Previews, make_previews, make_previews_tasks
+from tomocupy_gladier.tools.return_data import ReturnData
 from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
 from tomocupy_gladier.tools.tomocupy_recon import DEFAULT_WAIT_TIME, TomocupyRecon
 from tomocupy_gladier.tools.transfer import ScanTransfer
@@ -31,6 +33,7 @@ RECON_REQUIRED = ("recon", "tomocupy", "compute_endpoint", "tomocupy_recon_funct
 TRANSFER_REQUIRED = ("source", "destination")
 PREVIEW_REQUIRED = ("previews", "make_previews_function_id", "scan_metadata_function_id")
 PUBLISH_REQUIRED = ("publishv2", "publishv2_gather_metadata_function_id")
+RETURN_REQUIRED = ("return_data",)
 
 # After the reconstruction: previews, then the record (scan metadata + reconstruction facts +
 # previews), which becomes Publishv2's input. The follow-up tasks go to the same batch job.
@@ -80,16 +83,18 @@ class TomocupyClient(GladierBaseClient):
 @generate_flow_definition(modifiers=AFTER_RECON_MODIFIERS)
 class TomocupyFlow(TomocupyClient):
     """Copy a scan from the beamline to the facility, reconstruct it with tomocupy, publish the result
-    with its metadata and previews."""
+    with its metadata and previews, then (if enabled) send results back to the scientist."""
 
-    gladier_tools = [ScanTransfer, TomocupyRecon, Previews, ScanMetadata, Publishv2]
-    schema_parts = (TRANSFER_PROPERTIES, RECON_PROPERTIES, PREVIEW_PROPERTIES, PUBLISH_PROPERTIES)
+    gladier_tools = [ScanTransfer, TomocupyRecon, Previews, ScanMetadata, Publishv2, ReturnData]
+    schema_parts = (TRANSFER_PROPERTIES, RECON_PROPERTIES, PREVIEW_PROPERTIES, PUBLISH_PROPERTIES,
+                    RETURN_PROPERTIES)
     flow_schema = flow_input_schema(
         *schema_parts,
-        required=TRANSFER_REQUIRED + RECON_REQUIRED + PREVIEW_REQUIRED + PUBLISH_REQUIRED,
+        required=TRANSFER_REQUIRED + RECON_REQUIRED + PREVIEW_REQUIRED + PUBLISH_REQUIRED + RETURN_REQUIRED,
         title="tomocupy: transfer, reconstruct, publish",
         description="Copies a scan to the computing facility, reconstructs it with tomocupy on a GPU "
-        "node and publishes the reconstruction with its metadata.",
+        "node, publishes the reconstruction with its metadata and, when asked, sends the previews or "
+        "the reconstruction back to the scientist.",
     )
 
 
@@ -97,13 +102,14 @@ class TomocupyFlow(TomocupyClient):
 class TomocupyReconFlow(TomocupyClient):
     """Reconstruct a scan already at the facility with tomocupy, then publish (or only catalogue) it."""
 
-    gladier_tools = [TomocupyRecon, Previews, ScanMetadata, Publishv2]
-    schema_parts = (RECON_PROPERTIES, PREVIEW_PROPERTIES, PUBLISH_PROPERTIES)
+    gladier_tools = [TomocupyRecon, Previews, ScanMetadata, Publishv2, ReturnData]
+    schema_parts = (RECON_PROPERTIES, PREVIEW_PROPERTIES, PUBLISH_PROPERTIES, RETURN_PROPERTIES)
     flow_schema = flow_input_schema(
         *schema_parts,
-        required=RECON_REQUIRED + PREVIEW_REQUIRED + PUBLISH_REQUIRED,
+        required=RECON_REQUIRED + PREVIEW_REQUIRED + PUBLISH_REQUIRED + RETURN_REQUIRED,
         title="tomocupy: reconstruct, publish",
-        description="Reconstructs a scan that is already at the computing facility and publishes the result.",
+        description="Reconstructs a scan that is already at the computing facility, publishes the result "
+        "and, when asked, sends the previews or the reconstruction back to the scientist.",
     )
 
 

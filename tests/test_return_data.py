@@ -1,0 +1,116 @@
+"""The return step on the local backend: results land in the scientist's folder, the step is
+skipped visibly when [return] is absent, and a bad return collection fails with its reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tomocupy_gladier.backends import local_backend, make_client
+from tomocupy_gladier.config import load_config
+from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
+
+from tests.tiny_experiment import RETURN, return_section, state_names, tiny_experiment
+
+
+def _run(config_path: Path, flow: str = "tomocupy", rtype: str = "full", edit=None) -> tuple:
+    config = load_config(config_path)
+    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, rtype),
+                            transfer=(flow == "tomocupy"))
+    if edit:
+        edit(body["input"])
+    run = make_client(flow, config).run_flow(flow_input=body, label="return test")
+    return config, body, run
+
+
+def test_previews_land_in_the_return_folder(tmp_path: Path):
+    config, _, run = _run(tiny_experiment(tmp_path, return_section()))
+    assert run["status"] == "SUCCEEDED", run["details"]
+    returned = tmp_path / "analysis/incoming/scan1_rec/previews"
+    made = tmp_path / "facility/raw_rec/scan1_rec/previews"
+    assert sorted(p.name for p in returned.iterdir()) == ["xy.png", "xz.png", "yz.png"]
+    for png in returned.iterdir():
+        assert png.read_bytes() == (made / png.name).read_bytes()
+        assert png.read_bytes().startswith(b"\x89PNG")
+    # previews only: no slices came back
+    assert not list((tmp_path / "analysis").rglob("*.tiff"))
+    transfer = run["details"]["output"]["ReturnData"]["details"]
+    assert (transfer["files_transferred"], transfer["destination_endpoint_id"]) == (3, RETURN)
+    names = state_names(local_backend(config), run["run_id"])
+    # after publication, never before
+    assert names.index("ReturnData") > names.index("Publishv2Done")
+    assert "ReturnDataSkipped" not in names
+
+
+def test_the_whole_reconstruction_comes_back_when_asked(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from tomocupy_gladier.cli import main
+
+    path = tiny_experiment(tmp_path, return_section("reconstruction"), at_facility=True)
+    result = CliRunner().invoke(main, ["run", "scan1.h5", "--config", str(path), "--flow", "recon", "--full"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    returned = tmp_path / "analysis/incoming/scan1_rec"
+    assert f"sent back to: {returned}" in result.output
+    slices = sorted(p.name for p in returned.glob("recon_*.tiff"))
+    assert slices == [f"recon_{row:05d}.tiff" for row in range(4)]
+    assert (returned / "previews/xy.png").is_file()
+    original = tmp_path / "facility/raw_rec/scan1_rec/recon_00002.tiff"
+    assert (returned / "recon_00002.tiff").read_bytes() == original.read_bytes()
+
+
+def test_without_a_return_section_the_step_is_skipped_visibly(tmp_path: Path):
+    path = tiny_experiment(tmp_path, at_facility=True)
+    config, body, run = _run(path, flow="recon", rtype="try")
+    assert body["input"]["return_data"] == {"enable": False}
+    assert run["status"] == "SUCCEEDED", run["details"]
+    names = state_names(local_backend(config), run["run_id"])
+    assert names[-2:] == ["ReturnDataChoice", "ReturnDataSkipped"]
+    assert "ReturnData" not in names
+    assert run["details"]["output"]["ReturnData"] == {"skipped": True, "reason": "return_data.enable is false"}
+    assert list((tmp_path / "analysis").iterdir()) == []
+
+
+def test_a_missing_flag_fails_the_run_rather_than_skipping(tmp_path: Path):
+    from tomocupy_gladier.local import LocalBackend
+
+    config = load_config(tiny_experiment(tmp_path, at_facility=True))
+    backend = LocalBackend(tmp_path / "state", config.local_collections)
+    # the schema refuses it first; below the schema, the Choice itself refuses it too
+    from tomocupy_gladier.tools.return_data import ReturnData
+
+    flow_id = backend.register_flow(ReturnData.flow_definition)
+    run = backend.start_run(flow_id, {"input": {"return_data": {}}})
+    assert (run["status"], run["details"]["code"]) == ("FAILED", "States.Runtime")
+    assert "return_data.enable" in run["details"]["description"]
+    backend.close()
+
+
+def test_an_unknown_return_collection_fails_with_a_clear_reason(tmp_path: Path):
+    stranger = "99999999-9999-4999-8999-999999999999"
+
+    def elsewhere(data: dict) -> None:
+        data["return_data"]["destination"]["id"] = stranger
+
+    path = tiny_experiment(tmp_path, return_section(), at_facility=True)
+    _, _, run = _run(path, flow="recon", rtype="try", edit=elsewhere)
+    details = run["details"]
+    assert (run["status"], details["code"], details["state_name"]) == (
+        "FAILED", "ActionFailedException", "ReturnData")
+    assert "ENDPOINT_NOT_FOUND" in details["description"]
+    assert stranger in details["description"]
+    # the publication before it is done and stays done
+    assert (tmp_path / "portal/published/cells/scan1").is_dir()
+
+
+def test_the_demo_template_sends_previews_to_its_analysis_folder(tmp_path: Path):
+    from tomocupy_gladier.demo import ANALYSIS, prepare
+
+    setup = prepare(tmp_path, nproj=90, nrows=4, ncols=64)
+    back = setup.config.return_data
+    assert back is not None and (back.collection, back.what) == (ANALYSIS, "previews")
+    assert setup.config.local_collections[ANALYSIS] == tmp_path / "analysis"
+    assert (tmp_path / "analysis").is_dir()
+    body = build_flow_input(setup.config, setup.scan.name, recon_parameters(setup.config))
+    assert body["input"]["return_data"]["destination"] == {
+        "id": ANALYSIS, "path": "/incoming/demo_scan_0001_rec/previews"}
