@@ -40,6 +40,9 @@ from tomocupy_gladier.validation import describe_error, leaf_errors
 GLOB_CHARS = frozenset("*?[")
 
 
+DEFAULT_PARAM_SET = "default"  # the set a manifest without [params] gets
+
+
 class ManifestError(UserError):
     """The manifest cannot be read, or it lists nothing to do."""
 
@@ -129,7 +132,7 @@ def _from_toml(path: Path) -> tuple[list[tuple[str, str, dict]], str | None]:
     datasets = raw.get("datasets", section.get("datasets"))
     if not isinstance(datasets, list) or not all(isinstance(d, str) and d for d in datasets) or not datasets:
         raise ManifestError(f"{path}: 'datasets' must be a non-empty list of paths or globs")
-    param_sets = raw.get("params", {"default": {}})
+    param_sets = raw.get("params", {DEFAULT_PARAM_SET: {}})
     if not isinstance(param_sets, dict) or not param_sets or not all(isinstance(v, dict) for v in param_sets.values()):
         raise ManifestError(f"{path}: [params.NAME] tables expected (one per parameter set)")
     rows = [(d, name, params) for d in datasets for name, params in param_sets.items()]
@@ -147,7 +150,7 @@ def _from_csv(path: Path) -> list[tuple[str, str, dict]]:
             dataset = (row.pop("dataset") or "").strip()
             if not dataset:
                 raise ManifestError(f"{path}:{number}: empty dataset")
-            name = (row.pop("params", None) or "default").strip()
+            name = (row.pop("params", None) or DEFAULT_PARAM_SET).strip()
             params = {k: _cell(v) for k, v in row.items() if k and v is not None and v.strip()}
             rows.append((dataset, name, params))
     if not rows:

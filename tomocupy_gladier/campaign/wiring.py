@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from tomocupy_gladier.campaign.ledger import JobRow, Ledger
-from tomocupy_gladier.campaign.manifest import Job, load_manifest
+from tomocupy_gladier.campaign.manifest import DEFAULT_PARAM_SET, Job, load_manifest
 from tomocupy_gladier.campaign.service import RunService
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flow_input import build_flow_input, locate_scan, recon_parameters
+from tomocupy_gladier.paths import tomocupy_output
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_FLOW = "recon"  # data already at the facility: reconstruct + publish, no transfer
@@ -76,6 +77,11 @@ def body_builder(config: ExperimentConfig, flow_name: str) -> BodyBuilder:
 
     def body_for(job: JobRow) -> dict[str, Any]:
         recon = recon_parameters(config, job.params)
+        if job.param_set != DEFAULT_PARAM_SET and not recon.get("out-path-name"):
+            # reprocessing with other parameters must not overwrite the earlier reconstruction
+            scan = locate_scan(config, job.dataset, transfer=transfer).posix_path
+            default = tomocupy_output(scan, "full")
+            recon["out-path-name"] = str(default.with_name(f"{default.name}_{job.param_set}"))
         return build_flow_input(config, job.dataset, recon, transfer=transfer)
 
     return body_for
