@@ -38,8 +38,6 @@ from tomocupy_gladier.options import recon_schema
 from tomocupy_gladier.validation import describe_error, leaf_errors
 
 GLOB_CHARS = frozenset("*?[")
-
-
 DEFAULT_PARAM_SET = "default"  # the set a manifest without [params] gets
 
 
