@@ -94,6 +94,8 @@ import json, os, pathlib, sys, time
 record = os.environ["FAKE_TOMOCUPY_RECORD"]
 with open(record, "a") as f:
     f.write(json.dumps(sys.argv[1:]) + "\n")
+with open(record + ".env", "a") as f:
+    f.write(json.dumps({"CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}) + "\n")
 mode = os.environ.get("FAKE_TOMOCUPY_MODE", "ok")
 args = sys.argv[1:]
 def opt(name, default=None):
@@ -133,6 +135,11 @@ def fake_tomocupy(tmp_path: Path, monkeypatch):
             if not record.exists():
                 return []
             return [json.loads(line) for line in record.read_text().splitlines()]
+
+        @staticmethod
+        def environments() -> list[dict]:
+            path = Path(f"{record}.env")
+            return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
         @staticmethod
         def mode(value: str) -> None:

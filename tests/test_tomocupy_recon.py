@@ -141,3 +141,18 @@ def test_known_option_table_matches_tomocupys_own():
     assert common | steps_only == set(tomocupy_options_for("recon_steps"))
     flags = {w.rstrip("*") for t in tables for w in t.split() if w.endswith("*")}
     assert flags == {o for o, e in tomocupy_options_for("recon_steps").items() if e["action"] == "store_true"}
+
+
+def test_tomocupy_runs_on_the_gpu_its_worker_was_given(fake_tomocupy, scan, monkeypatch):
+    """Globus Compute pins each worker to a GPU with CUDA_VISIBLE_DEVICES; tomocupy inherits it."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")
+    result = recon(fake_tomocupy, scan, **{"reconstruction-type": "full"})
+    assert fake_tomocupy.environments() == [{"CUDA_VISIBLE_DEVICES": "2"}]
+    assert result["gpu"] == "2"
+
+
+def test_extra_environment_reaches_tomocupy(fake_tomocupy, scan):
+    settings = {"file_name": str(scan), "executable": fake_tomocupy.executable, "timeout": 30,
+                "env": {"CUDA_VISIBLE_DEVICES": "1"}}
+    tomocupy_recon(recon={"reconstruction-type": "full"}, tomocupy=settings)
+    assert fake_tomocupy.environments() == [{"CUDA_VISIBLE_DEVICES": "1"}]
