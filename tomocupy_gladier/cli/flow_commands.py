@@ -11,6 +11,7 @@ from typing import Any, Callable
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from tomocupy_gladier.backends import make_client, offline_client
 from tomocupy_gladier.config import ExperimentConfig, load_config
@@ -259,7 +260,7 @@ def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None =
                 tail_offset += len(chunk)
             for line in chunk.decode(errors="replace").splitlines():
                 if line.strip() and not line.startswith("$ "):
-                    console.print(f"    [cyan]|[/cyan] {line.strip()}", highlight=False, markup=False)
+                    console.print(Text("    | ", style="cyan") + Text(line.strip()), highlight=False)
         if status["status"] in ("SUCCEEDED", "FAILED", "ENDED", "INACTIVE"):
             colour = "green" if status["status"] == "SUCCEEDED" else "red"
             console.print(f"run {run_id}: [{colour}]{status['status']}[/{colour}]")
