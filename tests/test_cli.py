@@ -62,3 +62,14 @@ def test_missing_config_and_missing_scan_are_one_line_errors(experiment: Path, t
     assert result.exit_code == 2 and "scan not found" in result.output
     result = invoke("run", "scan1.h5", "--dry-run")
     assert result.exit_code == 2 and "no experiment file" in result.output
+
+
+def test_ctrl_c_while_following_says_the_run_goes_on(experiment: Path, mocker):
+    """Stopping `run` only stops following: the run keeps going and `status` finds it."""
+    client = mocker.Mock()
+    client.run_flow.return_value = {"run_id": "r-1"}
+    mocker.patch("tomocupy_gladier.cli.flow_commands.make_client", return_value=client)
+    mocker.patch("tomocupy_gladier.cli.flow_commands.follow_run", side_effect=KeyboardInterrupt)
+    result = CliRunner().invoke(main, ["run", "scan1.h5", "--config", str(experiment)])
+    assert result.exit_code == 130
+    assert "r-1" in result.output and "runs already started go on" in result.output

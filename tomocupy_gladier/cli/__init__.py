@@ -22,6 +22,11 @@ class Group(click.Group):
         except (UserError, gladier.exc.ConfigException) as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            # a run keeps going at its service (or local worker); only following it stopped
+            click.secho("interrupted: runs already started go on; see them with "
+                        "`tomocupy-gladier status RUN_ID`", fg="yellow", err=True)
+            sys.exit(130)
 
 
 @click.group(cls=Group)
