@@ -73,3 +73,12 @@ def test_ctrl_c_while_following_says_the_run_goes_on(experiment: Path, mocker):
     result = CliRunner().invoke(main, ["run", "scan1.h5", "--config", str(experiment)])
     assert result.exit_code == 130
     assert "r-1" in result.output and "runs already started go on" in result.output
+
+
+def test_a_folder_that_cannot_be_made_is_named_without_a_traceback(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = CliRunner().invoke(main, ["demo", "--workdir", str(blocker / "demo")])
+    assert result.exit_code == 2
+    assert "error:" in result.output and str(blocker) in result.output
+    assert "Traceback" not in result.output

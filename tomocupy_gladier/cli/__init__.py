@@ -22,6 +22,11 @@ class Group(click.Group):
         except (UserError, gladier.exc.ConfigException) as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(2)
+        except OSError as exc:
+            # a folder that cannot be created, a file that cannot be read: name it, no traceback
+            where = f": {exc.filename}" if exc.filename else ""
+            click.secho(f"error: {exc.strerror or exc}{where}", fg="red", err=True)
+            sys.exit(2)
         except KeyboardInterrupt:
             # a run keeps going at its service (or local worker); only following it stopped
             click.secho("interrupted: runs already started go on; see them with "

@@ -29,11 +29,16 @@ class InputValidationError(LocalBackendError, ValueError):
     """A run input violates the flow's input schema; no run is created (Flows answers 400)."""
 
 
-class UnknownRunError(LocalBackendError, KeyError):
+class _UnknownError(LocalBackendError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownRunError(_UnknownError):
     """No run with this id exists in the store."""
 
 
-class UnknownFlowError(LocalBackendError, KeyError):
+class UnknownFlowError(_UnknownError):
     """No flow with this id exists in the store."""
 
 
