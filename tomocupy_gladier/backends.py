@@ -18,6 +18,7 @@ from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flows import FLOWS
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyClient
+from tomocupy_gladier.gladier_clients import client_with_storage
 
 
 FlowRef = Union[str, Any]  # a name from FLOWS, or a (decorated) Gladier client class
@@ -36,7 +37,7 @@ def flow_class(name: FlowRef) -> Any:
 def offline_client(name: FlowRef, **kwargs: Any) -> TomocupyClient:
     """A client for reading the definition and schema: no login, no network, no files kept."""
     storage = Path(tempfile.mkdtemp(prefix="tomocupy-gladier-")) / "offline.cfg"
-    return flow_class(name)(login_manager=CallbackLoginManager({}), storage_path=storage, **kwargs)
+    return client_with_storage(flow_class(name), storage, login_manager=CallbackLoginManager({}), **kwargs)
 
 
 def globus_client(name: FlowRef, config: ExperimentConfig | None = None) -> TomocupyClient:

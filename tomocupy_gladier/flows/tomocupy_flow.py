@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import copy
-import os
-from pathlib import Path
 from typing import Any
 
 from gladier import GladierBaseClient, generate_flow_definition
-from gladier.storage.tokens import GladierSecretsConfig
-from gladier.utils.name_generation import get_snake_case
 from gladier_tools.publish import Publishv2
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
@@ -51,27 +47,15 @@ class TomocupyClient(GladierBaseClient):
 
     ``recon_wait_time`` (seconds) becomes the ``WaitTime`` of the reconstruction state; the
     rest of the definition is exactly what Gladier generates from ``gladier_tools``.
-    ``storage_path`` keeps Gladier's record of flow and function ids in a file of the
-    caller's choice (the local backend keeps its own; default ``~/.gladier/<client>.cfg``).
     """
 
     recon_wait_time: int = DEFAULT_WAIT_TIME
     schema_parts: tuple[dict[str, Any], ...] = ()
 
-    def __init__(self, *args: Any, recon_wait_time: int | None = None,
-                 storage_path: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, recon_wait_time: int | None = None, **kwargs: Any) -> None:
         if recon_wait_time is not None:
             self.recon_wait_time = int(recon_wait_time)
-        self._storage_path = Path(storage_path) if storage_path else None
         super().__init__(*args, **kwargs)
-
-    def _determine_storage(self) -> GladierSecretsConfig:
-        if self._storage_path is None:
-            return super()._determine_storage()
-        self._storage_path.parent.mkdir(parents=True, exist_ok=True)
-        client_id = os.getenv("GLADIER_CLIENT_ID") or self.client_id
-        return GladierSecretsConfig(self._storage_path, get_snake_case(self.__class__.__name__),
-                                    tokens_section=f"tokens_{client_id}")
 
     def get_flow_definition(self) -> dict:
         definition = copy.deepcopy(super().get_flow_definition())

@@ -166,19 +166,6 @@ class LocalFlowsManager(FlowsManager):
         return self.backend.store.get_log(run_id)
 
 
-def _decorated_parts(client_cls: t.Any) -> tuple[type, dict | None]:
-    """The class behind a ``@generate_flow_definition`` client and the decorator's modifiers
-    (None when ``client_cls`` is a plain class)."""
-    inner = getattr(client_cls, "__wrapped__", None)
-    if inner is None or not isinstance(inner, type):
-        return client_cls, None
-    # The decorator's wrapper closes over (cls, modifiers); read them back rather than
-    # re-implementing its flow generation.
-    cells = dict(zip(client_cls.__code__.co_freevars, client_cls.__closure__ or ()))
-    modifiers = cells["modifiers"].cell_contents if "modifiers" in cells else {}
-    return inner, modifiers
-
-
 def local_client(client_cls: t.Any, backend: "LocalBackend", *, background: bool = False,
                  flows_kwargs: dict | None = None, **client_kwargs: t.Any):
     """Instantiate the Gladier client ``client_cls`` (decorated with
@@ -189,18 +176,8 @@ def local_client(client_cls: t.Any, backend: "LocalBackend", *, background: bool
     :param flows_kwargs: extra arguments of :class:`LocalFlowsManager` (e.g. ``flow_title``)
     :param client_kwargs: passed to the client's constructor
     """
-    from gladier.utils.flow_generation import combine_tool_flows
+    from tomocupy_gladier.gladier_clients import client_with_storage
 
-    inner, modifiers = _decorated_parts(client_cls)
-    # Same class name, so Gladier's storage section (snake_case of the name) is unchanged.
-    local_cls = type(inner.__name__, (inner,), {
-        "secret_config_filename": str(backend.gladier_config_path),
-        "__module__": inner.__module__,
-        "__doc__": inner.__doc__,
-    })
     login, compute, flows = backend.managers(background=background, **(flows_kwargs or {}))
-    client = local_cls(login_manager=login, compute_manager=compute, flows_manager=flows,
-                       **client_kwargs)
-    if modifiers is not None:
-        client.flow_definition = combine_tool_flows(client, modifiers)
-    return client
+    return client_with_storage(client_cls, backend.gladier_config_path, login_manager=login,
+                               compute_manager=compute, flows_manager=flows, **client_kwargs)
