@@ -259,9 +259,12 @@ def phases_direct_wrapper(program: list[str], scan: Path, recon: dict[str, Any],
     def wrapper(i: int) -> None:
         nonlocal w_fig
         fresh(wrapper_out)
-        data = {"recon": {**recon, "out-path-name": str(wrapper_out)},
-                "tomocupy": {"file_name": str(scan), "executable": program, "timeout": timeout,
-                             "env": {"PYTHONPATH": engine_env()["PYTHONPATH"]}}}
+        data = {"recon": dict(recon), "run_id": f"bench-{i}",
+                "tomocupy": {"file_name": str(scan), "output": str(wrapper_out),
+                             "logs": f"{wrapper_out}.logs", "timeout": timeout}}
+        # the endpoint, not the input, chooses the program
+        os.environ["TOMOCUPY_GLADIER_PROGRAM"] = json.dumps(program)
+        os.environ["PYTHONPATH"] = engine_env()["PYTHONPATH"]
         t = time.perf_counter()
         try:
             result = func(**data)
@@ -321,7 +324,7 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
     from tomocupy_gladier.config import config_from_dict
     from tomocupy_gladier.flow_input import build_flow_input
     from tomocupy_gladier.flows import TomocupyReconFlow
-    from tomocupy_gladier.local.backend import LocalBackend
+    from tomocupy_gladier.backends import local_backend
 
     out = work / "flow_rec"
     fresh(out)
@@ -329,13 +332,13 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
         "experiment": {"name": "gpu-check", "backend": "local"},
         "facility": {"collection": FACILITY, "path": "/" + scan.parent.name},
         "compute": {"endpoint": ENDPOINT, "executable": program, "timeout": timeout,
-                    "wait_time": max(60, int(timeout)), "env": {"PYTHONPATH": engine_env()["PYTHONPATH"]}},
+                    "wait_time": int(timeout) + 600, "env": {"PYTHONPATH": engine_env()["PYTHONPATH"]}},
         # the collection's root holds the scan's folder and the output folder
         "local": {"state_dir": "state", "collections": {FACILITY: str(work)}},
     }
     config = config_from_dict(raw, work / "experiment.toml")
     body = build_flow_input(config, scan.name, {**recon, "out-path-name": str(out)}, transfer=False)
-    backend = LocalBackend(config.local_state_dir, config.local_collections)
+    backend = local_backend(config)
     try:
         client = backend.client(TomocupyReconFlow, recon_wait_time=config.wait_time)
         t = time.perf_counter()

@@ -43,7 +43,7 @@ def catalog_record(catalog_file: str, published: dict, run_id: str | None = None
     tomo = content.get("tomography") or {}
     acquisition = tomo.get("acquisition") or {}
     reconstruction = tomo.get("reconstruction") or {}
-    files = [f for f in content.get("files") or [] if isinstance(f, dict)]
+    files = tomo.get("files") or {}  # counts, manifest and preview addresses of the published data
     line = {
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "run_id": run_id,
@@ -55,8 +55,9 @@ def catalog_record(catalog_file: str, published: dict, run_id: str | None = None
         "type": reconstruction.get("type"),
         "rotation_axis": reconstruction.get("rotation_axis"),
         "suggested_center": (tomo.get("previews") or {}).get("suggested_center"),
-        "files": len(files),
-        "previews": [f.get("url") for f in files if str(f.get("filename", "")).lower().endswith(".png")],
+        "files": files.get("count"),
+        "manifest": files.get("manifest_url"),
+        "previews": list(files.get("previews") or []),
     }
     path = pathlib.Path(catalog_file)
     path.parent.mkdir(parents=True, exist_ok=True)

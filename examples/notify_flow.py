@@ -72,17 +72,16 @@ class TomocupyFlowWithNotice(TomocupyClient):
 
 
 if __name__ == "__main__":
-    from tomocupy_gladier.backends import make_client
     from tomocupy_gladier.cli.flow_commands import follow_run
     from tomocupy_gladier.config import load_config
-    from tomocupy_gladier.flow_input import build_flow_input, recon_parameters, run_label
+    from tomocupy_gladier.flow_input import recon_parameters
+    from tomocupy_gladier.plan import plan_run
 
     scan, config_path = sys.argv[1], sys.argv[sys.argv.index("--config") + 1]
     config = load_config(config_path)
-    recon = recon_parameters(config, {}, "full")
-    body = build_flow_input(config, scan, recon)
-    body["input"]["notify_outbox"] = str(config.path.parent / "notices.jsonl")
-    client = make_client(TomocupyFlowWithNotice, config)
-    run = client.run_flow(flow_input=body, label=run_label(config, scan, recon))
+    plan = plan_run(config, scan, recon_parameters(config, {}, "full"), flow=TomocupyFlowWithNotice,
+                    extra_input={"notify_outbox": str(config.path.parent / "notices.jsonl")})
+    client = plan.client()
+    run = client.run_flow(flow_input=plan.body, label=plan.label, tags=plan.tags)
     final = follow_run(client, run["run_id"])
-    sys.exit(0 if final["status"] == "SUCCEEDED" else 1)
+    sys.exit(0 if final.succeeded else 1)

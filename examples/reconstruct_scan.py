@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import sys
 
-from tomocupy_gladier.backends import make_client
 from tomocupy_gladier.cli.flow_commands import follow_run
 from tomocupy_gladier.config import load_config
-from tomocupy_gladier.flow_input import build_flow_input, recon_parameters, run_label
+from tomocupy_gladier.flow_input import recon_parameters
+from tomocupy_gladier.flows import TomocupyFlow
+from tomocupy_gladier.plan import plan_run
+from tomocupy_gladier.run_record import RECON_STATE
 
 # Parameters for this experiment, by tomocupy's option names (they override [recon] in the file).
 PARAMETERS = {
@@ -26,16 +28,13 @@ PARAMETERS = {
 def main(config_path: str, scan: str) -> int:
     config = load_config(config_path)
     recon = recon_parameters(config, PARAMETERS)
-    flow_input = build_flow_input(config, scan, recon)
-    client = make_client("tomocupy", config)
-    run = client.run_flow(flow_input=flow_input, label=run_label(config, scan, recon),
-                          tags=["example"])
+    plan = plan_run(config, scan, recon, flow=TomocupyFlow, tags=("example",))
+    client = plan.client()
+    run = client.run_flow(flow_input=plan.body, label=plan.label, tags=plan.tags)
     print("run id:", run["run_id"])
     final = follow_run(client, run["run_id"], delay=1.0)
-    output = final.get("details", {}).get("output", {})
-    recon_result = output.get("TomocupyRecon", {}).get("details", {}).get("results", [{}])[0]
-    print("reconstruction:", recon_result.get("output", {}).get("output"))
-    return 0 if final["status"] == "SUCCEEDED" else 1
+    print("reconstruction:", final.result(RECON_STATE).get("output"))
+    return 0 if final.succeeded else 1
 
 
 if __name__ == "__main__":

@@ -78,12 +78,25 @@ def experiment_toml(extra: str = "", executable: str = '"tomocupy"') -> str:
         """) + extra
 
 
+def tiny_scan(path: Path) -> Path:
+    """A real DXchange file of 10 projections x 4 rows x 16 columns (plans read its shape)."""
+    import h5py
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as h5:
+        h5["/exchange/data"] = np.ones((10, 4, 16), dtype=np.uint16)
+        h5["/exchange/data_white"] = np.ones((2, 4, 16), dtype=np.uint16)
+        h5["/exchange/data_dark"] = np.zeros((2, 4, 16), dtype=np.uint16)
+    return path
+
+
 @pytest.fixture
 def experiment(tmp_path: Path) -> Path:
     """An experiment.toml with beamline/facility/portal folders and one (empty) scan."""
     for folder in ("beamline", "facility/raw", "portal"):
         (tmp_path / folder).mkdir(parents=True)
-    (tmp_path / "beamline" / "scan1.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    tiny_scan(tmp_path / "beamline" / "scan1.h5")
     path = tmp_path / "experiment.toml"
     path.write_text(experiment_toml())
     return path

@@ -98,9 +98,9 @@ def test_catalog_flow_end_to_end_on_the_local_backend(tmp_path: Path, catalog):
 def test_catalog_lines_are_appended(tmp_path: Path, catalog):
     published = {"search": {"subject": "globus://c/published/a", "content": {
         "tomography": {"scan": "a.h5", "acquisition": {"sample": "shale"},
-                       "reconstruction": {"type": "try"}, "previews": {"suggested_center": 31.5}},
-        "files": [{"filename": "try_montage.png", "url": "globus://c/published/a/previews/try_montage.png"},
-                  {"filename": "recon_slice0001_center0031.50.tiff", "url": "globus://c/x.tiff"}]}}}
+                       "reconstruction": {"type": "try"}, "previews": {"suggested_center": 31.5},
+                       "files": {"count": 2, "bytes": 1000, "manifest_url": "globus://c/published/a/manifest.json",
+                                 "previews": ["globus://c/published/a/previews/try_montage.png"]}}}}}
     path = tmp_path / "deep/catalogue.jsonl"
     first = catalog.catalog_record(str(path), published, run_id="r1")
     catalog.catalog_record(str(path), {}, run_id="r2")

@@ -42,7 +42,9 @@ def test_reconstruction_runs_on_compute_v3_and_fails_the_flow_when_it_fails(defi
     params = state["Parameters"]
     assert params["endpoint_id.$"] == "$.input.compute_endpoint"
     assert params["user_endpoint_config.$"] == "$.input.tomocupy_endpoint_config"
-    assert params["tasks"] == [{"function_id.$": "$.input.tomocupy_recon_function_id", "kwargs.$": "$.input"}]
+    assert params["tasks"] == [{"function_id.$": "$.input.tomocupy_recon_function_id",
+                                "kwargs": {"recon.$": "$.input.recon", "tomocupy.$": "$.input.tomocupy",
+                                           "run_id.$": "$._context.run_id"}}]
 
 
 def test_wait_time_is_configurable():

@@ -138,16 +138,17 @@ def test_return_paths_follow_tomocupys_output(experiment: Path, rtype, what, sou
     validate_flow_input(TomocupyFlow.flow_schema, with_ids(body))
 
 
-def test_an_hdf5_reconstruction_is_returned_as_one_file(experiment: Path):
+def test_an_hdf5_reconstruction_is_returned_as_its_folder(experiment: Path):
+    """Every reconstruction is one folder (an HDF5 volume and its parts are written inside it)."""
     config = load_config(_with_return(experiment, "reconstruction"))
     recon = recon_parameters(config, {"save-format": "h5"}, "full")
     back = build_flow_input(config, "scan1.h5", recon)["input"]["return_data"]
-    assert back["source"]["path"] == "/raw_rec/scan1_rec.h5"
-    assert back["destination"]["path"] == "/incoming/scan1_rec.h5"
-    assert back["recursive"] is False
+    assert back["source"]["path"] == "/raw_rec/scan1_rec"
+    assert back["destination"]["path"] == "/incoming/scan1_rec"
+    assert back["recursive"] is True
     config = load_config(_with_return(experiment))
     back = build_flow_input(config, "scan1.h5", recon)["input"]["return_data"]
-    assert back["source"]["path"] == "/raw_rec/scan1_rec_previews"
+    assert back["source"]["path"] == "/raw_rec/scan1_rec/previews"
 
 
 def test_an_enabled_return_needs_its_paths_in_the_input(experiment: Path):

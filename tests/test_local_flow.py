@@ -80,20 +80,6 @@ def test_a_reconstruction_the_engine_refuses_fails_the_run_and_publishes_nothing
     assert not list((engine_experiment.parent / "facility").rglob("recon_*.tiff"))
 
 
-def test_tomocupy_recon_runs_the_cpu_engine_end_to_end(tmp_path):
-    scan = tmp_path / "data" / "s.h5"
-    scan.parent.mkdir()
-    write_scan(scan, nproj=90, nrows=4, ncols=64, rotation_axis=33.0)
-    result = tomocupy_recon(
-        recon={"command": "recon", "reconstruction-type": "try", "rotation-axis": 33.0,
-               "center-search-width": 2.0, "center-search-step": 1.0},
-        tomocupy={"file_name": str(scan), "executable": json.loads(ENGINE), "timeout": 120})
-    assert result["output"] == str(tmp_path / "data_rec/try_center/s")
-    assert result["file_count"] == 4  # centres 31, 32, 33, 34
-    assert result["tool"] == "tomocupy_gladier.engine"
-    assert result["reconstruction_seconds"] is not None
-
-
 def test_try_then_full_from_the_command_line(engine_experiment):
     runner = CliRunner()
     config = str(engine_experiment)

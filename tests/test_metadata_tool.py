@@ -286,5 +286,6 @@ def test_tasks_modifier_wires_input_and_earlier_results():
     assert kwargs == {"tomocupy.$": "$.input.tomocupy", "recon.$": "$.input.recon",
                       "publishv2.$": "$.input.publishv2",
                       "recon_result.$": "$.TomocupyRecon.details.results[0].output",
-                      "previews_result.$": "$.MakePreviews.details.results[0].output"}
+                      "previews_result.$": "$.MakePreviews.details.results[0].output",
+                      "run_id.$": "$._context.run_id"}
     assert state["Parameters"]["endpoint_id.$"] == "$.input.compute_endpoint"

@@ -164,9 +164,9 @@ def test_pixel_size_from_the_scan_times_binning_and_millimetre_labels(tmp_path):
         node.attrs["units"] = b"mm"
     folder = tmp_path / "data_rec" / "scan_rec"
     write_full_tiffs(folder, volume)
-    result = make_previews(tomocupy={"file_name": str(scan)},
+    result = make_previews(tomocupy={"file_name": str(scan)}, recon_result={"output": str(folder)},
                            recon={"reconstruction-type": "full", "binning": 2})
-    assert result["output"] == str(folder), "found by tomocupy's naming convention"
+    assert result["output"] == str(folder)
     assert result["pixel_size_um"] == pytest.approx(40.0)
     assert result["scale_bar"]["label"] == "1 mm"  # 20 % of 128 px x 40 um = 1024 um
 
@@ -190,19 +190,32 @@ def test_many_files_are_sampled_and_only_the_needed_files_read(full_tiffs, monke
 
 def test_h5_reconstruction_previews(tmp_path):
     volume = phantom_volume(30, 80, 80)
-    target = tmp_path / "rec" / "out.h5"
-    target.parent.mkdir()
+    target = tmp_path / "rec" / "out" / "out.h5"  # tomocupy-gladier writes volumes inside the folder
+    target.parent.mkdir(parents=True)
     with h5py.File(target, "w") as h5:
         h5.create_dataset("/exchange/data", data=volume, chunks=(1, 80, 80))
     result = make_previews(recon_result={"output": str(tmp_path / "rec" / "out")},
                            previews={"pixel_size_um": 2.0, "max_size": 64})
     assert result["source"]["format"] == "h5"
-    folder = tmp_path / "rec" / "out_previews"
+    folder = tmp_path / "rec" / "out" / "previews"
     assert result["folder"] == str(folder)
     with Image.open(folder / "xy.png") as image:
         assert image.size == (64, 64), "shrunk to max_size"
     assert result["sections"]["xy"]["scale_bar"]["pixels"] == round(
         result["scale_bar"]["length_um"] / (2.0 * 80 / 64))
+
+
+def test_previews_are_never_guessed_from_a_naming_convention(tmp_path):
+    with pytest.raises(ValueError, match="no reconstruction to preview"):
+        make_previews(tomocupy={"file_name": str(tmp_path / "scan.h5")}, recon={"reconstruction-type": "full"})
+
+
+def test_a_folder_replaced_by_another_run_is_not_previewed(full_tiffs):
+    folder, _ = full_tiffs
+    (folder / "manifest.json").write_text('{"run_id": "other"}')
+    with pytest.raises(RuntimeError, match="replaced by run other"):
+        make_previews(recon_result={"output": str(folder), "manifest": str(folder / "manifest.json")},
+                      run_id="mine")
 
 
 def test_nothing_to_preview_is_an_error(tmp_path):
@@ -295,7 +308,8 @@ def test_tasks_modifier_is_accepted_by_gladier():
 def test_tasks_modifier_passes_the_reconstruction_result():
     kwargs = make_previews_tasks()[0]["kwargs"]
     assert kwargs["recon_result.$"] == "$.TomocupyRecon.details.results[0].output"
-    assert set(kwargs) == {"tomocupy.$", "recon.$", "recon_result.$"}
+    assert set(kwargs) == {"tomocupy.$", "recon.$", "recon_result.$", "run_id.$"}
+    assert kwargs["run_id.$"] == "$._context.run_id", "previews check the folder is this run's"
     assert "previews.$" in make_previews_tasks(with_options=True)[0]["kwargs"]
 
 

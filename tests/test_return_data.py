@@ -100,7 +100,8 @@ def test_an_unknown_return_collection_fails_with_a_clear_reason(tmp_path: Path):
     assert "ENDPOINT_NOT_FOUND" in details["description"]
     assert stranger in details["description"]
     # the publication before it is done and stays done
-    assert (tmp_path / "portal/published/cells/scan1").is_dir()
+    assert (tmp_path / "portal/published/cells/try_center/scan1/previews/try_montage.png").is_file()
+    assert not list((tmp_path / "portal").rglob("recon_slice*")), "a try publishes its montage only"
 
 
 def test_the_demo_template_sends_previews_to_its_analysis_folder(tmp_path: Path):

@@ -6,6 +6,7 @@ definition and the same input; only the managers plugged into it differ.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -52,22 +53,34 @@ def globus_client(name: FlowRef, config: ExperimentConfig | None = None) -> Tomo
         flow_kwargs["subscription_id"] = globus["subscription_id"]
     flows_manager = GlobusFlowsManager(subscription_id=globus.get("subscription_id"),
                                        globus_group=globus.get("group"), flow_kwargs=flow_kwargs)
-    kwargs: dict[str, Any] = {}
-    if config is not None:
-        kwargs["recon_wait_time"] = config.wait_time
+    kwargs: dict[str, Any] = wait_times(config) if config is not None else {}
     return flow_class(name)(login_manager=login_manager_for(globus.get("client_id")),
                             flows_manager=flows_manager, **kwargs)
 
 
-def local_backend(config: ExperimentConfig) -> Any:
-    """The local backend of an experiment: its ``[local]`` state folder and collection folders.
+def local_endpoint_env(config: ExperimentConfig) -> dict[str, str]:
+    """The environment of the local compute endpoint: it, not the flow input, chooses the program.
 
-    Compute tasks find the programs installed beside this Python (``tomocupy-cpu``) first.
+    ``[compute] executable`` becomes ``TOMOCUPY_GLADIER_PROGRAM`` (as an endpoint's environment
+    would set it on Polaris) and ``[compute] env`` is added; programs installed beside this
+    Python (``tomocupy-cpu``) are found first.
     """
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
+    program = [config.executable] if isinstance(config.executable, str) else list(config.executable)
+    return {**dict(config.env), "PATH": path, "TOMOCUPY_GLADIER_PROGRAM": json.dumps(program)}
+
+
+def local_backend(config: ExperimentConfig) -> Any:
+    """The local backend of an experiment: its ``[local]`` state folder, collection folders and
+    endpoint environment (:func:`local_endpoint_env`)."""
     from tomocupy_gladier.local.backend import LocalBackend
 
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
-    return LocalBackend(config.local_state_dir, config.local_collections, env={"PATH": path})
+    return LocalBackend(config.local_state_dir, config.local_collections, env=local_endpoint_env(config))
+
+
+def wait_times(config: ExperimentConfig) -> dict[str, int]:
+    """The flow client's wait times from the experiment file (see ``TomocupyClient``)."""
+    return {"recon_wait_time": config.wait_time, "transfer_wait_time": config.transfer_wait_time}
 
 
 def local_client(name: FlowRef, config: ExperimentConfig, *, background: bool = False) -> TomocupyClient:
@@ -75,8 +88,7 @@ def local_client(name: FlowRef, config: ExperimentConfig, *, background: bool = 
 
     ``background``: runs go on in a worker process and ``run_flow`` returns at once.
     """
-    return local_backend(config).client(flow_class(name), background=background,
-                                        recon_wait_time=config.wait_time)
+    return local_backend(config).client(flow_class(name), background=background, **wait_times(config))
 
 
 def make_client(name: FlowRef, config: ExperimentConfig, backend: str | None = None, *,

@@ -81,7 +81,8 @@ class Record:
 
 
 def record_from_content(subject: str, content: Mapping[str, Any]) -> Record:
-    """A :class:`Record` from a search entry's content (Publishv2's ``files`` + ``dc`` + ours)."""
+    """A :class:`Record` from a search entry's content (``dc`` + our ``tomography``, whose
+    ``files`` block gives the counts, the manifest and the previews' addresses)."""
     dc = content.get("dc") or {}
     tomo = content.get("tomography") or {}
     acquisition = tomo.get("acquisition") or {}
@@ -89,8 +90,10 @@ def record_from_content(subject: str, content: Mapping[str, Any]) -> Record:
     files = [f for f in content.get("files") or [] if isinstance(f, Mapping)]
     dates = {d.get("dateType"): d.get("date") for d in dc.get("dates", []) if isinstance(d, Mapping)}
     titles = [t.get("title") for t in dc.get("titles", []) if isinstance(t, Mapping)]
+    listed = tomo.get("files") if isinstance(tomo.get("files"), Mapping) else {}
     previews = tuple(str(f.get("url")) for f in files
                      if str(f.get("filename", "")).lower().endswith(PREVIEW_SUFFIXES))
+    previews = previews or tuple(str(url) for url in listed.get("previews") or [])
     return Record(
         subject=subject,
         title=titles[0] if titles else None,
@@ -101,8 +104,9 @@ def record_from_content(subject: str, content: Mapping[str, Any]) -> Record:
         kind=reconstruction.get("type"),
         rotation_axis=reconstruction.get("rotation_axis"),
         suggested_center=(tomo.get("previews") or {}).get("suggested_center"),
-        files=len(files),
-        bytes=sum(int(f.get("length") or 0) for f in files),
+        # the published manifest's counts; records of Publishv2's per-file lists still read
+        files=int(listed.get("count") or len(files)),
+        bytes=int(listed.get("bytes") or sum(int(f.get("length") or 0) for f in files)),
         previews=previews,
     )
 

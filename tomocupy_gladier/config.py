@@ -23,6 +23,10 @@ from tomocupy_gladier.tools.tomocupy_recon import DEFAULT_WAIT_TIME
 from tomocupy_gladier.validation import describe_error, leaf_errors
 
 BACKENDS = ("local", "globus")
+# seconds kept between the nested time limits: PBS walltime > step WaitTime > tomocupy timeout
+TIME_MARGIN = 300
+# a transfer of a 50 GB reconstruction at a slow 2.5 MB/s
+DEFAULT_TRANSFER_WAIT_TIME = 6 * 3600
 RETURN_WHAT = ("previews", "reconstruction")
 
 
@@ -106,6 +110,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "required": ["collection", "path"],
             "additionalProperties": False,
         },
+        "transfers": {
+            "type": "object",
+            "title": "Transfers",
+            "properties": {"wait_time": {"type": "integer", "minimum": 60, "maximum": 7 * 86400}},
+            "additionalProperties": False,
+        },
         "recon": {**_recon, "title": "Default reconstruction parameters"},
         "local": {
             "type": "object",
@@ -169,8 +179,9 @@ class ExperimentConfig:
     source: Collection | None = None
     source_path: PurePosixPath | None = None
     executable: str | tuple[str, ...] = "tomocupy"
-    timeout: float = 6 * 3600
+    timeout: float = DEFAULT_WAIT_TIME - TIME_MARGIN
     wait_time: int = DEFAULT_WAIT_TIME
+    transfer_wait_time: int = DEFAULT_TRANSFER_WAIT_TIME
     env: Mapping[str, str] = field(default_factory=dict)
     pbs: Mapping[str, Any] = field(default_factory=dict)
     publish: PublishConfig | None = None
@@ -188,6 +199,42 @@ def _choose_backend(raw: Mapping[str, Any]) -> str:
         return explicit
     has_credentials = bool(os.environ.get("GLADIER_CLIENT_ID") and os.environ.get("GLADIER_CLIENT_SECRET"))
     return "globus" if ("globus" in raw or has_credentials) else "local"
+
+
+def _walltime_seconds(text: str | None) -> int | None:
+    if not text:
+        return None
+    hours, minutes, seconds = (int(part) for part in text.split(":"))
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def time_limits(compute: Mapping[str, Any], path: Path) -> tuple[float, int]:
+    """(tomocupy timeout, reconstruction step WaitTime) in seconds, nested inside the PBS walltime.
+
+    What the file leaves out is derived from what it gives, each limit ``TIME_MARGIN`` inside the
+    next: a job killed by PBS, or a step given up by Flows, before tomocupy's own limit fires
+    would fail without saying why. A file whose limits are not nested is refused.
+    """
+    walltime = _walltime_seconds(compute.get("pbs", {}).get("walltime"))
+    wait_time = compute.get("wait_time")
+    if wait_time is None:
+        wait_time = walltime - TIME_MARGIN if walltime else DEFAULT_WAIT_TIME
+    timeout = compute.get("timeout")
+    if timeout is None:
+        timeout = wait_time - TIME_MARGIN
+    problems = []
+    if walltime is not None and walltime <= wait_time:
+        problems.append(f"[compute.pbs] walltime {compute['pbs']['walltime']} ({walltime} s) must be "
+                        f"longer than the reconstruction step's wait_time ({wait_time} s)")
+    if timeout >= wait_time:
+        problems.append(f"[compute] timeout ({timeout:g} s) must be shorter than wait_time "
+                        f"({wait_time} s), or tomocupy's own time limit can never fire")
+    if timeout <= 0 or wait_time < 60:
+        problems.append(f"the time limits leave no time to reconstruct (timeout {timeout:g} s, "
+                        f"wait_time {wait_time} s); give a longer walltime")
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+    return float(timeout), int(wait_time)
 
 
 def load_config(path: str | os.PathLike[str]) -> ExperimentConfig:
@@ -245,6 +292,7 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         r = raw["return"]
         return_data = ReturnConfig(collection=r["collection"], path=r["path"], what=r.get("what", "previews"))
     executable = compute.get("executable", "tomocupy")
+    timeout, wait_time = time_limits(compute, path)
     state_dir = local.get("state_dir")
     return ExperimentConfig(
         path=path,
@@ -256,8 +304,9 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         source=collection("source") if "source" in raw else None,
         source_path=PurePosixPath(raw["source"]["path"]) if "source" in raw else None,
         executable=executable if isinstance(executable, str) else tuple(executable),
-        timeout=float(compute.get("timeout", 6 * 3600)),
-        wait_time=int(compute.get("wait_time", DEFAULT_WAIT_TIME)),
+        timeout=timeout,
+        wait_time=wait_time,
+        transfer_wait_time=int(raw.get("transfers", {}).get("wait_time", DEFAULT_TRANSFER_WAIT_TIME)),
         env=dict(compute.get("env", {})),
         pbs=dict(compute.get("pbs", {})),
         publish=publish,

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from tomocupy_gladier.config import ExperimentConfig, load_config
+from tomocupy_gladier.plan import RunPlan
+from tomocupy_gladier.run_record import GATHER_STATE, PREVIEWS_STATE, RECON_STATE, RETURN_STATE, RunRecord
 
 # Collection ids of the demo's local folders (fixed, so re-running the demo finds its runs).
 BEAMLINE = "d0c0a001-0000-4000-8000-00000000b001"
@@ -46,16 +48,23 @@ path = "/raw"
 
 [compute]
 endpoint = "{ENDPOINT}"   # a Globus Compute endpoint on Polaris for the globus backend
-# tomocupy on a GPU; tomocupy-cpu is the CPU engine with the same command line
+# The program is the endpoint's choice, never the flow input's. Here (local backend) this line
+# chooses it: tomocupy-cpu is the CPU engine with tomocupy's command line. On Polaris the
+# endpoint's environment does (TOMOCUPY_GLADIER_PROGRAM, see docs/polaris.md).
 executable = "tomocupy-cpu"
-timeout = 3600                  # seconds before the reconstruction is stopped
-wait_time = 7200                # seconds the flow waits for the reconstruction step
+# Time limits, each inside the next: walltime > wait_time > timeout. Left out, they are
+# derived from the walltime, 5 minutes apart (here 3300 s and 3000 s).
+# wait_time = 3300              # seconds the flow waits for the reconstruction step
+# timeout = 3000                # seconds before the reconstruction is stopped
 
 [compute.pbs]                   # the batch job on Polaris (ignored locally)
 queue = "debug"
 account = "MYPROJECT"
-walltime = "00:30:00"
+walltime = "01:00:00"
 nodes = 1
+
+[transfers]
+wait_time = 21600               # seconds a transfer (scan, publication, return) may take: 50 GB
 
 [publish]                       # Globus Search index and the collection results are copied to
 index = "{INDEX}"
@@ -112,43 +121,33 @@ def prepare(workdir: Path, *, nproj: int = 720, nrows: int = 32, ncols: int = 51
     return DemoSetup(workdir, load_config(config_path), scan, float(truth.rotation_axis))
 
 
-def summarize_run(backend: Any, record: dict) -> dict[str, Any]:
-    """What a user wants to see after the run: states, outputs, the index entry."""
-    output = (record.get("details") or {}).get("output") or {}
-
-    def result(state: str) -> dict:
-        try:
-            return output[state]["details"]["results"][0]["output"]
-        except (KeyError, IndexError, TypeError):
-            return {}
-
-    recon = result("TomocupyRecon")
-    previews = result("MakePreviews")
-    gather = result("Publishv2GatherMetadata")
+def summarize_run(backend: Any, record: RunRecord, plan: RunPlan) -> dict[str, Any]:
+    """What a user wants to see after the run: states, outputs, the index entry, the failure."""
+    recon = record.result(RECON_STATE)
+    previews = record.result(PREVIEWS_STATE)
+    gather = record.result(GATHER_STATE)
     subject = (gather.get("search") or {}).get("subject")
     entry = None
     if subject:
         found = [e for e in backend.search_index.search("*", limit=1000) if e["subject"] == subject]
         entry = found[0] if found else None
+    returned = record.state.get(RETURN_STATE) or {}
+    back = plan.body["input"].get("return_data") or {}
     return {
-        "run_id": record["run_id"],
-        "status": record["status"],
-        "states": backend.store.state_durations(record["run_id"]),
+        "run_id": record.run_id,
+        "status": record.status,
+        "failure": record.failure,
+        "states": backend.store.state_durations(record.run_id),
         "reconstruction": recon.get("output"),
         "files": recon.get("file_count"),
         "rotation_axis": recon.get("rotation_axis"),
-        "engine": f"{recon.get('tool')} {recon.get('tool_version')}",
-        "log": recon.get("log_file"),
+        "axis_source": recon.get("rotation_axis_source") or plan.axis_source,
+        "engine": f"{recon.get('tool')} {recon.get('tool_version') or ''}".strip(),
+        "log": recon.get("log_file") or str(plan.log_file(record.run_id)),
         "previews": previews.get("previews", []),
         "published_to": ((gather.get("transfer") or {}).get("DATA") or [{}])[0].get("destination_path"),
-        "returned_to": _returned_to(output),
+        "returned_to": back.get("destination", {}).get("path") if returned.get("status") == "SUCCEEDED"
+        else None,
         "index_entry": subject if entry else None,
         "entry": entry,
     }
-
-
-def _returned_to(output: dict) -> str | None:
-    """Where the return step copied results (a path on the return collection), or None if skipped."""
-    if ((output.get("ReturnData") or {}).get("status")) != "SUCCEEDED":
-        return None
-    return ((output.get("input") or {}).get("return_data") or {}).get("destination", {}).get("path")

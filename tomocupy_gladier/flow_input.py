@@ -12,14 +12,22 @@ from typing import Any, Mapping
 
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.paths import previews_folder, reconstruction_item, tomocupy_output
+from tomocupy_gladier.paths import previews_folder, run_logs_folder, tomocupy_output
 
 
 def recon_parameters(config: ExperimentConfig, overrides: Mapping[str, Any] | None = None,
                      reconstruction_type: str | None = None) -> dict[str, Any]:
-    """The ``recon`` block: the experiment's defaults, then per-run overrides, then --try/--full."""
+    """The ``recon`` block: the experiment's defaults, then per-run overrides, then --try/--full.
+
+    An axis given for this run (``rotation-axis`` in ``overrides``) wins over an automatic
+    search set in the experiment file: the search is turned off unless the run itself asks
+    for it.
+    """
     recon = dict(config.recon)
-    recon.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    recon.update(given)
+    if "rotation-axis" in given and "rotation-axis-auto" not in given:
+        recon["rotation-axis-auto"] = "manual"
     if reconstruction_type:
         recon["reconstruction-type"] = reconstruction_type
     recon.setdefault("command", "recon")
@@ -67,8 +75,15 @@ def _on_collection(scan: str, collection, base: PurePosixPath) -> PurePosixPath:
 def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *,
                      transfer: bool = True, publish_metadata: Mapping[str, Any] | None = None,
                      previews: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The flow input for one scan (without function ids, which Gladier adds)."""
+    """The flow input for one scan (without function ids, which Gladier adds).
+
+    The reconstruction's folder is decided here, once (:func:`recon_output`), and travels in
+    ``tomocupy.output``; every later step uses it or what the reconstruction step reports.
+    ``recon``'s ``out-path-name`` is consumed here: it names that folder.
+    """
     location = locate_scan(config, scan, transfer=transfer)
+    output = recon_output(location, recon)
+    options = {k: v for k, v in recon.items() if k != "out-path-name"}
     data: dict[str, Any] = {}
     if transfer:
         assert config.source is not None and location.source_path is not None
@@ -76,14 +91,10 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
         data["destination"] = {"id": config.facility.id, "path": str(location.facility_path)}
         data["transfer_recursive"] = False
         data["transfer_sync_level"] = "checksum"
-    tomocupy: dict[str, Any] = {"file_name": str(location.posix_path), "timeout": config.timeout}
-    tomocupy["executable"] = (config.executable if isinstance(config.executable, str)
-                              else list(config.executable))
-    if config.env:
-        tomocupy["env"] = dict(config.env)
     data.update({
-        "recon": dict(recon),
-        "tomocupy": tomocupy,
+        "recon": options,
+        "tomocupy": {"file_name": str(location.posix_path), "output": str(output),
+                     "logs": str(run_logs_folder(output)), "timeout": config.timeout},
         "compute_endpoint": config.compute_endpoint,
         "tomocupy_endpoint_config": dict(config.pbs),
         "previews": dict(previews or {}),
@@ -93,10 +104,28 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
     return {"input": data}
 
 
+def is_try(recon: Mapping[str, Any]) -> bool:
+    """Whether these parameters ask for a try (centre search) reconstruction."""
+    return str(recon.get("reconstruction-type", "try")).startswith("try")
+
+
 def recon_output(location: ScanLocation, recon: Mapping[str, Any]) -> PurePosixPath:
-    """POSIX path of the reconstruction of this scan with these parameters (tomocupy's convention)."""
-    return tomocupy_output(location.posix_path, str(recon.get("reconstruction-type", "try")),
-                           recon.get("out-path-name"))
+    """POSIX path of the reconstruction of this scan with these parameters (tomocupy's rule)."""
+    output = tomocupy_output(location.posix_path, str(recon.get("reconstruction-type", "try")),
+                             recon.get("out-path-name"))
+    if not output.is_absolute():
+        raise UserError(f"out-path-name {str(output)!r} must be an absolute path on the compute endpoint")
+    return output
+
+
+def published_item(location: ScanLocation, recon: Mapping[str, Any],
+                   previews: Mapping[str, Any] | None = None) -> PurePosixPath:
+    """What a run publishes: the reconstruction folder; for a try, its previews (the montage)
+    rather than every candidate slice."""
+    output = recon_output(location, recon)
+    if is_try(recon):
+        return previews_folder(output, str((previews or {}).get("folder", "previews")))
+    return output
 
 
 def return_input(config: ExperimentConfig, location: ScanLocation, recon: Mapping[str, Any],
@@ -104,53 +133,60 @@ def return_input(config: ExperimentConfig, location: ScanLocation, recon: Mappin
     """The ``return_data`` block: an explicit ``enable`` flag and, when enabled, what is copied where.
 
     The source is on the facility collection: the previews folder, or the whole reconstruction
-    (``[return] what = "reconstruction"``). It lands in ``<[return] path>/<reconstruction name>/``
-    (previews in its ``previews`` subfolder), so returned results keep tomocupy's names.
+    folder (``[return] what = "reconstruction"``). It lands in ``<[return] path>/<reconstruction
+    name>/`` (previews in its ``previews`` subfolder), so returned results keep tomocupy's names.
     """
     back = config.return_data
     if back is None:
         return {"enable": False}
     output = recon_output(location, recon)
-    # try reconstructions are always TIFF slices
-    fmt = "tiff" if str(recon.get("reconstruction-type", "try")).startswith("try") \
-        else str(recon.get("save-format", "tiff"))
     destination = PurePosixPath("/", back.path, output.name)
     if back.what == "reconstruction":
-        item, recursive = reconstruction_item(output, fmt)
-        destination = destination.with_name(item.name)
+        item = output
     else:
         folder = str((previews or {}).get("folder", "previews"))
-        item, recursive = previews_folder(output, fmt, folder), True
+        item = previews_folder(output, folder)
         destination = destination / folder
     return {
         "enable": True,
         "what": back.what,
         "source": {"id": config.facility.id, "path": str(config.facility.to_globus(item))},
         "destination": {"id": back.collection, "path": str(destination)},
-        "recursive": recursive,
+        "recursive": True,
     }
 
 
 def publish_input(config: ExperimentConfig, location: ScanLocation, recon: Mapping[str, Any],
                   extra_metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Publishv2's block; every enable flag is explicit (an absent flag silently skips the step)."""
-    output = recon_output(location, recon)
+    """Publishv2's block; every enable flag is explicit (an absent flag silently skips the step).
+
+    ``enable_meta_files`` is off: a per-file list of a 2000-slice volume would not fit in the
+    run state. The files are described by the published ``manifest.json`` instead (per-file
+    sha256 and size), whose counts and location the record carries.
+    """
+    dataset = published_item(location, recon)
+    parameters = {k: v for k, v in recon.items() if k != "out-path-name"}
     metadata = {"tomography": {"experiment": config.name, "scan": location.name,
-                               "parameters": dict(recon)}}
+                               "parameters": parameters}}
     metadata.update(extra_metadata or {})
     publish = config.publish
     if publish is None:
         # nothing to publish to: gather the metadata only (it stays in the run's output)
         return {
-            "dataset": str(output), "destination": "/", "source_collection": config.facility.id,
+            "dataset": str(dataset), "destination": "/", "source_collection": config.facility.id,
             "source_collection_basepath": str(config.facility.posix_root),
             "destination_collection": config.facility.id, "index": config.facility.id,
             "visible_to": ["public"], "checksum_algorithms": ["sha256"], "metadata": metadata,
             "enable_transfer": False, "enable_publish": False, "enable_meta_dc": True,
+            "enable_meta_files": False,
         }
+    destination = PurePosixPath("/", publish.path, config.name)
+    if is_try(recon):
+        # the previews folder of a try lands in try_center/<scan>/previews, one per scan
+        destination = destination / "try_center" / recon_output(location, recon).name
     return {
-        "dataset": str(output),
-        "destination": str(PurePosixPath("/", publish.path, config.name)),
+        "dataset": str(dataset),
+        "destination": str(destination),
         "source_collection": config.facility.id,
         "source_collection_basepath": str(config.facility.posix_root),
         "destination_collection": publish.collection,
@@ -161,6 +197,7 @@ def publish_input(config: ExperimentConfig, location: ScanLocation, recon: Mappi
         "enable_transfer": publish.transfer,
         "enable_publish": publish.ingest,
         "enable_meta_dc": publish.datacite,
+        "enable_meta_files": False,
     }
 
 

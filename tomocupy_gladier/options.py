@@ -319,8 +319,15 @@ def _option_schema(option: ReconOption) -> dict[str, Any]:
     return schema
 
 
-def recon_schema() -> dict[str, Any]:
+# Options of the experiment file and the command line that the client turns into something
+# else: out-path-name names the reconstruction folder (flow input ``tomocupy.output``).
+CLIENT_SIDE_OPTIONS = ("out-path-name",)
+
+
+def recon_schema(*, flow_input: bool = False) -> dict[str, Any]:
     """JSON schema of the ``recon`` block: command + every exposed tomocupy option.
+
+    ``flow_input``: the block as the flow receives it, without :data:`CLIENT_SIDE_OPTIONS`.
 
     Options valid for one command only, and choices that differ between commands, are
     expressed with ``allOf``/``if``/``then`` so the schema alone refuses them.
@@ -335,14 +342,15 @@ def recon_schema() -> dict[str, Any]:
             "default": "recon",
         }
     }
-    for option in RECON_OPTIONS:
+    exposed = [o for o in RECON_OPTIONS if not (flow_input and o.name in CLIENT_SIDE_OPTIONS)]
+    for option in exposed:
         properties[option.name] = _option_schema(option)
 
     rules = []
     for command in COMMANDS:
-        unavailable = [o.name for o in RECON_OPTIONS if command not in o.commands]
+        unavailable = [o.name for o in exposed if command not in o.commands]
         narrowed = {}
-        for option in RECON_OPTIONS:
+        for option in exposed:
             choices = option.choices(command)
             if choices and choices != [v for v in properties[option.name].get("enum", []) if v is not None]:
                 narrowed[option.name] = {"enum": choices}

@@ -37,31 +37,28 @@ class Collection:
 
 def tomocupy_output(scan: PurePosixPath, reconstruction_type: str,
                     out_path_name: str | None = None) -> PurePosixPath:
-    """Where tomocupy writes the reconstruction of ``scan`` (its own naming convention)."""
-    rec_root = scan.parent.with_name(f"{scan.parent.name}_rec")
-    if reconstruction_type.startswith("try"):
-        return rec_root / "try_center" / scan.stem
+    """The folder of the reconstruction of ``scan``, by tomocupy 1.1.0's own rule.
+
+    From ``dataio/writer.py`` (``init_output_files[_try]``): ``--out-path-name`` when given (for
+    try runs too), else ``dirname(file) + '_rec/'`` followed by ``try_center/<base>`` (try) or
+    ``<base>_rec`` (full), where ``<base>`` is the file name without its last three characters
+    (``scan1.h5`` -> ``scan1``; tomocupy assumes ``.h5``, so ``scan1.hdf5`` -> ``scan1.h``).
+    Every reconstruction is this one folder: HDF5 and Zarr volumes are written inside it.
+    """
     if out_path_name:
         return PurePosixPath(out_path_name)
-    return rec_root / f"{scan.stem}_rec"
+    base = scan.name[:-3]
+    rec_root = PurePosixPath(f"{scan.parent}_rec")
+    if reconstruction_type.startswith("try"):
+        return rec_root / "try_center" / base
+    return rec_root / f"{base}_rec"
 
 
-def previews_folder(output: PurePosixPath, save_format: str = "tiff",
-                    folder: str = "previews") -> PurePosixPath:
-    """Where the previews tool writes its PNGs for a reconstruction at ``output``.
-
-    A TIFF stack gets ``<output>/previews``; an HDF5 or Zarr volume (``<output>.h5``,
-    ``<output>.zarr``) gets a sibling folder ``<output>_previews``.
-    """
-    if save_format == "tiff":
-        return output / folder
-    return output.with_name(f"{output.name}_{folder}")
+def run_logs_folder(output: PurePosixPath) -> PurePosixPath:
+    """Where each run on ``output`` keeps its reconstruction log (``<run id>.log``), beside it."""
+    return output.with_name(f"{output.name}.logs")
 
 
-def reconstruction_item(output: PurePosixPath, save_format: str = "tiff") -> tuple[PurePosixPath, bool]:
-    """The reconstruction as one transferable item: ``(path, is_folder)``."""
-    if save_format == "tiff":
-        return output, True
-    if save_format == "zarr":
-        return output.with_name(f"{output.name}.zarr"), True
-    return output.with_name(f"{output.name}.h5"), False
+def previews_folder(output: PurePosixPath, folder: str = "previews") -> PurePosixPath:
+    """Where the previews tool writes its PNGs for a reconstruction at ``output``."""
+    return output / folder

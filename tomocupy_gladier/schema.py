@@ -57,26 +57,25 @@ TRANSFER_PROPERTIES: dict[str, Any] = {
 }
 
 RECON_PROPERTIES: dict[str, Any] = {
-    "recon": recon_schema(),
+    "recon": recon_schema(flow_input=True),
     "tomocupy": {
         "title": "How to run tomocupy",
-        "description": "The scan as the compute endpoint sees it, and the program that reconstructs it.",
+        "description": "The scan and its reconstruction folder as the compute endpoint sees them. The "
+        "program is the endpoint's choice, never the flow input's.",
         "type": "object",
         "properties": {
             "file_name": {"title": "Scan file", "description": "POSIX path of the scan on the compute "
                           "endpoint's file system.", "type": "string", "minLength": 1},
-            "executable": {"title": "Program", "description": "tomocupy, or a program with the same "
-                           "command line (a path, or a list of words such as python -m module).",
-                           "anyOf": [{"type": "string", "minLength": 1},
-                                     {"type": "array", "items": {"type": "string"}, "minItems": 1}],
-                           "default": "tomocupy"},
+            "output": {"title": "Reconstruction folder", "description": "POSIX path of the folder the "
+                       "reconstruction replaces (tomocupy's naming; set by tomocupy-gladier).",
+                       "type": "string", "pattern": "^/"},
+            "logs": {"title": "Logs folder", "description": "POSIX path of the folder that keeps each "
+                     "run's reconstruction log (<run id>.log).", "type": "string", "pattern": "^/"},
             "timeout": {"title": "Time limit (s)", "description": "The reconstruction is stopped after "
-                        "this long.", "type": "number", "exclusiveMinimum": 0, "maximum": 7 * 86400,
-                        "default": 6 * 3600},
-            "env": {"title": "Environment", "description": "Extra environment variables for the program.",
-                    "type": "object", "additionalProperties": {"type": "string"}},
+                        "this long (less than the step's wait time).", "type": "number",
+                        "exclusiveMinimum": 0, "maximum": 7 * 86400, "default": 6900},
         },
-        "required": ["file_name"],
+        "required": ["file_name", "output", "logs"],
         "additionalProperties": False,
     },
     "compute_endpoint": uuid_field("Compute endpoint", "Globus Compute endpoint that runs tomocupy "
@@ -154,7 +153,9 @@ PUBLISH_PROPERTIES: dict[str, Any] = {
             "enable_transfer": {"title": "Copy the results", "type": "boolean"},
             "enable_publish": {"title": "Catalogue in Globus Search", "type": "boolean"},
             "enable_meta_dc": {"title": "Add DataCite metadata", "type": "boolean"},
-            "enable_meta_files": {"title": "List files with checksums", "type": "boolean", "default": True},
+            "enable_meta_files": {"title": "List every file in the record", "description": "Off: the "
+                                  "published manifest.json lists the files with their checksums.",
+                                  "type": "boolean", "default": False},
             "recursive_transfer": {"title": "Copy the folder", "type": "boolean", "default": True},
         },
         "required": ["dataset", "destination", "source_collection", "destination_collection", "index",

@@ -13,7 +13,8 @@ from tomocupy_gladier.campaign import wiring
 from tomocupy_gladier.campaign.fake_service import FakeFlowsService
 from tomocupy_gladier.campaign.ledger import Ledger
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.cli.flow_commands import _without_function_ids
+from tests.conftest import tiny_scan
+from tomocupy_gladier.plan import schema_without_function_ids as _without_function_ids
 from tomocupy_gladier.flows import TomocupyReconFlow
 from tomocupy_gladier.validation import validate_flow_input
 
@@ -24,7 +25,7 @@ from .helpers import globus_service
 def scans(experiment: Path) -> Path:
     raw = experiment.parent / "facility" / "raw"
     for name in ("scan_001.h5", "scan_002.h5", "FAILME_003.h5"):
-        (raw / name).write_bytes(b"\x89HDF\r\n\x1a\n")
+        tiny_scan(raw / name)
     return raw
 
 
@@ -113,7 +114,7 @@ def test_refresh_adds_new_scans_only(experiment, scans, manifest, flows):
     state = ["--config", str(experiment)]
     cli("campaign", "create", "c", *state, "--manifest", str(manifest))
     cli("campaign", "run", "c", *state, "--poll-interval", "0.02", code=1)
-    (scans / "scan_004.h5").write_bytes(b"\x89HDF")
+    tiny_scan(scans / "scan_004.h5")
     out = cli("campaign", "run", "c", *state, "--refresh", "--poll-interval", "0.02", code=1).output
     assert "2 new job(s)" in out
     assert flows.requests["POST /flows/{id}/run"] == 8

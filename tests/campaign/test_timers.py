@@ -10,7 +10,7 @@ import globus_sdk
 import pytest
 import responses
 from click.testing import CliRunner
-from tests.conftest import experiment_toml
+from tests.conftest import experiment_toml, tiny_scan
 from globus_sdk import GlobusAppConfig, TimersClient, UserApp
 from globus_sdk.testing import get_last_request, load_response
 
@@ -100,7 +100,7 @@ def make_campaign(tmp_path: Path, backend: str) -> list[str]:
     for folder in ("beamline", "facility/raw", "portal"):
         (tmp_path / folder).mkdir(parents=True, exist_ok=True)
     for name in ("a.h5", "b.h5"):
-        (tmp_path / "facility/raw" / name).write_bytes(b"x")
+        tiny_scan(tmp_path / "facility/raw" / name)
     config = tmp_path / "experiment.toml"
     config.write_text(experiment_toml().replace('backend = "local"', f'backend = "{backend}"'))
     manifest = tmp_path / "m.toml"

@@ -15,6 +15,8 @@ from tomocupy_gladier.campaign.ledger import Ledger
 from tomocupy_gladier.campaign.runner import CampaignRunner, job_tag
 from tomocupy_gladier.campaign.watcher import FolderWatcher, ScanTracker
 
+from tests.conftest import tiny_scan
+
 from .helpers import fast_policy, fast_settings, globus_service, simple_body
 
 
@@ -100,10 +102,13 @@ def test_a_file_deleted_before_it_completes_is_forgotten(tmp_path, clock):
 
 
 # -- with a real observer, a runner and the fake Flows service ---------------------------------------
-def write_slowly(path: Path, chunks: int = 4, pause: float = 0.1) -> None:
+def write_slowly(path: Path, chunks: int = 4, pause: float = 0.1, content: bytes | None = None) -> None:
+    """Write ``content`` (default: zeros) in ``chunks`` parts, as a detector writes a scan."""
+    content = content if content is not None else b"\0" * (4096 * chunks)
+    size = -(-len(content) // chunks)
     with path.open("wb") as handle:
-        for _ in range(chunks):
-            handle.write(b"\0" * 4096)
+        for i in range(chunks):
+            handle.write(content[i * size:(i + 1) * size])
             handle.flush()
             time.sleep(pause)
 
@@ -184,12 +189,16 @@ def test_watch_command_runs_new_scans_and_stops_on_ctrl_c(experiment, monkeypatc
         monkeypatch.setattr(wiring, "connect", lambda config, flow, backend=None: (
             globus_service(fake), wiring.body_builder(config, flow)))
 
+        scan = tiny_scan(experiment.parent / "elsewhere.h5").read_bytes()  # runs are planned from the scan
+
         def detector() -> None:
-            time.sleep(0.5)
-            write_slowly(raw / "scan_007.h5", chunks=2)
-            wait_for(lambda: len(fake.submissions) == 1)
-            time.sleep(0.3)
-            _thread.interrupt_main()
+            try:
+                time.sleep(0.5)
+                write_slowly(raw / "scan_007.h5", chunks=2, content=scan)
+                wait_for(lambda: len(fake.submissions) == 1)
+                time.sleep(0.3)
+            finally:
+                _thread.interrupt_main()
 
         threading.Thread(target=detector, daemon=True).start()
         result = CliRunner().invoke(main, ["watch", str(raw), "--config", str(experiment), "--debounce", "0.2",

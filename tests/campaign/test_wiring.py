@@ -8,6 +8,8 @@ from tomocupy_gladier.campaign.ledger import PENDING, JobRow
 from tomocupy_gladier.campaign.wiring import body_builder
 from tomocupy_gladier.config import load_config
 
+from tests.conftest import tiny_scan
+
 
 def job(dataset: str, param_set: str, params: dict) -> JobRow:
     return JobRow(key="k", dataset=dataset, param_set=param_set, params=params, state=PENDING,
@@ -15,7 +17,7 @@ def job(dataset: str, param_set: str, params: dict) -> JobRow:
 
 
 def test_other_parameter_sets_never_overwrite_the_default_reconstruction(experiment: Path):
-    (experiment.parent / "facility/raw/scan1.h5").write_bytes(b"x")
+    tiny_scan(experiment.parent / "facility/raw/scan1.h5")
     config = load_config(experiment)
     body_for = body_builder(config, "recon")
     default = body_for(job("scan1.h5", "default", {"reconstruction-type": "full"}))["input"]
@@ -24,12 +26,14 @@ def test_other_parameter_sets_never_overwrite_the_default_reconstruction(experim
     rec = experiment.parent / "facility/raw_rec"
     assert "out-path-name" not in default["recon"]
     assert default["publishv2"]["dataset"] == str(rec / "scan1_rec")
-    assert better["recon"]["out-path-name"] == str(rec / "scan1_rec_vo-all")
+    assert default["tomocupy"]["output"] == str(rec / "scan1_rec")
+    assert better["tomocupy"]["output"] == str(rec / "scan1_rec_vo-all")
+    assert "out-path-name" not in better["recon"], "the folder travels as tomocupy.output"
     assert better["publishv2"]["dataset"] == str(rec / "scan1_rec_vo-all")
 
 
 def test_a_parameter_set_naming_its_output_keeps_it(experiment: Path):
-    (experiment.parent / "facility/raw/scan1.h5").write_bytes(b"x")
+    tiny_scan(experiment.parent / "facility/raw/scan1.h5")
     body_for = body_builder(load_config(experiment), "recon")
     body = body_for(job("scan1.h5", "mine", {"reconstruction-type": "full", "out-path-name": "/x/vol"}))
-    assert body["input"]["recon"]["out-path-name"] == "/x/vol"
+    assert body["input"]["tomocupy"]["output"] == "/x/vol"

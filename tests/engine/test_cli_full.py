@@ -22,7 +22,7 @@ def test_full_writes_one_tiff_per_row_next_to_the_data_folder(scan, run_cli):
     rec_line = (out / "rec_line.txt").read_text()
     assert rec_line.startswith("tomocupy-cpu recon --file-name") and "--reconstruction-type full" in rec_line
     assert f"Output: {scan.path.parent}_rec/scan_rec/recon" in r.err
-    assert "set rotaion  axis 67.25" in r.err
+    assert "set rotaion" not in r.err, "as tomocupy, the axis line follows a search only"
     assert "Reconstruction time " in r.err and r.err.strip().endswith("s")
     # no staging left behind
     assert not [p for p in out.parent.rglob("*partial*")]

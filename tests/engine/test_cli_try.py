@@ -63,6 +63,15 @@ def test_auto_axis_is_logged_and_used(scan, run_cli):
     assert found == pytest.approx(scan.rotation_axis, abs=0.5)
 
 
+def test_auto_axis_is_logged_in_the_binned_frame_as_tomocupy_does(scan, run_cli):
+    """tomocupy 1.1.0 logs the found axis in binned pixels: full size = axis * 2**binning."""
+    r = run_cli("recon", "--file-name", scan.path, "--reconstruction-type", "full", "--end-row", 4,
+                "--binning", 1, "--rotation-axis-auto", "auto", "--rotation-axis-method", "vo")
+    assert r.code == 0, r.err
+    found = float(re.search(r"set rotaion  axis (\S+)", r.err).group(1))
+    assert found * 2 == pytest.approx(scan.rotation_axis, abs=1.0)
+
+
 def test_python_dash_m_end_to_end(scan):
     """The way the flow calls it: a subprocess; log lines parseable by a wrapper."""
     p = subprocess.run([sys.executable, "-m", "tomocupy_gladier.engine", "recon", "--file-name", str(scan.path),

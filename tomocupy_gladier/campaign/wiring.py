@@ -13,8 +13,11 @@ from tomocupy_gladier.campaign.manifest import DEFAULT_PARAM_SET, Job, load_mani
 from tomocupy_gladier.campaign.service import RunService
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.flow_input import build_flow_input, locate_scan, recon_parameters
+from tomocupy_gladier.backends import flow_class
+from tomocupy_gladier.flow_input import locate_scan, recon_parameters
+from tomocupy_gladier.flows import moves_scan
 from tomocupy_gladier.paths import tomocupy_output
+from tomocupy_gladier.plan import plan_run
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_FLOW = "recon"  # data already at the facility: reconstruct + publish, no transfer
@@ -51,12 +54,28 @@ def canonical_dataset(config: ExperimentConfig, dataset: str, flow_name: str) ->
     """The scan as the compute endpoint sees it (an absolute POSIX path), so that one scan
     has one key however the manifest spells it. Scans to be transferred, or that cannot be
     located yet, are kept as written."""
-    if flow_name == "tomocupy":
+    if moves_scan(flow_class(flow_name)):
         return dataset
     try:
         return str(locate_scan(config, dataset, transfer=False).posix_path)
     except UserError:
         return dataset
+
+
+def watched_flow(config: ExperimentConfig, folder: Path) -> str:
+    """The flow for scans appearing in ``folder``: ``recon`` when the folder is at the facility
+    (the scans are where they are reconstructed), ``tomocupy`` when it is the beamline's (the
+    scans are moved first)."""
+    folder = folder.resolve()
+    facility = Path(str(config.facility.to_posix(config.facility_path))).resolve()
+    if folder == facility or facility in folder.parents:
+        return "recon"
+    if config.source is not None and config.source_path is not None:
+        beamline = Path(str(config.source.to_posix(config.source_path))).resolve()
+        if folder == beamline or beamline in folder.parents or str(config.source.posix_root) == "/":
+            return "tomocupy"
+    raise UserError(f"{folder} is neither under the facility folder {facility} nor the beamline's: "
+                    "choose with --flow tomocupy (move scans first) or --flow recon")
 
 
 def manifest_jobs(config: ExperimentConfig, manifest_path: str | os.PathLike[str], flow_name: str | None = None
@@ -72,17 +91,18 @@ def manifest_jobs(config: ExperimentConfig, manifest_path: str | os.PathLike[str
 
 
 def body_builder(config: ExperimentConfig, flow_name: str) -> BodyBuilder:
-    """Flow input of a job: the experiment's defaults overridden by the job's parameters."""
-    transfer = flow_name == "tomocupy"
+    """Flow input of a job, from its plan: the experiment's defaults overridden by the job's
+    parameters, checked as ``run`` checks them (a job that cannot work fails alone)."""
+    flow = flow_class(flow_name)
 
     def body_for(job: JobRow) -> dict[str, Any]:
         recon = recon_parameters(config, job.params)
         if job.param_set != DEFAULT_PARAM_SET and not recon.get("out-path-name"):
             # reprocessing with other parameters must not overwrite the earlier reconstruction
-            scan = locate_scan(config, job.dataset, transfer=transfer).posix_path
+            scan = locate_scan(config, job.dataset, transfer=moves_scan(flow)).posix_path
             default = tomocupy_output(scan, "full")
             recon["out-path-name"] = str(default.with_name(f"{default.name}_{job.param_set}"))
-        return build_flow_input(config, job.dataset, recon, transfer=transfer)
+        return plan_run(config, job.dataset, recon, flow=flow).body
 
     return body_for
 
@@ -99,14 +119,10 @@ def with_defaults(defaults: Mapping[str, Any], body_for: BodyBuilder) -> BodyBui
 
 def local_run_service(config: ExperimentConfig, flow_name: str) -> RunService:
     """The local backend, its runs started in the background so several can be active."""
-    from tomocupy_gladier.backends import flow_class
+    from tomocupy_gladier.backends import flow_class, local_backend, wait_times
     from tomocupy_gladier.campaign.gladier_service import GladierClientRunService
-    try:
-        from tomocupy_gladier.local.backend import LocalBackend
-    except ImportError as exc:  # pragma: no cover - depends on the local backend being installed
-        raise UserError(f"the local backend is not available here: {exc}") from None
-    backend = LocalBackend(config.local_state_dir, config.local_collections)
-    client = backend.client(flow_class(flow_name), background=True, recon_wait_time=config.wait_time)
+
+    client = local_backend(config).client(flow_class(flow_name), background=True, **wait_times(config))
     return GladierClientRunService(client)
 
 

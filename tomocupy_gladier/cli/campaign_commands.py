@@ -383,8 +383,9 @@ def watch_campaign_name(folder: Path) -> str:
               help="The file system reports no close events (NFS...): a stable size is enough.")
 @click.option("--existing", is_flag=True, help="Also take the scans already in the folder.")
 @click.option("--recursive", is_flag=True, help="Watch sub-folders too.")
-@click.option("--flow", "flow_name", type=click.Choice(list(FLOWS)), default=wiring.DEFAULT_FLOW,
-              show_default=True)
+@click.option("--flow", "flow_name", type=click.Choice(list(FLOWS)), default=None,
+              help="Default: recon for a folder at the facility, tomocupy (transfer first) for the "
+              "beamline's.")
 @click.option("--max-active", type=click.IntRange(1, 1000), default=4, show_default=True,
               help="At most this many runs active at once.")
 @click.option("--poll-interval", type=click.FloatRange(0.01), default=15.0, show_default=True,
@@ -400,6 +401,7 @@ def watch(folder: str, config_path: str | None, pattern: str, debounce: float, m
     if not config_path:
         raise UserError("pass --config experiment.toml")
     config = load_config(config_path)
+    flow_name = flow_name or wiring.watched_flow(config, Path(folder))
     name = watch_campaign_name(Path(folder))
     path = wiring.ledger_path(Path(state_dir) if state_dir else wiring.default_campaigns_dir(config), name)
     with Ledger(path) as ledger:

@@ -16,11 +16,11 @@ from rich.text import Text
 from tomocupy_gladier.backends import make_client, offline_client
 from tomocupy_gladier.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.flow_input import build_flow_input, recon_parameters, run_label
+from tomocupy_gladier.flow_input import recon_parameters
 from tomocupy_gladier.flows import FLOWS
 from tomocupy_gladier.options import RECON_OPTIONS, ReconOption
-from tomocupy_gladier.paths import tomocupy_output
-from tomocupy_gladier.validation import validate_flow_input
+from tomocupy_gladier.plan import RunPlan, axis_source, plan_run
+from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord
 
 console = Console(stderr=True)
 
@@ -128,118 +128,101 @@ def load(config_path: str | None) -> ExperimentConfig:
 @config_option
 @flow_option
 @backend_option
-@click.option("--try", "rtype", flag_value="try", help="Reconstruct one slice for a range of centres.")
-@click.option("--full", "rtype", flag_value="full", help="Reconstruct the whole volume.")
+@click.option("--try", "try_", is_flag=True, help="Reconstruct one slice for a range of centres.")
+@click.option("--full", is_flag=True, help="Reconstruct the whole volume.")
 @click.option("--from-try", "from_try", metavar="RUN_ID", default=None,
               help="Reuse a finished try run's parameters, with its suggested centre (or --center).")
 @click.option("--center", type=float, default=None, help="With --from-try: the rotation axis to use.")
 @click.option("--dry-run", is_flag=True, help="Print the validated flow input; start nothing.")
 @click.option("--follow/--no-follow", default=True, help="Follow the run until it ends.")
 @recon_param_options
-def run(scan: str, config_path: str | None, flow_name: str, backend: str | None, rtype: str | None,
+def run(scan: str, config_path: str | None, flow_name: str, backend: str | None, try_: bool, full: bool,
         from_try: str | None, center: float | None, dry_run: bool, follow: bool, command: str | None,
         **params: Any) -> None:
     """Reconstruct SCAN (a path on the beamline, or at the facility with --flow recon)."""
+    if try_ and full:
+        raise UserError("--try and --full contradict each other: give one")
+    rtype = "try" if try_ else "full" if full else None
     config = load(config_path)
     overrides = params_from_cli(params)
     if command:
         overrides["command"] = command
     if center is not None and not from_try:
         raise UserError("--center goes with --from-try; to set the axis directly use --rotation-axis")
-    client = None
+    flow = FLOWS[flow_name]
     if from_try:
-        client = make_client(flow_name, config, backend, background=True)
-        overrides = {**parameters_from_try(client, from_try, scan, center), **overrides}
-        rtype = rtype or "full"
+        if rtype == "try":
+            raise UserError("--from-try starts the full reconstruction chosen from a try: drop --try")
+        tried = RunRecord(make_client(flow, config, backend).get_status(from_try))
+        overrides = {**parameters_from_try(tried, scan, center), **overrides}
+        rtype = "full"
     recon = recon_parameters(config, overrides, rtype)
-    body = build_flow_input(config, scan, recon, transfer=(flow_name == "tomocupy"))
-    # validate what we built before any network call; Gladier adds the function ids later
-    schema = FLOWS[flow_name].flow_schema
-    validate_flow_input(_without_function_ids(schema), body)
+    plan = plan_run(config, scan, recon, flow=flow, backend=backend,
+                    axis=axis_source(config, overrides, recon, from_try))
     if dry_run:
-        _print_json(body)
+        _print_json(plan.body)
         return
-    client = client or make_client(flow_name, config, backend, background=True)
-    label = run_label(config, Path(scan).name, recon)
-    started = client.run_flow(flow_input=body, label=label, tags=list(config.tags) + ["tomocupy-gladier"])
+    client = plan.client(background=True)
+    started = client.run_flow(flow_input=plan.body, label=plan.label, tags=plan.tags)
     run_id = started["run_id"]
     click.echo(run_id)
     if not follow:
         return
-    final = follow_run(client, run_id, delay=0.5 if config.backend == "local" else 5.0,
-                       tail=recon_log_path(body) if config.backend == "local" else None)
-    if final["status"] != "SUCCEEDED":
+    local = plan.backend == "local"
+    final = follow_run(client, run_id, delay=0.5 if local else 5.0,
+                       tail=plan.log_file(run_id) if local else None)
+    if not final.succeeded:
         sys.exit(1)
-    previews = state_result(final, "MakePreviews")
-    if str(recon.get("reconstruction-type")).startswith("try") and previews.get("suggested_center") is not None:
+    report_result(plan, final, scan)
+
+
+def report_result(plan: RunPlan, final: RunRecord, scan: str) -> None:
+    """What a finished run made: the axis and where it came from, the suggestion of a try, the
+    previews, where results were sent back."""
+    recon = final.result(RECON_STATE)
+    previews = final.result(PREVIEWS_STATE)
+    if recon.get("rotation_axis") is not None:
+        source = recon.get("rotation_axis_source") or plan.axis_source
+        click.echo(f"rotation axis: {recon['rotation_axis']:.2f} ({source}; {plan.axis_source})")
+    if recon.get("output"):
+        click.echo(f"reconstruction: {recon['output']} ({recon.get('file_count')} files, "
+                   f"{recon.get('bytes', 0) / 1e6:.1f} MB)")
+    if plan.is_try and previews.get("suggested_center") is not None:
         click.echo(f"suggested centre: {previews['suggested_center']:.2f} "
                    f"({previews.get('focus_metric', 'sharpest slice')})")
         montage = previews.get("montage")
         click.echo(f"montage: {montage.get('file') if isinstance(montage, dict) else montage}")
-        click.echo(f"next: tomocupy-gladier run {scan} --config {config.path} --full --from-try {run_id}")
+        click.echo(f"next: tomocupy-gladier run {scan} --config {plan.config.path} --full "
+                   f"--from-try {final.run_id}")
     elif previews.get("previews"):
         click.echo("previews: " + ", ".join(previews["previews"]))
-    back = body["input"].get("return_data") or {}
-    if back.get("enable"):
-        click.echo(f"sent back to: {returned_location(config, back)}")
+    returned = plan.returned_to()
+    if returned:
+        click.echo(f"sent back to: {returned}")
 
 
-def returned_location(config: Any, back: dict) -> str:
-    """Where the return step put the results: the local folder on the local backend, else
-    ``<collection>:<path>``."""
-    dest = back["destination"]
-    root = config.local_collections.get(dest["id"]) if config.backend == "local" else None
-    if root is not None:
-        return str(Path(root, dest["path"].lstrip("/")))
-    return f"{dest['id']}:{dest['path']}"
-
-
-def state_result(record: dict, state: str) -> dict:
-    """The output of a finished run's compute state (``details.results[0].output``), or {}."""
-    try:
-        return record["details"]["output"][state]["details"]["results"][0]["output"] or {}
-    except (KeyError, IndexError, TypeError):
-        return {}
-
-
-def parameters_from_try(client: Any, run_id: str, scan: str, center: float | None) -> dict[str, Any]:
+def parameters_from_try(record: RunRecord, scan: str, center: float | None) -> dict[str, Any]:
     """The try run's reconstruction parameters, for a full reconstruction at the chosen centre."""
-    record = client.get_status(run_id)
-    if record.get("status") != "SUCCEEDED":
-        raise UserError(f"run {run_id} is {record.get('status')}; --from-try needs a finished try run")
-    tried = (record.get("details") or {}).get("output", {}).get("input", {})
+    if not record.succeeded:
+        raise UserError(f"run {record.run_id} is {record.status}; --from-try needs a finished try run")
+    tried = record.flow_input
     recon = dict(tried.get("recon") or {})
     if not str(recon.get("reconstruction-type", "try")).startswith("try"):
-        raise UserError(f"run {run_id} was a {recon.get('reconstruction-type')} reconstruction, not a try")
+        raise UserError(f"run {record.run_id} was a {recon.get('reconstruction-type')} reconstruction, "
+                        "not a try")
     tried_scan = PurePosixPath((tried.get("tomocupy") or {}).get("file_name", "")).name
     if tried_scan != PurePosixPath(scan).name:
-        raise UserError(f"run {run_id} reconstructed {tried_scan}, not {PurePosixPath(scan).name}")
+        raise UserError(f"run {record.run_id} reconstructed {tried_scan}, not {PurePosixPath(scan).name}")
     if center is None:
-        center = state_result(record, "MakePreviews").get("suggested_center")
+        center = record.result(PREVIEWS_STATE).get("suggested_center")
         if center is None:
-            raise UserError(f"run {run_id} has no suggested centre; choose one with --center")
+            raise UserError(f"run {record.run_id} has no suggested centre; choose one with --center")
     recon.update({"reconstruction-type": "full", "rotation-axis": round(float(center), 2),
                   "rotation-axis-auto": "manual"})
     return recon
 
 
-def recon_log_path(body: dict) -> Path:
-    """Where tomocupy_recon writes the reconstruction's log for this input."""
-    data = body["input"]
-    recon = data["recon"]
-    output = tomocupy_output(PurePosixPath(data["tomocupy"]["file_name"]),
-                             str(recon.get("reconstruction-type", "try")), recon.get("out-path-name"))
-    return Path(f"{output}.tomocupy.log")
-
-
-def _without_function_ids(schema: dict) -> dict:
-    trimmed = json.loads(json.dumps(schema))
-    inner = trimmed["properties"]["input"]
-    inner["required"] = [r for r in inner["required"] if not r.endswith("_function_id")]
-    return trimmed
-
-
-def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None = None) -> dict:
+def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None = None) -> RunRecord:
     """Poll a run until it ends, printing each state as it starts and ends.
 
     ``tail``: a log file (the reconstruction's) whose new lines are shown while the run goes on.
@@ -261,10 +244,13 @@ def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None =
             for line in chunk.decode(errors="replace").splitlines():
                 if line.strip() and not line.startswith("$ "):
                     console.print(Text("    | ", style="cyan") + Text(line.strip()), highlight=False)
-        if status["status"] in ("SUCCEEDED", "FAILED", "ENDED", "INACTIVE"):
-            colour = "green" if status["status"] == "SUCCEEDED" else "red"
-            console.print(f"run {run_id}: [{colour}]{status['status']}[/{colour}]")
-            return status
+        record = RunRecord(status)
+        if record.is_final:
+            colour = "green" if record.succeeded else "red"
+            console.print(f"run {run_id}: [{colour}]{record.status}[/{colour}]")
+            if record.failure:
+                console.print(Text(f"failure: {record.failure}", style="red"), highlight=False)
+            return record
         time.sleep(delay)
 
 
@@ -297,9 +283,9 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
     for entry in run_log_entries(client, run_id):
         table.add_row(str(entry.get("time", "")), str(entry.get("code", "")), str(entry.get("description", "")))
     Console().print(table)
-    details = record.get("details") or {}
-    if record.get("status") == "FAILED":
-        click.echo(f"failure: {details.get('code', '')} {details.get('description', '')}")
+    failure = RunRecord(record).failure
+    if failure:
+        click.echo(f"failure: {failure}")
 
 
 COMMANDS = [definition, schema, export, run, status]

@@ -12,9 +12,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from rich.text import Text
+
 from tomocupy_gladier.backends import local_backend, make_client
 from tomocupy_gladier.catalog import SearchFilters, search_globus, search_local
-from tomocupy_gladier.cli.flow_commands import config_option, follow_run, load, recon_log_path
+from tomocupy_gladier.cli.flow_commands import config_option, follow_run, load
 from tomocupy_gladier.errors import UserError
 
 out = Console()
@@ -29,7 +31,9 @@ out = Console()
 def demo(workdir: str, projections: int, rows: int, columns: int) -> None:
     """Run the whole flow on this machine with a synthetic scan (no Globus, no GPU)."""
     from tomocupy_gladier.demo import prepare, summarize_run
-    from tomocupy_gladier.flow_input import build_flow_input, recon_parameters, run_label
+    from tomocupy_gladier.flow_input import recon_parameters
+    from tomocupy_gladier.flows import TomocupyFlow
+    from tomocupy_gladier.plan import axis_source, plan_run
 
     started = time.monotonic()
     out.print(f"[bold]1.[/bold] writing a synthetic scan ({projections} projections, {rows} rows, "
@@ -38,18 +42,18 @@ def demo(workdir: str, projections: int, rows: int, columns: int) -> None:
     config = setup.config
     out.print(f"   true rotation axis {setup.true_axis:.2f} px; experiment file {config.path}")
     recon = recon_parameters(config)
-    body = build_flow_input(config, setup.scan.name, recon)
+    plan = plan_run(config, setup.scan.name, recon, flow=TomocupyFlow, tags=("demo",),
+                    axis=axis_source(config, {}, recon))
     backend = local_backend(config)
-    client = make_client("tomocupy", config, background=True)
+    client = plan.client(background=True)
     out.print("[bold]2.[/bold] running TomocupyFlow on the local backend "
               "(transfer -> reconstruction -> previews -> metadata -> publication -> return)")
-    run = client.run_flow(flow_input=body, label=run_label(config, setup.scan.name, recon), tags=["demo"])
-    record = follow_run(client, run["run_id"], delay=0.3, tail=recon_log_path(body))
-    summary = summarize_run(backend, record)
+    run = client.run_flow(flow_input=plan.body, label=plan.label, tags=plan.tags)
+    record = follow_run(client, run["run_id"], delay=0.3, tail=plan.log_file(run["run_id"]))
+    summary = summarize_run(backend, record, plan)
     _print_summary(summary, time.monotonic() - started, setup)
-    if record["status"] != "SUCCEEDED":
-        details = record.get("details") or {}
-        raise UserError(f"the demo run failed: {details.get('code')}: {details.get('description')}")
+    if not record.succeeded:
+        raise UserError(f"the demo run failed: {record.failure}")
 
 
 def _print_summary(summary: dict[str, Any], seconds: float, setup: Any) -> None:
@@ -61,20 +65,34 @@ def _print_summary(summary: dict[str, Any], seconds: float, setup: Any) -> None:
         table.add_row(state["state_name"], f"{state['seconds']:.2f}", state["code"])
     out.print(table)
     axis = summary.get("rotation_axis")
+    if summary["reconstruction"]:
+        made = f"{summary['reconstruction']} ({summary['files']} files, {summary['engine']})"
+    else:
+        made = "none (the reconstruction step did not finish)"
+    if summary["returned_to"]:
+        returned = f"{setup.workdir / 'analysis'}{summary['returned_to']}"
+    elif summary["status"] == "SUCCEEDED":
+        returned = "not sent back (no [return] section)"
+    else:
+        returned = "not sent back (the run ended before the return step)"
     facts = [
-        ("reconstruction", f"{summary['reconstruction']} ({summary['files']} files, {summary['engine']})"),
-        ("rotation axis", f"{axis:.2f} px (true {setup.true_axis:.2f})" if axis is not None else "not reported"),
+        ("reconstruction", made),
+        ("rotation axis", f"{axis:.2f} px, {summary['axis_source']} (true {setup.true_axis:.2f})"
+         if axis is not None else "not reported"),
         ("log", summary["log"]),
         ("previews", ", ".join(summary["previews"]) or "none"),
-        ("published to", f"{setup.workdir / 'portal'}{summary['published_to'] or ''}"),
-        ("sent back to", f"{setup.workdir / 'analysis'}{summary['returned_to']}" if summary["returned_to"]
-         else "not sent back (no [return] section)"),
+        ("published to", f"{setup.workdir / 'portal'}{summary['published_to']}" if summary["published_to"]
+         else "not published"),
+        ("sent back to", returned),
         ("index entry", summary["index_entry"] or "none"),
     ]
+    if summary.get("failure"):
+        facts.insert(0, ("failure", summary["failure"]))
     for name, value in facts:
-        out.print(f"[bold]{name:>15}[/bold]  {value}", highlight=False)
-    out.print(f"\nnext: tomocupy-gladier run {setup.scan.name} --config {setup.config.path} --try\n"
-              f"      tomocupy-gladier search demo --config {setup.config.path}")
+        # plain Text: paths and reasons may hold [brackets] that console markup would eat
+        out.print(Text(f"{name:>15}", style="bold") + Text(f"  {value}"), highlight=False)
+    out.print(Text(f"\nnext: tomocupy-gladier run {setup.scan.name} --config {setup.config.path} --try\n"
+                   f"      tomocupy-gladier search demo --config {setup.config.path}"))
 
 
 @click.command()

@@ -160,6 +160,26 @@ def check_names(words: list[str], command: str) -> None:
             raise UnsupportedError(f"option --{name} is a tomocupy option that tomocupy-cpu does not implement")
 
 
+def unsupported(command: str, params: dict[str, Any]) -> str | None:
+    """Why tomocupy-cpu cannot run these parameters (tomocupy option names), or None.
+
+    For callers that check a run before starting it, with the same rules as the command line.
+    """
+    for name, value in params.items():
+        if value is None or name == "command":
+            continue
+        if name not in implemented(command):
+            return f"option {name} is a tomocupy option that tomocupy-cpu does not implement"
+        bad = UNSUPPORTED_VALUES.get(name, {})
+        text = ("True" if value else "False") if isinstance(value, bool) else str(value)
+        if text in bad:
+            return f"{name} = {text} is not implemented by tomocupy-cpu: {bad[text]}"
+    if params.get("rotation-axis-auto") == "auto" and params.get("rotation-axis-method", "sift") == "sift":
+        return ("rotation-axis-method sift (tomocupy's default) is not implemented by tomocupy-cpu: "
+                "use rotation-axis-method = vo with rotation-axis-auto = auto")
+    return None
+
+
 def check_values(ns: argparse.Namespace) -> None:
     """Refuse option values tomocupy offers but tomocupy-cpu does not implement."""
     for name, bad in UNSUPPORTED_VALUES.items():

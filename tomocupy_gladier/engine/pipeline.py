@@ -272,7 +272,9 @@ def run(ns: argparse.Namespace) -> OutputLayout:
         found = center_mod.find_center_vo(sino, ns.center_search_width / f, ns.center_search_step)
         geo.center = found
         geo.rotation_axis = float(np.float32((found + geo.crop0) * f + geo.col0))
-    log.warning(f"set rotaion  axis {geo.rotation_axis}")
+        # as tomocupy 1.1.0 (__main__.run_rec): only after a search, and in the binned frame of
+        # the columns it read, so that axis * 2**binning + start-column is the full-size axis
+        log.warning(f"set rotaion  axis {float(np.float32(found + geo.crop0))}")
 
     rec = FourierRec(geo.n, geo.theta, ns.fbp_filter)
     writer = AtomicWriter(layout, h5_shape=(info.nrows // f, geo.n, geo.n), dtype=ns.dtype,

@@ -1,5 +1,5 @@
 """Gladier clients (flows) of tomocupy-gladier."""
 
-from tomocupy_gladier.flows.tomocupy_flow import FLOWS, TomocupyFlow, TomocupyReconFlow
+from tomocupy_gladier.flows.tomocupy_flow import FLOWS, TomocupyFlow, TomocupyReconFlow, moves_scan
 
-__all__ = ["FLOWS", "TomocupyFlow", "TomocupyReconFlow"]
+__all__ = ["FLOWS", "TomocupyFlow", "TomocupyReconFlow", "moves_scan"]

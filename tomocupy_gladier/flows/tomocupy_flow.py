@@ -18,12 +18,13 @@ from tomocupy_gladier.schema import (
     flow_input_schema,
 )
 from tomocupy_gladier.tools.previews import Previews, make_previews, make_previews_tasks
-from tomocupy_gladier.tools.return_data import ReturnData
+from tomocupy_gladier.tools.return_data import TRANSFER_URL, ReturnData
 from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
 from tomocupy_gladier.tools.tomocupy_recon import DEFAULT_WAIT_TIME, TomocupyRecon
 from tomocupy_gladier.tools.transfer import ScanTransfer
 
 RECON_STATE = "TomocupyRecon"
+COMPUTE_URL = "https://compute.actions.globus.org"
 RECON_REQUIRED = ("recon", "tomocupy", "compute_endpoint", "tomocupy_recon_function_id",
                   "tomocupy_endpoint_config")
 TRANSFER_REQUIRED = ("source", "destination")
@@ -45,22 +46,37 @@ AFTER_RECON_MODIFIERS = {
 class TomocupyClient(GladierBaseClient):
     """Behaviour shared by the tomocupy flows.
 
-    ``recon_wait_time`` (seconds) becomes the ``WaitTime`` of the reconstruction state; the
-    rest of the definition is exactly what Gladier generates from ``gladier_tools``.
+    The definition is exactly what Gladier generates from the tools, with each Action state's
+    ``WaitTime`` sized for a beamline's data: ``recon_wait_time`` for the reconstruction,
+    ``transfer_wait_time`` for every transfer (the scan, publication, return; 50 GB volumes),
+    ``step_wait_time`` for the other compute steps (previews, metadata), which may queue for a
+    batch job on the endpoint.
     """
 
     recon_wait_time: int = DEFAULT_WAIT_TIME
+    transfer_wait_time: int = 6 * 3600
+    step_wait_time: int = 3600
     schema_parts: tuple[dict[str, Any], ...] = ()
 
-    def __init__(self, *args: Any, recon_wait_time: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, recon_wait_time: int | None = None,
+                 transfer_wait_time: int | None = None, **kwargs: Any) -> None:
         if recon_wait_time is not None:
             self.recon_wait_time = int(recon_wait_time)
+        if transfer_wait_time is not None:
+            self.transfer_wait_time = int(transfer_wait_time)
         super().__init__(*args, **kwargs)
 
     def get_flow_definition(self) -> dict:
         definition = copy.deepcopy(super().get_flow_definition())
-        if RECON_STATE in definition["States"]:
-            definition["States"][RECON_STATE]["WaitTime"] = self.recon_wait_time
+        for name, state in definition["States"].items():
+            if state.get("Type") != "Action":
+                continue
+            if name == RECON_STATE:
+                state["WaitTime"] = self.recon_wait_time
+            elif state["ActionUrl"].startswith(TRANSFER_URL):
+                state["WaitTime"] = self.transfer_wait_time
+            elif state["ActionUrl"].startswith(COMPUTE_URL):
+                state["WaitTime"] = max(int(state.get("WaitTime", 0)), self.step_wait_time)
         return definition
 
 
@@ -98,3 +114,9 @@ class TomocupyReconFlow(TomocupyClient):
 
 
 FLOWS = {"tomocupy": TomocupyFlow, "recon": TomocupyReconFlow}
+
+
+def moves_scan(flow: Any) -> bool:
+    """Whether a flow (a client class, decorated or not) copies the scan from the beamline first:
+    whether its tools include the scan transfer. Callers ask this, never the flow's name."""
+    return ScanTransfer in getattr(flow, "gladier_tools", ())

@@ -11,11 +11,12 @@ COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
 
 def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
                   recon_result: dict | None = None, previews: dict | None = None,
-                  **data: object) -> dict:
+                  run_id: str | None = None, **data: object) -> dict:
     """Write PNG previews of a tomocupy reconstruction into ``<output>/previews/``.
 
-    The reconstruction is ``recon_result["output"]`` (TomocupyRecon's result), else
-    ``previews["output"]``, else tomocupy's naming convention applied to ``tomocupy.file_name``.
+    The reconstruction is the folder TomocupyRecon reports (``recon_result["output"]``), else
+    ``previews["output"]``; nothing is guessed. With ``run_id`` (the flow run), the folder's
+    ``manifest.json`` must name the same run: previews are never made of another run's result.
 
     - Full reconstruction (``recon_{row:05d}.tiff`` folder or HDF5 ``/exchange/data``):
       mid-sections ``xy.png``, ``xz.png``, ``yz.png`` with the intensities clipped at the
@@ -56,34 +57,37 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
     binning = 2 ** int(params.get("binning") or 0)
     scan = pathlib.Path(settings["file_name"]) if settings.get("file_name") else None
 
-    # --- where the reconstruction is ---------------------------------------------------------
+    # --- where the reconstruction is: what the reconstruction step reported ----------------
     output = (recon_result or {}).get("output") or options.get("output")
-    if output:
-        output = pathlib.Path(output)
-    elif scan is not None:
-        root = scan.parent.with_name(f"{scan.parent.name}_rec")
-        rtype = str(params.get("reconstruction-type", "try"))
-        if rtype.startswith("try"):
-            output = root / "try_center" / scan.stem
-        else:
-            output = pathlib.Path(params.get("out-path-name") or root / f"{scan.stem}_rec")
-    else:
-        raise ValueError("no reconstruction to preview: give recon_result.output or tomocupy.file_name")
+    if not output:
+        raise ValueError("no reconstruction to preview: give recon_result.output (the reconstruction "
+                         "step's result) or previews.output")
+    output = pathlib.Path(output)
+    if run_id is not None and (recon_result or {}).get("manifest"):
+        import json
+
+        try:
+            made_by = json.loads(pathlib.Path(recon_result["manifest"]).read_text()).get("run_id")
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(f"cannot read the reconstruction's manifest: {exc}") from None
+        if made_by != run_id:
+            raise RuntimeError(f"{output} was replaced by run {made_by} after this run ({run_id}) "
+                               "reconstructed it; no previews made")
 
     try_pattern = re.compile(r"recon_slice(\d+)_center([-+0-9.]+?)\.tiff?$")
     full_pattern = re.compile(r"recon_(\d+)\.tiff?$")
-    h5_file = None
-    for candidate in (output, output.with_name(output.name + ".h5")):
-        if candidate.is_file() and candidate.suffix in (".h5", ".hdf5", ".hdf"):
-            h5_file = candidate
-            break
     names = [p.name for p in output.iterdir() if p.is_file()] if output.is_dir() else []
     tries = [(m, n) for n in names if (m := try_pattern.match(n))]
     fulls = sorted((int(m.group(1)), n) for n in names if (m := full_pattern.match(n)))
+    h5_file = None
+    for candidate in (output / f"{output.name}.h5", output):
+        if candidate.is_file() and candidate.suffix in (".h5", ".hdf5", ".hdf"):
+            h5_file = candidate
+            break
     if tries or fulls:
         folder = output / options.get("folder", "previews")
     elif h5_file is not None:
-        folder = h5_file.with_name(f"{h5_file.stem}_{options.get('folder', 'previews')}")
+        folder = (output if output.is_dir() else h5_file.parent) / options.get("folder", "previews")
     else:
         raise FileNotFoundError(f"no recon_*.tiff, recon_slice*_center*.tiff or HDF5 "
                                 f"reconstruction at {output}")
@@ -364,6 +368,7 @@ def make_previews_tasks(recon_state: str = "TomocupyRecon",
         "tomocupy.$": "$.input.tomocupy",
         "recon.$": "$.input.recon",
         "recon_result.$": f"$.{recon_state}.details.results[0].output",
+        "run_id.$": "$._context.run_id",
     }
     if with_options:
         kwargs["previews.$"] = "$.input.previews"

@@ -11,7 +11,7 @@ COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
 
 def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
                   recon_result: dict | None = None, previews_result: dict | None = None,
-                  publishv2: dict | None = None, **data: object) -> dict:
+                  publishv2: dict | None = None, run_id: str | None = None, **data: object) -> dict:
     """Describe a scan and its reconstruction for Globus Search (DataCite ``dc`` + ``tomography``).
 
     Keyword arguments (all optional except ``tomocupy.file_name``):
@@ -22,6 +22,15 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
     - ``previews_result``: Previews' output (``$.MakePreviews.details.results[0].output``).
     - ``publishv2``: the flow input ``publishv2`` block; its ``metadata`` is merged on top of
       what is read here (the user's values win).
+    - ``run_id``: the flow run. The reconstruction's ``manifest.json`` must name it, and every
+      file it lists must still be there with its size: a folder changed or replaced since the
+      reconstruction step is refused, never published under this run's record.
+
+    The published dataset (``publishv2.dataset``: the reconstruction folder, or a try's previews
+    folder) gets a ``manifest.json`` with the sha256 and size of each of its files (the
+    reconstruction's own hashes are reused, only new files are read). The record carries the
+    file count, the bytes and where the manifest is published, never a per-file list: that
+    would not fit in a flow's run state at 2000 slices.
 
     Returns ``{"metadata": {"dc": ..., "tomography": ...}}`` and, when ``publishv2`` was
     given, ``"publishv2"``: that block with ``metadata`` replaced by the merged record (a
@@ -31,7 +40,10 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
     # Only this function's source reaches the endpoint: everything it needs is in here.
     import copy
     import datetime
+    import hashlib
+    import json
     import math
+    import os
     import pathlib
 
     import h5py
@@ -215,7 +227,8 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
 
     # the reconstruction's facts: the log's axis first (what tomocupy really used)
     reconstruction: dict[str, Any] = {"type": params.get("reconstruction-type", "try")}
-    axis, axis_source = number(result.get("rotation_axis")), "tomocupy log"
+    axis, axis_source = number(result.get("rotation_axis")), result.get("rotation_axis_source",
+                                                                          "tomocupy log")
     if axis is None:
         axis, axis_source = number(params.get("rotation-axis")), "parameters"
     if axis is not None and axis >= 0:
@@ -233,9 +246,67 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
         if result.get(source) is not None:
             reconstruction[key] = result[source]
 
+    # --- the files: this run's reconstruction, unchanged, and the published dataset's manifest --
+    files: dict[str, Any] = {}
+    if result.get("manifest"):
+        output_dir = pathlib.Path(result["output"])
+        try:
+            recon_manifest = json.loads(pathlib.Path(result["manifest"]).read_text())
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(f"cannot read the reconstruction's manifest: {exc}") from None
+        if run_id is not None and recon_manifest.get("run_id") != run_id:
+            raise RuntimeError(f"{output_dir} was replaced by run {recon_manifest.get('run_id')} after "
+                               f"this run ({run_id}) reconstructed it; nothing published")
+        known = {}
+        for entry in recon_manifest.get("files", []):
+            path = output_dir / entry["path"]
+            try:
+                size = path.stat().st_size
+            except OSError:
+                size = None
+            if size != entry["bytes"]:
+                raise RuntimeError(f"{path} changed since the reconstruction step "
+                                   f"({entry['bytes']} bytes then, {size} now); nothing published")
+            known[path] = entry
+
+        def sha256(path: pathlib.Path) -> str:
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            return digest.hexdigest()
+
+        dataset = pathlib.Path((publishv2 or {}).get("dataset") or output_dir)
+        if dataset != output_dir and output_dir not in dataset.parents:
+            raise ValueError(f"the published dataset {dataset} is not inside the reconstruction "
+                             f"{output_dir}")
+        entries = []
+        for path in sorted(p for p in dataset.rglob("*") if p.is_file()):
+            if path == dataset / "manifest.json":
+                continue
+            entry = known.get(path) or {"bytes": path.stat().st_size, "sha256": sha256(path)}
+            entries.append({"path": path.relative_to(dataset).as_posix(), "bytes": entry["bytes"],
+                            "sha256": entry["sha256"]})
+        manifest = {key: recon_manifest.get(key) for key in ("run_id", "scan", "kind", "format",
+                                                             "created", "command")}
+        manifest.update(file_count=len(entries), bytes=sum(e["bytes"] for e in entries), files=entries)
+        temporary = dataset / f".manifest.{os.getpid()}.json"
+        temporary.write_text(json.dumps(manifest, indent=1))
+        os.replace(temporary, dataset / "manifest.json")
+        files = {"count": len(entries) + 1, "bytes": manifest["bytes"], "manifest": "manifest.json",
+                 "checksum": "sha256"}
+        if publishv2 and publishv2.get("destination_collection") and publishv2.get("destination"):
+            published = pathlib.PurePosixPath("/", publishv2["destination"], dataset.name)
+            base = f"globus://{publishv2['destination_collection']}{published}"
+            files["manifest_url"] = f"{base}/manifest.json"
+            files["previews"] = [f"{base}/{e['path']}" for e in entries
+                                 if e["path"].lower().endswith((".png", ".jpg", ".jpeg"))]
+
     tomography: dict[str, Any] = {"scan": scan.name, "file_name": str(scan),
                                   "parameters": params, "acquisition": acquisition,
                                   "reconstruction": reconstruction}
+    if files:
+        tomography["files"] = files
     if previews_result:
         keep = ("kind", "folder", "previews", "suggested_center", "focus_metric", "scale_bar")
         tomography["previews"] = {k: previews_result[k] for k in keep if k in previews_result}
@@ -278,6 +349,11 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
     dc: dict[str, Any] = {"titles": [{"title": title}],
                           "subjects": [{"subject": s} for s in dict.fromkeys(subjects)],
                           "dates": dates, "descriptions": descriptions}
+    if files:
+        types = {".tiff": "image/tiff", ".tif": "image/tiff", ".png": "image/png", ".h5": "application/x-hdf5",
+                 ".json": "application/json", ".txt": "text/plain", ".log": "text/plain"}
+        dc["formats"] = sorted({types.get(pathlib.PurePosixPath(e["path"]).suffix, "application/octet-stream")
+                                for e in entries} | {"application/json"})
     if "experimenter" in acquisition:
         creator: dict[str, Any] = {"name": acquisition["experimenter"], "nameType": "Personal"}
         if "institution" in acquisition:
@@ -325,6 +401,7 @@ def scan_metadata_tasks(recon_state: str = "TomocupyRecon",
         "recon.$": "$.input.recon",
         "publishv2.$": "$.input.publishv2",
         "recon_result.$": f"$.{recon_state}.details.results[0].output",
+        "run_id.$": "$._context.run_id",
     }
     if previews_state:
         kwargs["previews_result.$"] = f"$.{previews_state}.details.results[0].output"

@@ -8,26 +8,51 @@ COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
 DEFAULT_WAIT_TIME = 2 * 60 * 60
 
 
-def tomocupy_recon(**data):
-    """Reconstruct one scan with tomocupy (or a program with its command line).
+def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
+                   run_id: str | None = None, **data: object) -> dict:
+    """Reconstruct one scan with tomocupy into a staging folder, verify it, then swap it in.
 
-    Reads ``data["recon"]`` (``command`` + tomocupy options by tomocupy's names) and
-    ``data["tomocupy"]`` (``file_name``; optional ``executable``, ``timeout``, ``env``).
-    Raises on any failure; returns a small JSON-able summary of what was written.
+    - ``recon``: ``command`` + tomocupy options by tomocupy's names (``out-path-name`` is not
+      one of them here: where the reconstruction goes is ``tomocupy.output``).
+    - ``tomocupy``: ``file_name`` (the scan), ``output`` (the reconstruction folder, decided by
+      the client), ``logs`` (the folder of per-run logs) and ``timeout`` (seconds).
+    - ``run_id``: the flow run (``$._context.run_id``); names the staging folder and the log.
+
+    The program is the endpoint's choice, never the flow input's: ``TOMOCUPY_GLADIER_PROGRAM``
+    in the endpoint's environment (a path, or a JSON list such as ``["python", "-m", "x"]``),
+    else ``tomocupy`` on its ``PATH``.
+
+    tomocupy writes into ``.<name>.<run_id>.staging/<name>`` beside the output (through a
+    relative ``--out-path-name``). The result is accepted only if tomocupy exited 0, its log
+    has no traceback or error line, and the files are exactly the slices (or try candidates)
+    expected from the scan's shape, rows, columns and binning, all of one size. A
+    ``manifest.json`` (sha256 and size of every file) and the run's log are added, then the
+    folder replaces the previous reconstruction by two renames: nobody sees a mix, and a failed
+    or killed run leaves the previous result as it was. One run per output at a time (a lock
+    beside it). Raises on any failure; returns a small JSON-able summary.
     """
     # Only this function's source reaches the endpoint: everything it needs is in here.
     import collections
+    import datetime
     import difflib
+    import errno
+    import fcntl
+    import glob
+    import hashlib
     import importlib.metadata
+    import json
+    import math
     import os
     import pathlib
     import re
+    import shutil
     import signal
     import socket
     import subprocess
     import tempfile
     import time
     import uuid
+    from ast import literal_eval
 
     # Option names tomocupy 1.1.0 accepts ('*' = store_true flag; '!' = argparse type=bool,
     # which reads any non-empty string as true, so only a true value is passed).
@@ -51,28 +76,44 @@ def tomocupy_recon(**data):
     retrieve-phase-delta-beta retrieve-phase-W retrieve-phase-pad FFratio FFdim FFlog FFpad
     rotate-proj-angle rotate-proj-order pre-processing""".split()
     known = {"recon": common, "recon_steps": common + steps_only}
-    managed = {"file-name", "config", "config-update"}  # set by this function, never by a user
+    # set by this function: the scan, no ~/tomocupyon.conf, and the staging folder
+    managed = {"file-name", "config", "config-update", "out-path-name"}
+    allowed_settings = {"file_name", "output", "logs", "timeout"}
 
-    recon = dict(data.get("recon") or {})
-    settings = dict(data.get("tomocupy") or {})
-    command = recon.pop("command", "recon")
+    params = dict(recon or {})
+    settings = dict(tomocupy or {})
+    run_id = str(run_id or f"direct-{uuid.uuid4().hex[:12]}")
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,80}", run_id):
+        raise ValueError(f"run_id {run_id!r} is not a plain identifier")
+    for key in settings:
+        if key in ("executable", "env"):
+            raise ValueError(f"tomocupy.{key} cannot come from the flow input: the program and its "
+                             "environment are chosen by the compute endpoint "
+                             "(TOMOCUPY_GLADIER_PROGRAM in the endpoint's environment)")
+        if key not in allowed_settings:
+            raise ValueError(f"unknown tomocupy setting {key!r}; allowed: {sorted(allowed_settings)}")
+    command = params.pop("command", "recon")
     if command not in known:
         raise ValueError(f"unknown tomocupy command {command!r}: use one of {sorted(known)}")
-    file_name = settings.get("file_name")
-    if not file_name:
-        raise ValueError("tomocupy.file_name (the scan to reconstruct) is required")
-    scan = pathlib.Path(file_name)
+    for key in ("file_name", "output", "logs"):
+        if not settings.get(key) or not os.path.isabs(str(settings[key])):
+            raise ValueError(f"tomocupy.{key} must be an absolute path, got {settings.get(key)!r}")
+    scan = pathlib.Path(settings["file_name"])
+    output = pathlib.Path(settings["output"])
+    logs = pathlib.Path(settings["logs"])
     if not scan.is_file():
         raise FileNotFoundError(f"scan file not found on {socket.gethostname()}: {scan}")
 
+    # --- the command line -------------------------------------------------------------------
     kinds = {}
     for entry in known[command]:
         name = entry.rstrip("*!")
         kinds[name] = entry[len(name):] or "value"
     args = []
-    for name, value in recon.items():
+    for name, value in params.items():
         if name in managed:
-            raise ValueError(f"option {name!r} is set by tomocupy-gladier and cannot be given")
+            raise ValueError(f"option {name!r} is set by tomocupy-gladier and cannot be given"
+                             + (" (the output folder is tomocupy.output)" if name == "out-path-name" else ""))
         if name not in kinds:
             hint = difflib.get_close_matches(name, list(kinds), n=1)
             other = [c for c in known if c != command and name in [e.rstrip("*!") for e in known[c]]]
@@ -96,75 +137,266 @@ def tomocupy_recon(**data):
             value = "True" if value else "False"  # tomocupy parses these booleans from strings
         args += [f"--{name}", str(value)]
 
-    executable = settings.get("executable") or "tomocupy"
-    program = [executable] if isinstance(executable, str) else [str(p) for p in executable]
-    # a --config that does not exist keeps ~/tomocupyon.conf out of the run
-    no_config = pathlib.Path(tempfile.gettempdir()) / f"tomocupy-gladier-{uuid.uuid4().hex}.conf"
-    argv = program + [command, "--file-name", str(scan), "--config", str(no_config)] + args
-
-    # tomocupy's output convention, used for the log location and as a fallback
-    rtype = recon.get("reconstruction-type", "try")
-    out_path = recon.get("out-path-name")
-    rec_root = pathlib.Path(f"{scan.parent}_rec")
-    if str(rtype).startswith("try"):
-        expected = rec_root / "try_center" / scan.stem
-    elif out_path:
-        expected = pathlib.Path(out_path)
+    raw_program = os.environ.get("TOMOCUPY_GLADIER_PROGRAM", "").strip()
+    if raw_program.startswith("["):
+        program = json.loads(raw_program)
+        if not program or not all(isinstance(p, str) and p for p in program):
+            raise ValueError("TOMOCUPY_GLADIER_PROGRAM must be a path or a JSON list of words")
     else:
-        expected = rec_root / f"{scan.stem}_rec"
-    expected.parent.mkdir(parents=True, exist_ok=True)
-    log_file = expected.parent / f"{expected.name}.tomocupy.log"
+        program = [raw_program or "tomocupy"]
 
-    timeout = float(settings.get("timeout") or 6 * 3600)
-    env = dict(os.environ)
-    env.update({str(k): str(v) for k, v in (settings.get("env") or {}).items()})
-    started = time.time()
-    with open(log_file, "wb") as log:
-        log.write(("$ " + " ".join(argv) + "\n").encode())
-        log.flush()
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-        try:
-            returncode = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            returncode = None
-    wall = time.time() - started
-    text = re.sub(r"\x1b\[[0-9;]*m", "", log_file.read_text(errors="replace"))
-    tail = "\n".join(collections.deque(text.splitlines(), maxlen=30))
-    cmdline = " ".join(argv)
-    if returncode is None:
-        raise TimeoutError(f"tomocupy did not finish within {timeout:.0f} s: {cmdline}\n"
-                           f"log: {log_file}\n--- last lines ---\n{tail}")
-    if returncode != 0:
-        raise RuntimeError(f"tomocupy exited with status {returncode}: {cmdline}\n"
-                           f"log: {log_file}\n--- last lines ---\n{tail}")
+    # --- what tomocupy 1.1.0 will write (dataio/reader.py init_sizes, init_sizes_try) --------
+    def option(name, default):
+        value = params.get(name)
+        return default if value is None else value
 
-    # tomocupy reports the output as a folder, a file or a file-name prefix (".../recon")
-    reported = re.findall(r"Output: (\S+)", text)
-    output = pathlib.Path(reported[-1]) if reported else expected
-    if not output.exists():
-        for suffix in (".h5", ".zarr"):
-            if output.with_name(output.name + suffix).exists():
-                output = output.with_name(output.name + suffix)
-                break
+    try:
+        import h5py
+
+        with h5py.File(scan, "r") as h5:
+            nproj, nzi, ni = (int(v) for v in h5["/exchange/data"].shape)
+    except ImportError:
+        raise RuntimeError("h5py is needed in the endpoint's environment to check the scan") from None
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"{scan} is not a DXchange scan with a 3-D /exchange/data: {exc}") from None
+    kind = "try" if str(option("reconstruction-type", "try")).startswith("try") else "full"
+    if option("reconstruction-type", "try") == "try_lamino":
+        raise ValueError("try_lamino reconstructions are not supported by tomocupy-gladier")
+    save_format = "tiff" if kind == "try" else str(option("save-format", "tiff"))
+    factor = 2 ** int(option("binning", 0))
+    ranges = {}
+    for what, size in (("row", nzi), ("column", ni), ("proj", nproj)):
+        first, last = int(option(f"start-{what}", 0)), int(option(f"end-{what}", -1))
+        last = size if last == -1 else last
+        if not 0 <= first < last <= size:
+            raise ValueError(f"start-{what} {first} / end-{what} {last} do not fit the scan's {size} "
+                             f"{what}s ({scan.name}): need 0 <= start < end <= {size}")
+        ranges[what] = (first, last)
+    width = ranges["column"][1] - ranges["column"][0]
+    width -= width % (2 * factor)
+    n = width // factor
+    nz = (ranges["row"][1] - ranges["row"][0]) // factor
+    standard = option("file-type", "standard") == "standard" and option("dtype", "float32") == "float32"
+    if nz < 1 or n < 2:
+        raise ValueError(f"rows {ranges['row']} and columns {ranges['column']} at binning "
+                         f"{int(option('binning', 0))} leave nothing to reconstruct")
+    if kind == "try":
+        width_c = float(option("center-search-width", 50.0))
+        step_c = float(option("center-search-step", 0.5))
+        if step_c <= 0 or width_c <= 0:
+            raise ValueError("center-search-width and center-search-step must be positive")
+        per_slice = math.ceil(2 * width_c / (step_c * factor) - 1e-9)
+        fractions = literal_eval(str(option("nsino", "0.5")))
+        fractions = fractions if isinstance(fractions, list) else [fractions]
+        slice_ids = sorted({int(float(f) * (nz * factor - 1) / factor) * factor for f in fractions})
+        expected_count = per_slice * len(slice_ids)
+    else:
+        first_id = ranges["row"][0] // factor
+        expected_names = {f"recon_{first_id + i:05d}.tiff" for i in range(nz)}
+        expected_count = nz
+
+    # --- one run per output: a lock beside it, released by the kernel if we die ------------
+    output.parent.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    log_file = logs / f"{run_id}.log"
+    lock_path = output.parent / f".{output.name}.lock"
+    lock = open(lock_path, "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        lock.seek(0)
+        holder = lock.read().strip() or "another run"
+        lock.close()
+        raise RuntimeError(f"{output} is being reconstructed by {holder}; this run changed nothing "
+                           "(start it again when that run has ended)") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"run {run_id} on {socket.gethostname()} (pid {os.getpid()}) since "
+               f"{datetime.datetime.now().isoformat(timespec='seconds')}")
+    lock.flush()
+
+    staging_root = output.parent / f".{output.name}.{run_id}.staging"
+    staged = staging_root / output.name
+    try:
+        # leftovers of killed runs of this output (their lock is gone, since we hold it)
+        for stale in output.parent.glob(f".{glob.escape(output.name)}.*.staging"):
+            shutil.rmtree(stale, ignore_errors=True)
+        old_copies = list(output.parent.glob(f".{glob.escape(output.name)}.*.old"))
+        if old_copies and not output.exists():
+            os.rename(old_copies.pop(), output)  # a swap was cut between its two renames
+        for old in old_copies:
+            shutil.rmtree(old, ignore_errors=True)
+        staging_root.mkdir()
+
+        # --- run ---------------------------------------------------------------------------
+        no_config = pathlib.Path(tempfile.gettempdir()) / f"tomocupy-gladier-{uuid.uuid4().hex}.conf"
+        argv = program + [command, "--file-name", str(scan), "--config", str(no_config),
+                          "--out-path-name", output.name] + args
+        timeout = float(settings.get("timeout") or 6 * 3600)
+        started = time.time()
+        with open(log_file, "wb") as log:
+            log.write(("$ " + " ".join(argv) + f"\n# run {run_id}, staging {staged}\n").encode())
+            log.flush()
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=staging_root,
+                                    start_new_session=True)
+            try:
+                returncode = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                returncode = None
+        wall = time.time() - started
+        raw_text = log_file.read_text(errors="replace")
+        text = re.sub(r"\x1b\[[0-9;]*m", "", raw_text)
+        tail = "\n".join(collections.deque(text.splitlines(), maxlen=30))
+        cmdline = " ".join(argv)
+
+        def fail(problem: str, error: type = RuntimeError) -> None:
+            raise error(f"{problem}: {cmdline}\nlog: {log_file}\n--- last lines ---\n{tail}")
+
+        if returncode is None:
+            fail(f"tomocupy did not finish within {timeout:.0f} s", TimeoutError)
+        if returncode != 0:
+            fail(f"tomocupy exited with status {returncode}")
+
+        # --- verify ------------------------------------------------------------------------
+        # tomocupy's console log colours ERROR red (91) and CRITICAL red background (41);
+        # write_meta's error only means that the optional 'meta' package is missing
+        benign = ("write_meta() error",)
+        for raw_line in raw_text.splitlines():
+            line = re.sub(r"\x1b\[[0-9;]*m", "", raw_line).strip()
+            bad = ("\x1b[91m" in raw_line or "\x1b[41m" in raw_line
+                   or line.startswith("Traceback (most recent call last)")
+                   or line.startswith("Exception in thread"))
+            if bad and not any(b in line for b in benign):
+                fail(f"tomocupy exited 0 but its log reports an error ({line[:200]!r})")
+
+        problems = []
+        items = {}  # what tomocupy wrote, by name inside staging_root
+        for suffix in ("", ".h5", "_parts", ".zarr"):
+            candidate = staging_root / f"{output.name}{suffix}"
+            if candidate.exists():
+                items[suffix] = candidate
+        if save_format == "tiff":
+            folder = items.get("")
+            names = sorted(p.name for p in folder.iterdir()) if folder is not None else []
+            if kind == "try":
+                pattern = re.compile(r"recon_slice(\d{4,})_center(-?[0-9.]+)\.tiff$")
+                found = [(m, name) for name in names if (m := pattern.match(name))]
+                per_id = collections.Counter(int(m.group(1)) for m, _ in found)
+                if sorted(per_id) != slice_ids or set(per_id.values()) != {per_slice}:
+                    problems.append(f"expected {per_slice} candidates for each of slices {slice_ids}, "
+                                    f"found {dict(sorted(per_id.items())) or 'none'}")
+                slices = [folder / name for _, name in found]
+            else:
+                present = {name for name in names if name.startswith("recon_")}
+                missing = sorted(expected_names - present)
+                extra = sorted(present - expected_names)
+                if missing:
+                    problems.append(f"{len(missing)} of {nz} slices missing (first {missing[:3]})")
+                if extra:
+                    problems.append(f"unexpected files {extra[:3]}")
+                slices = sorted(folder / name for name in present & expected_names)
+            sizes = collections.Counter(p.stat().st_size for p in slices)
+            if 0 in sizes:
+                problems.append(f"{sizes[0]} empty slice files")
+            if len(sizes) > 1:
+                problems.append(f"slices of {len(sizes)} different sizes {sorted(sizes)[:4]} bytes")
+            if slices and standard and not problems:
+                try:
+                    import tifffile
+
+                    shape = tuple(tifffile.TiffFile(slices[0]).pages[0].shape)
+                except ImportError:
+                    shape = None
+                if shape is not None and shape != (n, n):
+                    problems.append(f"slices are {shape}, expected {(n, n)}")
+        elif save_format in ("h5", "h5nolinks"):
+            if ".h5" not in items:
+                problems.append(f"no {output.name}.h5")
+            else:
+                try:
+                    with h5py.File(items[".h5"], "r") as h5:
+                        volume = h5["/exchange/data"]
+                        if standard and tuple(volume.shape) != (nz, n, n):
+                            problems.append(f"/exchange/data is {volume.shape}, expected {(nz, n, n)}")
+                        if volume.is_virtual:
+                            for source in volume.virtual_sources():
+                                part = items[".h5"].parent / source.file_name
+                                if not part.is_file() or part.stat().st_size == 0:
+                                    problems.append(f"missing part {source.file_name}")
+                                    break
+                except (OSError, KeyError) as exc:
+                    problems.append(f"cannot read {output.name}.h5: {exc}")
+        elif save_format == "zarr":
+            if ".zarr" not in items or not any(items[".zarr"].iterdir()):
+                problems.append(f"no {output.name}.zarr")
         else:
-            if output.parent.is_dir() and any(p != log_file for p in output.parent.glob(output.name + "*")):
-                output = output.parent
-    if output.is_dir():
-        files = sorted(p for p in output.rglob("*") if p.is_file() and p != log_file)
-    elif output.is_file():
-        files = [output]
-    else:
-        files = []
-    empty = [p.name for p in files if p.stat().st_size == 0]
-    if not files or empty:
-        problem = f"empty files {empty[:5]}" if empty else f"no output at {output}"
-        raise RuntimeError(f"tomocupy exited 0 but wrote no usable reconstruction ({problem}): "
-                           f"{cmdline}\nlog: {log_file}\n--- last lines ---\n{tail}")
+            raise ValueError(f"save-format {save_format!r} is not supported by tomocupy-gladier")
+        if problems:
+            fail(f"tomocupy exited 0 but the reconstruction is not what was asked ("
+                 + "; ".join(problems) + ")")
 
-    axis = re.findall(r"set rotai?on\s+axis\s+([-+0-9.eE]+)", text)
+        # --- tomocupy 1.1.0 issue #76: try + auto axis names candidates from the initial axis --
+        # tomocupy prints the axis only when it searched for it (__main__.run_rec)
+        found_axis = re.findall(r"set rotai?on\s+axis\s+([-+0-9.eE]+)", text)
+        searched = option("rotation-axis-auto", "manual") == "auto"
+        axis = float(found_axis[-1]) if found_axis and searched else None
+        # The log's axis A is in the binned frame of the columns read: the full-size axis is
+        # A * 2**binning + start-column. A try names its candidates from the axis before the
+        # search (R0: rotation-axis, or half the width), so candidate L really is at
+        # L + A * 2**binning - (R0 - start-column) (tomocupy 1.1.0, reader.init_sizes_try).
+        relabelled = None
+        start_column = ranges["column"][0]
+        if axis is not None:
+            axis = axis * factor + start_column
+        if kind == "try" and axis is not None:
+            initial = float(option("rotation-axis", -1.0))
+            initial = ni / 2 if initial == -1 else initial
+            labels = sorted(float(m.group(2)) for m, _ in found)
+            middle = labels[len(labels) // 2]
+            if abs(axis - initial) > 1e-6 and abs(middle - initial) < abs(middle - axis):
+                relabelled = axis - initial
+                for m, name in found:
+                    true = float(m.group(2)) + relabelled
+                    os.rename(folder / name, folder / f"recon_slice{m.group(1)}_center{true:05.2f}.tiff")
+
+        # --- one folder per reconstruction, with its log and manifest ----------------------
+        staged.mkdir(exist_ok=True)
+        for suffix, item in items.items():
+            if suffix:
+                os.rename(item, staged / item.name)
+        shutil.copyfile(log_file, staged / "tomocupy.log")
+        entries = []
+        total = 0
+        for path in sorted(p for p in staged.rglob("*") if p.is_file()):
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            size = path.stat().st_size
+            total += size
+            entries.append({"path": path.relative_to(staged).as_posix(), "bytes": size,
+                            "sha256": digest.hexdigest()})
+        manifest = {"run_id": run_id, "scan": str(scan), "kind": kind, "format": save_format,
+                    "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                    "command": argv, "file_count": len(entries), "bytes": total, "files": entries}
+        (staged / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+        # --- swap: two renames; the previous result stays whole until the new one is in ----
+        replaced = output.exists()
+        old = output.parent / f".{output.name}.{run_id}.old"
+        if replaced:
+            os.rename(output, old)
+        os.rename(staged, output)
+        if replaced:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging_root, ignore_errors=True)
+        lock.close()
+
     seconds = re.findall(r"Reconstruction time\s+([-+0-9.eE]+)\s*s", text)
 
     def tool_version():
@@ -187,13 +419,28 @@ def tomocupy_recon(**data):
             return name, None
 
     tool, version = tool_version()
+    if kind == "try" and relabelled is not None:
+        axis_source = f"tomocupy automatic search (candidate names corrected by {relabelled:+.2f})"
+    elif axis is not None:
+        axis_source = "tomocupy automatic search"
+    else:
+        axis = float(option("rotation-axis", -1.0))
+        axis_source = "rotation-axis option" if axis != -1 else "centre of the projections"
+        axis = ni / 2 if axis == -1 else axis
     return {
+        "run_id": run_id,
         "output": str(output),
-        "files": [str(p.relative_to(output)) if output.is_dir() else p.name for p in files[:20]],
-        "file_count": len(files),
-        "bytes": sum(p.stat().st_size for p in files),
+        "kind": kind,
+        "format": save_format,
+        "manifest": str(output / "manifest.json"),
+        "file_count": len(entries),
+        "slice_count": expected_count,
+        "slice_shape": [n, n] if standard else None,
+        "bytes": total,
+        "replaced_previous": replaced,
         "log_file": str(log_file),
-        "rotation_axis": float(axis[-1]) if axis else None,
+        "rotation_axis": axis,
+        "rotation_axis_source": axis_source,
         "reconstruction_seconds": float(seconds[-1]) if seconds else None,
         "wall_seconds": round(wall, 3),
         "command": argv,
@@ -204,9 +451,21 @@ def tomocupy_recon(**data):
     }
 
 
+RUN_ID_PATH = "$._context.run_id"
+
+
+def tomocupy_recon_tasks() -> list[dict]:
+    """The Compute v3 ``tasks``: the flow input's ``recon`` and ``tomocupy`` blocks and the run id
+    (which names the staging folder and the log of this run)."""
+    return [{"function_id.$": "$.input.tomocupy_recon_function_id",
+             "kwargs": {"recon.$": "$.input.recon", "tomocupy.$": "$.input.tomocupy",
+                        "run_id.$": RUN_ID_PATH}}]
+
+
 @generate_flow_definition(
     modifiers={
         tomocupy_recon: {
+            "tasks": tomocupy_recon_tasks(),
             "endpoint_id": "compute_endpoint",
             "user_endpoint_config": "tomocupy_endpoint_config",
             "WaitTime": DEFAULT_WAIT_TIME,

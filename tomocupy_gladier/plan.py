@@ -1,0 +1,183 @@
+"""Plan, then run: everything about one run, computed once before anything starts.
+
+``plan_run`` turns (experiment, scan, options, flow) into a :class:`RunPlan`: the flow class,
+the backend, the validated flow input, the reconstruction folder, where each run's log goes,
+where results are sent back and where the rotation axis comes from. ``run``, ``demo``,
+campaigns and the folder watcher start runs from a plan and never recompute its parts.
+Everything a user can get wrong is refused here, before a scan is moved.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping
+
+from tomocupy_gladier.config import ExperimentConfig
+from tomocupy_gladier.errors import UserError
+from tomocupy_gladier.flow_input import (
+    ScanLocation,
+    build_flow_input,
+    is_try,
+    locate_scan,
+    recon_output,
+    run_label,
+)
+from tomocupy_gladier.flows import moves_scan
+from tomocupy_gladier.paths import run_logs_folder
+from tomocupy_gladier.validation import validate_flow_input
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run, decided: start it with ``client().run_flow(flow_input=plan.body, ...)``."""
+
+    config: ExperimentConfig
+    flow: Any                      # the Gladier client class
+    backend: str                   # "local" or "globus"
+    location: ScanLocation
+    recon: dict[str, Any]          # the reconstruction parameters (tomocupy's names)
+    body: dict[str, Any]           # the flow input
+    output: PurePosixPath          # the reconstruction folder, as the compute endpoint sees it
+    logs: PurePosixPath            # the folder of per-run reconstruction logs
+    label: str
+    tags: list[str] = field(default_factory=list)
+    axis_source: str = ""
+
+    @property
+    def is_try(self) -> bool:
+        return is_try(self.recon)
+
+    def log_file(self, run_id: str) -> Path:
+        """The reconstruction log of run ``run_id`` (written by the reconstruction step)."""
+        return Path(str(self.logs), f"{run_id}.log")
+
+    def returned_to(self) -> str | None:
+        """Where the return step puts results: a local folder on the local backend, else
+        ``<collection>:<path>``; None when nothing is sent back."""
+        back = self.body["input"].get("return_data") or {}
+        if not back.get("enable"):
+            return None
+        dest = back["destination"]
+        root = self.config.local_collections.get(dest["id"]) if self.backend == "local" else None
+        if root is not None:
+            return str(Path(root, dest["path"].lstrip("/")))
+        return f"{dest['id']}:{dest['path']}"
+
+    def client(self, *, background: bool = True) -> Any:
+        """The Gladier client on this plan's backend."""
+        from tomocupy_gladier.backends import make_client
+
+        return make_client(self.flow, self.config, self.backend, background=background)
+
+
+def axis_source(config: ExperimentConfig, overrides: Mapping[str, Any], recon: Mapping[str, Any],
+                from_try: str | None = None) -> str:
+    """Where this run's rotation axis comes from, in words for the run summary."""
+    if from_try:
+        return f"chosen from try run {from_try}"
+    if recon.get("rotation-axis-auto") == "auto":
+        return "tomocupy's automatic search (rotation-axis-auto = auto)"
+    if "rotation-axis" in overrides:
+        return "given on the command line (automatic search off)"
+    if recon.get("rotation-axis") not in (None, -1, -1.0):
+        return "the experiment file's rotation-axis"
+    return "the middle of the projections (tomocupy's default)"
+
+
+def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, flow: Any,
+             backend: str | None = None, tags: tuple[str, ...] = (), axis: str = "",
+             publish_metadata: Mapping[str, Any] | None = None,
+             extra_input: Mapping[str, Any] | None = None) -> RunPlan:
+    """Check and decide everything about one run of ``flow`` on ``scan`` with ``recon``.
+
+    ``extra_input``: inputs of the steps an extended flow adds (validated with the rest).
+
+    Raises :class:`UserError` (nothing started, nothing moved) for parameters that cannot
+    work: row, column or projection ranges out of order or outside the scan (when the scan can
+    be read here), options the configured engine cannot run, an input the flow refuses.
+    """
+    chosen = backend or config.backend
+    transfer = moves_scan(flow)
+    location = locate_scan(config, scan, transfer=transfer)
+    check_ranges(recon, readable_scan(config, location, chosen))
+    check_engine(config, recon, chosen)
+    body = build_flow_input(config, scan, recon, transfer=transfer, publish_metadata=publish_metadata)
+    body["input"].update(extra_input or {})
+    validate_flow_input(schema_without_function_ids(flow.flow_schema), body)
+    output = recon_output(location, recon)
+    return RunPlan(config=config, flow=flow, backend=chosen, location=location, recon=dict(recon),
+                   body=body, output=output, logs=run_logs_folder(output),
+                   label=run_label(config, location.name, recon),
+                   tags=list(config.tags) + list(tags) + ["tomocupy-gladier"], axis_source=axis)
+
+
+def readable_scan(config: ExperimentConfig, location: ScanLocation, backend: str) -> Path | None:
+    """The scan file when this machine can read it (always on the local backend)."""
+    if location.source_path is not None and config.source is not None:
+        path = Path(str(config.source.to_posix(location.source_path)))
+    else:
+        path = Path(str(location.posix_path))
+    return path if path.is_file() else None
+
+
+def check_ranges(recon: Mapping[str, Any], scan: Path | None) -> None:
+    """Row, column and projection ranges in order, and inside the scan when it can be read."""
+    shape = None
+    if scan is not None:
+        import h5py
+
+        try:
+            with h5py.File(scan, "r") as h5:
+                shape = tuple(int(v) for v in h5["/exchange/data"].shape)
+        except (OSError, KeyError, ValueError, TypeError):
+            raise UserError(f"{scan} is not a readable DXchange scan (no 3-D /exchange/data)") from None
+        if len(shape) != 3:
+            raise UserError(f"{scan}: /exchange/data has shape {shape}, expected 3-D")
+    sizes = dict(zip(("proj", "row", "column"), shape)) if shape else {}
+    for what in ("row", "column", "proj"):
+        start, end = recon.get(f"start-{what}"), recon.get(f"end-{what}")
+        first = 0 if start is None else int(start)
+        last = -1 if end is None else int(end)
+        if first < 0:
+            raise UserError(f"start-{what} {first} must not be negative")
+        if last != -1 and last <= first:
+            raise UserError(f"end-{what} {last} must be greater than start-{what} {first}")
+        size = sizes.get(what)
+        if size is not None and (first >= size or last > size):
+            raise UserError(f"start-{what} {first} / end-{what} {last} are outside the scan's {size} "
+                            f"{what}s ({scan.name})")
+    binning = 2 ** int(recon.get("binning") or 0)
+    rows = sizes.get("row")
+    if rows is not None:
+        last = rows if recon.get("end-row") in (None, -1) else int(recon["end-row"])
+        if (last - int(recon.get("start-row") or 0)) // binning < 1:
+            raise UserError(f"rows {int(recon.get('start-row') or 0)}-{last} at binning "
+                            f"{recon.get('binning')} leave no slice to reconstruct")
+
+
+def uses_cpu_engine(config: ExperimentConfig) -> bool:
+    """Whether the configured program is this package's CPU engine."""
+    words = [config.executable] if isinstance(config.executable, str) else list(config.executable)
+    return any(Path(w).name == "tomocupy-cpu" or w == "tomocupy_gladier.engine" for w in words)
+
+
+def check_engine(config: ExperimentConfig, recon: Mapping[str, Any], backend: str) -> None:
+    """Options the configured engine cannot run are refused now, not after the transfer."""
+    if backend != "local" or not uses_cpu_engine(config):
+        return
+    from tomocupy_gladier.engine.options import unsupported
+
+    params = {k: v for k, v in recon.items() if k not in ("command", "out-path-name")}
+    reason = unsupported(str(recon.get("command", "recon")), params)
+    if reason:
+        raise UserError(f"{reason} (the configured engine is tomocupy-cpu)")
+
+
+def schema_without_function_ids(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The flow's input schema without the function ids, which Gladier adds when it starts a run."""
+    trimmed = json.loads(json.dumps(schema))
+    inner = trimmed["properties"]["input"]
+    inner["required"] = [r for r in inner["required"] if not r.endswith("_function_id")]
+    return trimmed

@@ -1,0 +1,76 @@
+"""A flow run as either backend reports it: status, whether it is over, each step's result.
+
+The local backend and Globus Flows return the same run document (``run_id``, ``status``,
+``details.output`` = the run state, ``details.code``/``description`` on failure); this is the
+one place that reads it. Step names are Gladier's (``get_compute_flow_state_name``), taken
+from the compute functions, not written out by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from gladier.utils.name_generation import get_compute_flow_state_name
+from gladier_tools.publish.publishv2 import publishv2_gather_metadata
+
+from tomocupy_gladier.tools.previews import make_previews
+from tomocupy_gladier.tools.scan_metadata import scan_metadata
+from tomocupy_gladier.tools.tomocupy_recon import tomocupy_recon
+
+RECON_STATE = get_compute_flow_state_name(tomocupy_recon)
+PREVIEWS_STATE = get_compute_flow_state_name(make_previews)
+METADATA_STATE = get_compute_flow_state_name(scan_metadata)
+GATHER_STATE = get_compute_flow_state_name(publishv2_gather_metadata)
+RETURN_STATE = "ReturnData"
+
+# Flows' run statuses that never change again (INACTIVE runs wait for something, then go on).
+FINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "ENDED"})
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run's document, read-only."""
+
+    raw: Mapping[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return str(self.raw.get("run_id"))
+
+    @property
+    def status(self) -> str:
+        return str(self.raw.get("status"))
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+    @property
+    def state(self) -> Mapping[str, Any]:
+        """The run state: the flow input under ``input`` and each step's result by state name."""
+        return (self.raw.get("details") or {}).get("output") or {}
+
+    @property
+    def flow_input(self) -> Mapping[str, Any]:
+        return self.state.get("input") or {}
+
+    def result(self, state: str) -> dict[str, Any]:
+        """A compute step's return value (``details.results[0].output``), or {} if it has none."""
+        try:
+            return dict(self.state[state]["details"]["results"][0]["output"] or {})
+        except (KeyError, IndexError, TypeError):
+            return {}
+
+    @property
+    def failure(self) -> str | None:
+        """``CODE: description`` of a failed run, without empty parts; None otherwise."""
+        if self.status != "FAILED":
+            return None
+        details = self.raw.get("details") or {}
+        parts = [str(p) for p in (details.get("code"), details.get("description")) if p]
+        return ": ".join(parts) or "no reason given"
