@@ -68,8 +68,9 @@ on the centre.
 - Signals (``utils.signal_handler``, installed by ``GPURec.__init__``): SIGINT/SIGTERM print
   ``Abort`` (stdout) and exit 1.
 
-Not reproduced (refused with exit 1 and a message saying so): ``--file-type double_fov``,
-laminography (``--lamino-angle`` != 0, ``try_lamino``).  Phase retrieval, projection rotation
+Not reproduced (refused with exit 1 and a message saying so, after the folders are made):
+``--file-type double_fov``, laminography (``--lamino-angle`` != 0, ``try_lamino``), full
+``--save-format h5sino``.  Phase retrieval, projection rotation
 and beam hardening do not change the (approximate) images.
 
 Knobs (environment):
@@ -77,7 +78,8 @@ Knobs (environment):
 - ``FAKE_TOMOCUPY_RECORD=PATH``: append ``json(argv[1:])`` to PATH and
   ``{"CUDA_VISIBLE_DEVICES": ...}`` to ``PATH.env`` on every call (before anything else).
 - ``FAKE_TOMOCUPY_WRITER_FAIL=n``: the n-th (1-based) and later writes raise
-  ``OSError(28, 'No space left on device')`` inside the writer thread.
+  ``OSError(28, 'No space left on device')`` inside the writer thread; a write is one call of
+  ``write_data_chunk`` (a chunk of ``--nsino-per-chunk`` rows) or ``write_data_try`` (one image).
 - ``FAKE_TOMOCUPY_NOTHING=1``: log the start-up lines, write nothing, exit 0.
 - ``FAKE_TOMOCUPY_HANG=seconds``: sleep after the output is set up (SIGTERM -> ``Abort``, 1).
 - ``FAKE_TOMOCUPY_CRASH=n``: after n writes have been handed to the writers, the main thread
@@ -590,6 +592,8 @@ class Writer():
         if args.clear_folder == 'True':
             log.info('Clearing the output folder')
             os.system(f'rm {fnameout}/*')
+        if args.save_format == 'h5sino':
+            raise FakeNotImplemented("fake_tomocupy: --save-format h5sino is not reproduced")
         if args.save_format == 'tiff':
             fnameout += '/recon'
             fname_rec_line = os.path.dirname(fnameout) + '/rec_line.txt'
@@ -597,37 +601,22 @@ class Writer():
             rec_line[0] = os.path.basename(rec_line[0])
             with open(fname_rec_line, 'w') as f:
                 f.write(' '.join(rec_line))
-        elif args.save_format in ('h5', 'h5sino'):
+        elif args.save_format == 'h5':
             fnameout += '.h5'
-            sino = args.save_format == 'h5sino'
-            if sino:
-                shape = (params.nproj, params.nzi / 2**args.binning, params.n)
-            else:
-                shape = (params.nzi / 2**args.binning, params.n, params.n)
-            layout = h5py.VirtualLayout(shape=shape, dtype=params.dtype)
+            layout = h5py.VirtualLayout(shape=(params.nzi / 2**args.binning, params.n, params.n), dtype=params.dtype)
             if not os.path.exists(f'{fnameout[:-3]}_parts'):
                 os.makedirs(f'{fnameout[:-3]}_parts')
             for k in range(params.nzchunk):
                 filename = f"{fnameout[:-3]}_parts/p{k:04d}.h5"
+                vsource = h5py.VirtualSource(filename, "/exchange/data", shape=(params.lzchunk[k], params.n, params.n), dtype=params.dtype)
                 st = args.start_row // 2**args.binning + k * params.ncz
-                if sino:
-                    vsource = h5py.VirtualSource(filename, "/exchange/data", shape=(params.nproj, params.lzchunk[k], params.n), dtype=params.dtype)
-                    layout[:, st:st + params.lzchunk[k]] = vsource
-                else:
-                    vsource = h5py.VirtualSource(filename, "/exchange/data", shape=(params.lzchunk[k], params.n, params.n), dtype=params.dtype)
-                    layout[st:st + params.lzchunk[k]] = vsource
+                layout[st:st + params.lzchunk[k]] = vsource
             rec_virtual = h5py.File(fnameout, "w")
             dset_rec = rec_virtual.create_virtual_dataset("/exchange/data", layout)
-            if sino:
-                rec_virtual.create_dataset('/exchange/theta', data=params.theta / np.pi * 180)
-                rec_virtual.create_dataset('/exchange/data_white', data=np.ones([1, params.nzi // 2**args.binning, params.n], dtype='float32'))
-                rec_virtual.create_dataset('/exchange/data_dark', data=np.zeros([1, params.nzi // 2**args.binning, params.n], dtype='float32'))
-            else:
-                self._command_attrs(dset_rec)
+            self._command_attrs(dset_rec)
             self.write_meta(rec_virtual)
             rec_virtual.close()
-            if not sino:
-                update_hdf_process(fnameout, args, sections=RECON_STEPS_PARAMS)
+            update_hdf_process(fnameout, args, sections=RECON_STEPS_PARAMS)
         elif args.save_format == 'h5nolinks':
             fnameout += '.h5'
             h5w = h5py.File(fnameout, "w")
@@ -673,8 +662,6 @@ class Writer():
                 fid.create_dataset("/exchange/data", data=rec, chunks=(1, params.n, params.n))
         elif args.save_format == 'h5nolinks':
             self.h5w['/exchange/data'][st:end, :, :] = rec[:end - st]
-        elif args.save_format == 'h5sino':
-            raise FakeNotImplemented("fake_tomocupy: writing h5sino (projections) is not reproduced")
 
     def write_data_try(self, rec, cid, id_slice):
         import tifffile

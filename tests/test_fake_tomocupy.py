@@ -236,6 +236,10 @@ def test_command_line_rules(real_fake_tomocupy, scan, tmp_path):
     # a missing file fails in Reader() (h5py) before run_rec's "File Name does not exist" + exit()
     res = run(real_fake_tomocupy, "recon", "--file-name", tmp_path / "missing.h5")
     assert res.returncode == 1 and "Traceback" in res.stderr and "File Name does not exist" not in res.stderr
+    # what the fake does not reproduce is refused loudly (RuntimeError: log.error, exit 1)
+    res = run(real_fake_tomocupy, "recon", "--file-name", scan, "--reconstruction-type", "full",
+              "--save-format", "h5sino", "--out-path-name", tmp_path / "s")
+    assert res.returncode == 1 and "not reproduced" in res.stderr
     # v1.1.0 needs /exchange/theta
     nothe = write_scan(tmp_path / "nothe" / "s.h5", nproj=30, nrows=2, ncols=32, theta=False).path
     res = run(real_fake_tomocupy, "recon", "--file-name", nothe)
