@@ -183,6 +183,15 @@ def real_fake_tomocupy(tmp_path: Path, monkeypatch):
             return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
         @staticmethod
+        def true_centre(label: float, found_axis: float, rotation_axis: float, binning: int = 0,
+                        start_column: int = 0) -> float:
+            """tomocupy issue #76: the centre (full-resolution pixels, tomocupy's label units) an
+            auto-axis try image labelled ``label`` was really reconstructed around;
+            ``found_axis`` is A of ``set rotaion  axis A``, ``rotation_axis`` the initial
+            --rotation-axis (detector width / 2 when -1)."""
+            return label + found_axis * 2**binning - (rotation_axis - start_column)
+
+        @staticmethod
         def knob(name: str, value=None) -> None:
             key = name.upper().replace("-", "_")
             key = key if key.startswith("FAKE_TOMOCUPY_") else f"FAKE_TOMOCUPY_{key}"

@@ -133,7 +133,7 @@ def test_issue_76_labels_are_the_initial_axis_images_the_found_one(real_fake_tom
     assert abs(best - scans.rotation_axis) > 10
     assert score[best] > 0.9 and score[67.0] < 0.6
     # ... it is labelled r0: true_centre(label) = label + A * 2**b - (R0 - start_column)
-    assert abs(best + a - r0 - scans.rotation_axis) <= 0.5
+    assert abs(real_fake_tomocupy.true_centre(best, a, r0) - scans.rotation_axis) <= 0.5
 
 
 @pytest.mark.parametrize("method", ["sift", "vo"])
@@ -154,7 +154,7 @@ def test_issue_76_formula_with_binning_and_start_column(real_fake_tomocupy, scan
     assert res.returncode == 0, res.stderr
     labels = try_centres(r0, 6, 0.5, binning=b, start_column=st)
     for label in labels:
-        true_centre = label + a * 2**b - (r0 - st)
+        true_centre = real_fake_tomocupy.true_centre(label, a, r0, binning=b, start_column=st)
         auto = tifffile.imread(tmp_path / "auto" / f"recon_slice0002_center{label:05.2f}.tiff")
         manual = tifffile.imread(tmp_path / "manual" / f"recon_slice0002_center{true_centre:05.2f}.tiff")
         np.testing.assert_array_equal(auto, manual)
