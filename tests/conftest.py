@@ -159,3 +159,58 @@ def fake_tomocupy(tmp_path: Path, monkeypatch):
             monkeypatch.setenv("FAKE_TOMOCUPY_MODE", value)
 
     return Fake
+
+
+REAL_FAKE_TOMOCUPY = Path(__file__).with_name("fake_tomocupy.py")
+
+
+@pytest.fixture
+def real_fake_tomocupy(tmp_path: Path, monkeypatch):
+    """tests/fake_tomocupy.py: tomocupy 1.1.0's behaviour read from its source, real images.
+
+    ``.executable`` is the argv prefix (``[python, fake_tomocupy.py]``); ``.calls()`` the
+    argv (without the program) of every call, ``.environments()`` the ``CUDA_VISIBLE_DEVICES``
+    each call saw; ``.knob(name, value)`` sets ``FAKE_TOMOCUPY_<NAME>`` (``writer_fail``,
+    ``nothing``, ``hang``, ``crash``, ``no_gpu``, ``found_axis``, ``sift_no_features``; see
+    the fake's docstring); ``value=None`` removes it.  ``$HOME`` is the per-test home of
+    ``_isolated_home``, so the log folder (``~/logs``) and ``~/tomocupyon.conf`` live there.
+    """
+    record = tmp_path / "real_fake_argv.jsonl"
+    monkeypatch.setenv("FAKE_TOMOCUPY_RECORD", str(record))
+    for name in ("WRITER_FAIL", "NOTHING", "HANG", "CRASH", "NO_GPU", "FOUND_AXIS", "SIFT_NO_FEATURES"):
+        monkeypatch.delenv(f"FAKE_TOMOCUPY_{name}", raising=False)
+
+    class RealFake:
+        executable = [sys.executable, str(REAL_FAKE_TOMOCUPY)]
+        script = REAL_FAKE_TOMOCUPY
+
+        @staticmethod
+        def calls() -> list[list[str]]:
+            if not record.exists():
+                return []
+            return [json.loads(line) for line in record.read_text().splitlines()]
+
+        @staticmethod
+        def environments() -> list[dict]:
+            path = Path(f"{record}.env")
+            return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+        @staticmethod
+        def true_centre(label: float, found_axis: float, rotation_axis: float, binning: int = 0,
+                        start_column: int = 0) -> float:
+            """tomocupy issue #76: the centre (full-resolution pixels, tomocupy's label units) an
+            auto-axis try image labelled ``label`` was really reconstructed around;
+            ``found_axis`` is A of ``set rotaion  axis A``, ``rotation_axis`` the initial
+            --rotation-axis (detector width / 2 when -1)."""
+            return label + found_axis * 2**binning - (rotation_axis - start_column)
+
+        @staticmethod
+        def knob(name: str, value=None) -> None:
+            key = name.upper().replace("-", "_")
+            key = key if key.startswith("FAKE_TOMOCUPY_") else f"FAKE_TOMOCUPY_{key}"
+            if value is None:
+                monkeypatch.delenv(key, raising=False)
+            else:
+                monkeypatch.setenv(key, str(value))
+
+    return RealFake

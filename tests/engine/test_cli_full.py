@@ -54,7 +54,27 @@ def test_h5_output_with_exchange_data(scan, run_cli):
         data = d[:]
     assert np.all(data[:2] == 0) and np.all(data[6:] == 0)  # rows outside the range stay empty
     assert all(np.abs(data[i]).max() > 0 for i in range(2, 6))
-    assert list_names(h5.parent) == ["scan_rec.h5"]
+    # tomocupy also makes the folder <base> (empty for h5); the staging folder lived in it
+    assert list_names(h5.parent) == ["scan_rec", "scan_rec.h5"]
+    assert list_names(h5.parent / "scan_rec") == []
+
+
+def test_h5_staging_is_not_beside_the_h5_file(tmp_path):
+    """A scan of the folder holding <base>.h5 must never see a staging folder (tomocupy's
+    <base> folder, which it creates for h5 runs too, holds it instead)."""
+    from tomocupy_gladier.engine.writer import AtomicWriter, OutputLayout
+
+    for out_path in (None, str(tmp_path / "rec" / "P")):
+        layout = OutputLayout.for_run(str(tmp_path / "data" / "scan.h5"), out_path, "full", "h5")
+        base = tmp_path / "data_rec" / "scan_rec" if out_path is None else tmp_path / "rec" / "P"
+        w = AtomicWriter(layout, h5_shape=(4, 8, 8))
+        w.write_rows(1, np.ones((2, 8, 8), np.float32))
+        assert list_names(base.parent) == [base.name] and w.stage.parent == base
+        w.commit()
+        assert list_names(base.parent) == [base.name, base.name + ".h5"] and list_names(base) == []
+        w = AtomicWriter(layout, h5_shape=(4, 8, 8))
+        w.abort()
+        assert list_names(base.parent) == [base.name, base.name + ".h5"] and list_names(base) == []
 
 
 def test_out_path_name_and_start_end_rows(scan, run_cli, tmp_path):

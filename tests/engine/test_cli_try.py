@@ -81,3 +81,17 @@ def test_python_dash_m_end_to_end(scan):
     assert re.search(r"Reconstruction time \d\.\de[+-]\d\ds", p.stderr)
     assert re.search(r"Output: (\S+)", p.stderr).group(1).endswith("data_rec/scan_rec/recon")
     assert (scan.path.parent.parent / "data_rec" / "scan_rec" / "recon_00001.tiff").is_file()
+
+
+def test_try_names_use_tomocupys_slice_id_with_start_row(scan, run_cli, tmp_path):
+    """tomocupy names try files with id_slices, counted from --start-row (reader.init_sizes);
+    the image is row start_row + id (tomocupy's recon_steps; its recon reads row id)."""
+    r = run_cli("recon", "--file-name", scan.path, "--rotation-axis", scan.rotation_axis, "--start-row", 4,
+                "--center-search-width", 0.5, "--out-path-name", tmp_path / "t")
+    assert r.code == 0, r.err
+    assert list_names(tmp_path / "t") == ["recon_slice0001_center67.25.tiff", "recon_slice0001_center67.75.tiff"]
+    r = run_cli("recon", "--file-name", scan.path, "--rotation-axis", scan.rotation_axis,
+                "--reconstruction-type", "full", "--out-path-name", tmp_path / "f")
+    assert r.code == 0, r.err
+    img = tifffile.imread(tmp_path / "t" / "recon_slice0001_center67.25.tiff")
+    np.testing.assert_allclose(img, tifffile.imread(tmp_path / "f" / "recon_00005.tiff"), atol=1e-5)

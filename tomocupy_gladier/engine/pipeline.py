@@ -88,7 +88,9 @@ def try_rows(ns: argparse.Namespace, geo: Geometry) -> list[int]:
     for v in vals:
         if not 0 <= float(v) <= 1:
             raise EngineError(f"--nsino {ns.nsino}: values must lie in [0, 1]")
-        # tomocupy indexes from row 0 here; tomocupy-cpu counts from --start-row
+        # tomocupy's id_slices count from row 0 of the --start-row/--end-row range; they name the
+        # files (see _run_try).  tomocupy ``recon`` then reads raw row id_slice (ignoring
+        # --start-row), ``recon_steps`` row start_row + id_slice, as tomocupy-cpu does for both
         rows.append(geo.row0 + int(float(v) * (geo.nz * f - 1) / f) * f)
     return rows
 
@@ -351,6 +353,6 @@ def _run_try(ns, geo: Geometry, rec: FourierRec, writer: AtomicWriter, slice_row
                 sh = shift[k0 : k0 + ncz]
                 imgs = rec.reconstruct(np.broadcast_to(sino, (len(sh), *sino.shape)), geo.center - sh)
                 for img, c in zip(imgs, names[k0 : k0 + ncz]):
-                    writer.write_try(r, float(c), img)
+                    writer.write_try(r - geo.row0, float(c), img)  # tomocupy's id_slice
                 done += len(sh)
                 prog.update(done)

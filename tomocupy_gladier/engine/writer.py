@@ -28,6 +28,13 @@ class OutputLayout:
     save_format: str
     directory: Path
     prefix: str
+    #: the folder tomocupy creates for every run (``<base>``, also for h5 output): staging lives
+    #: there, never beside ``<base>.h5`` where a scan of the parent folder would pick it up
+    base: Path | None = None
+
+    @property
+    def stage_parent(self) -> Path:
+        return self.base if self.base is not None else self.directory
 
     @classmethod
     def for_run(cls, file_name: str, out_path_name: str | None, mode: str, save_format: str) -> "OutputLayout":
@@ -39,7 +46,7 @@ class OutputLayout:
             return cls(mode, "tiff", Path(base), f"{base}/recon")
         base = out_path_name if out_path_name else f"{parent}_rec/{stem}_rec"
         if save_format == "h5":
-            return cls(mode, "h5", Path(base).parent, f"{base}.h5")
+            return cls(mode, "h5", Path(base).parent, f"{base}.h5", Path(base))
         return cls(mode, "tiff", Path(base), f"{base}/recon")
 
     def slice_name(self, row: int) -> str:
@@ -58,7 +65,8 @@ class AtomicWriter:
         self.dtype = np.dtype(dtype)
         self.command_line = command_line
         layout.directory.mkdir(parents=True, exist_ok=True)
-        self.stage = layout.directory / f".tomocupy-cpu-{os.getpid()}.partial"
+        layout.stage_parent.mkdir(parents=True, exist_ok=True)  # tomocupy makes <base> too
+        self.stage = layout.stage_parent / f".tomocupy-cpu-{os.getpid()}.partial"
         if self.stage.exists():
             shutil.rmtree(self.stage)
         self.stage.mkdir()
