@@ -76,7 +76,7 @@ SCANS: tuple[CentreScan, ...] = (
     CentreScan("rings-zingers-512", 512, 720, 21.3, seed=12, rings=20, ring_strength=(0.03, 0.08),
                zinger_every=2000, search_width=28),
     CentreScan("tiny-offaxis-512", 512, 360, 0.0, seed=13, flat_counts=800, sample_radius=0.15,
-               sample_shift=(-0.5, 0.2), search_width=6),
+               sample_shift=(-0.5, 0.2), search_width=6, ci=True),
     CentreScan("full-turn-512", 512, 720, 2.4, seed=14, angle_range=360, flat_counts=5000,
                rings=8, search_width=8, ci=True),
     CentreScan("zingers-768", 768, 600, -3.7, seed=15, rings=10, ring_strength=(0.02, 0.06),

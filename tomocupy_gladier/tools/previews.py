@@ -22,20 +22,31 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
       ``percentiles`` (default 0.5, 99.5) and a scale bar when the pixel size is known. Only the
       needed data is read: the middle file for XY and one row / one column of each (at most
       ``max_sections``, evenly sampled) file for XZ / YZ.
-    - Try reconstruction (``recon_slice{row:04d}_center{c:05.2f}.tiff``): ``try_montage.png``,
-      one labelled tile per candidate centre, the suggestion framed in yellow.
+    - Try reconstruction (``recon_slice{row:04d}_center{c:05.2f}.tiff``, the middle row):
+      the suggested centre and ``try_montage.png``, made for choosing: the ranked candidates
+      nearest the suggestion as crops at full resolution (1:1, cut where the candidates differ
+      most, so half a pixel shows), the focus curve over the whole range and near its minimum
+      (``try_focus.png``), and an overview of whole slices over the range. The suggestion is
+      framed in yellow and labelled ``suggested <centre>`` on its tile (the candidate nearest
+      to it) and on the curves; the automatic axis (``recon_result["rotation_axis"]`` when
+      ``recon["rotation-axis-auto"]`` is ``auto``) is marked in cyan. Each crop is also saved as
+      ``try_center<centre>.png`` for the browser view and the interactive choice.
 
-    Focus metric: the Shannon entropy of the grey-level histogram (64 bins on a window common
-    to all candidates) inside the inscribed disk, after averaging the slice over 2-8 pixel
-    blocks against noise. A wrong centre smears every edge into arcs and doubled contours,
-    which spreads the histogram: the lowest entropy is the sharpest slice. The suggestion is
-    refined by a parabola through the minimum and its neighbours (at most half a step away).
+    Focus measure: the L1/L2 ratio of the gradient magnitude (a sparsity measure) after a
+    Gaussian blur, inside the inscribed disk; lowest is sharpest. A wrong centre turns the
+    phases of a 180-degree slice without changing its power spectrum (so gradient energy is
+    blind to it) and blurs a 360-degree one; both spread the gradient over more pixels. A
+    coarse pass over every candidate (block means) finds the minimum, a full-resolution pass
+    within 2.5 px of it places it, and a least-squares parabola through the minimum and two
+    neighbours each side gives the sub-candidate suggestion (the best candidate where the
+    parabola does not hold). ``benchmarks/bench_centre.py`` holds the evidence.
 
     Options in ``previews``: ``output``, ``folder`` ("previews"), ``percentiles``, ``max_size``
     (1024 px), ``max_sections`` (512), ``pixel_size_um`` (of the reconstruction; otherwise the
     ``pixel-size`` option or the scan's ``objective/resolution``, times ``2**binning``),
-    ``tile_size`` (192 px), ``montage_max`` (64 tiles). Returns a small JSON-able dict; raises
-    when there is nothing to preview.
+    try runs: ``crop_size`` (160 px), ``crop_count`` (7), ``tile_size`` (overview, 128 px),
+    ``montage_max`` (overview tiles, 12). Returns a small JSON-able dict; raises when there
+    is nothing to preview.
     """
     # Only this function's source reaches the endpoint: everything it needs is in here.
     import math
@@ -239,9 +250,10 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
 
     def vertex(x: np.ndarray, y: np.ndarray, at: int) -> float | None:
         """Least-squares parabola through the points within two of ``at``: its minimum, or None
-        when it curves the wrong way or its minimum lies more than one step from ``x[at]``."""
+        at an end of ``x`` (no extrapolating), when it curves the wrong way or when its minimum
+        lies more than one step from ``x[at]``."""
         lo, hi = max(0, at - 2), min(len(x), at + 3)
-        if hi - lo < 3:
+        if at in (0, len(x) - 1) or hi - lo < 3:
             return None
         a, b, _ = np.polyfit(x[lo:hi] - x[at], y[lo:hi], 2)
         step = float(np.median(np.diff(x[lo:hi])))
