@@ -286,7 +286,9 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
         draw.text((left, 2), title, font=small, fill=(230, 230, 230))
         for k, (value, colour, label) in enumerate(marks):
             draw.line((px(value), top, px(value), bottom), fill=colour, width=1)
-            draw.text((min(px(value) + 2, right - 70), top + 2 + 12 * k), label, font=small, fill=colour)
+            text_w = draw.textlength(label, font=small)
+            text_x = px(value) + 3 if px(value) + 3 + text_w <= right else px(value) - 3 - text_w
+            draw.text((text_x, top + 2 + 12 * k), label, font=small, fill=colour)
         if fit is not None:
             draw.line([(px(a), py(float(np.clip(b, y0, y1)))) for a, b in zip(*fit)],
                       fill=(150, 150, 150), width=1)
@@ -360,16 +362,18 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
         rank_of = {int(near[j]): r + 1 for r, j in enumerate(np.argsort(fine_values))}
 
         # the crops: the ranked candidates nearest the suggestion, in order of centre, cut at
-        # full resolution where the candidates differ most (there the choice shows)
+        # full resolution where the suggested slice has the most edges (block means: not noise
+        # or fine rings), where a wrong centre shows as doubled or blurred contours
         ranked = sorted(rank_of, key=lambda i: (abs(i - best), i))[:max(1, crop_count)]
         shown_crops = sorted(ranked)
         ny, nx = shape
         size = min(crop_size, ny, nx)
         y0 = x0 = 0
-        if size < min(ny, nx) and len(shown_crops) > 1:
-            diff = np.abs(lowres[shown_crops[0]] - lowres[shown_crops[-1]]).astype(np.float64)
+        if size < min(ny, nx):
+            gy, gx = np.gradient(lowres.get(best, lowres[shown_crops[0]]).astype(np.float64))
+            edges = np.sqrt(gx * gx + gy * gy)
             win = max(1, size // block)
-            integral = np.pad(diff.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+            integral = np.pad(edges.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
             sums = (integral[win:, win:] - integral[:-win, win:] - integral[win:, :-win]
                     + integral[:-win, :-win])
             # windows whose far corner stays inside the reconstructed disk
@@ -377,7 +381,11 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
             cy, cx = (ny - 1) / 2, (nx - 1) / 2
             far = np.maximum(np.abs(ty - cy), np.abs(ty + size - cy)) ** 2 + \
                 np.maximum(np.abs(tx - cx), np.abs(tx + size - cx)) ** 2
+            near_y = np.maximum(np.maximum(ty - cy, cy - (ty + size)), 0)
+            near_x = np.maximum(np.maximum(tx - cx, cx - (tx + size)), 0)
             sums[far > (0.48 * min(ny, nx)) ** 2] = -1
+            # ring artefacts crowd the centre of the slice: keep the crop off it
+            sums[near_y ** 2 + near_x ** 2 < (0.05 * min(ny, nx)) ** 2] = -1
             if sums.max() > 0:
                 y0, x0 = (int(v) * block for v in np.unravel_index(int(np.argmax(sums)), sums.shape))
             else:
