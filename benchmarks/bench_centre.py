@@ -117,6 +117,14 @@ def vo_metric(prepared: centre_scans.Prepared, centers: np.ndarray) -> np.ndarra
 
 
 MEASURES = ("entropy", "tenengrad", "negativity", "total-variation", "gradient-sparsity", "vo")
+LEGEND = {
+    "entropy": "the previous suggestion: grey-level entropy of 8-pixel block means",
+    "tenengrad": "Sobel gradient energy (negated)",
+    "negativity": "share of negative values",
+    "total-variation": "mean gradient magnitude",
+    "gradient-sparsity": "make_previews' measure in one full-resolution pass (no coarse pass)",
+    "vo": "Vo's sinogram metric (algotom) at the candidate centres",
+}
 
 
 def fit_minimum(centers: np.ndarray, values: np.ndarray) -> float:
@@ -206,7 +214,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"suggestion worse than the automatic axis on {len(worse)}/{len(rows)} scans"
           + (f": {', '.join(worse)}" if worse else ""))
     if args.compare:
-        print("\ncandidate measures (full resolution on every candidate, same parabola fit), error:")
+        print("\ncandidate measures on every candidate, each with make_previews' parabola fit:")
+        for m in MEASURES:
+            print(f"  {m}: {LEGEND[m]}")
         print(f"{'scan':22s} " + " ".join(f"{m:>11s}" for m in MEASURES))
         for r in rows:
             print(f"{r['scan']:22s} " + " ".join(f"{r['measures'][m]:+11.2f}" for m in MEASURES))

@@ -171,3 +171,17 @@ def test_minimum_at_the_end_of_the_range_is_flagged(prepared, tmp_path):
     result = make_previews(recon_result={"output": str(folder)}, previews={"folder": str(tmp_path / "pv")})
     assert "warning" in result and "widen" in result["warning"]
     assert result["suggested_center"] == result["candidates"]["first"]
+
+
+def test_the_benchmark_prints_the_table(tmp_path, capsys):
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_centre.py"
+    spec = importlib.util.spec_from_file_location("bench_centre", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = bench.main(["--cache", str(tmp_path), "--only", "tiny-offaxis-512"])
+    (row,) = out["rows"]
+    assert abs(row["error"]) <= 0.5 and set(row["measures"]) == set(bench.MEASURES)
+    text = capsys.readouterr().out
+    assert "tiny-offaxis-512" in text and "automatic axis (engine, Vo)" in text

@@ -414,7 +414,6 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
         marks = [(suggestion, yellow, f"suggested {suggestion:.2f}")]
         if automatic is not None:
             marks.append((automatic, cyan, f"auto {automatic:.2f}"))
-        xs = np.linspace(centers[near][0], centers[near][-1], 50)
         fit_curve = None
         if fitted is not None:
             lo_i, hi_i = max(0, at - 2), min(len(near), at + 3)
