@@ -128,13 +128,15 @@ LEGEND = {
 
 
 def fit_minimum(centers: np.ndarray, values: np.ndarray) -> float:
-    """The minimum refined by a least-squares parabola through it and two neighbours each side
-    (make_previews' fit); the best candidate where the parabola does not hold."""
+    """The minimum refined by make_previews' fit: a least-squares parabola through the
+    candidates within a pixel of it (at least one each side); the best candidate at an end of
+    the range or where the parabola does not hold."""
     at = int(np.argmin(values))
-    lo, hi = max(0, at - 2), min(len(centers), at + 3)
-    if hi - lo >= 3:
+    step = float(np.median(np.diff(centers))) if len(centers) > 1 else 1.0
+    half = max(1, round(1.0 / step))
+    lo, hi = max(0, at - half), min(len(centers), at + half + 1)
+    if at not in (0, len(centers) - 1) and hi - lo >= 3:
         a, b, _ = np.polyfit(centers[lo:hi] - centers[at], values[lo:hi], 2)
-        step = float(np.median(np.diff(centers[lo:hi])))
         if a > 0 and abs(b / (2 * a)) <= step:
             return float(centers[at] - b / (2 * a))
     return float(centers[at])

@@ -37,9 +37,9 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
     phases of a 180-degree slice without changing its power spectrum (so gradient energy is
     blind to it) and blurs a 360-degree one; both spread the gradient over more pixels. A
     coarse pass over every candidate (block means) finds the minimum, a full-resolution pass
-    within 2.5 px of it places it, and a least-squares parabola through the minimum and two
-    neighbours each side gives the sub-candidate suggestion (the best candidate where the
-    parabola does not hold). ``benchmarks/bench_centre.py`` holds the evidence.
+    within 2.5 px of it places it, and a least-squares parabola through the candidates within a
+    pixel of the minimum (at least one each side) gives the sub-candidate suggestion (the best
+    candidate where the parabola does not hold). ``benchmarks/bench_centre.py`` holds the evidence.
 
     Options in ``previews``: ``output``, ``folder`` ("previews"), ``percentiles``, ``max_size``
     (1024 px), ``max_sections`` (512), ``pixel_size_um`` (of the reconstruction; otherwise the
@@ -248,18 +248,20 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
         l2 = math.sqrt(float(g2.mean()))
         return float(np.sqrt(g2).mean() / l2) if l2 > 0 else 1.0
 
-    def vertex(x: np.ndarray, y: np.ndarray, at: int) -> float | None:
-        """Least-squares parabola through the points within two of ``at``: its minimum, or None
-        at an end of ``x`` (no extrapolating), when it curves the wrong way or when its minimum
-        lies more than one step from ``x[at]``."""
-        lo, hi = max(0, at - 2), min(len(x), at + 3)
-        if at in (0, len(x) - 1) or hi - lo < 3:
+    def vertex(x: np.ndarray, y: np.ndarray, at: int,
+               half: int) -> tuple[float, np.ndarray, slice] | None:
+        """Least-squares parabola through the points within ``half`` of ``at``: its minimum,
+        coefficients (in ``x - x[at]``) and points; None at an end of ``x`` (no extrapolating),
+        when it curves the wrong way or when its minimum is more than a step from ``x[at]``."""
+        points = slice(max(0, at - half), min(len(x), at + half + 1))
+        if at in (0, len(x) - 1) or points.stop - points.start < 3:
             return None
-        a, b, _ = np.polyfit(x[lo:hi] - x[at], y[lo:hi], 2)
-        step = float(np.median(np.diff(x[lo:hi])))
+        coef = np.polyfit(x[points] - x[at], y[points], 2)
+        a, b = float(coef[0]), float(coef[1])
+        step = float(np.median(np.diff(x[points])))
         if a <= 0 or abs(b / (2 * a)) > step:
             return None
-        return float(x[at] - b / (2 * a))
+        return float(x[at] - b / (2 * a)), coef, points
 
     def plot(x: np.ndarray, y: np.ndarray, size: tuple[int, int], title: str,
              marks: list[tuple[float, tuple[int, int, int], str]],
@@ -355,8 +357,9 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
             del image
         fine_values = np.array(fine)
         at = int(np.argmin(fine_values))
-        fitted = vertex(centers[near], fine_values, at)
-        suggestion = round(fitted if fitted is not None else float(centers[near[at]]), 2)
+        # the parabola holds within about a pixel of the minimum (farther the curve is V-shaped)
+        fitted = vertex(centers[near], fine_values, at, max(1, round(binning / step)))
+        suggestion = round(fitted[0] if fitted is not None else float(centers[near[at]]), 2)
         best = int(np.argmin(np.abs(centers - suggestion)))  # the candidate shown for it
         at_edge = best in (0, len(centers) - 1)
         rank_of = {int(near[j]): r + 1 for r, j in enumerate(np.argsort(fine_values))}
@@ -416,9 +419,8 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
             marks.append((automatic, cyan, f"auto {automatic:.2f}"))
         fit_curve = None
         if fitted is not None:
-            lo_i, hi_i = max(0, at - 2), min(len(near), at + 3)
-            coef = np.polyfit(centers[near][lo_i:hi_i] - centers[near][at], fine_values[lo_i:hi_i], 2)
-            xs = np.linspace(centers[near][lo_i], centers[near][hi_i - 1], 40)
+            _, coef, points = fitted
+            xs = np.linspace(centers[near][points][0], centers[near][points][-1], 40)
             fit_curve = (xs, np.polyval(coef, xs - centers[near][at]))
         whole = plot(centers, coarse_values, (plot_w, 150), "focus, whole range (coarse)", marks)
         close = plot(centers[near], fine_values, (plot_w, 150),
@@ -487,7 +489,8 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
                            "last": float(centers[-1]), "step": step, "shown": len(shown)},
             "focus_metric": "minimum gradient sparsity (L1/L2 of the gradient magnitude after a "
                             "1.5-pixel Gaussian blur, inscribed disk, full resolution within "
-                            f"{reach:g} px of the coarse minimum) with a parabola fit",
+                            f"{reach:g} px of the coarse minimum) with a parabola fit "
+                            "within a pixel",
             "best_candidate": float(centers[best]),
             "suggested_center": suggestion,
             "suggestion_fit": "parabola" if fitted is not None else "none (candidate)",
