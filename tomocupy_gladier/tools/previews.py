@@ -487,10 +487,8 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
             "rows": rows[:20],
             "candidates": {"count": len(centers), "first": float(centers[0]),
                            "last": float(centers[-1]), "step": step, "shown": len(shown)},
-            "focus_metric": "minimum gradient sparsity (L1/L2 of the gradient magnitude after a "
-                            "1.5-pixel Gaussian blur, inscribed disk, full resolution within "
-                            f"{reach:g} px of the coarse minimum) with a parabola fit "
-                            "within a pixel",
+            "focus_metric": "minimum gradient sparsity (L1/L2 of the gradient magnitude, 1.5-px "
+                            "blur, full resolution), parabola fit within 1 px",
             "best_candidate": float(centers[best]),
             "suggested_center": suggestion,
             "suggestion_fit": "parabola" if fitted is not None else "none (candidate)",
