@@ -87,19 +87,28 @@ class ScanTruth:
         return np.stack([self.phantom_slice(r) for r in range(self.nrows)])
 
 
-def default_ellipsoids(ncols: int, nrows: int, axis_offset: float) -> list[Ellipsoid]:
-    """A Shepp-Logan-like set of ellipsoids sized to stay inside the field of view."""
-    r = 0.36 * ncols - abs(axis_offset)
+def default_ellipsoids(ncols: int, nrows: int, axis_offset: float, *, radius: float | None = None,
+                       x0: float = 0.0, y0: float = 0.0, mu_scale: float = 1.0) -> list[Ellipsoid]:
+    """A Shepp-Logan-like set of ellipsoids sized to stay inside the field of view.
+
+    ``radius`` (pixels) overrides the default size ``0.36 ncols - |axis_offset|``: a radius
+    beyond the half-width of the detector makes a sample that overfills the field of view.
+    ``x0, y0`` move the whole sample off the rotation axis; ``mu_scale`` multiplies every
+    attenuation (keep the transmission of a wide sample realistic).
+    """
+    r = 0.36 * ncols - abs(axis_offset) if radius is None else float(radius)
     zc = (nrows - 1) / 2
     h = max(nrows, 4) * 4.0  # tall body: every row cuts it
+    m = float(mu_scale)
     return [
-        Ellipsoid(0, 0, zc, 0.92 * r, 0.72 * r, h, 0.0, 0.010),
-        Ellipsoid(0, 0, zc, 0.84 * r, 0.64 * r, h, 0.0, -0.004),
-        Ellipsoid(0.3 * r, 0.1 * r, zc, 0.16 * r, 0.30 * r, h, -0.3, 0.012),
-        Ellipsoid(-0.35 * r, -0.05 * r, zc, 0.12 * r, 0.22 * r, h, 0.3, 0.008),
-        Ellipsoid(0.0, -0.40 * r, zc, 0.10 * r, 0.10 * r, max(nrows, 2) * 0.7, 0.0, 0.006),
-        Ellipsoid(-0.1 * r, 0.45 * r, zc, 0.05 * r, 0.05 * r, max(nrows, 2) * 0.4, 0.0, 0.015),
-        Ellipsoid(0.12 * r, 0.40 * r, zc + nrows * 0.15, 0.04 * r, 0.06 * r, max(nrows, 2) * 0.3, 0.5, 0.02),
+        Ellipsoid(x0, y0, zc, 0.92 * r, 0.72 * r, h, 0.0, 0.010 * m),
+        Ellipsoid(x0, y0, zc, 0.84 * r, 0.64 * r, h, 0.0, -0.004 * m),
+        Ellipsoid(x0 + 0.3 * r, y0 + 0.1 * r, zc, 0.16 * r, 0.30 * r, h, -0.3, 0.012 * m),
+        Ellipsoid(x0 - 0.35 * r, y0 - 0.05 * r, zc, 0.12 * r, 0.22 * r, h, 0.3, 0.008 * m),
+        Ellipsoid(x0, y0 - 0.40 * r, zc, 0.10 * r, 0.10 * r, max(nrows, 2) * 0.7, 0.0, 0.006 * m),
+        Ellipsoid(x0 - 0.1 * r, y0 + 0.45 * r, zc, 0.05 * r, 0.05 * r, max(nrows, 2) * 0.4, 0.0, 0.015 * m),
+        Ellipsoid(x0 + 0.12 * r, y0 + 0.40 * r, zc + nrows * 0.15, 0.04 * r, 0.06 * r,
+                  max(nrows, 2) * 0.3, 0.5, 0.02 * m),
     ]
 
 
@@ -144,6 +153,11 @@ def write_scan(
     nflat: int = 10,
     ndark: int = 5,
     ellipsoids: list[Ellipsoid] | None = None,
+    angle_range: float = 180.0,
+    flat_counts: float = FLAT_COUNTS,
+    ring_count: int | None = None,
+    ring_strength: tuple[float, float] = (0.01, 0.04),
+    zinger_every: int = 20000,
 ) -> ScanTruth:
     """Write a DXchange HDF5 scan of the phantom to ``path`` and return its :class:`ScanTruth`.
 
@@ -153,14 +167,18 @@ def write_scan(
     between flats and projections by 1-4% (stripes in the sinogram, rings in the slice).
     ``theta=False`` omits ``/exchange/theta``; the angles are then tomocupy's fallback
     ``linspace(0, 180, nproj)`` with the end point included.
+
+    Harder scans: ``angle_range`` 360 for a full turn; ``flat_counts`` sets the dose (the
+    counting noise goes as its square root); ``ring_count`` and ``ring_strength`` (range of the
+    gain drift) set the rings; ``zinger_every``: one zinger per that many projection pixels.
     """
     path = Path(path)
     rng = np.random.default_rng(seed)
     axis = ncols / 2 + 3.25 if rotation_axis is None else float(rotation_axis)
     if theta:
-        theta_deg = np.linspace(0, 180, nproj, endpoint=False)
+        theta_deg = np.linspace(0, angle_range, nproj, endpoint=False)
     else:
-        theta_deg = np.linspace(0, 180, nproj)
+        theta_deg = np.linspace(0, angle_range, nproj)
     ells = ellipsoids if ellipsoids is not None else default_ellipsoids(ncols, nrows, axis - ncols / 2)
     line = _project(ells, np.deg2rad(theta_deg), nrows, ncols, axis)
 
@@ -168,10 +186,10 @@ def write_scan(
     drift = np.ones(ncols, np.float32)
     ring_cols = np.array([], dtype=int)
     if ring_drifts:
-        nring = max(2, ncols // 40)
+        nring = max(2, ncols // 40) if ring_count is None else int(ring_count)
         ring_cols = np.sort(rng.choice(np.arange(ncols // 8, ncols - ncols // 8), nring, replace=False))
-        drift[ring_cols] += rng.choice([-1, 1], nring) * rng.uniform(0.01, 0.04, nring)
-    flat_mean = FLAT_COUNTS * gain
+        drift[ring_cols] += rng.choice([-1, 1], nring) * rng.uniform(*ring_strength, nring)
+    flat_mean = float(flat_counts) * gain
     expected = flat_mean * drift * np.exp(-line)
     if noise:
         # Counting noise: Gaussian with the Poisson variance (every mean here is >= ~100
@@ -189,7 +207,7 @@ def write_scan(
         darks = np.full((ndark, nrows, ncols), DARK_COUNTS)
     nz = 0
     if zingers:
-        nz = max(1, data.size // 20000)
+        nz = max(1, data.size // int(zinger_every))
         idx = rng.integers(0, data.size, nz)
         data.reshape(-1)[idx] += rng.uniform(8000, 30000, nz)
     data = np.clip(np.rint(data), 0, 65535).astype(np.uint16)
