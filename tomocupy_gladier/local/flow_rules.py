@@ -79,7 +79,7 @@ RULES: dict[str, tuple[str, str]] = {
     "choice-rule": ("a rule is And/Or/Not or `Variable` + one comparison, nothing else",
                     "Authoring Flows: Choice States"),
     "wait": ("a Wait has exactly one of `Seconds`, `SecondsPath`, `Timestamp`, "
-             "`TimestampPath`; `Seconds` a non-negative integer", "Authoring Flows: Wait States"),
+             "`TimestampPath`; `Seconds` a non-negative number", "Authoring Flows: Wait States"),
     "fail": ("`Error`/`ErrorPath` and `Cause`/`CausePath` are mutually exclusive",
              "Authoring Flows: Fail States"),
     "pass": ("a Pass has at most one of `Result`, `Parameters`, `InputPath`",
@@ -420,8 +420,8 @@ def _wait(problem, state: dict, states: dict) -> Iterator[Problem]:
                       repr(given[1]) if len(given) > 1 else "'Seconds'")
     if "Seconds" in state:
         seconds = state["Seconds"]
-        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
-            yield problem("wait", f"must be a non-negative integer, got {seconds!r}",
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+            yield problem("wait", f"must be a non-negative number, got {seconds!r}",
                           "'Seconds'")
     if "Timestamp" in state and not isinstance(state["Timestamp"], str):
         yield problem("wait", "must be an ISO 8601 timestamp string", "'Timestamp'")
