@@ -293,3 +293,31 @@ def test_options_survive_reopening(tmp_path):
     assert again.env == {"PATH": "/opt/bin"}
     assert again.fsync_transfers is True
     again.close()
+
+
+def test_a_timed_out_task_of_a_background_run_goes_on_and_completes(tmp_path, backend):
+    fid = backend.functions.register(nap_noting_pid)
+    flow = _nap_flow(wait_time=1)
+    flow["States"]["Nap"]["Parameters"]["tasks"][0]["kwargs"]["pid_file.$"] = "$.input.pid_file"
+    pid_file = tmp_path / "task.pid"
+    run = backend.start_run(backend.register_flow(flow),
+                            {"input": {"fid": fid, "seconds": 2.5, "pid_file": str(pid_file)}},
+                            background=True)
+    final = backend.wait(run["run_id"], timeout=20)
+    assert (final["status"], final["details"]["code"]) == ("FAILED", "ActionTimeout")
+    started = [e for e in backend.store.get_log(run["run_id"]) if e["code"] == "ActionStarted"]
+    task_dir = backend.task_log(started[0]["details"]["action_id"]).parent
+    # the worker waits for its detached task, which finishes as it would on an endpoint
+    _wait_for(lambda: not _alive(run["owner_pid"]), timeout=20)
+    assert json.loads((task_dir / "result.json").read_text()) == {
+        "ok": True, "output": None}
+    assert not _alive(int(pid_file.read_text()))
+
+
+def test_an_input_over_the_run_state_limit_is_refused(backend):
+    flow_id = backend.register_flow({"StartAt": "P", "States": {"P": {"Type": "Pass",
+                                                                      "End": True}}})
+    with pytest.raises(InputValidationError) as info:
+        backend.start_run(flow_id, {"input": {"blob": "x" * 200_000}})
+    assert "over the 200000-byte limit of a run state" in str(info.value)
+    assert backend.store.list_runs() == []
