@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from tomocupy_gladier.local import DefinitionError, validate_definition
-from tomocupy_gladier.local.flow_rules import RULES, Problem, check_definition, check_input
+from tomocupy_gladier.local.flow_rules import (
+    RULES,
+    Problem,
+    check_definition,
+    check_input,
+)
 from tomocupy_gladier.local.runner import ActionRegistry, FlowRunner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,20 +43,20 @@ def _choice(rule, **fields):
 CASES = [
     ("definition-object", [], "definition: the definition must be a JSON object", "error"),
     ("top-level-fields", {**_flow(A=_pass()), "Version": "1.0"},
-     "field 'Version': not allowed at the top level of a definition (only StartAt, States, "
-     "Comment)", "error"),
+     ("field 'Version': not allowed at the top level of a definition (only StartAt, States, "
+     "Comment)"), "error"),
     ("states", {"StartAt": "A", "States": {}},
      "field 'States': must be a non-empty object of states", "error"),
     ("start-at", {"States": {"A": _pass()}},
      "field 'StartAt': is missing (a string naming the first state)", "error"),
     ("state-type", _flow(A={"Type": "Task", "End": True}),
-     "state 'A', field 'Type': unknown state type 'Task' (Globus Flows has Action, "
-     "ExpressionEval, Choice, Pass, Wait, Fail)", "error"),
+     ("state 'A', field 'Type': unknown state type 'Task' (Globus Flows has Action, "
+     "ExpressionEval, Choice, Pass, Wait, Fail)"), "error"),
     ("unknown-field", _flow(A=_pass(Bogus=1)),
      "state 'A', field 'Bogus': not allowed on a Pass state", "error"),
     ("output-path", _flow(A=_pass(OutputPath="$.x")),
-     "state 'A', field 'OutputPath': OutputPath is not supported by Globus Flows (use "
-     "ResultPath)", "error"),
+     ("state 'A', field 'OutputPath': OutputPath is not supported by Globus Flows (use "
+     "ResultPath)"), "error"),
     ("next-or-end", _flow(A={"Type": "Pass"}),
      "state 'A', field 'Next': missing: the state needs Next or \"End\": true", "error"),
     ("next-target", _flow(A={"Type": "Pass", "Next": "Nowhere"}),
@@ -72,8 +77,8 @@ CASES = [
      "state 'A', field Parameters.x.$: 'input.a' is not a JSONPath (it must start with '$')",
      "error"),
     ("jsonpath-filter", _choice({"Variable": "$.input.items[?(@ > 1)]", "IsPresent": True}),
-     "state 'C', field Choices[0].Variable: '$.input.items[?(@ > 1)]' uses a JSONPath filter "
-     "or script expression, which Globus Flows does not support", "error"),
+     ("state 'C', field Choices[0].Variable: '$.input.items[?(@ > 1)]' uses a JSONPath filter "
+     "or script expression, which Globus Flows does not support"), "error"),
     ("result-path", _flow(A=_pass(ResultPath="$._context.x")),
      "state 'A', field 'ResultPath': '$._context.x' would write the read-only $._context",
      "error"),
@@ -84,32 +89,32 @@ CASES = [
      "state 'A', field Parameters.x.=: 'input.a +' is not a valid expression: invalid syntax",
      "error"),
     ("expression-function", _flow(A=_pass(Parameters={"n.=": "len(input.items)"})),
-     "state 'A', field Parameters.n.=: len() is not an expression function of Globus Flows "
-     "(documented: pathsplit, is_present, getattr)", "error"),
+     ("state 'A', field Parameters.n.=: len() is not an expression function of Globus Flows "
+     "(documented: pathsplit, is_present, getattr)"), "error"),
     ("expression-comprehension",
      _flow(A=_pass(Parameters={"d.=": "[x * 2 for x in input.items]"})),
-     "state 'A', field Parameters.d.=: a comprehension is not described on the Expressions "
-     "page (Globus' Looping Batched Move example uses one)", "warning"),
+     ("state 'A', field Parameters.d.=: a comprehension is not described on the Expressions "
+     "page (Globus' Looping Batched Move example uses one)"), "warning"),
     ("expression-backtick", _flow(A=_pass(Parameters={"d.=": "[`$.input.path`]"})),
-     "state 'A', field Parameters.d.=: backtick JSONPaths are the older form of the Globus "
-     "Automate docs; the Expressions page names values (a.b)", "warning"),
+     ("state 'A', field Parameters.d.=: backtick JSONPaths are the older form of the Globus "
+     "Automate docs; the Expressions page names values (a.b)"), "warning"),
     ("catch", _flow(A=_action(Catch=[{"ErrorEquals": ["States.ALL"], "Next": "B",
                                       "Comment": "why"}]), B=_pass()),
-     "state 'A', field Catch[0].Comment: not allowed in a catcher (only ErrorEquals, Next, "
-     "ResultPath)", "error"),
+     ("state 'A', field Catch[0].Comment: not allowed in a catcher (only ErrorEquals, Next, "
+     "ResultPath)"), "error"),
     ("error-equals", _flow(A=_action(Catch=[{"ErrorEquals": [], "Next": "B"}]), B=_pass()),
      "state 'A', field Catch[0].ErrorEquals: must be a non-empty list of error names", "error"),
     ("error-name", _flow(A=_action(Catch=[{"ErrorEquals": ["States.All"], "Next": "B"}]),
                          B=_pass()),
-     "state 'A', field Catch[0].ErrorEquals: 'States.All' never matches: error names are "
-     "case-sensitive, write 'States.ALL'", "warning"),
+     ("state 'A', field Catch[0].ErrorEquals: 'States.All' never matches: error names are "
+     "case-sensitive, write 'States.ALL'"), "warning"),
     ("choice", _flow(C={"Type": "Choice", "Choices": [], "Default": "D"}, D=_pass()),
      "state 'C', field 'Choices': must be a non-empty list of rules", "error"),
     ("choice-rule", _choice({"Variable": "$.x", "IsPresent": True, "Comment": "why"}),
      "state 'C', field Choices[0].Comment: not allowed in a Choice rule", "error"),
     ("wait", _flow(W={"Type": "Wait", "End": True}),
-     "state 'W', field 'Seconds': a Wait state needs exactly one of Seconds, SecondsPath, "
-     "Timestamp, TimestampPath (found 0)", "error"),
+     ("state 'W', field 'Seconds': a Wait state needs exactly one of Seconds, SecondsPath, "
+     "Timestamp, TimestampPath (found 0)"), "error"),
     ("fail", _flow(F={"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}),
      "state 'F', field 'ErrorPath': Error and ErrorPath are mutually exclusive", "error"),
     ("pass", _flow(A=_pass(Result={}, InputPath="$.x")),

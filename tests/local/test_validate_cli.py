@@ -43,12 +43,12 @@ def test_problems_are_printed_with_state_and_field_and_exit_1(tmp_path):
     result = invoke("validate", str(bad))
     assert result.exit_code == 1
     assert result.output.splitlines() == [
-        "error: field 'Version': not allowed at the top level of a definition (only StartAt, "
-        "States, Comment) [top-level-fields]",
-        "error: state 'A', field 'Parameters': missing: an Action needs Parameters or "
-        "InputPath [action-input]",
-        "error: state 'A', field 'WaitTime': must be an integer number of seconds, got 0.5 "
-        "[wait-time]",
+        ("error: field 'Version': not allowed at the top level of a definition (only StartAt, "
+        "States, Comment) [top-level-fields]"),
+        ("error: state 'A', field 'Parameters': missing: an Action needs Parameters or "
+        "InputPath [action-input]"),
+        ("error: state 'A', field 'WaitTime': must be an integer number of seconds, got 0.5 "
+        "[wait-time]"),
         "error: state 'B': is not reachable from StartAt 'A' [unreachable]",
         f"{bad}: 4 error(s), 0 warning(s); Globus Flows would refuse this flow",
     ]
@@ -79,8 +79,8 @@ def test_a_flow_document_with_its_schema_and_an_input(tmp_path):
 @pytest.mark.parametrize("args, message", [
     ([], "error: give one of: a definition FILE, MODULE:CLASS, or --flow NAME"),
     (["missing.json"], "error: definition file missing.json does not exist"),
-    (["no_such_module_xyz:Flow"], "error: cannot import no_such_module_xyz: "
-                                  "ModuleNotFoundError: No module named 'no_such_module_xyz'"),
+    (["no_such_module_xyz:Flow"], ("error: cannot import no_such_module_xyz: "
+                                  "ModuleNotFoundError: No module named 'no_such_module_xyz'")),
     (["tomocupy_gladier.flows:Nope"], "error: tomocupy_gladier.flows has no Nope"),
 ])
 def test_bad_targets_are_one_line_errors(args, message):

@@ -43,7 +43,7 @@ def _load_class(ref: str) -> Any:
             module = importlib.import_module(module_ref)
     except UserError:
         raise
-    except Exception as exc:  # an import error in user code: one line, no traceback
+    except Exception as exc:  # noqa: BLE001 - an import error in user code: one line
         raise UserError(f"cannot import {module_ref}: {exc.__class__.__name__}: {exc}") from None
     try:
         return getattr(module, name)
@@ -60,7 +60,7 @@ def _from_client(client_cls: Any) -> tuple[dict, dict | None]:
     try:
         client = client_with_storage(client_cls, storage, login_manager=CallbackLoginManager({}))
         return client.get_flow_definition(), client.get_flow_schema()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a broken client: one line, no traceback
         raise UserError(f"cannot build the flow of {getattr(client_cls, '__name__', client_cls)}"
                         f": {exc.__class__.__name__}: {exc}") from None
 

@@ -28,8 +28,8 @@ from typing import Any, Iterator, Mapping
 import jsonschema
 
 from .definition import validate_definition
-from .flow_rules import check_input
 from .errors import InputValidationError
+from .flow_rules import check_input
 from .providers.compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
 from .providers.search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider
 from .providers.transfer import TRANSFER_URL, TransferProvider

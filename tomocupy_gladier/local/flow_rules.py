@@ -31,8 +31,8 @@ RULES: dict[str, tuple[str, str]] = {
     "state-type": ("`Type` is Action, ExpressionEval, Choice, Pass, Wait or Fail",
                    "Authoring Flows: Introduction (other States Language types are rejected)"),
     "unknown-field": ("a state holds only the fields documented for its type",
-                      "Authoring Flows: Actions, Choice, Wait, Fail, Pass States; "
-                      "ExpressionEval under Expressions"),
+                      ("Authoring Flows: Actions, Choice, Wait, Fail, Pass States; "
+                      "ExpressionEval under Expressions")),
     "output-path": ("no `OutputPath`", "Authoring Flows: Introduction"),
     "next-or-end": ("exactly one of `Next` / `\"End\": true` (none on Choice and Fail)",
                     "Authoring Flows: Actions, Wait, Pass States"),
@@ -44,42 +44,42 @@ RULES: dict[str, tuple[str, str]] = {
     "action-input": ("an Action has `Parameters` or `InputPath`, not both",
                      "Authoring Flows: Actions"),
     "wait-time": ("`WaitTime` is an integer from 1 to 31536000 seconds",
-                  "Authoring Flows: Actions (integer seconds, default 300); upper bound: "
-                  "Limits, maximum run duration 1 year"),
-    "field-type": ("typed fields: `ExceptionOnActionFailure` boolean, `RunAs`, "
-                   "`ActionScope`, `Comment`, `Error`, `Cause` strings",
+                  ("Authoring Flows: Actions (integer seconds, default 300); upper bound: "
+                  "Limits, maximum run duration 1 year")),
+    "field-type": (("typed fields: `ExceptionOnActionFailure` boolean, `RunAs`, "
+                   "`ActionScope`, `Comment`, `Error`, `Cause` strings"),
                    "Authoring Flows: Actions, Fail States"),
-    "jsonpath": ("`.$` values, `InputPath`, `Variable`, `...Path` fields are JSONPaths "
-                 "starting with `$`", "Authoring Flows: Introduction (Data Within Runs)"),
+    "jsonpath": (("`.$` values, `InputPath`, `Variable`, `...Path` fields are JSONPaths "
+                 "starting with `$`"), "Authoring Flows: Introduction (Data Within Runs)"),
     "jsonpath-filter": ("no JSONPath filter or script expressions (`[?(...)]`, `[(...)]`)",
                         "Authoring Flows: Introduction (reference paths of the States Language)"),
     "result-path": ("`ResultPath` is `$` or a dotted path, never under `$._context`",
                     "Authoring Flows: Actions; Run Context (read-only)"),
-    "parameters": ("`Parameters` is an object; `.$`/`.=` values are strings; "
-                   "`__Private_Parameters` lists keys", "Authoring Flows: Actions, Protecting "
-                   "Secrets"),
+    "parameters": (("`Parameters` is an object; `.$`/`.=` values are strings; "
+                   "`__Private_Parameters` lists keys"), ("Authoring Flows: Actions, Protecting "
+                   "Secrets")),
     "expression-syntax": ("a `.=` expression parses", "Authoring Flows: Expressions"),
-    "expression-function": ("expressions call only `pathsplit`, `is_present`, `getattr` "
-                            "(and methods of values)", "Authoring Flows: Expressions"),
+    "expression-function": (("expressions call only `pathsplit`, `is_present`, `getattr` "
+                            "(and methods of values)"), "Authoring Flows: Expressions"),
     "expression-comprehension": ("warning: a comprehension in a `.=` expression",
-                                 "not on the Expressions page; used by the Looping Batched "
-                                 "Move example flow, so accepted"),
+                                 ("not on the Expressions page; used by the Looping Batched "
+                                 "Move example flow, so accepted")),
     "expression-backtick": ("warning: a backtick JSONPath (`` `$.a.b` ``) inside an expression",
-                            "the Globus Automate docs' ExpressionEval example; the current "
-                            "Expressions page names values instead (`a.b`)"),
+                            ("the Globus Automate docs' ExpressionEval example; the current "
+                            "Expressions page names values instead (`a.b`)")),
     "catch": ("`Catch` is a list of {`ErrorEquals`, `Next`, `ResultPath`}",
               "Authoring Flows: Actions, Handling Exceptions"),
     "error-equals": ("`ErrorEquals` is a non-empty list of strings",
                      "Authoring Flows: Handling Exceptions"),
-    "error-name": ("warning: an `ErrorEquals` name Flows does not raise (`States.All` never "
-                   "matches: the catch-all is `States.ALL`)", "Authoring Flows: Handling "
-                   "Exceptions"),
+    "error-name": (("warning: an `ErrorEquals` name Flows does not raise (`States.All` never "
+                   "matches: the catch-all is `States.ALL`)"), ("Authoring Flows: Handling "
+                   "Exceptions")),
     "choice": ("`Choices` is a non-empty list of rules; each top-level rule has `Next`",
                "Authoring Flows: Choice States"),
     "choice-rule": ("a rule is And/Or/Not or `Variable` + one comparison, nothing else",
                     "Authoring Flows: Choice States"),
-    "wait": ("a Wait has exactly one of `Seconds`, `SecondsPath`, `Timestamp`, "
-             "`TimestampPath`; `Seconds` a non-negative number", "Authoring Flows: Wait States"),
+    "wait": (("a Wait has exactly one of `Seconds`, `SecondsPath`, `Timestamp`, "
+             "`TimestampPath`; `Seconds` a non-negative number"), "Authoring Flows: Wait States"),
     "fail": ("`Error`/`ErrorPath` and `Cause`/`CausePath` are mutually exclusive",
              "Authoring Flows: Fail States"),
     "pass": ("a Pass has at most one of `Result`, `Parameters`, `InputPath`",
@@ -582,11 +582,11 @@ def _expression(problem, expression: str, field: str) -> Iterator[Problem]:
         elif isinstance(node, ast.Lambda):
             yield problem("expression-syntax", "lambda is not part of the expression language",
                           field)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            if node.func.id not in EXPRESSION_FUNCTIONS:
-                yield problem("expression-function", f"{node.func.id}() is not an expression "
-                              f"function of Globus Flows (documented: "
-                              f"{', '.join(EXPRESSION_FUNCTIONS)})", field)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id not in EXPRESSION_FUNCTIONS):
+            yield problem("expression-function", f"{node.func.id}() is not an expression "
+                          f"function of Globus Flows (documented: "
+                          f"{', '.join(EXPRESSION_FUNCTIONS)})", field)
     if comprehension:
         yield problem("expression-comprehension", "a comprehension is not described on the "
                       "Expressions page (Globus' Looping Batched Move example uses one)",
