@@ -88,10 +88,16 @@ def test_a_failing_compute_state_ends_failed_with_the_traceback(backend):
 
 def test_a_compute_timeout_ends_failed(backend):
     fid = backend.functions.register(nap)
-    run = backend.start_run(backend.register_flow(_nap_flow(wait_time=0.5)),
+    run = backend.start_run(backend.register_flow(_nap_flow(wait_time=1)),
                             {"input": {"fid": fid, "seconds": 20}})
     assert (run["status"], run["details"]["code"]) == ("FAILED", "ActionTimeout")
     assert run["details"]["state_name"] == "Nap"
+    # as on Globus, the task goes on after the state failed; closing the backend ends it
+    provider = backend.providers.get(COMPUTE_V3)
+    pids = provider.detached()
+    assert len(pids) == 1 and _alive(pids[0])
+    provider.close()
+    assert provider.detached() == [] and not _alive(pids[0])
 
 
 def test_another_process_reads_runs_and_logs(backend):
@@ -122,7 +128,11 @@ def test_a_background_run_can_be_followed(backend):
         "FlowStarted", "ActionStarted", "ActionCompleted", "FlowSucceeded"]
     # the task's own output can be found from the ActionStarted entry
     log = backend.task_log(entries[1]["details"]["action_id"])
-    assert str(log) == entries[2]["details"]["output"]["details"]["results"][0]["log_file"]
+    assert log.is_file()
+    details = entries[2]["details"]["output"]["details"]
+    assert details == {"result": [{"slept": 0.2}],
+                       "results": [{"task_id": details["results"][0]["task_id"],
+                                    "output": {"slept": 0.2}}]}
     assert backend.get_run(run["run_id"])["status"] == "SUCCEEDED"
 
 
@@ -252,7 +262,8 @@ def test_a_crashing_provider_fails_the_action_not_the_engine(backend):
 
     backend.providers.register("https://crash.example.org", crash)
     flow = {"StartAt": "A", "States": {"A": {"Type": "Action", "ActionUrl":
-                                             "https://crash.example.org", "End": True}}}
+                                             "https://crash.example.org", "Parameters": {},
+                                             "End": True}}}
     run = backend.start_run(backend.register_flow(flow), {"input": {}})
     assert (run["status"], run["details"]["code"]) == ("FAILED", "ActionFailedException")
     assert "ZeroDivisionError: oops" in run["details"]["description"]
@@ -282,3 +293,31 @@ def test_options_survive_reopening(tmp_path):
     assert again.env == {"PATH": "/opt/bin"}
     assert again.fsync_transfers is True
     again.close()
+
+
+def test_a_timed_out_task_of_a_background_run_goes_on_and_completes(tmp_path, backend):
+    fid = backend.functions.register(nap_noting_pid)
+    flow = _nap_flow(wait_time=1)
+    flow["States"]["Nap"]["Parameters"]["tasks"][0]["kwargs"]["pid_file.$"] = "$.input.pid_file"
+    pid_file = tmp_path / "task.pid"
+    run = backend.start_run(backend.register_flow(flow),
+                            {"input": {"fid": fid, "seconds": 2.5, "pid_file": str(pid_file)}},
+                            background=True)
+    final = backend.wait(run["run_id"], timeout=20)
+    assert (final["status"], final["details"]["code"]) == ("FAILED", "ActionTimeout")
+    started = [e for e in backend.store.get_log(run["run_id"]) if e["code"] == "ActionStarted"]
+    task_dir = backend.task_log(started[0]["details"]["action_id"]).parent
+    # the worker waits for its detached task, which finishes as it would on an endpoint
+    _wait_for(lambda: not _alive(run["owner_pid"]), timeout=20)
+    assert json.loads((task_dir / "result.json").read_text()) == {
+        "ok": True, "output": None}
+    assert not _alive(int(pid_file.read_text()))
+
+
+def test_an_input_over_the_run_state_limit_is_refused(backend):
+    flow_id = backend.register_flow({"StartAt": "P", "States": {"P": {"Type": "Pass",
+                                                                      "End": True}}})
+    with pytest.raises(InputValidationError) as info:
+        backend.start_run(flow_id, {"input": {"blob": "x" * 200_000}})
+    assert "over the 200000-byte limit of a run state" in str(info.value)
+    assert backend.store.list_runs() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -84,12 +85,12 @@ def test_v3_success_runs_in_a_subprocess_in_its_task_folder(tmp_path, registry, 
     result = _v3(provider, ids["add"], {"a": 2, "b": 3})
     assert result.status == "SUCCEEDED"
     [entry] = result.details["results"]
-    assert entry["status"] == "SUCCEEDED"
+    assert set(entry) == {"task_id", "output"}
     assert entry["output"]["sum"] == 5
     assert entry["output"]["pid"] != os.getpid()
     assert Path(entry["output"]["cwd"]) == tmp_path / "tasks" / "a-0"  # <action id>-<index>
     assert provider.task_dir("a", 0) == tmp_path / "tasks" / "a-0"
-    assert result.details["endpoint_id"] == "ep-1"
+    assert set(result.details) == {"result", "results"}  # nothing the real AP lacks
 
 
 def test_positional_args(tmp_path, registry, ids):
@@ -117,13 +118,30 @@ def test_a_result_must_be_json(tmp_path, registry, ids):
     assert "not JSON serialisable" in result.details["exception"]
 
 
-def test_a_task_past_its_wait_time_is_killed(tmp_path, registry, ids):
-    provider = ComputeProvider(registry, tmp_path)
+def test_a_task_past_its_wait_time_goes_on_detached_then_is_killed(tmp_path, registry, ids):
+    provider = ComputeProvider(registry, tmp_path, detached_limit=1)
     started = time.monotonic()
     with pytest.raises(ActionTimeout) as info:
         _v3(provider, ids["sleeps"], {"seconds": 30}, wait=0.5)
     assert time.monotonic() - started < 5
-    assert "was killed" in info.value.cause
+    assert "goes on for at most 1 s more" in info.value.cause
+    task_id = info.value.details["results"][0]["task_id"]
+    assert info.value.details == {"result": [], "results": [{"task_id": task_id}]}
+    [pid] = provider.detached()
+    deadline = time.monotonic() + 10
+    while provider.detached() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert provider.detached() == []  # killed at its limit: no orphan
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_details_are_shaped_like_the_compute_action_provider(tmp_path, registry, ids):
+    result = _v3(ComputeProvider(registry, tmp_path), ids["add"], {"a": 1, "b": 2})
+    entry = result.details["results"][0]
+    assert entry["output"]["sum"] == 3
+    assert result.details == {"result": [entry["output"]],
+                              "results": [{"task_id": entry["task_id"], "output": entry["output"]}]}
 
 
 def test_output_is_logged_and_extra_env_is_passed(tmp_path, registry, ids):
@@ -131,7 +149,8 @@ def test_output_is_logged_and_extra_env_is_passed(tmp_path, registry, ids):
     result = _v3(provider, ids["prints_and_reads_env"])
     entry = result.details["results"][0]
     assert entry["output"] == "from-config"
-    assert "progress 50%" in Path(entry["log_file"]).read_text()
+    log = provider.task_dir("a") / "output.log"
+    assert "progress 50%" in log.read_text()
 
 
 def test_v2_payload_is_passed_as_kwargs(tmp_path, registry, ids):

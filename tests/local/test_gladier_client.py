@@ -219,7 +219,7 @@ def test_an_invalid_definition_is_refused_at_deployment(world):
         flow_definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "Q"}}}
         flow_schema = None
 
-    with pytest.raises(gladier.exc.ConfigException, match="state 'P': 'Next' names 'Q'"):
+    with pytest.raises(gladier.exc.ConfigException, match="state 'P', field 'Next': names 'Q', which is not a state"):
         backend.client(Broken).run_flow(flow_input={"input": {"x": 1}})
 
 

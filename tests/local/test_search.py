@@ -31,7 +31,12 @@ def test_ingest_upserts_by_index_subject_and_entry_id(index):
     body = {"search_index": "idx", "subject": "globus://c/scan1", "id": "metadata",
             "content": _doc("scan1"), "visible_to": ["public"]}
     result = _ingest(provider, body)
-    assert result.status == "SUCCEEDED" and result.details["subject"] == "globus://c/scan1"
+    assert result.status == "SUCCEEDED"
+    # details: the Globus Search task document
+    assert set(result.details) == {"state_description", "task_id", "state", "creation_date",
+                                   "completion_date", "additional_details", "message",
+                                   "index_id"}
+    assert (result.details["state"], result.details["index_id"]) == ("SUCCESS", "idx")
     _ingest(provider, {**body, "content": _doc("scan1", sample="shale")})
     _ingest(provider, {**body, "id": "other"})
     entries = index.search("scan1", index="idx")

@@ -14,6 +14,20 @@ from tomocupy_gladier.local.runner import ActionRequest
 
 SRC = "aaaaaaaa-0000-0000-0000-000000000001"
 DST = "bbbbbbbb-0000-0000-0000-000000000002"
+# the fields of a Transfer task document (GET /task/<task_id>), as globus-sdk's test data
+# (globus_sdk/testing/data/transfer/task_list.py) shows one
+TASK_DOCUMENT_FIELDS = set("""
+bytes_checksummed bytes_transferred canceled_by_admin canceled_by_admin_message command
+completion_time deadline delete_destination_extra destination_endpoint
+destination_endpoint_display_name destination_endpoint_id directories
+effective_bytes_per_second encrypt_data fail_on_quota_errors fatal_error faults files
+files_skipped files_transferred filter_rules history_deleted is_ok is_paused label
+nice_status nice_status_details nice_status_expires_in nice_status_short_description owner_id
+preserve_timestamp recursive_symlinks request_time skip_source_errors source_endpoint
+source_endpoint_display_name source_endpoint_id status subtasks_canceled subtasks_expired
+subtasks_failed subtasks_pending subtasks_retrying subtasks_skipped_errors subtasks_succeeded
+subtasks_total symlinks sync_level task_id type username verify_checksum
+""".split())
 
 
 @pytest.fixture
@@ -51,7 +65,9 @@ def test_recursive_copy_with_transfer_task_details(provider, roots):
     d = result.details
     assert (d["status"], d["files"], d["files_transferred"], d["bytes_transferred"]) == (
         "SUCCEEDED", 2, 2, 3003)
-    assert d["faults"] == 0 and d["nice_status_short_description"] == "OK"
+    assert d["faults"] == 0 and d["fatal_error"] is None and d["type"] == "TRANSFER"
+    # details: a Transfer task document, field for field
+    assert set(d) == TASK_DOCUMENT_FIELDS
     assert d["bytes_checksummed"] == 3003  # verify_checksum defaults to true
     assert list(dst.rglob(".*part*")) == []
 
@@ -90,7 +106,8 @@ def test_failures_have_a_clear_reason(provider, roots, body, code, words):
     result = provider(_request(body))
     assert result.status == "FAILED"
     assert result.details["fatal_error"]["code"] == code
-    assert words in result.details["nice_status_short_description"]
+    assert words in result.details["fatal_error"]["description"]
+    assert set(result.details) == TASK_DOCUMENT_FIELDS
     assert not (roots[1] / "x").exists()
 
 

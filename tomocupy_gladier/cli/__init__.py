@@ -53,9 +53,11 @@ def _register() -> None:
         endpoint_commands,
         flow_commands,
         local_commands,
+        validate_commands,
     )
 
-    for module in (flow_commands, local_commands, campaign_commands, auth_commands, endpoint_commands):
+    for module in (flow_commands, validate_commands, local_commands, campaign_commands,
+                   auth_commands, endpoint_commands):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -5,11 +5,13 @@ Entry points:
 * :class:`LocalBackend` -- owns the run store, function registry, search index and action
   providers; ``backend.client(MyGladierClient)`` gives a Gladier client running on it.
 * :class:`FlowRunner` -- the Globus Flows language interpreter, usable on its own.
-* :func:`validate_definition` -- the static check of a flow definition.
+* :func:`validate_definition` -- the static check of a flow definition (the rules Globus
+  Flows applies, :mod:`.flow_rules`; :func:`check_definition` lists every problem).
 """
 
 from .backend import FINAL_STATUSES, LocalBackend
 from .definition import validate_definition
+from .flow_rules import Problem, check_definition
 from .errors import (
     ActionFailedException,
     ActionTimeout,
@@ -37,7 +39,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "FINAL_STATUSES", "LocalBackend", "validate_definition", "ActionFailedException",
+    "FINAL_STATUSES", "LocalBackend", "validate_definition", "check_definition", "Problem",
+    "ActionFailedException",
     "ActionTimeout", "ActionUnableToRun", "DefinitionError", "FlowError",
     "InputValidationError", "InvalidRequest", "UnknownFlowError", "UnknownRunError",
     "LocalComputeManager", "LocalFlowsManager", "LocalLoginManager", "local_client",

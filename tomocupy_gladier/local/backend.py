@@ -29,6 +29,7 @@ import jsonschema
 
 from .definition import validate_definition
 from .errors import InputValidationError
+from .flow_rules import check_input
 from .providers.compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
 from .providers.search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider
 from .providers.transfer import TRANSFER_URL, TransferProvider
@@ -99,8 +100,14 @@ class LocalBackend:
         """The Gladier storage file of clients built on this backend."""
         return self.state_dir / "gladier.cfg"
 
-    def close(self) -> None:
-        """Close the databases."""
+    def close(self, wait_for_tasks: bool = False) -> None:
+        """Close the databases. Compute tasks that outlived their state's WaitTime are killed,
+        or, with ``wait_for_tasks``, waited for (each at most its provider's
+        ``detached_limit``)."""
+        for url in (COMPUTE_V2_URL, COMPUTE_V3_URL):
+            provider = self.providers.get(url)
+            if isinstance(provider, ComputeProvider):
+                provider.close(wait=wait_for_tasks)
         self.store.close()
         self.functions.close()
         self.search_index.close()
@@ -111,9 +118,8 @@ class LocalBackend:
                       title: str = "Local flow", flow_id: str | None = None,
                       checksum: str | None = None) -> str:
         """Check and store a flow definition; return its id (new unless ``flow_id`` given)."""
-        validate_definition(definition)
         schema = input_schema or {"additionalProperties": True}
-        jsonschema.validators.validator_for(schema).check_schema(schema)
+        validate_definition(definition, schema)  # the checks Globus Flows applies
         flow_id = flow_id or str(uuid.uuid4())
         self.store.put_flow(flow_id, title, definition, schema, checksum)
         return flow_id
@@ -123,9 +129,10 @@ class LocalBackend:
         schema = self.store.get_flow(flow_id)["input_schema"]
         validator = jsonschema.validators.validator_for(schema)(schema)
         errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
-        if errors:
-            lines = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-                     for e in errors]
+        lines = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+                 for e in errors]
+        lines += [p.message for p in check_input(body)]  # the run state size limit
+        if lines:
             raise InputValidationError(
                 "the run input does not match the flow's input schema:\n  " + "\n  ".join(lines)
             )

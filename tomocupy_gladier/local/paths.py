@@ -16,6 +16,7 @@ import simpleeval
 from jsonpath_ng.ext import parse as _jsonpath_parse  # filters: [?(@.x > 1)]
 
 _MISSING = object()
+_BACKTICK = re.compile(r"`([^`]*)`")
 # Anything that can select several values makes a JSONPath "plural": it then yields a list.
 _PLURAL = re.compile(r"\*|\.\.|\[\?|\[[^\]]*[:,][^\]]*\]")
 _SIMPLE_SEGMENT = re.compile(r"\.([A-Za-z_][\w\-]*)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
@@ -133,6 +134,8 @@ def write_path(data: dict, path: str, value: Any) -> dict:
 
 def _pathsplit(path: str) -> list[str]:
     head, tail = os.path.split(path)
+    if head == "/~":  # Globus Transfer's home root is never split (Expressions docs)
+        head = "/~/"
     return [head, tail]
 
 
@@ -176,6 +179,13 @@ class _Expressions:
     def evaluate(self, expression: str) -> Any:
         if self._evaluator is None:
             self._evaluator = self._make_evaluator()
+        if "`" in expression:
+            # the older form: `$.a.b` stands for the value at that JSONPath
+            paths = _BACKTICK.findall(expression)
+            names = {f"__path_{i}__": read_path(self.state, p) for i, p in enumerate(paths)}
+            counter = iter(names)
+            expression = _BACKTICK.sub(lambda m: next(counter), expression)
+            self._evaluator.names.update(names)
         try:
             return self._evaluator.eval(expression, _parsed_expression(expression))
         except Exception as exc:  # simpleeval raises many types; report them uniformly
@@ -188,10 +198,7 @@ class _Expressions:
                 "pathsplit": _pathsplit,
                 "is_present": self._is_present,
                 "getattr": self._getattr,
-                "len": len, "str": str, "int": int, "float": float, "bool": bool,
-                "abs": abs, "min": min, "max": max, "round": round, "sum": sum,
-                "sorted": sorted, "list": list, "dict": dict,
-            },
+            },  # the functions the Flows docs list, and no more (see flow_rules.py)
         )
 
 
@@ -204,8 +211,8 @@ def _as_path(name: str) -> str:
 def evaluate_expression(state: Mapping[str, Any], expression: str) -> Any:
     """Evaluate a Flows ``.=`` expression against ``state``.
 
-    Functions: ``pathsplit(p)`` -> [head, tail]; ``is_present("a.b")``; ``getattr("a.b",
-    default)`` (or ``getattr(obj, key, default)``), plus a few safe builtins.
+    Functions (those of the Flows docs, no others): ``pathsplit(p)`` -> [head, tail];
+    ``is_present("a.b")``; ``getattr("a.b", default)`` (or ``getattr(obj, key, default)``).
     """
     return _Expressions(state).evaluate(expression)
 

@@ -39,7 +39,7 @@ from .errors import (
 )
 from .paths import PathError, read_path, render_parameters, write_path
 
-DEFAULT_WAIT_TIME = 300.0
+DEFAULT_WAIT_TIME = 300  # seconds (Flows' default WaitTime)
 MAX_STATE_BYTES = 200_000  # Flows' documented limit on the run state
 
 
@@ -237,7 +237,8 @@ class FlowRunner:
     def _matching_catcher(sdef: dict, error: str) -> dict | None:
         for catcher in sdef.get("Catch", ()):
             names = catcher["ErrorEquals"]
-            if error in names or any(n in CATCH_ALL for n in names):
+            # exact, case-sensitive names, as in Flows: "States.All" catches nothing
+            if error in names or CATCH_ALL in names:
                 return catcher
         return None
 
@@ -296,7 +297,7 @@ class FlowRunner:
 
     def _action(self, name: str, sdef: dict, state: dict) -> tuple[str | None, dict]:
         url = sdef["ActionUrl"]
-        wait_time = float(sdef.get("WaitTime", DEFAULT_WAIT_TIME))
+        wait_time = sdef.get("WaitTime", DEFAULT_WAIT_TIME)
         body = self._state_input(sdef, state, in_action=True)
         provider = self.providers.get(url)
         if provider is None:
@@ -319,10 +320,8 @@ class FlowRunner:
                         "cause": str(exc)})
             raise ActionUnableToRun(str(exc)) from None
         except ActionTimeout as exc:
-            self._emit("ActionFailed", f"State {name} timed out after {wait_time:g} s",
-                       {"state_name": name, "action_id": action_id, "error": "ActionTimeout",
-                        "cause": exc.cause, "details": exc.details})
-            raise
+            raise self._timeout(name, url, action_id, wait_time, start, exc.cause,
+                                exc.details) from None
         except ProviderError as exc:
             result = ActionResult("FAILED", {"error": str(exc)})
         except Exception as exc:  # a provider bug: report it on the action, keep the run sane
@@ -332,10 +331,9 @@ class FlowRunner:
             })
         if request.remaining() < 0:
             # Flows stops waiting at WaitTime; a later answer is never seen.
-            self._emit("ActionFailed", f"State {name} timed out after {wait_time:g} s",
-                       {"state_name": name, "action_id": action_id, "error": "ActionTimeout"})
-            raise ActionTimeout(f"action {action_id} at {url} did not complete within "
-                                f"{wait_time:g} s")
+            raise self._timeout(name, url, action_id, wait_time, start,
+                                f"action {action_id} at {url} did not complete within "
+                                f"{wait_time:g} s", result.details)
         status_doc = {
             "action_id": action_id,
             "state_name": name,
@@ -359,6 +357,20 @@ class FlowRunner:
             self._emit("ActionCompleted", f"State {name} completed its action",
                        {"state_name": name, "action_id": action_id, "output": status_doc})
         return _next(sdef), self._write_result(state, sdef.get("ResultPath", "$"), status_doc)
+
+    def _timeout(self, name: str, url: str, action_id: str, wait_time: float, start: str,
+                 cause: str, details: Any) -> ActionTimeout:
+        """The ActionTimeout of a state: its body is the action's last status (ACTIVE), as
+        Flows puts the most recent poll of the action in the exception."""
+        status_doc = {
+            "action_id": action_id, "state_name": name, "status": "ACTIVE",
+            "display_status": "ACTIVE", "details": details, "start_time": start,
+            "completion_time": None, "release_after": "P30D",
+        }
+        self._emit("ActionFailed", f"State {name} timed out after {wait_time:g} s",
+                   {"state_name": name, "action_id": action_id, "action_url": url,
+                    "error": "ActionTimeout", "cause": cause, "details": status_doc})
+        return ActionTimeout(cause, status_doc)
 
     def _pass(self, name: str, sdef: dict, state: dict) -> tuple[str | None, dict]:
         if "Result" in sdef:

@@ -22,10 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C: compute tasks are killed and the run is marked FAILED.
     signal.signal(signal.SIGTERM, _terminate)
     backend = LocalBackend.open(state_dir)
+    wait = False
     try:
         record = backend.execute_run(run_id)
+        wait = True
     finally:
-        backend.close()
+        # A compute task past its WaitTime goes on, as on an endpoint, until it ends or hits
+        # its provider's detached_limit; on SIGTERM or an error it is killed at once.
+        backend.close(wait_for_tasks=wait)
     return 0 if record["status"] == "SUCCEEDED" else 1
 
 

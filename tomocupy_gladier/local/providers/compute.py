@@ -5,15 +5,23 @@ registered *source text*, executes it and calls the function, as a Compute endpo
 a function that leans on anything outside its own body fails here as it would on Polaris.
 Every endpoint id is served by this machine.
 
-Result shape (both versions): ``details.results[i] = {task_id, status, output}``; a failed
-task has ``exception`` (the traceback text) instead of ``output``, and the action's
-``details.exception`` repeats the first one. The task's stdout and stderr go to
-``<work_dir>/<action_id>-<i>/output.log`` (``details.results[i].log_file``); the action id is
-in the ``ActionStarted`` log entry, so a CLI can follow a task's output while it runs.
+``details`` (both versions) is what the Compute action provider documents:
+``{"result": [output, ...], "results": [{"task_id", "output"}, ...]}``, so the function's
+result is counted twice in the run state, as on Globus. A failed task has ``exception`` (the
+traceback text; Globus sends a Compute-serialised exception) instead of ``output`` and the
+action's ``details.exception`` repeats the first one (what Gladier reads). The task's stdout
+and stderr go to ``<work_dir>/<action_id>-<i>/output.log`` (:meth:`ComputeProvider.task_dir`);
+the action id is in the ``ActionStarted`` log entry, so a CLI can follow a task's output.
+
+Past the state's ``WaitTime`` the runner fails the state with ``ActionTimeout`` and the task
+goes on, detached, as it would on an endpoint: for at most ``detached_limit`` seconds (default
+600), and never beyond the process that ran the flow (it is killed on :meth:`close`, at that
+process's exit, or by the kernel if that process dies).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import select
@@ -21,6 +29,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -28,11 +37,12 @@ from typing import Any, Mapping
 
 from ..errors import ActionTimeout, InvalidRequest
 from ..registry import FunctionRegistry
-from ..runner import ActionRequest, ActionResult, now_iso
+from ..runner import ActionRequest, ActionResult
 
 COMPUTE_V2_URL = "https://compute.actions.globus.org"
 COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
 MAX_RESULT_BYTES = 10 * 1024 * 1024  # Globus Compute's payload/result limit
+DETACHED_LIMIT = 600.0  # seconds a timed-out task may go on (see ComputeProvider)
 
 _V3_KEYS = {"endpoint_id", "tasks", "task_group_id", "user_endpoint_config",
             "resource_specification", "create_queue"}
@@ -79,51 +89,62 @@ class ComputeProvider:
     :param inherit_sys_path: put this interpreter's ``sys.path`` on the task's PYTHONPATH
         (imports of installed or in-tree packages work; module globals still do not)
     :param version: 2 or 3, the request shape accepted
+    :param detached_limit: seconds a task may go on after its state's ``WaitTime`` passed
+        (Flows fails the state with ActionTimeout, the task goes on at the endpoint); it is
+        killed then, or when :meth:`close` is called, or when this process exits
     """
 
     def __init__(self, registry: FunctionRegistry, work_dir: str | os.PathLike, *,
                  env: Mapping[str, str] | None = None, inherit_sys_path: bool = True,
-                 version: int = 3) -> None:
+                 version: int = 3, detached_limit: float = DETACHED_LIMIT) -> None:
         self.registry = registry
         self.work_dir = Path(work_dir)
         self.env = dict(env or {})
         self.inherit_sys_path = inherit_sys_path
         self.version = version
+        self.detached_limit = detached_limit
+        self._detached = _Detached()
 
     def __call__(self, request: ActionRequest) -> ActionResult:
-        tasks, endpoint, extra = self._parse(request.body)
-        group = extra.get("task_group_id") or str(uuid.uuid4())
+        tasks, _, _ = self._parse(request.body)
         running = [self._start(task, request, i) for i, task in enumerate(tasks)]
-        results = []
+        entries = []
         try:
             for proc, task_id, result_file, log_file in running:
                 try:
                     _wait(proc, max(request.remaining(), 0.01))
                 except subprocess.TimeoutExpired:
+                    still = [r for r in running if r[0].poll() is None]
+                    for other in still:
+                        self._detached.add(other[0], self.detached_limit)
                     raise ActionTimeout(
                         f"compute task {task_id} still running after the state's "
-                        f"{request.wait_time:g} s WaitTime; it was killed",
-                        {"task_group_id": group, "timed_out_task": task_id,
-                         "log_file": str(log_file)},
+                        f"{request.wait_time:g} s WaitTime; it goes on for at most "
+                        f"{self.detached_limit:g} s more (then it is killed)",
+                        _details(entries + [{"task_id": r[1]} for r in running[len(entries):]]),
                     ) from None
-                results.append(self._collect(proc, task_id, result_file, log_file))
-        finally:
+                entries.append(self._collect(proc, task_id, result_file, log_file))
+        except ActionTimeout:
+            raise
+        except BaseException:  # Ctrl-C, SIGTERM, a bug: no task outlives its action
             for proc, *_ in running:
                 if proc.poll() is None:
                     _kill(proc)
-        details: dict[str, Any] = {
-            "task_group_id": group, "endpoint_id": endpoint, "results": results,
-            "completion_time": now_iso(),
-        }
-        if extra.get("resource_specification") is not None:
-            details["resource_specification"] = extra["resource_specification"]
-        if extra.get("user_endpoint_config") is not None:
-            details["user_endpoint_config"] = extra["user_endpoint_config"]
-        failed = [r for r in results if r["status"] != "SUCCEEDED"]
+            raise
+        details = _details(entries)
+        failed = [e for e in entries if "exception" in e]
         if failed:
             details["exception"] = failed[0]["exception"]
             return ActionResult("FAILED", details)
         return ActionResult("SUCCEEDED", details)
+
+    def detached(self) -> list[int]:
+        """Process ids of timed-out tasks still running."""
+        return self._detached.pids()
+
+    def close(self, wait: bool = False) -> None:
+        """End timed-out tasks: wait for them (each up to its limit) or kill them now."""
+        self._detached.close(wait)
 
     # ---------------------------------------------------------------- internals
 
@@ -203,8 +224,6 @@ class ComputeProvider:
 
     @staticmethod
     def _collect(proc, task_id: str, result_file: Path, log_file: Path) -> dict:
-        entry: dict[str, Any] = {"task_id": task_id, "log_file": str(log_file),
-                                 "completion_t": str(time.time())}
         try:
             doc = json.loads(result_file.read_text())
         except (OSError, ValueError):
@@ -213,10 +232,64 @@ class ComputeProvider:
                    f"The task process ended with exit code {proc.returncode} and no result.\n"
                    f"{tail}"}
         if doc["ok"]:
-            entry.update(status="SUCCEEDED", output=doc["output"])
-        else:
-            entry.update(status="FAILED", exception=doc["exception"])
-        return entry
+            return {"task_id": task_id, "output": doc["output"]}
+        return {"task_id": task_id, "exception": doc["exception"]}
+
+
+def _details(entries: list[dict]) -> dict:
+    """``details`` as the Compute action provider documents it: ``result`` (the outputs, or
+    the traceback of a failed task) and ``results`` (``{task_id, output}`` per task; a failed
+    task has ``exception`` instead of ``output``; an unfinished one only ``task_id``)."""
+    return {
+        "result": [e.get("output", e.get("exception")) for e in entries if len(e) > 1],
+        "results": entries,
+    }
+
+
+class _Detached:
+    """Timed-out tasks that go on running, each until its own deadline."""
+
+    def __init__(self) -> None:
+        self._procs: dict[int, tuple[subprocess.Popen, float]] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        atexit.register(self.close, False)
+
+    def add(self, proc: subprocess.Popen, limit: float) -> None:
+        with self._lock:
+            self._procs[proc.pid] = (proc, time.monotonic() + limit)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._reap, daemon=True,
+                                                 name="compute-detached-tasks")
+                self._thread.start()
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [pid for pid, (proc, _) in self._procs.items() if proc.poll() is None]
+
+    def _sweep(self) -> bool:
+        with self._lock:
+            for pid, (proc, deadline) in list(self._procs.items()):
+                if proc.poll() is not None:
+                    del self._procs[pid]
+                elif time.monotonic() >= deadline:
+                    _kill(proc)
+                    del self._procs[pid]
+            return bool(self._procs)
+
+    def _reap(self) -> None:
+        while self._sweep():
+            time.sleep(0.2)
+
+    def close(self, wait: bool = False) -> None:
+        if wait:
+            while self._sweep():
+                time.sleep(0.2)
+        with self._lock:
+            for proc, _ in self._procs.values():
+                if proc.poll() is None:
+                    _kill(proc)
+            self._procs.clear()
 
 
 def _load_prctl():

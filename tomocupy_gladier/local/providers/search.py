@@ -1,5 +1,9 @@
 """The Globus Search ingest action provider, over a local SQLite index, and its queries.
 
+An ingest action's ``details`` is a Globus Search task document (``state_description``,
+``task_id``, ``state``, ``creation_date``, ``completion_date``, ``additional_details``,
+``message``, ``index_id``), as the Search - Ingest action provider reflects the ingest task.
+
 Entries are upserted by (index, subject, entry id), as Globus Search does; ``visible_to`` is
 kept with each entry (the local index does not enforce it: everything here belongs to the
 local user).
@@ -156,10 +160,12 @@ class SearchIngestProvider:
         if not isinstance(visible_to, list) or not visible_to:
             raise InvalidRequest("'visible_to' must be a non-empty list")
         entry_id = body.get("id")
+        created = now_iso()
         self.index.ingest(body["search_index"], body["subject"], body["content"], visible_to,
                           entry_id)
+        # details = the Globus Search task document the action provider reflects
         return ActionResult("SUCCEEDED", {
-            "task_id": str(uuid.uuid4()), "state": "SUCCESS", "status": "SUCCESS",
-            "search_index": body["search_index"], "subject": body["subject"],
-            "entry_id": entry_id, "num_documents_ingested": 1, "completion_time": now_iso(),
+            "state_description": "Task succeeded", "task_id": str(uuid.uuid4()),
+            "state": "SUCCESS", "creation_date": created, "completion_date": now_iso(),
+            "additional_details": None, "message": None, "index_id": body["search_index"],
         })

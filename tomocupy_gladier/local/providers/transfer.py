@@ -95,15 +95,9 @@ class TransferProvider:
     def __call__(self, request: ActionRequest) -> ActionResult:
         body = request.body
         items, opts = self._check_body(body)
-        task_id = str(uuid.uuid4())
+        details = _task_document(body, opts, len(items))
         stats = {"files": 0, "directories": 0, "files_skipped": 0, "files_transferred": 0,
                  "bytes_transferred": 0, "bytes_checksummed": 0}
-        details: dict[str, Any] = {
-            "task_id": task_id, "type": "TRANSFER", "label": body.get("label"),
-            "source_endpoint_id": opts["source"], "destination_endpoint_id": opts["destination"],
-            "sync_level": opts["sync_level"], "verify_checksum": opts["verify_checksum"],
-            "request_time": now_iso(), "faults": 0, "subtasks_total": len(items),
-        }
         started = time.monotonic()
         try:
             plans = [self._plan(opts, item) for item in items]
@@ -116,7 +110,7 @@ class TransferProvider:
                     if self._skip(f, opts["sync_level"]):
                         stats["files_skipped"] += 1
                         continue
-                    self._copy(f, opts, request, task_id, stats)
+                    self._copy(f, opts, request, details["task_id"], stats)
         except OSError as exc:
             fault = TransferFault("PERMISSION_DENIED" if isinstance(exc, PermissionError)
                                   else "IO_ERROR", str(exc))
@@ -124,14 +118,16 @@ class TransferProvider:
         except TransferFault as fault:
             return self._failed(details, stats, fault)
         except ActionTimeout as timeout:
-            details.update(stats, status="FAILED", nice_status="TIMEOUT",
+            # the task stays ACTIVE at Transfer; its last poll is what Flows reports
+            details.update(stats, nice_status="Queued",
                            nice_status_short_description=timeout.cause)
             raise ActionTimeout(timeout.cause, details) from None
         elapsed = max(time.monotonic() - started, 1e-6)
         details.update(stats)
         details.update(
-            status="SUCCEEDED", nice_status="OK", nice_status_short_description="OK",
-            completion_time=now_iso(), subtasks_succeeded=len(items), subtasks_failed=0,
+            status="SUCCEEDED", completion_time=now_iso(), is_ok=None, nice_status=None,
+            nice_status_short_description=None,
+            subtasks_succeeded=len(items), subtasks_pending=0,
             effective_bytes_per_second=int(stats["bytes_transferred"] / elapsed),
         )
         return ActionResult("SUCCEEDED", details)
@@ -142,10 +138,11 @@ class TransferProvider:
     def _failed(details: dict, stats: dict, fault: TransferFault) -> ActionResult:
         details.update(stats)
         details.update(
-            status="FAILED", nice_status=fault.code,
-            nice_status_short_description=fault.description,
+            status="FAILED", is_ok=None, nice_status=None,
+            nice_status_short_description=None,
             fatal_error={"code": fault.code, "description": fault.description},
-            faults=1, completion_time=now_iso(),
+            faults=1, completion_time=now_iso(), subtasks_failed=details["subtasks_pending"],
+            subtasks_pending=0,
         )
         return ActionResult("FAILED", details, display_status=fault.code)
 
@@ -269,6 +266,49 @@ class TransferProvider:
                 tmp.unlink()
         stats["files_transferred"] += 1
         stats["bytes_transferred"] += f.size
+
+
+def _task_document(body: dict, opts: dict, items: int) -> dict:
+    """``details`` of a transfer action: a Transfer task document (``GET /task/<id>``), the
+    fields Transfer returns, in its order, set as this local copy knows them."""
+    return {
+        "bytes_checksummed": 0, "bytes_transferred": 0,
+        "canceled_by_admin": None, "canceled_by_admin_message": None, "command": "API 0.10",
+        "completion_time": None, "deadline": body.get("deadline"),
+        "delete_destination_extra": bool(body.get("delete_destination_extra", False)),
+        "destination_endpoint": opts["destination"],
+        "destination_endpoint_display_name": opts["destination"],
+        "destination_endpoint_id": opts["destination"],
+        "directories": 0, "effective_bytes_per_second": 0,
+        "encrypt_data": bool(body.get("encrypt_data", False)),
+        "fail_on_quota_errors": bool(body.get("fail_on_quota_errors", False)),
+        "fatal_error": None, "faults": 0, "files": 0, "files_skipped": 0,
+        "files_transferred": 0, "filter_rules": body.get("filter_rules"),
+        "history_deleted": False, "is_ok": True, "is_paused": False,
+        "label": body.get("label"), "nice_status": "Queued", "nice_status_details": None,
+        "nice_status_expires_in": None, "nice_status_short_description": "Queued",
+        "owner_id": None,
+        "preserve_timestamp": opts["preserve_timestamp"], "recursive_symlinks": "ignore",
+        "request_time": now_iso(),
+        "skip_source_errors": bool(body.get("skip_source_errors", False)),
+        "source_endpoint": opts["source"], "source_endpoint_display_name": opts["source"],
+        "source_endpoint_id": opts["source"], "status": "ACTIVE",
+        "subtasks_canceled": 0, "subtasks_expired": 0, "subtasks_failed": 0,
+        "subtasks_pending": items, "subtasks_retrying": 0, "subtasks_skipped_errors": 0,
+        "subtasks_succeeded": 0, "subtasks_total": items, "symlinks": 0,
+        "sync_level": opts["sync_level"], "task_id": str(uuid.uuid4()), "type": "TRANSFER",
+        "username": getpass_user(), "verify_checksum": opts["verify_checksum"],
+    }
+
+
+def getpass_user() -> str:
+    """The local user name (Transfer reports the owner's ``u_...`` username)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database entry (containers)
+        return "local"
 
 
 def _digest(path: Path) -> str:
