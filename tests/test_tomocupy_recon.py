@@ -340,3 +340,84 @@ def test_known_option_table_matches_tomocupys_own():
     assert common | steps_only == set(tomocupy_options_for("recon_steps"))
     flags = {w.rstrip("*") for t in tables for w in t.split() if w.endswith("*")}
     assert flags == {o for o, e in tomocupy_options_for("recon_steps").items() if e["action"] == "store_true"}
+
+
+# --- against tomocupy 1.1.0's own behaviour (tests/fake_tomocupy.py, read from its source) --------
+
+@pytest.fixture
+def tomocupy_110(real_fake_tomocupy, program):
+    program(real_fake_tomocupy.executable)
+    return real_fake_tomocupy
+
+
+@pytest.fixture
+def wide_scan(tmp_path: Path):
+    """180 x 8 x 128, true axis 67.25 (3.25 px right of the middle)."""
+    return write_scan(tmp_path / "data" / "scan1.h5", nproj=180, nrows=8, ncols=128, seed=1)
+
+
+def test_try_with_the_automatic_axis_gets_the_true_centres_despite_tomocupy_issue_76(tomocupy_110, wide_scan):
+    """tomocupy 1.1.0 names auto-axis try candidates from the axis *before* its search, so
+    names and images disagree; the files are renamed to the centres they really have."""
+    from tomocupy_gladier.tools.previews import make_previews
+
+    tomocupy_110.knob("found_axis", 67.0)  # the search's answer, made exact for the test
+    result = recon(wide_scan.path, **{"reconstruction-type": "try", "rotation-axis-auto": "auto",
+                                      "rotation-axis-method": "vo", "rotation-axis": -1,
+                                      "center-search-width": 6, "center-search-step": 0.5})
+    assert "corrected by +3.00" in result["rotation_axis_source"]  # 67 - 128/2
+    labels = sorted(float(n.split("center")[1][:-5]) for n in names(Path(result["output"]))
+                    if n.startswith("recon_slice"))
+    # tomocupy named them 58.5 ... 70.0 around 64 (half the width); the images are around 67
+    assert len(labels) == 24 and labels[0] == 61.5 and labels[-1] == 73.0
+    assert tomocupy_110.true_centre(58.5, 67.0, 64.0) == 61.5  # the fake's own formula agrees
+    suggestion = make_previews(recon_result=result, recon={"reconstruction-type": "try"})
+    assert suggestion["suggested_center"] == pytest.approx(wide_scan.rotation_axis, abs=0.5)
+
+
+def test_tomocupys_swallowed_writer_error_fails_the_run_and_keeps_the_earlier_result(tomocupy_110, wide_scan):
+    good = recon(wide_scan.path, run_id="good", **{"rotation-axis": 67.25})
+    before = (Path(good["output"]) / "manifest.json").read_text()
+    tomocupy_110.knob("writer_fail", 1)  # disk full in a writer thread: tomocupy still exits 0
+    with pytest.raises(RuntimeError, match="exited 0 but its log reports an error"):
+        recon(wide_scan.path, run_id="bad", **{"rotation-axis": 67.25})
+    assert (Path(good["output"]) / "manifest.json").read_text() == before
+    tomocupy_110.knob("writer_fail", None)
+    tomocupy_110.knob("nothing", 1)  # exit 0, nothing written
+    with pytest.raises(RuntimeError, match="8 of 8 slices missing"):
+        recon(wide_scan.path, run_id="silent", **{"rotation-axis": 67.25})
+    assert (Path(good["output"]) / "manifest.json").read_text() == before
+
+
+def test_binned_row_ranges_give_tomocupys_file_ids(tomocupy_110, wide_scan):
+    result = recon(wide_scan.path, binning=1, **{"start-row": 2, "end-row": 8, "rotation-axis": 67.25})
+    assert [n for n in names(Path(result["output"])) if n.startswith("recon_")] == [
+        "recon_00001.tiff", "recon_00002.tiff", "recon_00003.tiff"]
+    assert result["slice_shape"] == [64, 64]
+
+
+@pytest.mark.parametrize("save_format", ["h5", "h5nolinks"])
+def test_an_hdf5_volume_moves_into_its_folder_with_working_links(tomocupy_110, wide_scan, save_format):
+    import h5py
+
+    result = recon(wide_scan.path, **{"save-format": save_format, "rotation-axis": 67.25})
+    output = Path(result["output"])
+    with h5py.File(output / "scan1_rec.h5") as h5:
+        volume = h5["/exchange/data"]
+        assert volume.shape == (8, 128, 128)
+        assert float(abs(volume[4]).max()) > 0, "the virtual dataset still finds its parts"
+    assert leftovers(wide_scan.path) == []
+
+
+def test_a_dot_hdf5_scan_reconstructs_where_tomocupy_would_put_it(tomocupy_110, wide_scan, tmp_path):
+    from pathlib import PurePosixPath
+
+    from tomocupy_gladier.paths import tomocupy_output
+
+    scan = wide_scan.path.with_name("scan1.hdf5")
+    scan.write_bytes(wide_scan.path.read_bytes())
+    output = Path(str(tomocupy_output(PurePosixPath(str(scan)), "full")))
+    assert output.name == "scan1.h_rec", "tomocupy cuts three characters: basename[:-3]"
+    result = tomocupy_recon(recon={"reconstruction-type": "full", "rotation-axis": 67.25},
+                            tomocupy=settings(scan, output), run_id="r")
+    assert Path(result["output"]) == output and result["slice_count"] == 8

@@ -359,9 +359,15 @@ def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
             middle = labels[len(labels) // 2]
             if abs(axis - initial) > 1e-6 and abs(middle - initial) < abs(middle - axis):
                 relabelled = axis - initial
-                for m, name in found:
+                # through temporary names: a new name may be another candidate's old one
+                moves = []
+                for i, (m, name) in enumerate(found):
                     true = float(m.group(2)) + relabelled
-                    os.rename(folder / name, folder / f"recon_slice{m.group(1)}_center{true:05.2f}.tiff")
+                    os.rename(folder / name, folder / f".relabel-{i}")
+                    moves.append((folder / f".relabel-{i}",
+                                  folder / f"recon_slice{m.group(1)}_center{true:05.2f}.tiff"))
+                for temporary, final_name in moves:
+                    os.rename(temporary, final_name)
 
         # --- one folder per reconstruction, with its log and manifest ----------------------
         staged.mkdir(exist_ok=True)
