@@ -43,6 +43,32 @@ AFTER_RECON_MODIFIERS = {
 }
 
 
+PUBLISH_TRANSFER_STATE = "Publishv2Transfer"
+
+
+def mirror_publication(definition: dict) -> None:
+    """Make the publication copy a mirror of this run's dataset.
+
+    gladier-tools passes the gather step's ``transfer`` block as the whole request
+    (``InputPath``); a rerun would then add its files to the previous run's in the
+    publication folder (Transfer keeps destination files the source lacks). The same request
+    is written as ``Parameters`` with ``delete_destination_extra`` and a checksum sync, so
+    unchanged files are not copied again and stale ones are removed.
+    """
+    state = definition["States"].get(PUBLISH_TRANSFER_STATE)
+    if not state or "InputPath" not in state:
+        return
+    source = state.pop("InputPath")
+    state["Parameters"] = {
+        "source_endpoint.$": f"{source}.source_endpoint",
+        "destination_endpoint.$": f"{source}.destination_endpoint",
+        "DATA.$": f"{source}.DATA",
+        "sync_level": "checksum",
+        "verify_checksum": True,
+        "delete_destination_extra": True,
+    }
+
+
 class TomocupyClient(GladierBaseClient):
     """Behaviour shared by the tomocupy flows.
 
@@ -77,6 +103,7 @@ class TomocupyClient(GladierBaseClient):
                 state["WaitTime"] = self.transfer_wait_time
             elif state["ActionUrl"].startswith(COMPUTE_URL):
                 state["WaitTime"] = max(int(state.get("WaitTime", 0)), self.step_wait_time)
+        mirror_publication(definition)
         return definition
 
 

@@ -262,11 +262,20 @@ class LocalBackend:
         return {}
 
     def _save_config(self) -> None:
+        """Keep the configuration for workers and later processes; written only when it
+        changed, through a temporary file of this process and thread (backends of one state
+        folder may be opened at the same time)."""
         path = self.state_dir / "backend.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"collections": self.collections, "env": self.env,
-                                   "username": self.username,
-                                   "fsync_transfers": self.fsync_transfers}, indent=2))
+        text = json.dumps({"collections": self.collections, "env": self.env,
+                           "username": self.username,
+                           "fsync_transfers": self.fsync_transfers}, indent=2)
+        try:
+            if path.read_text() == text:
+                return
+        except OSError:
+            pass
+        tmp = path.with_name(f".backend.json.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp.write_text(text)
         os.replace(tmp, path)
 
 

@@ -38,6 +38,8 @@ def _return_definition() -> dict:
                     "label": "tomocupy-gladier: results sent back",
                     "sync_level": "checksum",
                     "verify_checksum": True,
+                    # the scientist's copy mirrors this run's results, never a mix of runs
+                    "delete_destination_extra": True,
                     "DATA": [{
                         "source_path.$": "$.input.return_data.source.path",
                         "destination_path.$": "$.input.return_data.destination.path",

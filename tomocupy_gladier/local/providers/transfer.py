@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 import uuid
 import zlib
@@ -101,7 +102,7 @@ class TransferProvider:
         started = time.monotonic()
         try:
             plans = [self._plan(opts, item) for item in items]
-            for files, dirs in plans:
+            for item, (files, dirs) in zip(items, plans):
                 stats["files"] += len(files)
                 stats["directories"] += len(dirs)
                 for d in dirs:
@@ -111,6 +112,8 @@ class TransferProvider:
                         stats["files_skipped"] += 1
                         continue
                     self._copy(f, opts, request, details["task_id"], stats)
+                if body.get("delete_destination_extra") and item.get("recursive"):
+                    _delete_extra(dirs[0], {f.dst for f in files}, set(dirs))
         except OSError as exc:
             fault = TransferFault("PERMISSION_DENIED" if isinstance(exc, PermissionError)
                                   else "IO_ERROR", str(exc))
@@ -266,6 +269,19 @@ class TransferProvider:
                 tmp.unlink()
         stats["files_transferred"] += 1
         stats["bytes_transferred"] += f.size
+
+
+def _delete_extra(root: Path, keep_files: set[Path], keep_dirs: set[Path]) -> None:
+    """``delete_destination_extra`` of a recursive item: what the destination folder holds
+    and the source does not is removed, so it mirrors the source."""
+    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+        here = Path(dirpath)
+        for name in filenames:
+            if here / name not in keep_files:
+                (here / name).unlink()
+        for name in dirnames:
+            if here / name not in keep_dirs:
+                shutil.rmtree(here / name, ignore_errors=True)
 
 
 def _task_document(body: dict, opts: dict, items: int) -> dict:
