@@ -40,3 +40,21 @@ def test_the_template_is_commented_for_a_new_user(tmp_path: Path):
     comments = [line for line in EXPERIMENT_TOML.splitlines() if "#" in line]
     assert len(comments) >= 10
     assert "backend" in EXPERIMENT_TOML and "posix_root" in EXPERIMENT_TOML
+
+
+def test_a_failed_demo_says_why_without_empty_fields(tmp_path: Path, capsys):
+    """The summary of a run that failed at the reconstruction: its reason, and no 'None'."""
+    from tomocupy_gladier.cli import local_commands
+    from tomocupy_gladier.demo import prepare
+
+    setup = prepare(tmp_path, nproj=90, nrows=4, ncols=64)
+    summary = {"run_id": "r-1", "status": "FAILED", "states": [],
+               "failure": "ActionFailedException: tomocupy exited with status 1 [return] x",
+               "reconstruction": None, "files": None, "rotation_axis": None, "axis_source": "",
+               "engine": "", "log": "/x/scan_rec.logs/r-1.log", "previews": [], "published_to": None,
+               "returned_to": None, "index_entry": None}
+    local_commands._print_summary(summary, 1.0, setup)
+    out = capsys.readouterr().out
+    assert "None" not in out
+    assert "tomocupy exited with status 1 [return] x" in out, "brackets are text, not markup"
+    assert "the reconstruction step did not finish" in out and "not published" in out

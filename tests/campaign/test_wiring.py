@@ -37,3 +37,12 @@ def test_a_parameter_set_naming_its_output_keeps_it(experiment: Path):
     body_for = body_builder(load_config(experiment), "recon")
     body = body_for(job("scan1.h5", "mine", {"reconstruction-type": "full", "out-path-name": "/x/vol"}))
     assert body["input"]["tomocupy"]["output"] == "/x/vol"
+
+
+def test_watch_picks_the_flow_from_the_folder(experiment: Path):
+    """`watch` on the beamline's folder moves scans first; on the facility's it does not."""
+    from tomocupy_gladier.campaign.wiring import watched_flow
+
+    config = load_config(experiment)
+    assert watched_flow(config, experiment.parent / "beamline") == "tomocupy"
+    assert watched_flow(config, experiment.parent / "facility" / "raw") == "recon"

@@ -1,0 +1,150 @@
+"""A beamline-size scan through the whole local flow, against the engine alone on the same scan.
+
+Default 1500 projections x 512 rows x 2048 columns (a 2k detector cut to 512 rows; about
+3 GB of raw data and a 8.6 GB reconstruction). Prints the engine's time, the flow's time and
+the share of everything else (goal: at most 15 % of the engine's time), each state's
+seconds, the bytes of flow state (goal: at most 64 KB), the bytes published and the peak
+RSS of any process involved.
+
+    python benchmarks/bench_scale.py [--workdir DIR] [--projections 1500 --rows 512 --columns 2048]
+
+The scan is kept in ``--workdir`` and reused by later runs with the same shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tomocupy_gladier.backends import local_backend
+from tomocupy_gladier.config import load_config
+from tomocupy_gladier.flow_input import recon_parameters
+from tomocupy_gladier.flows import TomocupyFlow
+from tomocupy_gladier.plan import plan_run
+from tomocupy_gladier.run_record import RunRecord
+
+SOURCE = "5ca1e000-0000-4000-8000-00000000b001"
+FACILITY = "5ca1e000-0000-4000-8000-00000000f001"
+PORTAL = "5ca1e000-0000-4000-8000-00000000c001"
+INDEX = "5ca1e000-0000-4000-8000-0000000051d1"
+ENDPOINT = "5ca1e000-0000-4000-8000-0000000000e1"
+
+
+def experiment(workdir: Path, axis: float) -> Path:
+    text = f"""\
+[experiment]
+name = "scale"
+backend = "local"
+[source]
+collection = "{SOURCE}"
+path = "/"
+[facility]
+collection = "{FACILITY}"
+path = "/raw"
+[compute]
+endpoint = "{ENDPOINT}"
+executable = {json.dumps([sys.executable, "-m", "tomocupy_gladier.engine"])}
+[compute.pbs]
+walltime = "04:00:00"
+[publish]
+index = "{INDEX}"
+collection = "{PORTAL}"
+path = "/published"
+[recon]
+reconstruction-type = "full"
+rotation-axis = {axis}
+fbp-filter = "parzen"
+[local]
+state_dir = "state"
+[local.collections]
+"{SOURCE}" = "beamline"
+"{FACILITY}" = "facility"
+"{PORTAL}" = "portal"
+"""
+    path = workdir / "experiment.toml"
+    path.write_text(text)
+    return path
+
+
+def peak_rss_mib() -> float:
+    """The largest resident set of this process and of every child waited for (Linux: KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--projections", type=int, default=1500)
+    parser.add_argument("--rows", type=int, default=512)
+    parser.add_argument("--columns", type=int, default=2048)
+    args = parser.parse_args()
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="bench-scale-"))).resolve()
+    for folder in ("beamline", "facility/raw", "portal"):
+        (workdir / folder).mkdir(parents=True, exist_ok=True)
+    shape = (args.projections, args.rows, args.columns)
+    scan = workdir / "beamline" / f"scan_{shape[0]}x{shape[1]}x{shape[2]}.h5"
+    axis_file = scan.with_suffix(".axis")
+    if not (scan.is_file() and axis_file.is_file()):
+        from tomocupy_gladier.synthetic import write_scan
+
+        t = time.perf_counter()
+        truth = write_scan(scan, nproj=shape[0], nrows=shape[1], ncols=shape[2], seed=11)
+        axis_file.write_text(str(truth.rotation_axis))
+        print(f"scan {shape} written in {time.perf_counter() - t:.0f} s: {scan}")
+    axis = float(axis_file.read_text())
+    config = load_config(experiment(workdir, axis))
+    recon = recon_parameters(config)
+
+    # the engine alone, with the arguments the reconstruction step gives it
+    alone = workdir / "engine_alone"
+    shutil.rmtree(alone, ignore_errors=True)
+    argv = [sys.executable, "-m", "tomocupy_gladier.engine", "recon", "--file-name", str(scan),
+            "--config", str(workdir / "no-such.conf"), "--out-path-name", str(alone),
+            "--reconstruction-type", "full", "--rotation-axis", str(axis), "--fbp-filter", "parzen"]
+    t = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    engine_seconds = time.perf_counter() - t
+    engine_rss = peak_rss_mib()
+    shutil.rmtree(alone, ignore_errors=True)
+
+    # the whole flow: transfer, reconstruction (stage, verify, manifest, swap), previews,
+    # metadata, publication (a second copy of the volume), index
+    plan = plan_run(config, scan.name, recon, flow=TomocupyFlow)
+    client = plan.client(background=False)
+    t = time.perf_counter()
+    started = client.run_flow(flow_input=plan.body, label="bench scale")
+    flow_seconds = time.perf_counter() - t
+    backend = local_backend(config)
+    record = RunRecord(backend.get_run(started["run_id"]))
+    if not record.succeeded:
+        raise SystemExit(f"the flow failed: {record.failure}")
+    states = {s["state_name"]: s["seconds"] for s in backend.store.state_durations(record.run_id)}
+    published = workdir / "portal" / "published" / "scale" / plan.output.name
+    published_bytes = sum(p.stat().st_size for p in published.rglob("*") if p.is_file())
+    state_bytes = len(json.dumps(record.state))
+
+    print(f"scan {shape[0]} x {shape[1]} x {shape[2]} ({scan.stat().st_size / 1e9:.2f} GB)")
+    print(f"engine alone            {engine_seconds:9.1f} s   peak RSS {engine_rss:7.0f} MiB")
+    print(f"whole flow              {flow_seconds:9.1f} s   peak RSS {peak_rss_mib():7.0f} MiB")
+    for name, seconds in states.items():
+        print(f"  {name:<24}{seconds:9.2f} s")
+    recon_state = states.get("TomocupyRecon", 0.0)
+    print(f"reconstruction step over the engine: {100 * (recon_state - engine_seconds) / engine_seconds:+.1f} %")
+    print(f"everything else:        {100 * (flow_seconds - engine_seconds) / engine_seconds:+.1f} % "
+          "of the engine's time (goal <= 15 %)")
+    print(f"flow state              {state_bytes:9d} bytes (goal <= 64000; Flows' limit 200000)")
+    print(f"published               {published_bytes / 1e9:9.2f} GB in "
+          f"{sum(1 for p in published.rglob('*') if p.is_file())} files")
+
+
+if __name__ == "__main__":
+    main()
