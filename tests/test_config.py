@@ -114,3 +114,29 @@ def test_local_backend_needs_a_folder_for_the_return_collection(tmp_path: Path):
     path.write_text(experiment_toml() + RETURN_SECTION)
     with pytest.raises(ConfigError, match=f"no folder for collection\\(s\\) {RETURN}"):
         load_config(path)
+
+
+def _with_compute(tmp_path: Path, compute: str, pbs: str = "") -> Path:
+    text = experiment_toml().replace('executable = "tomocupy"\n', f'executable = "tomocupy"\n{compute}')
+    text = text.replace('account = "TOMO"\n', f'account = "TOMO"\n{pbs}')
+    path = tmp_path / "experiment.toml"
+    path.write_text(text)
+    return path
+
+
+def test_time_limits_nest_inside_the_walltime(tmp_path: Path):
+    """PBS walltime > the step's wait > tomocupy's timeout, 5 minutes apart when derived."""
+    config = load_config(_with_compute(tmp_path, "", 'walltime = "01:00:00"\n'))
+    assert (config.wait_time, config.timeout) == (3300, 3000.0)
+    config = load_config(_with_compute(tmp_path, "wait_time = 1800\n"))
+    assert (config.wait_time, config.timeout) == (1800, 1500.0)
+
+
+@pytest.mark.parametrize("compute, pbs, message", [
+    ("wait_time = 7200\n", 'walltime = "00:30:00"\n', "walltime 00:30:00 (1800 s) must be longer than"),
+    ("timeout = 7200\nwait_time = 3600\n", "", "timeout (7200 s) must be shorter than wait_time (3600 s)"),
+    ("", 'walltime = "00:05:00"\n', "leave no time to reconstruct"),
+])
+def test_incoherent_time_limits_are_refused(tmp_path: Path, compute, pbs, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(_with_compute(tmp_path, compute, pbs))

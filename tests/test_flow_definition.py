@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tomocupy_gladier.backends import offline_client
-from tomocupy_gladier.tools.tomocupy_recon import DEFAULT_WAIT_TIME
+from tomocupy_gladier.limits import RECON_WAIT_TIME
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_reconstruction_runs_on_compute_v3_and_fails_the_flow_when_it_fails(defi
     state = definition["States"]["TomocupyRecon"]
     assert state["ActionUrl"] == "https://compute.actions.globus.org/v3"
     assert state["ExceptionOnActionFailure"] is True
-    assert state["WaitTime"] == DEFAULT_WAIT_TIME >= 2 * 3600
+    assert state["WaitTime"] == RECON_WAIT_TIME >= 2 * 3600
     params = state["Parameters"]
     assert params["endpoint_id.$"] == "$.input.compute_endpoint"
     assert params["user_endpoint_config.$"] == "$.input.tomocupy_endpoint_config"

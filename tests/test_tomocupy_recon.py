@@ -324,7 +324,7 @@ def test_the_function_is_self_contained():
     exec(compile(source, "<shipped>", "exec"), namespace)  # no module globals available
     assert callable(namespace["tomocupy_recon"])
     body_globals = set(tomocupy_recon.__code__.co_names) - set(dir(__builtins__))
-    module_level = {"COMPUTE_V3_URL", "DEFAULT_WAIT_TIME", "GladierBaseTool", "generate_flow_definition"}
+    module_level = {"COMPUTE_V3_URL", "RECON_WAIT_TIME", "GladierBaseTool", "generate_flow_definition"}
     assert not body_globals & module_level
 
 

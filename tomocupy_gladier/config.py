@@ -19,14 +19,11 @@ from tomocupy_gladier.errors import ConfigError
 from tomocupy_gladier.options import recon_schema
 from tomocupy_gladier.paths import Collection
 from tomocupy_gladier.schema import uuid_field
-from tomocupy_gladier.tools.tomocupy_recon import DEFAULT_WAIT_TIME
+from tomocupy_gladier.limits import RECON_WAIT_TIME, TIME_MARGIN, TRANSFER_WAIT_TIME
 from tomocupy_gladier.validation import describe_error, leaf_errors
 
 BACKENDS = ("local", "globus")
-# seconds kept between the nested time limits: PBS walltime > step WaitTime > tomocupy timeout
-TIME_MARGIN = 300
-# a transfer of a 50 GB reconstruction at a slow 2.5 MB/s
-DEFAULT_TRANSFER_WAIT_TIME = 6 * 3600
+
 RETURN_WHAT = ("previews", "reconstruction")
 
 
@@ -179,9 +176,9 @@ class ExperimentConfig:
     source: Collection | None = None
     source_path: PurePosixPath | None = None
     executable: str | tuple[str, ...] = "tomocupy"
-    timeout: float = DEFAULT_WAIT_TIME - TIME_MARGIN
-    wait_time: int = DEFAULT_WAIT_TIME
-    transfer_wait_time: int = DEFAULT_TRANSFER_WAIT_TIME
+    timeout: float = RECON_WAIT_TIME - TIME_MARGIN
+    wait_time: int = RECON_WAIT_TIME
+    transfer_wait_time: int = TRANSFER_WAIT_TIME
     env: Mapping[str, str] = field(default_factory=dict)
     pbs: Mapping[str, Any] = field(default_factory=dict)
     publish: PublishConfig | None = None
@@ -218,7 +215,7 @@ def time_limits(compute: Mapping[str, Any], path: Path) -> tuple[float, int]:
     walltime = _walltime_seconds(compute.get("pbs", {}).get("walltime"))
     wait_time = compute.get("wait_time")
     if wait_time is None:
-        wait_time = walltime - TIME_MARGIN if walltime else DEFAULT_WAIT_TIME
+        wait_time = walltime - TIME_MARGIN if walltime else RECON_WAIT_TIME
     timeout = compute.get("timeout")
     if timeout is None:
         timeout = wait_time - TIME_MARGIN
@@ -306,7 +303,7 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         executable=executable if isinstance(executable, str) else tuple(executable),
         timeout=timeout,
         wait_time=wait_time,
-        transfer_wait_time=int(raw.get("transfers", {}).get("wait_time", DEFAULT_TRANSFER_WAIT_TIME)),
+        transfer_wait_time=int(raw.get("transfers", {}).get("wait_time", TRANSFER_WAIT_TIME)),
         env=dict(compute.get("env", {})),
         pbs=dict(compute.get("pbs", {})),
         publish=publish,

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "ENDED"})
-"""Run statuses after which a run never changes (ENDED: cancelled)."""
+from tomocupy_gladier.run_record import FINAL_STATUSES as TERMINAL_STATUSES  # one definition
 
 
 class ServiceError(Exception):

@@ -20,7 +20,8 @@ from tomocupy_gladier.schema import (
 from tomocupy_gladier.tools.previews import Previews, make_previews, make_previews_tasks
 from tomocupy_gladier.tools.return_data import TRANSFER_URL, ReturnData
 from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
-from tomocupy_gladier.tools.tomocupy_recon import DEFAULT_WAIT_TIME, TomocupyRecon
+from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
+from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon
 from tomocupy_gladier.tools.transfer import ScanTransfer
 
 RECON_STATE = "TomocupyRecon"
@@ -79,9 +80,9 @@ class TomocupyClient(GladierBaseClient):
     batch job on the endpoint.
     """
 
-    recon_wait_time: int = DEFAULT_WAIT_TIME
-    transfer_wait_time: int = 6 * 3600
-    step_wait_time: int = 3600
+    recon_wait_time: int = RECON_WAIT_TIME
+    transfer_wait_time: int = TRANSFER_WAIT_TIME
+    step_wait_time: int = STEP_WAIT_TIME
     schema_parts: tuple[dict[str, Any], ...] = ()
 
     def __init__(self, *args: Any, recon_wait_time: int | None = None,

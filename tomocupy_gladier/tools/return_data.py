@@ -10,9 +10,9 @@ from __future__ import annotations
 from gladier import GladierBaseTool
 from gladier_tools.globus import Transfer
 
+from tomocupy_gladier.limits import TRANSFER_WAIT_TIME
+
 TRANSFER_URL: str = Transfer.flow_definition["States"]["Transfer"]["ActionUrl"]
-# a whole reconstruction may be tens of GB: wait longer than Gladier's 600 s
-RETURN_WAIT_TIME = 4 * 3600
 
 
 def _return_definition() -> dict:
@@ -47,7 +47,7 @@ def _return_definition() -> dict:
                     }],
                 },
                 "ResultPath": "$.ReturnData",
-                "WaitTime": RETURN_WAIT_TIME,
+                "WaitTime": TRANSFER_WAIT_TIME,
                 "End": True,
             },
             "ReturnDataSkipped": {

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from gladier import GladierBaseTool, generate_flow_definition
 
+from tomocupy_gladier.limits import RECON_WAIT_TIME
+
 COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
-DEFAULT_WAIT_TIME = 2 * 60 * 60
 
 
 def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
@@ -474,7 +475,7 @@ def tomocupy_recon_tasks() -> list[dict]:
             "tasks": tomocupy_recon_tasks(),
             "endpoint_id": "compute_endpoint",
             "user_endpoint_config": "tomocupy_endpoint_config",
-            "WaitTime": DEFAULT_WAIT_TIME,
+            "WaitTime": RECON_WAIT_TIME,
         }
     }
 )
