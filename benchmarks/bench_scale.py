@@ -73,6 +73,34 @@ state_dir = "state"
     return path
 
 
+def tall_scan(path: Path, shape: tuple[int, int, int], block_rows: int = 64) -> float:
+    """A scan of ``shape`` made of one synthetic block of rows repeated down the detector (the
+    synthetic writer holds a whole scan in memory, several times over); returns its axis."""
+    import h5py
+
+    from tomocupy_gladier.synthetic import write_scan
+
+    nproj, nrows, ncols = shape
+    block = path.with_name(f".block_{path.name}")
+    truth = write_scan(block, nproj=nproj, nrows=min(block_rows, nrows), ncols=ncols, seed=11)
+    with h5py.File(block, "r") as src, h5py.File(path, "w") as dst:
+        for name in ("/exchange/data", "/exchange/data_white", "/exchange/data_dark"):
+            part = src[name]
+            out = dst.create_dataset(name, shape=(part.shape[0], nrows, ncols), dtype=part.dtype,
+                                     chunks=(1, min(nrows, 64), ncols))
+            for row in range(0, nrows, part.shape[1]):
+                rows = min(part.shape[1], nrows - row)
+                out[:, row:row + rows] = part[:, :rows]
+        for name in src:
+            if name != "exchange":
+                src.copy(name, dst)
+        for name in src["exchange"]:
+            if name not in ("data", "data_white", "data_dark"):
+                src.copy(f"exchange/{name}", dst["exchange"])
+    block.unlink()
+    return float(truth.rotation_axis)
+
+
 def peak_rss_mib() -> float:
     """The largest resident set of this process and of every child waited for (Linux: KiB)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -94,11 +122,8 @@ def main() -> None:
     scan = workdir / "beamline" / f"scan_{shape[0]}x{shape[1]}x{shape[2]}.h5"
     axis_file = scan.with_suffix(".axis")
     if not (scan.is_file() and axis_file.is_file()):
-        from tomocupy_gladier.synthetic import write_scan
-
         t = time.perf_counter()
-        truth = write_scan(scan, nproj=shape[0], nrows=shape[1], ncols=shape[2], seed=11)
-        axis_file.write_text(str(truth.rotation_axis))
+        axis_file.write_text(str(tall_scan(scan, shape)))
         print(f"scan {shape} written in {time.perf_counter() - t:.0f} s: {scan}")
     axis = float(axis_file.read_text())
     config = load_config(experiment(workdir, axis))
