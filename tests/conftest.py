@@ -1,4 +1,4 @@
-"""Shared fixtures: an experiment on local folders and a fake tomocupy executable."""
+"""Shared fixtures: an experiment on local folders, a tiny scan, tomocupy 1.1.0 as a test double."""
 
 from __future__ import annotations
 
@@ -100,65 +100,6 @@ def experiment(tmp_path: Path) -> Path:
     path = tmp_path / "experiment.toml"
     path.write_text(experiment_toml())
     return path
-
-
-FAKE_TOMOCUPY = r'''
-import json, os, pathlib, sys, time
-record = os.environ["FAKE_TOMOCUPY_RECORD"]
-with open(record, "a") as f:
-    f.write(json.dumps(sys.argv[1:]) + "\n")
-with open(record + ".env", "a") as f:
-    f.write(json.dumps({"CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}) + "\n")
-mode = os.environ.get("FAKE_TOMOCUPY_MODE", "ok")
-args = sys.argv[1:]
-def opt(name, default=None):
-    return args[args.index(name) + 1] if name in args else default
-scan = pathlib.Path(opt("--file-name"))
-if mode == "fail":
-    print("\x1b[31mERROR\x1b[0m: cannot read /exchange/data", file=sys.stderr)
-    sys.exit(3)
-if mode == "hang":
-    time.sleep(600)
-rtype = opt("--reconstruction-type", "try")
-rec = pathlib.Path(f"{scan.parent}_rec")
-out = rec / "try_center" / scan.stem if rtype == "try" else pathlib.Path(opt("--out-path-name") or rec / f"{scan.stem}_rec")
-print(f"\x1b[32mINFO\x1b[0m: set rotaion  axis {opt('--rotation-axis', '128.0')}", file=sys.stderr)
-if mode != "noop":
-    out.mkdir(parents=True, exist_ok=True)
-    for row in range(3):
-        (out / f"recon_{row:05d}.tiff").write_bytes(b"" if mode == "empty" else b"II*\x00" + bytes(64))
-print(f"Reconstruction time 1.2e+00s", file=sys.stderr)
-print(f"Output: {out}", file=sys.stderr)
-'''
-
-
-@pytest.fixture
-def fake_tomocupy(tmp_path: Path, monkeypatch):
-    """A stand-in for tomocupy: records its argv; FAKE_TOMOCUPY_MODE picks ok/fail/hang/noop/empty."""
-    script = tmp_path / "fake_tomocupy.py"
-    script.write_text(FAKE_TOMOCUPY)
-    record = tmp_path / "argv.jsonl"
-    monkeypatch.setenv("FAKE_TOMOCUPY_RECORD", str(record))
-
-    class Fake:
-        executable = [sys.executable, str(script)]
-
-        @staticmethod
-        def calls() -> list[list[str]]:
-            if not record.exists():
-                return []
-            return [json.loads(line) for line in record.read_text().splitlines()]
-
-        @staticmethod
-        def environments() -> list[dict]:
-            path = Path(f"{record}.env")
-            return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-        @staticmethod
-        def mode(value: str) -> None:
-            monkeypatch.setenv("FAKE_TOMOCUPY_MODE", value)
-
-    return Fake
 
 
 REAL_FAKE_TOMOCUPY = Path(__file__).with_name("fake_tomocupy.py")
