@@ -202,6 +202,10 @@ def test_search_page_lists_published_records_with_their_previews(client, runs):
 
 def test_beyond_loopback_a_token_is_required(runs):
     sources = sources_for(runs.config)
+    local = create_app(sources).test_client()
+    assert local.get("/").status_code == 200
+    assert local.get("/", headers={"Host": "127.0.0.1:8765"}).status_code == 200
+    assert local.get("/", headers={"Host": "rebound.example:8765"}).status_code == 400  # DNS rebinding
     with pytest.raises(UserError, match="--token"):
         create_app(sources, host="0.0.0.0")
     app = create_app(sources, host="0.0.0.0", token="s3cret").test_client()

@@ -43,6 +43,10 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
     """The web application; ``token`` (required unless ``host`` is loopback) guards every request."""
     check_binding(host, token)
     app = Flask(__name__)
+    if not token:
+        # loopback only: refuse other Host names, so that a web page cannot reach this server
+        # through a name that resolves to 127.0.0.1 (DNS rebinding)
+        app.config["TRUSTED_HOSTS"] = ["localhost", "127.0.0.1", "::1", "[::1]", host]
     app.config["SOURCES"] = sources
     app.jinja_env.globals.update(colour=data.status_colour, experiment=sources.experiment,
                                  backend=sources.runs.backend, refresh_ms=sources.refresh_ms)

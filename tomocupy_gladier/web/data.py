@@ -169,6 +169,11 @@ class LocalRuns(RunsSource):
     def previews_folder(self, run_id: str) -> Path | None:
         return self._previews_folder(self._record(run_id))
 
+    def run_status(self, run_id: str) -> dict[str, Any]:
+        row = run_row(self._record(run_id).raw)
+        return {"run_id": run_id, "status": row.status, "step": row.step, "failure": row.failure,
+                "final": RunRecord({"status": row.status}).is_final}
+
     def run(self, run_id: str) -> RunView:
         record = self._record(run_id)
         states = self.store.state_durations(run_id)

@@ -15,9 +15,9 @@ function followRun(badge) {
     .then(r => r.ok ? r.json() : Promise.reject(r.status))
     .then(run => {
       // a new state or the end: reload to show its times, previews and log
-      if (run.status !== badge.textContent || run.step !== badge.dataset.step) {
-        if (badge.dataset.step !== undefined) { location.reload(); return; }
-        badge.dataset.step = run.step;
+      if (run.status !== badge.textContent.trim() || run.step !== badge.dataset.step) {
+        location.reload();
+        return;
       }
       setTimeout(() => followRun(badge), +badge.dataset.refresh || 3000);
     })
