@@ -102,6 +102,9 @@ def test_runs_page_is_paginated_in_the_store(tmp_path):
     assert "page 2 of 3" in html and "page=1" in html and "page=3" in html
     assert len(rows(html)) == 50
     assert "tomocupy exited with status 1" in html  # failures of the synthetic runs
+    # unfinished runs show the state they are in, live
+    newest = rows(app.get("/runs/rows?per_page=5").text)
+    assert 'class="run live"' in newest[0] and "<td>MakePreviews</td>" in newest[0]
     # the list reads summaries only, never the run state
     assert set(store.list_runs(limit=1, brief=True)[0]["details"]) <= {"code", "description", "state_name", "time"}
     store.close()
