@@ -54,10 +54,11 @@ def _register() -> None:
         flow_commands,
         local_commands,
         validate_commands,
+        web_commands,
     )
 
     for module in (flow_commands, validate_commands, local_commands, campaign_commands,
-                   auth_commands, endpoint_commands):
+                   auth_commands, endpoint_commands, web_commands):
         for command in module.COMMANDS:
             main.add_command(command)
 

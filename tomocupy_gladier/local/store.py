@@ -229,8 +229,37 @@ class RunStore(SQLiteFile):
         return self._run(row)
 
     def list_runs(self, *, status: str | None = None, flow_id: str | None = None,
-                  tag: str | None = None, limit: int | None = 100) -> list[dict]:
-        """Runs, newest first, optionally filtered by status, flow and tag (``limit`` None: all)."""
+                  tag: str | None = None, limit: int | None = 100, offset: int = 0,
+                  brief: bool = False) -> list[dict]:
+        """Runs, newest first, optionally filtered by status, flow and tag (``limit`` None: all;
+        ``offset``: skip that many first). ``brief``: ``details`` holds only the summary
+        (``code``, ``description``, ``state_name``, ``time``), not the run state, for lists of
+        many runs."""
+        where, args = self._run_filters(status, flow_id, tag)
+        details = ("json_object('code', json_extract(details, '$.code'), "
+                   "'description', json_extract(details, '$.description'), "
+                   "'state_name', json_extract(details, '$.state_name'), "
+                   "'time', json_extract(details, '$.time'))") if brief else "details"
+        sql = ("SELECT run_id, flow_id, flow_title, status, label, tags, start_time, "
+               f"completion_time, {details}, username, owner_pid FROM runs")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        # runs_by_time (start_time, rowid) gives this order without sorting
+        sql += " ORDER BY start_time DESC, rowid DESC LIMIT ? OFFSET ?"
+        rows = self._read(sql, (*args, -1 if limit is None else limit, max(0, offset)))
+        return [self._run(r) for r in rows]
+
+    def count_runs(self, *, status: str | None = None, flow_id: str | None = None,
+                   tag: str | None = None) -> int:
+        """How many runs :meth:`list_runs` would list without a limit."""
+        where, args = self._run_filters(status, flow_id, tag)
+        sql = "SELECT COUNT(*) FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        row = self._read_one(sql, tuple(args))
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _run_filters(status: str | None, flow_id: str | None,
+                     tag: str | None) -> tuple[list[str], list[Any]]:
         where: list[str] = []
         args: list[Any] = []
         if tag:
@@ -242,13 +271,7 @@ class RunStore(SQLiteFile):
         if flow_id:
             where.append("flow_id=?")
             args.append(flow_id)
-        sql = ("SELECT run_id, flow_id, flow_title, status, label, tags, start_time, "
-               "completion_time, details, username, owner_pid FROM runs")
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY start_time DESC, rowid DESC LIMIT ?"
-        rows = self._read(sql, (*args, -1 if limit is None else limit))
-        return [self._run(r) for r in rows]
+        return where, args
 
     @staticmethod
     def _run(row: tuple) -> dict:

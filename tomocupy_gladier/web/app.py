@@ -1,0 +1,174 @@
+"""The routes of ``tomocupy-gladier serve`` (Flask; served by waitress).
+
+Pages: ``/`` (runs, newest first, paginated, live), ``/runs/<id>`` (states, previews, log
+tail), ``/campaigns`` and ``/campaigns/<name>``, ``/search``. JSON for the live refresh:
+``/api/runs`` and ``/api/runs/<id>``. Images: ``/runs/<id>/previews/<name>`` (from the run's
+previews folder only) and ``/published/<collection>/<path>`` (from the publication
+collection's local folder only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, abort, jsonify, render_template, request, send_file, url_for
+
+from tomocupy_gladier.web import data
+from tomocupy_gladier.web.security import (
+    TOKEN_COOKIE,
+    TOKEN_HEADER,
+    check_binding,
+    contained_file,
+    token_matches,
+)
+
+PER_PAGE = 50
+MAX_PER_PAGE = 500
+
+
+@dataclass
+class Sources:
+    """What the pages read: runs, campaign ledgers, the catalogue."""
+
+    runs: data.RunsSource
+    campaigns_dir: Path | None = None
+    catalogue: data.Catalogue | None = None
+    experiment: str = ""
+    refresh_ms: int = 3000
+
+
+def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0.0.1") -> Flask:
+    """The web application; ``token`` (required unless ``host`` is loopback) guards every request."""
+    check_binding(host, token)
+    app = Flask(__name__)
+    if not token:
+        # loopback only: refuse other Host names, so that a web page cannot reach this server
+        # through a name that resolves to 127.0.0.1 (DNS rebinding)
+        app.config["TRUSTED_HOSTS"] = ["localhost", "127.0.0.1", "::1", "[::1]", host]
+    app.config["SOURCES"] = sources
+    app.jinja_env.globals.update(colour=data.status_colour, experiment=sources.experiment,
+                                 backend=sources.runs.backend, refresh_ms=sources.refresh_ms)
+    app.jinja_env.filters["duration"] = _duration
+
+    @app.before_request
+    def _guard() -> Any:
+        offered = (request.args.get("token"), request.headers.get(TOKEN_HEADER),
+                   request.cookies.get(TOKEN_COOKIE))
+        if not token_matches(token, *offered):
+            abort(401)
+
+    @app.after_request
+    def _remember(response: Any) -> Any:
+        # a good ?token= becomes a cookie, so that links and the live refresh need no token in them
+        if token and request.args.get("token") and token_matches(token, request.args.get("token")):
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    @app.errorhandler(401)
+    def _unauthorised(_: Any) -> Any:
+        return "a token is needed: open the address printed by `tomocupy-gladier serve`\n", 401
+
+    @app.get("/")
+    def runs_page() -> Any:
+        page = _runs_page(sources)
+        return render_template("runs.html", page=page, marker=request.args.get("marker"))
+
+    @app.get("/runs/rows")
+    def runs_rows() -> Any:
+        """The runs table's body, for the live refresh."""
+        return render_template("_run_rows.html", page=_runs_page(sources))
+
+    @app.get("/api/runs")
+    def runs_json() -> Any:
+        page = _runs_page(sources)
+        return jsonify(runs=[r.as_dict() for r in page.rows], page=page.page, per_page=page.per_page,
+                       total=page.total, next_marker=page.next_marker)
+
+    @app.get("/runs/<run_id>")
+    def run_page(run_id: str) -> Any:
+        view = _run_view(sources, run_id)
+        return render_template("run.html", view=view)
+
+    @app.get("/api/runs/<run_id>")
+    def run_json(run_id: str) -> Any:
+        try:
+            return jsonify(sources.runs.run_status(run_id))
+        except KeyError:
+            abort(404)
+
+    @app.get("/runs/<run_id>/previews/<path:name>")
+    def preview_image(run_id: str, name: str) -> Any:
+        try:
+            folder = sources.runs.previews_folder(run_id)
+        except KeyError:
+            abort(404)
+        path = contained_file(folder, name, data.IMAGE_SUFFIXES) if folder else None
+        if path is None:
+            abort(404)
+        return send_file(path, max_age=60)
+
+    @app.get("/campaigns")
+    def campaigns_page() -> Any:
+        summaries = [data.campaign_summary(sources.campaigns_dir, name)
+                     for name in data.campaign_names(sources.campaigns_dir)] if sources.campaigns_dir else []
+        return render_template("campaigns.html", campaigns=summaries, folder=sources.campaigns_dir)
+
+    @app.get("/campaigns/<name>")
+    def campaign_page(name: str) -> Any:
+        if sources.campaigns_dir is None:
+            abort(404)
+        try:
+            summary = data.campaign_summary(sources.campaigns_dir, name, with_jobs=True)
+        except KeyError:
+            abort(404)
+        return render_template("campaign.html", campaign=summary)
+
+    @app.get("/search")
+    def search_page() -> Any:
+        query = request.args.get("q", "")
+        filters = data.parse_filters(request.args)
+        results = None
+        if sources.catalogue is not None and request.args:
+            results = sources.catalogue.search(
+                query, filters, lambda c, p: url_for("published_image", collection=c, name=p))
+        return render_template("search.html", results=results, query=query, args=request.args,
+                               available=sources.catalogue is not None)
+
+    @app.get("/published/<collection>/<path:name>")
+    def published_image(collection: str, name: str) -> Any:
+        root = sources.catalogue.image_folder(collection) if sources.catalogue else None
+        path = contained_file(root, name, data.IMAGE_SUFFIXES) if root else None
+        if path is None:
+            abort(404)
+        return send_file(path, max_age=300)
+
+    return app
+
+
+def _runs_page(sources: Sources) -> data.RunsPage:
+    page = request.args.get("page", 1, type=int) or 1
+    per_page = min(MAX_PER_PAGE, max(1, request.args.get("per_page", PER_PAGE, type=int) or PER_PAGE))
+    return sources.runs.page(page, per_page, request.args.get("marker") or None)
+
+
+def _run_view(sources: Sources, run_id: str) -> data.RunView:
+    try:
+        return sources.runs.run(run_id)
+    except KeyError:
+        abort(404)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

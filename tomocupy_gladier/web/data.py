@@ -1,0 +1,413 @@
+"""What the pages show: runs (local store or Globus Flows), one run, campaigns, search records.
+
+Every run document is read through :class:`RunRecord`; nothing here knows about HTML.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import quote
+
+from tomocupy_gladier.catalog import Record, SearchFilters, search_local
+from tomocupy_gladier.errors import UserError
+from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord
+
+GLOBUS_RUN_URL = "https://app.globus.org/runs/{run_id}"
+GLOBUS_FILES_URL = "https://app.globus.org/file-manager?origin_id={collection}&origin_path={path}"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+LOG_TAIL_BYTES = 16_384
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+# ---------------------------------------------------------------------------------- runs
+
+@dataclass(frozen=True)
+class RunRow:
+    """One line of the runs page."""
+
+    run_id: str
+    status: str
+    label: str
+    started: str
+    completed: str
+    seconds: float | None
+    step: str            # the state an unfinished run is in, or its last log code
+    failure: str | None
+    external_url: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class RunsPage:
+    rows: list[RunRow]
+    page: int
+    per_page: int
+    total: int | None                  # None when the service does not say (Globus)
+    next_marker: str | None = None     # Globus pagination
+
+    @property
+    def pages(self) -> int | None:
+        return None if self.total is None else max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        if self.total is None:
+            return self.next_marker is not None
+        return self.page < (self.pages or 1)
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
+    try:
+        begin = dt.datetime.fromisoformat(str(start))
+        finish = dt.datetime.fromisoformat(str(end)) if end else dt.datetime.now(begin.tzinfo)
+    except ValueError:
+        return None
+    return max(0.0, (finish - begin).total_seconds())
+
+
+def run_row(raw: Mapping[str, Any], external_url: str | None = None) -> RunRow:
+    record = RunRecord(raw)
+    details = raw.get("details") or {}
+    step = details.get("state_name") or details.get("code") or ""
+    return RunRow(
+        run_id=record.run_id, status=record.status, label=str(raw.get("label") or ""),
+        started=str(raw.get("start_time") or "")[:19], completed=str(raw.get("completion_time") or "")[:19],
+        seconds=_seconds(raw.get("start_time"), raw.get("completion_time")),
+        step=str(step), failure=record.failure, external_url=external_url,
+    )
+
+
+@dataclass(frozen=True)
+class Preview:
+    name: str            # relative to the previews folder (the image route's argument)
+    label: str
+    montage: bool = False
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One run's page."""
+
+    row: RunRow
+    record: RunRecord
+    states: list[dict[str, Any]]
+    previews: list[Preview]
+    log_file: str | None
+    log_tail: str | None
+    facts: list[tuple[str, str]] = field(default_factory=list)
+
+
+class RunsSource:
+    """Where runs come from: :class:`LocalRuns` or :class:`GlobusRuns`."""
+
+    backend = ""
+
+    def page(self, page: int = 1, per_page: int = 50, marker: str | None = None) -> RunsPage:
+        raise NotImplementedError
+
+    def run(self, run_id: str) -> RunView:
+        raise NotImplementedError
+
+    def previews_folder(self, run_id: str) -> Path | None:
+        """The folder the run's preview images may be sent from (None: no images)."""
+        return None
+
+    def run_status(self, run_id: str) -> dict[str, Any]:
+        """The small JSON the run page polls."""
+        view = self.run(run_id)
+        return {"run_id": run_id, "status": view.row.status, "step": view.row.step,
+                "failure": view.row.failure, "final": view.record.is_final}
+
+
+class LocalRuns(RunsSource):
+    """Runs of the local backend's store (``runs.db``)."""
+
+    backend = "local"
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def page(self, page: int = 1, per_page: int = 50, marker: str | None = None) -> RunsPage:
+        page = max(1, page)
+        rows = self.store.list_runs(limit=per_page, offset=(page - 1) * per_page, brief=True)
+        return RunsPage([run_row(r) for r in rows], page, per_page, self.store.count_runs())
+
+    def _record(self, run_id: str) -> RunRecord:
+        from tomocupy_gladier.local.errors import UnknownRunError
+
+        try:
+            return RunRecord(self.store.get_run(run_id))
+        except UnknownRunError:
+            raise KeyError(run_id) from None
+
+    def _flow_input(self, record: RunRecord) -> Mapping[str, Any]:
+        # a finished run carries its input in its state; an unfinished one only in the store
+        return record.flow_input or (self.store.get_run_input(record.run_id).get("input") or {})
+
+    def _folders(self, record: RunRecord) -> tuple[Path | None, Path | None]:
+        """The run's reconstruction output and logs folders, as its input recorded them."""
+        tomocupy = self._flow_input(record).get("tomocupy") or {}
+        output, logs = tomocupy.get("output"), tomocupy.get("logs")
+        return (Path(output) if output else None, Path(logs) if logs else None)
+
+    def _previews_folder(self, record: RunRecord) -> Path | None:
+        output, _ = self._folders(record)
+        folder = record.result(PREVIEWS_STATE).get("folder")
+        if not output or not folder:
+            return None
+        folder_path = Path(folder).resolve()
+        # only a folder inside the reconstruction the run was given
+        return folder_path if folder_path.is_relative_to(output.resolve()) else None
+
+    def previews_folder(self, run_id: str) -> Path | None:
+        return self._previews_folder(self._record(run_id))
+
+    def run_status(self, run_id: str) -> dict[str, Any]:
+        row = run_row(self._record(run_id).raw)
+        return {"run_id": run_id, "status": row.status, "step": row.step, "failure": row.failure,
+                "final": RunRecord({"status": row.status}).is_final}
+
+    def run(self, run_id: str) -> RunView:
+        record = self._record(run_id)
+        states = self.store.state_durations(run_id)
+        previews = self._previews(record)
+        log_file = self._log_file(record)
+        recon = record.result(RECON_STATE)
+        shown = record.result(PREVIEWS_STATE)
+        facts = [(name, str(value)) for name, value in (
+            ("reconstruction", recon.get("output")),
+            ("rotation axis", recon.get("rotation_axis")),
+            ("suggested centre", shown.get("suggested_center")),
+            ("engine", " ".join(str(p) for p in (recon.get("tool"), recon.get("tool_version")) if p)),
+            ("files", recon.get("file_count")),
+            ("warning", shown.get("warning")),
+        ) if value not in (None, "")]
+        return RunView(run_row(record.raw), record, states, previews, str(log_file) if log_file else None,
+                       log_tail(log_file) if log_file else None, facts)
+
+    def _previews(self, record: RunRecord) -> list[Preview]:
+        folder = self._previews_folder(record)
+        if folder is None:
+            return []
+        result = record.result(PREVIEWS_STATE)
+        montage = (result.get("montage") or {}).get("file")
+        found: list[Preview] = []
+        for file in result.get("previews") or []:
+            path = Path(file).resolve()
+            if not path.is_relative_to(folder) or path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            name = path.relative_to(folder).as_posix()
+            found.append(Preview(name, path.stem.replace("_", " "), montage is not None and file == montage))
+        return sorted(found, key=lambda p: not p.montage)
+
+    def _log_file(self, record: RunRecord) -> Path | None:
+        """The run's reconstruction log: ``<logs>/<run_id>.log`` of the folder its input names."""
+        _, logs = self._folders(record)
+        if logs is None:
+            return None
+        path = logs / f"{record.run_id}.log"
+        return path if path.is_file() else None
+
+
+def log_tail(path: Path, max_bytes: int = LOG_TAIL_BYTES) -> str:
+    """The last ``max_bytes`` of a log, colour codes removed, from a line start."""
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - max_bytes))
+        text = fh.read().decode(errors="replace")
+    if size > max_bytes and "\n" in text:
+        text = text.split("\n", 1)[1]
+    return _ANSI.sub("", text)
+
+
+class GlobusRuns(RunsSource):
+    """Runs of one flow on Globus Flows (``FlowsClient.list_runs``), linked to the web app."""
+
+    backend = "globus"
+
+    def __init__(self, flows_client: Any, flow_id: str) -> None:
+        self.client = flows_client
+        self.flow_id = flow_id
+
+    def page(self, page: int = 1, per_page: int = 50, marker: str | None = None) -> RunsPage:
+        params = {"per_page": per_page, "orderby": "start_time DESC"}
+        kwargs: dict[str, Any] = {"filter_flow_id": self.flow_id, "query_params": params}
+        if marker:
+            kwargs["marker"] = marker
+        response = self.client.list_runs(**kwargs)
+        rows = [run_row(r, GLOBUS_RUN_URL.format(run_id=r.get("run_id"))) for r in response.get("runs", [])]
+        next_marker = response.get("marker") if response.get("has_next_page") else None
+        return RunsPage(rows, max(1, page), per_page, None, next_marker)
+
+    def run(self, run_id: str) -> RunView:
+        import globus_sdk
+
+        try:
+            raw = self.client.get_run(run_id).data
+        except globus_sdk.GlobusAPIError as exc:
+            if exc.http_status == 404:
+                raise KeyError(run_id) from None
+            raise
+        row = run_row(raw, GLOBUS_RUN_URL.format(run_id=run_id))
+        return RunView(row, RunRecord(raw), [], [], None, None, [])
+
+
+# ---------------------------------------------------------------------------------- campaigns
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    name: str
+    counts: dict[str, int]
+    total: int
+    done: int                 # finished one way or another
+    flow: str | None
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.done / self.total if self.total else 0.0
+
+
+def campaign_names(folder: Path | None) -> list[str]:
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.sqlite"))
+
+
+def campaign_summary(folder: Path, name: str, *, with_jobs: bool = False,
+                     run_url: Callable[[str], str] | None = None) -> CampaignSummary:
+    """Progress, failures (and jobs) of the campaign ``name`` whose ledger is in ``folder``."""
+    from tomocupy_gladier.campaign.ledger import CANCELLED, FAILED, SUCCEEDED, Ledger
+    from tomocupy_gladier.campaign.wiring import check_name, ledger_path
+
+    try:
+        path = ledger_path(folder, check_name(name))
+    except UserError:
+        raise KeyError(name) from None
+    if not path.is_file():
+        raise KeyError(name)
+    with Ledger(path, synchronous="NORMAL") as ledger:
+        counts = ledger.counts()
+        meta = ledger.meta()
+        failed = ledger.jobs([FAILED])
+        jobs = ledger.jobs() if with_jobs else []
+
+    def job(j: Any) -> dict[str, Any]:
+        return {"key": j.key, "dataset": j.dataset, "param_set": j.param_set, "state": j.state,
+                "run_id": j.run_id, "attempts": j.attempts, "error": j.error}
+
+    return CampaignSummary(
+        name=str(meta.get("name") or name), counts=counts, total=sum(counts.values()),
+        done=counts[SUCCEEDED] + counts[FAILED] + counts[CANCELLED], flow=meta.get("flow"),
+        failures=[job(j) for j in failed], jobs=[job(j) for j in jobs],
+    )
+
+
+# ---------------------------------------------------------------------------------- search
+
+@dataclass(frozen=True)
+class RecordView:
+    record: Record
+    images: list[str]     # addresses the page can show (this server's, or none)
+    links: list[str]      # where the previews are (Globus web app), when they cannot be shown
+
+
+class Catalogue:
+    """Search over published records; preview images are served only from the publication
+    collection's local folder (local backend) and linked to the Globus web app otherwise."""
+
+    def __init__(self, search: Callable[[str, SearchFilters], list[Record]],
+                 published: Mapping[str, tuple[str, Path]] | None = None) -> None:
+        self._search = search
+        # collection -> (the publication path on it, that path's local folder)
+        self.published = {k: (PurePosixPath("/", v[0]), Path(v[1])) for k, v in (published or {}).items()}
+
+    def image_folder(self, collection: str) -> Path | None:
+        """The local folder published images of ``collection`` are sent from (None: none)."""
+        found = self.published.get(collection)
+        return found[1] if found else None
+
+    @classmethod
+    def local(cls, state_dir: Path, index: str | None,
+              published: Mapping[str, tuple[str, Path]]) -> "Catalogue":
+        def search(query: str, filters: SearchFilters) -> list[Record]:
+            if not (Path(state_dir) / "search.db").exists():
+                return []
+            return search_local(state_dir, query, filters, index=index, limit=50)
+
+        return cls(search, published)
+
+    def search(self, query: str, filters: SearchFilters,
+               image_url: Callable[[str, str], str]) -> list[RecordView]:
+        views = []
+        for record in self._search(query or "*", filters):
+            images, links = [], []
+            for address in record.previews:
+                collection, path = split_globus_url(address)
+                if collection is None:
+                    if address.startswith("https://"):
+                        images.append(address)
+                    continue
+                known = self.published.get(collection)
+                inside = known is not None and PurePosixPath(path).is_relative_to(known[0])
+                if known is not None and inside:
+                    images.append(image_url(collection, PurePosixPath(path).relative_to(known[0]).as_posix()))
+                else:
+                    links.append(GLOBUS_FILES_URL.format(collection=collection,
+                                                         path=quote(str(PurePosixPath(path).parent) + "/")))
+            images.sort(key=lambda address: "montage" not in address)  # a try's overview first
+            views.append(RecordView(record, images, sorted(set(links))))
+        return views
+
+
+def split_globus_url(address: str) -> tuple[str | None, str]:
+    """``globus://<collection>/<path>`` -> (collection, /path); (None, address) otherwise."""
+    if not address.startswith("globus://"):
+        return None, address
+    rest = address[len("globus://"):]
+    collection, _, path = rest.partition("/")
+    return collection, "/" + path
+
+
+def parse_filters(args: Mapping[str, str]) -> SearchFilters:
+    """Search filters from the search form (bad values are ignored, not errors)."""
+    def date(name: str) -> dt.date | None:
+        try:
+            return dt.date.fromisoformat(args.get(name) or "")
+        except ValueError:
+            return None
+
+    try:
+        energy = float(args["energy"]) if args.get("energy") else None
+    except ValueError:
+        energy = None
+    return SearchFilters(sample=args.get("sample") or None, since=date("since"), until=date("until"),
+                         energy_kev=energy)
+
+
+def published_folders(config: Any) -> dict[str, tuple[str, Path]]:
+    """Publication collection -> (publication path, its local folder); local backend only."""
+    if config.publish is None or config.backend != "local":
+        return {}
+    root = config.local_collections.get(config.publish.collection)
+    if root is None:
+        return {}
+    return {config.publish.collection: (config.publish.path, Path(root) / config.publish.path.lstrip("/"))}
+
+
+def status_colour(status: str) -> str:
+    return {"SUCCEEDED": "ok", "FAILED": "bad", "ACTIVE": "live", "INACTIVE": "wait",
+            "ENDED": "bad", "CANCELLED": "off"}.get(status, "off")
+
+
+__all__: Sequence[str] = ("LocalRuns", "GlobusRuns", "RunsPage", "RunRow", "RunView", "Catalogue",
+                          "campaign_summary", "campaign_names", "status_colour")
