@@ -156,8 +156,9 @@ PUBLISH_PROPERTIES: dict[str, Any] = {
         "collection.",
         "type": "object",
         "properties": {
-            "dataset": {"title": "Reconstruction", "description": "POSIX path of the reconstruction on the "
-                        "compute endpoint.", "type": "string", "minLength": 1},
+            "dataset": {"title": "What to publish", "description": "Path (on the compute nodes) of "
+                        "what is published, inside the reconstruction folder. Leave empty to publish "
+                        "the reconstruction this run made.", "type": "string", "minLength": 1},
             "destination": {"title": "Publish to", "description": "Folder on the publication collection.",
                             "type": "string", "minLength": 1},
             "source_collection": uuid_field("Facility collection", "Collection holding the reconstruction."),
@@ -190,7 +191,7 @@ PUBLISH_PROPERTIES: dict[str, Any] = {
                                   "type": "boolean", "default": False},
             "recursive_transfer": {"title": "Copy the folder", "type": "boolean", "default": True},
         },
-        "required": ["dataset", "destination", "source_collection", "destination_collection", "index",
+        "required": ["destination", "source_collection", "destination_collection", "index",
                      "visible_to", "enable_transfer", "enable_publish", "enable_meta_dc"],
         "additionalProperties": False,
     },
