@@ -128,7 +128,9 @@ def use_deployed_schema(client: Any, config: ExperimentConfig) -> Any:
     """Make ``client`` send the deployed schema of ``config`` (with the function ids it has
     registered) whenever it creates or updates its flow, so `run` and `deploy` agree and a run
     does not put the generic schema back."""
-    generic = client.get_flow_schema()
+    # idempotent: the generic schema is kept the first time
+    generic = getattr(client, "_generic_flow_schema", None) or client.get_flow_schema()
+    client._generic_flow_schema = generic
 
     def get_flow_schema() -> dict[str, Any]:
         return deployed_schema(generic, config, client.get_compute_function_ids())
