@@ -46,13 +46,13 @@ def function_id_field(function_name: str) -> dict[str, Any]:
 
 
 def with_property_order(schema: Any) -> Any:
-    """``schema`` with a ``propertyOrder`` (the web app's field order) on every object that has
-    properties and none yet: the order the properties are declared in."""
+    """``schema`` with a ``propertyOrder`` (the form's field order) on every object field that
+    has properties and none yet: the order the properties are declared in. Rules (``if``,
+    ``then``) are left as they are."""
     if isinstance(schema, dict):
         out = {k: with_property_order(v) for k, v in schema.items()}
         props = out.get("properties")
-        if isinstance(props, dict) and props and "propertyOrder" not in out and all(
-                isinstance(v, dict) for v in props.values()):
+        if out.get("type") == "object" and isinstance(props, dict) and props and "propertyOrder" not in out:
             out["propertyOrder"] = list(props)
         return out
     if isinstance(schema, list):
