@@ -379,7 +379,9 @@ def recon_schema(*, flow_input: bool = False) -> dict[str, Any]:
     ``flow_input``: the block as the flow receives it, without :data:`CLIENT_SIDE_OPTIONS`.
 
     Options valid for one command only, and choices that differ between commands, are
-    expressed with ``allOf``/``if``/``then`` so the schema alone refuses them.
+    expressed with ``allOf``/``if``/``then`` so the schema alone refuses them. Options of
+    ``recon_steps`` only have their defaults in that command's rule: a form filled with the
+    defaults under the default command (``recon``) sends none of them and is valid.
     """
     properties: dict[str, Any] = {
         "command": {
