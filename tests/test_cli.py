@@ -82,3 +82,16 @@ def test_a_folder_that_cannot_be_made_is_named_without_a_traceback(tmp_path: Pat
     assert result.exit_code == 2
     assert "error:" in result.output and str(blocker) in result.output
     assert "Traceback" not in result.output
+
+
+def test_schema_with_config_prints_the_experiments_start_form_offline(experiment: Path):
+    """Facility settings become defaults; function ids only once a deploy or run registered them."""
+    from tests.conftest import ENDPOINT, INDEX
+
+    form = json.loads(invoke("schema", "--config", str(experiment)).output)
+    fields = form["properties"]["input"]["properties"]
+    assert form["title"].endswith("(cells)")
+    assert fields["compute_endpoint"]["default"] == ENDPOINT
+    assert fields["publishv2"]["properties"]["index"]["default"] == INDEX
+    assert fields["recon"]["properties"]["rotation-axis"]["default"] == 256.5
+    assert "default" not in fields["tomocupy_recon_function_id"]

@@ -298,3 +298,71 @@ def test_confidential_client_deploys_and_runs_with_client_credentials(globus, mo
     assert run.request.headers["Authorization"] == f"Bearer cc-{FLOW_ID}"
     assert FLOW_ID in (Path.home() / ".gladier" / f"{client_id}.cfg").read_text()
     assert auth.token_path(client_id).exists()
+
+
+EXPERIMENT_TOML = f"""
+[experiment]
+name = "cells"
+backend = "globus"
+[source]
+collection = "{SOURCE}"
+path = "/data"
+[facility]
+collection = "{FACILITY}"
+path = "/raw"
+posix_root = "/eagle/tomo"
+[compute]
+endpoint = "{ENDPOINT}"
+[compute.pbs]
+queue = "debug"
+account = "TOMO"
+[publish]
+index = "{INDEX}"
+collection = "{PUBLISH}"
+path = "/published"
+[recon]
+rotation-axis = 1024.5
+"""
+
+
+def test_deploy_creates_the_flow_with_the_experiments_start_form_and_prints_its_start_page(
+        globus, tmp_path, monkeypatch):
+    """`tomocupy-gladier deploy`: functions registered, the flow created with the schema whose
+    defaults are the experiment's settings; `schema --config` then prints exactly that schema,
+    and a later run keeps it (no update, no registration)."""
+    from click.testing import CliRunner
+
+    from tomocupy_gladier import auth, backends
+    from tomocupy_gladier.cli import main
+    from tomocupy_gladier.config import load_config
+
+    monkeypatch.setattr(auth, "login_manager_for", lambda client_id=None: StaticLogin())
+    config_path = tmp_path / "experiment.toml"
+    config_path.write_text(EXPERIMENT_TOML)
+
+    result = CliRunner().invoke(main, ["deploy", "--config", str(config_path)], catch_exceptions=False)
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [FLOW_ID, f"start page: https://app.globus.org/flows/{FLOW_ID}/run"]
+    assert len(calls_to(globus, "POST", "/v3/functions")) == 4
+    (create,) = calls_to(globus, "POST", "/flows")
+    deployed = body_of(create)["input_schema"]
+    form = deployed["properties"]["input"]["properties"]
+    assert form["compute_endpoint"]["default"] == ENDPOINT
+    assert form["tomocupy_recon_function_id"]["default"] == function_id_for("tomocupy_recon")
+    assert form["source"]["properties"]["id"]["default"] == SOURCE
+    assert form["publishv2"]["properties"]["index"]["default"] == INDEX
+    assert form["tomocupy_endpoint_config"]["properties"]["account"]["default"] == "TOMO"
+    assert form["recon"]["properties"]["rotation-axis"]["default"] == 1024.5
+
+    printed = CliRunner().invoke(main, ["schema", "--config", str(config_path)], catch_exceptions=False)
+    assert json.loads(printed.output) == deployed
+    generic = CliRunner().invoke(main, ["schema"], catch_exceptions=False)
+    assert "default" not in json.loads(generic.output)["properties"]["input"]["properties"]["compute_endpoint"]
+
+    globus.calls.reset()
+    config = load_config(config_path)
+    backends.globus_client("tomocupy", config).run_flow(flow_input=flow_body(config), label="after deploy")
+    assert calls_to(globus, "PUT", f"/flows/{FLOW_ID}") == [] and calls_to(globus, "POST", "/flows") == []
+    assert calls_to(globus, "POST", "/v3/functions") == []
+    assert len(calls_to(globus, "POST", f"/flows/{FLOW_ID}/run")) == 1

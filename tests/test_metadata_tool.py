@@ -289,3 +289,21 @@ def test_tasks_modifier_wires_input_and_earlier_results():
                       "previews_result.$": "$.MakePreviews.details.results[0].output",
                       "run_id.$": "$._context.run_id"}
     assert state["Parameters"]["endpoint_id.$"] == "$.input.compute_endpoint"
+
+
+def test_a_publication_without_a_dataset_publishes_the_reconstruction_this_run_made(full_scan, tmp_path):
+    """A run started from the web form does not name the dataset: the payload for Publishv2 names
+    the reconstruction folder the reconstruction step reported."""
+    output_dir = tmp_path / "raw_rec" / "femur_001_rec"
+    output_dir.mkdir(parents=True)
+    (output_dir / "recon_00000.tiff").write_bytes(b"II*\x00")
+    (output_dir / "manifest.json").write_text(json.dumps(
+        {"run_id": "run-7", "files": [{"path": "recon_00000.tiff", "bytes": 4, "sha256": "0" * 64}]}))
+    publish = {"destination": "/published/exp", "source_collection": "src", "destination_collection": "dst",
+               "index": "idx", "visible_to": ["public"], "enable_transfer": True, "enable_publish": True,
+               "enable_meta_dc": True}
+    output = scan_metadata(tomocupy={"file_name": str(full_scan)}, recon={"rotation-axis": 8.0},
+                           recon_result={"output": str(output_dir), "manifest": str(output_dir / "manifest.json")},
+                           run_id="run-7", publishv2=publish)
+    assert output["publishv2"]["dataset"] == str(output_dir)
+    assert "dataset" not in publish, "input not mutated"

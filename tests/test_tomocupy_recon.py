@@ -317,6 +317,20 @@ def test_a_try_lands_exactly_where_it_is_told(program, scan, tmp_path):
     assert len(candidates) == result["slice_count"] == 8
 
 
+def test_a_run_started_from_the_web_form_lands_in_tomocupys_own_folders(program, scan):
+    """The start form asks only for the scan: without output and logs, the full reconstruction
+    goes where tomocupy itself would put it, a try to try_center/<scan>, logs beside them."""
+    full = tomocupy_recon(recon={"reconstruction-type": "full", "rotation-axis": 32.0},
+                          tomocupy={"file_name": str(scan), "timeout": 60}, run_id="form-1")
+    assert full["output"] == str(scan.parent.parent / "data_rec" / "scan1_rec")
+    assert Path(full["log_file"]) == scan.parent.parent / "data_rec" / "scan1_rec.logs" / "form-1.log"
+    tried = tomocupy_recon(recon={"reconstruction-type": "try", "rotation-axis": 32.0,
+                                  "center-search-width": 2, "center-search-step": 1},
+                           tomocupy={"file_name": str(scan), "timeout": 60}, run_id="form-2")
+    assert tried["output"] == str(scan.parent.parent / "data_rec" / "try_center" / "scan1")
+    assert Path(tried["log_file"]).parent == scan.parent.parent / "data_rec" / "try_center" / "scan1.logs"
+
+
 def test_the_function_is_self_contained():
     """Only the source reaches the endpoint: every import happens inside the body."""
     source = inspect.getsource(tomocupy_recon)

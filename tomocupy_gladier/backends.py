@@ -54,8 +54,15 @@ def globus_client(name: FlowRef, config: ExperimentConfig | None = None) -> Tomo
     flows_manager = GlobusFlowsManager(subscription_id=globus.get("subscription_id"),
                                        globus_group=globus.get("group"), flow_kwargs=flow_kwargs)
     kwargs: dict[str, Any] = wait_times(config) if config is not None else {}
-    return flow_class(name)(login_manager=login_manager_for(globus.get("client_id")),
-                            flows_manager=flows_manager, **kwargs)
+    client = flow_class(name)(login_manager=login_manager_for(globus.get("client_id")),
+                              flows_manager=flows_manager, **kwargs)
+    if config is not None:
+        # the flow is deployed per experiment: its start form has the experiment's settings as
+        # defaults (`tomocupy-gladier deploy`); runs keep that schema rather than the generic one
+        from tomocupy_gladier.deployment import use_deployed_schema
+
+        use_deployed_schema(client, config)
+    return client
 
 
 def local_endpoint_env(config: ExperimentConfig) -> dict[str, str]:

@@ -51,6 +51,10 @@ class ReconOption:
     group: str = "reconstruction"
     nullable_default: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # "basic": shown near the top of the form; "advanced": after it
+    level: str = "advanced"
+    # tomocupy choices this project does not offer (their options are not exposed)
+    excluded_choices: tuple[Any, ...] = ()
 
     def tomocupy(self, command: str) -> dict[str, Any] | None:
         return tomocupy_options_for(command).get(self.name)
@@ -70,7 +74,8 @@ class ReconOption:
             return None
         if _json_type(entry) == "boolean":
             return None
-        return list(entry["choices"]) if entry["choices"] else None
+        choices = [c for c in entry["choices"] or [] if c not in self.excluded_choices]
+        return choices or None
 
     def default(self, command: str | None = None) -> Any:
         entry = self.tomocupy(command or self.commands[0])
@@ -108,19 +113,16 @@ def _parse_default(entry: Mapping[str, Any]) -> Any:
     return str(raw)
 
 
-# The exposed options, in the order a form shows them.
+# The exposed options. The form shows the "basic" ones first, in this order, then the others.
+# Each choice code is explained in the description, in the words a scientist uses.
 RECON_OPTIONS: tuple[ReconOption, ...] = (
     ReconOption(
         "reconstruction-type",
         "Reconstruction type",
-        "'try' reconstructs one slice for a range of rotation centres so you can pick the best; "
-        "'full' reconstructs every selected row with the chosen centre.",
-    ),
-    ReconOption(
-        "reconstruction-algorithm",
-        "Algorithm",
-        "Back-projection method on the GPU. fourierrec is the accurate default; lprec is "
-        "faster with half precision; linerec is the simple line integral method.",
+        "try: reconstruct one slice for a range of rotation centres, to pick the best one; "
+        "full: reconstruct every selected row with the chosen centre.",
+        level="basic",
+        excluded_choices=("try_lamino",),  # laminography options are not exposed
     ),
     ReconOption(
         "rotation-axis",
@@ -128,17 +130,20 @@ RECON_OPTIONS: tuple[ReconOption, ...] = (
         "Position of the rotation axis, in detector pixels from the left edge of a row. "
         "-1 uses the middle of the detector.",
         minimum=-1,
+        level="basic",
     ),
     ReconOption(
         "rotation-axis-auto",
         "Find the rotation axis",
-        "'auto' lets tomocupy estimate the axis from the projections; 'manual' uses the value above.",
+        "manual: use the rotation axis above; auto: let tomocupy estimate it from the projections.",
+        level="basic",
     ),
     ReconOption(
         "rotation-axis-method",
         "Axis finding method",
-        "How the automatic axis is estimated: SIFT feature matching of opposite projections, "
-        "or Vo's sinogram metric.",
+        "How the automatic axis is estimated: sift matches features of opposite projections; "
+        "vo uses Vo's sinogram metric.",
+        level="basic",
     ),
     ReconOption(
         "center-search-width",
@@ -146,6 +151,7 @@ RECON_OPTIONS: tuple[ReconOption, ...] = (
         "For 'try': how far either side of the rotation axis the candidate centres reach.",
         exclusive_minimum=0,
         maximum=2048,
+        level="basic",
     ),
     ReconOption(
         "center-search-step",
@@ -153,6 +159,51 @@ RECON_OPTIONS: tuple[ReconOption, ...] = (
         "For 'try': the spacing of the candidate centres.",
         exclusive_minimum=0,
         maximum=100,
+        level="basic",
+    ),
+    ReconOption(
+        "reconstruction-algorithm",
+        "Algorithm",
+        "Back-projection method on the GPU: fourierrec (Fourier-based gridding) is the accurate "
+        "default; lprec (log-polar) is faster in half precision, plain reconstruction only; "
+        "linerec is the simple line integral method.",
+        level="basic",
+    ),
+    ReconOption(
+        "binning",
+        "Binning",
+        "Average 2^binning detector pixels in each direction before reconstructing: 0 = none, "
+        "1 = 2x2, 2 = 4x4, 3 = 8x8.",
+        level="basic",
+    ),
+    ReconOption(
+        "start-row",
+        "First row",
+        "First detector row to reconstruct (0-based).",
+        minimum=0,
+        level="basic",
+    ),
+    ReconOption(
+        "end-row",
+        "End row",
+        "Row after the last one to reconstruct; -1 reconstructs to the bottom of the detector.",
+        minimum=-1,
+        level="basic",
+    ),
+    ReconOption(
+        "remove-stripe-method",
+        "Ring removal",
+        "Removes stripes in the sinograms that would appear as rings: none; fw = Fourier-wavelet "
+        "filter; ti = Titarenko's filter; vo-all = Vo's combined stripe filters.",
+        group="preprocessing",
+        level="basic",
+    ),
+    ReconOption(
+        "fbp-filter",
+        "Filter",
+        "Filter applied to the projections before back-projection: parzen suppresses noise, "
+        "ramp keeps the most resolution, shepp/hann/hamming/cosine/cosine2 lie in between; "
+        "none applies no filter.",
     ),
     ReconOption(
         "nsino-per-chunk",
@@ -163,62 +214,41 @@ RECON_OPTIONS: tuple[ReconOption, ...] = (
         group="performance",
     ),
     ReconOption(
-        "binning",
-        "Binning",
-        "Average 2^binning detector pixels in each direction before reconstructing (0 = none).",
-    ),
-    ReconOption(
-        "start-row",
-        "First row",
-        "First detector row to reconstruct (0-based).",
-        minimum=0,
-    ),
-    ReconOption(
-        "end-row",
-        "End row",
-        "Row after the last one to reconstruct; -1 reconstructs to the bottom of the detector.",
-        minimum=-1,
-    ),
-    ReconOption(
         "dtype",
         "Data type",
-        "Precision of the computation and of the written slices.",
+        "Precision of the computation and of the written slices: float32 (single) or float16 "
+        "(half: faster, smaller files, less precise).",
         group="output",
     ),
     ReconOption(
         "save-format",
         "Save format",
-        "File format of the reconstruction: one TIFF per slice, or an HDF5/Zarr volume.",
+        "File format of the reconstruction: tiff = one TIFF file per slice; h5 = one HDF5 volume; "
+        "h5sino = HDF5 written sinogram by sinogram; h5nolinks = HDF5 volume without links to the "
+        "scan; zarr = a Zarr volume.",
         group="output",
     ),
-    ReconOption(
-        "fbp-filter",
-        "Filter",
-        "Filter applied to the projections before back-projection; parzen suppresses noise, "
-        "ramp keeps the most resolution.",
-    ),
-    ReconOption(
-        "remove-stripe-method",
-        "Ring removal",
-        "Removes stripes in the sinograms that would appear as rings: Fourier-wavelet (fw), "
-        "Titarenko (ti) or Vo's combined filters (vo-all).",
-        group="preprocessing",
-    ),
-    ReconOption("fw-sigma", "Fourier-wavelet: damping", "Damping of the Fourier-wavelet ring filter.",
+    ReconOption("fw-sigma", "Fourier-wavelet: damping",
+                "Ring removal 'fw' only: damping of the Fourier-wavelet filter.",
                 exclusive_minimum=0, group="preprocessing"),
-    ReconOption("fw-filter", "Fourier-wavelet: wavelet", "Wavelet used by the Fourier-wavelet ring filter.",
+    ReconOption("fw-filter", "Fourier-wavelet: wavelet",
+                "Ring removal 'fw' only: the wavelet (haar, Daubechies db5, symlets sym5/sym16).",
                 group="preprocessing"),
-    ReconOption("fw-level", "Fourier-wavelet: levels", "Decomposition levels of the Fourier-wavelet ring filter.",
+    ReconOption("fw-level", "Fourier-wavelet: levels",
+                "Ring removal 'fw' only: decomposition levels of the Fourier-wavelet filter.",
                 minimum=1, maximum=20, group="preprocessing"),
-    ReconOption("ti-beta", "Titarenko: beta", "Regularisation strength of the Titarenko ring filter.",
+    ReconOption("ti-beta", "Titarenko: beta", "Ring removal 'ti' only: regularisation strength.",
                 exclusive_minimum=0, group="preprocessing"),
-    ReconOption("ti-mask", "Titarenko: mask", "Mask size of the Titarenko ring filter.",
+    ReconOption("ti-mask", "Titarenko: mask", "Ring removal 'ti' only: mask size.",
                 minimum=0, group="preprocessing"),
-    ReconOption("vo-all-snr", "Vo: signal-to-noise ratio", "Detection ratio for stripes in Vo's filters.",
+    ReconOption("vo-all-snr", "Vo: signal-to-noise ratio",
+                "Ring removal 'vo-all' only: detection ratio for stripes.",
                 exclusive_minimum=0, group="preprocessing"),
-    ReconOption("vo-all-la-size", "Vo: large stripe window", "Window (pixels) for large stripes in Vo's filters.",
+    ReconOption("vo-all-la-size", "Vo: large stripe window",
+                "Ring removal 'vo-all' only: window (pixels) for large stripes.",
                 minimum=1, group="preprocessing"),
-    ReconOption("vo-all-sm-size", "Vo: small stripe window", "Window (pixels) for small stripes in Vo's filters.",
+    ReconOption("vo-all-sm-size", "Vo: small stripe window",
+                "Ring removal 'vo-all' only: window (pixels) for small stripes.",
                 minimum=1, group="preprocessing"),
     ReconOption(
         "dezinger",
@@ -257,7 +287,8 @@ RECON_OPTIONS: tuple[ReconOption, ...] = (
     ReconOption(
         "file-type",
         "Scan geometry",
-        "'double_fov' for 360-degree scans with the axis near the detector edge (extended field of view).",
+        "standard: a 180-degree scan; double_fov: a 360-degree scan with the axis near the detector "
+        "edge (extended field of view).",
     ),
     ReconOption(
         "out-path-name",
@@ -268,17 +299,21 @@ RECON_OPTIONS: tuple[ReconOption, ...] = (
     ReconOption(
         "retrieve-phase-method",
         "Phase retrieval",
-        "Phase retrieval applied to the projections before reconstruction (recon_steps only).",
+        "Phase retrieval applied to the projections before reconstruction (command recon_steps "
+        "only): none; paganin = Paganin's single-material filter; Gpaganin = generalised Paganin "
+        "filter; FourierFilter = a Fourier-space low-pass filter; farago = Farago's method.",
         group="phase",
     ),
-    ReconOption("energy", "Energy (keV)", "X-ray energy, for phase retrieval.",
+    ReconOption("energy", "Energy (keV)", "X-ray energy, for phase retrieval (recon_steps only).",
                 exclusive_minimum=0, maximum=1000, group="phase"),
     ReconOption("propagation-distance", "Propagation distance (mm)",
-                "Sample to detector distance, for phase retrieval.", minimum=0, group="phase"),
+                "Sample to detector distance, for phase retrieval (recon_steps only).", minimum=0,
+                group="phase"),
     ReconOption("pixel-size", "Pixel size (microns)",
                 "Effective detector pixel size, for phase retrieval and scale bars.", minimum=0, group="phase"),
     ReconOption("retrieve-phase-alpha", "Phase retrieval: alpha",
-                "Regularisation of the Paganin filter; larger values smooth more.", minimum=0, group="phase"),
+                "Regularisation of the Paganin filter; larger values smooth more (recon_steps only).",
+                minimum=0, group="phase"),
     ReconOption("rotate-proj-angle", "Projection rotation (degrees)",
                 "Rotate every projection by this angle before reconstructing (recon_steps only).",
                 minimum=-360, maximum=360, group="phase"),
@@ -293,6 +328,9 @@ def default_params(command: str = "recon") -> dict[str, Any]:
 
 
 def _option_schema(option: ReconOption) -> dict[str, Any]:
+    """An option's property. Options of a command other than the default one (``recon``) carry
+    no default here: theirs is given by the rule of their command (:func:`recon_schema`), so a
+    form filled with the defaults never sends an option its command refuses."""
     kind = option.json_type()
     schema: dict[str, Any] = {"title": option.title, "description": option.description}
     default = option.default()
@@ -300,7 +338,8 @@ def _option_schema(option: ReconOption) -> dict[str, Any]:
         schema["type"] = [kind, "null"]
     else:
         schema["type"] = kind
-    schema["default"] = default
+    if COMMANDS[0] in option.commands:
+        schema["default"] = default
     # the union of the choices over both commands, in tomocupy's order
     ordered: list[Any] = []
     for command in option.commands:
@@ -319,6 +358,16 @@ def _option_schema(option: ReconOption) -> dict[str, Any]:
     return schema
 
 
+def recon_property_order(names: list[str]) -> list[str]:
+    """The form's order of the ``recon`` block: reconstruction type and axis first, then the
+    other basic settings (the command among them), then the advanced ones."""
+    basic = [o.name for o in RECON_OPTIONS if o.level == "basic"]
+    first = basic[:basic.index("reconstruction-algorithm")] + ["command"] + basic[basic.index(
+        "reconstruction-algorithm"):]
+    order = [n for n in first if n in names]
+    return order + [n for n in names if n not in order]
+
+
 # Options of the experiment file and the command line that the client turns into something
 # else: out-path-name names the reconstruction folder (flow input ``tomocupy.output``).
 CLIENT_SIDE_OPTIONS = ("out-path-name",)
@@ -330,13 +379,15 @@ def recon_schema(*, flow_input: bool = False) -> dict[str, Any]:
     ``flow_input``: the block as the flow receives it, without :data:`CLIENT_SIDE_OPTIONS`.
 
     Options valid for one command only, and choices that differ between commands, are
-    expressed with ``allOf``/``if``/``then`` so the schema alone refuses them.
+    expressed with ``allOf``/``if``/``then`` so the schema alone refuses them. Options of
+    ``recon_steps`` only have their defaults in that command's rule: a form filled with the
+    defaults under the default command (``recon``) sends none of them and is valid.
     """
     properties: dict[str, Any] = {
         "command": {
-            "title": "tomocupy command",
-            "description": "'recon' for plain reconstruction; 'recon_steps' adds phase retrieval "
-            "and projection rotation.",
+            "title": "Kind of reconstruction",
+            "description": "recon: plain reconstruction (the usual choice); recon_steps: step by "
+            "step, adding phase retrieval and projection rotation (their settings apply only then).",
             "type": "string",
             "enum": list(COMMANDS),
             "default": "recon",
@@ -354,6 +405,10 @@ def recon_schema(*, flow_input: bool = False) -> dict[str, Any]:
             choices = option.choices(command)
             if choices and choices != [v for v in properties[option.name].get("enum", []) if v is not None]:
                 narrowed[option.name] = {"enum": choices}
+        # the command's own options get their defaults here, where they apply
+        for option in exposed:
+            if command in option.commands and COMMANDS[0] not in option.commands:
+                narrowed.setdefault(option.name, {})["default"] = option.default(command)
         then: dict[str, Any] = {"properties": narrowed}
         if unavailable:
             then["not"] = {"anyOf": [{"required": [name]} for name in unavailable]}
@@ -368,6 +423,7 @@ def recon_schema(*, flow_input: bool = False) -> dict[str, Any]:
         "description": "tomocupy options for this scan; anything left out takes tomocupy's default.",
         "type": "object",
         "properties": properties,
+        "propertyOrder": recon_property_order(list(properties)),
         "additionalProperties": False,
         "allOf": rules,
     }

@@ -20,26 +20,44 @@ def uuid_field(title: str, description: str) -> dict[str, Any]:
 
 
 def collection_field(title: str, description: str) -> dict[str, Any]:
-    """A Globus collection and a path on it (the web app shows a collection browser)."""
+    """A Globus collection and a path on it: the web app shows a collection picker with a path
+    browser (``format: globus-collection``, properties named ``id`` and ``path``, both required).
+    Each picker's fields carry the picker's own title, so two pickers never read alike."""
     return {
         "title": title,
         "description": description,
         "type": "object",
         "format": "globus-collection",
         "properties": {
-            "id": uuid_field("Collection", "Globus collection UUID."),
-            "path": {"title": "Path", "description": "Path on the collection.", "type": "string",
-                     "minLength": 1},
+            "id": uuid_field(f"{title}: collection", f"The Globus collection of '{title}'."),
+            "path": {"title": f"{title}: path", "description": f"The path of '{title}' on that "
+                     "collection.", "type": "string", "minLength": 1},
         },
+        "propertyOrder": ["id", "path"],
         "required": ["id", "path"],
         "additionalProperties": False,
     }
 
 
 def function_id_field(function_name: str) -> dict[str, Any]:
-    return uuid_field(f"{function_name} function",
-                      "Globus Compute function id; filled in by tomocupy-gladier when it registers "
-                      "the function.")
+    return uuid_field(f"Deployment: {function_name} function",
+                      "Globus Compute function id, set by `tomocupy-gladier deploy` for this "
+                      "experiment; leave it as it is.")
+
+
+def with_property_order(schema: Any) -> Any:
+    """``schema`` with a ``propertyOrder`` (the form's field order) on every object field that
+    has properties and none yet: the order the properties are declared in. Rules (``if``,
+    ``then``) are left as they are."""
+    if isinstance(schema, dict):
+        out = {k: with_property_order(v) for k, v in schema.items()}
+        props = out.get("properties")
+        if out.get("type") == "object" and isinstance(props, dict) and props and "propertyOrder" not in out:
+            out["propertyOrder"] = list(props)
+        return out
+    if isinstance(schema, list):
+        return [with_property_order(v) for v in schema]
+    return schema
 
 
 TRANSFER_PROPERTIES: dict[str, Any] = {
@@ -47,11 +65,13 @@ TRANSFER_PROPERTIES: dict[str, Any] = {
                                "The raw scan (DXchange HDF5 file) on the beamline's collection."),
     "destination": collection_field("Scan at the facility",
                                     "Where the scan is copied on the computing facility's collection."),
-    "transfer_recursive": {"title": "Copy a folder", "description": "True when the source is a folder.",
+    "transfer_recursive": {"title": "Scan is a folder", "description": "Tick when the scan at the "
+                           "beamline is a folder rather than one HDF5 file.",
                            "type": "boolean", "default": False},
-    "transfer_sync_level": {"title": "Skip unchanged files",
-                            "description": "How Transfer decides a file is already there: exists, "
-                            "size, mtime or checksum.",
+    "transfer_sync_level": {"title": "Skip a scan already copied",
+                            "description": "How the copy decides the scan is already at the facility: "
+                            "exists = a file of that name is there; size = same size; mtime = same "
+                            "size and not older; checksum = same content (safest).",
                             "type": "string", "enum": ["exists", "size", "mtime", "checksum"],
                             "default": "checksum"},
 }
@@ -64,30 +84,34 @@ RECON_PROPERTIES: dict[str, Any] = {
         "program is the endpoint's choice, never the flow input's.",
         "type": "object",
         "properties": {
-            "file_name": {"title": "Scan file", "description": "POSIX path of the scan on the compute "
-                          "endpoint's file system.", "type": "string", "minLength": 1},
-            "output": {"title": "Reconstruction folder", "description": "POSIX path of the folder the "
-                       "reconstruction replaces (tomocupy's naming; set by tomocupy-gladier).",
+            "file_name": {"title": "Scan file", "description": "Path of the scan (HDF5 file) as the "
+                          "compute nodes see it, e.g. /eagle/TOMO/raw/scan_0001.h5.", "type": "string",
+                          "minLength": 1},
+            "output": {"title": "Reconstruction folder", "description": "Leave empty for tomocupy's "
+                       "own folder: <scan folder>_rec/<scan>_rec (a try: <scan folder>_rec/try_center/"
+                       "<scan>). The command line sets it; a path given here must be absolute.",
                        "type": "string", "pattern": "^/"},
-            "logs": {"title": "Logs folder", "description": "POSIX path of the folder that keeps each "
-                     "run's reconstruction log (<run id>.log).", "type": "string", "pattern": "^/"},
+            "logs": {"title": "Logs folder", "description": "Leave empty for <reconstruction "
+                     "folder>.logs: the folder that keeps each run's reconstruction log "
+                     "(<run id>.log).", "type": "string", "pattern": "^/"},
             "timeout": {"title": "Time limit (s)", "description": "The reconstruction is stopped after "
                         "this long (less than the step's wait time).", "type": "number",
                         "exclusiveMinimum": 0, "maximum": 7 * 86400, "default": 6900},
         },
-        "required": ["file_name", "output", "logs"],
+        "required": ["file_name"],
         "additionalProperties": False,
     },
-    "compute_endpoint": uuid_field("Compute endpoint", "Globus Compute endpoint that runs tomocupy "
-                                   "(e.g. on Polaris)."),
+    "compute_endpoint": uuid_field("Deployment: compute endpoint", "Globus Compute endpoint that "
+                                   "runs tomocupy (e.g. on Polaris); set for the experiment."),
     "tomocupy_recon_function_id": function_id_field("tomocupy_recon"),
     "tomocupy_endpoint_config": {
-        "title": "Batch job",
-        "description": "PBS settings for the job that runs the reconstruction.",
+        "title": "Deployment: batch job",
+        "description": "PBS settings for the job that runs the reconstruction; set for the experiment.",
         "type": "object",
         "properties": {
             "queue": {"title": "Queue", "type": "string", "minLength": 1, "default": "debug"},
-            "account": {"title": "Project (allocation)", "type": "string", "minLength": 1},
+            "account": {"title": "Project (allocation)", "description": "The allocation charged "
+                        "for the job.", "type": "string", "minLength": 1},
             "walltime": {"title": "Walltime", "description": "HH:MM:SS", "type": "string",
                          "pattern": "^[0-9]{1,3}:[0-5][0-9]:[0-5][0-9]$", "default": "01:00:00"},
             "nodes": {"title": "Nodes", "type": "integer", "minimum": 1, "maximum": 64, "default": 1},
@@ -106,7 +130,8 @@ PREVIEW_PROPERTIES: dict[str, Any] = {
             "folder": {"title": "Folder", "type": "string", "minLength": 1, "default": "previews"},
             "percentiles": {"title": "Contrast percentiles", "description": "Intensities below and above "
                             "these percentiles are clipped.", "type": "array", "minItems": 2, "maxItems": 2,
-                            "items": {"type": "number", "minimum": 0, "maximum": 100},
+                            "items": {"title": "Percentile", "type": "number", "minimum": 0,
+                                      "maximum": 100},
                             "default": [0.5, 99.5]},
             "max_size": {"title": "Largest side (px)", "type": "integer", "minimum": 64, "maximum": 8192,
                          "default": 1024},
@@ -131,8 +156,9 @@ PUBLISH_PROPERTIES: dict[str, Any] = {
         "collection.",
         "type": "object",
         "properties": {
-            "dataset": {"title": "Reconstruction", "description": "POSIX path of the reconstruction on the "
-                        "compute endpoint.", "type": "string", "minLength": 1},
+            "dataset": {"title": "What to publish", "description": "Path (on the compute nodes) of "
+                        "what is published, inside the reconstruction folder. Leave empty to publish "
+                        "the reconstruction this run made.", "type": "string", "minLength": 1},
             "destination": {"title": "Publish to", "description": "Folder on the publication collection.",
                             "type": "string", "minLength": 1},
             "source_collection": uuid_field("Facility collection", "Collection holding the reconstruction."),
@@ -142,23 +168,30 @@ PUBLISH_PROPERTIES: dict[str, Any] = {
             "destination_collection": uuid_field("Publication collection", "Collection the results are "
                                                  "copied to."),
             "index": uuid_field("Search index", "Globus Search index for the record."),
-            "visible_to": {"title": "Visible to", "description": "'public' or Globus identity/group URNs.",
-                           "type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+            "visible_to": {"title": "Visible to", "description": "Who may find the record: 'public', "
+                           "or Globus identity/group URNs (urn:globus:groups:id:...).",
+                           "type": "array", "items": {"title": "Person, group or 'public'",
+                                                      "type": "string", "minLength": 1},
+                           "minItems": 1, "default": ["public"]},
             "entry_id": {"title": "Entry id", "type": "string", "default": "metadata"},
             "metadata": {"title": "Extra metadata", "type": "object"},
-            "checksum_algorithms": {"title": "Checksums", "type": "array", "minItems": 0,
-                                    "items": {"type": "string",
+            "checksum_algorithms": {"title": "Checksums", "description": "Checksums recorded for "
+                                    "every published file.", "type": "array", "minItems": 0,
+                                    "items": {"title": "Checksum algorithm", "type": "string",
                                               "enum": ["md5", "sha1", "sha256", "sha512"]},
                                     "default": ["sha256"]},
-            "enable_transfer": {"title": "Copy the results", "type": "boolean"},
-            "enable_publish": {"title": "Catalogue in Globus Search", "type": "boolean"},
-            "enable_meta_dc": {"title": "Add DataCite metadata", "type": "boolean"},
+            "enable_transfer": {"title": "Copy the results", "description": "Copy the reconstruction "
+                                "to the publication collection.", "type": "boolean", "default": True},
+            "enable_publish": {"title": "Catalogue in Globus Search", "description": "Add the record "
+                               "to the search index.", "type": "boolean", "default": True},
+            "enable_meta_dc": {"title": "Add DataCite metadata", "description": "Describe the dataset "
+                               "with DataCite fields in the record.", "type": "boolean", "default": True},
             "enable_meta_files": {"title": "List every file in the record", "description": "Off: the "
                                   "published manifest.json lists the files with their checksums.",
                                   "type": "boolean", "default": False},
             "recursive_transfer": {"title": "Copy the folder", "type": "boolean", "default": True},
         },
-        "required": ["dataset", "destination", "source_collection", "destination_collection", "index",
+        "required": ["destination", "source_collection", "destination_collection", "index",
                      "visible_to", "enable_transfer", "enable_publish", "enable_meta_dc"],
         "additionalProperties": False,
     },
@@ -172,23 +205,44 @@ RETURN_PROPERTIES: dict[str, Any] = {
         "of the scientist's choice, e.g. the beamline's analysis machine.",
         "type": "object",
         "properties": {
-            "enable": {"title": "Send results back", "description": "False: the step is skipped (shown as "
-                       "ReturnDataSkipped in the run log).", "type": "boolean"},
-            "what": {"title": "What", "description": "The previews folder, or the whole reconstruction.",
+            "enable": {"title": "Send results back", "description": "Unticked: the step is skipped (shown "
+                       "as ReturnDataSkipped in the run log) and the fields below are not needed.",
+                       "type": "boolean", "default": False},
+            "what": {"title": "What to send", "description": "previews: the PNG previews folder; "
+                     "reconstruction: the whole reconstruction (previews included).",
                      "type": "string", "enum": ["previews", "reconstruction"], "default": "previews"},
             "source": collection_field("Results at the facility", "The folder or file sent back (on the "
                                        "facility collection)."),
             "destination": collection_field("Send to", "Where the results are copied."),
-            "recursive": {"title": "Copy a folder", "description": "True when the source is a folder "
-                          "(previews, TIFF or Zarr reconstruction); false for an HDF5 file.", "type": "boolean"},
+            "recursive": {"title": "Results are a folder", "description": "Ticked for a folder "
+                          "(previews, TIFF or Zarr reconstruction); unticked for one HDF5 file.",
+                          "type": "boolean", "default": True},
         },
         "required": ["enable"],
-        # only an enabled step needs paths
-        "if": {"properties": {"enable": {"const": True}}},
+        # only an enabled step needs paths: the rule fires when enable is present and true
+        "if": {"properties": {"enable": {"const": True}}, "required": ["enable"]},
         "then": {"required": ["source", "destination", "recursive"]},
         "additionalProperties": False,
     },
 }
+
+# The start form's order: the scan, then the reconstruction (type and axis first, see
+# options.recon_property_order), previews, sending back, and last the deployment settings that
+# `tomocupy-gladier deploy` fills in for the experiment. Inputs of extended flows come after the
+# scientist's own fields, before the deployment settings.
+SCIENTIST_ORDER = ("source", "tomocupy", "recon", "previews", "return_data")
+DEPLOYMENT_ORDER = ("destination", "transfer_recursive", "transfer_sync_level", "publishv2",
+                    "tomocupy_endpoint_config", "compute_endpoint")
+
+
+def input_property_order(names: list[str]) -> list[str]:
+    """The order of the flow input's fields in the start form (see ``SCIENTIST_ORDER``)."""
+    first = [n for n in SCIENTIST_ORDER if n in names]
+    last = [n for n in DEPLOYMENT_ORDER if n in names]
+    last += [n for n in names if n.endswith("_function_id")]
+    middle = [n for n in names if n not in first and n not in last]
+    return first + middle + last
+
 
 def flow_input_schema(
     *parts: Mapping[str, Any],
@@ -206,7 +260,7 @@ def flow_input_schema(
         if overlap:
             raise ValueError(f"schema parts define the same input twice: {sorted(overlap)}")
         properties.update(copy.deepcopy(dict(part)))
-    return {
+    return with_property_order({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": title,
         "description": description,
@@ -216,13 +270,14 @@ def flow_input_schema(
                 "title": "Flow input",
                 "type": "object",
                 "properties": properties,
+                "propertyOrder": input_property_order(list(properties)),
                 "required": list(required),
                 "additionalProperties": False,
             }
         },
         "required": ["input"],
         "additionalProperties": False,
-    }
+    })
 
 
 def extend_flow_schema(base: Mapping[str, Any], properties: Mapping[str, Any],
@@ -233,7 +288,8 @@ def extend_flow_schema(base: Mapping[str, Any], properties: Mapping[str, Any],
     overlap = set(inner["properties"]) & set(properties)
     if overlap:
         raise ValueError(f"the base flow already has input(s) {sorted(overlap)}")
-    inner["properties"].update(copy.deepcopy(dict(properties)))
+    inner["properties"].update(with_property_order(copy.deepcopy(dict(properties))))
+    inner["propertyOrder"] = input_property_order(list(inner["properties"]))
     inner["required"] = list(inner["required"]) + [r for r in required if r not in inner["required"]]
     if title:
         schema["title"] = title

@@ -47,9 +47,37 @@ def definition(flow_name: str) -> None:
 
 @click.command()
 @flow_option
-def schema(flow_name: str) -> None:
-    """Print the flow's input schema (offline)."""
-    _print_json(offline_client(flow_name).get_flow_schema())
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Experiment file: print the schema as deployed for it (its settings as defaults).")
+def schema(flow_name: str, config_path: str | None) -> None:
+    """Print the flow's input schema (offline): the generic one, or with --config the one
+    `deploy` sends for that experiment (function ids as registered by the last deploy or run)."""
+    generic = offline_client(flow_name).get_flow_schema()
+    if not config_path:
+        _print_json(generic)
+        return
+    from tomocupy_gladier.deployment import deployed_schema, stored_function_ids
+
+    config = load(config_path)
+    ids = stored_function_ids(FLOWS[flow_name], client_id=None)
+    _print_json(deployed_schema(generic, config, ids))
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="TOMOCUPY_GLADIER_CONFIG",
+              required=True, help="Experiment file (experiment.toml).")
+@flow_option
+def deploy(config_path: str, flow_name: str) -> None:
+    """Create or update the flow on Globus with the experiment's start form, and print the web
+    app's page that starts it."""
+    from tomocupy_gladier.backends import globus_client
+    from tomocupy_gladier.deployment import deploy as deploy_flow
+    from tomocupy_gladier.deployment import start_page
+
+    config = load(config_path)
+    flow_id = deploy_flow(globus_client(flow_name, config), config)
+    click.echo(flow_id)
+    click.echo(f"start page: {start_page(flow_id)}")
 
 
 def export_flows(out_dir: Path) -> list[Path]:
@@ -288,4 +316,4 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
         click.echo(f"failure: {failure}")
 
 
-COMMANDS = [definition, schema, export, run, status]
+COMMANDS = [definition, schema, deploy, export, run, status]

@@ -248,6 +248,7 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
 
     # --- the files: this run's reconstruction, unchanged, and the published dataset's manifest --
     files: dict[str, Any] = {}
+    published_dataset = None  # what is published when the input names no dataset (web form runs)
     if result.get("manifest"):
         output_dir = pathlib.Path(result["output"])
         try:
@@ -277,6 +278,7 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
             return digest.hexdigest()
 
         dataset = pathlib.Path((publishv2 or {}).get("dataset") or output_dir)
+        published_dataset = str(dataset)
         if dataset != output_dir and output_dir not in dataset.parents:
             raise ValueError(f"the published dataset {dataset} is not inside the reconstruction "
                              f"{output_dir}")
@@ -375,6 +377,8 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
         merge(metadata, dict(publishv2.get("metadata") or {}))
         payload = copy.deepcopy(dict(publishv2))
         payload["metadata"] = copy.deepcopy(metadata)
+        if not payload.get("dataset") and published_dataset:
+            payload["dataset"] = published_dataset
         output["publishv2"] = payload
     return output
 

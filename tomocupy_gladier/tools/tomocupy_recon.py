@@ -16,7 +16,8 @@ def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
     - ``recon``: ``command`` + tomocupy options by tomocupy's names (``out-path-name`` is not
       one of them here: where the reconstruction goes is ``tomocupy.output``).
     - ``tomocupy``: ``file_name`` (the scan), ``output`` (the reconstruction folder, decided by
-      the client), ``logs`` (the folder of per-run logs) and ``timeout`` (seconds).
+      the client; when absent, as from the web form, tomocupy's own folder for the scan),
+      ``logs`` (the folder of per-run logs; when absent ``<output>.logs``) and ``timeout`` (seconds).
     - ``run_id``: the flow run (``$._context.run_id``); names the staging folder and the log.
 
     The program is the endpoint's choice, never the flow input's: ``TOMOCUPY_GLADIER_PROGRAM``
@@ -96,6 +97,19 @@ def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
     command = params.pop("command", "recon")
     if command not in known:
         raise ValueError(f"unknown tomocupy command {command!r}: use one of {sorted(known)}")
+    # A run started from the web form may leave output and logs out: then they follow
+    # tomocupy's own naming for the scan (full: <dir>_rec/<name>_rec; try:
+    # <dir>_rec/try_center/<name>, name = file name without its last 3 characters, as tomocupy
+    # cuts ".h5") and logs = <output>.logs.
+    if settings.get("file_name") and os.path.isabs(str(settings["file_name"])):
+        scan_path = str(settings["file_name"])
+        stem = os.path.basename(scan_path)[:-3]
+        rec_dir = os.path.dirname(scan_path) + "_rec"
+        if str(params.get("reconstruction-type", "try")).startswith("try"):
+            settings.setdefault("output", os.path.join(rec_dir, "try_center", stem))
+        else:
+            settings.setdefault("output", os.path.join(rec_dir, stem + "_rec"))
+        settings.setdefault("logs", str(settings["output"]) + ".logs")
     for key in ("file_name", "output", "logs"):
         if not settings.get(key) or not os.path.isabs(str(settings[key])):
             raise ValueError(f"tomocupy.{key} must be an absolute path, got {settings.get(key)!r}")

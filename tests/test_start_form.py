@@ -1,0 +1,258 @@
+"""The input schema as the start form of the Globus web app: what a scientist sees and sends.
+
+A form fills every field from its default; the scientist adds the scan. These tests build that
+input from the schema alone and check that the flow accepts it, that each rule of the schema
+fires only on the field it names, that the fields come in the documented order with titles a
+scientist reads, and that every schema passes the Globus input-schema meta-schema.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tomocupy_gladier.config import load_config
+from tomocupy_gladier.demo import EXPERIMENT_TOML
+from tomocupy_gladier.deployment import deployed_schema, start_page
+from tomocupy_gladier.errors import FlowInputError
+from tomocupy_gladier.flows import TomocupyFlow, TomocupyReconFlow
+from tomocupy_gladier.options import COMMANDS, command_only_options
+from tomocupy_gladier.validation import validate_flow_input
+
+REPO = Path(__file__).resolve().parent.parent
+META_SCHEMA = json.loads((Path(__file__).parent / "fixtures" / "globus" / "input_schema_schema.json").read_text())
+FLOW_CLASSES = {"tomocupy": TomocupyFlow, "recon": TomocupyReconFlow}
+FUNCTION_IDS = {
+    "tomocupy_recon_function_id": "aaaaaaaa-0000-4000-8000-000000000001",
+    "make_previews_function_id": "aaaaaaaa-0000-4000-8000-000000000002",
+    "scan_metadata_function_id": "aaaaaaaa-0000-4000-8000-000000000003",
+    "publishv2_gather_metadata_function_id": "aaaaaaaa-0000-4000-8000-000000000004",
+}
+
+
+def filled_from_defaults(schema: dict[str, Any]) -> Any:
+    """What a form sends untouched: every field with a default gets it; an object is sent when it
+    is required or something inside it has a default."""
+    if "default" in schema:
+        return copy.deepcopy(schema["default"])
+    if schema.get("type") != "object":
+        return None
+    out = {}
+    for name, prop in schema.get("properties", {}).items():
+        value = filled_from_defaults(prop)
+        if value is None or (value == {} and name not in schema.get("required", [])):
+            continue
+        out[name] = value
+    return out
+
+
+@pytest.fixture
+def demo_config(tmp_path: Path):
+    path = tmp_path / "experiment.toml"
+    path.write_text(EXPERIMENT_TOML)
+    return load_config(path)
+
+
+def form_for(flow: str, config) -> dict[str, Any]:
+    return deployed_schema(FLOW_CLASSES[flow].flow_schema, config, FUNCTION_IDS)
+
+
+def with_scan(body: dict[str, Any], flow: str) -> dict[str, Any]:
+    """The scientist's part: which scan (the picker's path; for data at the facility, the path
+    the compute nodes see) and, for a copied scan, its name at the facility."""
+    data = body["input"]
+    data["tomocupy"]["file_name"] += "scan_0001.h5"
+    if flow == "tomocupy":
+        data["source"]["path"] += "scan_0001.h5"
+        data["destination"]["path"] += "scan_0001.h5"
+    return body
+
+
+def problems(schema: dict[str, Any], body: dict[str, Any]) -> list[str]:
+    try:
+        validate_flow_input(schema, body)
+    except FlowInputError as err:
+        return err.problems
+    return []
+
+
+@pytest.mark.parametrize("flow", sorted(FLOW_CLASSES))
+def test_the_deployed_form_filled_from_its_defaults_plus_the_scan_starts_the_flow(flow, demo_config):
+    form = form_for(flow, demo_config)
+    body = with_scan(filled_from_defaults(form), flow)
+
+    assert problems(form, body) == []
+    data = body["input"]
+    # what the deployment filled in, so the scientist never types it
+    assert data["compute_endpoint"] == demo_config.compute_endpoint
+    assert {k: data[k] for k in FUNCTION_IDS} == FUNCTION_IDS
+    assert data["tomocupy_endpoint_config"] == dict(demo_config.pbs)
+    assert data["publishv2"]["index"] == demo_config.publish.index
+    assert data["publishv2"]["destination_collection"] == demo_config.publish.collection
+    assert data["publishv2"]["visible_to"] == ["public"]
+    # the experiment's own reconstruction defaults replace tomocupy's
+    assert data["recon"]["remove-stripe-method"] == "fw" and data["recon"]["reconstruction-type"] == "full"
+    # a form run leaves the reconstruction folder to the compute function (tomocupy's own)
+    assert "output" not in data["tomocupy"] and "logs" not in data["tomocupy"]
+    assert data["return_data"]["enable"] is False
+
+
+@pytest.mark.parametrize("flow", sorted(FLOW_CLASSES))
+def test_the_generic_schema_filled_from_its_defaults_is_valid_once_the_facility_is_given(flow):
+    """Every default the generic schema offers is accepted: no rule fires on a default."""
+    schema = FLOW_CLASSES[flow].flow_schema
+    body = filled_from_defaults(schema)
+    data = body["input"]
+    recon = data["recon"]
+    assert recon["command"] == "recon" and "energy" not in recon, "phase defaults only under recon_steps"
+    found = problems(schema, body)
+    # what is left is the deployment's and the scan's, never a reconstruction setting
+    assert found and all(not p.startswith("input.recon") for p in found), found
+    assert not any("return_data" in p for p in found), found
+
+
+def test_recon_steps_filled_with_its_own_defaults_is_valid():
+    recon_schema = TomocupyFlow.flow_schema["properties"]["input"]["properties"]["recon"]
+    (steps_rule,) = [r for r in recon_schema["allOf"]
+                     if r["if"].get("properties", {}).get("command", {}).get("const") == "recon_steps"]
+    recon = {name: prop["default"] for name, prop in recon_schema["properties"].items() if "default" in prop}
+    recon["command"] = "recon_steps"
+    recon.update({name: prop["default"] for name, prop in steps_rule["then"]["properties"].items()
+                  if "default" in prop})
+    assert recon["retrieve-phase-method"] == "none" and recon["energy"] == 20.0
+    jsonschema.Draft202012Validator(recon_schema).validate(recon)
+
+
+@pytest.mark.parametrize("name", command_only_options("recon"))
+def test_each_phase_option_under_plain_recon_is_refused_by_its_own_name(name):
+    recon_schema = TomocupyFlow.flow_schema["properties"]["input"]["properties"]["recon"]
+    steps_default = next(r["then"]["properties"][name]["default"] for r in recon_schema["allOf"]
+                         if name in r["then"].get("properties", {}))
+    body = {"input": {"recon": {"command": "recon", name: steps_default}}}
+    found = [p for p in problems(TomocupyReconFlow.flow_schema, body) if p.startswith("input.recon")]
+    assert found == [f"input.recon.{name}: only valid with command 'recon_steps', not 'recon'"]
+    # the JSON schema alone (the web app, the Flows service) refuses it too
+    assert not jsonschema.Draft202012Validator(recon_schema).is_valid({"command": "recon", name: steps_default})
+
+
+def test_a_choice_narrowed_by_the_command_is_refused_by_its_name():
+    body = {"input": {"recon": {"command": "recon_steps", "reconstruction-algorithm": "lprec"}}}
+    found = [p for p in problems(TomocupyReconFlow.flow_schema, body) if p.startswith("input.recon")]
+    assert found == ["input.recon.reconstruction-algorithm: 'lprec' is not allowed with command "
+                     "'recon_steps'; choose one of 'fourierrec', 'linerec'"]
+
+
+def test_every_choice_the_form_offers_is_accepted_by_some_command_and_laminography_is_not_offered():
+    recon_schema = TomocupyFlow.flow_schema["properties"]["input"]["properties"]["recon"]
+    validator = jsonschema.Draft202012Validator(recon_schema)
+    for name, prop in recon_schema["properties"].items():
+        for value in prop.get("enum", []):
+            accepted = [c for c in COMMANDS if validator.is_valid({"command": c, name: value})
+                        or name == "command"]
+            assert accepted, f"{name}={value!r} is offered but no command accepts it"
+    assert recon_schema["properties"]["reconstruction-type"]["enum"] == ["full", "try"]
+
+
+def test_the_return_rule_fires_only_when_sending_back_is_on():
+    schema = TomocupyReconFlow.flow_schema
+    rule_fields = ("input.return_data: 'source' is a required property",
+                   "input.return_data: 'destination' is a required property")
+    off = problems(schema, {"input": {"return_data": {"enable": False, "what": "previews", "recursive": True}}})
+    assert not any(p in off for p in rule_fields)
+    on = problems(schema, {"input": {"return_data": {"enable": True}}})
+    assert all(p in on for p in rule_fields)
+    # without the flag the rule does not fire: only the flag itself is missing
+    absent = [p for p in problems(schema, {"input": {"return_data": {}}}) if "return_data" in p]
+    assert absent == ["input.return_data: 'enable' is a required property"]
+
+
+def test_every_checkbox_and_choice_has_a_default():
+    def walk(schema: dict[str, Any], where: str, rule_defaults: set[str]):
+        for name, prop in schema.get("properties", {}).items():
+            here = f"{where}.{name}"
+            if (prop.get("type") == "boolean" or "enum" in prop) and name not in rule_defaults:
+                assert "default" in prop, f"{here} has no default"
+            if prop.get("type") == "object":
+                defaults_in_rules = {n for r in prop.get("allOf", [])
+                                     for n, p in r.get("then", {}).get("properties", {}).items() if "default" in p}
+                walk(prop, here, defaults_in_rules)
+
+    for flow in FLOW_CLASSES.values():
+        walk(flow.flow_schema["properties"]["input"], "input", set())
+
+
+@pytest.mark.parametrize("flow", sorted(FLOW_CLASSES))
+def test_fields_come_in_order_scan_first_deployment_last(flow):
+    inner = FLOW_CLASSES[flow].flow_schema["properties"]["input"]
+    order = inner["propertyOrder"]
+    assert order[0] == ("source" if flow == "tomocupy" else "tomocupy")
+    assert order.index("recon") < order.index("return_data") < order.index("publishv2")
+    assert order[-6:-4] == ["tomocupy_endpoint_config", "compute_endpoint"]
+    assert all(name.endswith("_function_id") for name in order[-4:])
+    recon_order = inner["properties"]["recon"]["propertyOrder"]
+    assert recon_order[:3] == ["reconstruction-type", "rotation-axis", "rotation-axis-auto"]
+    assert recon_order.index("command") < recon_order.index("nsino-per-chunk")
+    assert recon_order.index("binning") < recon_order.index("fw-sigma") < recon_order.index("energy")
+
+    def every_object(schema: Any):
+        if isinstance(schema, dict):
+            if isinstance(schema.get("properties"), dict) and schema["properties"]:
+                yield schema
+            for value in schema.values():
+                yield from every_object(value)
+        elif isinstance(schema, list):
+            for value in schema:
+                yield from every_object(value)
+
+    for obj in every_object(inner):
+        if obj.get("type") != "object":
+            assert "propertyOrder" not in obj  # a rule's condition or narrowing, not a form section
+            continue
+        assert sorted(obj["propertyOrder"]) == sorted(obj["properties"]), obj.get("title")
+
+
+def test_titles_a_scientist_can_tell_apart():
+    inner = TomocupyFlow.flow_schema["properties"]["input"]
+    titles: list[str] = []
+
+    def walk(schema: dict[str, Any]):
+        for name, prop in schema.get("properties", {}).items():
+            assert prop.get("title"), f"{name} has no title"
+            if prop.get("format") == "globus-collection":
+                titles.extend(p["title"] for p in prop["properties"].values())
+            if prop.get("type") == "array":
+                assert prop["items"].get("title"), f"the items of {name} have no title"
+            walk(prop)
+
+    walk(inner)
+    assert len(titles) == len(set(titles)) == 8, "each picker's collection and path read differently"
+    codes = inner["properties"]["recon"]["properties"]
+    for name, code in (("remove-stripe-method", "fw = Fourier-wavelet"), ("save-format", "h5nolinks ="),
+                       ("retrieve-phase-method", "Gpaganin = generalised Paganin")):
+        assert code in codes[name]["description"]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "flows").glob("*.schema.json")), ids=lambda p: p.name)
+def test_exported_schemas_pass_the_globus_input_schema_meta_schema(path):
+    jsonschema.Draft7Validator(META_SCHEMA).validate(json.loads(path.read_text()))
+
+
+@pytest.mark.parametrize("flow", sorted(FLOW_CLASSES))
+def test_deployed_schemas_pass_the_globus_input_schema_meta_schema(flow, demo_config):
+    jsonschema.Draft7Validator(META_SCHEMA).validate(form_for(flow, demo_config))
+
+
+def test_the_meta_schema_refuses_keywords_the_web_app_does_not_know():
+    """It is stricter than draft-07: a made-up keyword anywhere fails, so the check means something."""
+    schema = copy.deepcopy(TomocupyFlow.flow_schema)
+    schema["properties"]["input"]["properties"]["recon"]["properties"]["binning"]["x-widget"] = "slider"
+    assert not jsonschema.Draft7Validator(META_SCHEMA).is_valid(schema)
+
+
+def test_the_start_page_is_the_web_apps_run_page_of_the_flow():
+    assert start_page("f-1") == "https://app.globus.org/flows/f-1/run"

@@ -1,0 +1,151 @@
+"""A flow as it is deployed for one experiment: its input schema with the facility's settings as
+defaults, so a scientist starting it from the Globus web app only types what is theirs.
+
+``deployed_schema`` fills in, as defaults, what ``experiment.toml`` and the function registration
+know: the compute endpoint, the function ids, the PBS job, the beamline and facility collections,
+the publication collection, index and ``visible_to``, where results are sent back, the
+experiment's ``[recon]`` defaults and the time limit. Nothing about the validation changes: the
+same inputs are accepted and refused as by the generic schema.
+
+``deploy`` creates or updates the flow on Globus with that schema (through Gladier, as ``run``
+does) and returns the flow id; ``start_page`` is the web app's page that starts it.
+"""
+
+from __future__ import annotations
+
+import configparser
+import copy
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from tomocupy_gladier.config import ExperimentConfig
+from tomocupy_gladier.gladier_clients import decorated_parts
+
+WEB_APP = "https://app.globus.org"
+
+
+def start_page(flow_id: str) -> str:
+    """The Globus web app's page that starts a run of the flow (its input schema as a form)."""
+    return f"{WEB_APP}/flows/{flow_id}/run"
+
+
+def _set_default(properties: Mapping[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set the default of the property at ``path`` (names of nested properties), if it exists."""
+    node: Any = {"properties": properties}
+    for name in path:
+        node = (node.get("properties") or {}).get(name)
+        if node is None:
+            return
+    node["default"] = copy.deepcopy(value)
+
+
+def deployed_schema(schema: Mapping[str, Any], config: ExperimentConfig,
+                    function_ids: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``schema`` (a flow's generic input schema) with ``config``'s settings as defaults.
+
+    ``function_ids``: ``{"<function>_function_id": id}`` as Gladier registered them; ids not
+    given stay without a default.
+    """
+    deployed = copy.deepcopy(dict(schema))
+    deployed["title"] = f"{schema.get('title', 'tomocupy')} ({config.name})"[:128]
+    props = deployed["properties"]["input"]["properties"]
+    put = lambda path, value: _set_default(props, path, value)  # noqa: E731
+
+    for name, function_id in (function_ids or {}).items():
+        if name.endswith("_function_id"):
+            put((name,), function_id)
+    put(("compute_endpoint",), config.compute_endpoint)
+    for key, value in dict(config.pbs).items():
+        put(("tomocupy_endpoint_config", key), value)
+    put(("tomocupy", "timeout"), config.timeout)
+
+    if config.source is not None:
+        put(("source", "id"), config.source.id)
+        if config.source_path is not None:
+            put(("source", "path"), str(config.source_path).rstrip("/") + "/")
+    # the scan as the compute nodes see it: the facility folder, which the scientist completes
+    put(("tomocupy", "file_name"), str(config.facility.to_posix(config.facility_path)).rstrip("/") + "/")
+    put(("destination", "id"), config.facility.id)
+    put(("destination", "path"), str(config.facility_path).rstrip("/") + "/")
+
+    # the experiment's own reconstruction defaults replace tomocupy's
+    for name, value in dict(config.recon).items():
+        if name != "out-path-name":
+            put(("recon", name), value)
+
+    put(("publishv2", "source_collection"), config.facility.id)
+    put(("publishv2", "source_collection_basepath"), str(config.facility.posix_root))
+    put(("publishv2", "enable_meta_files"), False)
+    publish = config.publish
+    if publish is None:
+        # nothing to publish to: the metadata is gathered only (as `run` does)
+        for key, value in (("destination", "/"), ("destination_collection", config.facility.id),
+                           ("index", config.facility.id), ("visible_to", ["public"]),
+                           ("enable_transfer", False), ("enable_publish", False)):
+            put(("publishv2", key), value)
+    else:
+        for key, value in (("destination", f"/{str(publish.path).strip('/')}/{config.name}"),
+                           ("destination_collection", publish.collection), ("index", publish.index),
+                           ("visible_to", list(publish.visible_to)),
+                           ("checksum_algorithms", list(publish.checksums)),
+                           ("enable_transfer", publish.transfer), ("enable_publish", publish.ingest),
+                           ("enable_meta_dc", publish.datacite)):
+            put(("publishv2", key), value)
+
+    back = config.return_data
+    if back is not None:
+        # where results go is set; sending back stays unticked by default, since the folder to
+        # send is per scan (the form cannot derive it yet): ticking it asks for that one path
+        put(("return_data", "what"), back.what)
+        # no default for the results' picker: half a picker (a collection without its path)
+        # would be sent, and refused, even with sending back off
+        put(("return_data", "destination", "id"), back.collection)
+        put(("return_data", "destination", "path"), str(back.path).rstrip("/") + "/")
+    return deployed
+
+
+def stored_function_ids(flow: Any, client_id: str | None = None) -> dict[str, str]:
+    """The function ids Gladier keeps for ``flow`` after a deploy or a run on Globus
+    (``~/.gladier/<client id>.cfg``); empty when it has none. No network."""
+    inner, _ = decorated_parts(flow)
+    client_id = client_id or os.getenv("GLADIER_CLIENT_ID") or getattr(inner, "client_id", None)
+    if not client_id:
+        return {}
+    path = Path.home() / ".gladier" / f"{client_id}.cfg"
+    parser = configparser.ConfigParser()
+    parser.read(path)
+    from gladier.utils.name_generation import get_snake_case
+
+    section = get_snake_case(inner.__name__)
+    if not parser.has_section(section):
+        return {}
+    return {k: v for k, v in parser.items(section)
+            if k.endswith("_function_id") and not k.endswith("_checksum")}
+
+
+def use_deployed_schema(client: Any, config: ExperimentConfig) -> Any:
+    """Make ``client`` send the deployed schema of ``config`` (with the function ids it has
+    registered) whenever it creates or updates its flow, so `run` and `deploy` agree and a run
+    does not put the generic schema back."""
+    # idempotent: the generic schema is kept the first time
+    generic = getattr(client, "_generic_flow_schema", None) or client.get_flow_schema()
+    client._generic_flow_schema = generic
+
+    def get_flow_schema() -> dict[str, Any]:
+        return deployed_schema(generic, config, client.get_compute_function_ids())
+
+    client.get_flow_schema = get_flow_schema
+    return client
+
+
+def deploy(client: Any, config: ExperimentConfig) -> str:
+    """Register the functions, then create or update the flow with the deployed schema;
+    returns the flow id."""
+    use_deployed_schema(client, config)
+    client.get_compute_function_ids()
+    client.sync_flow()
+    flow_id = client.get_flow_id()
+    if not flow_id:
+        raise RuntimeError("the flow was not deployed (no flow id)")
+    return str(flow_id)
