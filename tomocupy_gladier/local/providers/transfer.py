@@ -9,9 +9,11 @@ final name is always complete.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import os
 import shutil
+import threading
 import time
 import uuid
 import zlib
@@ -57,13 +59,15 @@ class TransferProvider:
 
     :param collections: collection UUID -> root folder
     :param chunk_size: bytes copied between two deadline checks
+    :param parallel: files copied at the same time
     :param fsync: flush each copy to disk before renaming it
     """
 
     def __init__(self, collections: Mapping[str, str | os.PathLike],
-                 chunk_size: int = 8 << 20, fsync: bool = False) -> None:
+                 chunk_size: int = 8 << 20, fsync: bool = False, parallel: int = 4) -> None:
         self.collections = {str(k).lower(): Path(v) for k, v in collections.items()}
         self.chunk_size = chunk_size
+        self.parallel = max(1, parallel)
         # The temporary-name-then-rename protocol already protects against a killed process;
         # fsync adds protection against power loss, at about a third of the copy time.
         self.fsync = fsync
@@ -107,11 +111,7 @@ class TransferProvider:
                 stats["directories"] += len(dirs)
                 for d in dirs:
                     d.mkdir(parents=True, exist_ok=True)
-                for f in files:
-                    if self._skip(f, opts["sync_level"]):
-                        stats["files_skipped"] += 1
-                        continue
-                    self._copy(f, opts, request, details["task_id"], stats)
+                self._copy_all(files, opts, request, details["task_id"], stats)
                 if body.get("delete_destination_extra") and item.get("recursive"):
                     _delete_extra(dirs[0], {f.dst for f in files}, set(dirs))
         except OSError as exc:
@@ -230,8 +230,35 @@ class TransferProvider:
             return int(dst_stat.st_mtime) >= int(f.src.stat().st_mtime)
         return _digest(f.src) == _digest(f.dst)
 
+    def _copy_all(self, files: list[_File], opts: dict, request: ActionRequest, task_id: str,
+                  stats: dict) -> None:
+        """Copy (or skip, by ``sync_level``) every file, a few at a time as Transfer does:
+        reading, CRC32 and writing release the GIL, so a folder of 2000 slices goes faster.
+        The first failure stops the rest and is raised."""
+        lock = threading.Lock()
+
+        def one(f: _File) -> None:
+            if self._skip(f, opts["sync_level"]):
+                with lock:
+                    stats["files_skipped"] += 1
+                return
+            self._copy(f, opts, request, task_id, stats, lock)
+
+        if len(files) < 2:
+            for f in files:
+                one(f)
+            return
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            futures = [pool.submit(one, f) for f in files]
+            try:
+                for future in futures:
+                    future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
+
     def _copy(self, f: _File, opts: dict, request: ActionRequest, task_id: str,
-              stats: dict) -> None:
+              stats: dict, lock: threading.Lock | None = None) -> None:
         tmp = f.dst.parent / f".{f.dst.name}.part-{task_id[:8]}"
         crc = 0
         try:
@@ -253,7 +280,6 @@ class TransferProvider:
             if opts["verify_checksum"]:
                 # Re-read what was written and compare with what was read: a cheap CRC
                 # suffices to catch a bad copy (sync_level "checksum" uses SHA-1).
-                stats["bytes_checksummed"] += f.size
                 if _crc32(tmp) != crc:
                     raise TransferFault("CHECKSUM_MISMATCH",
                                         f"checksum of the copy of {f.src.name} does not match")
@@ -267,8 +293,11 @@ class TransferProvider:
         finally:
             if tmp.exists():
                 tmp.unlink()
-        stats["files_transferred"] += 1
-        stats["bytes_transferred"] += f.size
+        with lock or threading.Lock():
+            stats["files_transferred"] += 1
+            stats["bytes_transferred"] += f.size
+            if opts["verify_checksum"]:
+                stats["bytes_checksummed"] += f.size
 
 
 def _delete_extra(root: Path, keep_files: set[Path], keep_dirs: set[Path]) -> None:
