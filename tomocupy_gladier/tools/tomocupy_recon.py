@@ -278,9 +278,11 @@ def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
             fail(f"tomocupy exited with status {returncode}")
 
         # --- verify ------------------------------------------------------------------------
-        # tomocupy's console log colours ERROR red (91) and CRITICAL red background (41);
-        # write_meta's error only means that the optional 'meta' package is missing
-        benign = ("write_meta() error",)
+        # tomocupy's console log colours ERROR red (91) and CRITICAL red background (41).
+        # Two of its error lines come from runs that went well (tomocupy 1.1.0): write_meta's
+        # (the optional 'meta' package is missing) and the beam-hardening correction's note
+        # that flats and projections had the same exposure (utils.read_bright_ratio).
+        benign = ("write_meta() error", "used same flat and data exposures")
         for raw_line in raw_text.splitlines():
             line = re.sub(r"\x1b\[[0-9;]*m", "", raw_line).strip()
             bad = ("\x1b[91m" in raw_line or "\x1b[41m" in raw_line
