@@ -192,7 +192,8 @@ def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
     width -= width % (2 * factor)
     n = width // factor
     nz = (ranges["row"][1] - ranges["row"][0]) // factor
-    standard = option("file-type", "standard") == "standard" and option("dtype", "float32") == "float32"
+    standard = (option("file-type", "standard") == "standard" and option("dtype", "float32") == "float32"
+                and not float(option("lamino-angle", 0) or 0))
     if nz < 1 or n < 2:
         raise ValueError(f"rows {ranges['row']} and columns {ranges['column']} at binning "
                          f"{int(option('binning', 0))} leave nothing to reconstruct")
@@ -308,6 +309,11 @@ def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
                     problems.append(f"expected {per_slice} candidates for each of slices {slice_ids}, "
                                     f"found {dict(sorted(per_id.items())) or 'none'}")
                 slices = [folder / name for _, name in found]
+            elif float(option("lamino-angle", 0) or 0):
+                # laminography (recon_steps) numbers its slices by its own rows: all of one size
+                slices = sorted(folder / name for name in names if name.startswith("recon_"))
+                if not slices:
+                    problems.append("no slices written")
             else:
                 present = {name for name in names if name.startswith("recon_")}
                 missing = sorted(expected_names - present)
