@@ -106,6 +106,7 @@ def test_two_runs_of_one_scan_at_once_never_mix(tmp_path):
         thread.start()
     for thread in threads:
         thread.join()
+    assert len(records) == 2, "both runs started (a new state folder opened twice at once)"
     outcomes = sorted(r.status for r in records)
     manifest = json.loads((published(tmp_path) / "manifest.json").read_text())
     winners = [r for r in records if r.succeeded]

@@ -44,3 +44,97 @@ def client_with_storage(client_cls: t.Any, storage_file: str | os.PathLike[str],
     if modifiers is not None:
         client.flow_definition = combine_tool_flows(client, modifiers)
     return client
+
+
+def _locked_secrets_config() -> type:
+    """Gladier's id and token storage made safe for runs that start at the same time.
+
+    Gladier rewrites its INI file in place on every change, so two processes (two scans
+    finishing together, a watcher and a person) could interleave their writes and leave a
+    file Gladier can no longer read. Here every read-change-write holds an flock on
+    ``<file>.lock`` and the file is replaced whole through a temporary.
+    """
+    import contextlib
+    import fcntl
+    import threading
+
+    from gladier.storage.tokens import GladierSecretsConfig
+
+    class Locked(GladierSecretsConfig):
+        def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+            self._held = threading.local()
+            super().__init__(*args, **kwargs)
+
+        @contextlib.contextmanager
+        def _exclusive(self) -> t.Iterator[None]:
+            if getattr(self._held, "depth", 0):  # already held by this thread: load() in set_value()
+                self._held.depth += 1
+                try:
+                    yield
+                finally:
+                    self._held.depth -= 1
+                return
+            with open(f"{self.filename}.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                self._held.depth = 1
+                try:
+                    yield
+                finally:
+                    self._held.depth = 0
+
+        def load(self) -> None:
+            with self._exclusive():
+                super().load()
+
+        def save(self) -> None:
+            with self._exclusive():
+                tmp = f"{self.filename}.{os.getpid()}.{threading.get_ident()}.tmp"
+                with open(tmp, "w") as fh:
+                    self.write(fh)
+                os.chmod(tmp, self.DEFAULT_PERMISSION)
+                os.replace(tmp, self.filename)
+
+        def get_value(self, name: str) -> t.Any:
+            with self._exclusive():
+                return super().get_value(name)
+
+        def set_value(self, name: str, value: str) -> None:
+            with self._exclusive():
+                super().set_value(name, value)
+
+        def del_value(self, name: str) -> None:
+            with self._exclusive():
+                super().del_value(name)
+
+        def write_tokens(self, tokens: t.Any) -> None:
+            with self._exclusive():
+                super().write_tokens(tokens)
+
+        def read_tokens(self) -> t.Any:
+            with self._exclusive():
+                return super().read_tokens()
+
+        def clear_tokens(self) -> None:
+            with self._exclusive():
+                super().clear_tokens()
+
+    Locked.__name__ = Locked.__qualname__ = "LockedSecretsConfig"
+    return Locked
+
+
+def locked_storage(client: t.Any) -> t.Any:
+    """The storage Gladier would give ``client`` (same file and sections), made safe for
+    concurrent runs (see :func:`_locked_secrets_config`)."""
+    import pathlib
+
+    from gladier.utils.name_generation import get_snake_case
+
+    cli_id, _ = client._get_confidential_client_credentials()
+    client_id = cli_id or client.client_id
+    if client.secret_config_filename:
+        filename = pathlib.Path(client.secret_config_filename)
+    else:
+        filename = pathlib.Path(f"~/.gladier/{client_id}.cfg").expanduser()
+        filename.parent.mkdir(exist_ok=True)
+    return _locked_secrets_config()(filename, get_snake_case(client.__class__.__name__),
+                                    tokens_section=f"tokens_{client_id}")

@@ -20,6 +20,7 @@ from tomocupy_gladier.schema import (
 from tomocupy_gladier.tools.previews import Previews, make_previews, make_previews_tasks
 from tomocupy_gladier.tools.return_data import TRANSFER_URL, ReturnData
 from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
+from tomocupy_gladier.gladier_clients import locked_storage
 from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
 from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon
 from tomocupy_gladier.tools.transfer import ScanTransfer
@@ -92,6 +93,10 @@ class TomocupyClient(GladierBaseClient):
         if transfer_wait_time is not None:
             self.transfer_wait_time = int(transfer_wait_time)
         super().__init__(*args, **kwargs)
+
+    def _determine_storage(self) -> Any:
+        # Gladier's own storage rewrites its file in place: unsafe for runs started together
+        return locked_storage(self)
 
     def get_flow_definition(self) -> dict:
         definition = copy.deepcopy(super().get_flow_definition())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -23,10 +24,24 @@ class SQLiteFile:
         self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None,
                                    check_same_thread=False)
         self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._use_wal()
         if synchronous:
             self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(schema)
+
+    def _use_wal(self) -> None:
+        """Switch a new database to WAL (the mode stays with the file). Two processes opening
+        a new database at once may both try: the switch needs the file alone and SQLite does
+        not wait for it (no busy handler), so a refused switch is tried again."""
+        mode = self._db.execute("PRAGMA journal_mode").fetchone()[0]
+        deadline = time.monotonic() + 30
+        while str(mode).lower() != "wal":
+            try:
+                mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def close(self) -> None:
         """Close the connection."""
