@@ -74,14 +74,16 @@ def _on_collection(scan: str, collection, base: PurePosixPath) -> PurePosixPath:
 
 def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *,
                      transfer: bool = True, publish_metadata: Mapping[str, Any] | None = None,
-                     previews: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                     previews: Mapping[str, Any] | None = None,
+                     location: ScanLocation | None = None) -> dict[str, Any]:
     """The flow input for one scan (without function ids, which Gladier adds).
 
     The reconstruction's folder is decided here, once (:func:`recon_output`), and travels in
     ``tomocupy.output``; every later step uses it or what the reconstruction step reports.
-    ``recon``'s ``out-path-name`` is consumed here: it names that folder.
+    ``recon``'s ``out-path-name`` is consumed here: it names that folder. ``location``: the
+    scan as :func:`locate_scan` already found it (it is looked up otherwise).
     """
-    location = locate_scan(config, scan, transfer=transfer)
+    location = location or locate_scan(config, scan, transfer=transfer)
     output = recon_output(location, recon)
     options = {k: v for k, v in recon.items() if k != "out-path-name"}
     data: dict[str, Any] = {}
@@ -99,8 +101,8 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
         "tomocupy_endpoint_config": dict(config.pbs),
         "previews": dict(previews or {}),
     })
-    data["publishv2"] = publish_input(config, location, recon, publish_metadata)
-    data["return_data"] = return_input(config, location, recon, previews)
+    data["publishv2"] = publish_input(config, location, output, options, previews, publish_metadata)
+    data["return_data"] = return_input(config, output, previews)
     return {"input": data}
 
 
@@ -118,17 +120,16 @@ def recon_output(location: ScanLocation, recon: Mapping[str, Any]) -> PurePosixP
     return output
 
 
-def published_item(location: ScanLocation, recon: Mapping[str, Any],
+def published_item(output: PurePosixPath, recon: Mapping[str, Any],
                    previews: Mapping[str, Any] | None = None) -> PurePosixPath:
     """What a run publishes: the reconstruction folder; for a try, its previews (the montage)
     rather than every candidate slice."""
-    output = recon_output(location, recon)
     if is_try(recon):
         return previews_folder(output, str((previews or {}).get("folder", "previews")))
     return output
 
 
-def return_input(config: ExperimentConfig, location: ScanLocation, recon: Mapping[str, Any],
+def return_input(config: ExperimentConfig, output: PurePosixPath,
                  previews: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The ``return_data`` block: an explicit ``enable`` flag and, when enabled, what is copied where.
 
@@ -139,7 +140,6 @@ def return_input(config: ExperimentConfig, location: ScanLocation, recon: Mappin
     back = config.return_data
     if back is None:
         return {"enable": False}
-    output = recon_output(location, recon)
     destination = PurePosixPath("/", back.path, output.name)
     if back.what == "reconstruction":
         item = output
@@ -156,7 +156,8 @@ def return_input(config: ExperimentConfig, location: ScanLocation, recon: Mappin
     }
 
 
-def publish_input(config: ExperimentConfig, location: ScanLocation, recon: Mapping[str, Any],
+def publish_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,
+                  options: Mapping[str, Any], previews: Mapping[str, Any] | None = None,
                   extra_metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Publishv2's block; every enable flag is explicit (an absent flag silently skips the step).
 
@@ -164,10 +165,9 @@ def publish_input(config: ExperimentConfig, location: ScanLocation, recon: Mappi
     run state. The files are described by the published ``manifest.json`` instead (per-file
     sha256 and size), whose counts and location the record carries.
     """
-    dataset = published_item(location, recon)
-    parameters = {k: v for k, v in recon.items() if k != "out-path-name"}
+    dataset = published_item(output, options, previews)
     metadata = {"tomography": {"experiment": config.name, "scan": location.name,
-                               "parameters": parameters}}
+                               "parameters": dict(options)}}
     metadata.update(extra_metadata or {})
     publish = config.publish
     if publish is None:
@@ -181,9 +181,9 @@ def publish_input(config: ExperimentConfig, location: ScanLocation, recon: Mappi
             "enable_meta_files": False,
         }
     destination = PurePosixPath("/", publish.path, config.name)
-    if is_try(recon):
+    if is_try(options):
         # the previews folder of a try lands in try_center/<scan>/previews, one per scan
-        destination = destination / "try_center" / recon_output(location, recon).name
+        destination = destination / "try_center" / output.name
     return {
         "dataset": str(dataset),
         "destination": str(destination),

@@ -21,7 +21,6 @@ from tomocupy_gladier.flow_input import (
     build_flow_input,
     is_try,
     locate_scan,
-    recon_output,
     run_label,
 )
 from tomocupy_gladier.flows import moves_scan
@@ -103,10 +102,11 @@ def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, f
     location = locate_scan(config, scan, transfer=transfer)
     check_ranges(recon, readable_scan(config, location, chosen))
     check_engine(config, recon, chosen)
-    body = build_flow_input(config, scan, recon, transfer=transfer, publish_metadata=publish_metadata)
+    body = build_flow_input(config, scan, recon, transfer=transfer, publish_metadata=publish_metadata,
+                            location=location)
     body["input"].update(extra_input or {})
     validate_flow_input(schema_without_function_ids(flow.flow_schema), body)
-    output = recon_output(location, recon)
+    output = PurePosixPath(body["input"]["tomocupy"]["output"])
     return RunPlan(config=config, flow=flow, backend=chosen, location=location, recon=dict(recon),
                    body=body, output=output, logs=run_logs_folder(output),
                    label=run_label(config, location.name, recon),

@@ -16,7 +16,7 @@ from rich.text import Text
 from tomocupy_gladier.backends import make_client, offline_client
 from tomocupy_gladier.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.flow_input import recon_parameters
+from tomocupy_gladier.flow_input import is_try, recon_parameters
 from tomocupy_gladier.flows import FLOWS
 from tomocupy_gladier.options import RECON_OPTIONS, ReconOption
 from tomocupy_gladier.plan import RunPlan, axis_source, plan_run
@@ -237,7 +237,7 @@ def parameters_from_try(record: RunRecord, scan: str, center: float | None) -> d
         raise UserError(f"run {record.run_id} is {record.status}; --from-try needs a finished try run")
     tried = record.flow_input
     recon = dict(tried.get("recon") or {})
-    if not str(recon.get("reconstruction-type", "try")).startswith("try"):
+    if not is_try(recon):
         raise UserError(f"run {record.run_id} was a {recon.get('reconstruction-type')} reconstruction, "
                         "not a try")
     tried_scan = PurePosixPath((tried.get("tomocupy") or {}).get("file_name", "")).name

@@ -98,6 +98,7 @@ def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
     command = params.pop("command", "recon")
     if command not in known:
         raise ValueError(f"unknown tomocupy command {command!r}: use one of {sorted(known)}")
+    kind = "try" if str(params.get("reconstruction-type") or "try").startswith("try") else "full"
     # A run started from the web form may leave output and logs out: then they follow
     # tomocupy's own naming for the scan (full: <dir>_rec/<name>_rec; try:
     # <dir>_rec/try_center/<name>, name = file name without its last 3 characters, as tomocupy
@@ -106,7 +107,7 @@ def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
         scan_path = str(settings["file_name"])
         stem = os.path.basename(scan_path)[:-3]
         rec_dir = os.path.dirname(scan_path) + "_rec"
-        if str(params.get("reconstruction-type", "try")).startswith("try"):
+        if kind == "try":
             settings.setdefault("output", os.path.join(rec_dir, "try_center", stem))
         else:
             settings.setdefault("output", os.path.join(rec_dir, stem + "_rec"))
@@ -140,13 +141,13 @@ def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
             )
         if value is None:
             continue
-        kind = kinds[name]
-        if kind in ("*", "!"):
+        form = kinds[name]
+        if form in ("*", "!"):
             if value is True:
                 args.append(f"--{name}")
             elif value is not False:
                 raise ValueError(f"option {name!r} takes true or false, got {value!r}")
-            if kind == "!" and value is True:
+            if form == "!" and value is True:
                 args.append("True")
             continue
         if isinstance(value, bool):
@@ -175,7 +176,6 @@ def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
         raise RuntimeError("h5py is needed in the endpoint's environment to check the scan") from None
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"{scan} is not a DXchange scan with a 3-D /exchange/data: {exc}") from None
-    kind = "try" if str(option("reconstruction-type", "try")).startswith("try") else "full"
     if option("reconstruction-type", "try") == "try_lamino":
         raise ValueError("try_lamino reconstructions are not supported by tomocupy-gladier")
     save_format = "tiff" if kind == "try" else str(option("save-format", "tiff"))
