@@ -12,6 +12,8 @@ from typing import Iterator
 import pytest
 import responses
 
+pytest_plugins = ["tests.browser"]
+
 SOURCE = "11111111-1111-4111-8111-111111111111"
 FACILITY = "22222222-2222-4222-8222-222222222222"
 ENDPOINT = "33333333-3333-4333-8333-333333333333"
