@@ -75,8 +75,9 @@ def test_a_reconstruction_the_engine_refuses_fails_the_run_and_publishes_nothing
     record = make_client("tomocupy", config).run_flow(flow_input=body)
 
     assert record["status"] == "FAILED"
-    # the flow catches the failure (to email it) and ends in RunFailed; the reason is the step's
-    assert record["details"]["code"] == "RunFailed"
+    # the flow catches the failure (to email it) and ends in RunFailed with the step's own error
+    assert record["details"]["code"] == "ActionFailedException"
+    assert "remove-stripe-method" in record["details"]["description"]
     failed = RunRecord(record)
     assert failed.failed_state == "TomocupyRecon"
     assert failed.failure.startswith("ActionFailedException: ")

@@ -235,6 +235,23 @@ def test_fail_state_sets_code_and_description(providers):
     assert outcome.details()["state_name"] == "Rejected"
 
 
+def test_fail_state_takes_error_and_cause_from_the_run_data_with_error_path(providers):
+    flow = {"StartAt": "Boom", "States": {
+        "Boom": {"Type": "Action", "ActionUrl": FAIL_URL, "Parameters": {},
+                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Stop"}],
+                 "End": True},
+        "Stop": {"Type": "Fail", "ErrorPath": "$.caught.Error", "CausePath": "$.caught.Cause"}}}
+    outcome, _, _ = _run(flow, {"input": {}}, providers)
+    assert (outcome.status, outcome.code) == ("FAILED", "ActionFailedException")
+    assert outcome.description == outcome.output["caught"]["Cause"]
+
+
+def test_fail_state_with_an_error_path_to_nothing_is_a_runtime_error(providers):
+    flow = {"StartAt": "Stop", "States": {"Stop": {"Type": "Fail", "ErrorPath": "$.missing"}}}
+    outcome, _, _ = _run(flow, {"input": {}}, providers)
+    assert (outcome.status, outcome.code) == ("FAILED", "States.Runtime")
+
+
 @pytest.mark.parametrize("rule, value, expected", [
     ({"StringEquals": "a"}, "a", True),
     ({"StringLessThan": "b"}, "a", True),

@@ -389,7 +389,17 @@ class FlowRunner:
         return _next(sdef), state
 
     def _fail(self, name: str, sdef: dict, state: dict) -> tuple[str | None, dict]:
-        raise _FailState(sdef.get("Error", "FlowFailed"), sdef.get("Cause", f"Fail state {name}"))
+        error, cause = sdef.get("Error", "FlowFailed"), sdef.get("Cause", f"Fail state {name}")
+        # ErrorPath / CausePath (Fail States): the values come from the run's current data
+        view = self._view(state)
+        try:
+            if "ErrorPath" in sdef:
+                error = read_path(view, sdef["ErrorPath"])
+            if "CausePath" in sdef:
+                cause = read_path(view, sdef["CausePath"])
+        except PathError as exc:
+            raise StatesRuntime(f"Fail state {name}: {exc}") from None
+        raise _FailState(str(error), cause if isinstance(cause, str) else json.dumps(cause))
 
     def _wait(self, name: str, sdef: dict, state: dict) -> tuple[str | None, dict]:
         view = self._view(state)

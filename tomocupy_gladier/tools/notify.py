@@ -9,8 +9,9 @@ it too, after its own last step):
 * every Action state catches its errors (``States.ALL``) into ``$.RunFailure``; a Pass state
   ``<State>Failed`` records which step failed, ``NotifyFailureChoice`` sends ``NotifyFailed``
   (the state and the reason) when enabled, and the run ends in the Fail state ``RunFailed``,
-  so its status is still FAILED. :class:`~tomocupy_gladier.run_record.RunRecord` reads the
-  reason from ``$.RunFailure``.
+  whose ``ErrorPath``/``CausePath`` give the run the failing step's own error and cause, as
+  if nothing had caught it. :class:`~tomocupy_gladier.run_record.RunRecord` reads which step
+  failed from ``$.RunFailure``.
 
 The action provider (https://docs.globus.org/api/flows/hosted-action-providers/ap-notification-notify/)
 is synchronous, needs sending credentials (SMTP or AWS SES) in the request and substitutes
@@ -153,8 +154,8 @@ def add_notifications(definition: dict[str, Any]) -> None:
                         "Next": FAIL_STATE}]
     states[FAILED_STATE] = failed
     states[FAIL_STATE] = {
-        "Comment": "A step failed; RunFailure in the run's output says which and why",
+        "Comment": "End the run FAILED with the failing step's own error and cause",
         "Type": "Fail",
-        "Error": "RunFailed",
-        "Cause": "A step of the run failed: see RunFailure in the run's output",
+        "ErrorPath": f"{FAILURE_PATH}.error",
+        "CausePath": f"{FAILURE_PATH}.cause",
     }
