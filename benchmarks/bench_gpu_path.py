@@ -325,6 +325,7 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
     from tomocupy_gladier.flow_input import build_flow_input
     from tomocupy_gladier.flows import TomocupyReconFlow
     from tomocupy_gladier.backends import local_backend
+    from tomocupy_gladier.gladier_local import local_client
 
     out = work / "flow_rec"
     fresh(out)
@@ -340,7 +341,7 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
     body = build_flow_input(config, scan.name, {**recon, "out-path-name": str(out)}, transfer=False)
     backend = local_backend(config)
     try:
-        client = backend.client(TomocupyReconFlow, recon_wait_time=config.wait_time)
+        client = local_client(TomocupyReconFlow, backend, recon_wait_time=config.wait_time)
         t = time.perf_counter()
         record = client.run_flow(flow_input=body, label="gpu-check", tags=["benchmark"])
         if record["status"] == "ACTIVE":

@@ -90,12 +90,16 @@ def wait_times(config: ExperimentConfig) -> dict[str, int]:
     return {"recon_wait_time": config.wait_time, "transfer_wait_time": config.transfer_wait_time}
 
 
-def local_client(name: FlowRef, config: ExperimentConfig, *, background: bool = False) -> TomocupyClient:
+def local_experiment_client(name: FlowRef, config: ExperimentConfig, *,
+                            background: bool = False) -> TomocupyClient:
     """A client on the local backend described by the experiment's ``[local]`` section.
 
     ``background``: runs go on in a worker process and ``run_flow`` returns at once.
     """
-    return local_backend(config).client(flow_class(name), background=background, **wait_times(config))
+    from tomocupy_gladier.gladier_local import local_client
+
+    return local_client(flow_class(name), local_backend(config), background=background,
+                        **wait_times(config))
 
 
 def make_client(name: FlowRef, config: ExperimentConfig, backend: str | None = None, *,
@@ -106,7 +110,7 @@ def make_client(name: FlowRef, config: ExperimentConfig, backend: str | None = N
     """
     chosen = backend or config.backend
     if chosen == "local":
-        return local_client(name, config, background=background)
+        return local_experiment_client(name, config, background=background)
     if chosen == "globus":
         return globus_client(name, config)
     raise UserError(f"unknown backend {chosen!r}; choose 'local' or 'globus'")

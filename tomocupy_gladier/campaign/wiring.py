@@ -119,10 +119,10 @@ def with_defaults(defaults: Mapping[str, Any], body_for: BodyBuilder) -> BodyBui
 
 def local_run_service(config: ExperimentConfig, flow_name: str) -> RunService:
     """The local backend, its runs started in the background so several can be active."""
-    from tomocupy_gladier.backends import flow_class, local_backend, wait_times
+    from tomocupy_gladier.backends import local_experiment_client
     from tomocupy_gladier.campaign.gladier_service import GladierClientRunService
 
-    client = local_backend(config).client(flow_class(flow_name), background=True, **wait_times(config))
+    client = local_experiment_client(flow_name, config, background=True)
     return GladierClientRunService(client)
 
 

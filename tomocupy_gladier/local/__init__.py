@@ -1,9 +1,12 @@
-"""Run Gladier-generated Globus flows on this machine, with no Globus account or network.
+"""Run Globus flows on this machine, with no Globus account or network.
+
+This package knows nothing of Gladier: :mod:`tomocupy_gladier.gladier_local` plugs a Gladier
+client into it (``local_client(MyGladierClient, backend)``).
 
 Entry points:
 
 * :class:`LocalBackend` -- owns the run store, function registry, search index and action
-  providers; ``backend.client(MyGladierClient)`` gives a Gladier client running on it.
+  providers.
 * :class:`FlowRunner` -- the Globus Flows language interpreter, usable on its own.
 * :func:`validate_definition` -- the static check of a flow definition (the rules Globus
   Flows applies, :mod:`.flow_rules`; :func:`check_definition` lists every problem).
@@ -26,23 +29,10 @@ from .errors import (
 from .runner import ActionRegistry, ActionRequest, ActionResult, FlowRunner, RunOutcome
 from .store import RunStore
 
-_GLADIER_NAMES = ("LocalComputeManager", "LocalFlowsManager", "LocalLoginManager", "local_client")
-
-
-def __getattr__(name: str):
-    # The Gladier managers import gladier (seconds); load them only when asked for.
-    if name in _GLADIER_NAMES:
-        from . import managers
-
-        return getattr(managers, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "FINAL_STATUSES", "LocalBackend", "validate_definition", "check_definition", "Problem",
     "ActionFailedException",
     "ActionTimeout", "ActionUnableToRun", "DefinitionError", "FlowError",
     "InputValidationError", "InvalidRequest", "UnknownFlowError", "UnknownRunError",
-    "LocalComputeManager", "LocalFlowsManager", "LocalLoginManager", "local_client",
     "ActionRegistry", "ActionRequest", "ActionResult", "FlowRunner", "RunOutcome", "RunStore",
 ]
