@@ -28,7 +28,7 @@ from tomocupy_gladier.local import LocalBackend  # noqa: E402
 from tomocupy_gladier.local.providers.compute import ComputeProvider  # noqa: E402
 from tomocupy_gladier.local.providers.transfer import TransferProvider  # noqa: E402
 from tomocupy_gladier.local.registry import FunctionRegistry  # noqa: E402
-from tomocupy_gladier.local.runner import (  # noqa: E402
+from tomocupy_gladier.local.interpreter import (  # noqa: E402
     ActionRegistry,
     ActionRequest,
     ActionResult,

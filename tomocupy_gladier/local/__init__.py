@@ -26,7 +26,7 @@ from .errors import (
     UnknownFlowError,
     UnknownRunError,
 )
-from .runner import ActionRegistry, ActionRequest, ActionResult, FlowRunner, RunOutcome
+from .interpreter import ActionRegistry, ActionRequest, ActionResult, FlowRunner, RunOutcome
 from .store import RunStore
 
 __all__ = [

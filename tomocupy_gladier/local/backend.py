@@ -34,7 +34,7 @@ from .providers.compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
 from .providers.search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider
 from .providers.transfer import TRANSFER_URL, TransferProvider
 from .registry import FunctionRegistry
-from .runner import MAX_STATE_BYTES, ActionRegistry, FlowRunner, RunOutcome, now_iso
+from .interpreter import MAX_STATE_BYTES, ActionRegistry, FlowRunner, RunOutcome, now_iso
 from .store import RunStore
 
 FINAL_STATUSES = ("SUCCEEDED", "FAILED")

@@ -13,7 +13,7 @@ import os
 import uuid
 from typing import Callable, NamedTuple
 
-from .runner import now_iso
+from .interpreter import now_iso
 from .sqlite import SQLiteFile
 
 # Fixed namespace so that ids are stable across machines and state folders.

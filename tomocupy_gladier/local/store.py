@@ -19,7 +19,7 @@ import uuid
 from typing import Any
 
 from .errors import UnknownFlowError, UnknownRunError
-from .runner import RunOutcome, now_iso
+from .interpreter import RunOutcome, now_iso
 from .sqlite import SQLiteFile
 
 _SCHEMA = """

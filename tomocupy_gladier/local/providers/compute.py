@@ -37,7 +37,7 @@ from typing import Any, Mapping
 
 from ..errors import ActionTimeout, InvalidRequest
 from ..registry import FunctionRegistry
-from ..runner import ActionRequest, ActionResult
+from ..interpreter import ActionRequest, ActionResult
 
 COMPUTE_V2_URL = "https://compute.actions.globus.org"
 COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"

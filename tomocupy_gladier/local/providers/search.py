@@ -17,7 +17,7 @@ import uuid
 from typing import Any, Iterable, Mapping
 
 from ..errors import InvalidRequest
-from ..runner import ActionRequest, ActionResult, now_iso
+from ..interpreter import ActionRequest, ActionResult, now_iso
 from ..sqlite import SQLiteFile
 
 SEARCH_INGEST_URL = "https://actions.globus.org/search/ingest"

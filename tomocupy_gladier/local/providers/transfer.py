@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ActionTimeout, InvalidRequest
-from ..runner import ActionRequest, ActionResult, now_iso
+from ..interpreter import ActionRequest, ActionResult, now_iso
 
 TRANSFER_URL = "https://transfer.actions.globus.org/transfer/"
 

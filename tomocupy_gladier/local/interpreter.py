@@ -146,7 +146,7 @@ class _FailState(Exception):
         self.error, self.cause = error, cause
 
 
-# --------------------------------------------------------------------------- runner
+# --------------------------------------------------------------------------- interpreter
 
 class FlowRunner:
     """Executes one flow definition. Create once per flow, call :meth:`run` per run.
