@@ -7,7 +7,9 @@ Entry points:
 
 * :class:`LocalBackend` -- owns the run store, function registry, search index and action
   providers.
-* :class:`FlowRunner` -- the Globus Flows language interpreter, usable on its own.
+* :class:`FlowRunner` -- the Globus Flows language interpreter (:mod:`.interpreter`; Choice
+  rules in :mod:`.choice`), usable on its own with action providers (:mod:`.actions`: the
+  interface, :mod:`.providers`: Transfer, Compute, Search ingest).
 * :func:`validate_definition` -- the static check of a flow definition (the rules Globus
   Flows applies, :mod:`.flow_rules`; :func:`check_definition` lists every problem).
 """
@@ -26,7 +28,8 @@ from .errors import (
     UnknownFlowError,
     UnknownRunError,
 )
-from .interpreter import ActionRegistry, ActionRequest, ActionResult, FlowRunner, RunOutcome
+from .actions import ActionRegistry, ActionRequest, ActionResult
+from .interpreter import FlowRunner, RunOutcome
 from .store import RunStore
 
 __all__ = [

@@ -23,7 +23,7 @@ import time
 import traceback
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Iterator, Mapping
 
 import jsonschema
 
@@ -34,8 +34,10 @@ from .providers.compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
 from .providers.search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider
 from .providers.transfer import TRANSFER_URL, TransferProvider
 from .registry import FunctionRegistry
-from .interpreter import MAX_STATE_BYTES, ActionRegistry, FlowRunner, RunOutcome, now_iso
+from .actions import ActionRegistry
+from .interpreter import MAX_STATE_BYTES, FlowRunner, RunOutcome
 from .store import RunStore
+from .timestamps import now_iso
 
 FINAL_STATUSES = ("SUCCEEDED", "FAILED")
 

@@ -13,8 +13,8 @@ import os
 import uuid
 from typing import Callable, NamedTuple
 
-from .interpreter import now_iso
 from .sqlite import SQLiteFile
+from .timestamps import now_iso
 
 # Fixed namespace so that ids are stable across machines and state folders.
 FUNCTION_NAMESPACE = uuid.UUID("5c4b8e0e-6a0f-4d53-9a57-2f1c7b4e8d11")
