@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from .errors import StatesRuntime
-from .paths import PathError, read_path
+from .jsonpath import PathError, read_path
 from .timestamps import parse_timestamp
 
 

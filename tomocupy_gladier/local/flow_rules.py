@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from .paths import is_valid_path, is_writable_path
+from .jsonpath import is_valid_path, is_writable_path
 
 DOCS = "https://docs.globus.org/api/flows"
 

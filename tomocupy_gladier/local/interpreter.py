@@ -37,7 +37,7 @@ from .errors import (
     ProviderError,
     StatesRuntime,
 )
-from .paths import PathError, read_path, render_parameters, write_path
+from .jsonpath import PathError, read_path, render_parameters, write_path
 from .timestamps import now_iso, parse_timestamp
 
 DEFAULT_WAIT_TIME = 300  # seconds (Flows' default WaitTime)
