@@ -10,7 +10,8 @@ from tomocupy_gladier.config import load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters, run_label
 from tomocupy_gladier.flows import TomocupyFlow, TomocupyReconFlow
-from tomocupy_gladier.paths import Collection, tomocupy_output
+from tomocupy_gladier.collection_paths import Collection
+from tomocupy_gladier.output_folders import tomocupy_output
 from tomocupy_gladier.validation import validate_flow_input
 
 from tests.conftest import FACILITY, PUBLISH

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.paths import previews_folder, run_logs_folder, tomocupy_output
+from tomocupy_gladier.output_folders import previews_folder, run_logs_folder, tomocupy_output
 
 
 def recon_parameters(config: ExperimentConfig, overrides: Mapping[str, Any] | None = None,

@@ -24,7 +24,7 @@ from tomocupy_gladier.flow_input import (
     run_label,
 )
 from tomocupy_gladier.flows import moves_scan
-from tomocupy_gladier.paths import run_logs_folder
+from tomocupy_gladier.output_folders import run_logs_folder
 from tomocupy_gladier.validation import validate_flow_input
 
 

@@ -16,7 +16,7 @@ from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.backends import flow_class
 from tomocupy_gladier.flow_input import locate_scan, recon_parameters
 from tomocupy_gladier.flows import moves_scan
-from tomocupy_gladier.paths import tomocupy_output
+from tomocupy_gladier.output_folders import tomocupy_output
 from tomocupy_gladier.plan import plan_run
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
