@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tomocupy_gladier.backends import local_backend, make_client
+from tomocupy_gladier.client_factory import local_backend, make_client
 from tomocupy_gladier.demo import prepare
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
 

@@ -324,7 +324,7 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
     from tomocupy_gladier.config import config_from_dict
     from tomocupy_gladier.flow_input import build_flow_input
     from tomocupy_gladier.flows import TomocupyReconFlow
-    from tomocupy_gladier.backends import local_backend
+    from tomocupy_gladier.client_factory import local_backend
     from tomocupy_gladier.gladier_local import local_client
 
     out = work / "flow_rec"

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tomocupy_gladier.backends import local_backend
+from tomocupy_gladier.client_factory import local_backend
 from tomocupy_gladier.config import load_config
 from tomocupy_gladier.flow_input import recon_parameters
 from tomocupy_gladier.flows import TomocupyFlow

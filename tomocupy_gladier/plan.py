@@ -66,7 +66,7 @@ class RunPlan:
 
     def client(self, *, background: bool = True) -> Any:
         """The Gladier client on this plan's backend."""
-        from tomocupy_gladier.backends import make_client
+        from tomocupy_gladier.client_factory import make_client
 
         return make_client(self.flow, self.config, self.backend, background=background)
 

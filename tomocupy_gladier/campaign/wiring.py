@@ -13,7 +13,7 @@ from tomocupy_gladier.campaign.manifest import DEFAULT_PARAM_SET, Job, load_mani
 from tomocupy_gladier.campaign.service import RunService
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.backends import flow_class
+from tomocupy_gladier.client_factory import flow_class
 from tomocupy_gladier.flow_input import locate_scan, recon_parameters
 from tomocupy_gladier.flows import moves_scan
 from tomocupy_gladier.output_folders import tomocupy_output
@@ -119,7 +119,7 @@ def with_defaults(defaults: Mapping[str, Any], body_for: BodyBuilder) -> BodyBui
 
 def local_run_service(config: ExperimentConfig, flow_name: str) -> RunService:
     """The local backend, its runs started in the background so several can be active."""
-    from tomocupy_gladier.backends import local_experiment_client
+    from tomocupy_gladier.client_factory import local_experiment_client
     from tomocupy_gladier.campaign.gladier_service import GladierClientRunService
 
     client = local_experiment_client(flow_name, config, background=True)
@@ -128,7 +128,7 @@ def local_run_service(config: ExperimentConfig, flow_name: str) -> RunService:
 
 def globus_run_service(config: ExperimentConfig, flow_name: str) -> tuple[RunService, BodyBuilder]:
     """Globus Flows through a logged-in Gladier client (flow deployed/updated first)."""
-    from tomocupy_gladier.backends import globus_client
+    from tomocupy_gladier.client_factory import globus_client
     from tomocupy_gladier.campaign.globus_service import GlobusRunService
 
     client = globus_client(flow_name, config)

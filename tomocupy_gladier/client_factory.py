@@ -1,4 +1,4 @@
-"""Building a flow client on a backend: the real Globus services, or the local one.
+"""The flow's Gladier client, built for a backend: the real Globus services, or the local one.
 
 Both backends get the same Gladier client class, so they run the same generated
 definition and the same input; only the managers plugged into it differ.
