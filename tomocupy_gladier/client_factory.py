@@ -44,7 +44,7 @@ def offline_client(name: FlowRef, **kwargs: Any) -> TomocupyClient:
 def globus_client(name: FlowRef, config: ExperimentConfig | None = None) -> TomocupyClient:
     """A client on the Globus services, logged in as the user or as a confidential client."""
     from tomocupy_gladier.auth import login_manager_for
-    from tomocupy_gladier.globus_flows import GlobusFlowsManager
+    from tomocupy_gladier.globus_flows_manager import GlobusFlowsManager
 
     globus = dict(config.globus) if config else {}
     flow_kwargs = {}
