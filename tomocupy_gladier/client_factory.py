@@ -19,7 +19,7 @@ from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flows import FLOWS
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyClient
-from tomocupy_gladier.gladier_clients import client_with_storage
+from tomocupy_gladier.gladier_storage import client_with_storage
 
 
 FlowRef = Union[str, Any]  # a name from FLOWS, or a (decorated) Gladier client class

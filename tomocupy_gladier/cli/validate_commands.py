@@ -54,7 +54,7 @@ def _load_class(ref: str) -> Any:
 def _from_client(client_cls: Any) -> tuple[dict, dict | None]:
     from gladier.managers.login_manager import CallbackLoginManager
 
-    from tomocupy_gladier.gladier_clients import client_with_storage
+    from tomocupy_gladier.gladier_storage import client_with_storage
 
     storage = Path(tempfile.mkdtemp(prefix="tomocupy-gladier-validate-")) / "offline.cfg"
     try:

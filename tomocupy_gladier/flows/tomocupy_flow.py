@@ -20,7 +20,7 @@ from tomocupy_gladier.schema import (
 from tomocupy_gladier.tools.previews import Previews, make_previews, make_previews_tasks
 from tomocupy_gladier.tools.return_data import TRANSFER_URL, ReturnData
 from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
-from tomocupy_gladier.gladier_clients import locked_storage
+from tomocupy_gladier.gladier_storage import locked_storage
 from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
 from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon
 from tomocupy_gladier.tools.transfer import ScanTransfer
