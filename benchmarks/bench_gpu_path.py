@@ -326,6 +326,7 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
     from tomocupy_gladier.flows import TomocupyReconFlow
     from tomocupy_gladier.client_factory import local_backend
     from tomocupy_gladier.gladier_local import local_client
+    from tomocupy_gladier.run_record import RECON_STATE, RunRecord
 
     out = work / "flow_rec"
     fresh(out)
@@ -350,11 +351,7 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
         states = backend.store.state_durations(record["run_id"])
     finally:
         backend.close()
-    output = (record.get("details") or {}).get("output") or {}
-    try:
-        result = output["TomocupyRecon"]["details"]["results"][0]["output"] or {}
-    except (KeyError, IndexError, TypeError):
-        result = {}
+    result = RunRecord(record).result(RECON_STATE)
     if result.get("log_file") and Path(result["log_file"]).exists():
         shutil.copy(result["log_file"], logs / "flow.log")
     fresh(out)
