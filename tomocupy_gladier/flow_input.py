@@ -12,6 +12,15 @@ from typing import Any, Mapping
 
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
+from tomocupy_gladier.flow_input_types import (
+    EndpointConfig,
+    FlowInput,
+    FlowInputData,
+    PreviewsBlock,
+    Publishv2Block,
+    ReturnDataBlock,
+    TomocupyBlock,
+)
 from tomocupy_gladier.output_folders import previews_folder, run_logs_folder, tomocupy_output
 
 
@@ -75,8 +84,9 @@ def _on_collection(scan: str, collection, base: PurePosixPath) -> PurePosixPath:
 def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *,
                      transfer: bool = True, publish_metadata: Mapping[str, Any] | None = None,
                      previews: Mapping[str, Any] | None = None,
-                     location: ScanLocation | None = None) -> dict[str, Any]:
-    """The flow input for one scan (without function ids, which Gladier adds).
+                     location: ScanLocation | None = None) -> FlowInput:
+    """The flow input for one scan (without function ids, which Gladier adds; its blocks are
+    described in :mod:`tomocupy_gladier.flow_input_types`).
 
     The reconstruction's folder is decided here, once (:func:`recon_output`), and travels in
     ``tomocupy.output``; every later step uses it or what the reconstruction step reports.
@@ -86,23 +96,26 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
     location = location or locate_scan(config, scan, transfer=transfer)
     output = recon_output(location, recon)
     options = {k: v for k, v in recon.items() if k != "out-path-name"}
-    data: dict[str, Any] = {}
+    tomocupy: TomocupyBlock = {"file_name": str(location.posix_path), "output": str(output),
+                               "logs": str(run_logs_folder(output)), "timeout": config.timeout}
+    data: FlowInputData = {
+        "recon": options,
+        "tomocupy": tomocupy,
+        "compute_endpoint": config.compute_endpoint,
+        "tomocupy_endpoint_config": EndpointConfig(**config.pbs),
+        "previews": PreviewsBlock(**(previews or {})),
+        "publishv2": publish_input(config, location, output, options, previews, publish_metadata),
+        "return_data": return_input(config, output, previews),
+    }
     if transfer:
         assert config.source is not None and location.source_path is not None
-        data["source"] = {"id": config.source.id, "path": str(location.source_path)}
-        data["destination"] = {"id": config.facility.id, "path": str(location.facility_path)}
-        data["transfer_recursive"] = False
-        data["transfer_sync_level"] = "checksum"
-    data.update({
-        "recon": options,
-        "tomocupy": {"file_name": str(location.posix_path), "output": str(output),
-                     "logs": str(run_logs_folder(output)), "timeout": config.timeout},
-        "compute_endpoint": config.compute_endpoint,
-        "tomocupy_endpoint_config": dict(config.pbs),
-        "previews": dict(previews or {}),
-    })
-    data["publishv2"] = publish_input(config, location, output, options, previews, publish_metadata)
-    data["return_data"] = return_input(config, output, previews)
+        data = {  # the transfer keys come first in the input
+            "source": {"id": config.source.id, "path": str(location.source_path)},
+            "destination": {"id": config.facility.id, "path": str(location.facility_path)},
+            "transfer_recursive": False,
+            "transfer_sync_level": "checksum",
+            **data,
+        }
     return {"input": data}
 
 
@@ -130,7 +143,7 @@ def published_item(output: PurePosixPath, recon: Mapping[str, Any],
 
 
 def return_input(config: ExperimentConfig, output: PurePosixPath,
-                 previews: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 previews: Mapping[str, Any] | None = None) -> ReturnDataBlock:
     """The ``return_data`` block: an explicit ``enable`` flag and, when enabled, what is copied where.
 
     The source is on the facility collection: the previews folder, or the whole reconstruction
@@ -158,7 +171,7 @@ def return_input(config: ExperimentConfig, output: PurePosixPath,
 
 def publish_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,
                   options: Mapping[str, Any], previews: Mapping[str, Any] | None = None,
-                  extra_metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  extra_metadata: Mapping[str, Any] | None = None) -> Publishv2Block:
     """Publishv2's block; every enable flag is explicit (an absent flag silently skips the step).
 
     ``enable_meta_files`` is off: a per-file list of a 2000-slice volume would not fit in the
