@@ -14,9 +14,9 @@ Entry points:
   Flows applies, :mod:`.flow_rules`; :func:`check_definition` lists every problem).
 """
 
-from .backend import FINAL_STATUSES, LocalBackend
+from .backend import LocalBackend
 from .definition import validate_definition
-from .flow_rules import Problem, check_definition
+from .flow_rules import FINAL_STATUSES, Problem, check_definition
 from .errors import (
     ActionFailedException,
     ActionTimeout,

@@ -29,17 +29,16 @@ import jsonschema
 
 from .definition import validate_definition
 from .errors import InputValidationError
-from .flow_rules import check_input
+from .flow_rules import FINAL_STATUSES, MAX_STATE_BYTES, check_input
 from .providers.compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
 from .providers.search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider
 from .providers.transfer import TRANSFER_URL, TransferProvider
 from .registry import FunctionRegistry
 from .actions import ActionRegistry
-from .interpreter import MAX_STATE_BYTES, FlowRunner, RunOutcome
+from .interpreter import FlowRunner, RunOutcome
 from .store import RunStore
 from .timestamps import now_iso
 
-FINAL_STATUSES = ("SUCCEEDED", "FAILED")
 
 
 class LocalBackend:

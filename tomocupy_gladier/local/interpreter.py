@@ -37,11 +37,11 @@ from .errors import (
     ProviderError,
     StatesRuntime,
 )
+from .flow_rules import MAX_STATE_BYTES
 from .jsonpath import PathError, read_path, render_parameters, write_path
 from .timestamps import now_iso, parse_timestamp
 
 DEFAULT_WAIT_TIME = 300  # seconds (Flows' default WaitTime)
-MAX_STATE_BYTES = 200_000  # Flows' documented limit on the run state
 
 
 # --------------------------------------------------------------------------- events
