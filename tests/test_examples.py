@@ -45,10 +45,11 @@ def test_extended_flows_add_their_step_after_the_return_step(name, state):
     flow = next(v for k, v in vars(module).items() if k.startswith("TomocupyFlowWith"))
     states = offline_client(flow).get_flow_definition()["States"]
     base = offline_client("tomocupy").get_flow_definition()["States"]
-    assert set(states) == set(base) | {state}
-    # whether the results were sent back or not, the new step follows
+    assert set(states) == set(base) | {state, f"{state}Failed"}
+    # whether the results were sent back or not, the new step follows, and the email comes last
     assert states["ReturnData"]["Next"] == states["ReturnDataSkipped"]["Next"] == state
-    assert states[state].get("End") is True
+    assert states[state]["Next"] == "NotifyChoice"
+    assert states[state]["Catch"][0]["Next"] == f"{state}Failed"
     # TomocupyFlow's inputs, all of them, plus the example's own
     inner = flow.flow_schema["properties"]["input"]
     base_inner = TomocupyFlow.flow_schema["properties"]["input"]

@@ -21,7 +21,8 @@ def test_tomocupy_flow_is_transfer_then_reconstruction_then_publication(definiti
     assert states["MakePreviews"]["Next"] == "ScanMetadata"
     assert states["ScanMetadata"]["Next"] == "Publishv2GatherMetadata"
     assert states["Publishv2Done"]["Next"] == "ReturnDataChoice"
-    assert states["ReturnData"].get("End") is True and states["ReturnDataSkipped"].get("End") is True
+    assert states["ReturnData"]["Next"] == states["ReturnDataSkipped"]["Next"] == "NotifyChoice"
+    assert states["NotifySucceeded"].get("End") is True and states["NotifySkipped"].get("End") is True
 
 
 def test_transfer_reads_collection_objects_and_honours_sync_level(definition):

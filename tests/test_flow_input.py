@@ -182,6 +182,7 @@ def test_the_typed_blocks_follow_the_flow_input_schema():
         <= data.__required_keys__  # source/destination: TomocupyFlow only
     blocks = {"tomocupy": types.TomocupyBlock, "publishv2": types.Publishv2Block,
               "return_data": types.ReturnDataBlock, "previews": types.PreviewsBlock,
+              "notify": types.NotifyBlock,
               "tomocupy_endpoint_config": types.EndpointConfig,
               "source": types.CollectionPath, "destination": types.CollectionPath}
     for name, typed in blocks.items():

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from tomocupy_gladier.client_factory import local_backend, make_client
 from tomocupy_gladier.catalog import SearchFilters, search_local
 from tomocupy_gladier.cli import main
+from tomocupy_gladier.run_record import RunRecord
 from tomocupy_gladier.config import load_config
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.synthetic import write_scan
@@ -74,8 +75,13 @@ def test_a_reconstruction_the_engine_refuses_fails_the_run_and_publishes_nothing
     record = make_client("tomocupy", config).run_flow(flow_input=body)
 
     assert record["status"] == "FAILED"
-    assert record["details"]["code"] == "ActionFailedException"
-    assert "remove-stripe-method" in record["details"]["description"]
+    # the flow catches the failure (to email it) and ends in RunFailed; the reason is the step's
+    assert record["details"]["code"] == "RunFailed"
+    failed = RunRecord(record)
+    assert failed.failed_state == "TomocupyRecon"
+    assert failed.failure.startswith("ActionFailedException: ")
+    assert "remove-stripe-method" in failed.failure
+    assert "NotifyFailedError" not in record["details"]["output"]  # no [notify]: nothing was sent
     assert not (engine_experiment.parent / "portal/published").exists()
     assert not list((engine_experiment.parent / "facility").rglob("recon_*.tiff"))
 

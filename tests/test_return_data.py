@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tomocupy_gladier.client_factory import local_backend, make_client
+from tomocupy_gladier.run_record import RunRecord
 from tomocupy_gladier.config import load_config
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
 
@@ -65,7 +66,7 @@ def test_without_a_return_section_the_step_is_skipped_visibly(tmp_path: Path):
     assert body["input"]["return_data"] == {"enable": False}
     assert run["status"] == "SUCCEEDED", run["details"]
     names = state_names(local_backend(config), run["run_id"])
-    assert names[-2:] == ["ReturnDataChoice", "ReturnDataSkipped"]
+    assert names[-4:] == ["ReturnDataChoice", "ReturnDataSkipped", "NotifyChoice", "NotifySkipped"]
     assert "ReturnData" not in names
     assert run["details"]["output"]["ReturnData"] == {"skipped": True, "reason": "return_data.enable is false"}
     assert list((tmp_path / "analysis").iterdir()) == []
@@ -94,11 +95,11 @@ def test_an_unknown_return_collection_fails_with_a_clear_reason(tmp_path: Path):
 
     path = tiny_experiment(tmp_path, return_section(), at_facility=True)
     _, _, run = _run(path, flow="recon", rtype="try", edit=elsewhere)
-    details = run["details"]
-    assert (run["status"], details["code"], details["state_name"]) == (
-        "FAILED", "ActionFailedException", "ReturnData")
-    assert "ENDPOINT_NOT_FOUND" in details["description"]
-    assert stranger in details["description"]
+    record = RunRecord(run)
+    assert (record.status, record.failed_state) == ("FAILED", "ReturnData")
+    assert record.failure.startswith("ActionFailedException: ")
+    assert "ENDPOINT_NOT_FOUND" in record.failure
+    assert stranger in record.failure
     # the publication before it is done and stays done
     assert (tmp_path / "portal/published/cells/try_center/scan1/previews/try_montage.png").is_file()
     assert not list((tmp_path / "portal").rglob("recon_slice*")), "a try publishes its montage only"

@@ -39,6 +39,7 @@ def good_input() -> dict:
         "make_previews_function_id": FID,
         "scan_metadata_function_id": FID,
         "return_data": {"enable": False},
+        "notify": {"enable": False},
     }}
 
 

@@ -107,6 +107,20 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "required": ["collection", "path"],
             "additionalProperties": False,
         },
+        "notify": {
+            "type": "object",
+            "title": "Email when a run ends or waits for a choice",
+            "properties": {
+                "email": {"type": "array", "minItems": 1, "uniqueItems": True,
+                          "items": {"type": "string", "pattern": r"^[^@\s,]+@[^@\s,]+$"}},
+                "sender": {"type": "string", "pattern": r"^[^@\s,]+@[^@\s,]+$"},
+                "smtp": {"type": "string", "pattern": r"^[A-Za-z0-9.-]+:[0-9]{1,5}$"},
+                "run_page": {"type": "string", "pattern": "^https?://"},
+                "enable": {"type": "boolean"},
+            },
+            "required": ["email"],
+            "additionalProperties": False,
+        },
         "transfers": {
             "type": "object",
             "title": "Transfers",
@@ -164,6 +178,22 @@ class ReturnConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """Who is emailed when a run ends or waits for a choice (the ``[notify]`` section).
+
+    ``smtp``: ``(host, port)`` of the SMTP server; its account comes from the environment
+    (``TOMOCUPY_GLADIER_SMTP_USERNAME``/``_PASSWORD``), never from the file. Without it the
+    local backend appends messages to the mbox file ``mailbox`` in its state folder instead.
+    ``run_page``: the address runs are linked from, followed by the run id.
+    """
+
+    email: tuple[str, ...]
+    sender: str = "tomocupy-gladier@localhost"
+    smtp: tuple[str, int] | None = None
+    run_page: str | None = None
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """A validated ``experiment.toml``; relative local paths are resolved against its folder."""
 
@@ -183,6 +213,7 @@ class ExperimentConfig:
     pbs: Mapping[str, Any] = field(default_factory=dict)
     publish: PublishConfig | None = None
     return_data: ReturnConfig | None = None
+    notify: NotifyConfig | None = None
     recon: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     local_state_dir: Path | None = None
@@ -289,8 +320,18 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         r = raw["return"]
         return_data = ReturnConfig(collection=r["collection"], path=r["path"], what=r.get("what", "previews"))
     executable = compute.get("executable", "tomocupy")
-    timeout, wait_time = time_limits(compute, path)
     state_dir = local.get("state_dir")
+    local_state_dir = (base / state_dir).resolve() if state_dir else (base / ".tomocupy-gladier").resolve()
+    notify = None
+    if "notify" in raw and raw["notify"].get("enable", True):
+        n = raw["notify"]
+        host, _, port = n["smtp"].rpartition(":") if "smtp" in n else ("", "", "")
+        notify = NotifyConfig(
+            email=tuple(n["email"]), sender=n.get("sender", NotifyConfig.sender),
+            smtp=(host, int(port)) if host else None,
+            run_page=n.get("run_page"),
+        )
+    timeout, wait_time = time_limits(compute, path)
     return ExperimentConfig(
         path=path,
         name=raw.get("experiment", {}).get("name", path.stem),
@@ -308,9 +349,10 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         pbs=dict(compute.get("pbs", {})),
         publish=publish,
         return_data=return_data,
+        notify=notify,
         recon=dict(raw.get("recon", {})),
         tags=tuple(raw.get("experiment", {}).get("tags", [])),
-        local_state_dir=(base / state_dir).resolve() if state_dir else (base / ".tomocupy-gladier").resolve(),
+        local_state_dir=local_state_dir,
         local_collections=collections,
         globus=dict(raw.get("globus", {})),
     )

@@ -79,6 +79,12 @@ path = "/incoming"
 what = "previews"               # "previews", or "reconstruction" (the whole volume, previews included)
 # enable = false                # keep the section but skip the step (the run log shows ReturnDataSkipped)
 
+# [notify]                      # email when a run ends (succeeded: record and links; failed: step, reason)
+# email = ["you@lab.example"]
+# sender = "tomography@lab.example"
+# smtp = "smtp.lab.example:587"  # account in TOMOCUPY_GLADIER_SMTP_USERNAME / _PASSWORD, never here;
+#                               # without smtp the local backend appends messages to <state_dir>/mailbox
+
 [recon]                         # default reconstruction parameters, by tomocupy's option names
 reconstruction-type = "full"
 rotation-axis-auto = "auto"

@@ -6,6 +6,8 @@ are not set here: Gladier adds them when it registers the functions.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
@@ -16,6 +18,7 @@ from tomocupy_gladier.flow_input_types import (
     EndpointConfig,
     FlowInput,
     FlowInputData,
+    NotifyBlock,
     PreviewsBlock,
     Publishv2Block,
     ReturnDataBlock,
@@ -84,7 +87,8 @@ def _on_collection(scan: str, collection, base: PurePosixPath) -> PurePosixPath:
 def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *,
                      transfer: bool = True, publish_metadata: Mapping[str, Any] | None = None,
                      previews: Mapping[str, Any] | None = None,
-                     location: ScanLocation | None = None) -> FlowInput:
+                     location: ScanLocation | None = None,
+                     backend: str | None = None) -> FlowInput:
     """The flow input for one scan (without function ids, which Gladier adds; its blocks are
     described in :mod:`tomocupy_gladier.flow_input_types`).
 
@@ -107,6 +111,7 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
         "publishv2": publish_input(config, location, output, options, previews, publish_metadata),
         "return_data": return_input(config, output, previews),
     }
+    data["notify"] = notify_input(config, location, output, data["publishv2"], backend or config.backend)
     if transfer:
         assert config.source is not None and location.source_path is not None
         data = {  # the transfer keys come first in the input
@@ -167,6 +172,58 @@ def return_input(config: ExperimentConfig, output: PurePosixPath,
         "destination": {"id": back.collection, "path": str(destination)},
         "recursive": True,
     }
+
+
+SMTP_USERNAME_ENV = "TOMOCUPY_GLADIER_SMTP_USERNAME"
+SMTP_PASSWORD_ENV = "TOMOCUPY_GLADIER_SMTP_PASSWORD"
+GLOBUS_RUN_PAGE = "https://app.globus.org/runs/"
+LOCAL_RUN_PAGE = "http://127.0.0.1:8765/runs/"
+
+
+def notify_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,
+                 publish: Mapping[str, Any], backend: str) -> NotifyBlock:
+    """The ``notify`` block: an explicit ``enable`` flag and, when enabled, the message's parts.
+
+    On Globus the Send Notification Email provider sends through the experiment's SMTP server
+    and needs its account in the request (``send_credentials``, which the flow keeps out of
+    the run's logs); it comes from the environment, never from the experiment file. Locally
+    the account stays in the environment: the local provider reads it there, so it is never
+    written into the run store. Without ``smtp`` the local provider fills a mailbox file.
+    """
+    notify = config.notify
+    if notify is None:
+        return {"enable": False}
+    if publish.get("enable_transfer") and publish.get("destination_collection"):
+        published = PurePosixPath(publish["destination"], PurePosixPath(publish["dataset"]).name)
+        record = f"globus://{publish['destination_collection']}{published}"
+    else:
+        record = "not published (no [publish] section)"
+    block: NotifyBlock = {
+        "enable": True,
+        "destination": ", ".join(notify.email),
+        "sender": notify.sender,
+        "subject": f"[tomocupy-gladier] {config.name}: {location.name}",
+        "scan": location.name,
+        "output": str(output),
+        "record": record,
+        "run_page": notify.run_page or (GLOBUS_RUN_PAGE if backend == "globus" else LOCAL_RUN_PAGE),
+    }
+    if notify.smtp is None:
+        if backend == "globus":
+            raise UserError("[notify] on the globus backend needs smtp = \"host:port\": Globus's Send "
+                            "Notification Email sends through your SMTP server")
+        block["send_credentials"] = []  # the local provider then fills the mailbox file
+        return block
+    host, port = notify.smtp
+    value: dict[str, Any] = {"hostname": host, "port": port}
+    if backend == "globus":
+        missing = [name for name in (SMTP_USERNAME_ENV, SMTP_PASSWORD_ENV) if not os.environ.get(name)]
+        if missing:
+            raise UserError(f"[notify] on the globus backend needs the SMTP account in {' and '.join(missing)}")
+        value.update(username=os.environ[SMTP_USERNAME_ENV], password=os.environ[SMTP_PASSWORD_ENV])
+    block["send_credentials"] = [{"credential_method": "email", "credential_type": "smtp",
+                                  "credential_value": value}]
+    return block
 
 
 def publish_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,

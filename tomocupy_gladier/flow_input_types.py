@@ -76,6 +76,22 @@ class ReturnDataBlock(TypedDict):
     recursive: NotRequired[bool]
 
 
+class NotifyBlock(TypedDict):
+    """``notify``: the email when a run ends (only ``enable`` when off). ``send_credentials``
+    is the Send Notification Email provider's: the SMTP server (and, on Globus, its account
+    from the environment); empty locally without ``smtp`` (the mailbox file)."""
+
+    enable: bool
+    destination: NotRequired[str]  # the addresses, comma-separated
+    sender: NotRequired[str]
+    subject: NotRequired[str]
+    scan: NotRequired[str]
+    output: NotRequired[str]
+    record: NotRequired[str]  # where the record was published, or why it was not
+    run_page: NotRequired[str]
+    send_credentials: NotRequired[list[dict[str, Any]]]
+
+
 class FlowInputData(TypedDict):
     """The value of ``input``. ``source``, ``destination`` and the ``transfer_*`` keys are
     there only when the scan is transferred first (``TomocupyFlow``)."""
@@ -91,6 +107,7 @@ class FlowInputData(TypedDict):
     previews: PreviewsBlock
     publishv2: Publishv2Block
     return_data: ReturnDataBlock
+    notify: NotifyBlock
 
 
 class FlowInput(TypedDict):

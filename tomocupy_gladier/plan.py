@@ -103,7 +103,7 @@ def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, f
     check_ranges(recon, readable_scan(config, location, chosen))
     check_engine(config, recon, chosen)
     body = build_flow_input(config, scan, recon, transfer=transfer, publish_metadata=publish_metadata,
-                            location=location)
+                            location=location, backend=chosen)
     body["input"].update(extra_input or {})
     validate_flow_input(schema_without_function_ids(flow.flow_schema), body)
     output = PurePosixPath(body["input"]["tomocupy"]["output"])

@@ -8,6 +8,7 @@ from the compute functions, not written out by hand.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -15,6 +16,7 @@ from gladier.utils.name_generation import get_compute_flow_state_name
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
 from tomocupy_gladier.local import flow_rules
+from tomocupy_gladier.tools.notify import FAILURE_KEY
 from tomocupy_gladier.tools.previews import make_previews
 from tomocupy_gladier.tools.scan_metadata import scan_metadata
 from tomocupy_gladier.tools.tomocupy_recon import tomocupy_recon
@@ -68,10 +70,32 @@ class RunRecord:
             return {}
 
     @property
-    def failure(self) -> str | None:
-        """``CODE: description`` of a failed run, without empty parts; None otherwise."""
+    def caught_failure(self) -> Mapping[str, Any]:
+        """``{state, error, cause}`` of the step whose failure the flow caught (see
+        :mod:`tomocupy_gladier.tools.notify`); {} when no step failed or nothing caught it."""
+        caught = self.state.get(FAILURE_KEY)
+        return caught if isinstance(caught, Mapping) and "error" in caught else {}
+
+    @property
+    def failed_state(self) -> str | None:
+        """The step that failed: as the flow recorded it, else as the run's details name it."""
         if self.status != "FAILED":
             return None
         details = self.raw.get("details") or {}
-        parts = [str(p) for p in (details.get("code"), details.get("description")) if p]
+        return self.caught_failure.get("state") or details.get("state_name")
+
+    @property
+    def failure(self) -> str | None:
+        """``ERROR: cause`` of a failed run, without empty parts; None otherwise.
+
+        A failure the flow caught (to email it) is reported as the failing step raised it, not
+        as the ``RunFailed`` state the run then ended in.
+        """
+        if self.status != "FAILED":
+            return None
+        caught = self.caught_failure
+        details = self.raw.get("details") or {}
+        pair = (caught.get("error"), caught.get("cause")) if caught else (
+            details.get("code"), details.get("description"))
+        parts = [p if isinstance(p, str) else json.dumps(p) for p in pair if p]
         return ": ".join(parts) or "no reason given"

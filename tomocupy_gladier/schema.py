@@ -226,11 +226,48 @@ RETURN_PROPERTIES: dict[str, Any] = {
     },
 }
 
+NOTIFY_PROPERTIES: dict[str, Any] = {
+    "notify": {
+        "title": "Email when the run ends",
+        "description": "One message when the run succeeds (with the published record) or fails (with "
+        "the step and the reason).",
+        "type": "object",
+        "properties": {
+            "enable": {"title": "Send an email", "description": "Unticked: nobody is emailed (shown as "
+                       "NotifySkipped in the run log) and the fields below are not needed.",
+                       "type": "boolean", "default": False},
+            "destination": {"title": "To", "description": "Email addresses, separated by commas.",
+                            "type": "string", "minLength": 3},
+            "sender": {"title": "From", "type": "string", "minLength": 3},
+            "subject": {"title": "Subject", "description": "\"succeeded\" or \"FAILED\" is added.",
+                        "type": "string", "minLength": 1},
+            "scan": {"title": "Scan named in the message", "type": "string"},
+            "output": {"title": "Reconstruction named in the message", "type": "string"},
+            "record": {"title": "Published record named in the message", "type": "string"},
+            "run_page": {"title": "Run page address", "description": "The run id is appended.",
+                         "type": "string"},
+            "send_credentials": {
+                "title": "Sending account",
+                "description": "For Globus's Send Notification Email: the SMTP server and account "
+                "(kept out of the run's logs). Empty on the local backend, whose provider reads the "
+                "account from its environment.",
+                "type": "array",
+                "items": {"title": "Account", "type": "object"},
+            },
+        },
+        "required": ["enable"],
+        "if": {"properties": {"enable": {"const": True}}, "required": ["enable"]},
+        "then": {"required": ["destination", "sender", "subject", "scan", "output", "record",
+                              "run_page", "send_credentials"]},
+        "additionalProperties": False,
+    },
+}
+
 # The start form's order: the scan, then the reconstruction (type and axis first, see
 # options.recon_property_order), previews, sending back, and last the deployment settings that
 # `tomocupy-gladier deploy` fills in for the experiment. Inputs of extended flows come after the
 # scientist's own fields, before the deployment settings.
-SCIENTIST_ORDER = ("source", "tomocupy", "recon", "previews", "return_data")
+SCIENTIST_ORDER = ("source", "tomocupy", "recon", "previews", "return_data", "notify")
 DEPLOYMENT_ORDER = ("destination", "transfer_recursive", "transfer_sync_level", "publishv2",
                     "tomocupy_endpoint_config", "compute_endpoint")
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from tomocupy_gladier.run_record import FINAL_STATUSES as TERMINAL_STATUSES  # one definition
+from tomocupy_gladier.run_record import RunRecord
 
 
 class ServiceError(Exception):
@@ -65,9 +66,11 @@ class RunService(Protocol):
 
 
 def failure_reason(record: Mapping[str, Any]) -> str:
-    """A one-line reason from a failed run record (``details.code`` and ``description``)."""
+    """A one-line reason from a failed run record (as :attr:`RunRecord.failure` reads it)."""
     details = record.get("details") or {}
     if not isinstance(details, Mapping):
         return str(details)[:500]
+    if record.get("status") == "FAILED":
+        return str(RunRecord(record).failure)[:500]
     parts = [str(details.get(k)) for k in ("code", "description") if details.get(k)]
     return (": ".join(parts) or str(record.get("status", "FAILED")))[:500]

@@ -10,6 +10,7 @@ from gladier_tools.publish import Publishv2
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
 from tomocupy_gladier.schema import (
+    NOTIFY_PROPERTIES,
     PREVIEW_PROPERTIES,
     PUBLISH_PROPERTIES,
     RECON_PROPERTIES,
@@ -17,6 +18,7 @@ from tomocupy_gladier.schema import (
     TRANSFER_PROPERTIES,
     flow_input_schema,
 )
+from tomocupy_gladier.tools.notify import add_notifications
 from tomocupy_gladier.tools.previews import Previews, make_previews, make_previews_tasks
 from tomocupy_gladier.tools.return_data import TRANSFER_URL, ReturnData
 from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
@@ -33,6 +35,7 @@ TRANSFER_REQUIRED = ("source", "destination")
 PREVIEW_REQUIRED = ("previews", "make_previews_function_id", "scan_metadata_function_id")
 PUBLISH_REQUIRED = ("publishv2", "publishv2_gather_metadata_function_id")
 RETURN_REQUIRED = ("return_data",)
+NOTIFY_REQUIRED = ("notify",)
 
 # After the reconstruction: previews, then the record (scan metadata + reconstruction facts +
 # previews), which becomes Publishv2's input. The follow-up tasks go to the same batch job.
@@ -110,6 +113,7 @@ class TomocupyClient(GladierBaseClient):
             elif state["ActionUrl"].startswith(COMPUTE_URL):
                 state["WaitTime"] = max(int(state.get("WaitTime", 0)), self.step_wait_time)
         mirror_publication(definition)
+        add_notifications(definition)
         return definition
 
 
@@ -120,14 +124,15 @@ class TomocupyFlow(TomocupyClient):
 
     gladier_tools = [ScanTransfer, TomocupyRecon, Previews, ScanMetadata, Publishv2, ReturnData]
     schema_parts = (TRANSFER_PROPERTIES, RECON_PROPERTIES, PREVIEW_PROPERTIES, PUBLISH_PROPERTIES,
-                    RETURN_PROPERTIES)
+                    RETURN_PROPERTIES, NOTIFY_PROPERTIES)
     flow_schema = flow_input_schema(
         *schema_parts,
-        required=TRANSFER_REQUIRED + RECON_REQUIRED + PREVIEW_REQUIRED + PUBLISH_REQUIRED + RETURN_REQUIRED,
+        required=TRANSFER_REQUIRED + RECON_REQUIRED + PREVIEW_REQUIRED + PUBLISH_REQUIRED + RETURN_REQUIRED
+        + NOTIFY_REQUIRED,
         title="tomocupy: transfer, reconstruct, publish",
         description="Copies a scan to the computing facility, reconstructs it with tomocupy on a GPU "
         "node, publishes the reconstruction with its metadata and, when asked, sends the previews or "
-        "the reconstruction back to the scientist.",
+        "the reconstruction back to the scientist; it emails when the run ends, if asked.",
     )
 
 
@@ -136,13 +141,16 @@ class TomocupyReconFlow(TomocupyClient):
     """Reconstruct a scan already at the facility with tomocupy, then publish (or only catalogue) it."""
 
     gladier_tools = [TomocupyRecon, Previews, ScanMetadata, Publishv2, ReturnData]
-    schema_parts = (RECON_PROPERTIES, PREVIEW_PROPERTIES, PUBLISH_PROPERTIES, RETURN_PROPERTIES)
+    schema_parts = (RECON_PROPERTIES, PREVIEW_PROPERTIES, PUBLISH_PROPERTIES, RETURN_PROPERTIES,
+                    NOTIFY_PROPERTIES)
     flow_schema = flow_input_schema(
         *schema_parts,
-        required=RECON_REQUIRED + PREVIEW_REQUIRED + PUBLISH_REQUIRED + RETURN_REQUIRED,
+        required=RECON_REQUIRED + PREVIEW_REQUIRED + PUBLISH_REQUIRED + RETURN_REQUIRED
+        + NOTIFY_REQUIRED,
         title="tomocupy: reconstruct, publish",
         description="Reconstructs a scan that is already at the computing facility, publishes the result "
-        "and, when asked, sends the previews or the reconstruction back to the scientist.",
+        "and, when asked, sends the previews or the reconstruction back to the scientist and emails "
+        "when the run ends.",
     )
 
 

@@ -7,6 +7,7 @@ Layout of ``state_dir``::
     runs.db         flows, runs, log entries          (store.RunStore)
     functions.db    registered compute functions      (registry.FunctionRegistry)
     search.db       the local search index            (providers.search.SearchIndex)
+    mailbox         emails of runs when no SMTP server is named (providers.notify, mbox format)
     gladier.cfg     kept here by the Gladier adapter (:mod:`tomocupy_gladier.gladier_local`)
     tasks/<action>-<i>/  working folder and output.log of each compute task
     workers/<run>.log  stdout/stderr of background run workers
@@ -31,6 +32,7 @@ from .definition import validate_definition
 from .errors import InputValidationError
 from .flow_rules import FINAL_STATUSES, MAX_STATE_BYTES, check_input
 from .providers.compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
+from .providers.notify import NOTIFY_URL, NotifyProvider
 from .providers.search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider
 from .providers.transfer import TRANSFER_URL, TransferProvider
 from .registry import FunctionRegistry
@@ -87,6 +89,7 @@ class LocalBackend:
             COMPUTE_V2_URL: ComputeProvider(self.functions, tasks, env=self.env, version=2),
             COMPUTE_V3_URL: ComputeProvider(self.functions, tasks, env=self.env, version=3),
             SEARCH_INGEST_URL: SearchIngestProvider(self.search_index),
+            NOTIFY_URL: NotifyProvider(self.state_dir / "mailbox"),
         })
         self._runners: dict[tuple[str, str], FlowRunner] = {}
         self._workers: dict[str, subprocess.Popen] = {}

@@ -234,13 +234,15 @@ class RunStore(SQLiteFile):
                   brief: bool = False) -> list[dict]:
         """Runs, newest first, optionally filtered by status, flow and tag (``limit`` None: all;
         ``offset``: skip that many first). ``brief``: ``details`` holds only the summary
-        (``code``, ``description``, ``state_name``, ``time``), not the run state, for lists of
-        many runs."""
+        (``code``, ``description``, ``state_name``, ``time``, and of the run state only the
+        failure the flow caught, ``output.RunFailure``), for lists of many runs."""
         where, args = self._run_filters(status, flow_id, tag)
         details = ("json_object('code', json_extract(details, '$.code'), "
                    "'description', json_extract(details, '$.description'), "
                    "'state_name', json_extract(details, '$.state_name'), "
-                   "'time', json_extract(details, '$.time'))") if brief else "details"
+                   "'time', json_extract(details, '$.time'), "
+                   "'output', json_object('RunFailure', json_extract(details, '$.output.RunFailure')))"
+                   ) if brief else "details"
         sql = ("SELECT run_id, flow_id, flow_title, status, label, tags, start_time, "
                f"completion_time, {details}, username, owner_pid FROM runs")
         if where:

@@ -75,7 +75,7 @@ def _seconds(start: str | None, end: str | None) -> float | None:
 def run_row(raw: Mapping[str, Any], external_url: str | None = None) -> RunRow:
     record = RunRecord(raw)
     details = raw.get("details") or {}
-    step = details.get("state_name") or details.get("code") or ""
+    step = record.failed_state or details.get("state_name") or details.get("code") or ""
     return RunRow(
         run_id=record.run_id, status=record.status, label=str(raw.get("label") or ""),
         started=str(raw.get("start_time") or "")[:19], completed=str(raw.get("completion_time") or "")[:19],

@@ -1,0 +1,182 @@
+"""Email when a run ends: the last step of every flow ([notify]), a visible skip when it is off,
+failures routed through it without hiding them, on the local backend and for Globus."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import time
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tomocupy_gladier.client_factory import local_backend, make_client
+from tomocupy_gladier.config import load_config
+from tomocupy_gladier.errors import ConfigError, UserError
+from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
+from tomocupy_gladier.flows.tomocupy_flow import FLOWS
+from tomocupy_gladier.run_record import RunRecord
+from tomocupy_gladier.tools.notify import NOTIFY_URL
+
+from tests.browser import free_port
+from tests.tiny_experiment import state_names, tiny_experiment
+
+NOTIFY = '\n[notify]\nemail = ["alice@lab.example", "bob@lab.example"]\nsender = "tomo@lab.example"\n'
+
+
+def _definition(name: str) -> dict:
+    """The exported definition (a test keeps flows/ equal to what Gladier generates)."""
+    return json.loads((Path(__file__).parent.parent / "flows" / f"{name}.definition.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(FLOWS))
+def test_every_flow_ends_with_the_notification_and_catches_every_action(name):
+    states = _definition(name)["States"]
+    ends = [n for n, s in states.items() if s.get("End")]
+    assert sorted(ends) == ["NotifySkipped", "NotifySucceeded"]
+    for state_name, state in states.items():
+        if state.get("Type") == "Action" and not state_name.startswith("Notify"):
+            assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.RunFailure",
+                                       "Next": f"{state_name}Failed"}]
+            assert states[f"{state_name}Failed"]["Next"] == "NotifyFailureChoice"
+    sent = states["NotifySucceeded"]
+    assert sent["ActionUrl"] == NOTIFY_URL
+    assert sent["Parameters"]["__Private_Parameters"] == ["send_credentials"]
+    assert states["RunFailed"]["Type"] == "Fail"
+    assert states["NotifyFailed"]["Next"] == "RunFailed"
+
+
+def test_without_notify_the_step_is_skipped_visibly(tmp_path):
+    config = load_config(tiny_experiment(tmp_path))
+    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))
+    assert body["input"]["notify"] == {"enable": False}
+    run = make_client("tomocupy", config).run_flow(flow_input=body)
+    assert run["status"] == "SUCCEEDED"
+    assert run["details"]["output"]["Notify"] == {"skipped": True, "reason": "notify.enable is false"}
+    backend = local_backend(config)
+    assert state_names(backend, run["run_id"])[-1] == "NotifySkipped"
+    assert not (config.local_state_dir / "mailbox").exists()
+
+
+def _messages(config) -> list:
+    return list(mailbox.mbox(config.local_state_dir / "mailbox"))
+
+
+def test_a_finished_run_emails_its_record_into_the_local_mailbox(tmp_path):
+    config = load_config(tiny_experiment(tmp_path, NOTIFY))
+    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))
+    run = make_client("tomocupy", config).run_flow(flow_input=body)
+    assert run["status"] == "SUCCEEDED", RunRecord(run).failure
+
+    [message] = _messages(config)
+    assert message["To"] == "alice@lab.example, bob@lab.example"
+    assert message["From"] == "tomo@lab.example"
+    assert message["Subject"] == "[tomocupy-gladier] cells: scan1.h5 succeeded"
+    text = message.get_payload(decode=True).decode()
+    assert f"Run {run['run_id']} succeeded." in text
+    assert f"Run: http://127.0.0.1:8765/runs/{run['run_id']}" in text
+    assert "Published: globus://55555555-5555-4555-8555-555555555555/published/cells/scan1_rec" in text
+    assert run["details"]["output"]["Notify"]["details"]["sent_to"] == ["alice@lab.example",
+                                                                        "bob@lab.example"]
+
+
+def test_a_failed_run_emails_the_step_and_reason_and_stays_failed(tmp_path):
+    config = load_config(tiny_experiment(tmp_path, NOTIFY))
+    body = build_flow_input(config, "scan1.h5",
+                            recon_parameters(config, {"remove-stripe-method": "ti"}, "full"))
+    run = make_client("tomocupy", config).run_flow(flow_input=body)
+
+    record = RunRecord(run)
+    assert record.status == "FAILED"
+    assert record.failed_state == "TomocupyRecon"
+    assert record.failure.startswith("ActionFailedException: ")
+    [message] = _messages(config)
+    assert message["Subject"] == "[tomocupy-gladier] cells: scan1.h5 FAILED"
+    text = message.get_payload(decode=True).decode()
+    assert "failed at step TomocupyRecon." in text
+    assert "Reason: ActionFailedException: " in text and "remove-stripe-method" in text
+
+
+class Inbox:
+    """Messages an aiosmtpd server on loopback received."""
+
+    def __init__(self) -> None:
+        self.envelopes: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server():
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+def test_the_message_reaches_the_smtp_server_named_in_the_experiment(tmp_path, smtp_server):
+    inbox, port = smtp_server
+    config = load_config(tiny_experiment(tmp_path, NOTIFY + f'smtp = "127.0.0.1:{port}"\n'))
+    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))
+    # locally the account never travels in the flow input (the provider reads its environment)
+    assert body["input"]["notify"]["send_credentials"] == [{
+        "credential_method": "email", "credential_type": "smtp",
+        "credential_value": {"hostname": "127.0.0.1", "port": port}}]
+    run = make_client("tomocupy", config).run_flow(flow_input=body)
+    assert run["status"] == "SUCCEEDED", RunRecord(run).failure
+
+    deadline = time.monotonic() + 5
+    while not inbox.envelopes and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [envelope] = inbox.envelopes
+    assert envelope.mail_from == "tomo@lab.example"
+    assert envelope.rcpt_tos == ["alice@lab.example", "bob@lab.example"]
+    assert b"Subject: [tomocupy-gladier] cells: scan1.h5 succeeded" in envelope.content
+    assert not (config.local_state_dir / "mailbox").exists()
+
+
+def test_an_smtp_server_that_is_down_fails_the_notification_not_silently(tmp_path):
+    config = load_config(tiny_experiment(tmp_path, NOTIFY + 'smtp = "127.0.0.1:9"\n'))
+    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))
+    run = make_client("tomocupy", config).run_flow(flow_input=body)
+    record = RunRecord(run)
+    assert record.status == "FAILED"
+    assert record.failed_state == "NotifySucceeded"
+    assert "the SMTP server 127.0.0.1:9 did not take the message" in record.failure
+
+
+def test_on_globus_the_account_comes_from_the_environment_and_is_private(tmp_path, monkeypatch):
+    config = load_config(tiny_experiment(tmp_path, NOTIFY + 'smtp = "smtp.lab.example:587"\n'))
+    recon = recon_parameters(config, {}, "full")
+    with pytest.raises(UserError, match="TOMOCUPY_GLADIER_SMTP_USERNAME and TOMOCUPY_GLADIER_SMTP_PASSWORD"):
+        build_flow_input(config, "scan1.h5", recon, backend="globus")
+    monkeypatch.setenv("TOMOCUPY_GLADIER_SMTP_USERNAME", "tomo")
+    monkeypatch.setenv("TOMOCUPY_GLADIER_SMTP_PASSWORD", "s3cret")
+    notify = build_flow_input(config, "scan1.h5", recon, backend="globus")["input"]["notify"]
+    assert notify["send_credentials"][0]["credential_value"] == {
+        "hostname": "smtp.lab.example", "port": 587, "username": "tomo", "password": "s3cret"}
+    assert notify["run_page"] == "https://app.globus.org/runs/"
+
+
+def test_on_globus_an_smtp_server_is_required(tmp_path):
+    config = load_config(tiny_experiment(tmp_path, NOTIFY))
+    with pytest.raises(UserError, match=r"needs smtp = \"host:port\""):
+        build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"), backend="globus")
+
+
+@pytest.mark.parametrize("section, problem", [
+    ('[notify]\nemail = ["not-an-address"]\n', "notify.email"),
+    ('[notify]\nemail = []\n', "notify.email"),
+    ('[notify]\nemail = ["a@b.example"]\nsmtp = "mail.example"\n', "notify.smtp"),
+    ('[notify]\nemail = ["a@b.example"]\npassword = "x"\n', "password"),
+])
+def test_a_bad_notify_section_is_refused_by_name(tmp_path, section, problem):
+    with pytest.raises(ConfigError, match=problem):
+        load_config(tiny_experiment(tmp_path, "\n" + section))

@@ -1,0 +1,160 @@
+"""Email when a run ends: the last step of every flow, through Globus's Send Notification Email.
+
+Added to a Gladier-generated definition by :func:`add_notifications` (so an extended flow gets
+it too, after its own last step):
+
+* every state that ended the flow now goes on to ``NotifyChoice``: with ``notify.enable`` the
+  run sends ``NotifySucceeded`` (the record and preview links), otherwise it passes through
+  ``NotifySkipped``, which the run log shows;
+* every Action state catches its errors (``States.ALL``) into ``$.RunFailure``; a Pass state
+  ``<State>Failed`` records which step failed, ``NotifyFailureChoice`` sends ``NotifyFailed``
+  (the state and the reason) when enabled, and the run ends in the Fail state ``RunFailed``,
+  so its status is still FAILED. :class:`~tomocupy_gladier.run_record.RunRecord` reads the
+  reason from ``$.RunFailure``.
+
+The action provider (https://docs.globus.org/api/flows/hosted-action-providers/ap-notification-notify/)
+is synchronous, needs sending credentials (SMTP or AWS SES) in the request and substitutes
+``$name`` in ``body_template`` from ``body_variables``. ``send_credentials`` is listed in
+``__Private_Parameters`` so that Globus keeps it out of the run's logs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+NOTIFY_URL = "https://actions.globus.org/notification/notify"
+
+CHOICE_STATE = "NotifyChoice"
+SUCCEEDED_STATE = "NotifySucceeded"
+SKIPPED_STATE = "NotifySkipped"
+FAILURE_CHOICE_STATE = "NotifyFailureChoice"
+FAILED_STATE = "NotifyFailed"
+FAIL_STATE = "RunFailed"
+FAILURE_PATH = "$.RunFailure"
+FAILURE_KEY = "RunFailure"
+RESULT_PATH = "$.Notify"
+NOTIFY_STATES = (CHOICE_STATE, SUCCEEDED_STATE, SKIPPED_STATE, FAILURE_CHOICE_STATE, FAILED_STATE,
+                 FAIL_STATE)
+
+SUCCEEDED_TEMPLATE = """\
+Run $run_id succeeded.
+
+Scan: $scan
+Reconstruction: $output
+Published: $record
+Run: $run_page$run_id
+"""
+
+FAILED_TEMPLATE = """\
+Run $run_id failed at step $state.
+
+Scan: $scan
+Reason: $error: $cause
+Run: $run_page$run_id
+"""
+
+
+def _message(subject_suffix: str, template: str, variables: dict[str, str]) -> dict[str, Any]:
+    """The Parameters of one Send Notification Email request built from ``input.notify``."""
+    return {
+        "notification_method": "email",
+        "notification_priority": "low",
+        "destination.$": "$.input.notify.destination",
+        "sender.$": "$.input.notify.sender",
+        "subject.=": f"input.notify.subject + '{subject_suffix}'",
+        "body_mimetype": "text/plain",
+        "body_template": template,
+        "body_variables": {
+            "run_id.$": "$._context.run_id",
+            "run_page.$": "$.input.notify.run_page",
+            "scan.$": "$.input.notify.scan",
+            **variables,
+        },
+        "send_credentials.$": "$.input.notify.send_credentials",
+        "__Private_Parameters": ["send_credentials"],
+    }
+
+
+def notify_state(subject_suffix: str, template: str, variables: dict[str, str], *,
+                 comment: str, result_path: str = RESULT_PATH, **transition: Any) -> dict[str, Any]:
+    """One Send Notification Email Action state (``transition``: ``Next=...`` or ``End=True``).
+
+    ``variables`` are more ``body_variables`` (``name.$`` JSONPaths or ``name.=`` expressions)
+    for ``$name`` in ``template``; the run id, run page and scan are always there.
+    """
+    return {
+        "Comment": comment,
+        "Type": "Action",
+        "ActionUrl": NOTIFY_URL,
+        "Parameters": _message(subject_suffix, template, variables),
+        "ResultPath": result_path,
+        "WaitTime": 300,
+        **transition,
+    }
+
+
+def _enabled_choice(comment: str, yes: str, no: str) -> dict[str, Any]:
+    return {
+        "Comment": comment,
+        "Type": "Choice",
+        # no IsPresent guard: a flow input without the flag fails instead of skipping silently
+        "Choices": [{"Variable": "$.input.notify.enable", "BooleanEquals": True, "Next": yes}],
+        "Default": no,
+    }
+
+
+def _ending_states(states: dict[str, dict]) -> Iterable[str]:
+    for name, state in states.items():
+        if state.get("End") and state.get("Type") != "Fail" and name not in NOTIFY_STATES:
+            yield name
+
+
+def add_notifications(definition: dict[str, Any]) -> None:
+    """Make notification the last step of ``definition`` and route failures through it (in place)."""
+    states: dict[str, dict] = definition["States"]
+    if CHOICE_STATE in states:
+        return
+    for name in list(_ending_states(states)):
+        del states[name]["End"]
+        states[name]["Next"] = CHOICE_STATE
+    for name in [n for n, s in states.items() if s.get("Type") == "Action" and "Catch" not in s]:
+        states[name]["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": FAILURE_PATH,
+                                  "Next": f"{name}Failed"}]
+        states[f"{name}Failed"] = {
+            "Comment": f"Record that {name} failed, then notify",
+            "Type": "Pass",
+            "Parameters": {"state": name, "error.$": f"{FAILURE_PATH}.Error",
+                           "cause.$": f"{FAILURE_PATH}.Cause"},
+            "ResultPath": FAILURE_PATH,
+            "Next": FAILURE_CHOICE_STATE,
+        }
+    states[CHOICE_STATE] = _enabled_choice(
+        "Email the run's end only when input.notify.enable is true", SUCCEEDED_STATE, SKIPPED_STATE)
+    states[SUCCEEDED_STATE] = notify_state(
+        " succeeded", SUCCEEDED_TEMPLATE,
+        {"output.$": "$.input.notify.output", "record.$": "$.input.notify.record"},
+        comment="Email that the run succeeded, with the published record", End=True)
+    states[SKIPPED_STATE] = {
+        "Comment": "No [notify] email in the experiment: nobody is emailed",
+        "Type": "Pass",
+        "Result": {"skipped": True, "reason": "notify.enable is false"},
+        "ResultPath": RESULT_PATH,
+        "End": True,
+    }
+    states[FAILURE_CHOICE_STATE] = _enabled_choice(
+        "Email the failure only when input.notify.enable is true", FAILED_STATE, FAIL_STATE)
+    failed = notify_state(
+        " FAILED", FAILED_TEMPLATE,
+        {"state.$": f"{FAILURE_PATH}.state", "error.$": f"{FAILURE_PATH}.error",
+         "cause.$": f"{FAILURE_PATH}.cause"},
+        comment="Email which step failed and why", Next=FAIL_STATE)
+    # a failure to email must not hide the run's own failure
+    failed["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.NotifyFailedError",
+                        "Next": FAIL_STATE}]
+    states[FAILED_STATE] = failed
+    states[FAIL_STATE] = {
+        "Comment": "A step failed; RunFailure in the run's output says which and why",
+        "Type": "Fail",
+        "Error": "RunFailed",
+        "Cause": "A step of the run failed: see RunFailure in the run's output",
+    }
