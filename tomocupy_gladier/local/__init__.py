@@ -9,7 +9,7 @@ Entry points:
   providers.
 * :class:`FlowRunner` -- the Globus Flows language interpreter (:mod:`.interpreter`; Choice
   rules in :mod:`.choice`), usable on its own with action providers (:mod:`.actions`: the
-  interface, :mod:`.providers`: Transfer, Compute, Search ingest).
+  interface, :mod:`.providers`: Transfer, Compute, Search ingest, notification email).
 * :func:`validate_definition` -- the static check of a flow definition (the rules Globus
   Flows applies, :mod:`.flow_rules`; :func:`check_definition` lists every problem).
 """
