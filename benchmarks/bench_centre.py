@@ -103,12 +103,12 @@ def vo_metric(prepared: centre_scans.Prepared, centers: np.ndarray) -> np.ndarra
 
     from tomocupy_gladier.engine import options, pipeline, reader
 
-    ns = options.parse("recon", ["--file-name", str(prepared.scan), "--reconstruction-type", "try"],
-                       str(prepared.scan.parent / "no-such.conf"))
-    info = reader.open_scan(ns.file_name, ns.flat_file_name, ns.dark_file_name)
-    geo = pipeline.compute_geometry(info, ns)
-    row = pipeline.try_rows(ns, geo)[0]
-    sino = pipeline.Processor(info, geo, ns, False).rows(row, row + 1)[:, 0]
+    settings = options.parse("recon", ["--file-name", str(prepared.scan), "--reconstruction-type", "try"],
+                             str(prepared.scan.parent / "no-such.conf"))
+    info = reader.open_scan(settings.file_name, settings.flat_file_name, settings.dark_file_name)
+    geo = pipeline.compute_geometry(info, settings)
+    row = pipeline.try_rows(settings, geo)[0]
+    sino = pipeline.Processor(info, geo, settings, False).rows(row, row + 1)[:, 0]
     sino = ndimage.gaussian_filter(np.asarray(sino, np.float32), (2, 2), mode="reflect")  # as algotom
     nrow, ncol = sino.shape
     mask = make_inverse_double_wedge_mask(2 * nrow, ncol, 0.25 * ncol)  # ratio 0.5, as the engine

@@ -17,13 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from tomocupy_gladier.backends import local_backend, make_client
+from tomocupy_gladier.client_factory import local_backend, make_client
 from tomocupy_gladier.demo import prepare
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
+from tomocupy_gladier.run_record import METADATA_STATE, PREVIEWS_STATE, RECON_STATE
 
 
 # States that do work of their own (PNG previews, reading the scan's metadata), not overhead.
-EXTRA_WORK = ("MakePreviews", "ScanMetadata")
+EXTRA_WORK = (PREVIEWS_STATE, METADATA_STATE)
 
 
 def engine_argv(recon: dict, scan: Path, out: Path) -> list[str]:
@@ -58,7 +59,7 @@ def main() -> None:
         flow_times.append(time.perf_counter() - started)
         assert record["status"] == "SUCCEEDED", record["details"]
         states = {s["state_name"]: s["seconds"] for s in backend.store.state_durations(record["run_id"])}
-        recon_states.append(states["TomocupyRecon"])
+        recon_states.append(states[RECON_STATE])
         extra_states.append(sum(states.get(name, 0.0) for name in EXTRA_WORK))
 
         out = Path(tempfile.mkdtemp(prefix="bench-direct-"))

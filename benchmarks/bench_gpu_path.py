@@ -324,7 +324,9 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
     from tomocupy_gladier.config import config_from_dict
     from tomocupy_gladier.flow_input import build_flow_input
     from tomocupy_gladier.flows import TomocupyReconFlow
-    from tomocupy_gladier.backends import local_backend
+    from tomocupy_gladier.client_factory import local_backend
+    from tomocupy_gladier.gladier_local import local_client
+    from tomocupy_gladier.run_record import RECON_STATE, RunRecord
 
     out = work / "flow_rec"
     fresh(out)
@@ -340,7 +342,7 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
     body = build_flow_input(config, scan.name, {**recon, "out-path-name": str(out)}, transfer=False)
     backend = local_backend(config)
     try:
-        client = backend.client(TomocupyReconFlow, recon_wait_time=config.wait_time)
+        client = local_client(TomocupyReconFlow, backend, recon_wait_time=config.wait_time)
         t = time.perf_counter()
         record = client.run_flow(flow_input=body, label="gpu-check", tags=["benchmark"])
         if record["status"] == "ACTIVE":
@@ -349,11 +351,7 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
         states = backend.store.state_durations(record["run_id"])
     finally:
         backend.close()
-    output = (record.get("details") or {}).get("output") or {}
-    try:
-        result = output["TomocupyRecon"]["details"]["results"][0]["output"] or {}
-    except (KeyError, IndexError, TypeError):
-        result = {}
+    result = RunRecord(record).result(RECON_STATE)
     if result.get("log_file") and Path(result["log_file"]).exists():
         shutil.copy(result["log_file"], logs / "flow.log")
     fresh(out)

@@ -25,15 +25,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tomocupy_gladier.local import LocalBackend  # noqa: E402
+from tomocupy_gladier.local.actions import ActionRegistry, ActionRequest, ActionResult  # noqa: E402
+from tomocupy_gladier.local.interpreter import FlowRunner  # noqa: E402
 from tomocupy_gladier.local.providers.compute import ComputeProvider  # noqa: E402
 from tomocupy_gladier.local.providers.transfer import TransferProvider  # noqa: E402
 from tomocupy_gladier.local.registry import FunctionRegistry  # noqa: E402
-from tomocupy_gladier.local.runner import (  # noqa: E402
-    ActionRegistry,
-    ActionRequest,
-    ActionResult,
-    FlowRunner,
-)
 
 NOOP_URL = "https://noop.example.org/run"
 

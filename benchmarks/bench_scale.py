@@ -23,12 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from tomocupy_gladier.backends import local_backend
+from tomocupy_gladier.client_factory import local_backend
 from tomocupy_gladier.config import load_config
 from tomocupy_gladier.flow_input import recon_parameters
 from tomocupy_gladier.flows import TomocupyFlow
 from tomocupy_gladier.plan import plan_run
-from tomocupy_gladier.run_record import RunRecord
+from tomocupy_gladier.run_record import RECON_STATE, RunRecord
 
 SOURCE = "5ca1e000-0000-4000-8000-00000000b001"
 FACILITY = "5ca1e000-0000-4000-8000-00000000f001"
@@ -162,7 +162,7 @@ def main() -> None:
     print(f"whole flow              {flow_seconds:9.1f} s   peak RSS {peak_rss_mib():7.0f} MiB")
     for name, seconds in states.items():
         print(f"  {name:<24}{seconds:9.2f} s")
-    recon_state = states.get("TomocupyRecon", 0.0)
+    recon_state = states.get(RECON_STATE, 0.0)
     print(f"reconstruction step over the engine: {100 * (recon_state - engine_seconds) / engine_seconds:+.1f} %")
     print(f"everything else:        {100 * (flow_seconds - engine_seconds) / engine_seconds:+.1f} % "
           "of the engine's time (goal <= 15 %)")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tomocupy_gladier.local.runner import RunOutcome  # noqa: E402
+from tomocupy_gladier.local.interpreter import RunOutcome  # noqa: E402
 from tomocupy_gladier.local.store import RunStore  # noqa: E402
 from tomocupy_gladier.run_record import (  # noqa: E402
     GATHER_STATE,

@@ -106,7 +106,7 @@ def catalog_path(config: ExperimentConfig) -> PurePosixPath:
 
 
 if __name__ == "__main__":
-    from tomocupy_gladier.backends import make_client
+    from tomocupy_gladier.client_factory import make_client
     from tomocupy_gladier.cli.flow_commands import follow_run
     from tomocupy_gladier.config import load_config
     from tomocupy_gladier.flow_input import build_flow_input, recon_parameters, run_label

@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from tomocupy_gladier.backends import make_client, offline_client
+from tomocupy_gladier.client_factory import make_client, offline_client
 from tomocupy_gladier.catalog import search_local
 from tomocupy_gladier.config import load_config
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters

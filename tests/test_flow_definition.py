@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tomocupy_gladier.backends import offline_client
+from tomocupy_gladier.client_factory import offline_client
 from tomocupy_gladier.limits import RECON_WAIT_TIME
 
 

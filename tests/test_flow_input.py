@@ -10,7 +10,8 @@ from tomocupy_gladier.config import load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters, run_label
 from tomocupy_gladier.flows import TomocupyFlow, TomocupyReconFlow
-from tomocupy_gladier.paths import Collection, tomocupy_output
+from tomocupy_gladier.collection_paths import Collection
+from tomocupy_gladier.output_folders import tomocupy_output
 from tomocupy_gladier.validation import validate_flow_input
 
 from tests.conftest import FACILITY, PUBLISH
@@ -162,3 +163,42 @@ def test_an_enabled_return_needs_its_paths_in_the_input(experiment: Path):
     del body["input"]["return_data"]
     with pytest.raises(FlowInputError, match="'return_data' is a required property"):
         validate_flow_input(TomocupyFlow.flow_schema, with_ids(body))
+
+
+def _schema_of(block: dict) -> tuple[set, set]:
+    return set(block["properties"]), set(block.get("required", []))
+
+
+def test_the_typed_blocks_follow_the_flow_input_schema():
+    """flow_input_types names every section and key the schema has (function ids aside), and
+    what the schema requires is required there too."""
+    from tomocupy_gladier import flow_input_types as types
+
+    schema = TomocupyFlow.flow_schema["properties"]["input"]
+    inputs, required = _schema_of(schema)
+    data = types.FlowInputData
+    assert set(data.__annotations__) == {k for k in inputs if not k.endswith("_function_id")}
+    assert {k for k in required if not k.endswith("_function_id")} - {"source", "destination"} \
+        <= data.__required_keys__  # source/destination: TomocupyFlow only
+    blocks = {"tomocupy": types.TomocupyBlock, "publishv2": types.Publishv2Block,
+              "return_data": types.ReturnDataBlock, "previews": types.PreviewsBlock,
+              "notify": types.NotifyBlock,
+              "tomocupy_endpoint_config": types.EndpointConfig,
+              "source": types.CollectionPath, "destination": types.CollectionPath}
+    for name, typed in blocks.items():
+        keys, needed = _schema_of(schema["properties"][name])
+        # Publishv2 takes keys the flow never sets (entry_id, recursive_transfer)
+        assert set(typed.__annotations__) <= keys, name
+        assert needed <= typed.__required_keys__, name
+
+
+def test_built_blocks_have_exactly_their_typed_keys(experiment: Path):
+    from tomocupy_gladier import flow_input_types as types
+
+    config = load_config(experiment)
+    data = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))["input"]
+    assert set(data) == set(types.FlowInputData.__annotations__)
+    assert set(data["tomocupy"]) == set(types.TomocupyBlock.__annotations__)
+    assert set(data["publishv2"]) == set(types.Publishv2Block.__annotations__)
+    assert types.ReturnDataBlock.__required_keys__ <= set(data["return_data"]) \
+        <= set(types.ReturnDataBlock.__annotations__)

@@ -26,7 +26,7 @@ from globus_sdk.testing import RegisteredResponse, get_response_set, load_respon
 from tomocupy_gladier.config import ExperimentConfig, config_from_dict
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyFlow
-from tomocupy_gladier.gladier_clients import client_with_storage
+from tomocupy_gladier.gladier_storage import client_with_storage
 from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon
 
 SOURCE = "11111111-1111-4111-8111-111111111111"
@@ -239,8 +239,8 @@ def test_changed_function_source_is_registered_again(globus, tmp_path):
 
 
 def test_subscription_id_from_the_experiment_is_sent_on_create(globus, tmp_path, monkeypatch):
-    """``backends.globus_client`` forwards ``[globus] subscription_id`` (Gladier alone drops it)."""
-    from tomocupy_gladier import auth, backends
+    """``client_factory.globus_client`` forwards ``[globus] subscription_id`` (Gladier alone drops it)."""
+    from tomocupy_gladier import auth, client_factory
 
     logins: list[StaticLogin] = []
 
@@ -251,7 +251,7 @@ def test_subscription_id_from_the_experiment_is_sent_on_create(globus, tmp_path,
 
     monkeypatch.setattr(auth, "login_manager_for", fake_login_manager_for)
     config = experiment(subscription_id=SUBSCRIPTION)
-    backends.globus_client("tomocupy", config).run_flow(flow_input=flow_body(config), label="sub")
+    client_factory.globus_client("tomocupy", config).run_flow(flow_input=flow_body(config), label="sub")
 
     (create,) = calls_to(globus, "POST", "/flows")
     assert body_of(create)["subscription_id"] == SUBSCRIPTION
@@ -261,7 +261,7 @@ def test_subscription_id_from_the_experiment_is_sent_on_create(globus, tmp_path,
 
     # and an unchanged flow is not updated on the next run
     globus.calls.reset()
-    backends.globus_client("tomocupy", config).run_flow(flow_input=flow_body(config), label="sub 2")
+    client_factory.globus_client("tomocupy", config).run_flow(flow_input=flow_body(config), label="sub 2")
     assert calls_to(globus, "PUT", f"/flows/{FLOW_ID}") == []
     assert calls_to(globus, "POST", "/flows") == []
 
@@ -269,7 +269,7 @@ def test_subscription_id_from_the_experiment_is_sent_on_create(globus, tmp_path,
 def test_confidential_client_deploys_and_runs_with_client_credentials(globus, monkeypatch):
     """GLADIER_CLIENT_ID/SECRET: every token comes from a client-credentials grant, the new
     flow's scope included, and Gladier keeps its ids in ~/.gladier/<client_id>.cfg."""
-    from tomocupy_gladier import auth, backends
+    from tomocupy_gladier import auth, client_factory
 
     client_id = "c0ffee00-1111-4222-8333-444455556666"
     monkeypatch.setenv("GLADIER_CLIENT_ID", client_id)
@@ -287,7 +287,7 @@ def test_confidential_client_deploys_and_runs_with_client_credentials(globus, mo
     globus.add_callback(responses.POST, "https://auth.globus.org/v2/oauth2/token", callback=grant,
                         content_type="application/json")
     config = experiment()
-    backends.globus_client("tomocupy", config).run_flow(flow_input=flow_body(config), label="cc")
+    client_factory.globus_client("tomocupy", config).run_flow(flow_input=flow_body(config), label="cc")
 
     first, second = token_requests
     assert {str(globus_sdk.FlowsClient.scopes.manage_flows), ComputeClient.FUNCX_SCOPE} <= first
@@ -332,7 +332,7 @@ def test_deploy_creates_the_flow_with_the_experiments_start_form_and_prints_its_
     and a later run keeps it (no update, no registration)."""
     from click.testing import CliRunner
 
-    from tomocupy_gladier import auth, backends
+    from tomocupy_gladier import auth, client_factory
     from tomocupy_gladier.cli import main
     from tomocupy_gladier.config import load_config
 
@@ -362,7 +362,7 @@ def test_deploy_creates_the_flow_with_the_experiments_start_form_and_prints_its_
 
     globus.calls.reset()
     config = load_config(config_path)
-    backends.globus_client("tomocupy", config).run_flow(flow_input=flow_body(config), label="after deploy")
+    client_factory.globus_client("tomocupy", config).run_flow(flow_input=flow_body(config), label="after deploy")
     assert calls_to(globus, "PUT", f"/flows/{FLOW_ID}") == [] and calls_to(globus, "POST", "/flows") == []
     assert calls_to(globus, "POST", "/v3/functions") == []
     assert len(calls_to(globus, "POST", f"/flows/{FLOW_ID}/run")) == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tomocupy_gladier.backends import local_backend, make_client
+from tomocupy_gladier.client_factory import local_backend, make_client
 from tomocupy_gladier.catalog import SearchFilters, search_local
 from tomocupy_gladier.cli import main
 from tomocupy_gladier.run_record import RunRecord

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from tomocupy_gladier.backends import local_backend, make_client
+from tomocupy_gladier.client_factory import local_backend, make_client
 from tomocupy_gladier.config import load_config
 from tomocupy_gladier.errors import ConfigError, UserError
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import experiment_toml
-from tomocupy_gladier.backends import local_backend
+from tomocupy_gladier.client_factory import local_backend
 from tomocupy_gladier.catalog import search_local
 from tomocupy_gladier.cli import main
 from tomocupy_gladier.config import load_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tomocupy_gladier.backends import local_backend, make_client
+from tomocupy_gladier.client_factory import local_backend, make_client
 from tomocupy_gladier.run_record import RunRecord
 from tomocupy_gladier.config import load_config
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from globus_sdk.testing import get_response_set, load_response
 
 from benchmarks.bench_serve import fill_store
-from tomocupy_gladier.backends import make_client
+from tomocupy_gladier.client_factory import make_client
 from tomocupy_gladier.campaign.ledger import FAILED, SUCCEEDED, Ledger
 from tomocupy_gladier.campaign.manifest import Job
 from tomocupy_gladier.campaign.wiring import default_campaigns_dir, ledger_path

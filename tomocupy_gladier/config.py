@@ -17,7 +17,7 @@ import jsonschema
 
 from tomocupy_gladier.errors import ConfigError
 from tomocupy_gladier.options import recon_schema
-from tomocupy_gladier.paths import Collection
+from tomocupy_gladier.collection_paths import Collection
 from tomocupy_gladier.schema import uuid_field
 from tomocupy_gladier.limits import RECON_WAIT_TIME, TIME_MARGIN, TRANSFER_WAIT_TIME
 from tomocupy_gladier.validation import describe_error, leaf_errors

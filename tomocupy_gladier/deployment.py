@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tomocupy_gladier.config import ExperimentConfig
-from tomocupy_gladier.gladier_clients import decorated_parts
+from tomocupy_gladier.gladier_storage import decorated_parts
 
 WEB_APP = "https://app.globus.org"
 

@@ -14,7 +14,17 @@ from typing import Any, Mapping
 
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.paths import previews_folder, run_logs_folder, tomocupy_output
+from tomocupy_gladier.flow_input_types import (
+    EndpointConfig,
+    FlowInput,
+    FlowInputData,
+    NotifyBlock,
+    PreviewsBlock,
+    Publishv2Block,
+    ReturnDataBlock,
+    TomocupyBlock,
+)
+from tomocupy_gladier.output_folders import previews_folder, run_logs_folder, tomocupy_output
 
 
 def recon_parameters(config: ExperimentConfig, overrides: Mapping[str, Any] | None = None,
@@ -78,8 +88,9 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
                      transfer: bool = True, publish_metadata: Mapping[str, Any] | None = None,
                      previews: Mapping[str, Any] | None = None,
                      location: ScanLocation | None = None,
-                     backend: str | None = None) -> dict[str, Any]:
-    """The flow input for one scan (without function ids, which Gladier adds).
+                     backend: str | None = None) -> FlowInput:
+    """The flow input for one scan (without function ids, which Gladier adds; its blocks are
+    described in :mod:`tomocupy_gladier.flow_input_types`).
 
     The reconstruction's folder is decided here, once (:func:`recon_output`), and travels in
     ``tomocupy.output``; every later step uses it or what the reconstruction step reports.
@@ -89,24 +100,27 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
     location = location or locate_scan(config, scan, transfer=transfer)
     output = recon_output(location, recon)
     options = {k: v for k, v in recon.items() if k != "out-path-name"}
-    data: dict[str, Any] = {}
+    tomocupy: TomocupyBlock = {"file_name": str(location.posix_path), "output": str(output),
+                               "logs": str(run_logs_folder(output)), "timeout": config.timeout}
+    data: FlowInputData = {
+        "recon": options,
+        "tomocupy": tomocupy,
+        "compute_endpoint": config.compute_endpoint,
+        "tomocupy_endpoint_config": EndpointConfig(**config.pbs),
+        "previews": PreviewsBlock(**(previews or {})),
+        "publishv2": publish_input(config, location, output, options, previews, publish_metadata),
+        "return_data": return_input(config, output, previews),
+    }
+    data["notify"] = notify_input(config, location, output, data["publishv2"], backend or config.backend)
     if transfer:
         assert config.source is not None and location.source_path is not None
-        data["source"] = {"id": config.source.id, "path": str(location.source_path)}
-        data["destination"] = {"id": config.facility.id, "path": str(location.facility_path)}
-        data["transfer_recursive"] = False
-        data["transfer_sync_level"] = "checksum"
-    data.update({
-        "recon": options,
-        "tomocupy": {"file_name": str(location.posix_path), "output": str(output),
-                     "logs": str(run_logs_folder(output)), "timeout": config.timeout},
-        "compute_endpoint": config.compute_endpoint,
-        "tomocupy_endpoint_config": dict(config.pbs),
-        "previews": dict(previews or {}),
-    })
-    data["publishv2"] = publish_input(config, location, output, options, previews, publish_metadata)
-    data["return_data"] = return_input(config, output, previews)
-    data["notify"] = notify_input(config, location, output, data["publishv2"], backend or config.backend)
+        data = {  # the transfer keys come first in the input
+            "source": {"id": config.source.id, "path": str(location.source_path)},
+            "destination": {"id": config.facility.id, "path": str(location.facility_path)},
+            "transfer_recursive": False,
+            "transfer_sync_level": "checksum",
+            **data,
+        }
     return {"input": data}
 
 
@@ -134,7 +148,7 @@ def published_item(output: PurePosixPath, recon: Mapping[str, Any],
 
 
 def return_input(config: ExperimentConfig, output: PurePosixPath,
-                 previews: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 previews: Mapping[str, Any] | None = None) -> ReturnDataBlock:
     """The ``return_data`` block: an explicit ``enable`` flag and, when enabled, what is copied where.
 
     The source is on the facility collection: the previews folder, or the whole reconstruction
@@ -167,7 +181,7 @@ LOCAL_RUN_PAGE = "http://127.0.0.1:8765/runs/"
 
 
 def notify_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,
-                 publish: Mapping[str, Any], backend: str) -> dict[str, Any]:
+                 publish: Mapping[str, Any], backend: str) -> NotifyBlock:
     """The ``notify`` block: an explicit ``enable`` flag and, when enabled, the message's parts.
 
     On Globus the Send Notification Email provider sends through the experiment's SMTP server
@@ -184,7 +198,7 @@ def notify_input(config: ExperimentConfig, location: ScanLocation, output: PureP
         record = f"globus://{publish['destination_collection']}{published}"
     else:
         record = "not published (no [publish] section)"
-    block: dict[str, Any] = {
+    block: NotifyBlock = {
         "enable": True,
         "destination": ", ".join(notify.email),
         "sender": notify.sender,
@@ -214,7 +228,7 @@ def notify_input(config: ExperimentConfig, location: ScanLocation, output: PureP
 
 def publish_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,
                   options: Mapping[str, Any], previews: Mapping[str, Any] | None = None,
-                  extra_metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  extra_metadata: Mapping[str, Any] | None = None) -> Publishv2Block:
     """Publishv2's block; every enable flag is explicit (an absent flag silently skips the step).
 
     ``enable_meta_files`` is off: a per-file list of a 2000-slice volume would not fit in the

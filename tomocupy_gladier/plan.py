@@ -24,7 +24,7 @@ from tomocupy_gladier.flow_input import (
     run_label,
 )
 from tomocupy_gladier.flows import moves_scan
-from tomocupy_gladier.paths import run_logs_folder
+from tomocupy_gladier.output_folders import run_logs_folder
 from tomocupy_gladier.validation import validate_flow_input
 
 
@@ -66,7 +66,7 @@ class RunPlan:
 
     def client(self, *, background: bool = True) -> Any:
         """The Gladier client on this plan's backend."""
-        from tomocupy_gladier.backends import make_client
+        from tomocupy_gladier.client_factory import make_client
 
         return make_client(self.flow, self.config, self.backend, background=background)
 

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from gladier.utils.name_generation import get_compute_flow_state_name
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
+from tomocupy_gladier.local import flow_rules
 from tomocupy_gladier.tools.notify import FAILURE_KEY
 from tomocupy_gladier.tools.previews import make_previews
 from tomocupy_gladier.tools.scan_metadata import scan_metadata
@@ -26,8 +27,8 @@ METADATA_STATE = get_compute_flow_state_name(scan_metadata)
 GATHER_STATE = get_compute_flow_state_name(publishv2_gather_metadata)
 RETURN_STATE = "ReturnData"
 
-# Flows' run statuses that never change again (INACTIVE runs wait for something, then go on).
-FINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "ENDED"})
+# Flows' run statuses that never change again: one definition, with the Flows language's rules
+FINAL_STATUSES = flow_rules.FINAL_STATUSES
 
 
 @dataclass(frozen=True)

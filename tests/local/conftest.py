@@ -7,7 +7,7 @@ from typing import Any, Callable
 import pytest
 
 from tomocupy_gladier.local.errors import InvalidRequest
-from tomocupy_gladier.local.runner import ActionRegistry, ActionRequest, ActionResult
+from tomocupy_gladier.local.actions import ActionRegistry, ActionRequest, ActionResult
 
 ECHO_URL = "https://echo.example.org/run"
 FAIL_URL = "https://fail.example.org/run"

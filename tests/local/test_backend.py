@@ -216,7 +216,7 @@ def test_a_transfer_killed_midway_leaves_only_a_temporary_file(tmp_path):
     script = textwrap.dedent(f"""
         import time
         from tomocupy_gladier.local.providers.transfer import TransferProvider
-        from tomocupy_gladier.local.runner import ActionRequest
+        from tomocupy_gladier.local.actions import ActionRequest
 
         class Slow(ActionRequest):
             def remaining(self):

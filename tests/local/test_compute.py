@@ -59,7 +59,7 @@ def ids(registry):
 
 
 def _v3(provider, function_id, kwargs=None, wait=30, args=None):
-    from tomocupy_gladier.local.runner import ActionRequest
+    from tomocupy_gladier.local.actions import ActionRequest
 
     task = {"function_id": function_id, "kwargs": kwargs or {}}
     if args is not None:
@@ -69,12 +69,16 @@ def _v3(provider, function_id, kwargs=None, wait=30, args=None):
 
 
 def test_registration_is_deterministic_by_checksum(registry):
+    import hashlib
+
     from gladier.managers.compute_manager import ComputeManager
 
     fid = registry.register(add)
     assert fid == registry.register(add)
-    assert fid == function_id_for(ComputeManager.get_compute_function_checksum(add))
     stored = registry.get(fid)
+    assert fid == function_id_for(hashlib.sha256(stored.source.encode()).hexdigest())
+    gladier_checksum = ComputeManager.get_compute_function_checksum(add)  # what the adapter passes
+    assert registry.register(add, gladier_checksum) == function_id_for(gladier_checksum)
     assert stored.name == "add" and stored.source.startswith("def add(a, b=0, **data):")
 
 
@@ -154,7 +158,7 @@ def test_output_is_logged_and_extra_env_is_passed(tmp_path, registry, ids):
 
 
 def test_v2_payload_is_passed_as_kwargs(tmp_path, registry, ids):
-    from tomocupy_gladier.local.runner import ActionRequest
+    from tomocupy_gladier.local.actions import ActionRequest
 
     provider = ComputeProvider(registry, tmp_path, version=2)
     body = {"tasks": [{"endpoint": "ep", "function": ids["add"], "payload": {"a": 1, "b": 1}}]}
@@ -169,7 +173,7 @@ def test_v2_payload_is_passed_as_kwargs(tmp_path, registry, ids):
     {"endpoint_id": "e", "tasks": [{"function_id": "x"}], "surprise": 1},
 ])
 def test_malformed_v3_requests_are_rejected(tmp_path, registry, body):
-    from tomocupy_gladier.local.runner import ActionRequest
+    from tomocupy_gladier.local.actions import ActionRequest
 
     with pytest.raises(InvalidRequest):
         ComputeProvider(registry, tmp_path)(ActionRequest("a", "u", "S", body, 5,
@@ -177,7 +181,7 @@ def test_malformed_v3_requests_are_rejected(tmp_path, registry, body):
 
 
 def test_resource_specification_is_accepted(tmp_path, registry, ids):
-    from tomocupy_gladier.local.runner import ActionRequest
+    from tomocupy_gladier.local.actions import ActionRequest
 
     body = {"endpoint_id": "e", "tasks": [{"function_id": ids["add"], "kwargs": {"a": 1}}],
             "resource_specification": {"num_nodes": 1}, "user_endpoint_config": {"q": "debug"}}

@@ -15,7 +15,8 @@ from tomocupy_gladier.local.flow_rules import (
     check_definition,
     check_input,
 )
-from tomocupy_gladier.local.runner import ActionRegistry, FlowRunner
+from tomocupy_gladier.local.actions import ActionRegistry
+from tomocupy_gladier.local.interpreter import FlowRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "flows"

@@ -11,6 +11,7 @@ import pytest
 from gladier import GladierBaseClient, GladierBaseTool, generate_flow_definition
 from gladier.managers.compute_manager import ComputeManager
 
+from tomocupy_gladier.gladier_local import gladier_config_path, local_client
 from tomocupy_gladier.local import InputValidationError, LocalBackend
 from tomocupy_gladier.local.registry import function_id_for
 
@@ -100,7 +101,7 @@ def _input(roots: dict, publish: dict | None = None) -> dict:
 
 def test_transfer_reconstruct_publish_end_to_end(world, home):
     backend, roots = world
-    client = backend.client(ToyTomoClient)
+    client = local_client(ToyTomoClient, backend)
     run = client.run_flow(flow_input=_input(roots), label="scan_001", tags=["demo"])
 
     assert run["status"] == "SUCCEEDED", run["details"]
@@ -130,13 +131,13 @@ def test_transfer_reconstruct_publish_end_to_end(world, home):
     assert states == ["Transfer", "ToyReconstruct", "Publishv2GatherMetadata",
                       "Publishv2Transfer", "Publishv2Ingest", "Publishv2Done"]
     # Gladier's own storage lives in the state folder, never in ~/.gladier
-    assert backend.gladier_config_path.exists()
+    assert gladier_config_path(backend).exists()
     assert not (home / ".gladier").exists()
 
 
 def test_the_stored_flow_is_exactly_what_gladier_generated(world):
     backend, roots = world
-    client = backend.client(ToyTomoClient)
+    client = local_client(ToyTomoClient, backend)
     run = client.run_flow(flow_input=_input(roots))
     stored = backend.store.get_flow(run["flow_id"])
     assert stored["definition"] == client.get_flow_definition()
@@ -147,11 +148,11 @@ def test_the_stored_flow_is_exactly_what_gladier_generated(world):
 
 def test_ids_are_stable_across_runs_and_clients(world):
     backend, roots = world
-    first = backend.client(ToyTomoClient).run_flow(flow_input=_input(roots))
-    second = backend.client(ToyTomoClient).run_flow(flow_input=_input(roots))
+    first = local_client(ToyTomoClient, backend).run_flow(flow_input=_input(roots))
+    second = local_client(ToyTomoClient, backend).run_flow(flow_input=_input(roots))
     assert first["flow_id"] == second["flow_id"]
     assert first["run_id"] != second["run_id"]
-    fid = backend.client(ToyTomoClient).get_input()["input"]["toy_reconstruct_function_id"]
+    fid = local_client(ToyTomoClient, backend).get_input()["input"]["toy_reconstruct_function_id"]
     assert fid == function_id_for(ComputeManager.get_compute_function_checksum(toy_reconstruct))
     assert len(backend.store.list_flows()) == 1
 
@@ -159,7 +160,7 @@ def test_ids_are_stable_across_runs_and_clients(world):
 def test_publish_steps_are_skipped_without_the_enable_flags(world):
     # The Gladier trap from NOTES: Publishv2's Choice states need the flags present AND true.
     backend, roots = world
-    run = backend.client(ToyTomoClient).run_flow(flow_input=_input(
+    run = local_client(ToyTomoClient, backend).run_flow(flow_input=_input(
         roots, {"enable_transfer": False, "enable_publish": False}))
     assert run["status"] == "SUCCEEDED"
     assert "Publishv2Transfer" not in run["details"]["output"]
@@ -172,7 +173,7 @@ def test_missing_input_fails_in_gladier_before_the_backend(world):
     flow_input = _input(roots)
     del flow_input["input"]["scan_dir"]
     with pytest.raises(gladier.exc.ConfigException, match="scan_dir"):
-        backend.client(ToyTomoClient).run_flow(flow_input=flow_input)
+        local_client(ToyTomoClient, backend).run_flow(flow_input=flow_input)
     assert backend.store.list_runs() == []
 
 
@@ -180,7 +181,7 @@ def test_a_bad_source_path_fails_the_run_at_the_transfer(world):
     backend, roots = world
     flow_input = _input(roots)
     flow_input["input"]["transfer_source_path"] = "/../../etc"
-    run = backend.client(ToyTomoClient).run_flow(flow_input=flow_input)
+    run = local_client(ToyTomoClient, backend).run_flow(flow_input=flow_input)
     assert (run["status"], run["details"]["code"], run["details"]["state_name"]) == (
         "FAILED", "ActionFailedException", "Transfer")
     assert "escapes the root" in run["details"]["description"]
@@ -189,7 +190,7 @@ def test_a_bad_source_path_fails_the_run_at_the_transfer(world):
 def test_the_client_flow_schema_is_enforced(world):
     # Flows answers a schema violation with HTTP 400 and creates no run; so does the backend.
     backend, _ = world
-    client = backend.client(SchemaClient)
+    client = local_client(SchemaClient, backend)
     with pytest.raises(gladier.exc.ConfigException, match="'sample' is a required property") \
             as info:
         client.run_flow(flow_input={"input": {"other": 1}})
@@ -200,7 +201,7 @@ def test_the_client_flow_schema_is_enforced(world):
 
 def test_background_runs_through_the_client(world):
     backend, roots = world
-    client = backend.client(ToyTomoClient, background=True)
+    client = local_client(ToyTomoClient, backend, background=True)
     run = client.run_flow(flow_input=_input(roots))
     assert run["status"] == "ACTIVE"
     seen = []
@@ -220,7 +221,7 @@ def test_an_invalid_definition_is_refused_at_deployment(world):
         flow_schema = None
 
     with pytest.raises(gladier.exc.ConfigException, match="state 'P', field 'Next': names 'Q', which is not a state"):
-        backend.client(Broken).run_flow(flow_input={"input": {"x": 1}})
+        local_client(Broken, backend).run_flow(flow_input={"input": {"x": 1}})
 
 
 def flaky_step(**data):
@@ -240,7 +241,7 @@ class V2Client(GladierBaseClient):
 def test_gladier_v2_compute_states_let_a_failed_function_pass(world):
     # The Gladier trap from NOTES: the default builder writes ExceptionOnActionFailure: false.
     backend, _ = world
-    client = backend.client(V2Client)
+    client = local_client(V2Client, backend)
     state = client.get_flow_definition()["States"]["FlakyStep"]
     assert state["ExceptionOnActionFailure"] is False
     run = client.run_flow(flow_input={"input": {"compute_endpoint": ENDPOINT}})

@@ -8,7 +8,7 @@ import pytest
 
 from tomocupy_gladier.local.errors import InvalidRequest
 from tomocupy_gladier.local.providers.search import SearchIndex, SearchIngestProvider, summarize
-from tomocupy_gladier.local.runner import ActionRequest
+from tomocupy_gladier.local.actions import ActionRequest
 
 
 def _ingest(provider, body):

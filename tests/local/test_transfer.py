@@ -10,7 +10,7 @@ import pytest
 
 from tomocupy_gladier.local.errors import ActionTimeout, InvalidRequest
 from tomocupy_gladier.local.providers.transfer import TransferProvider
-from tomocupy_gladier.local.runner import ActionRequest
+from tomocupy_gladier.local.actions import ActionRequest
 
 SRC = "aaaaaaaa-0000-0000-0000-000000000001"
 DST = "bbbbbbbb-0000-0000-0000-000000000002"

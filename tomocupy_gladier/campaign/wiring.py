@@ -13,10 +13,10 @@ from tomocupy_gladier.campaign.manifest import DEFAULT_PARAM_SET, Job, load_mani
 from tomocupy_gladier.campaign.service import RunService
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.backends import flow_class
+from tomocupy_gladier.client_factory import flow_class
 from tomocupy_gladier.flow_input import locate_scan, recon_parameters
 from tomocupy_gladier.flows import moves_scan
-from tomocupy_gladier.paths import tomocupy_output
+from tomocupy_gladier.output_folders import tomocupy_output
 from tomocupy_gladier.plan import plan_run
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -119,16 +119,16 @@ def with_defaults(defaults: Mapping[str, Any], body_for: BodyBuilder) -> BodyBui
 
 def local_run_service(config: ExperimentConfig, flow_name: str) -> RunService:
     """The local backend, its runs started in the background so several can be active."""
-    from tomocupy_gladier.backends import flow_class, local_backend, wait_times
+    from tomocupy_gladier.client_factory import local_experiment_client
     from tomocupy_gladier.campaign.gladier_service import GladierClientRunService
 
-    client = local_backend(config).client(flow_class(flow_name), background=True, **wait_times(config))
+    client = local_experiment_client(flow_name, config, background=True)
     return GladierClientRunService(client)
 
 
 def globus_run_service(config: ExperimentConfig, flow_name: str) -> tuple[RunService, BodyBuilder]:
     """Globus Flows through a logged-in Gladier client (flow deployed/updated first)."""
-    from tomocupy_gladier.backends import globus_client
+    from tomocupy_gladier.client_factory import globus_client
     from tomocupy_gladier.campaign.globus_service import GlobusRunService
 
     client = globus_client(flow_name, config)

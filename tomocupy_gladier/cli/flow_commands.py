@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tomocupy_gladier.backends import make_client, offline_client
+from tomocupy_gladier.client_factory import make_client, offline_client
 from tomocupy_gladier.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flow_input import is_try, recon_parameters
@@ -70,7 +70,7 @@ def schema(flow_name: str, config_path: str | None) -> None:
 def deploy(config_path: str, flow_name: str) -> None:
     """Create or update the flow on Globus with the experiment's start form, and print the web
     app's page that starts it."""
-    from tomocupy_gladier.backends import globus_client
+    from tomocupy_gladier.client_factory import globus_client
     from tomocupy_gladier.deployment import deploy as deploy_flow
     from tomocupy_gladier.deployment import start_page
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from rich.text import Text
 
-from tomocupy_gladier.backends import local_backend, make_client
+from tomocupy_gladier.client_factory import local_backend, make_client
 from tomocupy_gladier.catalog import SearchFilters, search_globus, search_local
 from tomocupy_gladier.cli.flow_commands import config_option, follow_run, load
 from tomocupy_gladier.errors import UserError

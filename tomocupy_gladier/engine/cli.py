@@ -9,6 +9,7 @@ input (missing file or dataset) or a failed run.  Errors are one line on stderr.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import sys
@@ -50,14 +51,15 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        ns = parse(command, words, config)
+        settings = parse(command, words, config)
     except EngineError as exc:
         print(f"tomocupy-cpu: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except SystemExit as exc:  # argparse's --help
         return int(exc.code or 0)
-    ns.argv = [sys.argv[0] if sys.argv else "tomocupy-cpu", command, *words]
-    _setup_logging(ns.verbose)
+    settings = dataclasses.replace(
+        settings, argv=(sys.argv[0] if sys.argv else "tomocupy-cpu", command, *words))
+    _setup_logging(settings.verbose)
     from .pipeline import run
 
     def _terminate(signum, frame):  # unwind so that staged output is removed
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)
 
     try:
-        run(ns)
+        run(settings)
     except EngineError as exc:
         logging.getLogger("tomocupy_gladier.engine").error(f"tomocupy-cpu: error: {exc}")
         return exc.exit_code
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         print("tomocupy-cpu: interrupted; no output was published", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear line; traceback with --verbose
-        if ns.verbose:
+        if settings.verbose:
             raise
         print(f"tomocupy-cpu: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -25,6 +25,7 @@ from importlib import resources
 from typing import Any
 
 from .errors import UnsupportedError
+from .settings import Settings, tomocupy_boolean
 
 COMMANDS = ("recon", "recon_steps")
 
@@ -190,18 +191,18 @@ def check_values(ns: argparse.Namespace) -> None:
         # sift is tomocupy's default method, so it only matters when the search is on
         raise UnsupportedError("--rotation-axis-method sift is not implemented by tomocupy-cpu: "
                                "use --rotation-axis-method vo with --rotation-axis-auto auto")
-    for name in ("minus-log", "flat-linear"):
-        value = getattr(ns, name.replace("-", "_"))
-        if value not in ("True", "False"):
-            raise UnsupportedError(f"--{name} takes True or False (tomocupy's string boolean), got {value!r}")
+    for name in ("minus-log", "flat-linear"):  # pre-processing: argparse's choices check it
+        tomocupy_boolean(name, getattr(ns, name.replace("-", "_")))
     if ns.nsino_per_chunk < 1:
         raise UnsupportedError(f"--nsino-per-chunk must be at least 1, got {ns.nsino_per_chunk}")
     if ns.center_search_step <= 0:
         raise UnsupportedError(f"--center-search-step must be positive, got {ns.center_search_step}")
 
 
-def parse(command: str, words: list[str], config_path: str | None = None) -> argparse.Namespace:
-    """Parse ``words`` (after the subcommand) into tomocupy's argument namespace."""
+def parse(command: str, words: list[str], config_path: str | None = None) -> Settings:
+    """Parse ``words`` (after the subcommand) as tomocupy does, check them, and return the
+    run's :class:`~tomocupy_gladier.engine.settings.Settings` (``recon`` runs get the
+    ``recon_steps`` options at tomocupy's defaults)."""
     if command not in COMMANDS:
         raise UnsupportedError(f"unknown command {command!r}; tomocupy-cpu implements {', '.join(COMMANDS)}")
     check_names(words, command)
@@ -217,4 +218,5 @@ def parse(command: str, words: list[str], config_path: str | None = None) -> arg
         ns.config = config_path
     ns.command = command
     check_values(ns)
-    return ns
+    steps_defaults = vars(build_parser("recon_steps").parse_args([])) if command == "recon" else {}
+    return Settings.from_options({**steps_defaults, **vars(ns)})

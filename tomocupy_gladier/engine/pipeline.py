@@ -7,7 +7,6 @@ queues of depth one between them bound the memory to a few chunks whatever the s
 
 from __future__ import annotations
 
-import argparse
 import ast
 import logging
 import queue
@@ -25,6 +24,7 @@ from . import center as center_mod
 from . import phase, preprocess, reader, stripes
 from .errors import EngineError
 from .fbp import FourierRec
+from .settings import Settings
 from .writer import AtomicWriter, OutputLayout
 
 log = logging.getLogger("tomocupy_gladier.engine")
@@ -48,26 +48,26 @@ class Geometry:
     rotation_axis: float  # raw pixels, what tomocupy reports
 
 
-def compute_geometry(info: reader.ScanInfo, ns: argparse.Namespace) -> Geometry:
+def compute_geometry(info: reader.ScanInfo, settings: Settings) -> Geometry:
     """Mirror tomocupy's ``Reader.init_sizes`` for the options implemented here."""
-    b = int(ns.binning)
+    b = int(settings.binning)
     f = 2**b
-    end_row = info.nrows if ns.end_row == -1 else int(ns.end_row)
-    start_row = int(ns.start_row)
+    end_row = info.nrows if settings.end_row == -1 else int(settings.end_row)
+    start_row = int(settings.start_row)
     if not 0 <= start_row < end_row <= info.nrows:
-        raise EngineError(f"--start-row {ns.start_row} / --end-row {ns.end_row} outside the "
-                          f"{info.nrows} rows of {info.file_name}")
-    end_proj = info.nproj if ns.end_proj == -1 else int(ns.end_proj)
-    if not 0 <= ns.start_proj < end_proj <= info.nproj:
+        raise EngineError(f"--start-row {settings.start_row} / --end-row {settings.end_row} "
+                          f"outside the {info.nrows} rows of {info.file_name}")
+    end_proj = info.nproj if settings.end_proj == -1 else int(settings.end_proj)
+    if not 0 <= settings.start_proj < end_proj <= info.nproj:
         raise EngineError(f"--start-proj/--end-proj outside the {info.nproj} projections")
-    proj = slice(int(ns.start_proj), end_proj)
+    proj = slice(int(settings.start_proj), end_proj)
     col0, col1 = 0, info.ncols
     col1 -= (col1 - col0) % (2 ** (b + 1))  # tomocupy keeps widths a multiple of 2**(binning+1)
-    centeri = info.ncols / 2 if ns.rotation_axis == -1 else float(ns.rotation_axis)
+    centeri = info.ncols / 2 if settings.rotation_axis == -1 else float(settings.rotation_axis)
     n = (col1 - col0) // f
     center = (centeri - col0) / f
     crop0 = 0
-    if ns.dtype == "float16":
+    if settings.dtype == "float16":
         p2 = 2 ** int(np.log2(n))
         crop0 = (n - p2) // 2
         center += (p2 - n) / 2
@@ -79,15 +79,15 @@ def compute_geometry(info: reader.ScanInfo, ns: argparse.Namespace) -> Geometry:
                     center, centeri)
 
 
-def try_rows(ns: argparse.Namespace, geo: Geometry) -> list[int]:
+def try_rows(settings: Settings, geo: Geometry) -> list[int]:
     """Raw rows of the try slices: tomocupy's ``nsino`` fractions of the row range."""
     f = 2**geo.binning
-    vals = ast.literal_eval(str(ns.nsino))
+    vals = ast.literal_eval(str(settings.nsino))
     vals = vals if isinstance(vals, (list, tuple)) else [vals]
     rows = []
     for v in vals:
         if not 0 <= float(v) <= 1:
-            raise EngineError(f"--nsino {ns.nsino}: values must lie in [0, 1]")
+            raise EngineError(f"--nsino {settings.nsino}: values must lie in [0, 1]")
         # tomocupy's id_slices count from row 0 of the --start-row/--end-row range; they name the
         # files (see _run_try).  tomocupy ``recon`` then reads raw row id_slice (ignoring
         # --start-row), ``recon_steps`` row start_row + id_slice, as tomocupy-cpu does for both
@@ -95,11 +95,11 @@ def try_rows(ns: argparse.Namespace, geo: Geometry) -> list[int]:
     return rows
 
 
-def try_centers(ns: argparse.Namespace, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
+def try_centers(settings: Settings, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
     """(binned shifts, raw centres for the file names) exactly as tomocupy's ``init_sizes_try``."""
     f = 2**geo.binning
-    shift = np.arange(-ns.center_search_width, ns.center_search_width,
-                      ns.center_search_step * f).astype("float32") / f
+    shift = np.arange(-settings.center_search_width, settings.center_search_width,
+                      settings.center_search_step * f).astype("float32") / f
     names = (np.float32(geo.rotation_axis / f) - shift) * f + geo.col0
     return shift, names
 
@@ -107,38 +107,41 @@ def try_centers(ns: argparse.Namespace, geo: Geometry) -> tuple[np.ndarray, np.n
 class Processor:
     """Raw rows -> minus-logged sinograms, in tomocupy's order of operations."""
 
-    def __init__(self, info: reader.ScanInfo, geo: Geometry, ns: argparse.Namespace, steps: bool):
-        self.info, self.geo, self.ns, self.steps = info, geo, ns, steps
+    def __init__(self, info: reader.ScanInfo, geo: Geometry, settings: Settings, steps: bool):
+        self.info, self.geo, self.settings, self.steps = info, geo, settings, steps
 
     def rows(self, r0: int, r1: int) -> np.ndarray:
         """Projections of raw rows [r0, r1) after all corrections, shape (nproj, rows, n)."""
-        g, ns = self.geo, self.ns
+        g, settings = self.geo, self.settings
         blk = reader.read_rows(self.info, r0, r1, g.col0, g.col1, g.binning, g.proj)
         data, flat, dark = blk.data, blk.flat, blk.dark
         if g.crop0:
             sl = (Ellipsis, slice(g.crop0, g.crop0 + g.n))
             data, flat, dark = data[sl], flat[sl], dark[sl]
-        if ns.dezinger > 0:
+        if settings.dezinger > 0:
             for a in (data, flat, dark):
-                preprocess.dezinger(a, int(ns.dezinger), float(ns.dezinger_threshold))
-        res = preprocess.flat_dark(data, flat, dark, bright_ratio=float(ns.bright_ratio),
-                                   flat_linear=ns.flat_linear == "True")
+                preprocess.dezinger(a, int(settings.dezinger), float(settings.dezinger_threshold))
+        res = preprocess.flat_dark(data, flat, dark, bright_ratio=float(settings.bright_ratio),
+                                   flat_linear=settings.flat_linear)
         del data
-        stripes.remove_stripes(res, ns.remove_stripe_method, vars(ns))
+        stripes.remove_stripes(res, settings.remove_stripe_method, settings.as_options())
         if self.steps:
-            if ns.retrieve_phase_method == "paganin":
-                phase.paganin(res, pixel_size_um=float(ns.pixel_size) * 2**g.binning,
-                              distance_mm=float(ns.propagation_distance), energy_kev=float(ns.energy),
-                              alpha=float(ns.retrieve_phase_alpha))
-            phase.rotate_projections(res, float(ns.rotate_proj_angle), int(ns.rotate_proj_order))
-        if ns.minus_log == "True":
+            if settings.retrieve_phase_method == "paganin":
+                phase.paganin(res, pixel_size_um=float(settings.pixel_size) * 2**g.binning,
+                              distance_mm=float(settings.propagation_distance),
+                              energy_kev=float(settings.energy),
+                              alpha=float(settings.retrieve_phase_alpha))
+            phase.rotate_projections(res, float(settings.rotate_proj_angle),
+                                     int(settings.rotate_proj_order))
+        if settings.minus_log:
             preprocess.minus_log(res)
         return res
 
     @property
     def needs_whole_range(self) -> bool:
         """Phase retrieval and projection rotation mix rows, so they see the whole row range."""
-        return self.steps and (self.ns.retrieve_phase_method == "paganin" or self.ns.rotate_proj_angle != 0)
+        return self.steps and (self.settings.retrieve_phase_method == "paganin"
+                               or self.settings.rotate_proj_angle != 0)
 
 
 class _Progress:
@@ -241,20 +244,20 @@ class _WriterThread:
             raise self.error
 
 
-def _command_line(ns: argparse.Namespace) -> str:
-    argv = list(getattr(ns, "argv", sys.argv))
+def _command_line(settings: Settings) -> str:
+    argv = list(settings.argv or sys.argv)
     return " ".join(["tomocupy-cpu"] + argv[1:]) if argv else "tomocupy-cpu"
 
 
-def run(ns: argparse.Namespace) -> OutputLayout:
+def run(settings: Settings) -> OutputLayout:
     """Run ``recon`` or ``recon_steps`` for parsed options; returns where the output went."""
-    steps = ns.command == "recon_steps"
+    steps = settings.command == "recon_steps"
     t0 = time.time()
-    info = reader.open_scan(ns.file_name, ns.flat_file_name, ns.dark_file_name)
-    geo = compute_geometry(info, ns)
-    proc = Processor(info, geo, ns, steps)
-    mode = ns.reconstruction_type
-    layout = OutputLayout.for_run(str(ns.file_name), ns.out_path_name, mode, ns.save_format)
+    info = reader.open_scan(settings.file_name, settings.flat_file_name, settings.dark_file_name)
+    geo = compute_geometry(info, settings)
+    proc = Processor(info, geo, settings, steps)
+    mode = settings.reconstruction_type
+    layout = OutputLayout.for_run(str(settings.file_name), settings.out_path_name, mode, settings.save_format)
     log.info(f"Output: {layout.prefix}")
     f = 2**geo.binning
     whole: np.ndarray | None = None
@@ -268,24 +271,24 @@ def run(ns: argparse.Namespace) -> OutputLayout:
             return whole[:, i : i + 1]
         return proc.rows(r, r + f)
 
-    if ns.rotation_axis_auto == "auto":
-        r = try_rows(ns, geo)[0]
+    if settings.rotation_axis_auto == "auto":
+        r = try_rows(settings, geo)[0]
         sino = slice_rows(r)[:, 0]
-        found = center_mod.find_center_vo(sino, ns.center_search_width / f, ns.center_search_step)
+        found = center_mod.find_center_vo(sino, settings.center_search_width / f, settings.center_search_step)
         geo.center = found
         geo.rotation_axis = float(np.float32((found + geo.crop0) * f + geo.col0))
         # as tomocupy 1.1.0 (__main__.run_rec): only after a search, and in the binned frame of
         # the columns it read, so that axis * 2**binning + start-column is the full-size axis
         log.warning(f"set rotaion  axis {float(np.float32(found + geo.crop0))}")
 
-    rec = FourierRec(geo.n, geo.theta, ns.fbp_filter)
-    writer = AtomicWriter(layout, h5_shape=(info.nrows // f, geo.n, geo.n), dtype=ns.dtype,
-                          command_line=_command_line(ns))
+    rec = FourierRec(geo.n, geo.theta, settings.fbp_filter)
+    writer = AtomicWriter(layout, h5_shape=(info.nrows // f, geo.n, geo.n), dtype=settings.dtype,
+                          command_line=_command_line(settings))
     try:
         if mode == "try":
-            _run_try(ns, geo, rec, writer, slice_rows)
+            _run_try(settings, geo, rec, writer, slice_rows)
         else:
-            _run_full(ns, geo, proc, rec, writer, slice_rows)
+            _run_full(settings, geo, proc, rec, writer, slice_rows)
         writer.commit()
     except BaseException:
         writer.abort()
@@ -298,9 +301,10 @@ def run(ns: argparse.Namespace) -> OutputLayout:
     return layout
 
 
-def _run_full(ns, geo: Geometry, proc: Processor, rec: FourierRec, writer: AtomicWriter, slice_rows) -> None:
+def _run_full(settings: Settings, geo: Geometry, proc: Processor, rec: FourierRec,
+              writer: AtomicWriter, slice_rows) -> None:
     f = 2**geo.binning
-    ncz = int(ns.nsino_per_chunk)
+    ncz = int(settings.nsino_per_chunk)
     out_row0 = geo.row0 // f
 
     def chunks() -> Iterator[tuple[int, np.ndarray]]:
@@ -341,10 +345,11 @@ def _run_full(ns, geo: Geometry, proc: Processor, rec: FourierRec, writer: Atomi
                 raise
 
 
-def _run_try(ns, geo: Geometry, rec: FourierRec, writer: AtomicWriter, slice_rows) -> None:
-    shift, names = try_centers(ns, geo)
-    ncz = max(2, int(ns.nsino_per_chunk))
-    rows = try_rows(ns, geo)
+def _run_try(settings: Settings, geo: Geometry, rec: FourierRec, writer: AtomicWriter,
+             slice_rows) -> None:
+    shift, names = try_centers(settings, geo)
+    ncz = max(2, int(settings.nsino_per_chunk))
+    rows = try_rows(settings, geo)
     with _Progress("try centers", len(rows) * len(shift), "slices") as prog:
         done = 0
         for r in rows:

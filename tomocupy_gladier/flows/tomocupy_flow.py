@@ -22,12 +22,12 @@ from tomocupy_gladier.tools.notify import add_notifications
 from tomocupy_gladier.tools.previews import Previews, make_previews, make_previews_tasks
 from tomocupy_gladier.tools.return_data import TRANSFER_URL, ReturnData
 from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
-from tomocupy_gladier.gladier_clients import locked_storage
+from tomocupy_gladier.gladier_storage import locked_storage
 from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
+from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE
 from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon
 from tomocupy_gladier.tools.transfer import ScanTransfer
 
-RECON_STATE = "TomocupyRecon"
 COMPUTE_URL = "https://compute.actions.globus.org"
 RECON_REQUIRED = ("recon", "tomocupy", "compute_endpoint", "tomocupy_recon_function_id",
                   "tomocupy_endpoint_config")
@@ -42,7 +42,7 @@ NOTIFY_REQUIRED = ("notify",)
 AFTER_RECON_MODIFIERS = {
     make_previews: {"tasks": make_previews_tasks(with_options=True),
                     "user_endpoint_config": "tomocupy_endpoint_config"},
-    scan_metadata: {"tasks": scan_metadata_tasks(previews_state="MakePreviews"),
+    scan_metadata: {"tasks": scan_metadata_tasks(previews_state=PREVIEWS_STATE),
                     "user_endpoint_config": "tomocupy_endpoint_config"},
     publishv2_gather_metadata: {"payload": "$.ScanMetadata.details.results[0].output.publishv2"},
 }

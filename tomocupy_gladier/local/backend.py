@@ -8,7 +8,7 @@ Layout of ``state_dir``::
     functions.db    registered compute functions      (registry.FunctionRegistry)
     search.db       the local search index            (providers.search.SearchIndex)
     mailbox         emails of runs when no SMTP server is named (providers.notify, mbox format)
-    gladier.cfg     the Gladier client storage of clients built by :meth:`LocalBackend.client`
+    gladier.cfg     kept here by the Gladier adapter (:mod:`tomocupy_gladier.gladier_local`)
     tasks/<action>-<i>/  working folder and output.log of each compute task
     workers/<run>.log  stdout/stderr of background run workers
 """
@@ -24,26 +24,27 @@ import time
 import traceback
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Iterator, Mapping
 
 import jsonschema
 
 from .definition import validate_definition
 from .errors import InputValidationError
-from .flow_rules import check_input
+from .flow_rules import FINAL_STATUSES, MAX_STATE_BYTES, check_input
 from .providers.compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
 from .providers.notify import NOTIFY_URL, NotifyProvider
 from .providers.search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider
 from .providers.transfer import TRANSFER_URL, TransferProvider
 from .registry import FunctionRegistry
-from .runner import MAX_STATE_BYTES, ActionRegistry, FlowRunner, RunOutcome, now_iso
+from .actions import ActionRegistry
+from .interpreter import FlowRunner, RunOutcome
 from .store import RunStore
+from .timestamps import now_iso
 
-FINAL_STATUSES = ("SUCCEEDED", "FAILED")
 
 
 class LocalBackend:
-    """Runs Gladier-generated flows on this machine.
+    """Runs Globus flows (definitions as Globus Flows takes them) on this machine.
 
     :param state_dir: where everything is kept (created if needed)
     :param collections: Globus collection UUID -> local root folder. None reopens the
@@ -97,11 +98,6 @@ class LocalBackend:
     def open(cls, state_dir: str | os.PathLike) -> "LocalBackend":
         """Reopen a backend with the configuration saved in ``state_dir``."""
         return cls(state_dir)
-
-    @property
-    def gladier_config_path(self) -> Path:
-        """The Gladier storage file of clients built on this backend."""
-        return self.state_dir / "gladier.cfg"
 
     def close(self, wait_for_tasks: bool = False) -> None:
         """Close the databases. Compute tasks that outlived their state's WaitTime are killed,
@@ -237,24 +233,6 @@ class LocalBackend:
         """The ``output.log`` of compute task ``index`` of an action (it exists once the task
         has started); the action id is in the state's ``ActionStarted`` log entry."""
         return self.state_dir / "tasks" / f"{action_id}-{index}" / "output.log"
-
-    # ---------------------------------------------------------------- Gladier
-
-    def managers(self, *, background: bool = False, **flows_kwargs: Any):
-        """``(login_manager, compute_manager, flows_manager)`` for a Gladier client."""
-        from .managers import LocalComputeManager, LocalFlowsManager, LocalLoginManager
-
-        return (LocalLoginManager(), LocalComputeManager(self),
-                LocalFlowsManager(self, background=background, **flows_kwargs))
-
-    def client(self, client_cls: Any, *, background: bool = False,
-               flows_kwargs: dict | None = None, **client_kwargs: Any):
-        """An instance of the Gladier client ``client_cls`` running on this backend
-        (see :func:`~tomocupy_gladier.local.managers.local_client`)."""
-        from .managers import local_client
-
-        return local_client(client_cls, self, background=background, flows_kwargs=flows_kwargs,
-                            **client_kwargs)
 
     # ---------------------------------------------------------------- config
 

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from .paths import is_valid_path, is_writable_path
+from .jsonpath import is_valid_path, is_writable_path
 
 DOCS = "https://docs.globus.org/api/flows"
 
@@ -111,6 +111,10 @@ CATCH_FIELDS = {"ErrorEquals", "Next", "ResultPath"}
 MIN_WAIT_TIME = 1
 MAX_WAIT_TIME = 365 * 24 * 3600  # the maximum run duration (Limits: 1 year)
 MAX_STATE_BYTES = 200_000  # Limits: maximum run state size 200KB
+
+# Run statuses: ACTIVE, INACTIVE (waiting for something, then goes on), and these, which never
+# change again (ENDED: cancelled on the service; the local backend never cancels).
+FINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "ENDED"})
 
 CATCH_ALL = "States.ALL"
 # What Flows raises from an Action (Handling Exceptions), the catch-all, and the names Gladier's

@@ -1,18 +1,20 @@
 """The local function registry: what "registering a function with Globus Compute" means here.
 
 A function is kept as the exact source text Globus Compute ships (``dill.source.getsource``,
-the code serialization Gladier uses), under an id derived from Gladier's function checksum:
-the same function always gets the same id, a changed function a new one.
+the code serialization Gladier uses), under an id derived from a checksum the client gives
+(Gladier's function checksum, see :mod:`tomocupy_gladier.gladier_local`): the same function
+always gets the same id, a changed function a new one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from typing import Callable, NamedTuple
 
-from .runner import now_iso
 from .sqlite import SQLiteFile
+from .timestamps import now_iso
 
 # Fixed namespace so that ids are stable across machines and state folders.
 FUNCTION_NAMESPACE = uuid.UUID("5c4b8e0e-6a0f-4d53-9a57-2f1c7b4e8d11")
@@ -54,12 +56,12 @@ class FunctionRegistry(SQLiteFile):
         return function_id
 
     def register(self, function: Callable, checksum: str | None = None) -> str:
-        """Register a Python function; ``checksum`` defaults to Gladier's."""
+        """Register a Python function; ``checksum`` defaults to the sha256 of its source (a
+        client may pass its own, e.g. Gladier's function checksum)."""
+        source = function_source(function)
         if checksum is None:
-            from gladier.managers.compute_manager import ComputeManager
-
-            checksum = ComputeManager.get_compute_function_checksum(function)
-        return self.register_source(function.__name__, function_source(function), checksum)
+            checksum = hashlib.sha256(source.encode()).hexdigest()
+        return self.register_source(function.__name__, source, checksum)
 
     def get(self, function_id: str) -> RegisteredFunction | None:
         """The registered function, or None."""

@@ -19,8 +19,9 @@ import uuid
 from typing import Any
 
 from .errors import UnknownFlowError, UnknownRunError
-from .runner import RunOutcome, now_iso
+from .interpreter import RunOutcome
 from .sqlite import SQLiteFile
+from .timestamps import now_iso
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS flows (

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from gladier import GladierBaseTool, generate_flow_definition
+from gladier.utils.name_generation import get_compute_flow_state_name
+
+from tomocupy_gladier.tools.tomocupy_recon import tomocupy_recon
 
 COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
 
@@ -577,7 +580,7 @@ class Previews(GladierBaseTool):
     required_input = ["tomocupy", "compute_endpoint"]
 
 
-def make_previews_tasks(recon_state: str = "TomocupyRecon",
+def make_previews_tasks(recon_state: str = get_compute_flow_state_name(tomocupy_recon),
                         with_options: bool = False) -> list[dict[str, Any]]:
     """The Compute v3 ``tasks`` value for ``make_previews``:
     ``modifiers={make_previews: {"tasks": make_previews_tasks()}}``.

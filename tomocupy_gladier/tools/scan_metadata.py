@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from gladier import GladierBaseTool, generate_flow_definition
+from gladier.utils.name_generation import get_compute_flow_state_name
+
+from tomocupy_gladier.tools.tomocupy_recon import tomocupy_recon
 
 COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
 
@@ -396,7 +399,7 @@ class ScanMetadata(GladierBaseTool):
     required_input = ["tomocupy", "compute_endpoint"]
 
 
-def scan_metadata_tasks(recon_state: str = "TomocupyRecon",
+def scan_metadata_tasks(recon_state: str = get_compute_flow_state_name(tomocupy_recon),
                         previews_state: str | None = None) -> list[dict[str, Any]]:
     """The Compute v3 ``tasks`` value that feeds the flow input and earlier results to
     ``scan_metadata``: ``modifiers={scan_metadata: {"tasks": scan_metadata_tasks()}}``."""

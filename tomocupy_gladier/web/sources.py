@@ -26,7 +26,7 @@ def sources_for(config: Any) -> Sources:
 
 
 def _globus_runs(config: Any) -> data.GlobusRuns:
-    from tomocupy_gladier.backends import globus_client
+    from tomocupy_gladier.client_factory import globus_client
     from tomocupy_gladier.errors import UserError
 
     client = globus_client("tomocupy", config)

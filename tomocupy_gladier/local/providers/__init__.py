@@ -1,4 +1,5 @@
-"""Local action providers: Transfer, Compute (v2, v3) and Search ingest."""
+"""Local action providers: Transfer, Compute (v2, v3), Search ingest (and Send Notification
+Email, in :mod:`.notify`)."""
 
 from .compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
 from .search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider, summarize

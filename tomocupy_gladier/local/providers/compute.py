@@ -35,9 +35,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..actions import ActionRequest, ActionResult
 from ..errors import ActionTimeout, InvalidRequest
 from ..registry import FunctionRegistry
-from ..runner import ActionRequest, ActionResult
 
 COMPUTE_V2_URL = "https://compute.actions.globus.org"
 COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"

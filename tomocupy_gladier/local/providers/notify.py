@@ -22,8 +22,8 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+from ..actions import ActionRequest, ActionResult
 from ..errors import InvalidRequest, ProviderError
-from ..runner import ActionRequest, ActionResult
 
 NOTIFY_URL = "https://actions.globus.org/notification/notify"
 USERNAME_ENV = "TOMOCUPY_GLADIER_SMTP_USERNAME"

@@ -16,9 +16,10 @@ import os
 import uuid
 from typing import Any, Iterable, Mapping
 
+from ..actions import ActionRequest, ActionResult
 from ..errors import InvalidRequest
-from ..runner import ActionRequest, ActionResult, now_iso
 from ..sqlite import SQLiteFile
+from ..timestamps import now_iso
 
 SEARCH_INGEST_URL = "https://actions.globus.org/search/ingest"
 _INGEST_KEYS = {"search_index", "subject", "id", "content", "visible_to", "restricted"}

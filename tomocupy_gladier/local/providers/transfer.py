@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..actions import ActionRequest, ActionResult
 from ..errors import ActionTimeout, InvalidRequest
-from ..runner import ActionRequest, ActionResult, now_iso
+from ..timestamps import now_iso
 
 TRANSFER_URL = "https://transfer.actions.globus.org/transfer/"
 

@@ -1,4 +1,4 @@
-"""Building a flow client on a backend: the real Globus services, or the local one.
+"""The flow's Gladier client, built for a backend: the real Globus services, or the local one.
 
 Both backends get the same Gladier client class, so they run the same generated
 definition and the same input; only the managers plugged into it differ.
@@ -19,7 +19,7 @@ from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flows import FLOWS
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyClient
-from tomocupy_gladier.gladier_clients import client_with_storage
+from tomocupy_gladier.gladier_storage import client_with_storage
 
 
 FlowRef = Union[str, Any]  # a name from FLOWS, or a (decorated) Gladier client class
@@ -44,7 +44,7 @@ def offline_client(name: FlowRef, **kwargs: Any) -> TomocupyClient:
 def globus_client(name: FlowRef, config: ExperimentConfig | None = None) -> TomocupyClient:
     """A client on the Globus services, logged in as the user or as a confidential client."""
     from tomocupy_gladier.auth import login_manager_for
-    from tomocupy_gladier.globus_flows import GlobusFlowsManager
+    from tomocupy_gladier.globus_flows_manager import GlobusFlowsManager
 
     globus = dict(config.globus) if config else {}
     flow_kwargs = {}
@@ -90,12 +90,16 @@ def wait_times(config: ExperimentConfig) -> dict[str, int]:
     return {"recon_wait_time": config.wait_time, "transfer_wait_time": config.transfer_wait_time}
 
 
-def local_client(name: FlowRef, config: ExperimentConfig, *, background: bool = False) -> TomocupyClient:
+def local_experiment_client(name: FlowRef, config: ExperimentConfig, *,
+                            background: bool = False) -> TomocupyClient:
     """A client on the local backend described by the experiment's ``[local]`` section.
 
     ``background``: runs go on in a worker process and ``run_flow`` returns at once.
     """
-    return local_backend(config).client(flow_class(name), background=background, **wait_times(config))
+    from tomocupy_gladier.gladier_local import local_client
+
+    return local_client(flow_class(name), local_backend(config), background=background,
+                        **wait_times(config))
 
 
 def make_client(name: FlowRef, config: ExperimentConfig, backend: str | None = None, *,
@@ -106,7 +110,7 @@ def make_client(name: FlowRef, config: ExperimentConfig, backend: str | None = N
     """
     chosen = backend or config.backend
     if chosen == "local":
-        return local_client(name, config, background=background)
+        return local_experiment_client(name, config, background=background)
     if chosen == "globus":
         return globus_client(name, config)
     raise UserError(f"unknown backend {chosen!r}; choose 'local' or 'globus'")

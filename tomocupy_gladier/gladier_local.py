@@ -1,21 +1,26 @@
-"""Gladier managers that run flows on a :class:`LocalBackend` instead of Globus services.
+"""The Gladier adapter of the local backend: Gladier managers that run flows on a
+:class:`~tomocupy_gladier.local.LocalBackend` instead of Globus services.
 
-They plug into an unmodified ``GladierBaseClient`` subclass::
+The local backend (:mod:`tomocupy_gladier.local`) knows nothing of Gladier; this module
+depends on it, never the reverse. The managers plug into an unmodified ``GladierBaseClient``
+subclass::
 
     backend = LocalBackend(state_dir, collections={SRC_UUID: "/data/src", ...})
-    client = backend.client(MyGladierClient)          # or local_client(MyGladierClient, backend)
+    client = local_client(MyGladierClient, backend)
     run = client.run_flow(flow_input={"input": {...}}, label="scan 42")
     client.get_status(run["run_id"])
 
 so the definition and input Gladier generates for production are what runs here. Clients
 built this way keep their Gladier storage (flow id, function ids and checksums) in
-``<state_dir>/gladier.cfg`` rather than ``~/.gladier/<client_id>.cfg``.
+``<state_dir>/gladier.cfg`` (:func:`gladier_config_path`) rather than
+``~/.gladier/<client_id>.cfg``.
 """
 
 from __future__ import annotations
 
 import typing as t
 import uuid
+from pathlib import Path
 
 import gladier.exc
 from gladier.managers.compute_manager import ComputeManager
@@ -26,10 +31,9 @@ from gladier.utils.name_generation import (
     get_compute_function_name,
 )
 
-from .errors import DefinitionError, InputValidationError
-
-if t.TYPE_CHECKING:
-    from .backend import LocalBackend
+from tomocupy_gladier.gladier_storage import client_with_storage
+from tomocupy_gladier.local.backend import LocalBackend
+from tomocupy_gladier.local.errors import DefinitionError, InputValidationError
 
 
 class GladierDefinitionError(DefinitionError, gladier.exc.ConfigException):
@@ -61,7 +65,7 @@ class LocalComputeManager(ComputeManager):
     """Registers functions in the backend's registry under ids derived from Gladier's
     function checksum (same function, same id; changed function, new id)."""
 
-    def __init__(self, backend: "LocalBackend", **kwargs: t.Any) -> None:
+    def __init__(self, backend: LocalBackend, **kwargs: t.Any) -> None:
         super().__init__(auto_registration=True, **kwargs)
         self.backend = backend
 
@@ -98,7 +102,7 @@ class LocalFlowsManager(FlowsManager):
         the ACTIVE record at once); default: run to the end before returning
     """
 
-    def __init__(self, backend: "LocalBackend", *, background: bool = False,
+    def __init__(self, backend: LocalBackend, *, background: bool = False,
                  **kwargs: t.Any) -> None:
         super().__init__(**kwargs)
         self.backend = backend
@@ -166,18 +170,29 @@ class LocalFlowsManager(FlowsManager):
         return self.backend.store.get_log(run_id)
 
 
-def local_client(client_cls: t.Any, backend: "LocalBackend", *, background: bool = False,
+def gladier_config_path(backend: LocalBackend) -> Path:
+    """The Gladier storage file of clients built on ``backend`` (in its state folder)."""
+    return backend.state_dir / "gladier.cfg"
+
+
+def local_managers(backend: LocalBackend, *, background: bool = False,
+                   **flows_kwargs: t.Any) -> tuple[LocalLoginManager, LocalComputeManager,
+                                                   LocalFlowsManager]:
+    """``(login_manager, compute_manager, flows_manager)`` for a Gladier client on ``backend``."""
+    return (LocalLoginManager(), LocalComputeManager(backend),
+            LocalFlowsManager(backend, background=background, **flows_kwargs))
+
+
+def local_client(client_cls: t.Any, backend: LocalBackend, *, background: bool = False,
                  flows_kwargs: dict | None = None, **client_kwargs: t.Any):
     """Instantiate the Gladier client ``client_cls`` (decorated with
     ``@generate_flow_definition`` or not) on ``backend``, its storage in
-    ``backend.gladier_config_path``.
+    :func:`gladier_config_path`.
 
     :param background: ``run_flow`` starts a background worker and returns the ACTIVE run
     :param flows_kwargs: extra arguments of :class:`LocalFlowsManager` (e.g. ``flow_title``)
     :param client_kwargs: passed to the client's constructor
     """
-    from tomocupy_gladier.gladier_clients import client_with_storage
-
-    login, compute, flows = backend.managers(background=background, **(flows_kwargs or {}))
-    return client_with_storage(client_cls, backend.gladier_config_path, login_manager=login,
+    login, compute, flows = local_managers(backend, background=background, **(flows_kwargs or {}))
+    return client_with_storage(client_cls, gladier_config_path(backend), login_manager=login,
                                compute_manager=compute, flows_manager=flows, **client_kwargs)

@@ -19,14 +19,14 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-import re
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
+from .actions import ActionRegistry, ActionRequest, ActionResult
+from .choice import evaluate_rule
 from .definition import CATCH_ALL, validate_definition
 from .errors import (
     ActionFailedException,
@@ -37,79 +37,11 @@ from .errors import (
     ProviderError,
     StatesRuntime,
 )
-from .paths import PathError, read_path, render_parameters, write_path
+from .flow_rules import MAX_STATE_BYTES
+from .jsonpath import PathError, read_path, render_parameters, write_path
+from .timestamps import now_iso, parse_timestamp
 
 DEFAULT_WAIT_TIME = 300  # seconds (Flows' default WaitTime)
-MAX_STATE_BYTES = 200_000  # Flows' documented limit on the run state
-
-
-def now_iso() -> str:
-    """Current UTC time as an ISO 8601 string with an offset, as Flows writes it."""
-    return dt.datetime.now(dt.timezone.utc).isoformat()
-
-
-# --------------------------------------------------------------------------- providers
-
-@dataclass
-class ActionRequest:
-    """What an action provider receives for one Action state."""
-
-    action_id: str
-    action_url: str
-    state_name: str
-    body: Any
-    wait_time: float
-    deadline: float  # on time.monotonic()'s clock
-    run_id: str = ""
-    flow_id: str = ""
-
-    def remaining(self) -> float:
-        """Seconds left before this action times out."""
-        return self.deadline - time.monotonic()
-
-
-@dataclass
-class ActionResult:
-    """A provider's answer: ``status`` is ``SUCCEEDED`` or ``FAILED``."""
-
-    status: str
-    details: Any = field(default_factory=dict)
-    display_status: str | None = None
-
-
-class ActionProvider(Protocol):
-    """Runs one action to completion. Raise :class:`InvalidRequest` for a body the real
-    provider would reject (-> ``ActionUnableToRun``), :class:`ActionTimeout` when the deadline
-    passes, :class:`ProviderError` for a request that fails (-> action ``FAILED``)."""
-
-    def __call__(self, request: ActionRequest) -> ActionResult: ...
-
-
-def normalize_action_url(url: str) -> str:
-    """Key under which providers are registered: scheme and host lower-cased, no trailing '/'."""
-    parts = urlsplit(url.strip())
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
-
-
-class ActionRegistry:
-    """Action providers by ``ActionUrl`` (trailing slashes and case of the host ignored)."""
-
-    def __init__(self, providers: Mapping[str, ActionProvider] | None = None) -> None:
-        self._providers: dict[str, ActionProvider] = {}
-        for url, provider in (providers or {}).items():
-            self.register(url, provider)
-
-    def register(self, url: str, provider: ActionProvider) -> None:
-        """Serve ``url`` with ``provider`` (replacing any earlier one)."""
-        self._providers[normalize_action_url(url)] = provider
-
-    def get(self, url: str) -> ActionProvider | None:
-        """The provider for ``url``, or None."""
-        return self._providers.get(normalize_action_url(url))
-
-    def urls(self) -> list[str]:
-        """Every registered (normalised) URL."""
-        return sorted(self._providers)
 
 
 # --------------------------------------------------------------------------- events
@@ -146,7 +78,7 @@ class _FailState(Exception):
         self.error, self.cause = error, cause
 
 
-# --------------------------------------------------------------------------- runner
+# --------------------------------------------------------------------------- interpreter
 
 class FlowRunner:
     """Executes one flow definition. Create once per flow, call :meth:`run` per run.
@@ -410,7 +342,7 @@ class FlowRunner:
                 seconds = float(read_path(view, sdef["SecondsPath"]))
             else:
                 stamp = sdef.get("Timestamp") or read_path(view, sdef["TimestampPath"])
-                seconds = (_parse_time(stamp) - dt.datetime.now(dt.timezone.utc)).total_seconds()
+                seconds = (parse_timestamp(stamp) - dt.datetime.now(dt.timezone.utc)).total_seconds()
         except (PathError, TypeError, ValueError) as exc:
             raise StatesRuntime(f"Wait state {name}: {exc}") from None
         seconds = max(0.0, seconds)
@@ -425,7 +357,7 @@ class FlowRunner:
         view = self._view(state)
         chosen = sdef.get("Default")
         for rule in sdef["Choices"]:
-            if _evaluate_rule(rule, view):
+            if evaluate_rule(rule, view):
                 chosen = rule["Next"]
                 break
         else:
@@ -454,99 +386,3 @@ def _short(details: Any, limit: int = 300) -> str:
                 return details[key]
     text = details if isinstance(details, str) else json.dumps(details, default=str)
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-# --------------------------------------------------------------------------- Choice rules
-
-def _parse_time(value: Any) -> dt.datetime:
-    if not isinstance(value, str):
-        raise TypeError(f"{value!r} is not a timestamp")
-    stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _wildcard(pattern: str) -> re.Pattern:
-    parts = re.split(r"(\\\*|\*)", pattern)
-    rx = "".join(".*" if p == "*" else re.escape("*" if p == "\\*" else p) for p in parts)
-    return re.compile(rx + r"\Z", re.S)
-
-
-_ORDER = {
-    "Equals": lambda a, b: a == b,
-    "LessThan": lambda a, b: a < b,
-    "GreaterThan": lambda a, b: a > b,
-    "LessThanEquals": lambda a, b: a <= b,
-    "GreaterThanEquals": lambda a, b: a >= b,
-}
-
-
-def _compare(op: str, value: Any, expected: Any) -> bool:
-    # Values of the wrong type never match (as in the States language), they do not raise.
-    if op == "StringMatches":
-        return isinstance(value, str) and bool(_wildcard(expected).match(value))
-    if op == "BooleanEquals":
-        return isinstance(value, bool) and isinstance(expected, bool) and value is expected
-    for kind, check in (("String", lambda v: isinstance(v, str)), ("Numeric", _is_number),
-                        ("Timestamp", lambda v: isinstance(v, str))):
-        if op.startswith(kind):
-            if not (check(value) and check(expected)):
-                return False
-            if kind == "Timestamp":
-                try:
-                    value, expected = _parse_time(value), _parse_time(expected)
-                except ValueError:
-                    return False
-            return _ORDER[op[len(kind):]](value, expected)
-    raise StatesRuntime(f"unknown comparison {op}")
-
-
-def _evaluate_rule(rule: dict, view: dict) -> bool:
-    if "And" in rule:
-        return all(_evaluate_rule(r, view) for r in rule["And"])  # short-circuits, in order
-    if "Or" in rule:
-        return any(_evaluate_rule(r, view) for r in rule["Or"])
-    if "Not" in rule:
-        return not _evaluate_rule(rule["Not"], view)
-    variable = rule["Variable"]
-    try:
-        value = read_path(view, variable)
-        present = True
-    except PathError:
-        value, present = None, False
-    if "IsPresent" in rule:
-        return present is bool(rule["IsPresent"])
-    if not present:
-        raise StatesRuntime(f"Choice variable {variable} is not present in the run state")
-    tests = {
-        "IsNull": lambda v: v is None,
-        "IsString": lambda v: isinstance(v, str),
-        "IsNumeric": _is_number,
-        "IsBoolean": lambda v: isinstance(v, bool),
-        "IsTimestamp": lambda v: _is_timestamp(v),
-    }
-    for test, check in tests.items():
-        if test in rule:
-            return check(value) is bool(rule[test])
-    for op, expected in rule.items():
-        if op in ("Variable", "Next", "Comment"):
-            continue
-        if op.endswith("Path"):
-            try:
-                expected = read_path(view, expected)
-            except PathError:
-                raise StatesRuntime(f"{op} {expected} is not present in the run state") from None
-            op = op[:-4]
-        return _compare(op, value, expected)
-    raise StatesRuntime(f"rule on {variable} has no comparison")
-
-
-def _is_timestamp(v: Any) -> bool:
-    try:
-        _parse_time(v)
-        return True
-    except (TypeError, ValueError):
-        return False

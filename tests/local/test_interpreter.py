@@ -7,7 +7,8 @@ import time
 import pytest
 
 from tomocupy_gladier.local.errors import ActionTimeout
-from tomocupy_gladier.local.runner import ActionRegistry, ActionResult, FlowRunner
+from tomocupy_gladier.local.actions import ActionRegistry, ActionResult
+from tomocupy_gladier.local.interpreter import FlowRunner
 
 from .conftest import ECHO_URL, FAIL_URL, PICKY_URL, Recorder
 

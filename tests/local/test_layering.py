@@ -1,0 +1,41 @@
+"""The local backend is a layer of its own: it knows nothing of Gladier (the Gladier adapter,
+``tomocupy_gladier.gladier_local``, depends on it, never the reverse)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import tomocupy_gladier.local
+
+LOCAL = Path(tomocupy_gladier.local.__file__).parent
+
+
+def _imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_no_module_of_the_local_backend_imports_gladier():
+    for path in LOCAL.rglob("*.py"):
+        for name in _imported_modules(path):
+            top = name.split(".")[0]
+            assert top not in ("gladier", "gladier_tools"), f"{path.name} imports {name}"
+            if top == "tomocupy_gladier":
+                # only the shared error base class lies outside the package
+                assert name.startswith("tomocupy_gladier.local") or name == "tomocupy_gladier.errors", \
+                    f"{path.name} imports {name}"
+
+
+def test_a_worker_runs_without_gladier_loaded():
+    code = ("import sys, tomocupy_gladier.local, tomocupy_gladier.local.worker; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('gladier', 'gladier_tools')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
