@@ -205,3 +205,34 @@ def run_label(config: ExperimentConfig, location_name: str, recon: Mapping[str, 
     """A run label that fits Flows' 64-character limit (Gladier would cut it silently)."""
     label = f"{config.name}: {location_name} ({recon.get('reconstruction-type', 'try')})"
     return label if len(label) <= 64 else label[:61] + "..."
+
+
+def interactive_input(config: ExperimentConfig, location: ScanLocation, try_recon: Mapping[str, Any],
+                      previews: Mapping[str, Any] | None = None, choices: int = 5) -> dict[str, Any]:
+    """The ``interactive`` block of TomocupyInteractiveFlow: the try's parameters and folder, how
+    many centres are offered, and where the try's previews (the montage) are published.
+
+    The try's folder is tomocupy's own for a try (or ``out-path-name``); its previews go where a
+    try run publishes them (``<publish path>/<experiment>/try_center/<scan>/<previews folder>``).
+    """
+    output = recon_output(location, try_recon)
+    options = {k: v for k, v in try_recon.items() if k != "out-path-name"}
+    folder = str((previews or {}).get("folder", "previews"))
+    montage: dict[str, Any] = {"enable": False}
+    publish = config.publish
+    if publish is not None and publish.transfer:
+        montage = {
+            "enable": True,
+            "source": {"id": config.facility.id,
+                       "path": str(config.facility.to_globus(previews_folder(output, folder)))},
+            "destination": {"id": publish.collection,
+                            "path": str(PurePosixPath("/", publish.path, config.name, "try_center",
+                                                      output.name, folder))},
+        }
+    return {
+        "try_recon": options,
+        "try_tomocupy": {"file_name": str(location.posix_path), "output": str(output),
+                         "logs": str(run_logs_folder(output)), "timeout": config.timeout},
+        "choices": int(choices),
+        "montage": montage,
+    }
