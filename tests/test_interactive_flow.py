@@ -1,0 +1,140 @@
+"""TomocupyInteractiveFlow: a try, the choice of the centre by the scientist, the full volume."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tomocupy_gladier.backends import local_backend, make_client, offline_client
+from tomocupy_gladier.choice import waiting_choice
+from tomocupy_gladier.cli import main
+from tomocupy_gladier.config import load_config
+from tomocupy_gladier.tools.choice import (
+    WAIT_FOR_OPTION_URL,
+    make_choice_options,
+)
+
+from tests.test_local_flow import engine_experiment  # noqa: F401 (the fixture)
+
+
+def wait_for(predicate, timeout: float = 240.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def result_of(record: dict, state: str) -> dict:
+    return record["details"]["output"][state]["details"]["results"][0]["output"]
+
+
+# ---------------------------------------------------------------------------------- definition
+
+def test_the_flow_tries_publishes_the_montage_waits_then_runs_the_full_flow():
+    definition = offline_client("interactive").get_flow_definition()
+    states = definition["States"]
+    order, name = [], definition["StartAt"]
+    while name:
+        order.append(name)
+        state = states[name]
+        name = state.get("Next") or state.get("Default")
+    assert order[:9] == ["Transfer", "TryRecon", "TryPreviews", "PublishMontageChoice",
+                         "PublishMontageSkipped", "MakeChoiceOptions", "WaitForChoice", "ChosenCentre",
+                         "TomocupyRecon"]
+    assert order[-1] == "ReturnDataSkipped" and "Publishv2GatherMetadata" in order
+    wait = states["WaitForChoice"]
+    assert wait["ActionUrl"] == WAIT_FOR_OPTION_URL
+    assert wait["Parameters"] == {
+        "options.$": "$.MakeChoiceOptions.details.results[0].output.options",
+        "landing_page.$": "$.MakeChoiceOptions.details.results[0].output.landing_page"}
+    # the chosen option's parameters flow into the full reconstruction by JSONPath
+    chosen = states["ChosenCentre"]["Parameters"]
+    assert chosen["recon.="] == ("MakeChoiceOptions.details.results[0].output.recon"
+                                 "[WaitForChoice.details.name]")
+    for state in ("TomocupyRecon", "MakePreviews", "ScanMetadata"):
+        assert states[state]["Parameters"]["tasks"][0]["kwargs"]["recon.$"] == "$.ChosenCentre.recon"
+    try_kwargs = states["TryRecon"]["Parameters"]["tasks"][0]["kwargs"]
+    assert try_kwargs["recon.$"] == "$.input.interactive.try_recon"
+    assert states["TryRecon"]["Parameters"]["tasks"][0]["function_id.$"] == "$.input.tomocupy_recon_function_id"
+
+
+def test_validate_accepts_the_interactive_flow():
+    result = CliRunner().invoke(main, ["validate", "--flow", "interactive"])
+    assert result.exit_code == 0, result.output
+
+
+def test_options_are_the_suggestion_then_the_ranked_candidates_in_the_providers_shape():
+    previews = {"suggested_center": 34.37, "montage": {"file": "/f/previews/try_montage.png"},
+                "ranking": [{"center": 34.5, "rank": 1}, {"center": 34.0, "rank": 2},
+                            {"center": 35.0, "rank": 3}, {"center": 33.5, "rank": 4}]}
+    made = make_choice_options(previews_result=previews, recon={"reconstruction-type": "full",
+                                                                "rotation-axis-auto": "auto"},
+                               interactive={"choices": 3, "try_tomocupy": {"file_name": "/d/scan1.h5"}},
+                               run_id="r1")
+    names = [o["name"] for o in made["options"]]
+    assert names == ["centre 34.37", "centre 34.50", "centre 34.00"]
+    assert all(set(o) == {"name", "description", "url_suffix", "completed_message"} for o in made["options"])
+    assert len({o["url_suffix"] for o in made["options"]}) == 3
+    assert all(o["url_suffix"].startswith("r1-") for o in made["options"])
+    assert made["landing_page"]["url_suffix"] == "r1-choose"
+    assert made["centers"]["centre 34.50"] == 34.5
+    assert made["recon"]["centre 34.37"] == {"reconstruction-type": "full", "rotation-axis": 34.37,
+                                             "rotation-axis-auto": "manual"}
+    with pytest.raises(ValueError, match="suggest no centre"):
+        make_choice_options(previews_result={}, recon={}, interactive={}, run_id="r1")
+
+
+# ---------------------------------------------------------------------------------- end to end
+
+def test_interactive_run_waits_for_choose_then_reconstructs_at_the_chosen_centre(engine_experiment):
+    runner = CliRunner()
+    config_path = str(engine_experiment)
+    started = runner.invoke(main, ["run", "scan1.h5", "--config", config_path, "--interactive",
+                                   "--no-follow"], catch_exceptions=False)
+    assert started.exit_code == 0, started.output
+    run_id = started.output.strip().splitlines()[-1]
+    config = load_config(engine_experiment)
+    client = make_client("interactive", config)
+
+    early = runner.invoke(main, ["choose", run_id, "--config", config_path, "--suggested"])
+    if early.exit_code != 0:  # before the run waits: a clear refusal, no traceback
+        assert early.exit_code == 2 and "does not wait for a choice yet" in early.output
+        assert "Traceback" not in early.output
+
+    waiting = wait_for(lambda: waiting_choice(client, run_id), what="the choice")
+    centres = [o.center for o in waiting.options]
+    assert len(centres) == 5 and abs(centres[0] - 34.5) <= 1.0
+    assert waiting.options[0].url.startswith(f"http://127.0.0.1:8765/runs/{run_id}/choose?option=")
+    assert (engine_experiment.parent / "portal/published/cells/try_center/scan1/previews/try_montage.png").exists()
+
+    status = runner.invoke(main, ["status", run_id, "--config", config_path], catch_exceptions=False)
+    assert "waits for a choice" in status.output and waiting.options[1].name in status.output
+
+    wanted = waiting.options[2].center + 0.04  # not offered: the nearest offered centre is taken
+    chosen = runner.invoke(main, ["choose", run_id, "--config", config_path, "--center", str(wanted)],
+                           catch_exceptions=False)
+    assert chosen.exit_code == 0, chosen.output
+    assert "is not one of the offered centres" in chosen.output
+    assert f"{waiting.options[2].center:.2f}" in chosen.output
+
+    final = local_backend(config).wait(run_id, timeout=300)
+    assert final["status"] == "SUCCEEDED", final["details"]
+    recon = result_of(final, "TomocupyRecon")
+    assert recon["rotation_axis"] == waiting.options[2].center
+    assert final["details"]["output"]["ChosenCentre"]["center"] == waiting.options[2].center
+    assert final["details"]["output"]["WaitForChoice"]["details"] == {
+        "name": waiting.options[2].name, "url_suffix": waiting.options[2].url_suffix}
+    published = engine_experiment.parent / "portal/published/cells/scan1_rec"
+    assert (published / "recon_00003.tiff").exists()
+    record = result_of(final, "ScanMetadata")["metadata"]["tomography"]
+    assert record["parameters"]["rotation-axis"] == waiting.options[2].center
+    assert record["parameters"]["reconstruction-type"] == "full"
+
+    again = runner.invoke(main, ["choose", run_id, "--config", config_path, "--suggested"])
+    assert again.exit_code == 2 and "SUCCEEDED" in again.output and "Traceback" not in again.output
