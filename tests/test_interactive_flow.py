@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -138,3 +139,42 @@ def test_interactive_run_waits_for_choose_then_reconstructs_at_the_chosen_centre
 
     again = runner.invoke(main, ["choose", run_id, "--config", config_path, "--suggested"])
     assert again.exit_code == 2 and "SUCCEEDED" in again.output and "Traceback" not in again.output
+
+
+# ---------------------------------------------------------------------------------- start form
+
+def test_the_deployed_start_form_filled_from_its_defaults_plus_the_scan_starts_the_flow(tmp_path):
+    from tomocupy_gladier.demo import EXPERIMENT_TOML
+    from tomocupy_gladier.deployment import deployed_schema
+    from tomocupy_gladier.flows import TomocupyInteractiveFlow
+    from tomocupy_gladier.validation import validate_flow_input
+
+    from tests.test_start_form import FUNCTION_IDS, filled_from_defaults, problems, with_scan
+
+    path = tmp_path / "experiment.toml"
+    path.write_text(EXPERIMENT_TOML)
+    config = load_config(path)
+    ids = {**FUNCTION_IDS, "make_choice_options_function_id": "aaaaaaaa-0000-4000-8000-000000000005"}
+    form = deployed_schema(TomocupyInteractiveFlow.flow_schema, config, ids)
+    body = with_scan(filled_from_defaults(form), "tomocupy")
+    body["input"]["interactive"]["try_tomocupy"]["file_name"] += "scan_0001.h5"
+
+    assert problems(form, body) == []
+    validate_flow_input(form, body)
+    block = body["input"]["interactive"]
+    assert block["try_recon"]["reconstruction-type"] == "try" and block["choices"] == 5
+    assert block["montage"] == {"enable": False}
+    assert body["input"]["recon"]["reconstruction-type"] == "full"
+    # publishing the montage asks for both pickers
+    block["montage"]["enable"] = True
+    assert any("montage" in p for p in problems(form, body))
+
+
+def test_the_exported_interactive_schema_passes_the_globus_meta_schema():
+    from tests.test_start_form import REPO, META_SCHEMA
+    import jsonschema
+
+    schema = json.loads((REPO / "flows" / "interactive.schema.json").read_text())
+    jsonschema.Draft202012Validator(META_SCHEMA).validate(schema)
+    order = schema["properties"]["input"]["propertyOrder"]
+    assert order.index("recon") < order.index("interactive") < order.index("publishv2")
