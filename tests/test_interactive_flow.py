@@ -110,7 +110,7 @@ def test_interactive_run_waits_for_choose_then_reconstructs_at_the_chosen_centre
 
     waiting = wait_for(lambda: waiting_choice(client, run_id), what="the choice")
     centres = [o.center for o in waiting.options]
-    assert len(centres) == 5 and abs(centres[0] - 34.5) <= 1.0
+    assert 2 <= len(centres) <= 8 and abs(centres[0] - 34.5) <= 1.0
     assert waiting.options[0].url.startswith(f"http://127.0.0.1:8765/runs/{run_id}/choose?option=")
     assert (engine_experiment.parent / "portal/published/cells/try_center/scan1/previews/try_montage.png").exists()
 
@@ -162,7 +162,7 @@ def test_the_deployed_start_form_filled_from_its_defaults_plus_the_scan_starts_t
     assert problems(form, body) == []
     validate_flow_input(form, body)
     block = body["input"]["interactive"]
-    assert block["try_recon"]["reconstruction-type"] == "try" and block["choices"] == 5
+    assert block["try_recon"]["reconstruction-type"] == "try" and block["choices"] == 8
     assert block["montage"] == {"enable": False}
     assert body["input"]["recon"]["reconstruction-type"] == "full"
     # publishing the montage asks for both pickers

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.run_record import FINAL_STATUSES
+from tomocupy_gladier.run_record import FINAL_STATUSES, logged_result
 from tomocupy_gladier.tools.choice import (
     CHOICE_OPTIONS_STATE,
     WAIT_STATE,
@@ -71,19 +71,8 @@ def _log(client: Any, run_id: str) -> list[dict]:
     return run_log_entries(client, run_id)
 
 
-def _options_result(entries: list[dict]) -> dict[str, Any]:
-    """What MakeChoiceOptions returned, from its ActionCompleted log entry ({} when not there)."""
-    for entry in reversed(entries):
-        details = entry.get("details") or {}
-        if entry.get("code") == "ActionCompleted" and details.get("state_name") == CHOICE_OPTIONS_STATE:
-            try:
-                return dict(details["output"]["details"]["results"][0]["output"])
-            except (KeyError, IndexError, TypeError):
-                return {}
-    return {}
-
-
-def _centre(name: str, centers: dict[str, Any]) -> float | None:
+def option_centre(name: str, centers: dict[str, Any]) -> float | None:
+    """The centre of the option called ``name`` (from MakeChoiceOptions' ``centers``)."""
     if name in centers:
         return float(centers[name])
     match = _CENTRE.search(name)
@@ -110,14 +99,14 @@ def waiting_choice(client: Any, run_id: str, record: dict | None = None) -> Wait
     if record.get("status") in FINAL_STATUSES:
         return None
     entries = _log(client, run_id)
-    made = _options_result(entries)
+    made = logged_result(entries, CHOICE_OPTIONS_STATE)
     centers = dict(made.get("centers") or {})
     store = _local_store(client)
     if store is not None:
         selection = store.run_selection(run_id)
         if selection is None or selection["status"] != "WAITING":
             return None
-        options = [Option(o["name"], o["url_suffix"], o["url"], _centre(o["name"], centers),
+        options = [Option(o["name"], o["url_suffix"], o["url"], option_centre(o["name"], centers),
                           o.get("description", "")) for o in selection["options"]]
         return WaitingChoice(run_id, options, selection.get("landing_page_url"), made.get("montage"))
     started, ended = _wait_entries(entries)
@@ -126,7 +115,7 @@ def waiting_choice(client: Any, run_id: str, record: dict | None = None) -> Wait
     details = started.get("details") or {}
     body = details.get("input") or details.get("parameters") or {}
     options = [Option(o["name"], o["url_suffix"], WEBOPTION_OPTION_URL.format(url_suffix=o["url_suffix"]),
-                      _centre(o["name"], centers), o.get("description", ""))
+                      option_centre(o["name"], centers), o.get("description", ""))
                for o in body.get("options") or []]
     landing = (body.get("landing_page") or {}).get("url_suffix")
     return WaitingChoice(run_id, options,

@@ -208,7 +208,7 @@ def run_label(config: ExperimentConfig, location_name: str, recon: Mapping[str, 
 
 
 def interactive_input(config: ExperimentConfig, location: ScanLocation, try_recon: Mapping[str, Any],
-                      previews: Mapping[str, Any] | None = None, choices: int = 5) -> dict[str, Any]:
+                      previews: Mapping[str, Any] | None = None, choices: int = 8) -> dict[str, Any]:
     """The ``interactive`` block of TomocupyInteractiveFlow: the try's parameters and folder, how
     many centres are offered, and where the try's previews (the montage) are published.
 

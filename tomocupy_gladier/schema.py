@@ -248,8 +248,8 @@ def _interactive_properties() -> dict[str, Any]:
                 "try_recon": try_recon,
                 "try_tomocupy": try_tomocupy,
                 "choices": {"title": "Centres offered", "description": "The suggested centre and "
-                            "the best-ranked candidates, this many in all.", "type": "integer",
-                            "minimum": 1, "maximum": 9, "default": 5},
+                            "the best-ranked candidates (the montage's crops), this many in all.",
+                            "type": "integer", "minimum": 1, "maximum": 16, "default": 8},
                 "montage": {
                     "title": "Publish the montage",
                     "description": "Copy the try's previews to the publication collection before "

@@ -50,7 +50,7 @@ def make_choice_options(previews_result: dict | None = None, recon: dict | None 
     provider's input, from a try's previews result.
 
     - ``previews_result``: what ``make_previews`` returned for the try (``suggested_center``,
-      ``ranking``, ``montage``).
+      ``ranking``, ``montage`` and its ``tiles``: the crops of ranked candidates).
     - ``recon``: the full reconstruction's parameters; each option carries them with
       ``rotation-axis`` set to its centre (automatic search off).
     - ``interactive``: the flow input's block; ``choices`` = how many centres are offered.
@@ -65,14 +65,16 @@ def make_choice_options(previews_result: dict | None = None, recon: dict | None 
     shown = dict(previews_result or {})
     settings = dict(interactive or {})
     params = dict(recon or {})
-    count = max(1, int(settings.get("choices", 5)))
+    count = max(1, int(settings.get("choices", 8)))
     prefix = str(run_id or "run")
     suggested = shown.get("suggested_center")
     if suggested is None:
         raise ValueError("the try's previews suggest no centre: nothing to choose from "
                          "(was the try reconstruction a try?)")
     picks = [(round(float(suggested), 2), "suggested by the focus measure (sharpest slice)")]
-    for entry in shown.get("ranking") or []:
+    # the ranked candidates: the ranking, then the montage's crops (each tile can be chosen)
+    ranked = list(shown.get("ranking") or []) + list((shown.get("montage") or {}).get("tiles") or [])
+    for entry in sorted(ranked, key=lambda e: e.get("rank") or 1e9):
         center = round(float(entry["center"]), 2)
         if all(abs(center - c) > 1e-6 for c, _ in picks):
             picks.append((center, f"candidate ranked #{entry.get('rank')} by the focus measure"))
