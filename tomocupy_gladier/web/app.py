@@ -116,25 +116,11 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
 
     @app.get("/runs/<run_id>/previews/<path:name>")
     def preview_image(run_id: str, name: str) -> Any:
-        try:
-            folder = sources.runs.previews_folder(run_id)
-        except KeyError:
-            abort(404)
-        path = contained_file(folder, name, data.IMAGE_SUFFIXES) if folder else None
-        if path is None:
-            abort(404)
-        return send_file(path, max_age=60)
+        return _image_of_run(sources.runs.previews_folder, run_id, name)
 
     @app.get("/runs/<run_id>/try-previews/<path:name>")
     def try_preview_image(run_id: str, name: str) -> Any:
-        try:
-            folder = sources.runs.try_previews_folder(run_id)
-        except KeyError:
-            abort(404)
-        path = contained_file(folder, name, data.IMAGE_SUFFIXES) if folder else None
-        if path is None:
-            abort(404)
-        return send_file(path, max_age=60)
+        return _image_of_run(sources.runs.try_previews_folder, run_id, name)
 
     @app.get("/runs/<run_id>/choose")
     def choose_page(run_id: str) -> Any:
@@ -201,6 +187,18 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
         return send_file(path, max_age=300)
 
     return app
+
+
+def _image_of_run(folder_of: Any, run_id: str, name: str) -> Any:
+    """An image from the folder ``folder_of(run_id)`` names for the run, never outside it."""
+    try:
+        folder = folder_of(run_id)
+    except KeyError:
+        abort(404)
+    path = contained_file(folder, name, data.IMAGE_SUFFIXES) if folder else None
+    if path is None:
+        abort(404)
+    return send_file(path, max_age=60)
 
 
 def _same_origin() -> bool:
