@@ -31,7 +31,9 @@ class Waiting:
 def start_interactive(root: Path) -> Waiting:
     """The tiny experiment's scan run with --interactive, up to its wait for the choice."""
     path = tiny_experiment(root, "\n[local]\nserve_url = \"http://127.0.0.1:8765\"\n")
+    # a try of 4 px either side of the experiment's axis, in half pixels
     started = CliRunner().invoke(main, ["run", "scan1.h5", "--config", str(path), "--interactive",
+                                        "--center-search-width", "4", "--center-search-step", "0.5",
                                         "--no-follow"], catch_exceptions=False)
     assert started.exit_code == 0, started.output
     run_id = started.output.strip().splitlines()[-1]

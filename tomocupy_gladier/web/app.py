@@ -202,12 +202,14 @@ def _image_of_run(folder_of: Any, run_id: str, name: str) -> Any:
 
 
 def _same_origin() -> bool:
-    """A form sent from this server's own pages: the browser's Origin (or Fetch metadata),
-    when it sends one, names this host."""
-    if request.headers.get("Sec-Fetch-Site") not in (None, "same-origin", "none"):
-        return False
+    """A form sent from this server's own pages, by the browser's word when it gives one: its
+    Fetch metadata, else its Origin. (These pages send no Referer, so a browser may give the
+    Origin as ``null``: then the form's CSRF token alone decides.)"""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("Origin")
-    if origin in (None, ""):
+    if origin in (None, "", "null"):
         return True
     from urllib.parse import urlsplit
 
