@@ -190,9 +190,9 @@ def _visit_option(client: Any, option: Option, http_get: Callable[..., Any] | No
     import requests
 
     manager = client.login_manager
-    if hasattr(manager, "ensure_login"):
-        manager.ensure_login([WEBOPTION_SCOPE])
-    authorizer = (getattr(manager, "authorizers", None) or {}).get(WEBOPTION_SCOPE)
+    manager.add_requirements([WEBOPTION_SCOPE])  # a login for that scope when none is held yet
+    authorizers = manager.get_manager_authorizers()
+    authorizer = next((a for scope, a in authorizers.items() if str(scope) == WEBOPTION_SCOPE), None)
     headers = {}
     if authorizer is not None:
         headers["Authorization"] = authorizer.get_authorization_header()
