@@ -178,3 +178,29 @@ def test_the_exported_interactive_schema_passes_the_globus_meta_schema():
     jsonschema.Draft202012Validator(META_SCHEMA).validate(schema)
     order = schema["properties"]["input"]["propertyOrder"]
     assert order.index("recon") < order.index("interactive") < order.index("publishv2")
+
+
+def test_a_followed_interactive_run_lists_its_options_and_ends_after_the_choice(engine_experiment):
+    import threading
+
+    config = load_config(engine_experiment)
+    client = make_client("interactive", config)
+    chosen: list = []
+
+    def answer() -> None:
+        from tomocupy_gladier.choice import choose
+
+        runs = wait_for(lambda: client.flows_manager.list_runs(), what="the run")
+        wait_for(lambda: waiting_choice(client, runs[0]["run_id"]), what="the choice")
+        time.sleep(2)  # the scientist reads the options `run` prints (it looks twice a second)
+        chosen.append(choose(client, runs[0]["run_id"], suggested=True)[0])
+
+    helper = threading.Thread(target=answer, daemon=True)
+    helper.start()
+    result = CliRunner().invoke(main, ["run", "scan1.h5", "--config", str(engine_experiment),
+                                       "--flow", "interactive"], catch_exceptions=False)
+    helper.join(10)
+    assert result.exit_code == 0, result.output
+    assert "waits for a choice of the rotation axis" in result.output
+    assert f"{chosen[0].name} (suggested): http://127.0.0.1:8765/runs/" in result.output
+    assert f"rotation axis: {chosen[0].center:.2f} (rotation-axis option; chosen during the run" in result.output

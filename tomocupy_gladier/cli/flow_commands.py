@@ -173,12 +173,13 @@ def run(scan: str, config_path: str | None, flow_name: str, backend: str | None,
     """Reconstruct SCAN (a path on the beamline, or at the facility with --flow recon)."""
     if try_ and full:
         raise UserError("--try and --full contradict each other: give one")
+    interactive = interactive or flow_name == "interactive"
     if interactive:
         if try_ or full or from_try:
             raise UserError("--interactive makes its own try and full reconstruction: drop "
                             "--try, --full and --from-try")
-        if flow_name != "tomocupy":
-            raise UserError("--interactive copies the scan from the beamline first: drop --flow")
+        if flow_name == "recon":
+            raise UserError("--interactive copies the scan from the beamline first: drop --flow recon")
         flow_name = "interactive"
     rtype = "try" if try_ else "full" if full else None
     config = load(config_path)
@@ -299,7 +300,7 @@ def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None =
             if waiting is not None:
                 announced = True
                 for line in describe(waiting):
-                    console.print(line, highlight=False)
+                    click.echo(line, err=True)  # unwrapped: the URLs are copied from here
         if record.is_final:
             colour = "green" if record.succeeded else "red"
             console.print(f"run {run_id}: [{colour}]{record.status}[/{colour}]")
