@@ -24,7 +24,8 @@ def test_clicking_a_crop_of_the_montage_chooses_that_centre_and_the_run_succeeds
             assert row.count() == 1 and "WaitForChoice" in row.inner_text()
             screenshot(page, "runs-page", tmp_path)
 
-            page.goto(f"{base}/runs/{run_id}")
+            row.locator("a.choose").click()  # "choose the centre" opens the run's page
+            page.wait_for_url(f"{base}/runs/{run_id}#choice")
             montage = page.locator("#try-montage")
             montage.wait_for()
             page.wait_for_function("document.getElementById('try-montage').naturalWidth > 0")

@@ -204,3 +204,19 @@ def test_a_followed_interactive_run_lists_its_options_and_ends_after_the_choice(
     assert "waits for a choice of the rotation axis" in result.output
     assert f"{chosen[0].name} (suggested): http://127.0.0.1:8765/runs/" in result.output
     assert f"rotation axis: {chosen[0].center:.2f} (rotation-axis option; chosen during the run" in result.output
+
+
+def test_the_try_and_the_full_reconstruction_wait_as_long_as_the_experiment_says():
+    definition = offline_client("interactive", recon_wait_time=5400).get_flow_definition()
+    assert definition["States"]["TryRecon"]["WaitTime"] == 5400
+    assert definition["States"]["TomocupyRecon"]["WaitTime"] == 5400
+
+
+def test_choose_needs_exactly_one_answer_and_a_known_run(experiment):
+    runner = CliRunner()
+    neither = runner.invoke(main, ["choose", "r1", "--config", str(experiment)])
+    both = runner.invoke(main, ["choose", "r1", "--config", str(experiment), "--suggested", "--center", "1"])
+    unknown = runner.invoke(main, ["choose", "no-such-run", "--config", str(experiment), "--suggested"])
+    assert neither.exit_code == both.exit_code == unknown.exit_code == 2
+    assert "give --center X or --suggested" in neither.output + both.output
+    assert "no run no-such-run" in unknown.output and "Traceback" not in unknown.output
