@@ -135,3 +135,31 @@ def test_an_option_url_that_answers_404_says_the_run_no_longer_waits(globus, tmp
     globus.add(responses.GET, OPTION_URL.format(OPTIONS[0]["url_suffix"]), status=404)
     with pytest.raises(ChoiceError, match="404"):
         choose(interactive_client(tmp_path), RUN_ID, suggested=True)
+
+
+def test_deploy_of_the_interactive_flow_sends_its_start_form_with_the_try_filled_in(globus, tmp_path,
+                                                                                   monkeypatch):
+    from click.testing import CliRunner
+
+    from tomocupy_gladier import auth
+    from tomocupy_gladier.cli import main
+
+    from tests.test_globus_http import EXPERIMENT_TOML
+
+    monkeypatch.setattr(auth, "login_manager_for", lambda client_id=None: StaticLogin())
+    config_path = tmp_path / "experiment.toml"
+    config_path.write_text(EXPERIMENT_TOML)
+
+    result = CliRunner().invoke(main, ["deploy", "--config", str(config_path), "--flow", "interactive"],
+                                catch_exceptions=False)
+
+    assert result.exit_code == 0, result.output
+    (create,) = calls_to(globus, "POST", "/flows")
+    sent = body_of(create)
+    assert sent["title"] == "TomocupyInteractiveFlow flow"
+    form = sent["input_schema"]["properties"]["input"]["properties"]
+    assert form["make_choice_options_function_id"]["default"] == function_id_for("make_choice_options")
+    try_form = form["interactive"]["properties"]
+    assert try_form["try_recon"]["properties"]["reconstruction-type"]["default"] == "try"
+    assert try_form["try_recon"]["properties"]["rotation-axis"]["default"] == 1024.5
+    assert try_form["try_tomocupy"]["properties"]["file_name"]["default"].endswith("/")
