@@ -109,3 +109,15 @@ def test_an_option_url_asks_to_confirm_and_the_post_chooses_then_the_run_goes_on
     assert final["status"] == "SUCCEEDED", final["details"]
     recon = final["details"]["output"]["TomocupyRecon"]["details"]["results"][0]["output"]
     assert recon["rotation_axis"] == option.center
+
+
+def test_serve_says_when_it_is_not_where_the_option_urls_point(experiment, monkeypatch):
+    import waitress
+
+    monkeypatch.setattr(waitress, "serve", lambda app, **kw: None)
+    cli = CliRunner()
+    here = cli.invoke(main, ["serve", "--config", str(experiment)])
+    elsewhere = cli.invoke(main, ["serve", "--config", str(experiment), "--port", "9000"])
+    assert here.exit_code == elsewhere.exit_code == 0
+    assert "serve_url" not in here.output
+    assert "option URLs at http://127.0.0.1:8765 ([local] serve_url)" in elsewhere.output
