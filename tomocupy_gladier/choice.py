@@ -98,14 +98,14 @@ def waiting_choice(client: Any, run_id: str, record: dict | None = None) -> Wait
     record = record if record is not None else client.get_status(run_id)
     if record.get("status") in FINAL_STATUSES:
         return None
+    store = _local_store(client)
+    selection = store.run_selection(run_id) if store is not None else None
+    if store is not None and (selection is None or selection["status"] != "WAITING"):
+        return None  # the local store knows without reading the log
     entries = _log(client, run_id)
     made = logged_result(entries, CHOICE_OPTIONS_STATE)
     centers = dict(made.get("centers") or {})
-    store = _local_store(client)
-    if store is not None:
-        selection = store.run_selection(run_id)
-        if selection is None or selection["status"] != "WAITING":
-            return None
+    if selection is not None:
         options = [Option(o["name"], o["url_suffix"], o["url"], option_centre(o["name"], centers),
                           o.get("description", "")) for o in selection["options"]]
         return WaitingChoice(run_id, options, selection.get("landing_page_url"), made.get("montage"))
