@@ -102,6 +102,7 @@ def test_an_option_url_asks_to_confirm_and_the_post_chooses_then_the_run_goes_on
     assert done.status_code == 303 and done.headers["Location"].endswith(f"/runs/{waiting.run_id}?chosen=1")
     after = client.get(f"/runs/{waiting.run_id}").text
     assert f"Chosen: <strong>{option.name}</strong>" in after
+    assert "the try's montage the centre was chosen from" in after and 'class="tile' not in after
     again = client.post(f"/runs/{waiting.run_id}/choose", data=form)
     assert again.status_code == 409 and "not waiting" in again.text
 
