@@ -180,3 +180,52 @@ def test_on_globus_an_smtp_server_is_required(tmp_path):
 def test_a_bad_notify_section_is_refused_by_name(tmp_path, section, problem):
     with pytest.raises(ConfigError, match=problem):
         load_config(tiny_experiment(tmp_path, "\n" + section))
+
+
+def test_an_interactive_run_emails_when_it_waits_for_the_choice_then_when_it_ends(tmp_path):
+    from click.testing import CliRunner
+
+    from tomocupy_gladier.choice import waiting_choice
+    from tomocupy_gladier.cli import main
+
+    path = tiny_experiment(tmp_path, NOTIFY)
+    runner = CliRunner()
+    started = runner.invoke(main, ["run", "scan1.h5", "--config", str(path), "--interactive",
+                                   "--no-follow"], catch_exceptions=False)
+    assert started.exit_code == 0, started.output
+    run_id = started.output.strip().splitlines()[-1]
+    config = load_config(path)
+    client = make_client("interactive", config)
+    deadline = time.monotonic() + 240
+    while not waiting_choice(client, run_id) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert waiting_choice(client, run_id), "the run never waited for the choice"
+
+    [waiting] = _messages(config)
+    assert waiting["Subject"] == "[tomocupy-gladier] cells: scan1.h5 waits for your choice"
+    text = waiting.get_payload(decode=True).decode()
+    assert f"Choose here: http://127.0.0.1:8765/runs/{run_id}\n" in text
+    assert "Suggested centre: " in text
+
+    chosen = runner.invoke(main, ["choose", run_id, "--config", str(path), "--suggested"],
+                           catch_exceptions=False)
+    assert chosen.exit_code == 0, chosen.output
+    final = local_backend(config).wait(run_id, timeout=300)
+    assert final["status"] == "SUCCEEDED", RunRecord(final).failure
+    assert [m["Subject"].rsplit(" ", 1)[-1] for m in _messages(config)] == ["choice", "succeeded"]
+
+
+def test_on_globus_the_waiting_email_links_the_providers_landing_page(tmp_path, monkeypatch):
+    from tomocupy_gladier.flow_input import choice_page
+
+    config = load_config(tiny_experiment(tmp_path, NOTIFY))
+    assert choice_page(config, "globus") == {
+        "choose_page": "https://actions.globus.org/weboption/landing_page/", "choose_suffix": "-choose"}
+    assert choice_page(config, "local") == {"choose_page": "http://127.0.0.1:8765/runs/",
+                                            "choose_suffix": ""}
+    # the suffix is the one the options step gives the landing page
+    from tomocupy_gladier.tools.choice import make_choice_options
+
+    options = make_choice_options({"suggested_center": 31.5}, {"reconstruction-type": "full"}, {},
+                                  run_id="RUN")
+    assert options["landing_page"]["url_suffix"] == "RUN" + choice_page(config, "globus")["choose_suffix"]

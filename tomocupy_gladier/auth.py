@@ -140,6 +140,10 @@ def _known_scopes() -> dict[str, str]:
 
 
 _KNOWN_SCOPES = _known_scopes()
+# Globus' hosted "Wait For User Selection" provider: `choose` visits an option's URL with a token
+# for this scope; its resource server is the client named in the scope
+_KNOWN_SCOPES["https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/"
+              "weboption_wait_for_option"] = "5fac2e64-c734-4e6b-90ea-ff12ddbf9653"
 
 
 def resource_server_for(scope: str | Scope) -> str:

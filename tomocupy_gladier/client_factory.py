@@ -82,7 +82,8 @@ def local_backend(config: ExperimentConfig) -> Any:
     endpoint environment (:func:`local_endpoint_env`)."""
     from tomocupy_gladier.local.backend import LocalBackend
 
-    return LocalBackend(config.local_state_dir, config.local_collections, env=local_endpoint_env(config))
+    return LocalBackend(config.local_state_dir, config.local_collections, env=local_endpoint_env(config),
+                        serve_url=config.local_serve_url)
 
 
 def wait_times(config: ExperimentConfig) -> dict[str, int]:

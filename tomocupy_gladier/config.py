@@ -132,6 +132,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "state_dir": {"type": "string", "minLength": 1},
+                "serve_url": {"type": "string", "pattern": "^https?://"},
                 "collections": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1},
                                 "propertyNames": {"pattern": uuid_field("", "")["pattern"]}},
             },
@@ -218,6 +219,7 @@ class ExperimentConfig:
     tags: tuple[str, ...] = ()
     local_state_dir: Path | None = None
     local_collections: Mapping[str, Path] = field(default_factory=dict)
+    local_serve_url: str = "http://127.0.0.1:8765"
     globus: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -354,5 +356,6 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         tags=tuple(raw.get("experiment", {}).get("tags", [])),
         local_state_dir=local_state_dir,
         local_collections=collections,
+        local_serve_url=local.get("serve_url", "http://127.0.0.1:8765"),
         globus=dict(raw.get("globus", {})),
     )

@@ -74,6 +74,15 @@ def deployed_schema(schema: Mapping[str, Any], config: ExperimentConfig,
         if name != "out-path-name":
             put(("recon", name), value)
 
+    # the interactive flow's try: the same scan and the experiment's defaults, as a try
+    scan_folder = str(config.facility.to_posix(config.facility_path)).rstrip("/") + "/"
+    put(("interactive", "try_tomocupy", "file_name"), scan_folder)
+    put(("interactive", "try_tomocupy", "timeout"), config.timeout)
+    for name, value in dict(config.recon).items():
+        if name != "out-path-name":
+            put(("interactive", "try_recon", name), value)
+    put(("interactive", "try_recon", "reconstruction-type"), "try")
+
     put(("publishv2", "source_collection"), config.facility.id)
     put(("publishv2", "source_collection_basepath"), str(config.facility.posix_root))
     put(("publishv2", "enable_meta_files"), False)

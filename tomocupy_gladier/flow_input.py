@@ -177,7 +177,6 @@ def return_input(config: ExperimentConfig, output: PurePosixPath,
 SMTP_USERNAME_ENV = "TOMOCUPY_GLADIER_SMTP_USERNAME"
 SMTP_PASSWORD_ENV = "TOMOCUPY_GLADIER_SMTP_PASSWORD"
 GLOBUS_RUN_PAGE = "https://app.globus.org/runs/"
-LOCAL_RUN_PAGE = "http://127.0.0.1:8765/runs/"
 
 
 def notify_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,
@@ -206,7 +205,8 @@ def notify_input(config: ExperimentConfig, location: ScanLocation, output: PureP
         "scan": location.name,
         "output": str(output),
         "record": record,
-        "run_page": notify.run_page or (GLOBUS_RUN_PAGE if backend == "globus" else LOCAL_RUN_PAGE),
+        "run_page": notify.run_page or (GLOBUS_RUN_PAGE if backend == "globus"
+                                        else f"{config.local_serve_url.rstrip('/')}/runs/"),
     }
     if notify.smtp is None:
         if backend == "globus":
@@ -224,6 +224,18 @@ def notify_input(config: ExperimentConfig, location: ScanLocation, output: PureP
     block["send_credentials"] = [{"credential_method": "email", "credential_type": "smtp",
                                   "credential_value": value}]
     return block
+
+
+def choice_page(config: ExperimentConfig, backend: str) -> dict[str, str]:
+    """Where an interactive run's centre is chosen, as the waiting email links it: the Wait
+    For User Selection provider's landing page on Globus, the run's page in ``serve`` locally
+    (``choose_page`` + run id + ``choose_suffix``)."""
+    from tomocupy_gladier.tools.choice import LANDING_SUFFIX, WEBOPTION_LANDING_URL
+
+    if backend == "globus":
+        return {"choose_page": WEBOPTION_LANDING_URL.format(url_suffix=""),
+                "choose_suffix": LANDING_SUFFIX}
+    return {"choose_page": f"{config.local_serve_url.rstrip('/')}/runs/", "choose_suffix": ""}
 
 
 def publish_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,
@@ -275,3 +287,34 @@ def run_label(config: ExperimentConfig, location_name: str, recon: Mapping[str, 
     """A run label that fits Flows' 64-character limit (Gladier would cut it silently)."""
     label = f"{config.name}: {location_name} ({recon.get('reconstruction-type', 'try')})"
     return label if len(label) <= 64 else label[:61] + "..."
+
+
+def interactive_input(config: ExperimentConfig, location: ScanLocation, try_recon: Mapping[str, Any],
+                      previews: Mapping[str, Any] | None = None, choices: int = 8) -> dict[str, Any]:
+    """The ``interactive`` block of TomocupyInteractiveFlow: the try's parameters and folder, how
+    many centres are offered, and where the try's previews (the montage) are published.
+
+    The try's folder is tomocupy's own for a try (or ``out-path-name``); its previews go where a
+    try run publishes them (``<publish path>/<experiment>/try_center/<scan>/<previews folder>``).
+    """
+    output = recon_output(location, try_recon)
+    options = {k: v for k, v in try_recon.items() if k != "out-path-name"}
+    folder = str((previews or {}).get("folder", "previews"))
+    montage: dict[str, Any] = {"enable": False}
+    publish = config.publish
+    if publish is not None and publish.transfer:
+        montage = {
+            "enable": True,
+            "source": {"id": config.facility.id,
+                       "path": str(config.facility.to_globus(previews_folder(output, folder)))},
+            "destination": {"id": publish.collection,
+                            "path": str(PurePosixPath("/", publish.path, config.name, "try_center",
+                                                      output.name, folder))},
+        }
+    return {
+        "try_recon": options,
+        "try_tomocupy": {"file_name": str(location.posix_path), "output": str(output),
+                         "logs": str(run_logs_folder(output)), "timeout": config.timeout},
+        "choices": int(choices),
+        "montage": montage,
+    }

@@ -89,6 +89,8 @@ class NotifyBlock(TypedDict):
     output: NotRequired[str]
     record: NotRequired[str]  # where the record was published, or why it was not
     run_page: NotRequired[str]
+    choose_page: NotRequired[str]  # interactive runs: where the centre is chosen (+ run id + suffix)
+    choose_suffix: NotRequired[str]
     send_credentials: NotRequired[list[dict[str, Any]]]
 
 

@@ -19,6 +19,8 @@ from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flow_input import (
     ScanLocation,
     build_flow_input,
+    choice_page,
+    interactive_input,
     is_try,
     locate_scan,
     run_label,
@@ -88,10 +90,13 @@ def axis_source(config: ExperimentConfig, overrides: Mapping[str, Any], recon: M
 def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, flow: Any,
              backend: str | None = None, tags: tuple[str, ...] = (), axis: str = "",
              publish_metadata: Mapping[str, Any] | None = None,
-             extra_input: Mapping[str, Any] | None = None) -> RunPlan:
+             extra_input: Mapping[str, Any] | None = None,
+             try_recon: Mapping[str, Any] | None = None) -> RunPlan:
     """Check and decide everything about one run of ``flow`` on ``scan`` with ``recon``.
 
     ``extra_input``: inputs of the steps an extended flow adds (validated with the rest).
+    ``try_recon``: the try's parameters of the interactive flow (``recon`` is then the full
+    reconstruction's, its rotation axis chosen during the run).
 
     Raises :class:`UserError` (nothing started, nothing moved) for parameters that cannot
     work: row, column or projection ranges out of order or outside the scan (when the scan can
@@ -100,16 +105,25 @@ def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, f
     chosen = backend or config.backend
     transfer = moves_scan(flow)
     location = locate_scan(config, scan, transfer=transfer)
-    check_ranges(recon, readable_scan(config, location, chosen))
-    check_engine(config, recon, chosen)
+    for params in (recon, try_recon) if try_recon is not None else (recon,):
+        check_ranges(params, readable_scan(config, location, chosen))
+        check_engine(config, params, chosen)
     body = build_flow_input(config, scan, recon, transfer=transfer, publish_metadata=publish_metadata,
                             location=location, backend=chosen)
+    if try_recon is not None:
+        body["input"]["interactive"] = interactive_input(config, location, try_recon,
+                                                         body["input"].get("previews"))
+        # the published parameters are the chosen ones (the metadata step reads them), not these
+        body["input"]["publishv2"]["metadata"]["tomography"].pop("parameters", None)
+        if body["input"]["notify"].get("enable"):
+            body["input"]["notify"].update(choice_page(config, chosen))
     body["input"].update(extra_input or {})
     validate_flow_input(schema_without_function_ids(flow.flow_schema), body)
     output = PurePosixPath(body["input"]["tomocupy"]["output"])
     return RunPlan(config=config, flow=flow, backend=chosen, location=location, recon=dict(recon),
                    body=body, output=output, logs=run_logs_folder(output),
-                   label=run_label(config, location.name, recon),
+                   label=run_label(config, location.name, recon if try_recon is None
+                                   else {**recon, "reconstruction-type": "interactive"}),
                    tags=list(config.tags) + list(tags) + ["tomocupy-gladier"], axis_source=axis)
 
 

@@ -99,3 +99,16 @@ class RunRecord:
             details.get("code"), details.get("description"))
         parts = [p if isinstance(p, str) else json.dumps(p) for p in pair if p]
         return ": ".join(parts) or "no reason given"
+
+
+def logged_result(entries: list[Mapping[str, Any]], state: str) -> dict[str, Any]:
+    """A compute step's return value from the run log (its latest ``ActionCompleted`` entry),
+    for a run still going on, whose state neither backend reports; {} when there is none."""
+    for entry in reversed(entries):
+        details = entry.get("details") or {}
+        if entry.get("code") == "ActionCompleted" and details.get("state_name") == state:
+            try:
+                return dict(details["output"]["details"]["results"][0]["output"] or {})
+            except (KeyError, IndexError, TypeError):
+                return {}
+    return {}

@@ -246,6 +246,10 @@ NOTIFY_PROPERTIES: dict[str, Any] = {
             "record": {"title": "Published record named in the message", "type": "string"},
             "run_page": {"title": "Run page address", "description": "The run id is appended.",
                          "type": "string"},
+            "choose_page": {"title": "Choice page address", "description": "Interactive runs: "
+                            "where the centre is chosen; the run id and the suffix below are "
+                            "appended.", "type": "string"},
+            "choose_suffix": {"title": "Choice page suffix", "type": "string"},
             "send_credentials": {
                 "title": "Sending account",
                 "description": "For Globus's Send Notification Email: the SMTP server and account "
@@ -262,6 +266,60 @@ NOTIFY_PROPERTIES: dict[str, Any] = {
         "additionalProperties": False,
     },
 }
+
+
+def _interactive_properties() -> dict[str, Any]:
+    try_recon = copy.deepcopy(RECON_PROPERTIES["recon"])
+    try_recon.update({"title": "Try: reconstruction parameters",
+                      "description": "The try (one slice over a range of centres) that the centre "
+                      "is chosen from; the full reconstruction uses the parameters above."})
+    try_tomocupy = copy.deepcopy(RECON_PROPERTIES["tomocupy"])
+    try_tomocupy.update({"title": "Try: how to run tomocupy",
+                         "description": "The scan and the try's folder as the compute endpoint sees "
+                         "them (the same scan as above)."})
+    for name, prop in try_tomocupy["properties"].items():
+        prop["title"] = f"Try: {prop['title'][0].lower()}{prop['title'][1:]}"
+    return {
+        "interactive": {
+            "title": "Choosing the rotation axis",
+            "description": "A try first; its montage is published and the run waits until the "
+            "scientist chooses a centre (the suggested one or a ranked candidate); the full "
+            "reconstruction then runs at that centre.",
+            "type": "object",
+            "properties": {
+                "try_recon": try_recon,
+                "try_tomocupy": try_tomocupy,
+                "choices": {"title": "Centres offered", "description": "The suggested centre and "
+                            "the best-ranked candidates (the montage's crops), this many in all.",
+                            "type": "integer", "minimum": 1, "maximum": 16, "default": 8},
+                "montage": {
+                    "title": "Publish the montage",
+                    "description": "Copy the try's previews to the publication collection before "
+                    "waiting, where the scientist can open them.",
+                    "type": "object",
+                    "properties": {
+                        "enable": {"title": "Publish the montage", "description": "Unticked: the "
+                                   "previews stay at the facility (PublishMontageSkipped).",
+                                   "type": "boolean", "default": False},
+                        "source": collection_field("Try previews at the facility", "The try's "
+                                                   "previews folder."),
+                        "destination": collection_field("Montage published to", "Where the try's "
+                                                        "previews are copied."),
+                    },
+                    "required": ["enable"],
+                    "if": {"properties": {"enable": {"const": True}}, "required": ["enable"]},
+                    "then": {"required": ["source", "destination"]},
+                    "additionalProperties": False,
+                },
+            },
+            "required": ["try_recon", "try_tomocupy", "choices", "montage"],
+            "additionalProperties": False,
+        },
+        "make_choice_options_function_id": function_id_field("make_choice_options"),
+    }
+
+
+INTERACTIVE_PROPERTIES: dict[str, Any] = _interactive_properties()
 
 # The start form's order: the scan, then the reconstruction (type and axis first, see
 # options.recon_property_order), previews, sending back, and last the deployment settings that

@@ -161,15 +161,26 @@ def load(config_path: str | None) -> ExperimentConfig:
 @click.option("--from-try", "from_try", metavar="RUN_ID", default=None,
               help="Reuse a finished try run's parameters, with its suggested centre (or --center).")
 @click.option("--center", type=float, default=None, help="With --from-try: the rotation axis to use.")
+@click.option("--interactive", is_flag=True,
+              help="One run: a try, then wait for `tomocupy-gladier choose` (or the serve page) to "
+              "pick the centre, then the full reconstruction at that centre.")
 @click.option("--dry-run", is_flag=True, help="Print the validated flow input; start nothing.")
 @click.option("--follow/--no-follow", default=True, help="Follow the run until it ends.")
 @recon_param_options
 def run(scan: str, config_path: str | None, flow_name: str, backend: str | None, try_: bool, full: bool,
-        from_try: str | None, center: float | None, dry_run: bool, follow: bool, command: str | None,
-        **params: Any) -> None:
+        from_try: str | None, center: float | None, interactive: bool, dry_run: bool, follow: bool,
+        command: str | None, **params: Any) -> None:
     """Reconstruct SCAN (a path on the beamline, or at the facility with --flow recon)."""
     if try_ and full:
         raise UserError("--try and --full contradict each other: give one")
+    interactive = interactive or flow_name == "interactive"
+    if interactive:
+        if try_ or full or from_try:
+            raise UserError("--interactive makes its own try and full reconstruction: drop "
+                            "--try, --full and --from-try")
+        if flow_name == "recon":
+            raise UserError("--interactive copies the scan from the beamline first: drop --flow recon")
+        flow_name = "interactive"
     rtype = "try" if try_ else "full" if full else None
     config = load(config_path)
     overrides = params_from_cli(params)
@@ -184,9 +195,15 @@ def run(scan: str, config_path: str | None, flow_name: str, backend: str | None,
         tried = RunRecord(make_client(flow, config, backend).get_status(from_try))
         overrides = {**parameters_from_try(tried, scan, center), **overrides}
         rtype = "full"
-    recon = recon_parameters(config, overrides, rtype)
-    plan = plan_run(config, scan, recon, flow=flow, backend=backend,
-                    axis=axis_source(config, overrides, recon, from_try))
+    if interactive:
+        recon = recon_parameters(config, overrides, "full")
+        plan = plan_run(config, scan, recon, flow=flow, backend=backend,
+                        axis="chosen during the run (interactive)",
+                        try_recon=recon_parameters(config, overrides, "try"))
+    else:
+        recon = recon_parameters(config, overrides, rtype)
+        plan = plan_run(config, scan, recon, flow=flow, backend=backend,
+                        axis=axis_source(config, overrides, recon, from_try))
     if dry_run:
         _print_json(plan.body)
         return
@@ -259,6 +276,7 @@ def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None =
     """
     seen = 0
     tail_offset = 0
+    announced = False
     while True:
         status = client.get_status(run_id)
         entries = run_log_entries(client, run_id)
@@ -275,6 +293,14 @@ def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None =
                 if line.strip() and not line.startswith("$ "):
                     console.print(Text("    | ", style="cyan") + Text(line.strip()), highlight=False)
         record = RunRecord(status)
+        if not announced and not record.is_final and interactive_flow(client):
+            from tomocupy_gladier.choice import describe, waiting_choice
+
+            waiting = waiting_choice(client, run_id, status)
+            if waiting is not None:
+                announced = True
+                for line in describe(waiting):
+                    click.echo(line, err=True)  # unwrapped: the URLs are copied from here
         if record.is_final:
             colour = "green" if record.succeeded else "red"
             console.print(f"run {run_id}: [{colour}]{record.status}[/{colour}]")
@@ -282,6 +308,13 @@ def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None =
                 console.print(Text(f"failure: {record.failure}", style="red"), highlight=False)
             return record
         time.sleep(delay)
+
+
+def interactive_flow(client: Any) -> bool:
+    """Whether ``client`` runs a flow that waits for the scientist's choice."""
+    from tomocupy_gladier.tools.choice import WaitForChoice
+
+    return WaitForChoice in getattr(client, "gladier_tools", ())
 
 
 def run_log_entries(client: Any, run_id: str) -> list[dict]:
@@ -316,6 +349,32 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
     failure = RunRecord(record).failure
     if failure:
         click.echo(f"failure: {failure}")
+    from tomocupy_gladier.choice import describe, waiting_choice
+
+    waiting = waiting_choice(client, run_id, record)  # any flow's run may wait (extended flows)
+    if waiting is not None:
+        click.echo("\n".join(describe(waiting)))
 
 
-COMMANDS = [definition, schema, deploy, export, run, status]
+@click.command()
+@click.argument("run_id")
+@config_option
+@backend_option
+@click.option("--center", type=float, default=None, help="The rotation axis: the offered centre nearest it.")
+@click.option("--suggested", is_flag=True, help="The centre the try suggested.")
+def choose(run_id: str, config_path: str | None, backend: str | None, center: float | None,
+           suggested: bool) -> None:
+    """Answer an interactive run (`run --interactive`) that waits for the choice of the centre."""
+    from tomocupy_gladier.choice import choose as choose_option
+
+    if (center is None) == (not suggested):
+        raise UserError("give --center X or --suggested (one of them)")
+    config = load(config_path)
+    client = make_client("interactive", config, backend)
+    option, note = choose_option(client, run_id, center=center, suggested=suggested)
+    if note:
+        click.echo(note)
+    click.echo(f"chose {option.name} for run {run_id}: the full reconstruction goes on")
+
+
+COMMANDS = [definition, schema, deploy, export, run, status, choose]

@@ -44,7 +44,21 @@ def serve(config_path: str | None, backend: str | None, port: int, host: str, to
     address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     # the token is printed once, for the person who started the server; it is never logged
     click.echo(f"serving {config.name} ({config.backend} backend) at {address}  (Ctrl-C stops)")
+    if config.backend == "local" and not _serves(config.local_serve_url, host, port):
+        click.echo(f"note: interactive runs give option URLs at {config.local_serve_url} "
+                   "([local] serve_url), not at this address", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="tomocupy-gladier")
+
+
+def _serves(url: str, host: str, port: int) -> bool:
+    """Whether ``url`` reaches a server listening on ``host``:``port``."""
+    from urllib.parse import urlsplit
+
+    from tomocupy_gladier.web.security import is_loopback
+
+    parts = urlsplit(url)
+    same_host = parts.hostname == host.strip("[]") or (is_loopback(parts.hostname or "") and is_loopback(host))
+    return same_host and (parts.port or (443 if parts.scheme == "https" else 80)) == port
 
 
 COMMANDS = [serve]

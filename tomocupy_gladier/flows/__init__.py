@@ -1,5 +1,8 @@
 """Gladier clients (flows) of tomocupy-gladier."""
 
 from tomocupy_gladier.flows.tomocupy_flow import FLOWS, TomocupyFlow, TomocupyReconFlow, moves_scan
+from tomocupy_gladier.flows.interactive_flow import TomocupyInteractiveFlow
 
-__all__ = ["FLOWS", "TomocupyFlow", "TomocupyReconFlow", "moves_scan"]
+FLOWS["interactive"] = TomocupyInteractiveFlow
+
+__all__ = ["FLOWS", "TomocupyFlow", "TomocupyInteractiveFlow", "TomocupyReconFlow", "moves_scan"]

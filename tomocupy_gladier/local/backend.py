@@ -35,6 +35,7 @@ from .providers.compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
 from .providers.notify import NOTIFY_URL, NotifyProvider
 from .providers.search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider
 from .providers.transfer import TRANSFER_URL, TransferProvider
+from .providers.weboption import DEFAULT_SERVE_URL, WAIT_FOR_OPTION_URL, WaitForOptionProvider
 from .registry import FunctionRegistry
 from .actions import ActionRegistry
 from .interpreter import FlowRunner, RunOutcome
@@ -54,6 +55,9 @@ class LocalBackend:
     :param max_state_bytes: run state size limit (Flows: 200 kB); None disables it
     :param fsync_transfers: flush every transferred file to disk before its rename (survives
         power loss; a killed process never leaves a partial file under a final name anyway)
+    :param serve_url: the address of ``tomocupy-gladier serve`` that the "Wait For User
+        Selection" provider's option URLs point at (default: the saved one, else
+        ``http://127.0.0.1:8765``)
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class LocalBackend:
         username: str | None = None,
         max_state_bytes: int | None = MAX_STATE_BYTES,
         fsync_transfers: bool | None = None,
+        serve_url: str | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -77,6 +82,7 @@ class LocalBackend:
         self.username = username or saved.get("username") or _login_name()
         self.fsync_transfers = bool(saved.get("fsync_transfers", False)
                                     if fsync_transfers is None else fsync_transfers)
+        self.serve_url = serve_url or saved.get("serve_url") or DEFAULT_SERVE_URL
         self.max_state_bytes = max_state_bytes
         self._save_config()
 
@@ -90,6 +96,7 @@ class LocalBackend:
             COMPUTE_V3_URL: ComputeProvider(self.functions, tasks, env=self.env, version=3),
             SEARCH_INGEST_URL: SearchIngestProvider(self.search_index),
             NOTIFY_URL: NotifyProvider(self.state_dir / "mailbox"),
+            WAIT_FOR_OPTION_URL: WaitForOptionProvider(self.store, self.serve_url),
         })
         self._runners: dict[tuple[str, str], FlowRunner] = {}
         self._workers: dict[str, subprocess.Popen] = {}
@@ -249,7 +256,8 @@ class LocalBackend:
         path = self.state_dir / "backend.json"
         text = json.dumps({"collections": self.collections, "env": self.env,
                            "username": self.username,
-                           "fsync_transfers": self.fsync_transfers}, indent=2)
+                           "fsync_transfers": self.fsync_transfers,
+                           "serve_url": self.serve_url}, indent=2)
         try:
             if path.read_text() == text:
                 return

@@ -38,6 +38,10 @@ class UnknownRunError(_UnknownError):
     """No run with this id exists in the store."""
 
 
+class SelectionError(LocalBackendError):
+    """A choice that cannot be made: the run waits for none, or offers no such option."""
+
+
 class UnknownFlowError(_UnknownError):
     """No flow with this id exists in the store."""
 

@@ -18,8 +18,9 @@ import socket
 import uuid
 from typing import Any
 
-from .errors import UnknownFlowError, UnknownRunError
+from .errors import SelectionError, UnknownFlowError, UnknownRunError
 from .interpreter import RunOutcome
+from .timestamps import now_iso
 from .sqlite import SQLiteFile
 from .timestamps import now_iso
 
@@ -59,6 +60,20 @@ CREATE TABLE IF NOT EXISTS logs (
     details TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_by_run ON logs(run_id, entry_id);
+CREATE TABLE IF NOT EXISTS selections (
+    action_id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    state_name TEXT,
+    request TEXT NOT NULL,
+    options TEXT NOT NULL,
+    landing_page_url TEXT,
+    status TEXT NOT NULL,
+    chosen TEXT,
+    chosen_by TEXT,
+    created TEXT NOT NULL,
+    decided TEXT
+);
+CREATE INDEX IF NOT EXISTS selections_by_run ON selections(run_id, created);
 """
 
 
@@ -198,6 +213,8 @@ class RunStore(SQLiteFile):
 
     def finish_run(self, run_id: str, outcome: RunOutcome) -> dict:
         """Record the end of a run."""
+        self._write("UPDATE selections SET status='CLOSED', decided=? WHERE run_id=? AND status='WAITING'",
+                    (now_iso(), run_id))
         self._write(
             "UPDATE runs SET status=?, completion_time=?, details=? WHERE run_id=?",
             (outcome.status, now_iso(), json.dumps(outcome.details(), default=str), run_id),
@@ -212,6 +229,8 @@ class RunStore(SQLiteFile):
             (now_iso(), json.dumps({"code": code, "description": description}), run_id),
         )
         if changed:
+            self._write("UPDATE selections SET status='CLOSED', decided=? "
+                        "WHERE run_id=? AND status='WAITING'", (now_iso(), run_id))
             self._write(
                 "INSERT INTO logs(run_id, time, code, description, details) VALUES (?,?,?,?,?)",
                 (run_id, now_iso(), "FlowFailed", description, json.dumps({"error": code})),
@@ -325,6 +344,66 @@ class RunStore(SQLiteFile):
             step["code"] = entry["code"]
         return [{"state_name": s["state_name"], "code": s["code"],
                  "seconds": (s["_end"] - s["_start"]).total_seconds()} for s in steps]
+
+    # ------------------------------------------------------------------ selections
+
+    def open_selection(self, action_id: str, run_id: str, state_name: str, request: dict,
+                       options: list[dict], landing_page_url: str | None = None) -> dict:
+        """Record that an action waits for a person's choice among ``options`` (the request's
+        options, each with its ``url``); :meth:`select` answers it from any process."""
+        self._write("INSERT INTO selections VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (action_id, run_id, state_name, json.dumps(request), json.dumps(options),
+                     landing_page_url, "WAITING", None, None, now_iso(), None))
+        return self.get_selection(action_id)
+
+    def get_selection(self, action_id: str) -> dict:
+        """One selection: ``{action_id, run_id, state_name, request, options, landing_page_url,
+        status (WAITING|SELECTED|EXPIRED), chosen (the option), chosen_by, created, decided}``."""
+        row = self._read_one("SELECT * FROM selections WHERE action_id=?", (action_id,))
+        if row is None:
+            raise UnknownRunError(f"no selection {action_id} in {self.path}")
+        return self._selection(row)
+
+    def run_selection(self, run_id: str) -> dict | None:
+        """The run's latest selection (waiting or answered), or None."""
+        row = self._read_one("SELECT * FROM selections WHERE run_id=? ORDER BY created DESC, rowid DESC "
+                             "LIMIT 1", (run_id,))
+        return self._selection(row) if row else None
+
+    def select(self, run_id: str, url_suffix: str, chosen_by: str = "") -> dict:
+        """Answer the run's waiting selection with the option of ``url_suffix``; only the first
+        answer counts. Raises :class:`SelectionError` when nothing waits or no option has it."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute(
+                "SELECT * FROM selections WHERE run_id=? AND status='WAITING' ORDER BY created DESC "
+                "LIMIT 1", (run_id,)).fetchone()
+            status = self._db.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if status is None:
+                raise UnknownRunError(f"no run {run_id} in {self.path}")
+            if row is None or status[0] != "ACTIVE":
+                raise SelectionError(f"run {run_id} is not waiting for a choice")
+            selection = self._selection(row)
+            chosen = next((o for o in selection["options"] if o.get("url_suffix") == url_suffix), None)
+            if chosen is None:
+                raise SelectionError(f"run {run_id} offers no option {url_suffix!r}")
+            self._db.execute("UPDATE selections SET status='SELECTED', chosen=?, chosen_by=?, decided=? "
+                             "WHERE action_id=? AND status='WAITING'",
+                             (json.dumps(chosen), chosen_by, now_iso(), selection["action_id"]))
+        return self.get_selection(selection["action_id"])
+
+    def close_selection(self, action_id: str, status: str = "EXPIRED") -> None:
+        """End a selection nobody answered (its action timed out or the run ended)."""
+        self._write("UPDATE selections SET status=?, decided=? WHERE action_id=? AND status='WAITING'",
+                    (status, now_iso(), action_id))
+
+    @staticmethod
+    def _selection(row: tuple) -> dict:
+        return {"action_id": row[0], "run_id": row[1], "state_name": row[2],
+                "request": json.loads(row[3]), "options": json.loads(row[4]),
+                "landing_page_url": row[5], "status": row[6],
+                "chosen": json.loads(row[7]) if row[7] else None, "chosen_by": row[8],
+                "created": row[9], "decided": row[10]}
 
     def recover_interrupted(self) -> list[str]:
         """Mark FAILED every ACTIVE run whose owning process on this host is gone."""

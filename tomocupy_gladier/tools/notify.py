@@ -23,6 +23,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from gladier import GladierBaseTool
+
+from tomocupy_gladier.tools.choice import CHOICE_OPTIONS_STATE
+
 NOTIFY_URL = "https://actions.globus.org/notification/notify"
 
 CHOICE_STATE = "NotifyChoice"
@@ -34,8 +38,11 @@ FAIL_STATE = "RunFailed"
 FAILURE_PATH = "$.RunFailure"
 FAILURE_KEY = "RunFailure"
 RESULT_PATH = "$.Notify"
+WAITING_CHOICE_STATE = "NotifyWaitingChoice"
+WAITING_STATE = "NotifyWaiting"
+WAITING_SKIPPED_STATE = "NotifyWaitingSkipped"
 NOTIFY_STATES = (CHOICE_STATE, SUCCEEDED_STATE, SKIPPED_STATE, FAILURE_CHOICE_STATE, FAILED_STATE,
-                 FAIL_STATE)
+                 FAIL_STATE, WAITING_CHOICE_STATE, WAITING_STATE, WAITING_SKIPPED_STATE)
 
 SUCCEEDED_TEMPLATE = """\
 Run $run_id succeeded.
@@ -44,6 +51,14 @@ Scan: $scan
 Reconstruction: $output
 Published: $record
 Run: $run_page$run_id
+"""
+
+WAITING_TEMPLATE = """\
+Run $run_id waits for your choice of the rotation axis.
+
+Scan: $scan
+Suggested centre: $suggested
+Choose here: $choose_page$run_id$choose_suffix
 """
 
 FAILED_TEMPLATE = """\
@@ -104,6 +119,40 @@ def _enabled_choice(comment: str, yes: str, no: str) -> dict[str, Any]:
     }
 
 
+class NotifyWaiting(GladierBaseTool):
+    """Email that an interactive run waits for the scientist's choice, with the page to choose
+    on (``notify.choose_page`` + run id + ``notify.choose_suffix``); skipped visibly when off.
+
+    A message that cannot be sent does not stop the run: it goes on waiting for the choice
+    (the error is kept at ``$.NotifyWaitingError``; :func:`add_notifications` adds that Catch).
+    """
+
+    flow_definition = {
+        "Comment": "Tell the [notify] addresses that the run waits for a choice",
+        "StartAt": WAITING_CHOICE_STATE,
+        "States": {
+            WAITING_CHOICE_STATE: _enabled_choice(
+                "Email only when input.notify.enable is true", WAITING_STATE, WAITING_SKIPPED_STATE),
+            WAITING_STATE: notify_state(
+                " waits for your choice", WAITING_TEMPLATE,
+                {"choose_page.$": "$.input.notify.choose_page",
+                 "choose_suffix.$": "$.input.notify.choose_suffix",
+                 "suggested.$": f"$.{CHOICE_OPTIONS_STATE}.details.results[0].output.suggested_center"},
+                comment="Email the page where the centre is chosen", result_path="$.NotifyWaiting",
+                End=True),
+            WAITING_SKIPPED_STATE: {
+                "Comment": "No [notify] email in the experiment: nobody is emailed",
+                "Type": "Pass",
+                "Result": {"skipped": True, "reason": "notify.enable is false"},
+                "ResultPath": "$.NotifyWaiting",
+                "End": True,
+            },
+        },
+    }
+    required_input = ["notify"]
+    flow_transition_states = [WAITING_STATE, WAITING_SKIPPED_STATE]
+
+
 def _ending_states(states: dict[str, dict]) -> Iterable[str]:
     for name, state in states.items():
         if state.get("End") and state.get("Type") != "Fail" and name not in NOTIFY_STATES:
@@ -118,6 +167,10 @@ def add_notifications(definition: dict[str, Any]) -> None:
     for name in list(_ending_states(states)):
         del states[name]["End"]
         states[name]["Next"] = CHOICE_STATE
+    waiting = states.get(WAITING_STATE)
+    if waiting is not None and "Catch" not in waiting and "Next" in waiting:
+        waiting["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.NotifyWaitingError",
+                             "Next": waiting["Next"]}]
     for name in [n for n, s in states.items() if s.get("Type") == "Action" and "Catch" not in s]:
         states[name]["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": FAILURE_PATH,
                                   "Next": f"{name}Failed"}]

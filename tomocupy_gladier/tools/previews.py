@@ -34,7 +34,8 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
       framed in yellow and labelled ``suggested <centre>`` on its tile (the candidate nearest
       to it) and on the curves; the automatic axis (``recon_result["rotation_axis"]`` when
       ``recon["rotation-axis-auto"]`` is ``auto``) is marked in cyan. Each crop is also saved as
-      ``try_center<centre>.png`` for the browser view and the interactive choice.
+      ``try_center<centre>.png`` for the browser view and the interactive choice; each crop's
+      place on the montage is its tile's ``box`` (x, y, width, height in montage pixels).
 
     Focus measure: the L1/L2 ratio of the gradient magnitude (a sparsity measure) after a
     Gaussian blur, inside the inscribed disk; lowest is sharpest. A wrong centre turns the
@@ -470,7 +471,7 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
             Image.fromarray(to_grey(crops[i], crop_lo, crop_hi), mode="L").save(folder / name)
             tiles.append({"center": float(centers[i]), "rank": rank_of[i],
                           "label": " ".join([label] + notes), "suggested": i == best,
-                          "file": str(folder / name)})
+                          "file": str(folder / name), "box": [x, y, size, size]})
         y += crop_h + pad
         montage.paste(focus_image, (pad, y))
         y += 150 + pad

@@ -1,10 +1,14 @@
 """The routes of ``tomocupy-gladier serve`` (Flask; served by waitress).
 
 Pages: ``/`` (runs, newest first, paginated, live), ``/runs/<id>`` (states, previews, log
-tail), ``/campaigns`` and ``/campaigns/<name>``, ``/search``. JSON for the live refresh:
-``/api/runs`` and ``/api/runs/<id>``. Images: ``/runs/<id>/previews/<name>`` (from the run's
-previews folder only) and ``/published/<collection>/<path>`` (from the publication
-collection's local folder only).
+tail; for an interactive run waiting for its centre, the try's montage with clickable crops and
+a button per option), ``/campaigns`` and ``/campaigns/<name>``, ``/search``. JSON for the live
+refresh: ``/api/runs`` and ``/api/runs/<id>``. Images: ``/runs/<id>/previews/<name>`` (from the
+run's previews folder only), ``/runs/<id>/try-previews/<name>`` (an interactive run's try
+previews) and ``/published/<collection>/<path>`` (from the publication collection's local
+folder only). The choice: ``GET /runs/<id>/choose?option=<url_suffix>`` (the option URLs the
+local "Wait For User Selection" provider hands out) asks to confirm; ``POST /runs/<id>/choose``
+makes it, with the page's CSRF token and from this server's own pages only.
 """
 
 from __future__ import annotations
@@ -13,7 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, jsonify, render_template, request, send_file, url_for
+import hashlib
+import hmac
+import secrets
+
+from flask import Flask, abort, jsonify, redirect, render_template, request, send_file, url_for
 
 from tomocupy_gladier.web import data
 from tomocupy_gladier.web.security import (
@@ -51,6 +59,12 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
     app.jinja_env.globals.update(colour=data.status_colour, experiment=sources.experiment,
                                  backend=sources.runs.backend, refresh_ms=sources.refresh_ms)
     app.jinja_env.filters["duration"] = _duration
+    csrf_secret = secrets.token_bytes(32)  # per server: a page from an earlier server is refused
+
+    def csrf_token(run_id: str) -> str:
+        return hmac.new(csrf_secret, f"choose:{run_id}".encode(), hashlib.sha256).hexdigest()
+
+    app.jinja_env.globals["csrf_token"] = csrf_token
 
     @app.before_request
     def _guard() -> Any:
@@ -102,14 +116,40 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
 
     @app.get("/runs/<run_id>/previews/<path:name>")
     def preview_image(run_id: str, name: str) -> Any:
+        return _image_of_run(sources.runs.previews_folder, run_id, name)
+
+    @app.get("/runs/<run_id>/try-previews/<path:name>")
+    def try_preview_image(run_id: str, name: str) -> Any:
+        return _image_of_run(sources.runs.try_previews_folder, run_id, name)
+
+    @app.get("/runs/<run_id>/choose")
+    def choose_page(run_id: str) -> Any:
+        """An option's URL: opening it asks to confirm (a GET never changes anything)."""
+        view = _run_view(sources, run_id)
+        wanted = request.args.get("option", "")
+        option = next((o for o in (view.choice.options if view.choice else []) if o.url_suffix == wanted), None)
+        status = 200 if option is not None and view.choice.waiting else 409
+        return render_template("choose.html", view=view, option=option), status
+
+    @app.post("/runs/<run_id>/choose")
+    def choose_post(run_id: str) -> Any:
+        if not _same_origin() or not hmac.compare_digest(request.form.get("csrf_token", ""),
+                                                         csrf_token(run_id)):
+            abort(403)
+        from tomocupy_gladier.errors import UserError
+
         try:
-            folder = sources.runs.previews_folder(run_id)
+            sources.runs.choose(run_id, request.form.get("option", ""), chosen_by="tomocupy-gladier serve")
         except KeyError:
             abort(404)
-        path = contained_file(folder, name, data.IMAGE_SUFFIXES) if folder else None
-        if path is None:
-            abort(404)
-        return send_file(path, max_age=60)
+        except UserError as exc:
+            view = _run_view(sources, run_id)
+            return render_template("choose.html", view=view, option=None, error=str(exc)), 409
+        return redirect(url_for("run_page", run_id=run_id, chosen=1), code=303)
+
+    @app.errorhandler(403)
+    def _forbidden(_: Any) -> Any:
+        return "refused: a choice is made from this server's own run page (stale or foreign form)\n", 403
 
     @app.get("/campaigns")
     def campaigns_page() -> Any:
@@ -147,6 +187,33 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
         return send_file(path, max_age=300)
 
     return app
+
+
+def _image_of_run(folder_of: Any, run_id: str, name: str) -> Any:
+    """An image from the folder ``folder_of(run_id)`` names for the run, never outside it."""
+    try:
+        folder = folder_of(run_id)
+    except KeyError:
+        abort(404)
+    path = contained_file(folder, name, data.IMAGE_SUFFIXES) if folder else None
+    if path is None:
+        abort(404)
+    return send_file(path, max_age=60)
+
+
+def _same_origin() -> bool:
+    """A form sent from this server's own pages, by the browser's word when it gives one: its
+    Fetch metadata, else its Origin. (These pages send no Referer, so a browser may give the
+    Origin as ``null``: then the form's CSRF token alone decides.)"""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin in (None, "", "null"):
+        return True
+    from urllib.parse import urlsplit
+
+    return urlsplit(origin).netloc == request.host
 
 
 def _runs_page(sources: Sources) -> data.RunsPage:

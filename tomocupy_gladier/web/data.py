@@ -15,7 +15,8 @@ from urllib.parse import quote
 
 from tomocupy_gladier.catalog import Record, SearchFilters, search_local
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord
+from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord, logged_result
+from tomocupy_gladier.tools.choice import TRY_PREVIEWS_STATE
 
 GLOBUS_RUN_URL = "https://app.globus.org/runs/{run_id}"
 GLOBUS_FILES_URL = "https://app.globus.org/file-manager?origin_id={collection}&origin_path={path}"
@@ -92,6 +93,37 @@ class Preview:
 
 
 @dataclass(frozen=True)
+class ChoiceOption:
+    """One centre offered to the scientist, and where its crop sits on the try's montage
+    (percentages of the montage's width and height; None when the montage has no crop of it)."""
+
+    name: str
+    url_suffix: str
+    center: float | None
+    description: str = ""
+    box: tuple[float, float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class ChoiceView:
+    """An interactive run's choice of the centre: waiting for it, or made."""
+
+    status: str                        # WAITING, SELECTED, EXPIRED or CLOSED
+    options: list[ChoiceOption]
+    montage: str | None = None         # the montage, relative to the try's previews folder
+    chosen: str | None = None          # the chosen option's name
+    chosen_by: str | None = None
+
+    @property
+    def waiting(self) -> bool:
+        return self.status == "WAITING"
+
+    @property
+    def tiles(self) -> list[ChoiceOption]:
+        return [o for o in self.options if o.box is not None]
+
+
+@dataclass(frozen=True)
 class RunView:
     """One run's page."""
 
@@ -102,6 +134,7 @@ class RunView:
     log_file: str | None
     log_tail: str | None
     facts: list[tuple[str, str]] = field(default_factory=list)
+    choice: ChoiceView | None = None
 
 
 class RunsSource:
@@ -118,6 +151,14 @@ class RunsSource:
     def previews_folder(self, run_id: str) -> Path | None:
         """The folder the run's preview images may be sent from (None: no images)."""
         return None
+
+    def try_previews_folder(self, run_id: str) -> Path | None:
+        """The folder of an interactive run's try previews (the montage to choose from)."""
+        return None
+
+    def choose(self, run_id: str, url_suffix: str, chosen_by: str) -> str:
+        """Answer the choice the run waits for; returns the chosen option's name."""
+        raise KeyError(run_id)
 
     def run_status(self, run_id: str) -> dict[str, Any]:
         """The small JSON the run page polls."""
@@ -169,6 +210,58 @@ class LocalRuns(RunsSource):
     def previews_folder(self, run_id: str) -> Path | None:
         return self._previews_folder(self._record(run_id))
 
+    def _try_previews(self, record: RunRecord) -> tuple[Path | None, dict[str, Any]]:
+        """An interactive run's try previews folder (inside the try's folder its input names)
+        and the previews step's result, from the run state or, while it runs, from its log."""
+        result = record.result(TRY_PREVIEWS_STATE) or logged_result(self.store.get_log(record.run_id),
+                                                                    TRY_PREVIEWS_STATE)
+        try_output = (self._flow_input(record).get("interactive") or {}).get("try_tomocupy", {}).get("output")
+        folder = result.get("folder")
+        if not try_output or not folder:
+            return None, result
+        folder_path = Path(folder).resolve()
+        return (folder_path if folder_path.is_relative_to(Path(try_output).resolve()) else None), result
+
+    def try_previews_folder(self, run_id: str) -> Path | None:
+        return self._try_previews(self._record(run_id))[0]
+
+    def _choice(self, record: RunRecord) -> ChoiceView | None:
+        selection = self.store.run_selection(record.run_id)
+        if selection is None:
+            return None
+        from tomocupy_gladier.choice import option_centre
+        from tomocupy_gladier.tools.choice import CHOICE_OPTIONS_STATE
+
+        made = record.result(CHOICE_OPTIONS_STATE) or logged_result(self.store.get_log(record.run_id),
+                                                                     CHOICE_OPTIONS_STATE)
+        centers = dict(made.get("centers") or {})
+        folder, result = self._try_previews(record)
+        montage = result.get("montage") or {}
+        size = montage.get("size") or [0, 0]
+        boxes = {}
+        for tile in montage.get("tiles") or []:
+            if tile.get("box") and size[0] and size[1]:
+                x, y, w, h = tile["box"]
+                boxes[round(float(tile["center"]), 2)] = (100 * x / size[0], 100 * y / size[1],
+                                                          100 * w / size[0], 100 * h / size[1])
+        options = []
+        for option in selection["options"]:
+            center = option_centre(option["name"], centers)
+            box = boxes.get(round(center, 2)) if center is not None else None
+            options.append(ChoiceOption(option["name"], option["url_suffix"], center,
+                                        option.get("description", ""), box))
+        name = None
+        if folder is not None and montage.get("file"):
+            path = Path(montage["file"]).resolve()
+            if path.is_relative_to(folder):
+                name = path.relative_to(folder).as_posix()
+        chosen = (selection.get("chosen") or {}).get("name")
+        return ChoiceView(selection["status"], options, name, chosen, selection.get("chosen_by"))
+
+    def choose(self, run_id: str, url_suffix: str, chosen_by: str) -> str:
+        self._record(run_id)  # KeyError for an unknown run
+        return self.store.select(run_id, url_suffix, chosen_by=chosen_by)["chosen"]["name"]
+
     def run_status(self, run_id: str) -> dict[str, Any]:
         row = run_row(self._record(run_id).raw)
         return {"run_id": run_id, "status": row.status, "step": row.step, "failure": row.failure,
@@ -190,7 +283,7 @@ class LocalRuns(RunsSource):
             ("warning", shown.get("warning")),
         ) if value not in (None, "")]
         return RunView(run_row(record.raw), record, states, previews, str(log_file) if log_file else None,
-                       log_tail(log_file) if log_file else None, facts)
+                       log_tail(log_file) if log_file else None, facts, self._choice(record))
 
     def _previews(self, record: RunRecord) -> list[Preview]:
         folder = self._previews_folder(record)

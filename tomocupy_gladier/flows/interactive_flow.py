@@ -1,0 +1,91 @@
+"""The interactive loop as one flow: a try, the scientist's choice of the centre, the full volume."""
+
+from __future__ import annotations
+
+from gladier import generate_flow_definition
+from gladier_tools.publish import Publishv2
+
+from tomocupy_gladier.flows.tomocupy_flow import (
+    AFTER_RECON_MODIFIERS,
+    NOTIFY_REQUIRED,
+    PREVIEW_REQUIRED,
+    PUBLISH_REQUIRED,
+    RECON_REQUIRED,
+    RETURN_REQUIRED,
+    TRANSFER_REQUIRED,
+    TomocupyClient,
+)
+from tomocupy_gladier.schema import (
+    INTERACTIVE_PROPERTIES,
+    NOTIFY_PROPERTIES,
+    PREVIEW_PROPERTIES,
+    PUBLISH_PROPERTIES,
+    RECON_PROPERTIES,
+    RETURN_PROPERTIES,
+    TRANSFER_PROPERTIES,
+    flow_input_schema,
+)
+from tomocupy_gladier.tools.choice import (
+    TRY_RECON_STATE,
+    ChoiceOptions,
+    TryReconstruction,
+    WaitForChoice,
+    with_recon_from,
+)
+from tomocupy_gladier.tools.notify import NotifyWaiting
+from tomocupy_gladier.tools.previews import Previews, make_previews
+from tomocupy_gladier.tools.return_data import ReturnData
+from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata
+from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon, tomocupy_recon, tomocupy_recon_tasks
+from tomocupy_gladier.tools.transfer import ScanTransfer
+
+INTERACTIVE_REQUIRED = ("interactive", "make_choice_options_function_id")
+
+# After the choice, every step reads the chosen parameters ($.ChosenCentre.recon), not the input's.
+CHOSEN_MODIFIERS = {
+    **AFTER_RECON_MODIFIERS,
+    tomocupy_recon: {"tasks": with_recon_from(tomocupy_recon_tasks())},
+    make_previews: {**AFTER_RECON_MODIFIERS[make_previews],
+                    "tasks": with_recon_from(AFTER_RECON_MODIFIERS[make_previews]["tasks"])},
+    scan_metadata: {**AFTER_RECON_MODIFIERS[scan_metadata],
+                    "tasks": with_recon_from(AFTER_RECON_MODIFIERS[scan_metadata]["tasks"])},
+}
+
+
+@generate_flow_definition(modifiers=CHOSEN_MODIFIERS)
+class TomocupyInteractiveFlow(TomocupyClient):
+    """Copy a scan to the facility, reconstruct a try, publish its montage and wait for the
+    scientist to choose the rotation axis; then reconstruct the whole volume at that centre and
+    publish it (and send results back) as TomocupyFlow does."""
+
+    # TomocupyRecon comes after the choice: its function serves the try as well (TryRecon)
+    gladier_tools = [
+        ScanTransfer,
+        TryReconstruction,
+        ChoiceOptions,
+        NotifyWaiting,
+        WaitForChoice,
+        TomocupyRecon,
+        Previews,
+        ScanMetadata,
+        Publishv2,
+        ReturnData,
+    ]
+    schema_parts = (TRANSFER_PROPERTIES, RECON_PROPERTIES, PREVIEW_PROPERTIES, INTERACTIVE_PROPERTIES,
+                    PUBLISH_PROPERTIES, RETURN_PROPERTIES, NOTIFY_PROPERTIES)
+    flow_schema = flow_input_schema(
+        *schema_parts,
+        required=TRANSFER_REQUIRED + RECON_REQUIRED + PREVIEW_REQUIRED + INTERACTIVE_REQUIRED
+        + PUBLISH_REQUIRED + RETURN_REQUIRED + NOTIFY_REQUIRED,
+        title="tomocupy: transfer, try, choose the centre, reconstruct, publish",
+        description="Copies a scan to the computing facility, reconstructs a try over a range of "
+        "centres, publishes its montage and waits for the scientist to choose the rotation axis; "
+        "then reconstructs the whole volume at that centre, publishes it with its metadata and, "
+        "when asked, sends the previews or the reconstruction back; it emails when it waits and "
+        "when it ends, if asked.",
+    )
+
+    def get_flow_definition(self) -> dict:
+        definition = super().get_flow_definition()
+        definition["States"][TRY_RECON_STATE]["WaitTime"] = self.recon_wait_time
+        return definition

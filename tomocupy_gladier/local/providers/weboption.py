@@ -1,0 +1,107 @@
+"""The local "Wait For User Selection" action provider (``actions.globus.org/weboption``).
+
+It takes the hosted provider's input: ``options`` (each ``name``, ``url_suffix``, and optionally
+``description``, ``completed_message``, ``selectable_by``) and an optional ``landing_page``
+(``url_suffix``, ``page_title``, ``header_text``, ``preamble_text``, ...). The action stays
+ACTIVE until an option is chosen, then SUCCEEDS with the hosted provider's ``details``: the
+chosen option's ``name`` and ``url_suffix``.
+
+Where Globus monitors ``https://actions.globus.org/weboption/option/<url_suffix>``, here each
+option is recorded in the run store with a URL of ``tomocupy-gladier serve``
+(``<serve>/runs/<run>/choose?option=<url_suffix>``; the landing page is ``<serve>/runs/<run>``),
+so that ``tomocupy-gladier choose`` from another process or the run's page answers it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+from ..errors import ActionTimeout, InvalidRequest
+from ..actions import ActionRequest, ActionResult
+
+WAIT_FOR_OPTION_URL = "https://actions.globus.org/weboption/wait_for_option"
+DEFAULT_SERVE_URL = "http://127.0.0.1:8765"
+OPTION_FIELDS = {"name", "url_suffix", "description", "completed_message", "selectable_by"}
+LANDING_FIELDS = {"url_suffix", "page_title", "header_text", "header_background", "header_icon_url",
+                  "header_icon_link", "preamble_text", "selectable_by", "include_text_input_form",
+                  "text_input_form_prompt", "display_options_as"}
+
+
+def option_url(serve_url: str, run_id: str, url_suffix: str) -> str:
+    """Where ``serve`` answers one option of a waiting run."""
+    return f"{serve_url.rstrip('/')}/runs/{quote(run_id)}/choose?option={quote(url_suffix, safe='')}"
+
+
+def landing_page_url(serve_url: str, run_id: str) -> str:
+    """The run's page, which lists the options while the run waits."""
+    return f"{serve_url.rstrip('/')}/runs/{quote(run_id)}"
+
+
+def check_request(body: Any) -> tuple[list[dict], dict | None]:
+    """The request's options and landing page; :class:`InvalidRequest` for what the hosted
+    provider would refuse (no options, an option without a name or URL suffix, a suffix used
+    twice, unknown fields)."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request must be an object with 'options'")
+    unknown = set(body) - {"options", "landing_page"}
+    if unknown:
+        raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; expected options, landing_page")
+    options = body.get("options")
+    if not isinstance(options, list) or not options:
+        raise InvalidRequest("'options' must be a non-empty list")
+    suffixes: set[str] = set()
+    for k, option in enumerate(options):
+        if not isinstance(option, dict):
+            raise InvalidRequest(f"options[{k}] is not an object")
+        extra = set(option) - OPTION_FIELDS
+        if extra:
+            raise InvalidRequest(f"options[{k}] has unknown field(s) {sorted(extra)}")
+        for key in ("name", "url_suffix"):
+            if not isinstance(option.get(key), str) or not option[key]:
+                raise InvalidRequest(f"options[{k}].{key} must be a non-empty string")
+        if option["url_suffix"] in suffixes:
+            raise InvalidRequest(f"options[{k}].url_suffix {option['url_suffix']!r} is used twice")
+        suffixes.add(option["url_suffix"])
+    landing = body.get("landing_page")
+    if landing is not None:
+        if not isinstance(landing, dict) or not isinstance(landing.get("url_suffix"), str):
+            raise InvalidRequest("'landing_page' must be an object with a url_suffix")
+        extra = set(landing) - LANDING_FIELDS
+        if extra:
+            raise InvalidRequest(f"landing_page has unknown field(s) {sorted(extra)}")
+        if landing["url_suffix"] in suffixes:
+            raise InvalidRequest("the landing page's url_suffix is also an option's")
+    return options, landing
+
+
+class WaitForOptionProvider:
+    """Waits, polling the run store, until ``select`` answers the action or its WaitTime ends.
+
+    :param store: the backend's :class:`~tomocupy_gladier.local.store.RunStore`
+    :param serve_url: the address of ``tomocupy-gladier serve`` the option URLs point at
+    :param poll: seconds between two looks at the store
+    """
+
+    def __init__(self, store: Any, serve_url: str = DEFAULT_SERVE_URL, poll: float = 0.2) -> None:
+        self.store, self.serve_url, self.poll = store, serve_url, poll
+
+    def __call__(self, request: ActionRequest) -> ActionResult:
+        options, landing = check_request(request.body)
+        run_id = request.run_id or request.action_id
+        listed = [{**o, "url": option_url(self.serve_url, run_id, o["url_suffix"])} for o in options]
+        self.store.open_selection(request.action_id, run_id, request.state_name, request.body, listed,
+                                  landing_page_url(self.serve_url, run_id) if landing else None)
+        while True:
+            selection = self.store.get_selection(request.action_id)
+            if selection["status"] == "SELECTED":
+                chosen = selection["chosen"]
+                return ActionResult("SUCCEEDED", {"name": chosen["name"],
+                                                  "url_suffix": chosen["url_suffix"]})
+            left = request.remaining()
+            if left <= 0:
+                self.store.close_selection(request.action_id, "EXPIRED")
+                raise ActionTimeout(f"nobody chose an option within {request.wait_time:g} s",
+                                    {"options": listed})
+            time.sleep(max(0.01, min(self.poll, left)))

@@ -1,0 +1,273 @@
+"""The interactive loop's own steps: a try, its montage published, the choice of the centre.
+
+``TomocupyInteractiveFlow`` (flows/interactive_flow.py) puts them between the scan transfer
+and the full reconstruction:
+
+- ``TryRecon`` / ``TryPreviews``: the same compute functions as ``TomocupyRecon`` and
+  ``MakePreviews``, on the try's parameters and folder (``input.interactive.try_recon`` and
+  ``try_tomocupy``), under their own state names.
+- ``PublishMontage``: a Transfer of the try's previews folder to the publication collection
+  (a Choice on ``input.interactive.montage.enable``), as a try run publishes its previews.
+- ``MakeChoiceOptions``: a compute function that turns the previews' result into the options of
+  Globus' "Wait For User Selection" action provider: the suggested centre and the best-ranked
+  candidates, each with the full reconstruction's parameters at that centre.
+- ``WaitForChoice``: that action provider; ``ChosenCentre`` (ExpressionEval) then reads the
+  chosen option's parameters by its name, and the full reconstruction reads them from there.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from gladier import GladierBaseTool, generate_flow_definition
+
+from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
+from tomocupy_gladier.tools.return_data import TRANSFER_URL
+
+COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
+# Globus' hosted "Wait For User Selection" action provider (Flows docs: Hosted Action Providers)
+WAIT_FOR_OPTION_URL = "https://actions.globus.org/weboption/wait_for_option"
+# where that provider answers an option's URL suffix and hosts the landing page
+WEBOPTION_OPTION_URL = "https://actions.globus.org/weboption/option/{url_suffix}"
+WEBOPTION_LANDING_URL = "https://actions.globus.org/weboption/landing_page/{url_suffix}"
+WEBOPTION_SCOPE = ("https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/"
+                   "weboption_wait_for_option")
+# the landing page's url_suffix is the run id followed by this (make_choice_options writes it
+# out itself: only a compute function's own source reaches the endpoint)
+LANDING_SUFFIX = "-choose"
+CHOICE_WAIT_TIME = 3 * 86400  # seconds a run waits for the scientist's choice
+
+TRY_RECON_STATE = "TryRecon"
+TRY_PREVIEWS_STATE = "TryPreviews"
+CHOICE_OPTIONS_STATE = "MakeChoiceOptions"
+WAIT_STATE = "WaitForChoice"
+CHOSEN_STATE = "ChosenCentre"
+CHOSEN_RECON_PATH = f"$.{CHOSEN_STATE}.recon"
+
+
+def make_choice_options(previews_result: dict | None = None, recon: dict | None = None,
+                        interactive: dict | None = None, run_id: str | None = None,
+                        **data: object) -> dict:
+    """The options of the centre choice, in the shape of the "Wait For User Selection" action
+    provider's input, from a try's previews result.
+
+    - ``previews_result``: what ``make_previews`` returned for the try (``suggested_center``,
+      ``ranking``, ``montage`` and its ``tiles``: the crops of ranked candidates).
+    - ``recon``: the full reconstruction's parameters; each option carries them with
+      ``rotation-axis`` set to its centre (automatic search off).
+    - ``interactive``: the flow input's block; ``choices`` = how many centres are offered.
+    - ``run_id``: the flow run; every URL suffix starts with it (suffixes are global).
+
+    Returns ``options`` (``name``, ``description``, ``url_suffix``, ``completed_message``),
+    ``landing_page`` (``url_suffix``, ``page_title``, ``header_text``, ``preamble_text``),
+    ``centers`` and ``recon`` by option name (what the flow reads once an option is chosen),
+    and ``montage`` (the try's montage file). The suggested centre comes first.
+    """
+    # Only this function's source reaches the endpoint: everything it needs is in here.
+    shown = dict(previews_result or {})
+    settings = dict(interactive or {})
+    params = dict(recon or {})
+    count = max(1, int(settings.get("choices", 8)))
+    prefix = str(run_id or "run")
+    suggested = shown.get("suggested_center")
+    if suggested is None:
+        raise ValueError("the try's previews suggest no centre: nothing to choose from "
+                         "(was the try reconstruction a try?)")
+    picks = [(round(float(suggested), 2), "suggested by the focus measure (sharpest slice)")]
+    # the ranked candidates: the ranking, then the montage's crops (each tile can be chosen)
+    ranked = list(shown.get("ranking") or []) + list((shown.get("montage") or {}).get("tiles") or [])
+    for entry in sorted(ranked, key=lambda e: e.get("rank") or 1e9):
+        center = round(float(entry["center"]), 2)
+        if all(abs(center - c) > 1e-6 for c, _ in picks):
+            picks.append((center, f"candidate ranked #{entry.get('rank')} by the focus measure"))
+    picks = picks[:count]
+
+    scan = str((settings.get("try_tomocupy") or {}).get("file_name") or "").rsplit("/", 1)[-1]
+    options, centers, by_name = [], {}, {}
+    for k, (center, why) in enumerate(picks):
+        name = f"centre {center:.2f}"
+        options.append({
+            "name": name,
+            "description": f"Reconstruct {scan or 'the scan'} at rotation axis {center:.2f}: {why}",
+            "url_suffix": f"{prefix}-option-{k}",
+            "completed_message": f"The full reconstruction of {scan or 'the scan'} starts at "
+                                 f"rotation axis {center:.2f}.",
+        })
+        centers[name] = center
+        chosen = dict(params)
+        chosen.update({"rotation-axis": center, "rotation-axis-auto": "manual"})
+        by_name[name] = chosen
+
+    montage = shown.get("montage") or {}
+    published = (settings.get("montage") or {})
+    where = ""
+    if published.get("enable") and published.get("destination"):
+        destination = published["destination"]
+        where = (f" The montage is published on collection {destination.get('id')} at "
+                 f"{destination.get('path')}.")
+    landing_page = {
+        "url_suffix": f"{prefix}-choose",
+        "page_title": f"Rotation axis of {scan or 'the scan'}",
+        "header_text": "Choose the rotation axis",
+        "preamble_text": (f"The try of {scan or 'the scan'} suggests {float(suggested):.2f}."
+                          f"{where} Choose the centre the full reconstruction uses."),
+    }
+    return {"options": options, "landing_page": landing_page, "centers": centers, "recon": by_name,
+            "suggested_center": float(suggested), "montage": montage.get("file")}
+
+
+def make_choice_options_tasks() -> list[dict[str, Any]]:
+    """The Compute v3 ``tasks`` of ``make_choice_options``: the try's previews, the full
+    reconstruction's parameters, the interactive block and the run id."""
+    return [{"function_id.$": "$.input.make_choice_options_function_id",
+             "kwargs": {"previews_result.$": f"$.{TRY_PREVIEWS_STATE}.details.results[0].output",
+                        "recon.$": "$.input.recon", "interactive.$": "$.input.interactive",
+                        "run_id.$": "$._context.run_id"}}]
+
+
+@generate_flow_definition(modifiers={make_choice_options: {
+    "endpoint_id": "compute_endpoint", "tasks": make_choice_options_tasks(),
+    "user_endpoint_config": "tomocupy_endpoint_config", "WaitTime": STEP_WAIT_TIME}})
+class ChoiceOptions(GladierBaseTool):
+    """The options offered to the scientist, made from the try's previews (Compute v3)."""
+
+    action_url = COMPUTE_V3_URL
+    compute_functions = [make_choice_options]
+    required_input = ["interactive", "compute_endpoint"]
+
+
+def _compute_state(comment: str, function_id: str, kwargs: dict[str, str], result: str,
+                   wait: int, next_state: str) -> dict[str, Any]:
+    return {
+        "Comment": comment,
+        "Type": "Action",
+        "ActionUrl": COMPUTE_V3_URL,
+        "Parameters": {
+            "endpoint_id.$": "$.input.compute_endpoint",
+            "tasks": [{"function_id.$": f"$.input.{function_id}", "kwargs": kwargs}],
+            "user_endpoint_config.$": "$.input.tomocupy_endpoint_config",
+        },
+        "ResultPath": f"$.{result}",
+        "WaitTime": wait,
+        "ExceptionOnActionFailure": True,
+        "Next": next_state,
+    }
+
+
+def _try_definition() -> dict:
+    try_input = {"recon.$": "$.input.interactive.try_recon",
+                 "tomocupy.$": "$.input.interactive.try_tomocupy", "run_id.$": "$._context.run_id"}
+    return {
+        "Comment": "A try reconstruction, its previews and its montage published",
+        "StartAt": TRY_RECON_STATE,
+        "States": {
+            TRY_RECON_STATE: _compute_state(
+                "Reconstruct one slice for a range of centres (input.interactive.try_recon)",
+                "tomocupy_recon_function_id", try_input, TRY_RECON_STATE, RECON_WAIT_TIME,
+                TRY_PREVIEWS_STATE),
+            TRY_PREVIEWS_STATE: _compute_state(
+                "The try's montage, suggested centre and ranked candidates",
+                "make_previews_function_id",
+                {"tomocupy.$": "$.input.interactive.try_tomocupy",
+                 "recon.$": "$.input.interactive.try_recon",
+                 "recon_result.$": f"$.{TRY_RECON_STATE}.details.results[0].output",
+                 "previews.$": "$.input.previews", "run_id.$": "$._context.run_id"},
+                TRY_PREVIEWS_STATE, STEP_WAIT_TIME, "PublishMontageChoice"),
+            "PublishMontageChoice": {
+                "Comment": "Publish the montage only when input.interactive.montage.enable is true",
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.input.interactive.montage.enable", "BooleanEquals": True,
+                             "Next": "PublishMontage"}],
+                "Default": "PublishMontageSkipped",
+            },
+            "PublishMontage": {
+                "Comment": "Copy the try's previews folder to the publication collection",
+                "Type": "Action",
+                "ActionUrl": TRANSFER_URL,
+                "Parameters": {
+                    "source_endpoint.$": "$.input.interactive.montage.source.id",
+                    "destination_endpoint.$": "$.input.interactive.montage.destination.id",
+                    "label": "tomocupy-gladier: try montage",
+                    "sync_level": "checksum",
+                    "verify_checksum": True,
+                    "delete_destination_extra": True,
+                    "DATA": [{"source_path.$": "$.input.interactive.montage.source.path",
+                              "destination_path.$": "$.input.interactive.montage.destination.path",
+                              "recursive": True}],
+                },
+                "ResultPath": "$.PublishMontage",
+                "WaitTime": TRANSFER_WAIT_TIME,
+                "End": True,
+            },
+            "PublishMontageSkipped": {
+                "Comment": "No publication collection: the montage stays at the facility",
+                "Type": "Pass",
+                "Result": {"skipped": True, "reason": "interactive.montage.enable is false"},
+                "ResultPath": "$.PublishMontage",
+                "End": True,
+            },
+        },
+    }
+
+
+class TryReconstruction(GladierBaseTool):
+    """The try: TomocupyRecon's and MakePreviews' functions on the try's parameters and folder,
+    then its previews published (their function ids come from those tools)."""
+
+    flow_definition = _try_definition()
+    required_input = ["interactive", "compute_endpoint", "tomocupy_endpoint_config", "previews"]
+    flow_transition_states = ["PublishMontage", "PublishMontageSkipped"]
+
+
+def _wait_definition() -> dict:
+    options = f"$.{CHOICE_OPTIONS_STATE}.details.results[0].output"
+    return {
+        "Comment": "Wait for the scientist's choice of the rotation axis",
+        "StartAt": WAIT_STATE,
+        "States": {
+            WAIT_STATE: {
+                "Comment": "The suggested centre and the best-ranked candidates, each at its own URL, "
+                           "and a landing page listing them",
+                "Type": "Action",
+                "ActionUrl": WAIT_FOR_OPTION_URL,
+                "Parameters": {"options.$": f"{options}.options",
+                               "landing_page.$": f"{options}.landing_page"},
+                "ResultPath": f"$.{WAIT_STATE}",
+                "WaitTime": CHOICE_WAIT_TIME,
+                "ExceptionOnActionFailure": True,
+                "Next": CHOSEN_STATE,
+            },
+            CHOSEN_STATE: {
+                "Comment": "The chosen option's centre and full-reconstruction parameters, by its name",
+                "Type": "ExpressionEval",
+                "Parameters": {
+                    "option.$": f"$.{WAIT_STATE}.details.name",
+                    "center.=": f"{CHOICE_OPTIONS_STATE}.details.results[0].output.centers"
+                                f"[{WAIT_STATE}.details.name]",
+                    "recon.=": f"{CHOICE_OPTIONS_STATE}.details.results[0].output.recon"
+                               f"[{WAIT_STATE}.details.name]",
+                },
+                "ResultPath": f"$.{CHOSEN_STATE}",
+                "End": True,
+            },
+        },
+    }
+
+
+class WaitForChoice(GladierBaseTool):
+    """Globus' "Wait For User Selection" action provider on the options ``MakeChoiceOptions``
+    made; ``ChosenCentre`` then holds the chosen centre and parameters."""
+
+    flow_definition = _wait_definition()
+    required_input = ["interactive"]
+    flow_transition_states = [CHOSEN_STATE]
+
+
+def with_recon_from(tasks: list[dict[str, Any]], path: str = CHOSEN_RECON_PATH) -> list[dict[str, Any]]:
+    """Compute v3 ``tasks`` whose ``recon`` keyword is read from ``path`` rather than the input."""
+    out = copy.deepcopy(tasks)
+    for task in out:
+        if "recon.$" in task.get("kwargs", {}):
+            task["kwargs"]["recon.$"] = path
+    return out
