@@ -19,7 +19,7 @@ def invoke(*args: str):
 
 def test_definition_and_schema_print_json_offline():
     definition = json.loads(invoke("definition").output)
-    assert definition["StartAt"] == "Transfer"
+    assert definition["StartAt"] == "LocateScan"
     schema = json.loads(invoke("schema", "--flow", "recon").output)
     assert "source" not in schema["properties"]["input"]["properties"]
 

@@ -63,13 +63,14 @@ def form_for(flow: str, config) -> dict[str, Any]:
 
 
 def with_scan(body: dict[str, Any], flow: str) -> dict[str, Any]:
-    """The scientist's part: which scan (the picker's path; for data at the facility, the path
-    the compute nodes see) and, for a copied scan, its name at the facility."""
+    """The scientist's part, typed once: which scan (the beamline picker's path; for data at the
+    facility, the path the compute nodes see). The flow that copies the scan names it at the
+    facility itself (tools/transfer.py)."""
     data = body["input"]
-    data["tomocupy"]["file_name"] += "scan_0001.h5"
     if flow == "tomocupy":
         data["source"]["path"] += "scan_0001.h5"
-        data["destination"]["path"] += "scan_0001.h5"
+    else:
+        data["tomocupy"]["file_name"] += "scan_0001.h5"
     return body
 
 
