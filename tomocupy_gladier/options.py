@@ -432,3 +432,31 @@ def recon_schema(*, flow_input: bool = False) -> dict[str, Any]:
 def command_only_options(command: str) -> list[str]:
     """Exposed options that tomocupy accepts only for a command other than ``command``."""
     return [o.name for o in RECON_OPTIONS if command not in o.commands]
+
+
+def without_tomocupy_defaults(recon: Mapping[str, Any]) -> dict[str, Any]:
+    """``recon`` without the options that say nothing: a value equal to tomocupy's own default
+    for the command, or an option of the other command left at its default there. A start form
+    sends every field it shows; this keeps what a scientist (or the experiment file, through the
+    form's defaults) set, so a changed option of the other command is still refused by name.
+    ``command`` and ``reconstruction-type`` always stay: the steps of the flow read them."""
+    command = str(recon.get("command", COMMANDS[0]))
+    kept = {}
+    for name, value in recon.items():
+        option = OPTIONS_BY_NAME.get(name)
+        if option is not None and name != "reconstruction-type":
+            own = command if command in option.commands else option.commands[0]
+            default = option.default(own)
+            if _same_value(value, default):
+                continue
+        kept[name] = value
+    return kept
+
+
+def _same_value(value: Any, default: Any) -> bool:
+    """Equal and of one kind (a number sent as 1 is tomocupy's 1.0; True is not 1)."""
+    if isinstance(value, bool) or isinstance(default, bool):
+        return value is default
+    if isinstance(value, (int, float)) and isinstance(default, (int, float)):
+        return float(value) == float(default)
+    return type(value) is type(default) and value == default

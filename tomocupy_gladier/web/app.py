@@ -37,6 +37,7 @@ class Sources:
     catalogue: data.Catalogue | None = None
     experiment: str = ""
     refresh_ms: int = 3000
+    starter: Any = None  # web.start.Starter: the start page (absent without an experiment file)
 
 
 def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0.0.1") -> Flask:
@@ -51,6 +52,10 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
     app.jinja_env.globals.update(colour=data.status_colour, experiment=sources.experiment,
                                  backend=sources.runs.backend, refresh_ms=sources.refresh_ms)
     app.jinja_env.filters["duration"] = _duration
+    if sources.starter is not None:
+        from tomocupy_gladier.web.start import add_start_page
+
+        add_start_page(app, sources.starter)
 
     @app.before_request
     def _guard() -> Any:
