@@ -93,5 +93,5 @@ def test_schema_with_config_prints_the_experiments_start_form_offline(experiment
     assert form["title"].endswith("(cells)")
     assert fields["compute_endpoint"]["default"] == ENDPOINT
     assert fields["publishv2"]["properties"]["index"]["default"] == INDEX
-    assert fields["recon"]["properties"]["rotation-axis"]["default"] == 256.5
+    assert all(f["properties"]["rotation-axis"]["default"] == 256.5 for f in fields["recon"]["oneOf"])
     assert "default" not in fields["tomocupy_recon_function_id"]

@@ -242,3 +242,17 @@ def test_the_form_in_chromium_shows_the_servers_refusal_and_starts_nothing(page,
         assert "input.recon.rotation-axis: -7 is less than the minimum of -1" in problems.inner_text()
         assert page.url == base + "/start"
         assert runs_count(sources) == before
+
+
+def test_the_form_in_chromium_offers_each_command_only_its_own_choices(page, served):
+    _, sources = served
+    with live_server(create_app(sources)) as base:
+        page.goto(base + "/start")
+        algorithm = page.locator('[name="input[recon][reconstruction-algorithm]"] option')
+        algorithm.first.wait_for(state="attached")
+        assert algorithm.all_inner_texts() == ["fourierrec", "lprec", "linerec"]
+        assert page.locator('[name="input[recon][energy]"]').count() == 0
+        page.locator('select[id="input[recon]switcher"]').select_option(index=1)
+        page.locator('[name="input[recon][energy]"]').wait_for()
+        assert algorithm.all_inner_texts() == ["fourierrec", "linerec"]  # no lprec under recon_steps
+        assert page.locator('[name="input[recon][command]"]').input_value() == "recon_steps"

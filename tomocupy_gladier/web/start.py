@@ -146,6 +146,8 @@ def form_defaults(schema: Mapping[str, Any]) -> Any:
     from the list's default by itself)."""
     if "default" in schema:
         return copy.deepcopy(schema["default"])
+    if schema.get("oneOf"):
+        return form_defaults(schema["oneOf"][0])  # the form JSON Editor shows first
     if schema.get("type") != "object":
         return None
     values = {name: form_defaults(prop) for name, prop in (schema.get("properties") or {}).items()}
