@@ -138,6 +138,23 @@ def test_a_form_input_naming_the_scan_once_starts_a_run_that_succeeds(client, se
     assert "/facility/raw_rec/" in facts and "<img" in page, facts
 
 
+def test_the_recon_flow_form_starts_a_run_on_a_scan_already_at_the_facility(client, served):
+    import shutil
+
+    config, sources = served
+    root = Path(config.path).parent
+    shutil.copyfile(root / "beamline" / "scan1.h5", root / "facility" / "raw" / "scan2.h5")
+    token = start_token(client.get("/start?flow=recon").text)
+    data = client.get("/start/recon/schema.json").json["start"]
+    assert "source" not in data and data["tomocupy"]["file_name"].endswith("/facility/raw/")
+    data["tomocupy"]["file_name"] += "scan2.h5"
+    data["recon"]["reconstruction-type"] = "full"
+    answer = client.post("/start/recon", json={"input": data}, headers={"X-Start-Token": token})
+    assert answer.status_code == 201, answer.json
+    assert wait_for_end(sources, answer.json["run_id"]) == "SUCCEEDED"
+    assert (root / "facility" / "raw_rec" / "scan2_rec").is_dir()
+
+
 @pytest.mark.parametrize("token, extra", [
     (None, {}),
     ("guessed", {}),
