@@ -19,7 +19,7 @@ def invoke(*args: str):
 
 def test_definition_and_schema_print_json_offline():
     definition = json.loads(invoke("definition").output)
-    assert definition["StartAt"] == "Transfer"
+    assert definition["StartAt"] == "LocateScan"
     schema = json.loads(invoke("schema", "--flow", "recon").output)
     assert "source" not in schema["properties"]["input"]["properties"]
 
@@ -93,5 +93,5 @@ def test_schema_with_config_prints_the_experiments_start_form_offline(experiment
     assert form["title"].endswith("(cells)")
     assert fields["compute_endpoint"]["default"] == ENDPOINT
     assert fields["publishv2"]["properties"]["index"]["default"] == INDEX
-    assert fields["recon"]["properties"]["rotation-axis"]["default"] == 256.5
+    assert all(f["properties"]["rotation-axis"]["default"] == 256.5 for f in fields["recon"]["oneOf"])
     assert "default" not in fields["tomocupy_recon_function_id"]

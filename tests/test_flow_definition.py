@@ -15,7 +15,10 @@ def definition():
 
 def test_tomocupy_flow_is_transfer_then_reconstruction_then_publication(definition):
     states = definition["States"]
-    assert definition["StartAt"] == "Transfer"
+    assert definition["StartAt"] == "LocateScan"
+    assert states["LocateScan"]["Next"] == "ScanAtFacility"
+    assert states["ScanAtFacility"]["Next"] == "ScanFile"
+    assert states["ScanFile"]["Next"] == "Transfer"
     assert states["Transfer"]["Next"] == "TomocupyRecon"
     assert states["TomocupyRecon"]["Next"] == "MakePreviews"
     assert states["MakePreviews"]["Next"] == "ScanMetadata"
@@ -110,3 +113,35 @@ def test_return_step_is_a_choice_on_an_explicit_flag_then_a_transfer(flow):
     assert transfer["WaitTime"] >= 3600
     schema = offline_client(flow).get_flow_schema()["properties"]["input"]
     assert "return_data" in schema["required"]
+
+
+def test_the_scan_is_named_once_and_its_facility_paths_are_derived_in_the_flow(definition):
+    """The start form asks for the scan's beamline path only: the flow adds its name to the
+    facility folders (ending in /); a full path, as `run` sends, keeps its meaning."""
+    from tomocupy_gladier.local.jsonpath import render_parameters, write_path
+
+    states = definition["States"]
+    locate = states["LocateScan"]
+    assert locate["Type"] == "ExpressionEval" and locate["ResultPath"] == "$.LocateScan"
+    assert states["ScanAtFacility"] == {**states["ScanAtFacility"], "Type": "Pass",
+                                        "InputPath": "$.LocateScan.destination_path",
+                                        "ResultPath": "$.input.destination.path"}
+    assert states["ScanFile"]["InputPath"] == "$.LocateScan.file_name"
+    assert states["ScanFile"]["ResultPath"] == "$.input.tomocupy.file_name"
+
+    def derived(source: str, destination: str, file_name: str) -> tuple[str, str]:
+        state = {"input": {"source": {"path": source}, "destination": {"path": destination},
+                           "tomocupy": {"file_name": file_name}}}
+        found = render_parameters(locate["Parameters"], state)
+        write_path(state, "$.input.destination.path", found["destination_path"])
+        return state["input"]["destination"]["path"], found["file_name"]
+
+    # the form: folders
+    assert derived("/beam/2026-1/scan_7.h5", "/raw/", "/eagle/TOMO/raw/") == \
+        ("/raw/scan_7.h5", "/eagle/TOMO/raw/scan_7.h5")
+    # the command line: full paths, unchanged
+    assert derived("/beam/scan_7.h5", "/raw/scan_7.h5", "/eagle/TOMO/raw/scan_7.h5") == \
+        ("/raw/scan_7.h5", "/eagle/TOMO/raw/scan_7.h5")
+    # the collection's root, and a scan that is a folder
+    assert derived("/beam/scan_7.h5", "/", "/eagle/") == ("/scan_7.h5", "/eagle/scan_7.h5")
+    assert derived("/beam/tiles/", "/raw/", "/e/raw/") == ("/raw/tiles", "/e/raw/tiles")

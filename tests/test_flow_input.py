@@ -46,6 +46,20 @@ def test_flow_input_for_a_scan_named_relative_to_the_beamline_folder(experiment:
     validate_flow_input(TomocupyFlow.flow_schema, with_ids(body))
 
 
+def test_the_flows_scan_naming_leaves_a_command_line_input_as_it_is(experiment: Path):
+    """The tomocupy flow's LocateScan names the scan at the facility from its beamline path (the
+    start form gives folders); an input built here already holds those paths, and keeps them."""
+    from tomocupy_gladier.client_factory import offline_client
+    from tomocupy_gladier.local.jsonpath import render_parameters
+
+    config = load_config(experiment)
+    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))
+    locate = offline_client("tomocupy").get_flow_definition()["States"]["LocateScan"]
+    found = render_parameters(locate["Parameters"], body)
+    assert found == {"destination_path": body["input"]["destination"]["path"],
+                     "file_name": body["input"]["tomocupy"]["file_name"]}
+
+
 def test_a_scan_given_by_its_posix_path(experiment: Path):
     config = load_config(experiment)
     scan = str(experiment.parent / "beamline" / "scan1.h5")

@@ -353,7 +353,7 @@ def test_deploy_creates_the_flow_with_the_experiments_start_form_and_prints_its_
     assert form["source"]["properties"]["id"]["default"] == SOURCE
     assert form["publishv2"]["properties"]["index"]["default"] == INDEX
     assert form["tomocupy_endpoint_config"]["properties"]["account"]["default"] == "TOMO"
-    assert form["recon"]["properties"]["rotation-axis"]["default"] == 1024.5
+    assert all(f["properties"]["rotation-axis"]["default"] == 1024.5 for f in form["recon"]["oneOf"])
 
     printed = CliRunner().invoke(main, ["schema", "--config", str(config_path)], catch_exceptions=False)
     assert json.loads(printed.output) == deployed

@@ -45,9 +45,11 @@ def test_the_flow_tries_publishes_the_montage_waits_then_runs_the_full_flow():
         order.append(name)
         state = states[name]
         name = state.get("Next") or state.get("Default")
-    assert order[:11] == ["Transfer", "TryRecon", "TryPreviews", "PublishMontageChoice",
-                          "PublishMontageSkipped", "MakeChoiceOptions", "NotifyWaitingChoice",
-                          "NotifyWaitingSkipped", "WaitForChoice", "ChosenCentre", "TomocupyRecon"]
+    assert order[:4] == ["LocateScan", "ScanAtFacility", "ScanFile", "TryScanFile"]
+    assert order[4:15] == ["Transfer", "TryRecon", "TryPreviews", "PublishMontageChoice",
+                           "PublishMontageSkipped", "MakeChoiceOptions", "NotifyWaitingChoice",
+                           "NotifyWaitingSkipped", "WaitForChoice", "ChosenCentre", "TomocupyRecon"]
+    assert states["TryScanFile"]["ResultPath"] == "$.input.interactive.try_tomocupy.file_name"
     assert order[-3:] == ["ReturnDataSkipped", "NotifyChoice", "NotifySkipped"]
     assert "Publishv2GatherMetadata" in order
     wait = states["WaitForChoice"]
@@ -158,7 +160,8 @@ def test_the_deployed_start_form_filled_from_its_defaults_plus_the_scan_starts_t
     ids = {**FUNCTION_IDS, "make_choice_options_function_id": "aaaaaaaa-0000-4000-8000-000000000005"}
     form = deployed_schema(TomocupyInteractiveFlow.flow_schema, config, ids)
     body = with_scan(filled_from_defaults(form), "tomocupy")
-    body["input"]["interactive"]["try_tomocupy"]["file_name"] += "scan_0001.h5"
+    # the scan is typed once: the flow names the try's file too (TryScanFile)
+    assert body["input"]["interactive"]["try_tomocupy"]["file_name"].endswith("/")
 
     assert problems(form, body) == []
     validate_flow_input(form, body)

@@ -9,6 +9,7 @@ import responses
 from tomocupy_gladier.choice import ChoiceError, choose, describe, waiting_choice
 from tomocupy_gladier.flow_input import recon_parameters
 from tomocupy_gladier.flows import TomocupyInteractiveFlow
+from tomocupy_gladier.options import recon_variant
 from tomocupy_gladier.gladier_storage import client_with_storage
 from tomocupy_gladier.plan import plan_run
 from tomocupy_gladier.tools.choice import WAIT_FOR_OPTION_URL, WEBOPTION_SCOPE
@@ -160,6 +161,7 @@ def test_deploy_of_the_interactive_flow_sends_its_start_form_with_the_try_filled
     form = sent["input_schema"]["properties"]["input"]["properties"]
     assert form["make_choice_options_function_id"]["default"] == function_id_for("make_choice_options")
     try_form = form["interactive"]["properties"]
-    assert try_form["try_recon"]["properties"]["reconstruction-type"]["default"] == "try"
-    assert try_form["try_recon"]["properties"]["rotation-axis"]["default"] == 1024.5
+    try_recon = recon_variant(try_form["try_recon"])
+    assert try_recon["properties"]["reconstruction-type"]["default"] == "try"
+    assert try_recon["properties"]["rotation-axis"]["default"] == 1024.5
     assert try_form["try_tomocupy"]["properties"]["file_name"]["default"].endswith("/")

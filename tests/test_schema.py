@@ -9,7 +9,7 @@ import pytest
 
 from tomocupy_gladier.errors import FlowInputError
 from tomocupy_gladier.flows import TomocupyFlow
-from tomocupy_gladier.options import RECON_OPTIONS, default_params, recon_schema
+from tomocupy_gladier.options import RECON_OPTIONS, default_params, recon_schema, recon_variant
 from tomocupy_gladier.validation import validate_flow_input
 
 from tests.conftest import ENDPOINT, FACILITY, INDEX, PUBLISH, SOURCE
@@ -61,12 +61,13 @@ def test_schema_is_valid_json_schema_and_renders_as_a_form():
     assert set(inner["source"]["properties"]) == {"id", "path"}
     assert inner["compute_endpoint"]["format"] == "uuid"
     assert inner["publishv2"]["properties"]["index"]["format"] == "uuid"
-    for name, prop in inner["recon"]["properties"].items():
-        assert prop.get("title") and prop.get("description"), f"{name} needs a title and a description"
+    for form in inner["recon"]["oneOf"]:
+        for name, prop in form["properties"].items():
+            assert prop.get("title") and prop.get("description"), f"{name} needs a title and a description"
 
 
 def test_every_exposed_option_has_tomocupys_default_and_choices():
-    props = recon_schema()["properties"]
+    props = recon_variant(recon_schema())["properties"]
     assert props["fbp-filter"]["default"] == "parzen"
     assert props["fbp-filter"]["enum"] == ["none", "ramp", "shepp", "hann", "hamming", "parzen", "cosine", "cosine2"]
     assert props["minus-log"]["type"] == "boolean" and props["minus-log"]["default"] is True

@@ -27,7 +27,7 @@ from tomocupy_gladier.web.app import Sources, create_app
 from tomocupy_gladier.web.data import GlobusRuns, LocalRuns
 from tomocupy_gladier.web.sources import sources_for
 
-from tests.tiny_experiment import tiny_experiment
+from tests.tiny_experiment import isolate, tiny_experiment
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -43,9 +43,7 @@ class Runs:
 def runs(tmp_path_factory) -> Iterator[Runs]:
     root = tmp_path_factory.mktemp("serve")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(root / "home"))
-        for name in ("GLADIER_CLIENT_ID", "GLADIER_CLIENT_SECRET", "TOMOCUPY_GLADIER_CONFIG"):
-            mp.delenv(name, raising=False)
+        isolate(mp, root)
         config = load_config(tiny_experiment(root))
         made = []
         for kind, overrides, label in (("try", {}, "scan1 try"), ("full", {}, "scan1 full"),

@@ -21,7 +21,7 @@ from tomocupy_gladier.demo import EXPERIMENT_TOML
 from tomocupy_gladier.deployment import deployed_schema, start_page
 from tomocupy_gladier.errors import FlowInputError
 from tomocupy_gladier.flows import TomocupyFlow, TomocupyReconFlow
-from tomocupy_gladier.options import COMMANDS, command_only_options
+from tomocupy_gladier.options import COMMANDS, command_only_options, recon_variant
 from tomocupy_gladier.validation import validate_flow_input
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,9 +37,11 @@ FUNCTION_IDS = {
 
 def filled_from_defaults(schema: dict[str, Any]) -> Any:
     """What a form sends untouched: every field with a default gets it; an object is sent when it
-    is required or something inside it has a default."""
+    is required or something inside it has a default; of a choice of forms, the first."""
     if "default" in schema:
         return copy.deepcopy(schema["default"])
+    if schema.get("oneOf"):
+        return filled_from_defaults(schema["oneOf"][0])  # the form shown first
     if schema.get("type") != "object":
         return None
     out = {}
@@ -63,13 +65,14 @@ def form_for(flow: str, config) -> dict[str, Any]:
 
 
 def with_scan(body: dict[str, Any], flow: str) -> dict[str, Any]:
-    """The scientist's part: which scan (the picker's path; for data at the facility, the path
-    the compute nodes see) and, for a copied scan, its name at the facility."""
+    """The scientist's part, typed once: which scan (the beamline picker's path; for data at the
+    facility, the path the compute nodes see). The flow that copies the scan names it at the
+    facility itself (tools/transfer.py)."""
     data = body["input"]
-    data["tomocupy"]["file_name"] += "scan_0001.h5"
     if flow == "tomocupy":
         data["source"]["path"] += "scan_0001.h5"
-        data["destination"]["path"] += "scan_0001.h5"
+    else:
+        data["tomocupy"]["file_name"] += "scan_0001.h5"
     return body
 
 
@@ -116,28 +119,27 @@ def test_the_generic_schema_filled_from_its_defaults_is_valid_once_the_facility_
     assert not any("return_data" in p for p in found), found
 
 
+def recon_forms() -> dict[str, Any]:
+    return TomocupyFlow.flow_schema["properties"]["input"]["properties"]["recon"]
+
+
 def test_recon_steps_filled_with_its_own_defaults_is_valid():
-    recon_schema = TomocupyFlow.flow_schema["properties"]["input"]["properties"]["recon"]
-    (steps_rule,) = [r for r in recon_schema["allOf"]
-                     if r["if"].get("properties", {}).get("command", {}).get("const") == "recon_steps"]
-    recon = {name: prop["default"] for name, prop in recon_schema["properties"].items() if "default" in prop}
-    recon["command"] = "recon_steps"
-    recon.update({name: prop["default"] for name, prop in steps_rule["then"]["properties"].items()
-                  if "default" in prop})
+    steps = recon_variant(recon_forms(), "recon_steps")
+    recon = {name: prop["default"] for name, prop in steps["properties"].items() if "default" in prop}
+    assert recon["command"] == "recon_steps"
     assert recon["retrieve-phase-method"] == "none" and recon["energy"] == 20.0
-    jsonschema.Draft202012Validator(recon_schema).validate(recon)
+    jsonschema.Draft202012Validator(recon_forms()).validate(recon)
 
 
 @pytest.mark.parametrize("name", command_only_options("recon"))
 def test_each_phase_option_under_plain_recon_is_refused_by_its_own_name(name):
-    recon_schema = TomocupyFlow.flow_schema["properties"]["input"]["properties"]["recon"]
-    steps_default = next(r["then"]["properties"][name]["default"] for r in recon_schema["allOf"]
-                         if name in r["then"].get("properties", {}))
+    steps_default = recon_variant(recon_forms(), "recon_steps")["properties"][name]["default"]
     body = {"input": {"recon": {"command": "recon", name: steps_default}}}
     found = [p for p in problems(TomocupyReconFlow.flow_schema, body) if p.startswith("input.recon")]
     assert found == [f"input.recon.{name}: only valid with command 'recon_steps', not 'recon'"]
     # the JSON schema alone (the web app, the Flows service) refuses it too
-    assert not jsonschema.Draft202012Validator(recon_schema).is_valid({"command": "recon", name: steps_default})
+    assert not jsonschema.Draft202012Validator(recon_forms()).is_valid({"command": "recon", name: steps_default})
+    assert name not in recon_variant(recon_forms(), "recon")["properties"]
 
 
 def test_a_choice_narrowed_by_the_command_is_refused_by_its_name():
@@ -147,15 +149,48 @@ def test_a_choice_narrowed_by_the_command_is_refused_by_its_name():
                      "'recon_steps'; choose one of 'fourierrec', 'linerec'"]
 
 
-def test_every_choice_the_form_offers_is_accepted_by_some_command_and_laminography_is_not_offered():
-    recon_schema = TomocupyFlow.flow_schema["properties"]["input"]["properties"]["recon"]
-    validator = jsonschema.Draft202012Validator(recon_schema)
-    for name, prop in recon_schema["properties"].items():
-        for value in prop.get("enum", []):
-            accepted = [c for c in COMMANDS if validator.is_valid({"command": c, name: value})
-                        or name == "command"]
-            assert accepted, f"{name}={value!r} is offered but no command accepts it"
-    assert recon_schema["properties"]["reconstruction-type"]["enum"] == ["full", "try"]
+def test_an_unknown_command_is_named():
+    body = {"input": {"recon": {"command": "recon_fast"}}}
+    found = [p for p in problems(TomocupyReconFlow.flow_schema, body) if p.startswith("input.recon")]
+    assert found == ["input.recon.command: 'recon_fast' is not allowed; choose one of 'recon', 'recon_steps'"]
+
+
+def test_each_command_offers_exactly_what_it_accepts_so_a_form_without_rules_offers_no_refused_choice():
+    """One form per command (oneOf), no if/then: a form that draws only the fields of the chosen
+    form can offer nothing that command refuses: lprec only under recon, no try_lamino at all."""
+    forms = recon_forms()
+    assert not any(key in json.dumps(forms) for key in ('"if":', '"then":', '"allOf":'))
+    validator = jsonschema.Draft202012Validator(forms)
+    for command in COMMANDS:
+        form = recon_variant(forms, command)
+        assert form["properties"]["command"]["enum"] == [command]
+        for name, prop in form["properties"].items():
+            for value in prop.get("enum", []):
+                assert validator.is_valid({"command": command, name: value}), (command, name, value)
+            if "default" in prop:
+                assert validator.is_valid({"command": command, name: prop["default"]}), (command, name)
+    algorithms = {c: recon_variant(forms, c)["properties"]["reconstruction-algorithm"]["enum"] for c in COMMANDS}
+    assert algorithms == {"recon": ["fourierrec", "lprec", "linerec"], "recon_steps": ["fourierrec", "linerec"]}
+    for command in COMMANDS:
+        assert recon_variant(forms, command)["properties"]["reconstruction-type"]["enum"] == ["full", "try"]
+    # recon is what an input without a command means; recon_steps must be named
+    assert validator.is_valid({"reconstruction-algorithm": "lprec"})
+    assert not validator.is_valid({"energy": 20.0})
+
+
+def test_the_experiments_command_form_comes_first_and_defaults_stay_within_each_form(demo_config):
+    import dataclasses
+
+    config = dataclasses.replace(demo_config, recon={**demo_config.recon, "command": "recon_steps",
+                                                     "reconstruction-algorithm": "linerec", "energy": 30.0})
+    forms = form_for("recon", config)["properties"]["input"]["properties"]["recon"]["oneOf"]
+    assert [f["properties"]["command"]["default"] for f in forms] == ["recon_steps", "recon"]
+    assert [f["properties"]["reconstruction-algorithm"]["default"] for f in forms] == ["linerec", "linerec"]
+    assert forms[0]["properties"]["energy"]["default"] == 30.0
+    lprec = dataclasses.replace(demo_config, recon={**demo_config.recon, "reconstruction-algorithm": "lprec"})
+    forms = form_for("recon", lprec)["properties"]["input"]["properties"]["recon"]["oneOf"]
+    # lprec is the default where it is a choice, never where it is refused
+    assert [f["properties"]["reconstruction-algorithm"]["default"] for f in forms] == ["lprec", "fourierrec"]
 
 
 def test_the_return_rule_fires_only_when_sending_back_is_on():
@@ -178,9 +213,8 @@ def test_every_checkbox_and_choice_has_a_default():
             if (prop.get("type") == "boolean" or "enum" in prop) and name not in rule_defaults:
                 assert "default" in prop, f"{here} has no default"
             if prop.get("type") == "object":
-                defaults_in_rules = {n for r in prop.get("allOf", [])
-                                     for n, p in r.get("then", {}).get("properties", {}).items() if "default" in p}
-                walk(prop, here, defaults_in_rules)
+                for form in [prop, *prop.get("oneOf", [])]:
+                    walk(form, here, set())
 
     for flow in FLOW_CLASSES.values():
         walk(flow.flow_schema["properties"]["input"], "input", set())
@@ -194,7 +228,7 @@ def test_fields_come_in_order_scan_first_deployment_last(flow):
     assert order.index("recon") < order.index("return_data") < order.index("publishv2")
     assert order[-6:-4] == ["tomocupy_endpoint_config", "compute_endpoint"]
     assert all(name.endswith("_function_id") for name in order[-4:])
-    recon_order = inner["properties"]["recon"]["propertyOrder"]
+    recon_order = recon_variant(inner["properties"]["recon"], "recon_steps")["propertyOrder"]
     assert recon_order[:3] == ["reconstruction-type", "rotation-axis", "rotation-axis-auto"]
     assert recon_order.index("command") < recon_order.index("nsino-per-chunk")
     assert recon_order.index("binning") < recon_order.index("fw-sigma") < recon_order.index("energy")
@@ -231,7 +265,7 @@ def test_titles_a_scientist_can_tell_apart():
 
     walk(inner)
     assert len(titles) == len(set(titles)) == 8, "each picker's collection and path read differently"
-    codes = inner["properties"]["recon"]["properties"]
+    codes = recon_variant(inner["properties"]["recon"], "recon_steps")["properties"]
     for name, code in (("remove-stripe-method", "fw = Fourier-wavelet"), ("save-format", "h5nolinks ="),
                        ("retrieve-phase-method", "Gpaganin = generalised Paganin")):
         assert code in codes[name]["description"]
@@ -250,7 +284,7 @@ def test_deployed_schemas_pass_the_globus_input_schema_meta_schema(flow, demo_co
 def test_the_meta_schema_refuses_keywords_the_web_app_does_not_know():
     """It is stricter than draft-07: a made-up keyword anywhere fails, so the check means something."""
     schema = copy.deepcopy(TomocupyFlow.flow_schema)
-    schema["properties"]["input"]["properties"]["recon"]["properties"]["binning"]["x-widget"] = "slider"
+    recon_variant(schema["properties"]["input"]["properties"]["recon"])["properties"]["binning"]["x-widget"] = "slider"
     assert not jsonschema.Draft7Validator(META_SCHEMA).is_valid(schema)
 
 

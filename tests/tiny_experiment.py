@@ -15,6 +15,13 @@ RETURN = "77777777-7777-4777-8777-777777777777"
 ENGINE = [sys.executable, "-m", "tomocupy_gladier.engine"]
 
 
+def isolate(mp, root: Path) -> None:
+    """No Gladier login or experiment of the person running the tests: HOME is ``root/home``."""
+    mp.setenv("HOME", str(root / "home"))
+    for name in ("GLADIER_CLIENT_ID", "GLADIER_CLIENT_SECRET", "TOMOCUPY_GLADIER_CONFIG"):
+        mp.delenv(name, raising=False)
+
+
 def tiny_experiment(root: Path, sections: str = "", *, return_folder: bool = True,
                     at_facility: bool = False) -> Path:
     """Write ``root/experiment.toml`` and ``scan1.h5`` (in ``beamline/``, or already in the facility's

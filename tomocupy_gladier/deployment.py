@@ -31,13 +31,21 @@ def start_page(flow_id: str) -> str:
 
 
 def _set_default(properties: Mapping[str, Any], path: tuple[str, ...], value: Any) -> None:
-    """Set the default of the property at ``path`` (names of nested properties), if it exists."""
-    node: Any = {"properties": properties}
-    for name in path:
-        node = (node.get("properties") or {}).get(name)
-        if node is None:
-            return
-    node["default"] = copy.deepcopy(value)
+    """Set the default of the property at ``path`` (names of nested properties), wherever it
+    exists: in each form of a ``oneOf`` (the ``recon`` block has one per command) that offers
+    ``value`` (a default is never one of the choices its form refuses)."""
+    _put({"properties": properties}, path, value)
+
+
+def _put(node: Mapping[str, Any], path: tuple[str, ...], value: Any) -> None:
+    if not path:
+        if "enum" not in node or value in node["enum"]:
+            node["default"] = copy.deepcopy(value)  # type: ignore[index]
+        return
+    for branch in [node, *(node.get("oneOf") or [])]:
+        child = (branch.get("properties") or {}).get(path[0])
+        if child is not None:
+            _put(child, path[1:], value)
 
 
 def deployed_schema(schema: Mapping[str, Any], config: ExperimentConfig,
@@ -64,15 +72,19 @@ def deployed_schema(schema: Mapping[str, Any], config: ExperimentConfig,
         put(("source", "id"), config.source.id)
         if config.source_path is not None:
             put(("source", "path"), str(config.source_path).rstrip("/") + "/")
-    # the scan as the compute nodes see it: the facility folder, which the scientist completes
+    # the facility folder as the compute nodes see it: the flow that copies the scan adds the
+    # scan's name (tools/transfer.py); for a scan already there the scientist completes it
     put(("tomocupy", "file_name"), str(config.facility.to_posix(config.facility_path)).rstrip("/") + "/")
     put(("destination", "id"), config.facility.id)
     put(("destination", "path"), str(config.facility_path).rstrip("/") + "/")
 
-    # the experiment's own reconstruction defaults replace tomocupy's
+    # the experiment's own reconstruction defaults replace tomocupy's; its command's form first
     for name, value in dict(config.recon).items():
         if name != "out-path-name":
             put(("recon", name), value)
+    forms = props.get("recon", {}).get("oneOf")
+    if forms and config.recon.get("command"):
+        forms.sort(key=lambda f: f["properties"]["command"]["enum"] != [config.recon["command"]])
 
     # the interactive flow's try: the same scan and the experiment's defaults, as a try
     scan_folder = str(config.facility.to_posix(config.facility_path)).rstrip("/") + "/"

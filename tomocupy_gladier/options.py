@@ -327,27 +327,16 @@ def default_params(command: str = "recon") -> dict[str, Any]:
     return {o.name: o.default(command) for o in RECON_OPTIONS if command in o.commands}
 
 
-def _option_schema(option: ReconOption) -> dict[str, Any]:
-    """An option's property. Options of a command other than the default one (``recon``) carry
-    no default here: theirs is given by the rule of their command (:func:`recon_schema`), so a
-    form filled with the defaults never sends an option its command refuses."""
+def _option_schema(option: ReconOption, command: str) -> dict[str, Any]:
+    """An option's property under ``command``: tomocupy's default and choices for that command."""
     kind = option.json_type()
     schema: dict[str, Any] = {"title": option.title, "description": option.description}
-    default = option.default()
-    if default is None:
-        schema["type"] = [kind, "null"]
-    else:
-        schema["type"] = kind
-    if COMMANDS[0] in option.commands:
-        schema["default"] = default
-    # the union of the choices over both commands, in tomocupy's order
-    ordered: list[Any] = []
-    for command in option.commands:
-        for value in option.choices(command) or []:
-            if value not in ordered:
-                ordered.append(value)
-    if ordered:
-        schema["enum"] = ordered + ([None] if default is None else [])
+    default = option.default(command)
+    schema["type"] = [kind, "null"] if default is None else kind
+    schema["default"] = default
+    choices = option.choices(command)
+    if choices:
+        schema["enum"] = list(choices) + ([None] if default is None else [])
     for key, value in (
         ("minimum", option.minimum),
         ("maximum", option.maximum),
@@ -373,62 +362,94 @@ def recon_property_order(names: list[str]) -> list[str]:
 CLIENT_SIDE_OPTIONS = ("out-path-name",)
 
 
+COMMAND_TITLES = {
+    "recon": "recon: plain reconstruction (the usual choice)",
+    "recon_steps": "recon_steps: step by step, with phase retrieval and projection rotation",
+}
+
+
+def recon_variant(schema: Mapping[str, Any], command: str = COMMANDS[0]) -> dict[str, Any]:
+    """The form of ``command`` in a ``recon`` schema (:func:`recon_schema`)."""
+    return next(v for v in schema["oneOf"] if v["properties"]["command"]["enum"] == [command])
+
+
 def recon_schema(*, flow_input: bool = False) -> dict[str, Any]:
-    """JSON schema of the ``recon`` block: command + every exposed tomocupy option.
+    """JSON schema of the ``recon`` block: one form per tomocupy command (``oneOf``), each with
+    ``command`` fixed and exactly the options and choices tomocupy accepts for that command.
 
     ``flow_input``: the block as the flow receives it, without :data:`CLIENT_SIDE_OPTIONS`.
 
-    Options valid for one command only, and choices that differ between commands, are
-    expressed with ``allOf``/``if``/``then`` so the schema alone refuses them. Options of
-    ``recon_steps`` only have their defaults in that command's rule: a form filled with the
-    defaults under the default command (``recon``) sends none of them and is valid.
+    A form draws the forms as a choice ("Kind of reconstruction") and shows each command's own
+    fields, so it never offers an option or a choice that command refuses (``lprec`` only under
+    ``recon``, the phase retrieval options only under ``recon_steps``), even a form that does
+    not read ``if``/``then``. ``command`` may be left out for ``recon`` (tomocupy's usual
+    command); ``recon_steps`` must be named.
     """
-    properties: dict[str, Any] = {
-        "command": {
-            "title": "Kind of reconstruction",
-            "description": "recon: plain reconstruction (the usual choice); recon_steps: step by "
-            "step, adding phase retrieval and projection rotation (their settings apply only then).",
-            "type": "string",
-            "enum": list(COMMANDS),
-            "default": "recon",
-        }
-    }
     exposed = [o for o in RECON_OPTIONS if not (flow_input and o.name in CLIENT_SIDE_OPTIONS)]
-    for option in exposed:
-        properties[option.name] = _option_schema(option)
-
-    rules = []
+    variants = []
     for command in COMMANDS:
-        unavailable = [o.name for o in exposed if command not in o.commands]
-        narrowed = {}
+        properties: dict[str, Any] = {
+            "command": {
+                "title": "Kind of reconstruction",
+                "description": "recon: plain reconstruction (the usual choice); recon_steps: step by "
+                "step, adding phase retrieval and projection rotation (their settings are offered "
+                "only then).",
+                "type": "string",
+                "enum": [command],
+                "default": command,
+            }
+        }
         for option in exposed:
-            choices = option.choices(command)
-            if choices and choices != [v for v in properties[option.name].get("enum", []) if v is not None]:
-                narrowed[option.name] = {"enum": choices}
-        # the command's own options get their defaults here, where they apply
-        for option in exposed:
-            if command in option.commands and COMMANDS[0] not in option.commands:
-                narrowed.setdefault(option.name, {})["default"] = option.default(command)
-        then: dict[str, Any] = {"properties": narrowed}
-        if unavailable:
-            then["not"] = {"anyOf": [{"required": [name]} for name in unavailable]}
-        condition = {"properties": {"command": {"const": command}}}
-        if command == "recon":
-            # command defaults to recon when absent
-            condition = {"anyOf": [{"not": {"required": ["command"]}}, condition]}
-        rules.append({"if": condition, "then": then})
+            if command in option.commands:
+                properties[option.name] = _option_schema(option, command)
+        variant: dict[str, Any] = {
+            "title": COMMAND_TITLES[command],
+            "type": "object",
+            "properties": properties,
+            "propertyOrder": recon_property_order(list(properties)),
+            "additionalProperties": False,
+        }
+        if command != COMMANDS[0]:
+            variant["required"] = ["command"]
+        variants.append(variant)
 
     return {
         "title": "Reconstruction parameters",
-        "description": "tomocupy options for this scan; anything left out takes tomocupy's default.",
+        "description": "tomocupy options for this scan; anything left out takes tomocupy's default. "
+        "Choose the kind of reconstruction first: each kind offers only what tomocupy accepts for it.",
         "type": "object",
-        "properties": properties,
-        "propertyOrder": recon_property_order(list(properties)),
-        "additionalProperties": False,
-        "allOf": rules,
+        "oneOf": variants,
     }
 
 
 def command_only_options(command: str) -> list[str]:
     """Exposed options that tomocupy accepts only for a command other than ``command``."""
     return [o.name for o in RECON_OPTIONS if command not in o.commands]
+
+
+def without_tomocupy_defaults(recon: Mapping[str, Any]) -> dict[str, Any]:
+    """``recon`` without the options that say nothing: a value equal to tomocupy's own default
+    for the command, or an option of the other command left at its default there. A start form
+    sends every field it shows; this keeps what a scientist (or the experiment file, through the
+    form's defaults) set, so a changed option of the other command is still refused by name.
+    ``command`` and ``reconstruction-type`` always stay: the steps of the flow read them."""
+    command = str(recon.get("command", COMMANDS[0]))
+    kept = {}
+    for name, value in recon.items():
+        option = OPTIONS_BY_NAME.get(name)
+        if option is not None and name != "reconstruction-type":
+            own = command if command in option.commands else option.commands[0]
+            default = option.default(own)
+            if _same_value(value, default):
+                continue
+        kept[name] = value
+    return kept
+
+
+def _same_value(value: Any, default: Any) -> bool:
+    """Equal and of one kind (a number sent as 1 is tomocupy's 1.0; True is not 1)."""
+    if isinstance(value, bool) or isinstance(default, bool):
+        return value is default
+    if isinstance(value, (int, float)) and isinstance(default, (int, float)):
+        return float(value) == float(default)
+    return type(value) is type(default) and value == default

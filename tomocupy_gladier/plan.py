@@ -26,6 +26,7 @@ from tomocupy_gladier.flow_input import (
     run_label,
 )
 from tomocupy_gladier.flows import moves_scan
+from tomocupy_gladier.options import without_tomocupy_defaults
 from tomocupy_gladier.output_folders import run_logs_folder
 from tomocupy_gladier.validation import validate_flow_input
 
@@ -195,3 +196,72 @@ def schema_without_function_ids(schema: Mapping[str, Any]) -> dict[str, Any]:
     inner = trimmed["properties"]["input"]
     inner["required"] = [r for r in inner["required"] if not r.endswith("_function_id")]
     return trimmed
+
+
+def in_folder(path: str, name: str) -> PurePosixPath:
+    """``path``'s folder (``path`` itself when it ends in ``/``) joined with ``name``: the rule
+    the tomocupy flow's ``LocateScan`` state applies to the facility paths (tools/transfer.py)."""
+    folder = path if path.endswith("/") else str(PurePosixPath(path).parent)
+    return PurePosixPath("/", folder.rstrip("/") or "/", name)
+
+
+def form_scan_location(config: ExperimentConfig, data: Mapping[str, Any], *, transfer: bool,
+                       backend: str) -> ScanLocation:
+    """Where a start form's input puts the scan, as the flow will resolve it."""
+    tomocupy = data.get("tomocupy") or {}
+    if transfer:
+        source_path = PurePosixPath(str((data.get("source") or {}).get("path") or "/"))
+        name = source_path.name
+        facility_path = in_folder(str((data.get("destination") or {}).get("path") or "/"), name)
+        posix_path = in_folder(str(tomocupy.get("file_name") or "/"), name)
+        readable = (config.source.to_posix(source_path)
+                    if config.source is not None and data.get("source", {}).get("id") == config.source.id
+                    else None)
+    else:
+        source_path = None
+        posix_path = PurePosixPath(str(tomocupy.get("file_name") or "/"))
+        name = posix_path.name
+        try:
+            facility_path = config.facility.to_globus(posix_path)
+        except UserError:
+            facility_path = posix_path  # another collection: the flow reads it as given
+        readable = posix_path
+    if not name.endswith((".h5", ".hdf5", ".hdf", ".nxs")):
+        raise UserError(f"{name or '(no name)'!r} does not look like a DXchange HDF5 scan (expected .h5)")
+    if backend == "local" and readable is not None and not Path(str(readable)).is_file():
+        raise UserError(f"scan not found: {readable}")
+    return ScanLocation(name, source_path, facility_path, posix_path)
+
+
+def plan_form_run(config: ExperimentConfig, body: Mapping[str, Any], *, flow: Any,
+                  backend: str | None = None, schema: Mapping[str, Any] | None = None,
+                  tags: tuple[str, ...] = ()) -> RunPlan:
+    """A run from a start form's input (``{"input": {...}}`` as the flow receives it, without
+    the function ids, which Gladier adds): validated against ``schema`` (default: the flow's),
+    then checked as :func:`plan_run` checks a command-line run (the scan, its ranges, the
+    engine). Raises :class:`UserError` (``FlowInputError`` for the schema) and starts nothing."""
+    chosen = backend or config.backend
+    if not isinstance(body, Mapping) or not isinstance(body.get("input"), Mapping):
+        raise UserError('the form must send a JSON object {"input": {...}}')
+    body = json.loads(json.dumps(body))
+    data = body["input"]
+    if isinstance(data.get("recon"), Mapping):
+        # a form sends every field: options at tomocupy's own default say nothing
+        data["recon"] = without_tomocupy_defaults(data["recon"])
+    validate_flow_input(schema or schema_without_function_ids(flow.flow_schema), body)
+    recon = dict(data.get("recon") or {})
+    location = form_scan_location(config, data, transfer=moves_scan(flow), backend=chosen)
+    check_ranges(recon, readable_scan(config, location, chosen))
+    check_engine(config, recon, chosen)
+    from tomocupy_gladier.output_folders import tomocupy_output
+
+    given = (data.get("tomocupy") or {}).get("output")
+    output = PurePosixPath(given) if given else tomocupy_output(
+        location.posix_path, str(recon.get("reconstruction-type", "try")))
+    given_logs = (data.get("tomocupy") or {}).get("logs")
+    return RunPlan(config=config, flow=flow, backend=chosen, location=location, recon=recon,
+                   body=body, output=output,
+                   logs=PurePosixPath(given_logs) if given_logs else run_logs_folder(output),
+                   label=run_label(config, location.name, recon),
+                   tags=list(config.tags) + list(tags) + ["tomocupy-gladier"],
+                   axis_source=axis_source(config, {}, recon))

@@ -64,7 +64,9 @@ TRANSFER_PROPERTIES: dict[str, Any] = {
     "source": collection_field("Scan at the beamline",
                                "The raw scan (DXchange HDF5 file) on the beamline's collection."),
     "destination": collection_field("Scan at the facility",
-                                    "Where the scan is copied on the computing facility's collection."),
+                                    "The folder (ending in /) on the computing facility's collection "
+                                    "the scan is copied into; the copy keeps the scan's name. A full "
+                                    "path is accepted too: its folder is used."),
     "transfer_recursive": {"title": "Scan is a folder", "description": "Tick when the scan at the "
                            "beamline is a folder rather than one HDF5 file.",
                            "type": "boolean", "default": False},
@@ -85,8 +87,10 @@ RECON_PROPERTIES: dict[str, Any] = {
         "type": "object",
         "properties": {
             "file_name": {"title": "Scan file", "description": "Path of the scan (HDF5 file) as the "
-                          "compute nodes see it, e.g. /eagle/TOMO/raw/scan_0001.h5.", "type": "string",
-                          "minLength": 1},
+                          "compute nodes see it, e.g. /eagle/TOMO/raw/scan_0001.h5. When the flow "
+                          "copies the scan first, the facility folder as the compute nodes see it, "
+                          "ending in / (the scan's name is added; of a full path only the folder "
+                          "is used).", "type": "string", "minLength": 1},
             "output": {"title": "Reconstruction folder", "description": "Leave empty for tomocupy's "
                        "own folder: <scan folder>_rec/<scan>_rec (a try: <scan folder>_rec/try_center/"
                        "<scan>). The command line sets it; a path given here must be absolute.",

@@ -39,9 +39,30 @@ def describe_error(error: ValidationError) -> str:
     return f"{where}: {error.message}"
 
 
+def _command_of_variants(error: ValidationError) -> list[str] | None:
+    """The command of each form of a ``oneOf`` split by command (the ``recon`` block), else None."""
+    variants = error.validator_value if error.validator == "oneOf" else None
+    try:
+        commands = [v["properties"]["command"]["enum"] for v in variants or []]
+    except (KeyError, TypeError):
+        return None
+    return [c[0] for c in commands] if commands and all(len(c) == 1 for c in commands) else None
+
+
 def leaf_errors(errors: Iterable[ValidationError]) -> Iterable[ValidationError]:
     for error in errors:
-        if error.context:
+        commands = _command_of_variants(error)
+        if commands is not None and isinstance(error.instance, Mapping):
+            # one form per command: only the form of the command given speaks
+            command = error.instance.get("command", commands[0])
+            if command not in commands:
+                yield ValidationError(f"{command!r} is not a tomocupy command", validator="enum",
+                                      validator_value=commands, instance=command,
+                                      path=list(error.absolute_path) + ["command"])
+                continue
+            index = commands.index(command)
+            yield from leaf_errors(e for e in error.context if e.relative_schema_path[0] == index)
+        elif error.context:
             yield from leaf_errors(error.context)
         else:
             yield error
@@ -74,7 +95,10 @@ def validate_flow_input(schema: Mapping[str, Any], body: Mapping[str, Any]) -> N
     explained = {p.split(":", 1)[0] for p in problems}
     for error in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path))):
         for leaf in ([error] if error.validator == "not" else leaf_errors([error])):
-            if _where(leaf) in explained or (explained and leaf.validator in ("not", "if")):
+            extra = (set(leaf.instance) - set(leaf.schema.get("properties", {}))
+                     if leaf.validator == "additionalProperties" else set())
+            if (_where(leaf) in explained or (explained and leaf.validator in ("not", "if"))
+                    or (extra and all(f"{_where(leaf)}.{k}" in explained for k in extra))):
                 continue  # the command check above already said it, by name
             message = describe_error(leaf)
             if message not in problems:

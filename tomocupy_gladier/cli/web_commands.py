@@ -20,7 +20,8 @@ from tomocupy_gladier.errors import UserError
 @click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True)
 def serve(config_path: str | None, backend: str | None, port: int, host: str, token: str | None,
           generate_token: bool, threads: int) -> None:
-    """Serve web pages of the experiment's runs, campaigns and published records."""
+    """Serve web pages of the experiment's runs, campaigns and published records, and a page that
+    starts runs (on the local backend; on Globus it links to the web app's start page)."""
     from tomocupy_gladier.web.security import check_binding, new_token
 
     if generate_token and token:

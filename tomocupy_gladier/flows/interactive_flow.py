@@ -37,7 +37,9 @@ from tomocupy_gladier.tools.previews import Previews, make_previews
 from tomocupy_gladier.tools.return_data import ReturnData
 from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata
 from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon, tomocupy_recon, tomocupy_recon_tasks
-from tomocupy_gladier.tools.transfer import ScanTransfer
+from tomocupy_gladier.tools.transfer import LOCATE_STATE, SCAN_FILE_STATE, ScanTransfer
+
+TRY_SCAN_FILE_STATE = "TryScanFile"
 
 INTERACTIVE_REQUIRED = ("interactive", "make_choice_options_function_id")
 
@@ -87,5 +89,16 @@ class TomocupyInteractiveFlow(TomocupyClient):
 
     def get_flow_definition(self) -> dict:
         definition = super().get_flow_definition()
-        definition["States"][TRY_RECON_STATE]["WaitTime"] = self.recon_wait_time
+        states = definition["States"]
+        states[TRY_RECON_STATE]["WaitTime"] = self.recon_wait_time
+        # the try reads the same scan file that LocateScan names (a start form types it once)
+        scan_file = states[SCAN_FILE_STATE]
+        states[TRY_SCAN_FILE_STATE] = {
+            "Type": "Pass",
+            "Comment": "The scan file the try reads: the same as the full reconstruction's",
+            "InputPath": f"$.{LOCATE_STATE}.file_name",
+            "ResultPath": "$.input.interactive.try_tomocupy.file_name",
+            "Next": scan_file["Next"],
+        }
+        scan_file["Next"] = TRY_SCAN_FILE_STATE
         return definition

@@ -223,8 +223,15 @@ def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
     except OSError as exc:
         if exc.errno not in (errno.EAGAIN, errno.EACCES):
             raise
-        lock.seek(0)
-        holder = lock.read().strip() or "another run"
+        # the holder writes its name just after it takes the lock: give it a moment
+        holder = ""
+        for _ in range(40):
+            lock.seek(0)
+            holder = lock.read().strip()
+            if holder:
+                break
+            time.sleep(0.05)
+        holder = holder or "another run"
         lock.close()
         raise RuntimeError(f"{output} is being reconstructed by {holder}; this run changed nothing "
                            "(start it again when that run has ended)") from None

@@ -1,10 +1,34 @@
-"""Moving the scan from the beamline to the facility: gladier-tools' Transfer, fed from collection fields."""
+"""Moving the scan from the beamline to the facility: gladier-tools' Transfer, fed from collection
+fields, after three small states that derive the scan's facility paths from the one path a
+scientist types.
+
+The scan is named once, by ``source.path`` (on the beamline collection). Its copy keeps that
+name: ``destination.path`` and ``tomocupy.file_name`` give the facility folder (collection path,
+and the same folder as the compute nodes see it), ending in ``/``, as the start form's defaults
+do. A full path is accepted too (what ``tomocupy-gladier run`` sends): only its folder is used,
+and the name is the scan's, which is what ``run`` puts there anyway. So a start form asks for the
+scan once and a command-line input keeps its meaning.
+
+``LocateScan`` (ExpressionEval) computes both paths; two Pass states write them back into the
+input (``$.input.destination.path``, ``$.input.tomocupy.file_name``), so every later step reads
+the scan where it always did. Only ``pathsplit``, string methods and ``+`` are used: what the
+Globus Flows expression language documents and its published example flows use.
+"""
 
 from __future__ import annotations
 
 import copy
 
 from gladier_tools.globus import Transfer
+
+LOCATE_STATE = "LocateScan"
+SCAN_FILE_STATE = "ScanFile"
+
+
+def in_folder_of(path: str) -> str:
+    """Expression: ``path``'s folder (itself when it ends in ``/``) + the scan's name."""
+    scan_name = "pathsplit(input.source.path.rstrip('/'))[1]"
+    return f"pathsplit({path})[0].rstrip('/') + '/' + {scan_name}"
 
 
 def _scan_transfer_definition() -> dict:
@@ -25,12 +49,42 @@ def _scan_transfer_definition() -> dict:
             }
         ],
     }
+    locate = {
+        LOCATE_STATE: {
+            "Type": "ExpressionEval",
+            "Comment": "The scan's path at the facility and on the compute nodes: the facility "
+                       "folders given, with the scan's own name",
+            "Parameters": {
+                "destination_path.=": in_folder_of("input.destination.path"),
+                "file_name.=": in_folder_of("input.tomocupy.file_name"),
+            },
+            "ResultPath": f"$.{LOCATE_STATE}",
+            "Next": "ScanAtFacility",
+        },
+        "ScanAtFacility": {
+            "Type": "Pass",
+            "Comment": "Where the transfer puts the scan",
+            "InputPath": f"$.{LOCATE_STATE}.destination_path",
+            "ResultPath": "$.input.destination.path",
+            "Next": SCAN_FILE_STATE,
+        },
+        SCAN_FILE_STATE: {
+            "Type": "Pass",
+            "Comment": "The scan file every later step reads",
+            "InputPath": f"$.{LOCATE_STATE}.file_name",
+            "ResultPath": "$.input.tomocupy.file_name",
+            "Next": "Transfer",
+        },
+    }
+    definition["States"] = {**locate, **definition["States"]}
+    definition["StartAt"] = LOCATE_STATE
     return definition
 
 
 class ScanTransfer(Transfer):
     """gladier-tools' Transfer state, reading source and destination as collection objects
-    (``{"id", "path"}``, the web form's collection picker) and honouring the sync level."""
+    (``{"id", "path"}``, the web form's collection picker) and honouring the sync level, after
+    the states that name the scan at the facility from its beamline path (see the module)."""
 
     flow_definition = _scan_transfer_definition()
     flow_input = {"transfer_sync_level": "checksum", "transfer_recursive": False}

@@ -45,6 +45,7 @@ class Sources:
     catalogue: data.Catalogue | None = None
     experiment: str = ""
     refresh_ms: int = 3000
+    starter: Any = None  # web.start.Starter: the start page (absent without an experiment file)
 
 
 def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0.0.1") -> Flask:
@@ -65,6 +66,11 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
         return hmac.new(csrf_secret, f"choose:{run_id}".encode(), hashlib.sha256).hexdigest()
 
     app.jinja_env.globals["csrf_token"] = csrf_token
+
+    if sources.starter is not None:
+        from tomocupy_gladier.web.start import add_start_page
+
+        add_start_page(app, sources.starter)
 
     @app.before_request
     def _guard() -> Any:

@@ -196,6 +196,11 @@ class LocalRuns(RunsSource):
         """The run's reconstruction output and logs folders, as its input recorded them."""
         tomocupy = self._flow_input(record).get("tomocupy") or {}
         output, logs = tomocupy.get("output"), tomocupy.get("logs")
+        if not output:
+            # a run from a start form leaves the folder to the reconstruction step (tomocupy's
+            # own for the scan, logs beside it): the step's result names it
+            output = record.result(RECON_STATE).get("output")
+            logs = logs or (f"{output}.logs" if output else None)
         return (Path(output) if output else None, Path(logs) if logs else None)
 
     def _previews_folder(self, record: RunRecord) -> Path | None:

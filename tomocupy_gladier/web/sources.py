@@ -6,6 +6,7 @@ from typing import Any
 
 from tomocupy_gladier.web import data
 from tomocupy_gladier.web.app import Sources
+from tomocupy_gladier.web.start import Starter
 
 
 def sources_for(config: Any) -> Sources:
@@ -21,8 +22,11 @@ def sources_for(config: Any) -> Sources:
         store = RunStore(config.local_state_dir / "runs.db")
         catalogue = (data.Catalogue.local(config.local_state_dir, index, data.published_folders(config))
                      if config.publish else None)
-        return Sources(data.LocalRuns(store), campaigns, catalogue, config.name)
-    return Sources(_globus_runs(config), campaigns, _globus_catalogue(config, index), config.name)
+        return Sources(data.LocalRuns(store), campaigns, catalogue, config.name,
+                       starter=Starter(config, "local"))
+    runs = _globus_runs(config)
+    return Sources(runs, campaigns, _globus_catalogue(config, index), config.name,
+                   starter=Starter(config, "globus", {"tomocupy": runs.flow_id}))
 
 
 def _globus_runs(config: Any) -> data.GlobusRuns:
