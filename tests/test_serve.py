@@ -268,3 +268,30 @@ def test_globus_backend_lists_the_flows_runs_and_links_to_the_web_app(http):
 
     page = app.get(f"/runs/{run_id}").text
     assert f'href="https://app.globus.org/runs/{run_id}"' in page
+
+
+def test_globus_backend_lists_the_runs_of_every_deployed_flow_in_one_list(http):
+    load_response(globus_sdk.FlowsClient.list_runs)
+    ids = ["aaaaaaaa-0000-4000-8000-000000000001", "aaaaaaaa-0000-4000-8000-000000000002"]
+    app = create_app(Sources(GlobusRuns(globus_sdk.FlowsClient(), ids), experiment="cells")).test_client()
+    assert app.get("/").status_code == 200
+    assert "filter_flow_id=" + "%2C".join(ids) in http.calls[-1].request.url
+
+
+def test_on_globus_serve_reads_every_deployed_flow_id_from_gladiers_storage(tmp_path, mocker):
+    from tomocupy_gladier.web import sources
+
+    clients = {"tomocupy": "f-1", "recon": None, "interactive": "f-3"}
+
+    def fake_client(name, config):
+        client = mocker.Mock()
+        client.get_flow_id.return_value = clients[name]
+        return client
+
+    mocker.patch("tomocupy_gladier.client_factory.globus_client", side_effect=fake_client)
+    runs, flow_ids = sources._globus_runs(None)
+    assert flow_ids == {"tomocupy": "f-1", "interactive": "f-3"}
+    assert runs.flow_ids == ["f-1", "f-3"]
+    clients.update(tomocupy=None, interactive=None)
+    with pytest.raises(UserError, match="no flow deployed for this login yet"):
+        sources._globus_runs(None)

@@ -327,17 +327,19 @@ def log_tail(path: Path, max_bytes: int = LOG_TAIL_BYTES) -> str:
 
 
 class GlobusRuns(RunsSource):
-    """Runs of one flow on Globus Flows (``FlowsClient.list_runs``), linked to the web app."""
+    """Runs of the experiment's flows on Globus Flows (``FlowsClient.list_runs``, one list for
+    every deployed flow: transfer-and-reconstruct, reconstruct, interactive), linked to the web
+    app. ``flow_id``: one flow id or several."""
 
     backend = "globus"
 
-    def __init__(self, flows_client: Any, flow_id: str) -> None:
+    def __init__(self, flows_client: Any, flow_id: str | list[str]) -> None:
         self.client = flows_client
-        self.flow_id = flow_id
+        self.flow_ids = [flow_id] if isinstance(flow_id, str) else list(flow_id)
 
     def page(self, page: int = 1, per_page: int = 50, marker: str | None = None) -> RunsPage:
         params = {"per_page": per_page, "orderby": "start_time DESC"}
-        kwargs: dict[str, Any] = {"filter_flow_id": self.flow_id, "query_params": params}
+        kwargs: dict[str, Any] = {"filter_flow_id": self.flow_ids, "query_params": params}
         if marker:
             kwargs["marker"] = marker
         response = self.client.list_runs(**kwargs)

@@ -24,21 +24,24 @@ def sources_for(config: Any) -> Sources:
                      if config.publish else None)
         return Sources(data.LocalRuns(store), campaigns, catalogue, config.name,
                        starter=Starter(config, "local"))
-    runs = _globus_runs(config)
+    runs, flow_ids = _globus_runs(config)
     return Sources(runs, campaigns, _globus_catalogue(config, index), config.name,
-                   starter=Starter(config, "globus", {"tomocupy": runs.flow_id}))
+                   starter=Starter(config, "globus", flow_ids))
 
 
-def _globus_runs(config: Any) -> data.GlobusRuns:
+def _globus_runs(config: Any) -> tuple[data.GlobusRuns, dict[str, str]]:
+    """The runs of every flow this login has deployed (ids from Gladier's storage, no network)."""
     from tomocupy_gladier.client_factory import globus_client
     from tomocupy_gladier.errors import UserError
+    from tomocupy_gladier.flows import FLOWS
 
-    client = globus_client("tomocupy", config)
-    flow_id = client.get_flow_id()
-    if not flow_id:
-        raise UserError("no TomocupyFlow deployed for this login yet: start a run first "
-                        "(`tomocupy-gladier run ...`)")
-    return data.GlobusRuns(client.flows_manager.flows_client, flow_id)
+    clients = {name: globus_client(name, config) for name in FLOWS}
+    flow_ids = {name: str(c.get_flow_id()) for name, c in clients.items() if c.get_flow_id()}
+    if not flow_ids:
+        raise UserError("no flow deployed for this login yet: `tomocupy-gladier deploy` or a "
+                        "first `tomocupy-gladier run ...` deploys it")
+    any_client = next(iter(clients.values()))
+    return data.GlobusRuns(any_client.flows_manager.flows_client, list(flow_ids.values())), flow_ids
 
 
 def _globus_catalogue(config: Any, index: str | None) -> data.Catalogue | None:
