@@ -229,3 +229,20 @@ def test_on_globus_the_waiting_email_links_the_providers_landing_page(tmp_path, 
     options = make_choice_options({"suggested_center": 31.5}, {"reconstruction-type": "full"}, {},
                                   run_id="RUN")
     assert options["landing_page"]["url_suffix"] == "RUN" + choice_page(config, "globus")["choose_suffix"]
+
+
+def test_the_smtp_password_is_never_printed_by_a_dry_run(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from tomocupy_gladier.cli import main
+
+    path = tiny_experiment(tmp_path, NOTIFY + 'smtp = "smtp.lab.example:587"\n')
+    monkeypatch.setenv("TOMOCUPY_GLADIER_SMTP_USERNAME", "tomo")
+    monkeypatch.setenv("TOMOCUPY_GLADIER_SMTP_PASSWORD", "s3cret-pw")
+    shown = CliRunner().invoke(main, ["run", "scan1.h5", "--config", str(path), "--full",
+                                      "--backend", "globus", "--dry-run"], catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    assert "s3cret-pw" not in shown.output
+    value = json.loads(shown.output)["input"]["notify"]["send_credentials"][0]["credential_value"]
+    assert value == {"hostname": "smtp.lab.example", "port": 587, "username": "tomo",
+                     "password": "<private>"}

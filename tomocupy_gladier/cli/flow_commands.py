@@ -17,6 +17,7 @@ from tomocupy_gladier.client_factory import make_client, offline_client
 from tomocupy_gladier.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flow_input import is_try, recon_parameters
+from tomocupy_gladier.redaction import redact
 from tomocupy_gladier.flows import FLOWS
 from tomocupy_gladier.options import RECON_OPTIONS, ReconOption
 from tomocupy_gladier.plan import RunPlan, axis_source, plan_run
@@ -35,7 +36,8 @@ backend_option = click.option("--backend", type=click.Choice(["local", "globus"]
 
 
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False))
+    """Print JSON for the user, never a secret (the notification step's account)."""
+    click.echo(json.dumps(redact(data), indent=2, sort_keys=False))
 
 
 @click.command()

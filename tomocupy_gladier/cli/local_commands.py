@@ -17,6 +17,7 @@ from rich.text import Text
 from tomocupy_gladier.client_factory import local_backend, make_client
 from tomocupy_gladier.catalog import SearchFilters, search_globus, search_local
 from tomocupy_gladier.cli.flow_commands import config_option, follow_run, load
+from tomocupy_gladier.redaction import redact
 from tomocupy_gladier.errors import UserError
 
 out = Console()
@@ -126,7 +127,7 @@ def logs(run_id: str, config_path: str | None, as_json: bool) -> None:
 
     entries = run_log_entries(client, run_id)
     if as_json:
-        click.echo(json.dumps(entries, indent=2))
+        click.echo(json.dumps(redact(entries), indent=2))
         return
     for entry in entries:
         out.print(f"[dim]{entry.get('time', '')}[/dim] [bold]{entry.get('code', '')}[/bold] "
