@@ -46,3 +46,16 @@ def test_watch_picks_the_flow_from_the_folder(experiment: Path):
     config = load_config(experiment)
     assert watched_flow(config, experiment.parent / "beamline") == "tomocupy"
     assert watched_flow(config, experiment.parent / "facility" / "raw") == "recon"
+
+
+def test_campaign_runs_send_no_email_each_even_with_notify(tmp_path: Path):
+    from tests.conftest import experiment_toml
+
+    path = tmp_path / "experiment.toml"
+    path.write_text(experiment_toml('"77777777-7777-4777-8777-777777777777" = "x"\n')
+                    + '\n[notify]\nemail = ["team@lab.example"]\n')
+    tiny_scan(tmp_path / "facility/raw/scan1.h5")
+    config = load_config(path)
+    assert config.notify is not None
+    body = body_builder(config, "recon")(job("scan1.h5", "default", {"reconstruction-type": "full"}))
+    assert body["input"]["notify"] == {"enable": False}

@@ -102,7 +102,10 @@ def body_builder(config: ExperimentConfig, flow_name: str) -> BodyBuilder:
             scan = locate_scan(config, job.dataset, transfer=moves_scan(flow)).posix_path
             default = tomocupy_output(scan, "full")
             recon["out-path-name"] = str(default.with_name(f"{default.name}_{job.param_set}"))
-        return plan_run(config, job.dataset, recon, flow=flow).body
+        # one email per run of a campaign of hundreds would bury the scientist: the campaign's
+        # report says how its runs went (the run log shows NotifySkipped)
+        return plan_run(config, job.dataset, recon, flow=flow,
+                        extra_input={"notify": {"enable": False}}).body
 
     return body_for
 
