@@ -18,7 +18,6 @@ from tomocupy_gladier.run_record import RunRecord
 from tomocupy_gladier.config import load_config
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.synthetic import write_scan
-from tomocupy_gladier.tools.tomocupy_recon import tomocupy_recon
 
 from tests.conftest import experiment_toml
 

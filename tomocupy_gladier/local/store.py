@@ -20,7 +20,6 @@ from typing import Any
 
 from .errors import SelectionError, UnknownFlowError, UnknownRunError
 from .interpreter import RunOutcome
-from .timestamps import now_iso
 from .sqlite import SQLiteFile
 from .timestamps import now_iso
 
