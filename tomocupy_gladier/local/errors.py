@@ -7,7 +7,7 @@ clauses written for production (``ActionTimeout``, ``ActionFailedException``,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Collection
 
 from tomocupy_gladier.errors import UserError
 
@@ -105,3 +105,15 @@ class ProviderError(Exception):
 class InvalidRequest(Exception):
     """Raised by an action provider when the parameters do not match its input schema;
     the runner reports it as ``ActionUnableToRun``."""
+
+
+def request_object(value: Any, known: Collection[str], what: str) -> dict:
+    """``value`` when it is an object with only ``known`` fields (as the hosted providers' input
+    schemas allow); :class:`InvalidRequest` naming ``what`` (e.g. ``"a transfer request"``,
+    ``"DATA[0]"``) otherwise."""
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{what} must be an object")
+    unknown = set(value) - set(known)
+    if unknown:
+        raise InvalidRequest(f"{what} has unknown fields {sorted(unknown)}; known: {sorted(known)}")
+    return value

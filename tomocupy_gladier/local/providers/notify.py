@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..actions import ActionRequest, ActionResult
-from ..errors import InvalidRequest, ProviderError
+from ..errors import InvalidRequest, ProviderError, request_object
 
 NOTIFY_URL = "https://actions.globus.org/notification/notify"
 USERNAME_ENV = "TOMOCUPY_GLADIER_SMTP_USERNAME"
@@ -67,12 +67,7 @@ class NotifyProvider:
         self.timeout = timeout
 
     def __call__(self, request: ActionRequest) -> ActionResult:
-        body = request.body
-        if not isinstance(body, dict):
-            raise InvalidRequest("a notification request must be an object")
-        unknown = set(body) - _KEYS
-        if unknown:
-            raise InvalidRequest(f"unknown notification fields {sorted(unknown)}")
+        body = request_object(request.body, _KEYS, "a notification request")
         if not isinstance(body.get("body_template"), str):
             raise InvalidRequest("'body_template' is required")
         variables = body.get("body_variables") or {}

@@ -17,7 +17,7 @@ import uuid
 from typing import Any, Iterable, Mapping
 
 from ..actions import ActionRequest, ActionResult
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, request_object
 from ..sqlite import SQLiteFile
 from ..timestamps import now_iso
 
@@ -144,12 +144,7 @@ class SearchIngestProvider:
         self.index = index
 
     def __call__(self, request: ActionRequest) -> ActionResult:
-        body = request.body
-        if not isinstance(body, dict):
-            raise InvalidRequest("an ingest request must be an object")
-        unknown = set(body) - _INGEST_KEYS
-        if unknown:
-            raise InvalidRequest(f"unknown ingest fields {sorted(unknown)}")
+        body = request_object(request.body, _INGEST_KEYS, "an ingest request")
         for key in ("search_index", "subject"):
             if not isinstance(body.get(key), str) or not body[key]:
                 raise InvalidRequest(f"'{key}' is required")

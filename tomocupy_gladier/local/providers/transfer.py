@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..actions import ActionRequest, ActionResult
-from ..errors import ActionTimeout, InvalidRequest
+from ..errors import ActionTimeout, InvalidRequest, request_object
 from ..timestamps import now_iso
 
 TRANSFER_URL = "https://transfer.actions.globus.org/transfer/"
@@ -151,11 +151,7 @@ class TransferProvider:
         return ActionResult("FAILED", details, display_status=fault.code)
 
     def _check_body(self, body: Any) -> tuple[list[dict], dict]:
-        if not isinstance(body, dict):
-            raise InvalidRequest("a transfer request must be an object")
-        unknown = set(body) - _BODY_KEYS
-        if unknown:
-            raise InvalidRequest(f"unknown transfer fields {sorted(unknown)}")
+        request_object(body, _BODY_KEYS, "a transfer request")
         source = body.get("source_endpoint", body.get("source_endpoint_id"))
         destination = body.get("destination_endpoint", body.get("destination_endpoint_id"))
         if not isinstance(source, str) or not isinstance(destination, str):
@@ -164,10 +160,7 @@ class TransferProvider:
         if not isinstance(items, list) or not items:
             raise InvalidRequest("DATA must be a non-empty list of transfer items")
         for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise InvalidRequest(f"DATA[{i}] must be an object")
-            if set(item) - _ITEM_KEYS:
-                raise InvalidRequest(f"DATA[{i}]: unknown fields {sorted(set(item) - _ITEM_KEYS)}")
+            request_object(item, _ITEM_KEYS, f"DATA[{i}]")
             for key in ("source_path", "destination_path"):
                 if not isinstance(item.get(key), str):
                     raise InvalidRequest(f"DATA[{i}].{key} must be a string")

@@ -18,7 +18,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-from ..errors import ActionTimeout, InvalidRequest
+from ..errors import ActionTimeout, InvalidRequest, request_object
 from ..actions import ActionRequest, ActionResult
 
 WAIT_FOR_OPTION_URL = "https://actions.globus.org/weboption/wait_for_option"
@@ -43,21 +43,13 @@ def check_request(body: Any) -> tuple[list[dict], dict | None]:
     """The request's options and landing page; :class:`InvalidRequest` for what the hosted
     provider would refuse (no options, an option without a name or URL suffix, a suffix used
     twice, unknown fields)."""
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request must be an object with 'options'")
-    unknown = set(body) - {"options", "landing_page"}
-    if unknown:
-        raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; expected options, landing_page")
+    request_object(body, {"options", "landing_page"}, "a Wait For User Selection request")
     options = body.get("options")
     if not isinstance(options, list) or not options:
         raise InvalidRequest("'options' must be a non-empty list")
     suffixes: set[str] = set()
     for k, option in enumerate(options):
-        if not isinstance(option, dict):
-            raise InvalidRequest(f"options[{k}] is not an object")
-        extra = set(option) - OPTION_FIELDS
-        if extra:
-            raise InvalidRequest(f"options[{k}] has unknown field(s) {sorted(extra)}")
+        request_object(option, OPTION_FIELDS, f"options[{k}]")
         for key in ("name", "url_suffix"):
             if not isinstance(option.get(key), str) or not option[key]:
                 raise InvalidRequest(f"options[{k}].{key} must be a non-empty string")
@@ -66,11 +58,9 @@ def check_request(body: Any) -> tuple[list[dict], dict | None]:
         suffixes.add(option["url_suffix"])
     landing = body.get("landing_page")
     if landing is not None:
-        if not isinstance(landing, dict) or not isinstance(landing.get("url_suffix"), str):
+        request_object(landing, LANDING_FIELDS, "landing_page")
+        if not isinstance(landing.get("url_suffix"), str):
             raise InvalidRequest("'landing_page' must be an object with a url_suffix")
-        extra = set(landing) - LANDING_FIELDS
-        if extra:
-            raise InvalidRequest(f"landing_page has unknown field(s) {sorted(extra)}")
         if landing["url_suffix"] in suffixes:
             raise InvalidRequest("the landing page's url_suffix is also an option's")
     return options, landing
