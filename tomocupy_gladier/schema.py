@@ -202,16 +202,40 @@ PUBLISH_PROPERTIES: dict[str, Any] = {
     "publishv2_gather_metadata_function_id": function_id_field("publishv2_gather_metadata"),
 }
 
-RETURN_PROPERTIES: dict[str, Any] = {
-    "return_data": {
-        "title": "Send results back",
-        "description": "After publication, copy the previews (or the whole reconstruction) to a collection "
-        "of the scientist's choice, e.g. the beamline's analysis machine.",
+def optional_section(title: str, description: str, *, enable_title: str, when_off: str,
+                     fields: Mapping[str, Any], needed_when_on: tuple[str, ...]) -> dict[str, Any]:
+    """An optional step's block: an ``enable`` checkbox (default off, so a form left alone is
+    valid) and ``fields`` that are required only when it is ticked.
+
+    ``when_off`` describes the unticked box to the scientist (e.g. which Skipped state the run
+    log shows).
+    """
+    return {
+        "title": title,
+        "description": description,
         "type": "object",
         "properties": {
-            "enable": {"title": "Send results back", "description": "Unticked: the step is skipped (shown "
-                       "as ReturnDataSkipped in the run log) and the fields below are not needed.",
-                       "type": "boolean", "default": False},
+            "enable": {"title": enable_title, "description": when_off, "type": "boolean",
+                       "default": False},
+            **fields,
+        },
+        "required": ["enable"],
+        # only an enabled step needs its fields: the rule fires when enable is present and true
+        "if": {"properties": {"enable": {"const": True}}, "required": ["enable"]},
+        "then": {"required": list(needed_when_on)},
+        "additionalProperties": False,
+    }
+
+
+RETURN_PROPERTIES: dict[str, Any] = {
+    "return_data": optional_section(
+        "Send results back",
+        "After publication, copy the previews (or the whole reconstruction) to a collection "
+        "of the scientist's choice, e.g. the beamline's analysis machine.",
+        enable_title="Send results back",
+        when_off="Unticked: the step is skipped (shown as ReturnDataSkipped in the run log) and the "
+        "fields below are not needed.",
+        fields={
             "what": {"title": "What to send", "description": "previews: the PNG previews folder; "
                      "reconstruction: the whole reconstruction (previews included).",
                      "type": "string", "enum": ["previews", "reconstruction"], "default": "previews"},
@@ -222,24 +246,19 @@ RETURN_PROPERTIES: dict[str, Any] = {
                           "(previews, TIFF or Zarr reconstruction); unticked for one HDF5 file.",
                           "type": "boolean", "default": True},
         },
-        "required": ["enable"],
-        # only an enabled step needs paths: the rule fires when enable is present and true
-        "if": {"properties": {"enable": {"const": True}}, "required": ["enable"]},
-        "then": {"required": ["source", "destination", "recursive"]},
-        "additionalProperties": False,
-    },
+        needed_when_on=("source", "destination", "recursive"),
+    ),
 }
 
 NOTIFY_PROPERTIES: dict[str, Any] = {
-    "notify": {
-        "title": "Email when the run ends",
-        "description": "One message when the run succeeds (with the published record) or fails (with "
-        "the step and the reason).",
-        "type": "object",
-        "properties": {
-            "enable": {"title": "Send an email", "description": "Unticked: nobody is emailed (shown as "
-                       "NotifySkipped in the run log) and the fields below are not needed.",
-                       "type": "boolean", "default": False},
+    "notify": optional_section(
+        "Email when the run ends",
+        "One message when the run succeeds (with the published record) or fails (with the step "
+        "and the reason).",
+        enable_title="Send an email",
+        when_off="Unticked: nobody is emailed (shown as NotifySkipped in the run log) and the "
+        "fields below are not needed.",
+        fields={
             "destination": {"title": "To", "description": "Email addresses, separated by commas.",
                             "type": "string", "minLength": 3},
             "sender": {"title": "From", "type": "string", "minLength": 3},
@@ -263,12 +282,9 @@ NOTIFY_PROPERTIES: dict[str, Any] = {
                 "items": {"title": "Account", "type": "object"},
             },
         },
-        "required": ["enable"],
-        "if": {"properties": {"enable": {"const": True}}, "required": ["enable"]},
-        "then": {"required": ["destination", "sender", "subject", "scan", "output", "record",
-                              "run_page", "send_credentials"]},
-        "additionalProperties": False,
-    },
+        needed_when_on=("destination", "sender", "subject", "scan", "output", "record", "run_page",
+                        "send_credentials"),
+    ),
 }
 
 
@@ -296,25 +312,20 @@ def _interactive_properties() -> dict[str, Any]:
                 "choices": {"title": "Centres offered", "description": "The suggested centre and "
                             "the best-ranked candidates (the montage's crops), this many in all.",
                             "type": "integer", "minimum": 1, "maximum": 16, "default": 8},
-                "montage": {
-                    "title": "Publish the montage",
-                    "description": "Copy the try's previews to the publication collection before "
-                    "waiting, where the scientist can open them.",
-                    "type": "object",
-                    "properties": {
-                        "enable": {"title": "Publish the montage", "description": "Unticked: the "
-                                   "previews stay at the facility (PublishMontageSkipped).",
-                                   "type": "boolean", "default": False},
+                "montage": optional_section(
+                    "Publish the montage",
+                    "Copy the try's previews to the publication collection before waiting, where "
+                    "the scientist can open them.",
+                    enable_title="Publish the montage",
+                    when_off="Unticked: the previews stay at the facility (PublishMontageSkipped).",
+                    fields={
                         "source": collection_field("Try previews at the facility", "The try's "
                                                    "previews folder."),
                         "destination": collection_field("Montage published to", "Where the try's "
                                                         "previews are copied."),
                     },
-                    "required": ["enable"],
-                    "if": {"properties": {"enable": {"const": True}}, "required": ["enable"]},
-                    "then": {"required": ["source", "destination"]},
-                    "additionalProperties": False,
-                },
+                    needed_when_on=("source", "destination"),
+                ),
             },
             "required": ["try_recon", "try_tomocupy", "choices", "montage"],
             "additionalProperties": False,
