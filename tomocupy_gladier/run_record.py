@@ -8,7 +8,6 @@ from the compute functions, not written out by hand.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -86,18 +85,15 @@ class RunRecord:
 
     @property
     def failure(self) -> str | None:
-        """``ERROR: cause`` of a failed run, without empty parts; None otherwise.
+        """``CODE: description`` of a failed run, without empty parts; None otherwise.
 
-        A failure the flow caught (to email it) is reported as the failing step raised it, not
-        as the ``RunFailed`` state the run then ended in.
+        A failure the flow caught (to email it) ends in ``RunFailed``, whose ``ErrorPath`` and
+        ``CausePath`` make these the failing step's own error and cause.
         """
         if self.status != "FAILED":
             return None
-        caught = self.caught_failure
         details = self.raw.get("details") or {}
-        pair = (caught.get("error"), caught.get("cause")) if caught else (
-            details.get("code"), details.get("description"))
-        parts = [p if isinstance(p, str) else json.dumps(p) for p in pair if p]
+        parts = [str(p) for p in (details.get("code"), details.get("description")) if p]
         return ": ".join(parts) or "no reason given"
 
 
