@@ -176,7 +176,7 @@ def return_input(config: ExperimentConfig, output: PurePosixPath,
 
 SMTP_USERNAME_ENV = "TOMOCUPY_GLADIER_SMTP_USERNAME"
 SMTP_PASSWORD_ENV = "TOMOCUPY_GLADIER_SMTP_PASSWORD"
-GLOBUS_RUN_PAGE = "https://app.globus.org/runs/"
+GLOBUS_RUN_PAGE = "https://app.globus.org/runs/"  # + run id: a run's page in the Globus web app
 
 
 def notify_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,
@@ -206,7 +206,7 @@ def notify_input(config: ExperimentConfig, location: ScanLocation, output: PureP
         "output": str(output),
         "record": record,
         "run_page": notify.run_page or (GLOBUS_RUN_PAGE if backend == "globus"
-                                        else f"{config.local_serve_url.rstrip('/')}/runs/"),
+                                        else serve_run_page(config)),
     }
     if notify.smtp is None:
         if backend == "globus":
@@ -235,7 +235,15 @@ def choice_page(config: ExperimentConfig, backend: str) -> dict[str, str]:
     if backend == "globus":
         return {"choose_page": WEBOPTION_LANDING_URL.format(url_suffix=""),
                 "choose_suffix": LANDING_SUFFIX}
-    return {"choose_page": f"{config.local_serve_url.rstrip('/')}/runs/", "choose_suffix": ""}
+    return {"choose_page": serve_run_page(config), "choose_suffix": ""}
+
+
+def serve_run_page(config: ExperimentConfig) -> str:
+    """``serve``'s page of a run, without the run id (which the flow appends): where the local
+    Wait For User Selection provider also puts its landing page."""
+    from tomocupy_gladier.local.providers.weboption import landing_page_url
+
+    return landing_page_url(config.local_serve_url, "")
 
 
 def publish_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,

@@ -15,10 +15,10 @@ from urllib.parse import quote
 
 from tomocupy_gladier.catalog import Record, SearchFilters, search_local
 from tomocupy_gladier.errors import UserError
+from tomocupy_gladier.flow_input import GLOBUS_RUN_PAGE
 from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord, logged_result
 from tomocupy_gladier.tools.choice import TRY_PREVIEWS_STATE
 
-GLOBUS_RUN_URL = "https://app.globus.org/runs/{run_id}"
 GLOBUS_FILES_URL = "https://app.globus.org/file-manager?origin_id={collection}&origin_path={path}"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 LOG_TAIL_BYTES = 16_384
@@ -343,7 +343,7 @@ class GlobusRuns(RunsSource):
         if marker:
             kwargs["marker"] = marker
         response = self.client.list_runs(**kwargs)
-        rows = [run_row(r, GLOBUS_RUN_URL.format(run_id=r.get("run_id"))) for r in response.get("runs", [])]
+        rows = [run_row(r, f"{GLOBUS_RUN_PAGE}{r.get('run_id')}") for r in response.get("runs", [])]
         next_marker = response.get("marker") if response.get("has_next_page") else None
         return RunsPage(rows, max(1, page), per_page, None, next_marker)
 
@@ -356,7 +356,7 @@ class GlobusRuns(RunsSource):
             if exc.http_status == 404:
                 raise KeyError(run_id) from None
             raise
-        row = run_row(raw, GLOBUS_RUN_URL.format(run_id=run_id))
+        row = run_row(raw, GLOBUS_RUN_PAGE + run_id)
         return RunView(row, RunRecord(raw), [], [], None, None, [])
 
 

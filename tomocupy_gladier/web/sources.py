@@ -36,7 +36,8 @@ def _globus_runs(config: Any) -> tuple[data.GlobusRuns, dict[str, str]]:
     from tomocupy_gladier.flows import FLOWS
 
     clients = {name: globus_client(name, config) for name in FLOWS}
-    flow_ids = {name: str(c.get_flow_id()) for name, c in clients.items() if c.get_flow_id()}
+    deployed = {name: client.get_flow_id() for name, client in clients.items()}
+    flow_ids = {name: str(flow_id) for name, flow_id in deployed.items() if flow_id}
     if not flow_ids:
         raise UserError("no flow deployed for this login yet: `tomocupy-gladier deploy` or a "
                         "first `tomocupy-gladier run ...` deploys it")
