@@ -185,30 +185,21 @@ def test_a_bad_notify_section_is_refused_by_name(tmp_path, section, problem):
 def test_an_interactive_run_emails_when_it_waits_for_the_choice_then_when_it_ends(tmp_path):
     from click.testing import CliRunner
 
-    from tomocupy_gladier.choice import waiting_choice
     from tomocupy_gladier.cli import main
 
-    path = tiny_experiment(tmp_path, NOTIFY)
-    runner = CliRunner()
-    started = runner.invoke(main, ["run", "scan1.h5", "--config", str(path), "--interactive",
-                                   "--no-follow"], catch_exceptions=False)
-    assert started.exit_code == 0, started.output
-    run_id = started.output.strip().splitlines()[-1]
-    config = load_config(path)
-    client = make_client("interactive", config)
-    deadline = time.monotonic() + 240
-    while not waiting_choice(client, run_id) and time.monotonic() < deadline:
-        time.sleep(0.3)
-    assert waiting_choice(client, run_id), "the run never waited for the choice"
+    from tests.test_serve_choice import start_interactive
 
-    [waiting] = _messages(config)
-    assert waiting["Subject"] == "[tomocupy-gladier] cells: scan1.h5 waits for your choice"
-    text = waiting.get_payload(decode=True).decode()
+    waiting = start_interactive(tmp_path, NOTIFY)
+    config, run_id, path = waiting.config, waiting.run_id, waiting.config.path
+
+    [message] = _messages(config)
+    assert message["Subject"] == "[tomocupy-gladier] cells: scan1.h5 waits for your choice"
+    text = message.get_payload(decode=True).decode()
     assert f"Choose here: http://127.0.0.1:8765/runs/{run_id}\n" in text
     assert "Suggested centre: " in text
 
-    chosen = runner.invoke(main, ["choose", run_id, "--config", str(path), "--suggested"],
-                           catch_exceptions=False)
+    chosen = CliRunner().invoke(main, ["choose", run_id, "--config", str(path), "--suggested"],
+                                catch_exceptions=False)
     assert chosen.exit_code == 0, chosen.output
     final = local_backend(config).wait(run_id, timeout=300)
     assert final["status"] == "SUCCEEDED", RunRecord(final).failure

@@ -28,9 +28,10 @@ class Waiting:
         self.config, self.run_id, self.choice = config, run_id, choice
 
 
-def start_interactive(root: Path) -> Waiting:
-    """The tiny experiment's scan run with --interactive, up to its wait for the choice."""
-    path = tiny_experiment(root, "\n[local]\nserve_url = \"http://127.0.0.1:8765\"\n")
+def start_interactive(root: Path, sections: str = "") -> Waiting:
+    """The tiny experiment's scan run with --interactive, up to its wait for the choice;
+    ``sections``: more TOML for the experiment file (e.g. ``[notify]``)."""
+    path = tiny_experiment(root, "\n[local]\nserve_url = \"http://127.0.0.1:8765\"\n" + sections)
     # a try of 4 px either side of the experiment's axis, in half pixels
     started = CliRunner().invoke(main, ["run", "scan1.h5", "--config", str(path), "--interactive",
                                         "--center-search-width", "4", "--center-search-step", "0.5",
