@@ -147,3 +147,17 @@ def test_runs_survive_the_process_and_are_read_from_another(engine_experiment):
     assert again.store.get_run(record["run_id"])["status"] == "SUCCEEDED"
     codes = [e["code"] for e in again.store.get_log(record["run_id"])]
     assert codes[0] == "FlowStarted" and codes[-1] == "FlowSucceeded"
+
+
+def test_a_try_with_tomocupys_default_search_on_a_narrow_scan_suggests_the_true_axis(tmp_path):
+    # 50 px each side of the axis on a 64-column scan: a third of the candidates put the axis
+    # off the detector, where the emptied slices used to win the focus measure
+    from tests.tiny_experiment import tiny_experiment
+
+    path = tiny_experiment(tmp_path)
+    truth = float(load_config(path).recon["rotation-axis"])
+    tried = CliRunner().invoke(main, ["run", "scan1.h5", "--config", str(path), "--try"],
+                               catch_exceptions=False)
+    assert tried.exit_code == 0, tried.output
+    suggested = float(tried.output.split("suggested centre:")[1].split()[0])
+    assert abs(suggested - truth) <= 1.0, tried.output

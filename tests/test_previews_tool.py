@@ -328,3 +328,26 @@ def test_several_rows_use_the_middle_one_and_float16_slices_are_read(try_set):
     assert result["rows"] == [100, 512, 900] and result["row"] == 512
     assert result["candidates"]["count"] == len(centers)
     assert abs(result["suggested_center"] - 66.4) <= 1.0
+
+
+def test_a_range_wider_than_a_narrow_detector_never_suggests_an_axis_off_it(tmp_path):
+    # tomocupy's default search (50 px each side) on a 64-column scan reaches past both
+    # edges; there the slices empty and look 'sharp' to the focus measure
+    rng = np.random.default_rng(5)
+    n, axis = 64, 33.25
+    theta, sino = sinogram(phantom_disks(rng, n), 180, n, axis, 0.01, rng)
+    folder = tmp_path / "data_rec" / "try_center" / "scan"
+    folder.mkdir(parents=True)
+    centers = [round(c, 2) for c in np.arange(axis - 50, axis + 50, 0.5)]
+    for center in centers:
+        tifffile.imwrite(folder / f"recon_slice0512_center{center:05.2f}.tiff", fbp(theta, sino, center, n))
+    result = make_previews(recon_result={"output": str(folder)})
+    assert 0 <= result["suggested_center"] <= n - 1, result["ranking"]
+    assert all(0 <= r["center"] <= n - 1 for r in result["ranking"])
+    assert result["candidates"]["outside_detector"] == sum(1 for c in centers if not 0 <= c <= n - 1)
+    # a start-column shifts the detector's columns (and the candidates' frame) alike
+    shifted = tmp_path / "shifted"
+    shutil.copytree(folder, shifted)
+    offset = make_previews(recon_result={"output": str(shifted)}, recon={"start-column": 40})
+    assert offset["candidates"]["outside_detector"] == sum(1 for c in centers if not 40 <= c <= 103)
+    assert 40 <= offset["suggested_center"] <= 103

@@ -42,7 +42,8 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
     phases of a 180-degree slice without changing its power spectrum (so gradient energy is
     blind to it) and blurs a 360-degree one; both spread the gradient over more pixels. A
     coarse pass over every candidate (block means) finds the minimum, a full-resolution pass
-    within 2.5 px of it places it, and a least-squares parabola through the candidates within a
+    within 2.5 px of it places it (candidates whose axis is off the detector's columns are not
+    considered), and a least-squares parabola through the candidates within a
     pixel of the minimum (at least one each side) gives the sub-candidate suggestion (the best
     candidate where the parabola does not hold). ``benchmarks/bench_centre.py`` holds the evidence.
 
@@ -350,13 +351,22 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
             thumbs.append(block_mean(image, shrink))
             del image
         coarse_values = np.array(coarse)
+        # only an axis over the detector is possible: the columns read, start-column on, in the
+        # candidates' full-size frame. A range wider than a narrow detector reaches past its
+        # edges, where the slice empties and the measure drops with the signal, not with focus.
+        first_column = float(params.get("start-column") or 0)
+        possible = (centers >= first_column) & (centers <= first_column + shape[1] * binning - 1)
+        if not possible.any():
+            possible = np.ones(len(centers), dtype=bool)
+        outside = int(len(centers) - possible.sum())
 
         # pass 2, the candidates within 2.5 pixels of the coarse minimum, at full resolution:
         # a wrong centre by half a pixel only shows at the finest scale
         steps = np.diff(centers)
         step = float(np.median(steps)) if len(steps) else 1.0
         reach = max(2.5 * binning, 2.5 * step)
-        near = np.flatnonzero(np.abs(centers - centers[int(np.argmin(coarse_values))]) <= reach + 1e-6)
+        coarse_min = int(np.argmin(np.where(possible, coarse_values, np.inf)))
+        near = np.flatnonzero(possible & (np.abs(centers - centers[coarse_min]) <= reach + 1e-6))
         fine, lowres = [], {}
         for i in near:
             image = np.asarray(read_tiff(output / chosen[i][1]), dtype=np.float32)
@@ -494,7 +504,8 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
             "row": row,
             "rows": rows[:20],
             "candidates": {"count": len(centers), "first": float(centers[0]),
-                           "last": float(centers[-1]), "step": step, "shown": len(shown)},
+                           "last": float(centers[-1]), "step": step, "shown": len(shown),
+                           "outside_detector": outside},
             "focus_metric": "minimum gradient sparsity (L1/L2 of the gradient magnitude, 1.5-px "
                             "blur, full resolution), parabola fit within 1 px",
             "best_candidate": float(centers[best]),
