@@ -235,8 +235,9 @@ def test_the_form_in_chromium_starts_a_run_on_the_local_backend(page, served, tm
         run_id = page.url.rsplit("/", 1)[1]
         assert runs_count(sources) == before + 1
         assert wait_for_end(sources, run_id) == "SUCCEEDED"
-        page.reload()
-        assert page.locator("#run-status").inner_text().strip() == "SUCCEEDED"
+        # the run page follows the run and reloads itself at each new state; a reload of our own
+        # could cut into one of those, so wait for the page to show the end
+        page.locator("#run-status", has_text="SUCCEEDED").wait_for(timeout=60_000)
     assert errors == []
 
 
