@@ -104,11 +104,16 @@ def test_return_step_is_a_choice_on_an_explicit_flag_then_a_transfer(flow):
     transfer = states["ReturnData"]
     assert transfer["ActionUrl"] == "https://transfer.actions.globus.org/transfer/"
     params = transfer["Parameters"]
-    assert params["source_endpoint.$"] == "$.input.return_data.source.id"
-    assert params["destination_endpoint.$"] == "$.input.return_data.destination.id"
-    assert params["DATA"] == [{"source_path.$": "$.input.return_data.source.path",
-                               "destination_path.$": "$.input.return_data.destination.path",
-                               "recursive.$": "$.input.return_data.recursive"}]
+    # the request the metadata step made from this run's own folders, not paths in the input
+    request = "$.ScanMetadata.details.results[0].output.return_data"
+    assert params["source_endpoint.$"] == f"{request}.source.id"
+    assert params["destination_endpoint.$"] == f"{request}.destination.id"
+    assert params["DATA"] == [{"source_path.$": f"{request}.source.path",
+                               "destination_path.$": f"{request}.destination.path",
+                               "recursive.$": f"{request}.recursive"}]
+    assert params["delete_destination_extra"] is True
+    names = list(states)
+    assert names.index("ScanMetadata") < names.index("ReturnData")
     assert transfer.get("ExceptionOnActionFailure", True) is True
     assert transfer["WaitTime"] >= 3600
     schema = offline_client(flow).get_flow_schema()["properties"]["input"]

@@ -285,6 +285,7 @@ def test_tasks_modifier_wires_input_and_earlier_results():
     kwargs = state["Parameters"]["tasks"][0]["kwargs"]
     assert kwargs == {"tomocupy.$": "$.input.tomocupy", "recon.$": "$.input.recon",
                       "publishv2.$": "$.input.publishv2",
+                      "return_data.$": "$.input.return_data",
                       "recon_result.$": "$.TomocupyRecon.details.results[0].output",
                       "previews_result.$": "$.MakePreviews.details.results[0].output",
                       "run_id.$": "$._context.run_id"}
@@ -307,3 +308,52 @@ def test_a_publication_without_a_dataset_publishes_the_reconstruction_this_run_m
                            run_id="run-7", publishv2=publish)
     assert output["publishv2"]["dataset"] == str(output_dir)
     assert "dataset" not in publish, "input not mutated"
+
+
+def _reconstruction(root: Path, run_id: str = "run-7") -> Path:
+    """A finished reconstruction at ``root/raw_rec/femur_001_rec`` (one slice, its previews)."""
+    output_dir = root / "raw_rec" / "femur_001_rec"
+    (output_dir / "previews").mkdir(parents=True)
+    (output_dir / "recon_00000.tiff").write_bytes(b"II*\x00")
+    (output_dir / "previews" / "xy.png").write_bytes(b"\x89PNG")
+    (output_dir / "manifest.json").write_text(json.dumps(
+        {"run_id": run_id, "files": [{"path": "recon_00000.tiff", "bytes": 4, "sha256": "0" * 64},
+                                     {"path": "previews/xy.png", "bytes": 4, "sha256": "1" * 64}]}))
+    return output_dir
+
+
+def _sent_back(scan: Path, output_dir: Path, back: dict, basepath: Path) -> dict:
+    publish = {"source_collection": "facility", "source_collection_basepath": str(basepath),
+               "destination": "/published", "destination_collection": "dst"}
+    return scan_metadata(tomocupy={"file_name": str(scan)}, recon={"rotation-axis": 8.0},
+                         recon_result={"output": str(output_dir), "manifest": str(output_dir / "manifest.json")},
+                         previews_result={"folder": str(output_dir / "previews")},
+                         run_id="run-7", publishv2=publish, return_data=back)["return_data"]
+
+
+@pytest.mark.parametrize("what, source, destination", [
+    ("previews", "/raw_rec/femur_001_rec/previews", "/incoming/femur_001_rec/previews"),
+    ("reconstruction", "/raw_rec/femur_001_rec", "/incoming/femur_001_rec"),
+])
+def test_the_return_request_names_this_runs_folder_on_the_facility_collection(
+        full_scan, tmp_path, what, source, destination):
+    """The input says what and to which folder; the request says which of this run's folders
+    (as a path on the facility collection) and the subfolder named after the reconstruction."""
+    output_dir = _reconstruction(tmp_path)
+    back = {"enable": True, "what": what, "destination": {"id": "analysis", "path": "/incoming"}}
+    request = _sent_back(full_scan, output_dir, back, basepath=tmp_path)
+    assert request == {"enable": True, "what": what, "source": {"id": "facility", "path": source},
+                       "destination": {"id": "analysis", "path": destination}, "recursive": True}
+    assert back["destination"]["path"] == "/incoming", "input not mutated"
+
+
+def test_a_return_that_is_off_is_passed_on_as_it_is(full_scan, tmp_path):
+    output_dir = _reconstruction(tmp_path)
+    assert _sent_back(full_scan, output_dir, {"enable": False}, basepath=tmp_path) == {"enable": False}
+
+
+def test_results_outside_the_facility_collection_are_not_sent_back(full_scan, tmp_path):
+    output_dir = _reconstruction(tmp_path)
+    back = {"enable": True, "what": "previews", "destination": {"id": "analysis", "path": "/incoming"}}
+    with pytest.raises(ValueError, match=r"not on the facility collection \(its root is /elsewhere"):
+        _sent_back(full_scan, output_dir, back, basepath=Path("/elsewhere"))

@@ -114,5 +114,41 @@ def test_the_demo_template_sends_previews_to_its_analysis_folder(tmp_path: Path)
     assert setup.config.local_collections[ANALYSIS] == tmp_path / "analysis"
     assert (tmp_path / "analysis").is_dir()
     body = build_flow_input(setup.config, setup.scan.name, recon_parameters(setup.config))
-    assert body["input"]["return_data"]["destination"] == {
-        "id": ANALYSIS, "path": "/incoming/demo_scan_0001_rec/previews"}
+    # the folder only: the run's own subfolder is named in the flow (see the tests below)
+    assert body["input"]["return_data"]["destination"] == {"id": ANALYSIS, "path": "/incoming"}
+
+
+def test_each_run_sends_back_exactly_its_own_results_beside_the_other_scans(tmp_path: Path):
+    """A rerun with other rows replaces what came back of the scan (no slice of the first run
+    is left); a try comes back beside the full reconstruction, and another scan beside both."""
+    import shutil
+
+    from tomocupy_gladier.flows import TomocupyReconFlow
+    from tomocupy_gladier.plan import plan_run
+
+    path = tiny_experiment(tmp_path, return_section("reconstruction"), at_facility=True)
+    shutil.copyfile(tmp_path / "facility/raw/scan1.h5", tmp_path / "facility/raw/scan2.h5")
+    config = load_config(path)
+    incoming = tmp_path / "analysis" / "incoming"
+
+    def run(scan: str, overrides: dict, rtype: str) -> str:
+        plan = plan_run(config, scan, recon_parameters(config, overrides, rtype), flow=TomocupyReconFlow)
+        started = plan.client(background=False).run_flow(flow_input=plan.body, label="return test")
+        record = RunRecord(local_backend(config).get_run(started["run_id"]))
+        assert record.succeeded, record.failure
+        return plan.returned_to(record)
+
+    assert run("scan1.h5", {}, "full") == str(incoming / "scan1_rec")
+    assert sorted(p.name for p in (incoming / "scan1_rec").glob("recon_*.tiff")) == [
+        f"recon_{row:05d}.tiff" for row in range(4)]
+    assert run("scan1.h5", {"start-row": 1, "end-row": 3}, "full") == str(incoming / "scan1_rec")
+    assert sorted(p.name for p in (incoming / "scan1_rec").glob("recon_*.tiff")) == [
+        "recon_00001.tiff", "recon_00002.tiff"]
+    facility = tmp_path / "facility/raw_rec/scan1_rec"
+    assert (incoming / "scan1_rec/recon_00002.tiff").read_bytes() == (facility / "recon_00002.tiff").read_bytes()
+
+    assert run("scan1.h5", {}, "try") == str(incoming / "scan1")
+    assert list((incoming / "scan1").rglob("*.tiff")), "the try's slices, in their own folder"
+    assert run("scan2.h5", {}, "full") == str(incoming / "scan2_rec")
+    assert sorted(p.name for p in incoming.iterdir()) == ["scan1", "scan1_rec", "scan2_rec"]
+    assert len(list((incoming / "scan1_rec").glob("recon_*.tiff"))) == 2

@@ -155,10 +155,8 @@ def test_an_enabled_return_needs_paths_and_a_known_what():
     body = good_input()
     body["input"]["return_data"] = {"enable": True, "what": "everything"}
     found = problems_of(body)
-    assert "input.return_data: 'source' is a required property" in found
-    assert "input.return_data: 'recursive' is a required property" in found
+    assert "input.return_data: 'destination' is a required property" in found
     assert any(p.startswith("input.return_data.what: 'everything' is not allowed") for p in found)
-    body["input"]["return_data"] = {"enable": True, "what": "previews", "recursive": True,
-                                    "source": {"id": FACILITY, "path": "/raw_rec/scan1_rec/previews"},
+    body["input"]["return_data"] = {"enable": True, "what": "previews",
                                     "destination": {"id": PUBLISH, "path": "/incoming"}}
     validate_flow_input(TomocupyFlow.flow_schema, body)

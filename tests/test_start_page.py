@@ -12,13 +12,14 @@ from typing import Any, Iterator
 import pytest
 
 from tomocupy_gladier.config import load_config
+from tomocupy_gladier.run_record import RunRecord
 from tomocupy_gladier.web.app import Sources, create_app
 from tomocupy_gladier.web.data import LocalRuns
 from tomocupy_gladier.web.sources import sources_for
 from tomocupy_gladier.web.start import Starter, form_schema
 
 from tests.browser import live_server, screenshot
-from tests.tiny_experiment import isolate, tiny_experiment
+from tests.tiny_experiment import isolate, return_section, tiny_experiment
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def served(tmp_path_factory) -> Iterator[tuple[Any, Sources]]:
     root = tmp_path_factory.mktemp("start")
     with pytest.MonkeyPatch.context() as mp:
         isolate(mp, root)
-        config = load_config(tiny_experiment(root))
+        config = load_config(tiny_experiment(root, return_section()))
         sources = sources_for(config)
         try:
             yield config, sources
@@ -136,6 +137,11 @@ def test_a_form_input_naming_the_scan_once_starts_a_run_that_succeeds(client, se
     page = client.get(f"/runs/{run_id}").text
     facts = page[page.index('<dl class="facts">'):page.index("</dl>")]
     assert "/facility/raw_rec/" in facts and "<img" in page, facts
+    # the form named no results folder either: the run sent back its own previews
+    recon = Path(RunRecord(record).result("TomocupyRecon")["output"])
+    returned = Path(config.path).parent / "analysis" / "incoming" / recon.name / "previews"
+    made = sorted(p.name for p in (recon / "previews").glob("*.png"))
+    assert made and sorted(p.name for p in returned.glob("*.png")) == made
 
 
 def test_the_recon_flow_form_starts_a_run_on_a_scan_already_at_the_facility(client, served):
@@ -153,6 +159,11 @@ def test_the_recon_flow_form_starts_a_run_on_a_scan_already_at_the_facility(clie
     assert answer.status_code == 201, answer.json
     assert wait_for_end(sources, answer.json["run_id"]) == "SUCCEEDED"
     assert (root / "facility" / "raw_rec" / "scan2_rec").is_dir()
+    # its previews came back beside those of every earlier scan, none of which it replaced
+    incoming = root / "analysis" / "incoming"
+    assert (incoming / "scan2_rec" / "previews" / "xy.png").is_file()
+    earlier = [p for p in incoming.iterdir() if p.name != "scan2_rec"]
+    assert earlier and all(list(p.rglob("*.png")) for p in earlier)
 
 
 @pytest.mark.parametrize("token, extra", [

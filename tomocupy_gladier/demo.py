@@ -14,7 +14,7 @@ from typing import Any
 
 from tomocupy_gladier.config import ExperimentConfig, load_config
 from tomocupy_gladier.plan import RunPlan
-from tomocupy_gladier.run_record import GATHER_STATE, PREVIEWS_STATE, RECON_STATE, RETURN_STATE, RunRecord
+from tomocupy_gladier.run_record import GATHER_STATE, PREVIEWS_STATE, RECON_STATE, RunRecord
 
 # Collection ids of the demo's local folders (fixed, so re-running the demo finds its runs).
 BEAMLINE = "d0c0a001-0000-4000-8000-00000000b001"
@@ -137,8 +137,7 @@ def summarize_run(backend: Any, record: RunRecord, plan: RunPlan) -> dict[str, A
     if subject:
         found = [e for e in backend.search_index.search("*", limit=1000) if e["subject"] == subject]
         entry = found[0] if found else None
-    returned = record.state.get(RETURN_STATE) or {}
-    back = plan.body["input"].get("return_data") or {}
+    sent_back = record.sent_back
     return {
         "run_id": record.run_id,
         "status": record.status,
@@ -152,8 +151,7 @@ def summarize_run(backend: Any, record: RunRecord, plan: RunPlan) -> dict[str, A
         "log": recon.get("log_file") or str(plan.log_file(record.run_id)),
         "previews": previews.get("previews", []),
         "published_to": ((gather.get("transfer") or {}).get("DATA") or [{}])[0].get("destination_path"),
-        "returned_to": back.get("destination", {}).get("path") if returned.get("status") == "SUCCEEDED"
-        else None,
+        "returned_to": sent_back["destination"]["path"] if sent_back else None,
         "index_entry": subject if entry else None,
         "entry": entry,
     }

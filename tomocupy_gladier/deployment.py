@@ -16,7 +16,7 @@ from __future__ import annotations
 import configparser
 import copy
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 from tomocupy_gladier.config import ExperimentConfig
@@ -116,13 +116,11 @@ def deployed_schema(schema: Mapping[str, Any], config: ExperimentConfig,
 
     back = config.return_data
     if back is not None:
-        # where results go is set; sending back stays unticked by default, since the folder to
-        # send is per scan (the form cannot derive it yet): ticking it asks for that one path
+        # as `run` does: this run's results go back to the experiment's folder
+        put(("return_data", "enable"), True)
         put(("return_data", "what"), back.what)
-        # no default for the results' picker: half a picker (a collection without its path)
-        # would be sent, and refused, even with sending back off
         put(("return_data", "destination", "id"), back.collection)
-        put(("return_data", "destination", "path"), str(back.path).rstrip("/") + "/")
+        put(("return_data", "destination", "path"), str(PurePosixPath("/", back.path)))
     return deployed
 
 

@@ -109,7 +109,7 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
         "tomocupy_endpoint_config": EndpointConfig(**config.pbs),
         "previews": PreviewsBlock(**(previews or {})),
         "publishv2": publish_input(config, location, output, options, previews, publish_metadata),
-        "return_data": return_input(config, output, previews),
+        "return_data": return_input(config),
     }
     data["notify"] = notify_input(config, location, output, data["publishv2"], backend or config.backend)
     if transfer:
@@ -147,30 +147,21 @@ def published_item(output: PurePosixPath, recon: Mapping[str, Any],
     return output
 
 
-def return_input(config: ExperimentConfig, output: PurePosixPath,
-                 previews: Mapping[str, Any] | None = None) -> ReturnDataBlock:
-    """The ``return_data`` block: an explicit ``enable`` flag and, when enabled, what is copied where.
+def return_input(config: ExperimentConfig) -> ReturnDataBlock:
+    """The ``return_data`` block: an explicit ``enable`` flag and, when enabled, what is sent
+    (``[return] what``) to which folder (``[return] path`` on ``[return] collection``).
 
-    The source is on the facility collection: the previews folder, or the whole reconstruction
-    folder (``[return] what = "reconstruction"``). It lands in ``<[return] path>/<reconstruction
-    name>/`` (previews in its ``previews`` subfolder), so returned results keep tomocupy's names.
+    Which folder of this run that is, and the subfolder it lands in (named after the
+    reconstruction, so returned results keep tomocupy's names), is worked out in the flow by
+    the metadata step (``tools/return_data.py``), as it is for a run started from a form.
     """
     back = config.return_data
     if back is None:
         return {"enable": False}
-    destination = PurePosixPath("/", back.path, output.name)
-    if back.what == "reconstruction":
-        item = output
-    else:
-        folder = str((previews or {}).get("folder", "previews"))
-        item = previews_folder(output, folder)
-        destination = destination / folder
     return {
         "enable": True,
         "what": back.what,
-        "source": {"id": config.facility.id, "path": str(config.facility.to_globus(item))},
-        "destination": {"id": back.collection, "path": str(destination)},
-        "recursive": True,
+        "destination": {"id": back.collection, "path": str(PurePosixPath("/", back.path))},
     }
 
 

@@ -71,9 +71,7 @@ class ReturnDataBlock(TypedDict):
 
     enable: bool
     what: NotRequired[Literal["previews", "reconstruction"]]
-    source: NotRequired[CollectionPath]
-    destination: NotRequired[CollectionPath]
-    recursive: NotRequired[bool]
+    destination: NotRequired[CollectionPath]  # a folder: the run's results land in a subfolder
 
 
 class NotifyBlock(TypedDict):

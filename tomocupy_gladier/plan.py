@@ -28,6 +28,7 @@ from tomocupy_gladier.flow_input import (
 from tomocupy_gladier.flows import moves_scan
 from tomocupy_gladier.options import without_tomocupy_defaults
 from tomocupy_gladier.output_folders import run_logs_folder
+from tomocupy_gladier.run_record import RunRecord
 from tomocupy_gladier.validation import validate_flow_input
 
 
@@ -55,13 +56,13 @@ class RunPlan:
         """The reconstruction log of run ``run_id`` (written by the reconstruction step)."""
         return Path(str(self.logs), f"{run_id}.log")
 
-    def returned_to(self) -> str | None:
-        """Where the return step puts results: a local folder on the local backend, else
-        ``<collection>:<path>``; None when nothing is sent back."""
-        back = self.body["input"].get("return_data") or {}
-        if not back.get("enable"):
+    def returned_to(self, record: RunRecord) -> str | None:
+        """Where the return step put ``record``'s results: a local folder on the local backend,
+        else ``<collection>:<path>``; None when nothing was sent back."""
+        sent = record.sent_back
+        if sent is None:
             return None
-        dest = back["destination"]
+        dest = sent["destination"]
         root = self.config.local_collections.get(dest["id"]) if self.backend == "local" else None
         if root is not None:
             return str(Path(root, dest["path"].lstrip("/")))

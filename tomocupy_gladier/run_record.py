@@ -69,6 +69,16 @@ class RunRecord:
             return {}
 
     @property
+    def sent_back(self) -> Mapping[str, Any] | None:
+        """The return step's request (``source``, ``destination``) when this run's results were
+        sent back; None when the step was skipped, failed or has not run."""
+        step = self.state.get(RETURN_STATE)
+        if not isinstance(step, Mapping) or step.get("status") != "SUCCEEDED":
+            return None
+        request = self.result(METADATA_STATE).get("return_data") or {}
+        return request if request.get("enable") else None
+
+    @property
     def caught_failure(self) -> Mapping[str, Any]:
         """``{state, error, cause}`` of the step whose failure the flow caught (see
         :mod:`tomocupy_gladier.tools.notify`); {} when no step failed or nothing caught it."""

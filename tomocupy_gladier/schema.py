@@ -239,14 +239,12 @@ RETURN_PROPERTIES: dict[str, Any] = {
             "what": {"title": "What to send", "description": "previews: the PNG previews folder; "
                      "reconstruction: the whole reconstruction (previews included).",
                      "type": "string", "enum": ["previews", "reconstruction"], "default": "previews"},
-            "source": collection_field("Results at the facility", "The folder or file sent back (on the "
-                                       "facility collection)."),
-            "destination": collection_field("Send to", "Where the results are copied."),
-            "recursive": {"title": "Results are a folder", "description": "Ticked for a folder "
-                          "(previews, TIFF or Zarr reconstruction); unticked for one HDF5 file.",
-                          "type": "boolean", "default": True},
+            "destination": collection_field(
+                "Send to", "The folder that receives this scan's results: they land in a subfolder "
+                "named after the reconstruction (e.g. scan_0001_rec/previews), so scans sent to one "
+                "folder never replace each other's results."),
         },
-        needed_when_on=("source", "destination", "recursive"),
+        needed_when_on=("destination",),
     ),
 }
 

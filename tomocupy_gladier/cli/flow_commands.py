@@ -245,7 +245,7 @@ def report_result(plan: RunPlan, final: RunRecord, scan: str) -> None:
                    f"--from-try {final.run_id}")
     elif previews.get("previews"):
         click.echo("previews: " + ", ".join(previews["previews"]))
-    returned = plan.returned_to()
+    returned = plan.returned_to(final)
     if returned:
         click.echo(f"sent back to: {returned}")
 

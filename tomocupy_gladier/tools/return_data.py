@@ -1,18 +1,26 @@
 """Sending results back to the scientist after publication: a Choice on an explicit flag, then a
 Transfer of the previews (or the whole reconstruction) to a collection of their choice.
 
-The paths come from the flow input (``return_data``, built by ``flow_input.return_input``);
-when the flag is false the flow passes through ``ReturnDataSkipped``, which the run log shows.
+The flow input says whether, what and to which folder (``return_data``: ``enable``, ``what``,
+``destination``); the metadata step, which knows this run's folders, turns that into the
+transfer's request (``scan_metadata``'s ``return_data``): this run's previews or reconstruction on
+the facility collection, into a subfolder named after the reconstruction. So a run started from a
+form sends back its own results without anyone typing where they are. When the flag is false
+the flow passes through ``ReturnDataSkipped``, which the run log shows.
 """
 
 from __future__ import annotations
 
 from gladier import GladierBaseTool
+from gladier.utils.name_generation import get_compute_flow_state_name
 from gladier_tools.globus import Transfer
 
 from tomocupy_gladier.limits import TRANSFER_WAIT_TIME
+from tomocupy_gladier.tools.scan_metadata import scan_metadata
 
 TRANSFER_URL: str = Transfer.flow_definition["States"]["Transfer"]["ActionUrl"]
+# the request the metadata step made for this run (see the module)
+REQUEST = f"$.{get_compute_flow_state_name(scan_metadata)}.details.results[0].output.return_data"
 
 
 def _return_definition() -> dict:
@@ -29,21 +37,21 @@ def _return_definition() -> dict:
                 "Default": "ReturnDataSkipped",
             },
             "ReturnData": {
-                "Comment": "Copy the results folder to the return collection",
+                "Comment": "Copy this run's results to a subfolder of the chosen folder on the return collection",
                 "Type": "Action",
                 "ActionUrl": TRANSFER_URL,
                 "Parameters": {
-                    "source_endpoint.$": "$.input.return_data.source.id",
-                    "destination_endpoint.$": "$.input.return_data.destination.id",
+                    "source_endpoint.$": f"{REQUEST}.source.id",
+                    "destination_endpoint.$": f"{REQUEST}.destination.id",
                     "label": "tomocupy-gladier: results sent back",
                     "sync_level": "checksum",
                     "verify_checksum": True,
                     # the scientist's copy mirrors this run's results, never a mix of runs
                     "delete_destination_extra": True,
                     "DATA": [{
-                        "source_path.$": "$.input.return_data.source.path",
-                        "destination_path.$": "$.input.return_data.destination.path",
-                        "recursive.$": "$.input.return_data.recursive",
+                        "source_path.$": f"{REQUEST}.source.path",
+                        "destination_path.$": f"{REQUEST}.destination.path",
+                        "recursive.$": f"{REQUEST}.recursive",
                     }],
                 },
                 "ResultPath": "$.ReturnData",

@@ -14,7 +14,8 @@ COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
 
 def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
                   recon_result: dict | None = None, previews_result: dict | None = None,
-                  publishv2: dict | None = None, run_id: str | None = None, **data: object) -> dict:
+                  publishv2: dict | None = None, return_data: dict | None = None,
+                  run_id: str | None = None, **data: object) -> dict:
     """Describe a scan and its reconstruction for Globus Search (DataCite ``dc`` + ``tomography``).
 
     Keyword arguments (all optional except ``tomocupy.file_name``):
@@ -25,6 +26,13 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
     - ``previews_result``: Previews' output (``$.MakePreviews.details.results[0].output``).
     - ``publishv2``: the flow input ``publishv2`` block; its ``metadata`` is merged on top of
       what is read here (the user's values win).
+    - ``return_data``: the flow input ``return_data`` block (``enable``, ``what``, the
+      ``destination`` folder). When enabled, the returned ``return_data`` is the return
+      transfer's request for this run: the source is this run's previews folder, or its whole
+      reconstruction for ``what = "reconstruction"``, as a path on ``publishv2``'s source
+      collection (below its ``source_collection_basepath``); the destination is a subfolder
+      of the chosen folder named after the reconstruction (and ``previews`` inside it), so
+      two scans sent to one folder never replace each other's results.
     - ``run_id``: the flow run. The reconstruction's ``manifest.json`` must name it, and every
       file it lists must still be there with its size: a folder changed or replaced since the
       reconstruction step is refused, never published under this run's record.
@@ -383,6 +391,41 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
         if not payload.get("dataset") and published_dataset:
             payload["dataset"] = published_dataset
         output["publishv2"] = payload
+
+    # --- what the return step copies, and where: from this run's own folders ----------------
+    if return_data is not None:
+        back = copy.deepcopy(dict(return_data))
+        if back.get("enable") is True:
+            if not result.get("output"):
+                raise ValueError("nothing to send back: the reconstruction step reported no output folder")
+            reconstruction_dir = pathlib.PurePosixPath(result["output"])
+            what = back.get("what") or "previews"
+            if what == "reconstruction":
+                item = reconstruction_dir
+                landing = pathlib.PurePosixPath(reconstruction_dir.name)
+            else:
+                folder = (previews_result or {}).get("folder")
+                if not folder:
+                    raise ValueError("nothing to send back: the previews step reported no previews folder")
+                item = pathlib.PurePosixPath(folder)
+                landing = pathlib.PurePosixPath(reconstruction_dir.name, item.name)
+            facility = dict(publishv2 or {})
+            if not facility.get("source_collection") or not facility.get("source_collection_basepath"):
+                raise ValueError("publishv2.source_collection and publishv2.source_collection_basepath "
+                                 "are needed to name the results on the facility collection")
+            base = pathlib.PurePosixPath(facility["source_collection_basepath"])
+            try:
+                on_collection = pathlib.PurePosixPath("/", item.relative_to(base))
+            except ValueError:
+                raise ValueError(f"the results {item} are not on the facility collection (its root is "
+                                 f"{base} on the compute nodes); nothing sent back") from None
+            destination = dict(back.get("destination") or {})
+            if not destination.get("id") or not destination.get("path"):
+                raise ValueError("return_data.destination needs a collection id and a folder")
+            destination["path"] = str(pathlib.PurePosixPath("/", destination["path"], landing))
+            back.update(source={"id": facility["source_collection"], "path": str(on_collection)},
+                        destination=destination, recursive=True)
+        output["return_data"] = back
     return output
 
 
@@ -407,6 +450,7 @@ def scan_metadata_tasks(recon_state: str = get_compute_flow_state_name(tomocupy_
         "tomocupy.$": "$.input.tomocupy",
         "recon.$": "$.input.recon",
         "publishv2.$": "$.input.publishv2",
+        "return_data.$": "$.input.return_data",
         "recon_result.$": f"$.{recon_state}.details.results[0].output",
         "run_id.$": "$._context.run_id",
     }
