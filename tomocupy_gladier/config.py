@@ -183,8 +183,9 @@ class NotifyConfig:
     """Who is emailed when a run ends or waits for a choice (the ``[notify]`` section).
 
     ``smtp``: ``(host, port)`` of the SMTP server; its account comes from the environment
-    (``TOMOCUPY_GLADIER_SMTP_USERNAME``/``_PASSWORD``), never from the file. Without it the
-    local backend appends messages to the mbox file ``mailbox`` in its state folder instead.
+    (``TOMOCUPY_GLADIER_SMTP_USERNAME``/``_PASSWORD``, see ``smtp_account``), never from the
+    file. Without it the local backend appends messages to the mbox file ``mailbox`` in its
+    state folder instead.
     ``run_page``: the address runs are linked from, followed by the run id.
     """
 

@@ -6,8 +6,6 @@ are not set here: Gladier adds them when it registers the functions.
 
 from __future__ import annotations
 
-import os
-
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
@@ -25,6 +23,7 @@ from tomocupy_gladier.flow_input_types import (
     TomocupyBlock,
 )
 from tomocupy_gladier.output_folders import previews_folder, run_logs_folder, tomocupy_output
+from tomocupy_gladier.smtp_account import account_from_environment, missing_account_variables
 
 
 def recon_parameters(config: ExperimentConfig, overrides: Mapping[str, Any] | None = None,
@@ -165,8 +164,6 @@ def return_input(config: ExperimentConfig) -> ReturnDataBlock:
     }
 
 
-SMTP_USERNAME_ENV = "TOMOCUPY_GLADIER_SMTP_USERNAME"
-SMTP_PASSWORD_ENV = "TOMOCUPY_GLADIER_SMTP_PASSWORD"
 GLOBUS_RUN_PAGE = "https://app.globus.org/runs/"  # + run id: a run's page in the Globus web app
 
 
@@ -208,10 +205,10 @@ def notify_input(config: ExperimentConfig, location: ScanLocation, output: PureP
     host, port = notify.smtp
     value: dict[str, Any] = {"hostname": host, "port": port}
     if backend == "globus":
-        missing = [name for name in (SMTP_USERNAME_ENV, SMTP_PASSWORD_ENV) if not os.environ.get(name)]
+        missing = missing_account_variables()
         if missing:
             raise UserError(f"[notify] on the globus backend needs the SMTP account in {' and '.join(missing)}")
-        value.update(username=os.environ[SMTP_USERNAME_ENV], password=os.environ[SMTP_PASSWORD_ENV])
+        value.update(account_from_environment())
     block["send_credentials"] = [{"credential_method": "email", "credential_type": "smtp",
                                   "credential_value": value}]
     return block

@@ -22,12 +22,12 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+from tomocupy_gladier.smtp_account import account_from_environment
+
 from ..actions import ActionRequest, ActionResult
 from ..errors import InvalidRequest, ProviderError, request_object
 
 NOTIFY_URL = "https://actions.globus.org/notification/notify"
-USERNAME_ENV = "TOMOCUPY_GLADIER_SMTP_USERNAME"
-PASSWORD_ENV = "TOMOCUPY_GLADIER_SMTP_PASSWORD"
 _KEYS = {"destination", "sender", "subject", "body_template", "body_variables", "body_mimetype",
          "notification_method", "notification_priority", "send_credentials"}
 _MIMETYPES = {"text/plain": "plain", "text/html": "html"}
@@ -106,8 +106,8 @@ class NotifyProvider:
 
     def _send(self, smtp: dict[str, Any], message: EmailMessage, to: list[str]) -> None:
         host, port = str(smtp["hostname"]), int(smtp.get("port") or 25)
-        username = smtp.get("username") or os.environ.get(USERNAME_ENV)
-        password = smtp.get("password") or os.environ.get(PASSWORD_ENV)
+        account = {**account_from_environment(), **{k: smtp[k] for k in ("username", "password") if smtp.get(k)}}
+        username, password = account.get("username"), account.get("password")
         try:
             with smtplib.SMTP(host, port, timeout=self.timeout) as server:
                 server.ehlo()
