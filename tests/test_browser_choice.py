@@ -20,8 +20,10 @@ def test_clicking_a_crop_of_the_montage_chooses_that_centre_and_the_run_succeeds
     try:
         with live_server(create_app(sources)) as base:
             page.goto(base + "/")
+            # the rows are redrawn every few seconds: wait on what they show, never read them once
             row = page.locator(f'tr.run:has-text("{run_id[:8]}")')
-            assert row.count() == 1 and "WaitForChoice" in row.inner_text()
+            row.filter(has_text="WaitForChoice").wait_for()
+            assert row.count() == 1
             screenshot(page, "runs-page", tmp_path)
 
             row.locator("a.choose").click()  # "choose the centre" opens the run's page
@@ -38,7 +40,8 @@ def test_clicking_a_crop_of_the_montage_chooses_that_centre_and_the_run_succeeds
             center = float(tile.get_attribute("data-center"))
             tile.click()
             page.wait_for_url(f"{base}/runs/{run_id}?chosen=1")
-            assert f"centre {center:.2f}" in page.locator("p.chosen").inner_text()
+            # the page reloads itself at each new state: wait on the text, which survives them
+            page.locator("p.chosen", has_text=f"centre {center:.2f}").wait_for()
 
             # the page follows the run (it reloads on each new state) until it ends
             page.locator("#run-status", has_text="SUCCEEDED").wait_for(timeout=240_000)
