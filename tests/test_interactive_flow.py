@@ -206,7 +206,7 @@ def test_a_followed_interactive_run_lists_its_options_and_ends_after_the_choice(
     assert result.exit_code == 0, result.output
     assert "waits for a choice of the rotation axis" in result.output
     assert f"{chosen[0].name} (suggested): http://127.0.0.1:8765/runs/" in result.output
-    assert f"rotation axis: {chosen[0].center:.2f} (rotation-axis option; chosen during the run" in result.output
+    assert f"rotation axis: {chosen[0].center:.2f} px, rotation-axis option, chosen during the run" in result.output
 
 
 def test_the_try_and_the_full_reconstruction_wait_as_long_as_the_experiment_says():

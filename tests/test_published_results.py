@@ -131,7 +131,7 @@ def test_an_explicit_axis_wins_over_the_automatic_search_of_the_experiment_file(
     result = CliRunner().invoke(main, ["run", "scan1.h5", "--config", str(config), "--full",
                                        "--rotation-axis", "30.5"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "rotation axis: 30.50 (rotation-axis option; given on the command line" in result.output
+    assert "rotation axis: 30.50 px, rotation-axis option, given on the command line" in result.output
     run_id = result.output.split()[0]
     record = RunRecord(local_backend(load_config(config)).get_run(run_id))
     assert record.flow_input["recon"]["rotation-axis-auto"] == "manual"

@@ -231,8 +231,8 @@ def report_result(plan: RunPlan, final: RunRecord, scan: str) -> None:
     if recon.get("rotation_axis") is not None:
         source = recon.get("rotation_axis_source") or plan.axis_source
         if not source.startswith("tomocupy automatic"):
-            source = f"{source}; {plan.axis_source}"  # why that value: the file, the command, a try
-        click.echo(f"rotation axis: {recon['rotation_axis']:.2f} ({source})")
+            source = f"{source}, {plan.axis_source}"  # why that value: the file, the command, a try
+        click.echo(f"rotation axis: {recon['rotation_axis']:.2f} px, {source}")
     if recon.get("output"):
         click.echo(f"reconstruction: {recon['output']} ({recon.get('file_count')} files, "
                    f"{recon.get('bytes', 0) / 1e6:.1f} MB)")
