@@ -161,3 +161,16 @@ def test_a_try_with_tomocupys_default_search_on_a_narrow_scan_suggests_the_true_
     assert tried.exit_code == 0, tried.output
     suggested = float(tried.output.split("suggested centre:")[1].split()[0])
     assert abs(suggested - truth) <= 1.0, tried.output
+
+
+def test_a_try_whose_sharpest_candidate_ends_the_range_says_so(tmp_path):
+    """The axis may lie outside the range searched: the suggestion is then only its nearest end."""
+    from tests.tiny_experiment import tiny_experiment
+
+    path = tiny_experiment(tmp_path)
+    truth = float(load_config(path).recon["rotation-axis"])
+    tried = CliRunner().invoke(main, ["run", "scan1.h5", "--config", str(path), "--try",
+                                      "--rotation-axis", str(truth + 8), "--center-search-width", "2"],
+                               catch_exceptions=False)
+    assert tried.exit_code == 0, tried.output
+    assert "warning: the sharpest candidate is at an end of the searched range" in tried.output

@@ -239,6 +239,8 @@ def report_result(plan: RunPlan, final: RunRecord, scan: str) -> None:
     if plan.is_try and previews.get("suggested_center") is not None:
         click.echo(f"suggested centre: {previews['suggested_center']:.2f} "
                    f"({previews.get('focus_metric', 'sharpest slice')})")
+        if previews.get("warning"):
+            click.echo(f"warning: {previews['warning']}")
         montage = previews.get("montage")
         click.echo(f"montage: {montage.get('file') if isinstance(montage, dict) else montage}")
         click.echo(f"next: tomocupy-gladier run {scan} --config {plan.config.path} --full "
