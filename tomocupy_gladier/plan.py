@@ -23,6 +23,7 @@ from tomocupy_gladier.flow_input import (
     interactive_input,
     is_try,
     locate_scan,
+    recon_parameters,
     run_label,
 )
 from tomocupy_gladier.flows import moves_scan
@@ -87,6 +88,17 @@ def axis_source(config: ExperimentConfig, overrides: Mapping[str, Any], recon: M
     if recon.get("rotation-axis") not in (None, -1, -1.0):
         return "the experiment file's rotation-axis"
     return "the middle of the projections (tomocupy's default)"
+
+
+INTERACTIVE_AXIS = "chosen during the run (interactive)"
+
+
+def interactive_parameters(config: ExperimentConfig, overrides: Mapping[str, Any] | None
+                           ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parameters of a run that waits for the choice of the centre (the interactive flow):
+    the full reconstruction's (``recon``, its axis chosen during the run) and the try's, both
+    from the experiment's defaults and ``overrides``."""
+    return recon_parameters(config, overrides, "full"), recon_parameters(config, overrides, "try")
 
 
 def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, flow: Any,

@@ -225,3 +225,59 @@ def test_a_service_that_stays_down_stops_the_watcher_with_a_clear_error(tmp_path
         with pytest.raises(ServiceUnavailable, match="keeps failing"):
             watcher.run()
         assert ledger.counts()["SUBMITTING"] == 1, "recorded, reconciled on the next start"
+
+
+def test_watch_with_the_interactive_flow_waits_for_each_scans_choice(tmp_path, monkeypatch):
+    """Every new scan: a try, then the run waits for the scientist (emailed, with the page to
+    choose on); the choice made, the run reconstructs at that centre and the watch records it."""
+    from click.testing import CliRunner
+
+    from tomocupy_gladier.choice import choose, waiting_choice
+    from tomocupy_gladier.cli import main
+    from tomocupy_gladier.client_factory import local_backend, make_client
+    from tomocupy_gladier.config import load_config
+    from tomocupy_gladier.run_record import RECON_STATE, RunRecord
+
+    from tests.tiny_experiment import isolate, tiny_experiment
+
+    isolate(monkeypatch, tmp_path)
+    path = tiny_experiment(tmp_path, '\n[notify]\nemail = ["team@lab.example"]\n')
+    # a try of 4 px either side of the axis, in half pixels
+    path.write_text(path.read_text().replace("[recon]\n", "[recon]\ncenter-search-width = 4\n"
+                                             "center-search-step = 0.5\n", 1))
+    config = load_config(path)
+    client = make_client("interactive", config)
+    answered: dict[str, float] = {}
+
+    def scientist() -> None:
+        try:
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and not answered:
+                for run in local_backend(config).store.list_runs(limit=None):
+                    if waiting_choice(client, run["run_id"]) is not None:
+                        option, _ = choose(client, run["run_id"], suggested=True)
+                        answered[run["run_id"]] = option.center
+                time.sleep(0.3)
+            while time.monotonic() < deadline and answered:
+                run_id = next(iter(answered))
+                if RunRecord(local_backend(config).get_run(run_id)).is_final:
+                    break
+                time.sleep(0.3)
+        finally:
+            _thread.interrupt_main()
+
+    threading.Thread(target=scientist, daemon=True).start()
+    result = CliRunner().invoke(main, ["watch", str(tmp_path / "beamline"), "--config", str(path),
+                                       "--flow", "interactive", "--existing", "--debounce", "0.2",
+                                       "--poll-interval", "0.2"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert len(answered) == 1, result.output
+    [(run_id, center)] = answered.items()
+    record = RunRecord(local_backend(config).get_run(run_id))
+    assert record.succeeded, record.failure
+    assert record.result(RECON_STATE)["rotation_axis"] == center
+    # the scientist was told the run waits (a campaign's other flows send no email each)
+    import mailbox
+
+    subjects = [m["subject"] for m in mailbox.mbox(str(config.local_state_dir / "mailbox"))]
+    assert any(s.endswith(" waits for your choice") for s in subjects), subjects

@@ -59,3 +59,17 @@ def test_campaign_runs_send_no_email_each_even_with_notify(tmp_path: Path):
     assert config.notify is not None
     body = body_builder(config, "recon")(job("scan1.h5", "default", {"reconstruction-type": "full"}))
     assert body["input"]["notify"] == {"enable": False}
+
+
+def test_interactive_campaign_runs_make_a_try_and_keep_their_waiting_email(tmp_path: Path):
+    """A run that waits for a person must tell them: the interactive flow keeps [notify]."""
+    from tests.conftest import experiment_toml
+
+    path = tmp_path / "experiment.toml"
+    path.write_text(experiment_toml('"77777777-7777-4777-8777-777777777777" = "x"\n')
+                    + '\n[notify]\nemail = ["team@lab.example"]\n')
+    tiny_scan(tmp_path / "beamline/scan1.h5")
+    body = body_builder(load_config(path), "interactive")(job("scan1.h5", "default", {}))["input"]
+    assert body["recon"]["reconstruction-type"] == "full"
+    assert body["interactive"]["try_recon"]["reconstruction-type"] == "try"
+    assert body["notify"]["enable"] is True and body["notify"]["destination"] == "team@lab.example"

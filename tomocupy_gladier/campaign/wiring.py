@@ -15,9 +15,9 @@ from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.client_factory import flow_class
 from tomocupy_gladier.flow_input import locate_scan, recon_parameters
-from tomocupy_gladier.flows import moves_scan
+from tomocupy_gladier.flows import moves_scan, waits_for_choice
 from tomocupy_gladier.output_folders import tomocupy_output
-from tomocupy_gladier.plan import plan_run
+from tomocupy_gladier.plan import INTERACTIVE_AXIS, interactive_parameters, plan_run
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_FLOW = "recon"  # data already at the facility: reconstruct + publish, no transfer
@@ -96,12 +96,20 @@ def body_builder(config: ExperimentConfig, flow_name: str) -> BodyBuilder:
     flow = flow_class(flow_name)
 
     def body_for(job: JobRow) -> dict[str, Any]:
-        recon = recon_parameters(config, job.params)
+        chooses = waits_for_choice(flow)
+        if chooses:
+            recon, try_recon = interactive_parameters(config, job.params)
+        else:
+            recon, try_recon = recon_parameters(config, job.params), None
         if job.param_set != DEFAULT_PARAM_SET and not recon.get("out-path-name"):
             # reprocessing with other parameters must not overwrite the earlier reconstruction
             scan = locate_scan(config, job.dataset, transfer=moves_scan(flow)).posix_path
             default = tomocupy_output(scan, "full")
             recon["out-path-name"] = str(default.with_name(f"{default.name}_{job.param_set}"))
+        if chooses:
+            # each run waits for a person: the "waits for your choice" email is how they know
+            return plan_run(config, job.dataset, recon, flow=flow, axis=INTERACTIVE_AXIS,
+                            try_recon=try_recon).body
         # one email per run of a campaign of hundreds would bury the scientist: the campaign's
         # report says how its runs went (the run log shows NotifySkipped)
         return plan_run(config, job.dataset, recon, flow=flow,

@@ -385,7 +385,8 @@ def watch_campaign_name(folder: Path) -> str:
 @click.option("--recursive", is_flag=True, help="Watch sub-folders too.")
 @click.option("--flow", "flow_name", type=click.Choice(list(FLOWS)), default=None,
               help="Default: recon for a folder at the facility, tomocupy (transfer first) for the "
-              "beamline's.")
+              "beamline's. interactive: a try of each scan, then a wait for the scientist's choice "
+              "of its centre.")
 @click.option("--max-active", type=click.IntRange(1, 1000), default=4, show_default=True,
               help="At most this many runs active at once.")
 @click.option("--poll-interval", type=click.FloatRange(0.01), default=15.0, show_default=True,

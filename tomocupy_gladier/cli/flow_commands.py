@@ -18,9 +18,9 @@ from tomocupy_gladier.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flow_input import is_try, recon_parameters
 from tomocupy_gladier.redaction import redact
-from tomocupy_gladier.flows import FLOWS
+from tomocupy_gladier.flows import FLOWS, waits_for_choice
 from tomocupy_gladier.options import RECON_OPTIONS, ReconOption
-from tomocupy_gladier.plan import RunPlan, axis_source, plan_run
+from tomocupy_gladier.plan import INTERACTIVE_AXIS, RunPlan, axis_source, interactive_parameters, plan_run
 from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord
 
 console = Console(stderr=True)
@@ -197,11 +197,10 @@ def run(scan: str, config_path: str | None, flow_name: str, backend: str | None,
         tried = RunRecord(make_client(flow, config, backend).get_status(from_try))
         overrides = {**parameters_from_try(tried, scan, center), **overrides}
         rtype = "full"
-    if interactive:
-        recon = recon_parameters(config, overrides, "full")
-        plan = plan_run(config, scan, recon, flow=flow, backend=backend,
-                        axis="chosen during the run (interactive)",
-                        try_recon=recon_parameters(config, overrides, "try"))
+    if waits_for_choice(flow):
+        recon, try_recon = interactive_parameters(config, overrides)
+        plan = plan_run(config, scan, recon, flow=flow, backend=backend, axis=INTERACTIVE_AXIS,
+                        try_recon=try_recon)
     else:
         recon = recon_parameters(config, overrides, rtype)
         plan = plan_run(config, scan, recon, flow=flow, backend=backend,
@@ -297,7 +296,7 @@ def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None =
                 if line.strip() and not line.startswith("$ "):
                     console.print(Text("    | ", style="cyan") + Text(line.strip()), highlight=False)
         record = RunRecord(status)
-        if not announced and not record.is_final and interactive_flow(client):
+        if not announced and not record.is_final and waits_for_choice(client):
             from tomocupy_gladier.choice import describe, waiting_choice
 
             waiting = waiting_choice(client, run_id, status)
@@ -312,13 +311,6 @@ def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None =
                 console.print(Text(f"failure: {record.failure}", style="red"), highlight=False)
             return record
         time.sleep(delay)
-
-
-def interactive_flow(client: Any) -> bool:
-    """Whether ``client`` runs a flow that waits for the scientist's choice."""
-    from tomocupy_gladier.tools.choice import WaitForChoice
-
-    return WaitForChoice in getattr(client, "gladier_tools", ())
 
 
 def run_log_entries(client: Any, run_id: str) -> list[dict]:

@@ -161,3 +161,11 @@ def moves_scan(flow: Any) -> bool:
     """Whether a flow (a client class, decorated or not) copies the scan from the beamline first:
     whether its tools include the scan transfer. Callers ask this, never the flow's name."""
     return ScanTransfer in getattr(flow, "gladier_tools", ())
+
+
+def waits_for_choice(flow: Any) -> bool:
+    """Whether a flow (a client class or instance) stops after a try for the scientist to choose
+    the centre: whether its tools include the wait for that choice."""
+    from tomocupy_gladier.tools.choice import WaitForChoice
+
+    return WaitForChoice in getattr(flow, "gladier_tools", ())
