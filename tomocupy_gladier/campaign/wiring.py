@@ -94,9 +94,16 @@ def body_builder(config: ExperimentConfig, flow_name: str) -> BodyBuilder:
     """Flow input of a job, from its plan: the experiment's defaults overridden by the job's
     parameters, checked as ``run`` checks them (a job that cannot work fails alone)."""
     flow = flow_class(flow_name)
+    chooses = waits_for_choice(flow)
+    if chooses:
+        # each run waits for a person: the "waits for your choice" email is how they know
+        axis, extra_input = INTERACTIVE_AXIS, None
+    else:
+        # one email per run of a campaign of hundreds would bury the scientist: the campaign's
+        # report says how its runs went (the run log shows NotifySkipped)
+        axis, extra_input = "", {"notify": {"enable": False}}
 
     def body_for(job: JobRow) -> dict[str, Any]:
-        chooses = waits_for_choice(flow)
         if chooses:
             recon, try_recon = interactive_parameters(config, job.params)
         else:
@@ -106,14 +113,8 @@ def body_builder(config: ExperimentConfig, flow_name: str) -> BodyBuilder:
             scan = locate_scan(config, job.dataset, transfer=moves_scan(flow)).posix_path
             default = tomocupy_output(scan, "full")
             recon["out-path-name"] = str(default.with_name(f"{default.name}_{job.param_set}"))
-        if chooses:
-            # each run waits for a person: the "waits for your choice" email is how they know
-            return plan_run(config, job.dataset, recon, flow=flow, axis=INTERACTIVE_AXIS,
-                            try_recon=try_recon).body
-        # one email per run of a campaign of hundreds would bury the scientist: the campaign's
-        # report says how its runs went (the run log shows NotifySkipped)
-        return plan_run(config, job.dataset, recon, flow=flow,
-                        extra_input={"notify": {"enable": False}}).body
+        return plan_run(config, job.dataset, recon, flow=flow, axis=axis, try_recon=try_recon,
+                        extra_input=extra_input).body
 
     return body_for
 

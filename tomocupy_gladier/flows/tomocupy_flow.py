@@ -25,6 +25,7 @@ from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata, sc
 from tomocupy_gladier.gladier_storage import locked_storage
 from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
 from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE
+from tomocupy_gladier.tools.choice import WaitForChoice
 from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon
 from tomocupy_gladier.tools.transfer import ScanTransfer
 
@@ -166,6 +167,4 @@ def moves_scan(flow: Any) -> bool:
 def waits_for_choice(flow: Any) -> bool:
     """Whether a flow (a client class or instance) stops after a try for the scientist to choose
     the centre: whether its tools include the wait for that choice."""
-    from tomocupy_gladier.tools.choice import WaitForChoice
-
     return WaitForChoice in getattr(flow, "gladier_tools", ())

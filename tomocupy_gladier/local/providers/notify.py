@@ -106,8 +106,9 @@ class NotifyProvider:
 
     def _send(self, smtp: dict[str, Any], message: EmailMessage, to: list[str]) -> None:
         host, port = str(smtp["hostname"]), int(smtp.get("port") or 25)
-        account = {**account_from_environment(), **{k: smtp[k] for k in ("username", "password") if smtp.get(k)}}
-        username, password = account.get("username"), account.get("password")
+        environment = account_from_environment()
+        username = smtp.get("username") or environment.get("username")
+        password = smtp.get("password") or environment.get("password")
         try:
             with smtplib.SMTP(host, port, timeout=self.timeout) as server:
                 server.ehlo()
