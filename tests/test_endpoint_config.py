@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from tomocupy_gladier.cli import main
@@ -37,6 +38,8 @@ from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.schema import RECON_PROPERTIES
 
 SETTINGS = PolarisEndpointSettings(account="TomoProj", conda_env="/eagle/TomoProj/envs/tomocupy")
+FIXTURES = Path(__file__).parent / "fixtures" / "alcf"
+ALCF_EXAMPLE = yaml.safe_load((FIXTURES / "polaris_globus_compute_workshop.yaml").read_text())
 
 
 # --- helpers that use the endpoint's own code ------------------------------------------
@@ -134,7 +137,7 @@ def test_defaults_render_to_a_valid_user_endpoint_config(gce: dict[str, Any]) ->
     assert executor.max_workers_per_node == 4
     assert executor.available_accelerators == ["0", "1", "2", "3"]
     assert executor.workers_per_node == 4  # one worker per GPU, each pinned to its own
-    assert executor.cpu_affinity == "block-reverse"
+    assert executor.cpu_affinity == ALCF_EXAMPLE["engine"]["cpu_affinity"]
     assert executor.address == "10.1.2.3" and gce["asked"] == ["hsn0"]
     provider = executor.provider
     assert isinstance(provider, PBSProProvider)
@@ -149,8 +152,45 @@ def test_defaults_render_to_a_valid_user_endpoint_config(gce: dict[str, Any]) ->
     assert provider.launcher.bind_cmd == "--cpu-bind"
     assert provider.launcher.overrides == "--depth=64 --ppn 1"
     assert provider.worker_init.splitlines() == [
-        "module load conda", "conda activate /eagle/TomoProj/envs/tomocupy"]
+        "export TMPDIR=/tmp", "module load conda", "conda activate /eagle/TomoProj/envs/tomocupy"]
     assert config.idle_heartbeats_soft == 10
+
+
+def test_the_engine_binds_each_gpu_worker_as_alcf_does(gce: dict[str, Any]) -> None:
+    """ALCF's sample Polaris endpoint (tests/fixtures/alcf/SOURCES.md): one worker per GPU, each
+    on the cores of its GPU's NUMA domain, one worker manager per node bound by mpiexec."""
+    ours = gce["load"](SETTINGS, {}).engine.executor
+    theirs = ALCF_EXAMPLE["engine"]
+    assert ours.cpu_affinity == theirs["cpu_affinity"]
+    assert len(ours.available_accelerators) == theirs["available_accelerators"]
+    assert ours.max_workers_per_node == theirs["max_workers_per_node"]
+    launcher = theirs["provider"]["launcher"]
+    assert type(ours.provider.launcher).__name__ == launcher["type"]
+    assert ours.provider.launcher.bind_cmd == launcher["bind_cmd"]
+    assert launcher["overrides"] in ours.provider.launcher.overrides
+    assert ours.provider.select_options == theirs["provider"]["select_options"]
+
+
+def test_tmpdir_is_set_before_the_workers_start(gce: dict[str, Any], tmp_path: Path) -> None:
+    """ALCF: single-node jobs launched with MpiExecLauncher need TMPDIR=/tmp in worker_init, or
+    the workers die with 'AF_UNIX path too long'; the job script sets it before mpiexec."""
+    script, _ = _submit_script(gce["load"](SETTINGS, {}), tmp_path)
+    lines = script.splitlines()
+    assert "export TMPDIR=/tmp" in lines
+    mpiexec = next(i for i, line in enumerate(lines) if "mpiexec" in line)
+    assert lines.index("export TMPDIR=/tmp") < mpiexec
+
+
+@pytest.mark.parametrize("affinity, problem", [
+    ("list:0-7:8-15", "lists 2 workers but there is one worker per GPU (4)"),
+    ("list:0-7:8-15:16-23:24-64", "24-64 is not a range of the node's hardware threads 0-63"),
+    ("list:0-7:8-15:16-23:31-24", "31-24 is not a range"),
+    ("reverse", "use one of none, block, block-reverse, alternating or list:"),
+])
+def test_a_cpu_affinity_that_parsl_would_refuse_is_refused_here(affinity: str, problem: str) -> None:
+    settings = PolarisEndpointSettings(account="TomoProj", cpu_affinity=affinity)
+    with pytest.raises(UserError, match=re.escape(problem)):
+        settings.validate()
 
 
 def test_per_run_config_sets_queue_account_walltime_nodes(gce: dict[str, Any]) -> None:
@@ -191,7 +231,7 @@ def test_site_options_reach_the_config(gce: dict[str, Any]) -> None:
     assert provider.scheduler_options.strip() == "#PBS -l filesystems=home:grand:eagle"
     # shell text reaches worker_init verbatim: Jinja does not touch it, the space is quoted
     assert provider.worker_init.splitlines() == [
-        "module use /soft/modulefiles", "module load conda", 'conda activate "tomo env"',
+        "export TMPDIR=/tmp", "module use /soft/modulefiles", "module load conda", 'conda activate "tomo env"',
         'export TOMO_SCRATCH="${HOME}/scratch/{{ not jinja }}"']
     assert config.engine._job_status_kwargs["max_idletime"] == 60
 

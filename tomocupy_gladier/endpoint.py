@@ -36,6 +36,13 @@ USER_SCHEMA_NAME = "user_config_schema.json"
 PER_RUN_KEYS = ("queue", "account", "walltime", "nodes")
 
 CPU_AFFINITIES = ("none", "block", "block-reverse", "alternating")
+"""parsl's named strategies; ``list:<cpus of worker 0>:<cpus of worker 1>:...`` is the other form."""
+
+#: ALCF's per-GPU binding on a Polaris node (argonne-lcf/ALCF_Hands_on_HPC_Workshop,
+#: workflows/globus_compute): worker i drives GPU i and runs on the cores of the NUMA domain
+#: nearest that GPU, both hardware threads of each core (GPU 0 sits by cores 24-31).
+POLARIS_GPU_AFFINITY = "list:24-31,56-63:16-23,48-55:8-15,40-47:0-7,32-39"
+_AFFINITY_LIST = re.compile(r"^list(:[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)+$")
 
 # Values that end up inside YAML or PBS directives are kept to safe characters.
 _NAME = re.compile(r"^[A-Za-z0-9_.@+-]+$")
@@ -60,7 +67,7 @@ class PolarisEndpointSettings:
     filesystems: str = "home:eagle"
     gpus_per_node: int = 4
     cpus_per_node: int = 32
-    cpu_affinity: str = "block-reverse"
+    cpu_affinity: str = POLARIS_GPU_AFFINITY
     max_blocks: int = 1
     idle_seconds: int = 300
     interface: str = "hsn0"
@@ -79,14 +86,13 @@ class PolarisEndpointSettings:
                             "(e.g. home:eagle)")
         if not _INTERFACE.match(self.interface):
             raise UserError(f"interface {self.interface!r} is not a network interface name")
-        if self.cpu_affinity not in CPU_AFFINITIES:
-            raise UserError(f"cpu affinity {self.cpu_affinity!r}: use one of {', '.join(CPU_AFFINITIES)}")
         for name, low, high in (("nodes", 1, MAX_NODES), ("gpus_per_node", 1, 16),
                                 ("cpus_per_node", 1, 1024), ("max_blocks", 1, 1000),
                                 ("idle_seconds", 0, 7 * 86400)):
             value = getattr(self, name)
             if not (isinstance(value, int) and low <= value <= high):
                 raise UserError(f"{name} {value!r}: expected an integer from {low} to {high}")
+        self._validate_affinity()
         if not self.conda_env.strip():
             raise UserError("conda environment: give a name or a path")
         shell_lines = [self.conda_env, *self.modules, *self.init_commands]
@@ -97,9 +103,33 @@ class PolarisEndpointSettings:
             if "{%" in text or "%}" in text:
                 raise UserError(f"{text!r}: '{{%' and '%}}' are Jinja syntax and are not allowed")
 
+    def _validate_affinity(self) -> None:
+        affinity = self.cpu_affinity
+        if affinity in CPU_AFFINITIES:
+            return
+        if not _AFFINITY_LIST.match(affinity):
+            raise UserError(f"cpu affinity {affinity!r}: use one of {', '.join(CPU_AFFINITIES)} or "
+                            "list:<cpus of worker 0>:<cpus of worker 1>:... (e.g. list:0-7:8-15)")
+        ranks = affinity.split(":")[1:]
+        if len(ranks) != self.gpus_per_node:
+            raise UserError(f"cpu affinity {affinity!r} lists {len(ranks)} workers but there is one "
+                            f"worker per GPU ({self.gpus_per_node}): give --cpu-affinity one cpu list per GPU")
+        threads = 2 * self.cpus_per_node  # two hardware threads per core on Polaris' EPYC
+        for rank in ranks:
+            for part in rank.split(","):
+                low, _, high = part.partition("-")
+                if int(high or low) < int(low) or int(high or low) >= threads:
+                    raise UserError(f"cpu affinity {affinity!r}: {part} is not a range of the node's "
+                                    f"hardware threads 0-{threads - 1}")
+
     def worker_init(self) -> list[str]:
-        """Shell lines run on each compute node before the workers start."""
-        lines = []
+        """Shell lines run on each compute node before the workers start.
+
+        ``TMPDIR=/tmp`` first: ALCF's Globus Compute and Parsl pages require it for jobs
+        launched with ``MpiExecLauncher`` (the default temporary folder gives sockets paths
+        too long for AF_UNIX: ``OSError: AF_UNIX path too long``).
+        """
+        lines = ["export TMPDIR=/tmp"]
         for module in self.modules:
             verb = module.split(maxsplit=1)[0] if module.strip() else ""
             # "use /soft/modulefiles", "swap a b"... are module commands; anything else is loaded
@@ -161,7 +191,8 @@ idle_heartbeats_hard: 5760
 
 engine:
   type: GlobusComputeEngine
-  # one worker per GPU; each worker sees only its own GPU (CUDA_VISIBLE_DEVICES)
+  # one worker per GPU; each worker sees only its own GPU (CUDA_VISIBLE_DEVICES) and, by
+  # default, runs on the cores of that GPU's NUMA domain (ALCF's binding for Polaris)
   max_workers_per_node: $gpus
   available_accelerators: $accelerators
   cpu_affinity: $cpu_affinity
@@ -209,7 +240,7 @@ def render_user_template(settings: PolarisEndpointSettings) -> str:
         nodes=str(settings.nodes),
         gpus=settings.gpus_per_node,
         accelerators=accelerators,
-        cpu_affinity=settings.cpu_affinity,
+        cpu_affinity=_yaml_str(settings.cpu_affinity),
         interface=settings.interface,
         idle_seconds=settings.idle_seconds,
         cpus=settings.cpus_per_node,

@@ -8,7 +8,7 @@ import click
 
 from tomocupy_gladier.endpoint import (
     CORE_CONFIG_NAME,
-    CPU_AFFINITIES,
+    POLARIS_GPU_AFFINITY,
     MAX_NODES,
     USER_SCHEMA_NAME,
     USER_TEMPLATE_NAME,
@@ -57,8 +57,10 @@ def next_steps(written: dict[str, Path], name: str) -> str:
               help="Workers per node, one per GPU.")
 @click.option("--cpus-per-node", type=click.IntRange(1, 1024), default=32, show_default=True,
               help="CPU cores per node requested from PBS.")
-@click.option("--cpu-affinity", type=click.Choice(CPU_AFFINITIES), default="block-reverse",
-              show_default=True, help="How the workers share the node's cores.")
+@click.option("--cpu-affinity", default=POLARIS_GPU_AFFINITY, show_default=True,
+              help="How the workers share the node's cores: none, block, block-reverse, "
+              "alternating, or list:<cpus of worker 0>:<cpus of worker 1>:... (one list per GPU; "
+              "the default is ALCF's binding of each Polaris GPU to its NUMA domain's cores).")
 @click.option("--max-blocks", type=click.IntRange(1, 1000), default=1, show_default=True,
               help="Most PBS jobs one user endpoint keeps at a time.")
 @click.option("--idle-seconds", type=click.IntRange(0, 7 * 86400), default=300, show_default=True,
