@@ -340,7 +340,8 @@ def test_deploy_creates_the_flow_with_the_experiments_start_form_and_prints_its_
     config_path = tmp_path / "experiment.toml"
     config_path.write_text(EXPERIMENT_TOML)
 
-    result = CliRunner().invoke(main, ["deploy", "--config", str(config_path)], catch_exceptions=False)
+    result = CliRunner().invoke(main, ["deploy", "--config", str(config_path), "--flow", "tomocupy"],
+                                catch_exceptions=False)
 
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [FLOW_ID, f"start page: https://app.globus.org/flows/{FLOW_ID}/run"]

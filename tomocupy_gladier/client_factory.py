@@ -41,8 +41,14 @@ def offline_client(name: FlowRef, **kwargs: Any) -> TomocupyClient:
     return client_with_storage(flow_class(name), storage, login_manager=CallbackLoginManager({}), **kwargs)
 
 
-def globus_client(name: FlowRef, config: ExperimentConfig | None = None) -> TomocupyClient:
-    """A client on the Globus services, logged in as the user or as a confidential client."""
+def globus_client(name: FlowRef, config: ExperimentConfig | None = None, *,
+                  login_manager: Any = None, compute_manager: Any = None,
+                  storage_file: str | os.PathLike[str] | None = None) -> TomocupyClient:
+    """A client on the Globus services, logged in as the user or as a confidential client.
+
+    ``login_manager``, ``compute_manager`` and ``storage_file`` (Gladier's id file) replace the
+    defaults; ``deploy --dry-run`` uses them to go through the real deploy without sending.
+    """
     from tomocupy_gladier.auth import login_manager_for
     from tomocupy_gladier.globus_flows_manager import GlobusFlowsManager
 
@@ -54,8 +60,14 @@ def globus_client(name: FlowRef, config: ExperimentConfig | None = None) -> Tomo
     flows_manager = GlobusFlowsManager(subscription_id=globus.get("subscription_id"),
                                        globus_group=globus.get("group"), flow_kwargs=flow_kwargs)
     kwargs: dict[str, Any] = wait_times(config) if config is not None else {}
-    client = flow_class(name)(login_manager=login_manager_for(globus.get("client_id")),
-                              flows_manager=flows_manager, **kwargs)
+    kwargs.update(login_manager=login_manager or login_manager_for(globus.get("client_id")),
+                  flows_manager=flows_manager)
+    if compute_manager is not None:
+        kwargs["compute_manager"] = compute_manager
+    if storage_file is not None:
+        client = client_with_storage(flow_class(name), storage_file, **kwargs)
+    else:
+        client = flow_class(name)(**kwargs)
     if config is not None:
         # the flow is deployed per experiment: its start form has the experiment's settings as
         # defaults (`tomocupy-gladier deploy`); runs keep that schema rather than the generic one

@@ -17,9 +17,10 @@ import configparser
 import copy
 import os
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from tomocupy_gladier.config import ExperimentConfig
+from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.gladier_storage import decorated_parts
 
 WEB_APP = "https://app.globus.org"
@@ -168,3 +169,118 @@ def deploy(client: Any, config: ExperimentConfig) -> str:
     if not flow_id:
         raise RuntimeError("the flow was not deployed (no flow id)")
     return str(flow_id)
+
+
+# ---------------------------------------------------------------------------------------
+# Subscriptions
+
+UNSUBSCRIBED_LIMIT = ("Globus Flows lets a user own one flow without a subscription, and a flow "
+                      "without a subscription expires after 30 days")
+
+
+def check_subscription(config: ExperimentConfig, flow_names: Sequence[str]) -> None:
+    """Refuse to deploy more than one flow without ``[globus] subscription_id``.
+
+    :raises UserError: naming the limit, the key and the way out (one flow with ``--flow``).
+    """
+    if len(flow_names) > 1 and not dict(config.globus).get("subscription_id"):
+        raise UserError(
+            f"deploying {len(flow_names)} flows ({', '.join(flow_names)}) needs a Globus subscription: "
+            f"{UNSUBSCRIBED_LIMIT}. Set subscription_id in the [globus] section of "
+            f"{config.path or 'the experiment file'} (ask your facility's Globus administrator for "
+            "it), or deploy a single flow with --flow NAME")
+
+
+# ---------------------------------------------------------------------------------------
+# What deploy would send
+
+
+def deploy_requests(config: ExperimentConfig, flow_names: Sequence[str]) -> list[dict[str, Any]]:
+    """Go through ``deploy`` of each flow with globus-sdk's requests recorded, not sent.
+
+    No login, no network, nothing written: Gladier reads a copy of its id file (so flows and
+    functions already deployed from this machine are updated, or left alone, as a real deploy
+    would) and the ids Globus would assign are ``<...>`` placeholders. Each entry: the flow, its
+    id, its run scope and the requests in the order they would be sent.
+    """
+    import shutil
+    import tempfile
+
+    import globus_sdk
+    from gladier.managers.login_manager import CallbackLoginManager
+
+    from tomocupy_gladier.client_factory import flow_class, globus_client
+    from tomocupy_gladier.globus_requests import Placeholders, RecordingTransport
+
+    placeholders = Placeholders()
+    planned = []
+    for name in flow_names:
+        def answer(method: str, path: str, body: Any, name: str = name) -> dict[str, Any]:
+            if path.endswith("/v3/functions"):
+                fid = placeholders.new(f"id of function {body['function_name']}: assigned when registered")
+                return {"function_uuid": fid}
+            if method == "POST" and path.rstrip("/").endswith("/flows"):
+                flow_id = placeholders.new(f"id of the {name} flow: assigned when created")
+                return {"id": flow_id, "globus_auth_scope": str(_flow_user_scope(flow_id))}
+            return {"id": path.rstrip("/").rsplit("/", 1)[-1]}
+
+        transport = RecordingTransport(answer)
+        with tempfile.TemporaryDirectory(prefix="tomocupy-gladier-dry-run-") as tmp:
+            storage = Path(tmp) / "gladier.cfg"
+            real = gladier_storage_file(config)
+            if real.exists():
+                shutil.copyfile(real, storage)
+            # every scope gets globus-sdk's NullAuthorizer: nothing is logged in, no token sent
+            no_login = CallbackLoginManager(
+                {}, callback=lambda scopes: {str(s): globus_sdk.NullAuthorizer() for s in scopes})
+            client = globus_client(name, config, login_manager=no_login, storage_file=storage,
+                                   compute_manager=_recording_compute_manager(flow_class(name), transport))
+            client.flows_manager._flows_client = _flows_client(transport)
+            flow_id = deploy(client, config)
+        planned.append(placeholders.shown({
+            "flow": name,
+            "flow_id": flow_id,
+            "run_scope": str(_flow_user_scope(flow_id)),
+            "requests": [r.to_json() for r in transport.recorded],
+        }))
+    return planned
+
+
+def gladier_storage_file(config: ExperimentConfig) -> Path:
+    """Gladier's id file for the client that logs in (``~/.gladier/<client id>.cfg``)."""
+    from tomocupy_gladier.auth import DEFAULT_CLIENT_ID
+
+    client_id = os.getenv("GLADIER_CLIENT_ID") if os.getenv("GLADIER_CLIENT_SECRET") else None
+    return Path("~/.gladier").expanduser() / f"{client_id or DEFAULT_CLIENT_ID}.cfg"
+
+
+def _flow_user_scope(flow_id: str) -> Any:
+    import globus_sdk
+
+    return globus_sdk.SpecificFlowClient(flow_id).scopes.user
+
+
+def _flows_client(transport: Any) -> Any:
+    import globus_sdk
+
+    return globus_sdk.FlowsClient(transport=transport)
+
+
+def _recording_compute_manager(flow_cls: Any, transport: Any) -> Any:
+    """Gladier's ComputeManager whose registrations go, as the Compute SDK would send them
+    (its ``FunctionRegistrationData`` with Gladier's serialization strategy), to ``transport``."""
+    import globus_sdk
+    from gladier.managers import ComputeManager
+    from globus_compute_sdk.sdk.client import FunctionRegistrationData
+    from globus_compute_sdk.serialize import ComputeSerializer
+
+    inner, _ = decorated_parts(flow_cls)
+
+    class RecordingComputeManager(ComputeManager):
+        def register_function(self, tool: Any, function: Any) -> str:
+            serializer = ComputeSerializer(strategy_code=self.get_serialization_strategy())
+            data = FunctionRegistrationData(function=function, group=self.group, serializer=serializer)
+            response = globus_sdk.ComputeClientV3(transport=transport).register_function(data.to_dict())
+            return str(response["function_uuid"])
+
+    return RecordingComputeManager(group=getattr(inner, "globus_group", None))

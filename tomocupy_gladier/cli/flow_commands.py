@@ -68,18 +68,30 @@ def schema(flow_name: str, config_path: str | None) -> None:
 @click.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="TOMOCUPY_GLADIER_CONFIG",
               required=True, help="Experiment file (experiment.toml).")
-@flow_option
-def deploy(config_path: str, flow_name: str) -> None:
-    """Create or update the flow on Globus with the experiment's start form, and print the web
-    app's page that starts it."""
-    from tomocupy_gladier.client_factory import globus_client
-    from tomocupy_gladier.deployment import deploy as deploy_flow
-    from tomocupy_gladier.deployment import start_page
+@click.option("--flow", "flow_name", type=click.Choice(list(FLOWS)), default=None,
+              help="Deploy only this flow (default: every flow; more than one needs "
+              "[globus] subscription_id).")
+@click.option("--dry-run", is_flag=True,
+              help="Print, as JSON, each request deploy would send and each flow's run scope; "
+              "no login, no network, nothing changed.")
+def deploy(config_path: str, flow_name: str | None, dry_run: bool) -> None:
+    """Create or update the flows on Globus with the experiment's start form, and print the web
+    app's page that starts each."""
+    from tomocupy_gladier.deployment import check_subscription, deploy_requests, start_page
 
     config = load(config_path)
-    flow_id = deploy_flow(globus_client(flow_name, config), config)
-    click.echo(flow_id)
-    click.echo(f"start page: {start_page(flow_id)}")
+    names = [flow_name] if flow_name else list(FLOWS)
+    check_subscription(config, names)
+    if dry_run:
+        _print_json(deploy_requests(config, names))
+        return
+    from tomocupy_gladier.client_factory import globus_client
+    from tomocupy_gladier.deployment import deploy as deploy_flow
+
+    for name in names:
+        flow_id = deploy_flow(globus_client(name, config), config)
+        click.echo(f"{name}: {flow_id}" if len(names) > 1 else flow_id)
+        click.echo(f"start page: {start_page(flow_id)}")
 
 
 def export_flows(out_dir: Path) -> list[Path]:
