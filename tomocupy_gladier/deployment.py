@@ -125,9 +125,10 @@ def deployed_schema(schema: Mapping[str, Any], config: ExperimentConfig,
     return deployed
 
 
-def stored_function_ids(flow: Any, client_id: str | None = None) -> dict[str, str]:
-    """The function ids Gladier keeps for ``flow`` after a deploy or a run on Globus
-    (``~/.gladier/<client id>.cfg``); empty when it has none. No network."""
+def stored_values(flow: Any, client_id: str | None = None) -> dict[str, str]:
+    """What Gladier keeps for ``flow`` in ``~/.gladier/<client id>.cfg`` after a deploy or a run
+    on Globus (flow id, function ids, checksums, input overrides); empty when it has none. No
+    network."""
     inner, _ = decorated_parts(flow)
     client_id = client_id or os.getenv("GLADIER_CLIENT_ID") or getattr(inner, "client_id", None)
     if not client_id:
@@ -138,9 +139,12 @@ def stored_function_ids(flow: Any, client_id: str | None = None) -> dict[str, st
     from gladier.utils.name_generation import get_snake_case
 
     section = get_snake_case(inner.__name__)
-    if not parser.has_section(section):
-        return {}
-    return {k: v for k, v in parser.items(section)
+    return dict(parser.items(section)) if parser.has_section(section) else {}
+
+
+def stored_function_ids(flow: Any, client_id: str | None = None) -> dict[str, str]:
+    """The function ids Gladier keeps for ``flow`` (:func:`stored_values`)."""
+    return {k: v for k, v in stored_values(flow, client_id).items()
             if k.endswith("_function_id") and not k.endswith("_checksum")}
 
 

@@ -204,6 +204,11 @@ class Ledger:
         return self._move(key, (SUBMITTING,), "state = ?, run_id = ?, error = NULL", (ACTIVE, run_id),
                           how, run_id)
 
+    def mark_adopted(self, key: str, run_id: str, *, how: str = "timer") -> bool:
+        """A run started elsewhere (by a timer) for a pending job: PENDING -> ACTIVE."""
+        return self._move(key, (PENDING,), "state = ?, run_id = ?, error = NULL, submitted_at = ?",
+                          (ACTIVE, run_id, time.time()), how, run_id)
+
     def mark_pending(self, key: str, reason: str) -> bool:
         """Back to PENDING: the service has no run for this submission (safe to submit again)."""
         return self._move(key, (SUBMITTING,), "state = ?, error = ?", (PENDING, reason), "unsubmitted", reason)

@@ -57,6 +57,12 @@ def campaign_tag(name: str) -> str:
     return f"campaign:{name}"
 
 
+def run_tags(campaign: str, key: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """The tags of a job's runs, whoever starts them (the runner, or a timer with its own extra
+    tag): the campaign finds its runs by these."""
+    return [TAG_PREFIX, campaign_tag(campaign), job_tag(key), *extra]
+
+
 def job_label(campaign: str, job: JobRow) -> str:
     """A label of at most 64 characters that always contains the job key."""
     name = job.dataset.rsplit("/", 1)[-1]
@@ -134,7 +140,7 @@ class CampaignRunner:
             self.progress(dict(self._counts), message)
 
     def _tags(self, key: str) -> list[str]:
-        return [TAG_PREFIX, campaign_tag(self.name), job_tag(key), *self.extra_tags]
+        return run_tags(self.name, key, self.extra_tags)
 
     def _cancelled(self) -> bool:
         return bool(self.ledger.meta().get("cancelled"))
@@ -154,6 +160,21 @@ class CampaignRunner:
         self.ledger.mark_pending(job.key, "no run at the service for an unrecorded submission")
         self._moved(SUBMITTING, PENDING, f"{job.key}: not submitted, pending again")
         return None
+
+    def adopt_timer_runs(self) -> list[str]:
+        """Follow the runs that the campaign's timers started (one listing, by the campaign's
+        tag) instead of submitting those jobs again: a pending job with a run tagged with its
+        key becomes ACTIVE on its newest run. Returns the keys adopted."""
+        runs = self.policy.call(lambda: self.service.find_runs(campaign_tag(self.name)))
+        newest = {str(tag): str(run["run_id"]) for run in runs  # oldest first: the newest wins
+                  for tag in run.get("tags") or []}
+        adopted = []
+        for job in self.ledger.jobs([PENDING]):
+            run_id = newest.get(job_tag(job.key))
+            if run_id and self.ledger.mark_adopted(job.key, run_id, how="timer"):
+                self._moved(PENDING, ACTIVE, f"{job.key}: following run {run_id}, started by its timer")
+                adopted.append(job.key)
+        return adopted
 
     def submit(self, job: JobRow) -> str | None:
         """Submit one pending job. Returns its run id; None when it failed for good or waits
@@ -285,6 +306,8 @@ class CampaignRunner:
         """Reconcile interrupted submissions, pick up active runs, queue pending jobs."""
         for job in self.ledger.jobs([SUBMITTING]):
             self.reconcile(job)
+        if self.ledger.meta().get("timers"):
+            self.adopt_timer_runs()
         now = self.clock()
         for job in self.ledger.jobs([ACTIVE]):
             self._active[job.key] = str(job.run_id)

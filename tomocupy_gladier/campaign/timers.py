@@ -1,20 +1,31 @@
 """Scheduled campaign runs: Globus Timers for the Globus backend, a cron line for the local one.
 
-Globus Timers start a flow with a fixed input, at most once a minute, so a timer is made
-per job (its flow input). The local backend has no scheduler of its own: it prints the
-cron line that runs ``campaign run NAME --refresh`` (new datasets of the manifest's globs
-included), and no daemon is started.
+A flow timer starts a flow with a fixed input, so a timer is made per job (its flow input).
+Its ``body`` is the run request the Timers service posts to Flows' ``/flows/{id}/run`` each
+time it fires (globus-sdk's ``FlowTimer`` docstring and ``globus_sdk.testing`` data): the
+flow input under ``body`` and the run's ``tags``, the tags the campaign finds its runs by.
+
+The Timers docs limit a user's timers, all together, to one run a minute: the timers of one
+campaign start a minute apart (:class:`TimerPlan`) and what cannot keep to that is refused.
+
+The local backend has no scheduler of its own: it prints the cron line that runs
+``campaign run NAME --refresh`` (new datasets of the manifest's globs included), and no
+daemon is started.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import globus_sdk
+import requests
+import requests.adapters
 from globus_sdk import (
     FlowTimer,
     OnceTimerSchedule,
@@ -24,8 +35,12 @@ from globus_sdk import (
 
 from tomocupy_gladier.errors import UserError
 
-MIN_INTERVAL_SECONDS = 60  # Globus Timers run at most once a minute
+MIN_INTERVAL_SECONDS = 60  # Globus Timers: a user's timers together run at most once a minute
 TIMER_PREFIX = "tomocupy-gladier"
+TIMER_TAG = "via:timer"  # on every run a timer starts, beside the campaign's own tags
+RATE_LIMIT = "Globus Timers runs a user's timers, all together, at most once a minute"
+# timers in these states start no runs (Timers API: a paused timer is 'inactive')
+_IDLE_STATUSES = frozenset({"inactive", "delete_pending", "deleted"})
 _UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
@@ -52,20 +67,91 @@ def parse_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.astimezone()
 
 
-def recurring(every: str, start: str | None = None, end: str | None = None) -> RecurringTimerSchedule:
-    """Every ``every`` from ``start`` (default: now) until ``end`` (default: never)."""
-    start_at = parse_time(start) if start else None
+@dataclass(frozen=True)
+class TimerPlan:
+    """When the timers of one campaign run: timer ``i`` first runs ``i`` minutes after
+    ``first``, then every ``interval_seconds`` (None: once) until ``end``."""
+
+    first: datetime
+    interval_seconds: int | None = None
+    end: datetime | None = None
+
+    def start(self, index: int) -> datetime:
+        return self.first + timedelta(seconds=index * MIN_INTERVAL_SECONDS)
+
+    def schedule(self, index: int) -> RecurringTimerSchedule | OnceTimerSchedule:
+        """The schedule of timer ``index`` (globus-sdk's helpers, as ``create_timer`` takes them)."""
+        start = self.start(index).isoformat()
+        if self.interval_seconds is None:
+            return OnceTimerSchedule(datetime=start)
+        end = {"condition": "time", "datetime": self.end.isoformat()} if self.end else globus_sdk.MISSING
+        return RecurringTimerSchedule(interval_seconds=self.interval_seconds, start=start, end=end)
+
+    def runs_per_minute(self, count: int) -> float:
+        """How often ``count`` timers of this plan run, on average (once: none for good)."""
+        return 0.0 if self.interval_seconds is None else count * MIN_INTERVAL_SECONDS / self.interval_seconds
+
+    def check(self, count: int, others: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Refuse ``count`` timers that cannot keep to the once-a-minute limit, with the
+        user's other timers ``others`` (``list_jobs`` entries) counted in.
+
+        :raises UserError: naming the limit and what to change.
+        """
+        if self.interval_seconds is not None and count * MIN_INTERVAL_SECONDS > self.interval_seconds:
+            raise UserError(f"{count} timers every {self.interval_seconds} s would run more often than "
+                            f"once a minute ({RATE_LIMIT}): use --every {count}m or longer, or a "
+                            "campaign of fewer jobs")
+        if self.end is not None and self.start(count - 1) >= self.end:
+            raise UserError(f"the {count} timers start a minute apart ({RATE_LIMIT}), the last at "
+                            f"{self.start(count - 1).isoformat()}, not before --end "
+                            f"{self.end.isoformat()}: move --end later or --start earlier")
+        busy = sum(other_runs_per_minute(job) for job in others)
+        if busy and busy + self.runs_per_minute(count) > 1:
+            raise UserError(f"your {len(others)} other timer(s) already run {busy:.2f} times a minute "
+                            f"and these {count} would add {self.runs_per_minute(count):.2f} ({RATE_LIMIT}): "
+                            "use a longer --every, or delete timers (`campaign timers --delete`)")
+
+
+def other_runs_per_minute(job: Mapping[str, Any]) -> float:
+    """How often an existing timer (a ``list_jobs`` entry) runs, on average, per minute."""
+    if str(job.get("status", "")).lower() in _IDLE_STATUSES:
+        return 0.0
+    schedule = job.get("schedule") or {}
+    seconds = schedule.get("interval_seconds") or job.get("interval")
+    try:
+        return MIN_INTERVAL_SECONDS / float(seconds) if seconds else 0.0
+    except (TypeError, ValueError, ZeroDivisionError):
+        return 0.0
+
+
+def _next_minute(now: datetime | None = None) -> datetime:
+    moment = (now or datetime.now().astimezone()).replace(second=0, microsecond=0)
+    return moment + timedelta(minutes=1)
+
+
+def recurring(every: str, start: str | None = None, end: str | None = None,
+              now: datetime | None = None) -> TimerPlan:
+    """Every ``every`` from ``start`` (default: the next whole minute) until ``end`` (default: never)."""
+    start_at = parse_time(start) if start else _next_minute(now)
     end_at = parse_time(end) if end else None
-    if start_at and end_at and end_at <= start_at:
+    if end_at and end_at <= start_at:
         raise UserError("--end must be after --start")
-    end_condition = {"condition": "time", "datetime": end_at.isoformat()} if end_at else globus_sdk.MISSING
-    return RecurringTimerSchedule(interval_seconds=parse_interval(every),
-                                  start=start_at.isoformat() if start_at else globus_sdk.MISSING,
-                                  end=end_condition)
+    return TimerPlan(start_at, parse_interval(every), end_at)
 
 
-def once(at: str) -> OnceTimerSchedule:
-    return OnceTimerSchedule(datetime=parse_time(at).isoformat())
+def once(at: str) -> TimerPlan:
+    """Once, at ``at`` (each further timer a minute later)."""
+    return TimerPlan(parse_time(at))
+
+
+def timer_body(flow_input: Mapping[str, Any], tags: Sequence[str]) -> dict[str, Any]:
+    """The run request a flow timer posts to Flows for each run: the flow input and the tags.
+
+    The keys are those of the Timers API's ``FlowStartDocument`` (``body``, ``tags``,
+    ``run_managers``, ``run_monitors``), each also a key of Flows' run request; a ``label``
+    is not among them, so runs are found by tag.
+    """
+    return {"body": dict(flow_input), "tags": list(tags)}
 
 
 def timer_name(campaign: str, key: str) -> str:
@@ -79,15 +165,61 @@ def timers_client(app: globus_sdk.GlobusApp, flow_id: str) -> TimersClient:
 
 def create_flow_timer(client: TimersClient, flow_id: str, name: str, body: Mapping[str, Any],
                       schedule: RecurringTimerSchedule | OnceTimerSchedule) -> str:
-    """Create one flow timer; returns its id."""
+    """Create one flow timer whose ``body`` is a run request (:func:`timer_body`); returns its id."""
     response = client.create_timer(FlowTimer(flow_id=flow_id, name=name, schedule=schedule, body=dict(body)))
     return str(response["timer"]["job_id"])
 
 
+class _Recorder(requests.adapters.BaseAdapter):
+    """A ``requests`` transport adapter that keeps each request globus-sdk prepared and answers
+    it as the Timers service would, so nothing leaves this machine."""
+
+    def __init__(self, answer: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.answer = dict(answer)
+        self.sent: list[Any] = []
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        self.sent.append(request)
+        response = requests.Response()
+        response.status_code = 201
+        response.headers["Content-Type"] = "application/json"
+        response._content = json.dumps(self.answer).encode()
+        response.request, response.url = request, request.url
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def offline_timers_client(timer_id: str) -> tuple[TimersClient, list[Any]]:
+    """A Timers client that sends nothing: each request is kept (the list returned) as globus-sdk
+    encoded it, and answered with a timer of id ``timer_id``."""
+    client = TimersClient(authorizer=globus_sdk.NullAuthorizer())
+    recorder = _Recorder({"timer": {"job_id": timer_id}})
+    client.transport.session.mount("https://", recorder)
+    client.transport.session.mount("http://", recorder)
+    return client, recorder.sent
+
+
+def described(request: Any) -> dict[str, Any]:
+    """A prepared request as the dry run prints it: method, URL, path and JSON body."""
+    from urllib.parse import urlsplit
+
+    body = request.body.decode() if isinstance(request.body, bytes) else request.body
+    return {"method": request.method, "url": request.url, "path": urlsplit(request.url).path,
+            "body": json.loads(body) if body else None}
+
+
+def ours(jobs: Iterable[Mapping[str, Any]], campaign: str | None = None) -> list[dict[str, Any]]:
+    """Of the user's timers (``list_jobs`` entries), those this tool made (of one campaign, if given)."""
+    prefix = TIMER_PREFIX + (f" {campaign} " if campaign else " ")
+    return [dict(job) for job in jobs if str(job.get("name", "")).startswith(prefix)]
+
+
 def list_timers(client: TimersClient, campaign: str | None = None) -> list[dict[str, Any]]:
     """The timers this tool made (of one campaign, if given)."""
-    prefix = TIMER_PREFIX + (f" {campaign} " if campaign else " ")
-    return [dict(job) for job in client.list_jobs().get("jobs", []) if str(job.get("name", "")).startswith(prefix)]
+    return ours(client.list_jobs().get("jobs", []), campaign)
 
 
 def delete_timers(client: TimersClient, timer_ids: Iterable[str]) -> list[str]:

@@ -129,6 +129,34 @@ def with_defaults(defaults: Mapping[str, Any], body_for: BodyBuilder) -> BodyBui
     return merged
 
 
+def not_deployed(flow_name: str) -> str:
+    """The placeholder a dry run prints for the id of a flow never deployed from here."""
+    return f"<flow id of {flow_name}: not deployed yet>"
+
+
+def offline_globus_input(config: ExperimentConfig, flow_name: str) -> tuple[str, BodyBuilder]:
+    """The flow id and the body builder a Globus campaign would use, known without login or
+    network: what Gladier's ``get_input()`` would add (function ids, tool defaults, the stored
+    overrides) from its ``~/.gladier`` storage, with a placeholder for every id not known yet."""
+    from gladier.utils.name_generation import get_compute_function_name
+
+    from tomocupy_gladier.client_factory import offline_client
+    from tomocupy_gladier.deployment import stored_values
+
+    flow = flow_class(flow_name)
+    stored = stored_values(flow)
+    defaults: dict[str, Any] = {}
+    for tool in offline_client(flow).tools:
+        for func in getattr(tool, "compute_functions", []) + getattr(tool, "funcx_functions", []):
+            name = get_compute_function_name(func)
+            defaults[name] = stored.get(name) or f"<{name} of {flow_name}: not registered yet>"
+        defaults.update(tool.get_flow_input())
+        keys = set(tool.get_flow_input()) | set(tool.get_required_input())
+        defaults.update({k: stored[k] for k in keys if k in stored})  # as get_input() does
+    flow_id = stored.get("flow_id") or not_deployed(flow_name)
+    return flow_id, with_defaults({"input": defaults}, body_builder(config, flow_name))
+
+
 def local_run_service(config: ExperimentConfig, flow_name: str) -> RunService:
     """The local backend, its runs started in the background so several can be active."""
     from tomocupy_gladier.client_factory import local_experiment_client

@@ -37,10 +37,11 @@ from tomocupy_gladier.campaign.ledger import (
     SUCCEEDED,
     Ledger,
 )
-from tomocupy_gladier.campaign.runner import CampaignRunner, RunnerSettings
+from tomocupy_gladier.campaign.runner import CampaignRunner, RunnerSettings, run_tags
 from tomocupy_gladier.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flows import FLOWS
+from tomocupy_gladier.redaction import redact
 
 console = Console(stderr=True)
 
@@ -284,18 +285,22 @@ def _cli_program() -> list[str]:
 
 @campaign.command()
 @click.argument("name")
-@click.option("--every", help="Interval: 1d, 12h, 30m, 1h30m ... (at least a minute).")
-@click.option("--start", help="First run (ISO 8601; local time without a zone) [default: now].")
+@click.option("--every", help="Interval: 1d, 12h, 30m, 1h30m ... (at least a minute per timer).")
+@click.option("--start", help="First run (ISO 8601; local time without a zone) [default: the next "
+              "whole minute]; on Globus each further timer starts a minute later.")
 @click.option("--end", help="No run after this time (ISO 8601).")
-@click.option("--at", "at", help="Run once, at this time (ISO 8601).")
+@click.option("--at", "at", help="Run once, at this time (ISO 8601); on Globus each further timer a "
+              "minute later.")
 @click.option("--max-timers", type=click.IntRange(1), default=20, show_default=True,
               help="Globus: refuse to make more timers than this (one per job).")
+@click.option("--dry-run", is_flag=True, help="Globus: print, as JSON, each request it would send to "
+              "Globus Timers (secrets as <private>); no login, no deployment, nothing sent.")
 @config_option
 @state_dir_option
 def schedule(name: str, every: str | None, start: str | None, end: str | None, at: str | None,
-             max_timers: int, config_path: str | None, state_dir: str | None) -> None:
-    """Run campaign NAME on a schedule: Globus Timers (Globus backend; one timer per job), or
-    the cron line to install (local backend)."""
+             max_timers: int, dry_run: bool, config_path: str | None, state_dir: str | None) -> None:
+    """Run campaign NAME on a schedule: Globus Timers (Globus backend; one timer per job, a minute
+    apart), or the cron line to install (local backend)."""
     if bool(every) == bool(at):
         raise UserError("give either --every INTERVAL or --at TIME")
     if at and (start or end):
@@ -303,37 +308,67 @@ def schedule(name: str, every: str | None, start: str | None, end: str | None, a
     with _open(name, state_dir, config_path) as ledger:
         config, meta = _config_of(ledger)
         if meta.get("backend", config.backend) == "local":
-            command = _cli_program() + ["campaign", "run", name, "--refresh", "--config", meta["config"]]
-            if state_dir:
-                command += ["--state-dir", str(Path(state_dir).resolve())]
-            if at:
-                moment = timers.parse_time(at)
-                click.echo("# the local backend has no scheduler: run this once to queue it with at(1)")
-                click.echo(f"echo {shlex.quote(shlex.join(command))} | at -t {moment.strftime('%Y%m%d%H%M')}")
-            else:
-                seconds = timers.parse_interval(every or "")
-                line = timers.cron_line(seconds, command, timers.parse_time(start) if start else None)
-                click.echo("# the local backend has no scheduler: add this line with `crontab -e`")
-                if end:
-                    click.echo(f"# and remove it after {timers.parse_time(end).isoformat()}")
-                click.echo(line)
+            _print_local_schedule(name, meta, every, start, end, at, state_dir)
             return
         plan = timers.once(at) if at else timers.recurring(every or "", start, end)
         jobs = ledger.jobs()
+        if not jobs:
+            raise UserError(f"campaign {name} has no jobs: nothing to schedule")
         if len(jobs) > max_timers:
             raise UserError(f"campaign {name} has {len(jobs)} jobs: that would be {len(jobs)} timers "
                             f"(--max-timers {max_timers})")
+        plan.check(len(jobs))  # before any login: what this campaign alone cannot keep to
+        if dry_run:
+            flow_id, body_for = wiring.offline_globus_input(config, meta["flow"])
+            client, sent = timers.offline_timers_client("<timer id: assigned by Globus Timers>")
+            _make_timers(client, flow_id, name, jobs, body_for, plan)
+            click.echo(json.dumps([redact(timers.described(r)) for r in sent], indent=2))
+            return
         service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"))
         flow_id = getattr(service, "flow_id", None)
         if not flow_id:
             raise UserError("this backend's run service has no Globus flow id: timers need the Globus backend")
         client = timers_client_for(config, str(flow_id))
-        made = []
-        for job in jobs:
-            made.append(timers.create_flow_timer(client, flow_id, timers.timer_name(name, job.key),
-                                                 body_for(job), plan))
-            click.echo(f"timer {made[-1]}: {job.dataset} ({job.param_set})")
+        existing = [dict(j) for j in client.list_jobs().get("jobs", [])]
+        ours = timers.ours(existing, name)
+        if ours:
+            raise UserError(f"campaign {name} already has {len(ours)} timer(s): delete them first "
+                            f"(`campaign timers {name} --delete-all`), or they would run beside the new ones")
+        plan.check(len(jobs), existing)
+        made = _make_timers(client, str(flow_id), name, jobs, body_for, plan)
         ledger.set_meta({"timers": list(ledger.meta().get("timers", [])) + made})
+
+
+def _make_timers(client: Any, flow_id: str, name: str, jobs: list[Any], body_for: Any,
+                 plan: timers.TimerPlan) -> list[str]:
+    """One timer per job, timer ``i`` starting ``i`` minutes after the first. Every body is
+    built before the first timer is made, so a job that cannot work makes none."""
+    bodies = [timers.timer_body(body_for(job), run_tags(name, job.key, (timers.TIMER_TAG,))) for job in jobs]
+    made = []
+    for index, (job, body) in enumerate(zip(jobs, bodies)):
+        made.append(timers.create_flow_timer(client, flow_id, timers.timer_name(name, job.key), body,
+                                             plan.schedule(index)))
+        console.print(f"timer {made[-1]}: {job.dataset} ({job.param_set}), first run "
+                      f"{plan.start(index).isoformat()}")
+    return made
+
+
+def _print_local_schedule(name: str, meta: Mapping[str, Any], every: str | None, start: str | None,
+                          end: str | None, at: str | None, state_dir: str | None) -> None:
+    command = _cli_program() + ["campaign", "run", name, "--refresh", "--config", meta["config"]]
+    if state_dir:
+        command += ["--state-dir", str(Path(state_dir).resolve())]
+    if at:
+        moment = timers.parse_time(at)
+        click.echo("# the local backend has no scheduler: run this once to queue it with at(1)")
+        click.echo(f"echo {shlex.quote(shlex.join(command))} | at -t {moment.strftime('%Y%m%d%H%M')}")
+        return
+    seconds = timers.parse_interval(every or "")
+    line = timers.cron_line(seconds, command, timers.parse_time(start) if start else None)
+    click.echo("# the local backend has no scheduler: add this line with `crontab -e`")
+    if end:
+        click.echo(f"# and remove it after {timers.parse_time(end).isoformat()}")
+    click.echo(line)
 
 
 @campaign.command("timers")
