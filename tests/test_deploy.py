@@ -106,9 +106,9 @@ def test_the_dry_run_sends_nothing_needs_no_login_and_writes_nothing(tmp_path, m
     assert [p["flow"] for p in planned] == list(FLOWS)
     for flow in planned:
         assert flow["flow_id"] == f"<id of the {flow['flow']} flow: assigned when created>"
-        methods = [(r["method"], r["host"], r["path"]) for r in flow["requests"]]
-        assert methods[-1] == ("POST", "flows.automate.globus.org", "/flows")
-        assert set(methods[:-1]) == {("POST", "compute.api.globus.org", "/v3/functions")}
+        methods = [(r["method"], r["url"]) for r in flow["requests"]]
+        assert methods[-1] == ("POST", "https://flows.automate.globus.org/flows")
+        assert set(methods[:-1]) == {("POST", "https://compute.api.globus.org/v3/functions")}
 
 
 def test_the_dry_run_prints_the_requests_a_real_deploy_sends(globus, logged_in, tmp_path):

@@ -17,7 +17,8 @@ import configparser
 import copy
 import os
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError

@@ -35,18 +35,14 @@ class RecordedRequest:
     body: Any
 
     @property
-    def host(self) -> str:
-        return urlsplit(self.url).netloc
-
-    @property
     def path(self) -> str:
         return urlsplit(self.url).path
 
     def to_json(self) -> dict[str, Any]:
-        """``{method, host, path, query?, body}``, secrets as ``<private>`` and a Compute
+        """``{method, url, path, query?, body}``, secrets as ``<private>`` and a Compute
         function's serialized code as its size and digest."""
         parts = urlsplit(self.url)
-        shown: dict[str, Any] = {"method": self.method, "host": parts.netloc, "path": parts.path}
+        shown: dict[str, Any] = {"method": self.method, "url": self.url, "path": parts.path}
         if parts.query:
             shown["query"] = dict(parse_qsl(parts.query))
         shown["body"] = redact(abbreviate_function_code(self.body))

@@ -15,7 +15,6 @@ daemon is started.
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,8 +23,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import globus_sdk
-import requests
-import requests.adapters
 from globus_sdk import (
     FlowTimer,
     OnceTimerSchedule,
@@ -34,6 +31,7 @@ from globus_sdk import (
 )
 
 from tomocupy_gladier.errors import UserError
+from tomocupy_gladier.globus_requests import RecordingTransport
 
 MIN_INTERVAL_SECONDS = 60  # Globus Timers: a user's timers together run at most once a minute
 TIMER_PREFIX = "tomocupy-gladier"
@@ -170,45 +168,11 @@ def create_flow_timer(client: TimersClient, flow_id: str, name: str, body: Mappi
     return str(response["timer"]["job_id"])
 
 
-class _Recorder(requests.adapters.BaseAdapter):
-    """A ``requests`` transport adapter that keeps each request globus-sdk prepared and answers
-    it as the Timers service would, so nothing leaves this machine."""
-
-    def __init__(self, answer: Mapping[str, Any]) -> None:
-        super().__init__()
-        self.answer = dict(answer)
-        self.sent: list[Any] = []
-
-    def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
-        self.sent.append(request)
-        response = requests.Response()
-        response.status_code = 201
-        response.headers["Content-Type"] = "application/json"
-        response._content = json.dumps(self.answer).encode()
-        response.request, response.url = request, request.url
-        return response
-
-    def close(self) -> None:
-        pass
-
-
-def offline_timers_client(timer_id: str) -> tuple[TimersClient, list[Any]]:
-    """A Timers client that sends nothing: each request is kept (the list returned) as globus-sdk
-    encoded it, and answered with a timer of id ``timer_id``."""
-    client = TimersClient(authorizer=globus_sdk.NullAuthorizer())
-    recorder = _Recorder({"timer": {"job_id": timer_id}})
-    client.transport.session.mount("https://", recorder)
-    client.transport.session.mount("http://", recorder)
-    return client, recorder.sent
-
-
-def described(request: Any) -> dict[str, Any]:
-    """A prepared request as the dry run prints it: method, URL, path and JSON body."""
-    from urllib.parse import urlsplit
-
-    body = request.body.decode() if isinstance(request.body, bytes) else request.body
-    return {"method": request.method, "url": request.url, "path": urlsplit(request.url).path,
-            "body": json.loads(body) if body else None}
+def offline_timers_client(timer_id: str) -> tuple[TimersClient, RecordingTransport]:
+    """A Timers client that sends nothing: each request is kept by the transport returned, as
+    globus-sdk encoded it, and answered with a timer of id ``timer_id``."""
+    transport = RecordingTransport(lambda method, path, body: {"timer": {"job_id": timer_id}})
+    return TimersClient(authorizer=globus_sdk.NullAuthorizer(), transport=transport), transport
 
 
 def ours(jobs: Iterable[Mapping[str, Any]], campaign: str | None = None) -> list[dict[str, Any]]:

@@ -41,7 +41,6 @@ from tomocupy_gladier.campaign.runner import CampaignRunner, RunnerSettings, run
 from tomocupy_gladier.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flows import FLOWS
-from tomocupy_gladier.redaction import redact
 
 console = Console(stderr=True)
 
@@ -322,7 +321,7 @@ def schedule(name: str, every: str | None, start: str | None, end: str | None, a
             flow_id, body_for = wiring.offline_globus_input(config, meta["flow"])
             client, sent = timers.offline_timers_client("<timer id: assigned by Globus Timers>")
             _make_timers(client, flow_id, name, jobs, body_for, plan)
-            click.echo(json.dumps([redact(timers.described(r)) for r in sent], indent=2))
+            click.echo(json.dumps([r.to_json() for r in sent.recorded], indent=2))
             return
         service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"))
         flow_id = getattr(service, "flow_id", None)
