@@ -51,8 +51,12 @@ def globus_client(name: FlowRef, config: ExperimentConfig | None = None) -> Tomo
     if globus.get("subscription_id"):
         # gladier 0.11 does not send its own subscription_id when it creates a flow
         flow_kwargs["subscription_id"] = globus["subscription_id"]
+    from tomocupy_gladier.flows import data_access_collections
+
+    consents = data_access_collections(flow_class(name), config) if config is not None else []
     flows_manager = GlobusFlowsManager(subscription_id=globus.get("subscription_id"),
-                                       globus_group=globus.get("group"), flow_kwargs=flow_kwargs)
+                                       globus_group=globus.get("group"), flow_kwargs=flow_kwargs,
+                                       data_access_collections=consents)
     kwargs: dict[str, Any] = wait_times(config) if config is not None else {}
     client = flow_class(name)(login_manager=login_manager_for(globus.get("client_id")),
                               flows_manager=flows_manager, **kwargs)
