@@ -385,6 +385,19 @@ class AppLoginManager(CallbackLoginManager):
         if new:
             self.app.add_scope_requirements({server: new})
 
+    def holds(self, scope: str | Scope) -> bool:
+        """Whether the stored login serves ``scope``, dependencies included (Globus Auth's
+        consents are asked); never logs in."""
+        server = resource_server_for(scope)
+        if server not in self.stored_tokens():
+            return False
+        self._require(server, [str(scope)])
+        try:
+            self.app.get_authorizer(server)
+        except TokenValidationError:
+            return False
+        return True
+
     # -- logging in ---------------------------------------------------------------------
 
     def login_for_scopes(self, scopes: Iterable[str | Scope]) -> dict[str, Any]:

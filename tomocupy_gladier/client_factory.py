@@ -82,12 +82,12 @@ def local_endpoint_env(config: ExperimentConfig) -> dict[str, str]:
 
 
 def local_backend(config: ExperimentConfig) -> Any:
-    """The local backend of an experiment: its ``[local]`` state folder, collection folders and
-    endpoint environment (:func:`local_endpoint_env`)."""
+    """The local backend of an experiment: its ``[local]`` state folder, collection folders,
+    endpoint environment (:func:`local_endpoint_env`) and the collections that need a consent."""
     from tomocupy_gladier.local.backend import LocalBackend
 
     return LocalBackend(config.local_state_dir, config.local_collections, env=local_endpoint_env(config),
-                        serve_url=config.local_serve_url)
+                        serve_url=config.local_serve_url, consent_required=list(config.local_consent_required))
 
 
 def wait_times(config: ExperimentConfig) -> dict[str, int]:
