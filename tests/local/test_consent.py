@@ -13,6 +13,7 @@ import json
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ FIXTURE = Path(__file__).resolve().parent.parent / "fixtures/globus/flows_run_in
 
 
 @pytest.fixture
-def consent_experiment(tmp_path: Path) -> Path:
+def consent_experiment(tmp_path: Path) -> Iterator[Path]:
     """The CPU engine on a small scan; the beamline collection needs a data_access consent."""
     for folder in ("beamline", "facility/raw", "portal"):
         (tmp_path / folder).mkdir(parents=True)
@@ -43,7 +44,14 @@ def consent_experiment(tmp_path: Path) -> Path:
     text = text.replace("[local.collections]", f'[local]\nconsent_required = ["{SOURCE}"]\n\n[local.collections]')
     path = tmp_path / "experiment.toml"
     path.write_text(text)
-    return path
+    yield path
+    # a failed test must not leave a worker waiting for a consent forever: end its runs
+    from tomocupy_gladier.local.store import RunStore
+
+    store = RunStore(tmp_path / ".tomocupy-gladier" / "runs.db", recover=False)
+    for run in store.list_runs(status="INACTIVE", limit=None):
+        store.fail_run(run["run_id"], "TestOver", "the test ended")
+    store.close()
 
 
 def invoke(*args: str):
