@@ -23,6 +23,7 @@ from gladier.managers.login_manager import CallbackLoginManager
 from globus_compute_sdk import Client as ComputeClient
 from globus_sdk.testing import RegisteredResponse, get_response_set, load_response
 
+from tomocupy_gladier.auth import scope_key
 from tomocupy_gladier.config import ExperimentConfig, config_from_dict
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyFlow
@@ -44,6 +45,26 @@ RECORDED_RUN_ID: str = get_response_set(globus_sdk.FlowsClient.get_run).metadata
 
 FLOWS_URL = "https://flows.automate.globus.org"
 COMPUTE_URL = "https://compute.api.globus.org"
+
+
+def sdk_run_scope(flow_id: str, collections: list[str]) -> str:
+    """The run scope globus-sdk's ``SpecificFlowClient.add_app_transfer_data_access_scope``
+    gives a ``GlobusApp`` for these collections (the Globus-authored reference)."""
+    from globus_sdk.token_storage import MemoryTokenStorage
+
+    app = globus_sdk.UserApp("reference", client_id=str(uuid.UUID(int=7)),
+                             config=globus_sdk.GlobusAppConfig(token_storage=MemoryTokenStorage()))
+    globus_sdk.SpecificFlowClient(flow_id, app=app).add_app_transfer_data_access_scope(collections)
+    (with_dependencies,) = [s for s in app.scope_requirements[flow_id] if s.dependencies]
+    return str(with_dependencies)
+
+
+def canonical(scope: str) -> tuple:
+    """A scope string's tree, siblings unordered (globus-sdk's parser does not keep their order)."""
+    def tree(node: globus_sdk.Scope) -> tuple:
+        return node.scope_string, node.optional, frozenset(tree(d) for d in node.dependencies)
+    (root,) = globus_sdk.scopes.ScopeParser.parse(scope)
+    return tree(root)
 
 
 def function_id_for(name: str) -> str:
@@ -90,7 +111,8 @@ class StaticLogin(CallbackLoginManager):
 
     def _grant(self, scopes: Any) -> dict[str, globus_sdk.AccessTokenAuthorizer]:
         self.asked.append(sorted(str(s) for s in scopes))
-        return {str(s): globus_sdk.AccessTokenAuthorizer("flow-run-token") for s in scopes}
+        # keyed as our login manager keys them (a run scope with dependencies as a Scope)
+        return {scope_key(s): globus_sdk.AccessTokenAuthorizer("flow-run-token") for s in scopes}
 
 
 def experiment(**globus_section: str) -> ExperimentConfig:
@@ -277,10 +299,12 @@ def test_confidential_client_deploys_and_runs_with_client_credentials(globus, mo
     token_requests: list[set[str]] = []
 
     def grant(request: Any) -> tuple[int, dict, str]:
-        scopes = parse_qs(request.body)["scope"][0].split()
+        scopes = [str(s) for s in globus_sdk.scopes.ScopeParser.parse(parse_qs(request.body)["scope"][0])]
         token_requests.append(set(scopes))
+        # Globus Auth names the root scopes a token holds, not their dependencies
         tokens = [{"access_token": f"cc-{server}", "expires_in": 3600, "token_type": "Bearer",
-                   "resource_server": server, "scope": " ".join(server_scopes)}
+                   "resource_server": server,
+                   "scope": " ".join(globus_sdk.Scope.parse(s).scope_string for s in server_scopes)}
                   for server, server_scopes in auth.scopes_by_resource_server(scopes).items()]
         return 200, {}, json.dumps({**tokens[0], "other_tokens": tokens[1:]})
 
@@ -291,7 +315,11 @@ def test_confidential_client_deploys_and_runs_with_client_credentials(globus, mo
 
     first, second = token_requests
     assert {str(globus_sdk.FlowsClient.scopes.manage_flows), ComputeClient.FUNCX_SCOPE} <= first
-    assert FLOW_SCOPE not in first and FLOW_SCOPE in second
+    assert FLOW_SCOPE not in first
+    # the service account asks for the new flow's run scope with the data_access consents of
+    # the beamline and Eagle collections (mapped: data_access on by default), as globus-sdk's
+    # own helper builds it
+    assert canonical(sdk_run_scope(FLOW_ID, [FACILITY, SOURCE])) in {canonical(s) for s in second}
     (create,) = calls_to(globus, "POST", "/flows")
     assert create.request.headers["Authorization"] == "Bearer cc-flows.globus.org"
     (run,) = calls_to(globus, "POST", f"/flows/{FLOW_ID}/run")

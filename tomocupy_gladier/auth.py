@@ -28,7 +28,8 @@ from typing import Any
 
 import globus_sdk
 from gladier.managers.login_manager import CallbackLoginManager
-from globus_sdk.scopes import Scope, ScopeParser
+from gladier.utils.name_generation import get_snake_case
+from globus_sdk.scopes import GCSCollectionScopes, Scope, ScopeParser, TransferScopes
 from globus_sdk.token_storage import JSONTokenStorage, TokenStorage, TokenStorageData
 from globus_sdk.token_storage.validating_token_storage import TokenValidationError
 
@@ -181,9 +182,35 @@ def scopes_by_resource_server(scopes: Iterable[str | Scope]) -> dict[str, list[s
     return dict(grouped)
 
 
+def scope_key(scope: str | Scope) -> str | Scope:
+    """How an authorizer is keyed for Gladier: a scope with dependencies as a ``Scope`` (Gladier
+    turns string keys into ``Scope(key)``, which refuses brackets), any other as its string."""
+    text = str(scope)
+    if "[" not in text:
+        return text
+    return scope if isinstance(scope, Scope) else Scope.parse(text)
+
+
 def flow_scope(flow_id: str) -> str:
-    """The scope a user needs to run one deployed flow."""
+    """The bare scope of one deployed flow (no dependencies); runs use :func:`flow_run_scope`."""
     return str(globus_sdk.SpecificFlowClient(flow_id).scopes.user)
+
+
+def flow_run_scope(flow_id: str, data_access_collections: Iterable[str] = ()) -> Scope:
+    """The scope that starts (and resumes) runs of a flow: the flow's user scope with, when
+    collections are given, Transfer's ``all`` scope as a dependency carrying each collection's
+    ``data_access`` scope, both optional: what globus-sdk's
+    ``SpecificFlowClient.add_app_transfer_data_access_scope`` asks for, so that a run on GCS v5
+    mapped collections does not stop for ``ConsentRequired``.
+    """
+    scope = globus_sdk.SpecificFlowClient(flow_id).scopes.user
+    collections = list(dict.fromkeys(str(c).lower() for c in data_access_collections))
+    if not collections:
+        return scope
+    transfer = TransferScopes.all.with_optional(True)
+    for collection in collections:
+        transfer = transfer.with_dependency(GCSCollectionScopes(collection).data_access.with_optional(True))
+    return scope.with_dependency(transfer)
 
 
 def base_scopes() -> list[str]:
@@ -197,8 +224,14 @@ def base_scopes() -> list[str]:
     return scopes
 
 
-def deployed_flow_scopes(client_id: str, gladier_dir: str | os.PathLike[str] | None = None) -> list[str]:
-    """Scopes of the flows already deployed and recorded in ``~/.gladier/<client_id>.cfg``."""
+def deployed_flow_scopes(client_id: str, gladier_dir: str | os.PathLike[str] | None = None,
+                         config: Any = None) -> list[str]:
+    """Run scopes of the flows already deployed and recorded in ``~/.gladier/<client_id>.cfg``.
+
+    With an experiment ``config`` each flow's scope carries the ``data_access`` consents of the
+    collections it uses (:func:`flow_run_scope`); a flow class the file names but this package
+    does not know (an extended flow) gets those of every collection of the experiment.
+    """
     path = Path(gladier_dir or Path("~/.gladier").expanduser()) / f"{client_id}.cfg"
     parser = configparser.ConfigParser()
     try:
@@ -206,8 +239,23 @@ def deployed_flow_scopes(client_id: str, gladier_dir: str | os.PathLike[str] | N
     except configparser.Error as exc:
         log.warning("cannot read %s: %s", path, type(exc).__name__)
         return []
-    flow_ids = {parser[s]["flow_id"] for s in parser.sections() if parser[s].get("flow_id")}
-    return [flow_scope(flow_id) for flow_id in sorted(flow_ids)]
+    flows = {parser[s]["flow_id"]: s for s in parser.sections() if parser[s].get("flow_id")}
+    return [str(flow_run_scope(flow_id, _section_collections(section, config)))
+            for flow_id, section in sorted(flows.items())]
+
+
+def _section_collections(section: str, config: Any) -> list[str]:
+    """The data_access collections of the flow whose Gladier storage section is ``section``."""
+    if config is None:
+        return []
+    from tomocupy_gladier.flows import FLOWS, data_access_collections
+
+    for flow in FLOWS.values():
+        if get_snake_case(getattr(flow, "__name__", "")) == section:
+            return data_access_collections(flow, config)
+    return config.data_access_collections(("source", "facility", "publish", "return"))
+
+
 
 
 # ---------------------------------------------------------------------------------------
@@ -286,9 +334,11 @@ class AppLoginManager(CallbackLoginManager):
     def stored_tokens(self) -> dict[str, TokenStorageData]:
         return dict(self.storage.get_token_data_by_resource_server())
 
-    def stored_authorizers(self) -> dict[str, Any]:
-        """Authorizers for every scope of the stored tokens that are still usable."""
-        authorizers: dict[str, Any] = {}
+    def stored_authorizers(self) -> dict[Any, Any]:
+        """Authorizers for every scope of the stored tokens that are still usable, and for
+        every scope with dependencies the app requires of those servers (the app checks those
+        dependencies against the user's consents before it hands out an authorizer)."""
+        authorizers: dict[Any, Any] = {}
         for server, data in self.stored_tokens().items():
             scopes = data.scope.split()
             self._require(server, scopes)
@@ -299,13 +349,54 @@ class AppLoginManager(CallbackLoginManager):
                 continue
             for scope in scopes:
                 authorizers[scope] = authorizer
+            for scope in self.app.scope_requirements.get(server, []):
+                if scope.dependencies:
+                    authorizers[scope] = authorizer
         return authorizers
+
+    def get_authorizers(self) -> dict[Any, Any]:
+        """Gladier's question before each service call. A required scope with dependencies (a
+        flow's run scope with its ``data_access`` consents) whose root scope a stored token
+        holds is looked up again, so a consent given earlier is found without a login."""
+        stored = self.stored_tokens()
+        wanted: dict[str, list[Scope]] = defaultdict(list)
+        for scope in self.required_scopes:
+            if isinstance(scope, Scope) and scope.dependencies and scope not in self.authorizers:
+                try:
+                    server = resource_server_for(scope)
+                except UnknownScopeError:
+                    continue
+                if server in stored and scope.scope_string in stored[server].scope.split():
+                    wanted[server].append(scope)
+        for server, scopes in wanted.items():
+            self._require(server, [str(s) for s in scopes])
+            try:
+                authorizer = self.app.get_authorizer(server)
+            except TokenValidationError as exc:
+                log.info("the stored login for %s lacks a consent (%s)", server, type(exc).__name__)
+                continue
+            for scope in scopes:
+                self.authorizers[scope] = authorizer
+        return self.authorizers
 
     def _require(self, server: str, scopes: list[str]) -> None:
         held = {str(s) for s in self.app.scope_requirements.get(server, [])}
         new = [s for s in scopes if s not in held]
         if new:
             self.app.add_scope_requirements({server: new})
+
+    def holds(self, scope: str | Scope) -> bool:
+        """Whether the stored login serves ``scope``, dependencies included (Globus Auth's
+        consents are asked); never logs in."""
+        server = resource_server_for(scope)
+        if server not in self.stored_tokens():
+            return False
+        self._require(server, [str(scope)])
+        try:
+            self.app.get_authorizer(server)
+        except TokenValidationError:
+            return False
+        return True
 
     # -- logging in ---------------------------------------------------------------------
 
@@ -317,10 +408,8 @@ class AppLoginManager(CallbackLoginManager):
             self._require(server, server_scopes)
         self.app.login(force=True)
         authorizers = self.stored_authorizers()
-        for server, server_scopes in by_server.items():
-            authorizer = self.app.get_authorizer(server)
-            for scope in server_scopes:
-                authorizers[scope] = authorizer
+        for scope in scopes:
+            authorizers[scope_key(scope)] = self.app.get_authorizer(resource_server_for(scope))
         return authorizers
 
     def ensure_login(self, scopes: Iterable[str | Scope], force: bool = False) -> bool:
@@ -329,7 +418,7 @@ class AppLoginManager(CallbackLoginManager):
         :returns: True when a login took place.
         """
         wanted = [str(s) for s in scopes]
-        missing = [s for s in wanted if s not in self.authorizers]
+        missing = [s for s in wanted if scope_key(s) not in self.get_authorizers()]
         if not (force or missing):
             return False
         self.authorizers.update(self.login_for_scopes(wanted))
@@ -415,15 +504,16 @@ def login_manager_for(client_id: str | None = None, *, environ: Mapping[str, str
 
 
 def login(client_id: str | None = None, *, force: bool = False, extra_scopes: Iterable[str] = (),
-          environ: Mapping[str, str] | None = None) -> AppLoginManager:
-    """Log in for every scope the flows need: Flows, Compute, identity, plus the scope of each
-    flow already deployed from this machine. Nothing happens when all are already held,
-    unless ``force``."""
+          environ: Mapping[str, str] | None = None, config: Any = None) -> AppLoginManager:
+    """Log in for every scope the flows need: Flows, Compute, identity, plus the run scope of
+    each flow already deployed from this machine (with the ``data_access`` consents of
+    ``config``'s collections, see :func:`deployed_flow_scopes`). Nothing happens when all are
+    already held, unless ``force``."""
     manager = login_manager_for(client_id, environ=environ)
     # Gladier names its id file after the confidential client, else after its public client
     # (whatever native client id logs in: TomocupyClient keeps the class default)
     gladier_id = manager.client_id if manager.confidential else DEFAULT_CLIENT_ID
-    scopes = base_scopes() + deployed_flow_scopes(gladier_id) + list(extra_scopes)
+    scopes = base_scopes() + deployed_flow_scopes(gladier_id, config=config) + list(extra_scopes)
     manager.ensure_login(scopes, force=force)
     return manager
 

@@ -57,8 +57,12 @@ def globus_client(name: FlowRef, config: ExperimentConfig | None = None, *,
     if globus.get("subscription_id"):
         # gladier 0.11 does not send its own subscription_id when it creates a flow
         flow_kwargs["subscription_id"] = globus["subscription_id"]
+    from tomocupy_gladier.flows import data_access_collections
+
+    consents = data_access_collections(flow_class(name), config) if config is not None else []
     flows_manager = GlobusFlowsManager(subscription_id=globus.get("subscription_id"),
-                                       globus_group=globus.get("group"), flow_kwargs=flow_kwargs)
+                                       globus_group=globus.get("group"), flow_kwargs=flow_kwargs,
+                                       data_access_collections=consents)
     kwargs: dict[str, Any] = wait_times(config) if config is not None else {}
     kwargs.update(login_manager=login_manager or login_manager_for(globus.get("client_id")),
                   flows_manager=flows_manager)
@@ -90,12 +94,12 @@ def local_endpoint_env(config: ExperimentConfig) -> dict[str, str]:
 
 
 def local_backend(config: ExperimentConfig) -> Any:
-    """The local backend of an experiment: its ``[local]`` state folder, collection folders and
-    endpoint environment (:func:`local_endpoint_env`)."""
+    """The local backend of an experiment: its ``[local]`` state folder, collection folders,
+    endpoint environment (:func:`local_endpoint_env`) and the collections that need a consent."""
     from tomocupy_gladier.local.backend import LocalBackend
 
     return LocalBackend(config.local_state_dir, config.local_collections, env=local_endpoint_env(config),
-                        serve_url=config.local_serve_url)
+                        serve_url=config.local_serve_url, consent_required=list(config.local_consent_required))
 
 
 def wait_times(config: ExperimentConfig) -> dict[str, int]:

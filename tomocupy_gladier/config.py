@@ -11,7 +11,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import jsonschema
 
@@ -26,6 +26,20 @@ BACKENDS = ("local", "globus")
 
 RETURN_WHAT = ("previews", "reconstruction")
 
+DATA_ACCESS_DEFAULTS = {"source": True, "facility": True, "publish": False, "return": False}
+"""``data_access`` of each collection section when the file leaves it out.
+
+A Globus Connect Server v5 *mapped* collection needs its ``data_access`` consent under the flow's
+run scope; on a guest collection (or a GCP mapped one) asking for that scope fails the login with
+"Unknown Scope" (globus-sdk ``SpecificFlowClient.add_app_transfer_data_access_scope``). Beamline
+storage and ALCF Eagle, the usual ``[source]`` and ``[facility]``, are GCS v5 mapped collections;
+publication and return collections are often guest collections, and a mapped one there left at
+false only costs a run that waits, INACTIVE, for ``tomocupy-gladier resume``.
+"""
+
+_DATA_ACCESS = {"type": "boolean", "title": "Ask for this collection's data_access consent (GCS v5 "
+                "mapped collection: true; guest collection: false)"}
+
 
 def _collection_section(title: str) -> dict[str, Any]:
     return {
@@ -35,6 +49,7 @@ def _collection_section(title: str) -> dict[str, Any]:
             "collection": uuid_field("Collection", "Globus collection UUID"),
             "path": {"type": "string", "minLength": 1},
             "posix_root": {"type": "string", "pattern": "^/"},
+            "data_access": _DATA_ACCESS,
         },
         "required": ["collection", "path"],
         "additionalProperties": False,
@@ -91,6 +106,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "transfer": {"type": "boolean"},
                 "ingest": {"type": "boolean"},
                 "datacite": {"type": "boolean"},
+                "data_access": _DATA_ACCESS,
             },
             "required": ["index", "collection", "path"],
             "additionalProperties": False,
@@ -103,6 +119,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "path": {"type": "string", "minLength": 1},
                 "what": {"type": "string", "enum": list(RETURN_WHAT)},
                 "enable": {"type": "boolean"},
+                "data_access": _DATA_ACCESS,
             },
             "required": ["collection", "path"],
             "additionalProperties": False,
@@ -133,6 +150,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "properties": {
                 "state_dir": {"type": "string", "minLength": 1},
                 "serve_url": {"type": "string", "pattern": "^https?://"},
+                "consent_required": {"type": "array", "uniqueItems": True,
+                                     "items": uuid_field("Collection", "a collection whose data_access "
+                                                         "consent the local Transfer provider asks for")},
                 "collections": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1},
                                 "propertyNames": {"pattern": uuid_field("", "")["pattern"]}},
             },
@@ -222,6 +242,30 @@ class ExperimentConfig:
     local_collections: Mapping[str, Path] = field(default_factory=dict)
     local_serve_url: str = "http://127.0.0.1:8765"
     globus: Mapping[str, str] = field(default_factory=dict)
+    data_access: Mapping[str, bool] = field(default_factory=dict)
+    local_consent_required: tuple[str, ...] = ()
+
+    def collection_id(self, section: str) -> str | None:
+        """The collection of a collection section (``source``, ``facility``, ``publish``,
+        ``return``), or None when the file has no such section (or ``[return]`` is disabled)."""
+        if section == "source":
+            return self.source.id if self.source else None
+        if section == "facility":
+            return self.facility.id
+        if section == "publish":
+            return self.publish.collection if self.publish else None
+        if section == "return":
+            return self.return_data.collection if self.return_data else None
+        raise ValueError(f"{section!r} is not a collection section")
+
+    def data_access_collections(self, sections: Iterable[str]) -> list[str]:
+        """The collections of ``sections`` whose ``data_access`` is on (in order, each once)."""
+        found: list[str] = []
+        for section in sections:
+            cid = self.collection_id(section)
+            if cid and self.data_access.get(section, DATA_ACCESS_DEFAULTS[section]) and cid not in found:
+                found.append(cid)
+        return found
 
 
 def _choose_backend(raw: Mapping[str, Any]) -> str:
@@ -359,4 +403,7 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         local_collections=collections,
         local_serve_url=local.get("serve_url", "http://127.0.0.1:8765"),
         globus=dict(raw.get("globus", {})),
+        data_access={section: bool(raw[section].get("data_access", default))
+                     for section, default in DATA_ACCESS_DEFAULTS.items() if section in raw},
+        local_consent_required=tuple(str(c).lower() for c in local.get("consent_required", [])),
     )

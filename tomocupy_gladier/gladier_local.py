@@ -161,6 +161,15 @@ class LocalFlowsManager(FlowsManager):
         """The run record (same shape as the Flows service's)."""
         return self.backend.get_run(run_id)
 
+    def resume_run(self, run_id: str, *, grant: bool = True) -> dict:
+        """Resume an INACTIVE run; with ``grant``, the consents it waits for are given first
+        (see :meth:`LocalBackend.resume_run`)."""
+        return self.backend.resume_run(run_id, grant=grant)
+
+    def has_consents(self, collections: t.Iterable[str]) -> bool:
+        """Whether every collection's data_access consent has been given."""
+        return {c.lower() for c in collections} <= self.backend.store.granted_consents()
+
     def list_runs(self, *, tag: str | None = None, limit: int | None = None) -> list[dict]:
         """Run records of this backend, newest first, with ``tag`` among their tags when given."""
         return self.backend.store.list_runs(tag=tag, limit=limit)

@@ -86,6 +86,17 @@ class GladierClientRunService:
         mine = [r for r in runs if tag in (r.get("tags") or [])]
         return sorted(mine, key=lambda r: str(r.get("start_time") or ""))
 
+    def consent_given(self, consent: Any) -> bool:
+        """Whether the consent an INACTIVE run waits for has been given (local backend)."""
+        manager = self.client.flows_manager
+        has = getattr(manager, "has_consents", None)
+        return bool(has and self._call(lambda: has(consent.collections)))
+
+    def resume(self, run_id: str) -> None:
+        """Resume an INACTIVE run, giving nothing (the consent is given already)."""
+        manager = self.client.flows_manager
+        self._call(lambda: manager.resume_run(run_id, grant=False))
+
     def cancel(self, run_id: str) -> None:
         manager = self.client.flows_manager
         for name in ("cancel_run", "cancel"):

@@ -71,8 +71,10 @@ class GlobusRunService:
     to reconcile."""
 
     def __init__(self, flow_id: str, flows_client: globus_sdk.FlowsClient,
-                 run_client: globus_sdk.SpecificFlowClient, *, page_size: int = 50) -> None:
+                 run_client: globus_sdk.SpecificFlowClient, *, page_size: int = 50,
+                 consent_check: Any = None) -> None:
         self.flow_id = str(flow_id)
+        self.consent_check = consent_check
         self.flows_client = flows_client
         self.run_client = run_client
         self.page_size = page_size
@@ -99,8 +101,10 @@ class GlobusRunService:
         """Use a logged-in Gladier client's flow (deployed or updated first) and its tokens."""
         flow_id = client.sync_flow()
         manager = client.flows_manager
-        return cls.connect(flow_id, flows_authorizer=manager.flows_client.authorizer,
-                           run_authorizer=manager.specific_flow_client.authorizer)
+        service = cls.connect(flow_id, flows_authorizer=manager.flows_client.authorizer,
+                              run_authorizer=manager.specific_flow_client.authorizer)
+        service.consent_check = getattr(client.login_manager, "holds", None)
+        return service
 
     def _call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -131,3 +135,12 @@ class GlobusRunService:
 
     def cancel(self, run_id: str) -> None:
         self._call(self.flows_client.cancel_run, run_id)
+
+    def consent_given(self, consent: Any) -> bool:
+        """Whether Globus Auth holds the consent an INACTIVE run waits for (``consent_check``,
+        from the login manager: its stored login and the user's consents); False without one."""
+        return bool(self.consent_check and self.consent_check(consent.required_scope))
+
+    def resume(self, run_id: str) -> None:
+        """Flows' ``POST /runs/{id}/resume``."""
+        self._call(self.run_client.resume_run, run_id)

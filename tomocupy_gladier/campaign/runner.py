@@ -41,6 +41,7 @@ from tomocupy_gladier.campaign.service import (
     TransientError,
     failure_reason,
 )
+from tomocupy_gladier.consents import describe as describe_consent, missing_consent
 from tomocupy_gladier.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -256,7 +257,17 @@ class CampaignRunner:
         status = str(record.get("status", ""))
         outcome = {"SUCCEEDED": SUCCEEDED, "FAILED": FAILED, "ENDED": CANCELLED}.get(status)
         if outcome is None:
-            if status == "INACTIVE" and key not in self._inactive:
+            if status == "INACTIVE" and self._resume_if_consented(key, run_id, record):
+                status = "ACTIVE"
+            elif status == "INACTIVE" and key not in self._inactive and missing_consent(record) is not None:
+                self._inactive.add(key)
+                consent = missing_consent(record)
+                log.warning("run %s of job %s is INACTIVE: ConsentRequired", run_id, key)
+                if self.progress is not None:
+                    self.progress(dict(self._counts), f"{key}: run {run_id} is INACTIVE (ConsentRequired): "
+                                  f"{' '.join(describe_consent(consent)[:2])}; it is resumed once the "
+                                  "consent is given")
+            elif status == "INACTIVE" and key not in self._inactive:
                 self._inactive.add(key)
                 log.warning("run %s of job %s is INACTIVE (waiting for consent or input)", run_id, key)
                 if self.progress is not None:
@@ -275,6 +286,21 @@ class CampaignRunner:
         self._moved(ACTIVE, outcome, f"{key}: {status}" + (f" ({error})" if error else ""))
         del self._active[key], self._next_poll[key], self._interval[key]
         return status
+
+    def _resume_if_consented(self, key: str, run_id: str, record: Mapping[str, Any]) -> bool:
+        """Resume a run that waits for a consent someone has given since (never logs in: a
+        login needs a person). True when it was resumed."""
+        consent = missing_consent(record)
+        given = getattr(self.service, "consent_given", None)
+        resume = getattr(self.service, "resume", None)
+        if consent is None or given is None or resume is None or not given(consent):
+            return False
+        resume(run_id)
+        self._inactive.discard(key)
+        log.info("run %s of job %s resumed: the consent it waited for is given", run_id, key)
+        if self.progress is not None:
+            self.progress(dict(self._counts), f"{key}: run {run_id} resumed (consent given)")
+        return True
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> dict[str, int]:

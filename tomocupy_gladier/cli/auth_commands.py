@@ -15,7 +15,8 @@ client_id_option = click.option(
     "else Gladier's public client). Ignored when GLADIER_CLIENT_ID/GLADIER_CLIENT_SECRET are set.")
 config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
                              envvar="TOMOCUPY_GLADIER_CONFIG",
-                             help="Experiment file whose [globus] client_id to use.")
+                             help="Experiment file whose [globus] client_id to use (and, for "
+                             "login, whose collections' data_access consents to ask for).")
 
 
 def _client_id(client_id: str | None, config_path: str | None) -> str | None:
@@ -31,8 +32,11 @@ def _client_id(client_id: str | None, config_path: str | None) -> str | None:
 @config_option
 @click.option("--force", is_flag=True, help="Log in again even when the stored tokens suffice.")
 def login(client_id: str | None, config_path: str | None, force: bool) -> None:
-    """Log in to Globus for the flows (Flows, Compute and each deployed flow)."""
-    manager = auth.login(_client_id(client_id, config_path), force=force)
+    """Log in to Globus for the flows (Flows, Compute and each deployed flow; with --config,
+    each flow's run scope carries the data_access consents of the experiment's collections)."""
+    config = load_config(config_path) if config_path else None
+    manager = auth.login(client_id or (config.globus.get("client_id") if config else None),
+                         force=force, config=config)
     mode = "confidential client" if manager.confidential else "user"
     click.echo(f"logged in ({mode}, client {manager.client_id}); tokens in {manager.token_file}")
 

@@ -308,6 +308,14 @@ def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None =
                 if line.strip() and not line.startswith("$ "):
                     console.print(Text("    | ", style="cyan") + Text(line.strip()), highlight=False)
         record = RunRecord(status)
+        if not announced and status.get("status") == "INACTIVE":
+            from tomocupy_gladier.consents import describe as describe_consent, missing_consent
+
+            consent = missing_consent(status)
+            if consent is not None:
+                announced = True
+                for line in describe_consent(consent):
+                    click.echo(line, err=True)
         if not announced and not record.is_final and waits_for_choice(client):
             from tomocupy_gladier.choice import describe, waiting_choice
 
@@ -357,6 +365,11 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
     failure = RunRecord(record).failure
     if failure:
         click.echo(f"failure: {failure}")
+    from tomocupy_gladier.consents import describe as describe_consent, missing_consent
+
+    consent = missing_consent(record)
+    if consent is not None:
+        click.echo("\n".join(describe_consent(consent, config.path)))
     from tomocupy_gladier.choice import describe, waiting_choice
 
     waiting = waiting_choice(client, run_id, record)  # any flow's run may wait (extended flows)
@@ -385,4 +398,31 @@ def choose(run_id: str, config_path: str | None, backend: str | None, center: fl
     click.echo(f"chose {option.name} for run {run_id}: the full reconstruction goes on")
 
 
-COMMANDS = [definition, schema, deploy, export, run, status, choose]
+@click.command()
+@click.argument("run_id")
+@config_option
+@flow_option
+@backend_option
+@click.option("--follow/--no-follow", default=False, help="Follow the run until it ends.")
+def resume(run_id: str, config_path: str | None, flow_name: str, backend: str | None, follow: bool) -> None:
+    """Resume a run that is INACTIVE, waiting for a consent: log in for that consent where it is
+    missing (the run's required scope), then resume it (Flows' resume)."""
+    from tomocupy_gladier.consents import missing_consent, resume as resume_run
+
+    config = load(config_path)
+    client = make_client(flow_name, config, backend)
+    record = client.get_status(run_id)
+    if record.get("status") != "INACTIVE":
+        raise UserError(f"run {run_id} is {record.get('status')}: only an INACTIVE run can be resumed")
+    missing = missing_consent(record)
+    if missing is not None and missing.collections:
+        click.echo(f"consenting to data access on {', '.join(missing.collections)}", err=True)
+    resumed = resume_run(client, run_id)
+    click.echo(f"run {run_id}: {resumed.get('status')}")
+    if follow:
+        final = follow_run(client, run_id, delay=0.5 if (backend or config.backend) == "local" else 5.0)
+        if not final.succeeded:
+            sys.exit(1)
+
+
+COMMANDS = [definition, schema, deploy, export, run, status, choose, resume]

@@ -98,7 +98,7 @@ def _print_summary(summary: dict[str, Any], seconds: float, setup: Any) -> None:
 
 @click.command()
 @config_option
-@click.option("--status", type=click.Choice(["ACTIVE", "SUCCEEDED", "FAILED"]), default=None)
+@click.option("--status", type=click.Choice(["ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED"]), default=None)
 @click.option("--limit", type=int, default=20, show_default=True)
 def runs(config_path: str | None, status: str | None, limit: int) -> None:
     """List the experiment's runs (local backend), newest first."""
@@ -110,7 +110,10 @@ def runs(config_path: str | None, status: str | None, limit: int) -> None:
     for column in ("run id", "status", "label", "started", "completed"):
         table.add_column(column)
     for record in backend.store.list_runs(status=status)[:limit]:
-        table.add_row(record["run_id"], record["status"], record.get("label") or "",
+        shown = record["status"]
+        if shown == "INACTIVE":  # why it waits: the consent it needs (`resume` gives it)
+            shown += f" ({(record.get('details') or {}).get('code', '')})"
+        table.add_row(record["run_id"], shown, record.get("label") or "",
                       str(record.get("start_time") or "")[:19], str(record.get("completion_time") or "")[:19])
     out.print(table)
 

@@ -168,3 +168,22 @@ def waits_for_choice(flow: Any) -> bool:
     """Whether a flow (a client class or instance) stops after a try for the scientist to choose
     the centre: whether its tools include the wait for that choice."""
     return WaitForChoice in getattr(flow, "gladier_tools", ())
+
+
+def transfer_sections(flow: Any, config: Any) -> list[str]:
+    """The experiment's collection sections whose collections the flow's Transfer states use:
+    ``source`` when it moves the scan, ``publish`` when it publishes with a transfer, ``return``
+    when results are sent back, and ``facility``, where each of those transfers starts or ends."""
+    tools = getattr(flow, "gladier_tools", ())
+    sections = ["source"] if moves_scan(flow) else []
+    if Publishv2 in tools and config.publish is not None and config.publish.transfer:
+        sections.append("publish")
+    if ReturnData in tools and config.return_data is not None:
+        sections.append("return")
+    return ["facility", *sections] if sections else []
+
+
+def data_access_collections(flow: Any, config: Any) -> list[str]:
+    """The collections whose ``data_access`` consent the flow's run scope carries: those of
+    :func:`transfer_sections` with ``data_access`` on in the experiment file."""
+    return config.data_access_collections(transfer_sections(flow, config))

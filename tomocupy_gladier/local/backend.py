@@ -40,6 +40,7 @@ from .registry import FunctionRegistry
 from .actions import ActionRegistry
 from .interpreter import FlowRunner, RunOutcome
 from .store import RunStore
+from .consent import CONSENT_REQUIRED, ConsentGate, collections_of
 from .timestamps import now_iso
 
 
@@ -58,6 +59,9 @@ class LocalBackend:
     :param serve_url: the address of ``tomocupy-gladier serve`` that the "Wait For User
         Selection" provider's option URLs point at (default: the saved one, else
         ``http://127.0.0.1:8765``)
+    :param consent_required: collections whose data_access consent a Transfer needs: without
+        it the run goes INACTIVE as on Flows (:mod:`.consent`) until :meth:`resume_run`
+        (default: the saved ones, else none)
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class LocalBackend:
         max_state_bytes: int | None = MAX_STATE_BYTES,
         fsync_transfers: bool | None = None,
         serve_url: str | None = None,
+        consent_required: list[str] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -83,6 +88,8 @@ class LocalBackend:
         self.fsync_transfers = bool(saved.get("fsync_transfers", False)
                                     if fsync_transfers is None else fsync_transfers)
         self.serve_url = serve_url or saved.get("serve_url") or DEFAULT_SERVE_URL
+        self.consent_required = [str(c).lower() for c in (
+            saved.get("consent_required", []) if consent_required is None else consent_required)]
         self.max_state_bytes = max_state_bytes
         self._save_config()
 
@@ -91,7 +98,9 @@ class LocalBackend:
         self.search_index = SearchIndex(self.state_dir / "search.db")
         tasks = self.state_dir / "tasks"
         self.providers = ActionRegistry({
-            TRANSFER_URL: TransferProvider(self.collections, fsync=self.fsync_transfers),
+            TRANSFER_URL: TransferProvider(self.collections, fsync=self.fsync_transfers,
+                                           consent=ConsentGate(self.store, self.consent_required,
+                                                               creator=self.username)),
             COMPUTE_V2_URL: ComputeProvider(self.functions, tasks, env=self.env, version=2),
             COMPUTE_V3_URL: ComputeProvider(self.functions, tasks, env=self.env, version=3),
             SEARCH_INGEST_URL: SearchIngestProvider(self.search_index),
@@ -213,6 +222,17 @@ class LocalBackend:
             self.store.recover_interrupted()
         return self.store.get_run(run_id)
 
+    def resume_run(self, run_id: str, *, grant: bool = True) -> dict:
+        """Resume an INACTIVE run (Flows' ``POST /runs/{id}/resume``). With ``grant``, the
+        consents its ``required_scope`` names are given first (what logging in for that scope
+        does on Globus); without them the run's action finds the consent still missing and the
+        run goes INACTIVE again."""
+        record = self.get_run(run_id)
+        details = record.get("details") or {}
+        if grant and record["status"] == "INACTIVE" and details.get("code") == CONSENT_REQUIRED:
+            self.store.grant_consents(collections_of(str(details.get("required_scope", ""))))
+        return self.store.resume_run(run_id)
+
     def wait(self, run_id: str, timeout: float | None = None, poll: float = 0.1) -> dict:
         """Block until the run is SUCCEEDED or FAILED (or ``timeout`` passes); return it."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -257,7 +277,8 @@ class LocalBackend:
         text = json.dumps({"collections": self.collections, "env": self.env,
                            "username": self.username,
                            "fsync_transfers": self.fsync_transfers,
-                           "serve_url": self.serve_url}, indent=2)
+                           "serve_url": self.serve_url,
+                           "consent_required": self.consent_required}, indent=2)
         try:
             if path.read_text() == text:
                 return

@@ -73,6 +73,10 @@ CREATE TABLE IF NOT EXISTS selections (
     decided TEXT
 );
 CREATE INDEX IF NOT EXISTS selections_by_run ON selections(run_id, created);
+CREATE TABLE IF NOT EXISTS consents (
+    collection_id TEXT PRIMARY KEY,
+    granted TEXT NOT NULL
+);
 """
 
 
@@ -220,11 +224,41 @@ class RunStore(SQLiteFile):
         )
         return self.get_run(run_id)
 
+    def suspend_run(self, run_id: str, details: dict) -> dict:
+        """Make an ACTIVE run INACTIVE (it waits for something only a person can give, as a
+        consent) with ``details`` saying why, and log it."""
+        if self._write("UPDATE runs SET status='INACTIVE', details=? WHERE run_id=? AND status='ACTIVE'",
+                       (json.dumps(details), run_id)):
+            self.append_log(run_id, "FlowInactive", details.get("description", "The run is inactive"),
+                            {k: v for k, v in details.items() if k != "action_statuses"})
+        return self.get_run(run_id)
+
+    def resume_run(self, run_id: str) -> dict:
+        """Make an INACTIVE run ACTIVE again (Flows' resume); its action looks again at what it
+        waited for. A run that is not INACTIVE is left as it is."""
+        row = self._read_one("SELECT status FROM runs WHERE run_id=?", (run_id,))
+        if row is None:
+            raise UnknownRunError(f"no run {run_id} in {self.path}")
+        summary = {"code": "FlowResumed", "description": "The run was resumed", "time": now_iso()}
+        if self._write("UPDATE runs SET status='ACTIVE', details=? WHERE run_id=? AND status='INACTIVE'",
+                       (json.dumps(summary), run_id)):
+            self.append_log(run_id, "FlowResumed", "The run was resumed", {})
+        return self.get_run(run_id)
+
+    def grant_consents(self, collections: list[str]) -> None:
+        """Record the user's data_access consent for ``collections`` (a login on Globus)."""
+        for collection in collections:
+            self._write("INSERT OR IGNORE INTO consents VALUES (?,?)", (str(collection).lower(), now_iso()))
+
+    def granted_consents(self) -> set[str]:
+        """The collections whose data_access consent was given."""
+        return {row[0] for row in self._read("SELECT collection_id FROM consents")}
+
     def fail_run(self, run_id: str, code: str, description: str) -> dict:
-        """Mark an ACTIVE run FAILED (no-op for a finished one) and log why."""
+        """Mark an ACTIVE (or INACTIVE) run FAILED (no-op for a finished one) and log why."""
         changed = self._write(
             "UPDATE runs SET status='FAILED', completion_time=?, details=? "
-            "WHERE run_id=? AND status='ACTIVE'",
+            "WHERE run_id=? AND status IN ('ACTIVE', 'INACTIVE')",
             (now_iso(), json.dumps({"code": code, "description": description}), run_id),
         )
         if changed:
@@ -405,9 +439,9 @@ class RunStore(SQLiteFile):
                 "created": row[9], "decided": row[10]}
 
     def recover_interrupted(self) -> list[str]:
-        """Mark FAILED every ACTIVE run whose owning process on this host is gone."""
+        """Mark FAILED every ACTIVE or INACTIVE run whose owning process on this host is gone."""
         rows = self._read(
-            "SELECT run_id, owner_pid, owner_start, owner_host FROM runs WHERE status='ACTIVE'"
+            "SELECT run_id, owner_pid, owner_start, owner_host FROM runs WHERE status IN ('ACTIVE', 'INACTIVE')"
         )
         failed = []
         for run_id, pid, start, host in rows:

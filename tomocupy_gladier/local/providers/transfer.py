@@ -65,8 +65,12 @@ class TransferProvider:
     """
 
     def __init__(self, collections: Mapping[str, str | os.PathLike],
-                 chunk_size: int = 8 << 20, fsync: bool = False, parallel: int = 4) -> None:
+                 chunk_size: int = 8 << 20, fsync: bool = False, parallel: int = 4,
+                 consent: Any = None) -> None:
         self.collections = {str(k).lower(): Path(v) for k, v in collections.items()}
+        # a ConsentGate (local/consent.py): a collection without its data_access consent makes
+        # the run INACTIVE until the consent is given and the run resumed, as on Flows
+        self.consent = consent
         self.chunk_size = chunk_size
         self.parallel = max(1, parallel)
         # The temporary-name-then-rename protocol already protects against a killed process;
@@ -101,6 +105,9 @@ class TransferProvider:
     def __call__(self, request: ActionRequest) -> ActionResult:
         body = request.body
         items, opts = self._check_body(body)
+        if self.consent is not None:
+            self.consent.wait(request, [body.get("source_endpoint", body.get("source_endpoint_id")),
+                                        body.get("destination_endpoint", body.get("destination_endpoint_id"))])
         details = _task_document(body, opts, len(items))
         stats = {"files": 0, "directories": 0, "files_skipped": 0, "files_transferred": 0,
                  "bytes_transferred": 0, "bytes_checksummed": 0}
