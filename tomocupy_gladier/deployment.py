@@ -206,7 +206,8 @@ def deploy_requests(config: ExperimentConfig, flow_names: Sequence[str]) -> list
     No login, no network, nothing written: Gladier reads a copy of its id file (so flows and
     functions already deployed from this machine are updated, or left alone, as a real deploy
     would) and the ids Globus would assign are ``<...>`` placeholders. Each entry: the flow, its
-    id, its run scope and the requests in the order they would be sent.
+    id, its run scope (with the ``data_access`` consents of the collections its transfers use)
+    and the requests in the order they would be sent.
     """
     import shutil
     import tempfile
@@ -214,7 +215,9 @@ def deploy_requests(config: ExperimentConfig, flow_names: Sequence[str]) -> list
     import globus_sdk
     from gladier.managers.login_manager import CallbackLoginManager
 
+    from tomocupy_gladier.auth import flow_run_scope, scope_key
     from tomocupy_gladier.client_factory import flow_class, globus_client
+    from tomocupy_gladier.flows import data_access_collections
     from tomocupy_gladier.globus_requests import Placeholders, RecordingTransport
 
     placeholders = Placeholders()
@@ -237,7 +240,7 @@ def deploy_requests(config: ExperimentConfig, flow_names: Sequence[str]) -> list
                 shutil.copyfile(real, storage)
             # every scope gets globus-sdk's NullAuthorizer: nothing is logged in, no token sent
             no_login = CallbackLoginManager(
-                {}, callback=lambda scopes: {str(s): globus_sdk.NullAuthorizer() for s in scopes})
+                {}, callback=lambda scopes: {scope_key(s): globus_sdk.NullAuthorizer() for s in scopes})
             client = globus_client(name, config, login_manager=no_login, storage_file=storage,
                                    compute_manager=_recording_compute_manager(flow_class(name), transport))
             client.flows_manager._flows_client = _flows_client(transport)
@@ -245,7 +248,7 @@ def deploy_requests(config: ExperimentConfig, flow_names: Sequence[str]) -> list
         planned.append(placeholders.shown({
             "flow": name,
             "flow_id": flow_id,
-            "run_scope": str(_flow_user_scope(flow_id)),
+            "run_scope": str(flow_run_scope(flow_id, data_access_collections(flow_class(name), config))),
             "requests": [r.to_json() for r in transport.recorded],
         }))
     return planned
