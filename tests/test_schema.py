@@ -22,7 +22,7 @@ def good_input() -> dict:
         "source": {"id": SOURCE, "path": "/data/scan1.h5"},
         "destination": {"id": FACILITY, "path": "/raw/scan1.h5"},
         "transfer_recursive": False,
-        "transfer_sync_level": "checksum",
+        "transfer_sync_level": 3,
         "recon": {"command": "recon", "reconstruction-type": "full", "rotation-axis": 1024.5,
                   "remove-stripe-method": "vo-all", "minus-log": True},
         "tomocupy": {"file_name": "/eagle/raw/scan1.h5", "output": "/eagle/raw_rec/scan1_rec",

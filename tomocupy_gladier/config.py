@@ -138,6 +138,17 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "required": ["email"],
             "additionalProperties": False,
         },
+        "choice": {
+            "type": "object",
+            "title": "Who may choose the centre of an interactive run",
+            "properties": {
+                # Wait For User Selection's selectable_by takes Globus Auth identity URNs
+                "selectable_by": {"type": "array", "uniqueItems": True,
+                                  "items": {"type": "string",
+                                            "pattern": "^urn:globus:auth:identity:[0-9a-fA-F-]{36}$"}},
+            },
+            "additionalProperties": False,
+        },
         "transfers": {
             "type": "object",
             "title": "Transfers",
@@ -236,6 +247,8 @@ class ExperimentConfig:
     publish: PublishConfig | None = None
     return_data: ReturnConfig | None = None
     notify: NotifyConfig | None = None
+    # besides the run's own user: the identities that may choose an interactive run's centre
+    choice_selectable_by: tuple[str, ...] = ()
     recon: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     local_state_dir: Path | None = None
@@ -397,6 +410,7 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         publish=publish,
         return_data=return_data,
         notify=notify,
+        choice_selectable_by=tuple(raw.get("choice", {}).get("selectable_by", ())),
         recon=dict(raw.get("recon", {})),
         tags=tuple(raw.get("experiment", {}).get("tags", [])),
         local_state_dir=local_state_dir,

@@ -23,6 +23,8 @@ from tomocupy_gladier.flow_input_types import (
     TomocupyBlock,
 )
 from tomocupy_gladier.output_folders import previews_folder, run_logs_folder, tomocupy_output
+from tomocupy_gladier.redaction import EMAIL_CREDENTIALS_KEY
+from tomocupy_gladier.tools.return_data import SYNC_CHECKSUM
 from tomocupy_gladier.smtp_account import account_from_environment, missing_account_variables
 
 
@@ -110,17 +112,21 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
         "publishv2": publish_input(config, location, output, options, previews, publish_metadata),
         "return_data": return_input(config),
     }
-    data["notify"] = notify_input(config, location, output, data["publishv2"], backend or config.backend)
+    backend = backend or config.backend
+    data["notify"] = notify_input(config, location, output, data["publishv2"], backend)
     if transfer:
         assert config.source is not None and location.source_path is not None
         data = {  # the transfer keys come first in the input
             "source": {"id": config.source.id, "path": str(location.source_path)},
             "destination": {"id": config.facility.id, "path": str(location.facility_path)},
             "transfer_recursive": False,
-            "transfer_sync_level": "checksum",
+            "transfer_sync_level": SYNC_CHECKSUM,
             **data,
         }
-    return {"input": data}
+    body: FlowInput = {"input": data}
+    if data["notify"]["enable"]:
+        body[EMAIL_CREDENTIALS_KEY] = email_credentials(config, backend)  # type: ignore[literal-required]
+    return body
 
 
 def is_try(recon: Mapping[str, Any]) -> bool:
@@ -169,14 +175,8 @@ GLOBUS_RUN_PAGE = "https://app.globus.org/runs/"  # + run id: a run's page in th
 
 def notify_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,
                  publish: Mapping[str, Any], backend: str) -> NotifyBlock:
-    """The ``notify`` block: an explicit ``enable`` flag and, when enabled, the message's parts.
-
-    On Globus the Send Notification Email provider sends through the experiment's SMTP server
-    and needs its account in the request (``send_credentials``, which the flow keeps out of
-    the run's logs); it comes from the environment, never from the experiment file. Locally
-    the account stays in the environment: the local provider reads it there, so it is never
-    written into the run store. Without ``smtp`` the local provider fills a mailbox file.
-    """
+    """The ``notify`` block: an explicit ``enable`` flag and, when enabled, the message's parts
+    (the sending account travels apart: :func:`email_credentials`)."""
     notify = config.notify
     if notify is None:
         return {"enable": False}
@@ -185,8 +185,9 @@ def notify_input(config: ExperimentConfig, location: ScanLocation, output: PureP
         record = f"globus://{publish['destination_collection']}{published}"
     else:
         record = "not published (no [publish] section)"
-    block: NotifyBlock = {
+    return {
         "enable": True,
+        # one string, as every published Send Notification Email request has it (docs/notifications.md)
         "destination": ", ".join(notify.email),
         "sender": notify.sender,
         "subject": f"[tomocupy-gladier] {config.name}: {location.name}",
@@ -196,22 +197,32 @@ def notify_input(config: ExperimentConfig, location: ScanLocation, output: PureP
         "run_page": notify.run_page or (GLOBUS_RUN_PAGE if backend == "globus"
                                         else serve_run_page(config)),
     }
-    if notify.smtp is None:
+
+
+def email_credentials(config: ExperimentConfig, backend: str) -> dict[str, Any]:
+    """``credential_value`` of the notification's SMTP credential, which the flow input carries
+    at its top as ``_private_email_credentials`` (private run state, see :mod:`redaction`).
+
+    On Globus the Send Notification Email provider sends through the experiment's SMTP server
+    and needs its account (``hostname``, ``port``, ``username``, ``password``); the account
+    comes from the environment, never from the experiment file. Locally only the server is
+    given: the local provider reads the account from its own environment, so the run store
+    never holds it; without ``smtp`` it is ``{}`` and the local provider fills a mailbox file.
+    """
+    assert config.notify is not None
+    if config.notify.smtp is None:
         if backend == "globus":
             raise UserError("[notify] on the globus backend needs smtp = \"host:port\": Globus's Send "
                             "Notification Email sends through your SMTP server")
-        block["send_credentials"] = []  # the local provider then fills the mailbox file
-        return block
-    host, port = notify.smtp
+        return {}
+    host, port = config.notify.smtp
     value: dict[str, Any] = {"hostname": host, "port": port}
     if backend == "globus":
         missing = missing_account_variables()
         if missing:
             raise UserError(f"[notify] on the globus backend needs the SMTP account in {' and '.join(missing)}")
         value.update(account_from_environment())
-    block["send_credentials"] = [{"credential_method": "email", "credential_type": "smtp",
-                                  "credential_value": value}]
-    return block
+    return value
 
 
 def choice_page(config: ExperimentConfig, backend: str) -> dict[str, str]:
@@ -313,4 +324,5 @@ def interactive_input(config: ExperimentConfig, location: ScanLocation, try_reco
                          "logs": str(run_logs_folder(output)), "timeout": config.timeout},
         "choices": int(choices),
         "montage": montage,
+        "selectable_by": list(config.choice_selectable_by),
     }

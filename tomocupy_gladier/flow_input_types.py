@@ -75,9 +75,9 @@ class ReturnDataBlock(TypedDict):
 
 
 class NotifyBlock(TypedDict):
-    """``notify``: the email when a run ends (only ``enable`` when off). ``send_credentials``
-    is the Send Notification Email provider's: the SMTP server (and, on Globus, its account
-    from the environment); empty locally without ``smtp`` (the mailbox file)."""
+    """``notify``: the email when a run ends (only ``enable`` when off). The sending account
+    is not here: it travels at the top of the flow input, in ``_private_email_credentials``
+    (:data:`~tomocupy_gladier.redaction.EMAIL_CREDENTIALS_KEY`)."""
 
     enable: bool
     destination: NotRequired[str]  # the addresses, comma-separated
@@ -89,8 +89,6 @@ class NotifyBlock(TypedDict):
     run_page: NotRequired[str]
     choose_page: NotRequired[str]  # interactive runs: where the centre is chosen (+ run id + suffix)
     choose_suffix: NotRequired[str]
-    send_credentials: NotRequired[list[dict[str, Any]]]
-
 
 class FlowInputData(TypedDict):
     """The value of ``input``. ``source``, ``destination`` and the ``transfer_*`` keys are
@@ -99,7 +97,7 @@ class FlowInputData(TypedDict):
     source: NotRequired[CollectionPath]
     destination: NotRequired[CollectionPath]
     transfer_recursive: NotRequired[bool]
-    transfer_sync_level: NotRequired[str]
+    transfer_sync_level: NotRequired[int]
     recon: dict[str, Any]  # tomocupy's options by their command-line names
     tomocupy: TomocupyBlock
     compute_endpoint: str
@@ -111,6 +109,11 @@ class FlowInputData(TypedDict):
 
 
 class FlowInput(TypedDict):
-    """The flow input: ``{"input": {...}}``."""
+    """The flow input: ``{"input": {...}}``, and the notification's sending account when
+    ``notify`` is on: ``credential_value`` of Send Notification Email's SMTP credential
+    (``hostname``, ``port``; on Globus ``username`` and ``password`` too; ``{}`` locally
+    without ``smtp``: the mailbox file). Its name starts with ``_private``, so Flows leaves it
+    out of the run's state wherever a run is shown (the Flows docs' "Protecting Secrets")."""
 
     input: FlowInputData
+    _private_email_credentials: NotRequired[dict[str, Any]]

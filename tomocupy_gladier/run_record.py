@@ -15,7 +15,7 @@ from gladier.utils.name_generation import get_compute_flow_state_name
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
 from tomocupy_gladier.local import flow_rules
-from tomocupy_gladier.tools.notify import FAILURE_KEY
+from tomocupy_gladier.tools.notify import FAILURE_KEY, UNSENT_KEY
 from tomocupy_gladier.tools.previews import make_previews
 from tomocupy_gladier.tools.scan_metadata import scan_metadata
 from tomocupy_gladier.tools.tomocupy_recon import tomocupy_recon
@@ -105,6 +105,18 @@ class RunRecord:
         details = self.raw.get("details") or {}
         parts = [str(p) for p in (details.get("code"), details.get("description")) if p]
         return ": ".join(parts) or "no reason given"
+
+
+    @property
+    def warnings(self) -> list[str]:
+        """What went wrong without failing the run: a success email that was not sent
+        (``NotifySucceededUnsent``, see :mod:`tomocupy_gladier.tools.notify`)."""
+        unsent = self.state.get(UNSENT_KEY)
+        if not isinstance(unsent, Mapping):
+            return []
+        reason = ": ".join(str(p) for p in (unsent.get("error"), unsent.get("cause")) if p)
+        return [f"{unsent.get('warning', 'the success email was not sent')}"
+                + (f" ({reason})" if reason else "")]
 
 
 def logged_result(entries: list[Mapping[str, Any]], state: str) -> dict[str, Any]:

@@ -10,7 +10,9 @@ import copy
 from typing import Any, Mapping
 
 from tomocupy_gladier.options import recon_schema
+from tomocupy_gladier.redaction import PRIVATE_PREFIX
 
+PRIVATE_FIELDS = f"^{PRIVATE_PREFIX}"  # top-level input fields Flows keeps out of sight
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
@@ -71,11 +73,11 @@ TRANSFER_PROPERTIES: dict[str, Any] = {
                            "beamline is a folder rather than one HDF5 file.",
                            "type": "boolean", "default": False},
     "transfer_sync_level": {"title": "Skip a scan already copied",
-                            "description": "How the copy decides the scan is already at the facility: "
-                            "exists = a file of that name is there; size = same size; mtime = same "
-                            "size and not older; checksum = same content (safest).",
-                            "type": "string", "enum": ["exists", "size", "mtime", "checksum"],
-                            "default": "checksum"},
+                            "description": "How the copy decides the scan is already at the facility "
+                            "(the Transfer API's sync levels): 0 = a file of that name is there; "
+                            "1 = same size; 2 = same size and not older; 3 = same content "
+                            "(checksum, safest).",
+                            "type": "integer", "enum": [0, 1, 2, 3], "default": 3},
 }
 
 RECON_PROPERTIES: dict[str, Any] = {
@@ -271,17 +273,8 @@ NOTIFY_PROPERTIES: dict[str, Any] = {
                             "where the centre is chosen; the run id and the suffix below are "
                             "appended.", "type": "string"},
             "choose_suffix": {"title": "Choice page suffix", "type": "string"},
-            "send_credentials": {
-                "title": "Sending account",
-                "description": "For Globus's Send Notification Email: the SMTP server and account "
-                "(kept out of the run's logs). Empty on the local backend, whose provider reads the "
-                "account from its environment.",
-                "type": "array",
-                "items": {"title": "Account", "type": "object"},
-            },
         },
-        needed_when_on=("destination", "sender", "subject", "scan", "output", "record", "run_page",
-                        "send_credentials"),
+        needed_when_on=("destination", "sender", "subject", "scan", "output", "record", "run_page"),
     ),
 }
 
@@ -324,6 +317,15 @@ def _interactive_properties() -> dict[str, Any]:
                     },
                     needed_when_on=("source", "destination"),
                 ),
+                "selectable_by": {
+                    "title": "Who else may choose",
+                    "description": "Globus identities (urn:globus:auth:identity:...) that may "
+                    "choose the centre besides the person who started the run ([choice] "
+                    "selectable_by of the experiment).",
+                    "type": "array", "uniqueItems": True, "default": [],
+                    "items": {"title": "Identity", "type": "string",
+                              "pattern": "^urn:globus:auth:identity:[0-9a-fA-F-]{36}$"},
+                },
             },
             "required": ["try_recon", "try_tomocupy", "choices", "montage"],
             "additionalProperties": False,
@@ -384,6 +386,9 @@ def flow_input_schema(
             }
         },
         "required": ["input"],
+        # the notification's sending account travels beside "input" as private run state
+        # (redaction.py); a pattern, not a property, so that no start form shows a field for it
+        "patternProperties": {PRIVATE_FIELDS: {"type": "object"}},
         "additionalProperties": False,
     })
 

@@ -143,3 +143,30 @@ def test_the_backend_serves_the_providers_url(tmp_path):
     reopened = LocalBackend.open(tmp_path / "state")
     reopened.close()
     assert reopened.serve_url == "http://127.0.0.1:8123"  # kept for workers and later processes
+
+
+def test_selectable_by_is_enforced_as_the_hosted_provider_documents_it(store):
+    """An option without its own list takes the landing page's; whoever chooses locally acts
+    as the run's user (the provider's docs, tests/fixtures/action_providers/SOURCES.md)."""
+    from tomocupy_gladier.local.providers.weboption import local_identity
+
+    run = store.create_run("f", {}, username="alice")
+    other = "urn:globus:auth:identity:0b5ad2c5-2c7e-4f4c-9d4b-1f9e2a3b4c5d"
+    body = {"landing_page": {**BODY["landing_page"], "selectable_by": [other]},
+            "options": [BODY["options"][0], {**BODY["options"][1],
+                                             "selectable_by": [local_identity("alice")]}]}
+    provider = WaitForOptionProvider(store, poll=0.02)
+    thread, out = _run_in_thread(provider, _request(run["run_id"], body))
+    _waiting(store, run["run_id"])
+    with pytest.raises(SelectionError, match="not selectable by this run's user"):
+        store.select(run["run_id"], "r-option-0")  # inherits the landing page's list
+    assert store.run_selection(run["run_id"])["status"] == "WAITING"
+    store.select(run["run_id"], "r-option-1")  # its own list names the run's user
+    thread.join(5)
+    assert out[0].details["name"] == "centre 34.00"
+
+
+def test_selectable_by_must_be_a_list_of_identities():
+    bad = {**BODY, "options": [{**BODY["options"][0], "selectable_by": "everyone"}]}
+    with pytest.raises(InvalidRequest, match="selectable_by"):
+        check_request(bad)

@@ -124,7 +124,8 @@ def with_defaults(defaults: Mapping[str, Any], body_for: BodyBuilder) -> BodyBui
     base = dict(defaults.get("input", {}))
 
     def merged(job: JobRow) -> dict[str, Any]:
-        return {"input": {**base, **body_for(job)["input"]}}
+        body = body_for(job)  # its private fields (the email account) stay beside "input"
+        return {**body, "input": {**base, **body["input"]}}
 
     return merged
 

@@ -329,6 +329,8 @@ def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None =
             console.print(f"run {run_id}: [{colour}]{record.status}[/{colour}]")
             if record.failure:
                 console.print(Text(f"failure: {record.failure}", style="red"), highlight=False)
+            for warning in record.warnings:
+                console.print(Text(f"warning: {warning}", style="yellow"), highlight=False)
             return record
         time.sleep(delay)
 
@@ -365,6 +367,8 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
     failure = RunRecord(record).failure
     if failure:
         click.echo(f"failure: {failure}")
+    for warning in RunRecord(record).warnings:
+        click.echo(f"warning: {warning}")
     from tomocupy_gladier.consents import describe as describe_consent, missing_consent
 
     consent = missing_consent(record)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import gladier.exc
 from gladier import GladierBaseClient, generate_flow_definition
 from gladier_tools.publish import Publishv2
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
@@ -18,9 +19,10 @@ from tomocupy_gladier.schema import (
     TRANSFER_PROPERTIES,
     flow_input_schema,
 )
+from tomocupy_gladier.redaction import is_private
 from tomocupy_gladier.tools.notify import add_notifications
 from tomocupy_gladier.tools.previews import Previews, make_previews, make_previews_tasks
-from tomocupy_gladier.tools.return_data import TRANSFER_URL, ReturnData
+from tomocupy_gladier.tools.return_data import SYNC_CHECKSUM, TRANSFER_URL, ReturnData
 from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
 from tomocupy_gladier.gladier_storage import locked_storage
 from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
@@ -69,7 +71,7 @@ def mirror_publication(definition: dict) -> None:
         "source_endpoint.$": f"{source}.source_endpoint",
         "destination_endpoint.$": f"{source}.destination_endpoint",
         "DATA.$": f"{source}.DATA",
-        "sync_level": "checksum",
+        "sync_level": SYNC_CHECKSUM,
         "verify_checksum": True,
         "delete_destination_extra": True,
     }
@@ -97,6 +99,26 @@ class TomocupyClient(GladierBaseClient):
         if transfer_wait_time is not None:
             self.transfer_wait_time = int(transfer_wait_time)
         super().__init__(*args, **kwargs)
+
+    def run_flow(self, flow_input: dict | None = None, use_defaults: bool = True,
+                 **flow_kwargs: Any) -> Any:
+        """Gladier's ``run_flow``, also sending the input's top-level private fields (the
+        notification's account, ``_private_email_credentials``) beside ``input``: Gladier
+        accepts nothing but ``input`` there, and Flows hides ``_private*`` run state."""
+        flow_input = dict(flow_input or {})
+        private = {k: flow_input.pop(k) for k in list(flow_input) if is_private(k)}
+        if not private:
+            return super().run_flow(flow_input or None, use_defaults=use_defaults, **flow_kwargs)
+        if set(flow_input) != {"input"}:
+            raise gladier.exc.ConfigException(
+                f'Malformed input to flow: besides private fields all input is nested under "input", '
+                f"got {sorted(flow_input)}")
+        body = self.get_input() if use_defaults else {"input": {}}
+        body["input"].update(flow_input["input"])
+        for tool in self.tools:
+            self.check_input(tool, body)
+        self.sync_flow()
+        return self.flows_manager.run_flow(body={**body, **private}, **flow_kwargs)
 
     def _determine_storage(self) -> Any:
         # Gladier's own storage rewrites its file in place: unsafe for runs started together

@@ -35,7 +35,8 @@ from .providers.compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
 from .providers.notify import NOTIFY_URL, NotifyProvider
 from .providers.search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider
 from .providers.transfer import TRANSFER_URL, TransferProvider
-from .providers.weboption import DEFAULT_SERVE_URL, WAIT_FOR_OPTION_URL, WaitForOptionProvider
+from .providers.weboption import (DEFAULT_SERVE_URL, WAIT_FOR_OPTION_URL, WaitForOptionProvider,
+                                  local_identity)
 from .registry import FunctionRegistry
 from .actions import ActionRegistry
 from .interpreter import FlowRunner, RunOutcome
@@ -190,7 +191,9 @@ class LocalBackend:
             runner = self._runner(flow)
             context = {
                 "run_id": run_id, "flow_id": flow["id"], "flow_title": flow["title"],
-                "username": self.username, "label": record["label"], "tags": record["tags"],
+                "username": self.username, "user_id": local_identity(self.username),
+                "identities": [local_identity(self.username)],
+                "label": record["label"], "tags": record["tags"],
                 "start_time": record["start_time"],
             }
             log = _LogBuffer(self.store, run_id)

@@ -10,7 +10,8 @@ Outcomes, as recorded on the run:
   true), ``States.Runtime`` (a path outside an action's parameters, e.g. a Choice variable,
   does not exist; or the state outgrew the size limit).
 
-``details.output`` always holds the run state at the end (without ``_context``) and
+``details.output`` always holds the run state at the end (without ``_context``, and without
+the fields whose names start with ``_private``, which Flows never shows) and
 ``details.state_name`` the state that failed, if any.
 """
 
@@ -24,6 +25,8 @@ import traceback
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
+
+from tomocupy_gladier.redaction import omit_private
 
 from .actions import ActionRegistry, ActionRequest, ActionResult
 from .choice import evaluate_rule
@@ -130,7 +133,8 @@ class FlowRunner:
         emit = self._emit
         state = copy.deepcopy(run_input)
         state.pop("_context", None)
-        emit("FlowStarted", "The Flow Instance started execution", {"input": run_input})
+        # what is shown of a run leaves its private fields out, as Flows does (redaction.py)
+        emit("FlowStarted", "The Flow Instance started execution", {"input": omit_private(run_input)})
         name: str | None = self.definition["StartAt"]
         while name is not None:
             sdef = self.states[name]
@@ -153,9 +157,10 @@ class FlowRunner:
                 )
                 next_name = catcher["Next"]
             name = next_name
-        emit("FlowSucceeded", "The Flow Instance completed successfully", {"output": state})
+        shown = omit_private(state)
+        emit("FlowSucceeded", "The Flow Instance completed successfully", {"output": shown})
         return RunOutcome("SUCCEEDED", "FlowSucceeded",
-                          "The Flow Instance completed successfully", state)
+                          "The Flow Instance completed successfully", shown)
 
     # ---------------------------------------------------------------- helpers
 
@@ -163,7 +168,7 @@ class FlowRunner:
                        result: dict) -> RunOutcome:
         self._emit("FlowFailed", f"State {name} failed with {error}: {cause}",
                    {"state_name": name, "error": error, "cause": cause, "result": result})
-        return RunOutcome("FAILED", error, cause, state, state_name=name)
+        return RunOutcome("FAILED", error, cause, omit_private(state), state_name=name)
 
     @staticmethod
     def _matching_catcher(sdef: dict, error: str) -> dict | None:

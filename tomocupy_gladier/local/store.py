@@ -420,6 +420,14 @@ class RunStore(SQLiteFile):
             chosen = next((o for o in selection["options"] if o.get("url_suffix") == url_suffix), None)
             if chosen is None:
                 raise SelectionError(f"run {run_id} offers no option {url_suffix!r}")
+            # whoever chooses locally acts as the run's user (providers/weboption.py)
+            from .providers.weboption import local_identity, selectable_by
+
+            user = self._db.execute("SELECT username FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            allowed = selectable_by(chosen, (selection["request"] or {}).get("landing_page"))
+            if allowed is not None and local_identity(user[0] or "") not in allowed:
+                raise SelectionError(f"option {url_suffix!r} of run {run_id} is not selectable by "
+                                     f"this run's user ({local_identity(user[0] or '')})")
             self._db.execute("UPDATE selections SET status='SELECTED', chosen=?, chosen_by=?, decided=? "
                              "WHERE action_id=? AND status='WAITING'",
                              (json.dumps(chosen), chosen_by, now_iso(), selection["action_id"]))

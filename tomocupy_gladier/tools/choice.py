@@ -23,7 +23,7 @@ from typing import Any
 from gladier import GladierBaseTool, generate_flow_definition
 
 from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
-from tomocupy_gladier.tools.return_data import TRANSFER_URL
+from tomocupy_gladier.tools.return_data import SYNC_CHECKSUM, TRANSFER_URL
 
 COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
 # Globus' hosted "Wait For User Selection" action provider (Flows docs: Hosted Action Providers)
@@ -48,7 +48,7 @@ CHOSEN_RECON_PATH = f"$.{CHOSEN_STATE}.recon"
 
 def make_choice_options(previews_result: dict | None = None, recon: dict | None = None,
                         interactive: dict | None = None, run_id: str | None = None,
-                        **data: object) -> dict:
+                        user_id: str | None = None, **data: object) -> dict:
     """The options of the centre choice, in the shape of the "Wait For User Selection" action
     provider's input, from a try's previews result.
 
@@ -58,6 +58,9 @@ def make_choice_options(previews_result: dict | None = None, recon: dict | None 
       ``rotation-axis`` set to its centre (automatic search off).
     - ``interactive``: the flow input's block; ``choices`` = how many centres are offered.
     - ``run_id``: the flow run; every URL suffix starts with it (suffixes are global).
+    - ``user_id``: the run's user (``$._context.user_id``, an identity URN); with the
+      experiment's ``interactive.selectable_by`` it is who may choose (``selectable_by`` on the
+      landing page and every option), so the emailed link is no use to anyone else.
 
     Returns ``options`` (``name``, ``description``, ``url_suffix``, ``completed_message``),
     ``landing_page`` (``url_suffix``, ``page_title``, ``header_text``, ``preamble_text``),
@@ -99,6 +102,12 @@ def make_choice_options(previews_result: dict | None = None, recon: dict | None 
         chosen.update({"rotation-axis": center, "rotation-axis-auto": "manual"})
         by_name[name] = chosen
 
+    choosers = [str(who) for who in [user_id, *(settings.get("selectable_by") or [])] if who]
+    choosers = list(dict.fromkeys(choosers))
+    if choosers:
+        for option in options:
+            option["selectable_by"] = list(choosers)
+
     montage = shown.get("montage") or {}
     published = (settings.get("montage") or {})
     where = ""
@@ -113,6 +122,8 @@ def make_choice_options(previews_result: dict | None = None, recon: dict | None 
         "preamble_text": (f"The try of {scan or 'the scan'} suggests {float(suggested):.2f}."
                           f"{where} Choose the centre the full reconstruction uses."),
     }
+    if choosers:
+        landing_page["selectable_by"] = list(choosers)
     return {"options": options, "landing_page": landing_page, "centers": centers, "recon": by_name,
             "suggested_center": float(suggested), "montage": montage.get("file")}
 
@@ -123,7 +134,7 @@ def make_choice_options_tasks() -> list[dict[str, Any]]:
     return [{"function_id.$": "$.input.make_choice_options_function_id",
              "kwargs": {"previews_result.$": f"$.{TRY_PREVIEWS_STATE}.details.results[0].output",
                         "recon.$": "$.input.recon", "interactive.$": "$.input.interactive",
-                        "run_id.$": "$._context.run_id"}}]
+                        "run_id.$": "$._context.run_id", "user_id.$": "$._context.user_id"}}]
 
 
 @generate_flow_definition(modifiers={make_choice_options: {
@@ -189,7 +200,7 @@ def _try_definition() -> dict:
                     "source_endpoint.$": "$.input.interactive.montage.source.id",
                     "destination_endpoint.$": "$.input.interactive.montage.destination.id",
                     "label": "tomocupy-gladier: try montage",
-                    "sync_level": "checksum",
+                    "sync_level": SYNC_CHECKSUM,
                     "verify_checksum": True,
                     "delete_destination_extra": True,
                     "DATA": [{"source_path.$": "$.input.interactive.montage.source.path",

@@ -15,8 +15,15 @@ it too, after its own last step):
 
 The action provider (https://docs.globus.org/api/flows/hosted-action-providers/ap-notification-notify/)
 is synchronous, needs sending credentials (SMTP or AWS SES) in the request and substitutes
-``$name`` in ``body_template`` from ``body_variables``. ``send_credentials`` is listed in
-``__Private_Parameters`` so that Globus keeps it out of the run's logs.
+``$name`` in ``body_template`` from ``body_variables``. The SMTP credential's value is read from
+``$._private_email_credentials``, a top-level field of the flow input that Flows keeps out of
+every view of the run's state (its name starts with ``_private``; the Flows docs' "Protecting
+Secrets", and the MDF curation flow Globus published does the same); ``send_credentials`` is
+listed in ``__Private_Parameters`` so that the request is not shown either.
+
+A success email that cannot be sent leaves the run SUCCEEDED: ``NotifySucceeded`` catches its
+error into ``$.NotifyUnsent`` and ends in ``NotifySucceededUnsent``, which
+:attr:`~tomocupy_gladier.run_record.RunRecord.warnings` reports.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any, Iterable
 
 from gladier import GladierBaseTool
 
+from tomocupy_gladier.redaction import EMAIL_CREDENTIALS_KEY
 from tomocupy_gladier.tools.choice import CHOICE_OPTIONS_STATE
 
 NOTIFY_URL = "https://actions.globus.org/notification/notify"
@@ -41,8 +49,11 @@ RESULT_PATH = "$.Notify"
 WAITING_CHOICE_STATE = "NotifyWaitingChoice"
 WAITING_STATE = "NotifyWaiting"
 WAITING_SKIPPED_STATE = "NotifyWaitingSkipped"
+UNSENT_STATE = "NotifySucceededUnsent"
+UNSENT_KEY = "NotifyUnsent"
 NOTIFY_STATES = (CHOICE_STATE, SUCCEEDED_STATE, SKIPPED_STATE, FAILURE_CHOICE_STATE, FAILED_STATE,
-                 FAIL_STATE, WAITING_CHOICE_STATE, WAITING_STATE, WAITING_SKIPPED_STATE)
+                 FAIL_STATE, WAITING_CHOICE_STATE, WAITING_STATE, WAITING_SKIPPED_STATE,
+                 UNSENT_STATE)
 
 SUCCEEDED_TEMPLATE = """\
 Run $run_id succeeded.
@@ -86,7 +97,8 @@ def _message(subject_suffix: str, template: str, variables: dict[str, str]) -> d
             "scan.$": "$.input.notify.scan",
             **variables,
         },
-        "send_credentials.$": "$.input.notify.send_credentials",
+        "send_credentials": [{"credential_method": "email", "credential_type": "smtp",
+                              "credential_value.$": f"$.{EMAIL_CREDENTIALS_KEY}"}],
         "__Private_Parameters": ["send_credentials"],
     }
 
@@ -184,10 +196,22 @@ def add_notifications(definition: dict[str, Any]) -> None:
         }
     states[CHOICE_STATE] = _enabled_choice(
         "Email the run's end only when input.notify.enable is true", SUCCEEDED_STATE, SKIPPED_STATE)
-    states[SUCCEEDED_STATE] = notify_state(
+    succeeded = notify_state(
         " succeeded", SUCCEEDED_TEMPLATE,
         {"output.$": "$.input.notify.output", "record.$": "$.input.notify.record"},
         comment="Email that the run succeeded, with the published record", End=True)
+    # the reconstruction is done and published: an email that cannot be sent must not fail it
+    succeeded["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.{UNSENT_KEY}",
+                           "Next": UNSENT_STATE}]
+    states[SUCCEEDED_STATE] = succeeded
+    states[UNSENT_STATE] = {
+        "Comment": "The run succeeded but its email could not be sent: say so and end SUCCEEDED",
+        "Type": "Pass",
+        "Parameters": {"warning": "the success email was not sent",
+                       "error.$": f"$.{UNSENT_KEY}.Error", "cause.$": f"$.{UNSENT_KEY}.Cause"},
+        "ResultPath": f"$.{UNSENT_KEY}",
+        "End": True,
+    }
     states[SKIPPED_STATE] = {
         "Comment": "No [notify] email in the experiment: nobody is emailed",
         "Type": "Pass",

@@ -19,6 +19,9 @@ from tomocupy_gladier.limits import TRANSFER_WAIT_TIME
 from tomocupy_gladier.tools.scan_metadata import scan_metadata
 
 TRANSFER_URL: str = Transfer.flow_definition["States"]["Transfer"]["ActionUrl"]
+# The Transfer API's "checksum" sync level, as the Transfer action provider takes it: an
+# integer (0 exists, 1 size, 2 mtime, 3 checksum), as globus-sdk's TransferData sends it
+SYNC_CHECKSUM = 3
 # the request the metadata step made for this run (see the module)
 REQUEST = f"$.{get_compute_flow_state_name(scan_metadata)}.details.results[0].output.return_data"
 
@@ -44,7 +47,7 @@ def _return_definition() -> dict:
                     "source_endpoint.$": f"{REQUEST}.source.id",
                     "destination_endpoint.$": f"{REQUEST}.destination.id",
                     "label": "tomocupy-gladier: results sent back",
-                    "sync_level": "checksum",
+                    "sync_level": SYNC_CHECKSUM,
                     "verify_checksum": True,
                     # the scientist's copy mirrors this run's results, never a mix of runs
                     "delete_destination_extra": True,

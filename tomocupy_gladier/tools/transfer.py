@@ -21,6 +21,8 @@ import copy
 
 from gladier_tools.globus import Transfer
 
+from tomocupy_gladier.tools.return_data import SYNC_CHECKSUM
+
 LOCATE_STATE = "LocateScan"
 SCAN_FILE_STATE = "ScanFile"
 
@@ -87,5 +89,5 @@ class ScanTransfer(Transfer):
     the states that name the scan at the facility from its beamline path (see the module)."""
 
     flow_definition = _scan_transfer_definition()
-    flow_input = {"transfer_sync_level": "checksum", "transfer_recursive": False}
+    flow_input = {"transfer_sync_level": SYNC_CHECKSUM, "transfer_recursive": False}
     required_input = ["source", "destination", "transfer_sync_level", "transfer_recursive"]

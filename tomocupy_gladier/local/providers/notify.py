@@ -5,9 +5,12 @@ Like https://actions.globus.org/notification/notify it is synchronous, substitut
 ``send_credentials`` (``credential_type: smtp``; ``credential_value`` with ``hostname`` and
 ``port``). The account (``username``/``password``) may be in the request, as Globus needs it, or
 in this process's environment (``TOMOCUPY_GLADIER_SMTP_USERNAME``/``_PASSWORD``), so that the
-local run store never holds it. With an empty ``send_credentials`` the message is appended to
-an mbox file instead: the local stand-in for a mail server, readable with any mail client or
-Python's ``mailbox`` module.
+local run store never holds it. ``destination`` is one string (addresses separated by commas),
+the form of every published request to the hosted provider (docs/notifications.md). With an
+empty ``credential_value`` (the local backend without ``smtp``) the message is appended to an
+mbox file instead: the local stand-in for a mail server, readable with any mail client or
+Python's ``mailbox`` module; Globus would refuse such a request, and the globus backend never
+sends one.
 """
 
 from __future__ import annotations
@@ -34,11 +37,10 @@ _MIMETYPES = {"text/plain": "plain", "text/html": "html"}
 
 
 def _addresses(destination: Any) -> list[str]:
-    if isinstance(destination, str):
-        destination = destination.split(",")
-    if not isinstance(destination, list):
-        raise InvalidRequest("'destination' must be an address or a list of addresses")
-    found = [str(d).strip() for d in destination if str(d).strip()]
+    if not isinstance(destination, str):
+        raise InvalidRequest("'destination' must be a string: an address, or addresses separated "
+                             "by commas")
+    found = [d.strip() for d in destination.split(",") if d.strip()]
     bad = [d for d in found if "@" not in d]
     if not found or bad:
         raise InvalidRequest(f"'destination' needs email addresses, got {destination!r}")
@@ -46,14 +48,15 @@ def _addresses(destination: Any) -> list[str]:
 
 
 def _smtp_credentials(credentials: Any) -> dict[str, Any] | None:
-    if not isinstance(credentials, list):
-        raise InvalidRequest("'send_credentials' must be a list")
-    if not credentials:
-        return None
+    """The SMTP server to send through; None for the local mailbox (an empty value)."""
+    if not isinstance(credentials, list) or not credentials:
+        raise InvalidRequest("'send_credentials' must be a non-empty list")
     first = credentials[0]
     if not isinstance(first, dict) or first.get("credential_type") != "smtp":
         raise InvalidRequest("only credential_type 'smtp' is served locally (not 'ses')")
     value = first.get("credential_value")
+    if value == {}:
+        return None
     if not isinstance(value, dict) or not value.get("hostname"):
         raise InvalidRequest("smtp credentials need credential_value.hostname")
     return value
@@ -77,7 +80,7 @@ class NotifyProvider:
         if mimetype not in _MIMETYPES:
             raise InvalidRequest(f"'body_mimetype' must be one of {sorted(_MIMETYPES)}")
         to = _addresses(body.get("destination"))
-        smtp = _smtp_credentials(body.get("send_credentials", []))
+        smtp = _smtp_credentials(body.get("send_credentials"))
 
         message = EmailMessage()
         message["From"] = str(body.get("sender") or "tomocupy-gladier@localhost")

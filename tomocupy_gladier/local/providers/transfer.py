@@ -27,6 +27,7 @@ from ..timestamps import now_iso
 
 TRANSFER_URL = "https://transfer.actions.globus.org/transfer/"
 
+# the Transfer API's sync levels, as integers (what the Transfer AP takes, and globus-sdk sends)
 SYNC_LEVELS = {"exists": 0, "size": 1, "mtime": 2, "checksum": 3}
 _BODY_KEYS = {
     "source_endpoint", "source_endpoint_id", "destination_endpoint", "destination_endpoint_id",
@@ -174,12 +175,11 @@ class TransferProvider:
             if not isinstance(item.get("recursive", False), bool):
                 raise InvalidRequest(f"DATA[{i}].recursive must be a boolean")
         sync = body.get("sync_level")
-        if isinstance(sync, str):
-            if sync not in SYNC_LEVELS:
-                raise InvalidRequest(f"sync_level {sync!r} is not one of {sorted(SYNC_LEVELS)}")
-            sync = SYNC_LEVELS[sync]
-        elif sync is not None and (isinstance(sync, bool) or sync not in (0, 1, 2, 3)):
-            raise InvalidRequest(f"sync_level {sync!r} must be 0-3 or a level name")
+        # the Transfer API's integers only (0 exists, 1 size, 2 mtime, 3 checksum): the form the
+        # AP documents and globus-sdk sends (tests/fixtures/action_providers/SOURCES.md)
+        if sync is not None and (isinstance(sync, bool) or sync not in SYNC_LEVELS.values()):
+            raise InvalidRequest(f"sync_level {sync!r} must be one of 0, 1, 2, 3 (the Transfer API's "
+                                 "integers: exists, size, mtime, checksum)")
         return items, {
             "source": source, "destination": destination, "sync_level": sync,
             "verify_checksum": bool(body.get("verify_checksum", True)),

@@ -10,11 +10,18 @@ Where Globus monitors ``https://actions.globus.org/weboption/option/<url_suffix>
 option is recorded in the run store with a URL of ``tomocupy-gladier serve``
 (``<serve>/runs/<run>/choose?option=<url_suffix>``; the landing page is ``<serve>/runs/<run>``),
 so that ``tomocupy-gladier choose`` from another process or the run's page answers it.
+
+``selectable_by`` (Globus Auth identity URNs) is enforced as the hosted provider documents it:
+an option without its own list takes the landing page's, and an option with a list may be
+chosen only by those identities. Whoever chooses locally (``choose``, the run's page in
+``serve``) acts as the run's user, whose identity is :func:`local_identity` of the run's
+username (also ``$._context.user_id`` of local runs).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +34,21 @@ OPTION_FIELDS = {"name", "url_suffix", "description", "completed_message", "sele
 LANDING_FIELDS = {"url_suffix", "page_title", "header_text", "header_background", "header_icon_url",
                   "header_icon_link", "preamble_text", "selectable_by", "include_text_input_form",
                   "text_input_form_prompt", "display_options_as"}
+
+
+def local_identity(username: str) -> str:
+    """The Globus Auth identity URN a local run's user stands for (stable per username)."""
+    return f"urn:globus:auth:identity:{uuid.uuid5(uuid.NAMESPACE_URL, f'tomocupy-gladier:{username}')}"
+
+
+def selectable_by(option: dict, landing_page: dict | None) -> list[str] | None:
+    """Who may choose ``option``: its own ``selectable_by``, else the landing page's (the hosted
+    provider's inheritance rule); None when anyone with the URL may."""
+    own = option.get("selectable_by")
+    if own is not None:
+        return list(own)
+    inherited = (landing_page or {}).get("selectable_by")
+    return list(inherited) if inherited is not None else None
 
 
 def option_url(serve_url: str, run_id: str, url_suffix: str) -> str:
@@ -53,6 +75,7 @@ def check_request(body: Any) -> tuple[list[dict], dict | None]:
         for key in ("name", "url_suffix"):
             if not isinstance(option.get(key), str) or not option[key]:
                 raise InvalidRequest(f"options[{k}].{key} must be a non-empty string")
+        _check_identities(option.get("selectable_by"), f"options[{k}].selectable_by")
         if option["url_suffix"] in suffixes:
             raise InvalidRequest(f"options[{k}].url_suffix {option['url_suffix']!r} is used twice")
         suffixes.add(option["url_suffix"])
@@ -61,9 +84,17 @@ def check_request(body: Any) -> tuple[list[dict], dict | None]:
         request_object(landing, LANDING_FIELDS, "landing_page")
         if not isinstance(landing.get("url_suffix"), str):
             raise InvalidRequest("'landing_page' must be an object with a url_suffix")
+        _check_identities(landing.get("selectable_by"), "landing_page.selectable_by")
         if landing["url_suffix"] in suffixes:
             raise InvalidRequest("the landing page's url_suffix is also an option's")
     return options, landing
+
+
+def _check_identities(value: Any, where: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InvalidRequest(f"'{where}' must be a list of Globus identity URNs")
 
 
 class WaitForOptionProvider:
