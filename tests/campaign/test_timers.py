@@ -112,13 +112,35 @@ def test_cron_cannot_express_every_interval():
         timers.cron_line(7 * 60, ["x"], NOON)
 
 
-def test_timers_client_asks_consent_for_the_flow():
+def _timers_scopes(add: object) -> list[str]:
     app = UserApp("t", client_id="9cc0a49e-0000-4000-8000-000000000000",
                   config=GlobusAppConfig(token_storage="memory"))
-    timers.timers_client(app, FLOW_ID)
-    needed = app.scope_requirements[TimersClient.resource_server]
-    dependencies = [str(d) for scope in needed for d in scope.dependencies]
-    assert any(f"flow_{FLOW_ID.replace('-', '_')}_user" in d for d in dependencies)
+    add(app)  # type: ignore[operator]
+    return [str(s) for s in app.scope_requirements[TimersClient.resource_server]]
+
+
+def test_timers_client_asks_consent_for_the_flow_as_the_sdk_does():
+    """Without data_access collections: exactly what globus-sdk's own add_app_flow_user_scope asks."""
+    ours = _timers_scopes(lambda app: timers.timers_client(app, FLOW_ID))
+    sdks = _timers_scopes(lambda app: TimersClient(app=app).add_app_flow_user_scope(FLOW_ID))
+    assert ours == sdks
+
+
+def test_timer_started_runs_carry_the_data_access_consents_of_the_flow():
+    """A timer runs the flow with the consents given when it was made: the dependency is the
+    flow's run scope with each mapped collection's data_access (as `login` and `deploy` ask)."""
+    from globus_sdk.scopes import ScopeParser, TimersScopes
+
+    from tomocupy_gladier.auth import flow_run_scope
+
+    collection = "22222222-2222-4222-8222-222222222222"
+    (ours,) = [s for s in _timers_scopes(lambda app: timers.timers_client(app, FLOW_ID, [collection]))
+               if "[" in s]
+    (parsed,) = ScopeParser.parse(ours)
+    assert parsed.scope_string == TimersScopes.timer.scope_string
+    (flow,) = parsed.dependencies
+    assert str(flow) == str(flow_run_scope(FLOW_ID, [collection]))
+    assert f"{collection}/data_access" in ours
 
 
 def _sent(call) -> dict:
@@ -207,7 +229,7 @@ def _globus_wiring(monkeypatch, service):
         service, wiring.with_defaults({"input": {"tomocupy_recon_function_id": "fn"}},
                                       wiring.body_builder(config, flow))))
     monkeypatch.setattr(campaign_commands, "timers_client_for",
-                        lambda config, flow_id: TimersClient(authorizer=globus_sdk.NullAuthorizer()))
+                        lambda config, flow_id, flow_name="tomocupy": TimersClient(authorizer=globus_sdk.NullAuthorizer()))
 
 
 def _timer_creates() -> list[dict]:
@@ -297,7 +319,9 @@ def test_dry_run_prints_what_the_sdk_would_send_offline(tmp_path, monkeypatch):
     assert timer["schedule"] == {"type": "recurring", "interval_seconds": 86400, "start": "2026-12-01T02:00:00+00:00"}
     flow_input = timer["body"]["body"]["input"]
     assert all("not registered yet" in v for k, v in flow_input.items() if k.endswith("_function_id"))
-    assert "hunter2" not in result.output and "<private>" in json.dumps(flow_input["notify"])
+    # Timers keeps the body for the timer's life: the email account is not in it at all
+    assert "hunter2" not in result.output
+    assert not [k for k in timer["body"]["body"] if k.startswith("_private")]
 
 
 def test_dry_run_uses_the_ids_gladier_stored_at_the_last_deploy(tmp_path, monkeypatch):
@@ -365,7 +389,7 @@ def test_timers_command_lists_and_deletes(tmp_path, monkeypatch):
         {"job_id": ours, "name": "tomocupy-gladier night abc", "status": "loaded", "next_run": "2026-12-02"},
         {"job_id": "x", "name": "not ours"}]})
     monkeypatch.setattr(campaign_commands, "timers_client_for",
-                        lambda config, flow_id: TimersClient(authorizer=globus_sdk.NullAuthorizer()))
+                        lambda config, flow_id, flow_name="tomocupy": TimersClient(authorizer=globus_sdk.NullAuthorizer()))
     result = CliRunner().invoke(main, ["campaign", "timers", "night", *state, "--delete-all"],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output

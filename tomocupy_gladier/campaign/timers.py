@@ -32,6 +32,7 @@ from globus_sdk import (
 
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.globus_requests import RecordingTransport
+from tomocupy_gladier.redaction import omit_private
 
 MIN_INTERVAL_SECONDS = 60  # Globus Timers: a user's timers together run at most once a minute
 TIMER_PREFIX = "tomocupy-gladier"
@@ -148,17 +149,35 @@ def timer_body(flow_input: Mapping[str, Any], tags: Sequence[str]) -> dict[str, 
     The keys are those of the Timers API's ``FlowStartDocument`` (``body``, ``tags``,
     ``run_managers``, ``run_monitors``), each also a key of Flows' run request; a ``label``
     is not among them, so runs are found by tag.
+
+    Timers keeps the body for the timer's whole life and shows it to its owner, and Flows'
+    private run state (``_private...`` fields: the email account) protects nothing there, so
+    those fields are left out: timer-started runs send no email (campaign runs send none each
+    anyway; an interactive one waits for its choice without the "waits" message).
     """
-    return {"body": dict(flow_input), "tags": list(tags)}
+    return {"body": omit_private(dict(flow_input)), "tags": list(tags)}
 
 
 def timer_name(campaign: str, key: str) -> str:
     return f"{TIMER_PREFIX} {campaign} {key}"
 
 
-def timers_client(app: globus_sdk.GlobusApp, flow_id: str) -> TimersClient:
-    """A Timers client whose login also consents to the timer running ``flow_id`` for the user."""
-    return TimersClient(app=app).add_app_flow_user_scope(flow_id)
+def timers_client(app: globus_sdk.GlobusApp, flow_id: str,
+                  data_access_collections: Iterable[str] = ()) -> TimersClient:
+    """A Timers client whose login also consents to the timer running ``flow_id`` for the user.
+
+    The dependency under the Timers scope is the flow's run scope with the ``data_access``
+    consents of the collections its transfers use (``auth.flow_run_scope``), not only the flow's
+    bare scope (``add_app_flow_user_scope``): a timer runs the flow with the consents given
+    here, and a run on a GCS mapped collection without its consent stops INACTIVE.
+    """
+    from globus_sdk.scopes import TimersScopes
+
+    from tomocupy_gladier.auth import flow_run_scope
+
+    client = TimersClient(app=app)
+    client.add_app_scope(TimersScopes.timer.with_dependency(flow_run_scope(flow_id, data_access_collections)))
+    return client
 
 
 def create_flow_timer(client: TimersClient, flow_id: str, name: str, body: Mapping[str, Any],

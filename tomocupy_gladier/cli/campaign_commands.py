@@ -270,11 +270,16 @@ def globus_app(config: ExperimentConfig) -> Any:
     return globus_sdk.UserApp("tomocupy-gladier", client_id=config.globus.get("client_id") or GladierBaseClient.client_id)
 
 
-def timers_client_for(config: ExperimentConfig, flow_id: str | None) -> Any:
-    """A Timers client; with ``flow_id``, its login consents to running that flow
-    (``add_app_flow_user_scope``)."""
+def timers_client_for(config: ExperimentConfig, flow_id: str | None, flow_name: str = "tomocupy") -> Any:
+    """A Timers client; with ``flow_id``, its login consents to running that flow with the
+    ``data_access`` consents of the collections the flow's transfers use."""
+    from tomocupy_gladier.client_factory import flow_class
+    from tomocupy_gladier.flows import data_access_collections
+
     app = globus_app(config)
-    return timers.timers_client(app, flow_id) if flow_id else timers.TimersClient(app=app)
+    if not flow_id:
+        return timers.TimersClient(app=app)
+    return timers.timers_client(app, flow_id, data_access_collections(flow_class(flow_name), config))
 
 
 def _cli_program() -> list[str]:
@@ -327,7 +332,7 @@ def schedule(name: str, every: str | None, start: str | None, end: str | None, a
         flow_id = getattr(service, "flow_id", None)
         if not flow_id:
             raise UserError("this backend's run service has no Globus flow id: timers need the Globus backend")
-        client = timers_client_for(config, str(flow_id))
+        client = timers_client_for(config, str(flow_id), meta["flow"])
         existing = [dict(j) for j in client.list_jobs().get("jobs", [])]
         ours = timers.ours(existing, name)
         if ours:
