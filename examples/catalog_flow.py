@@ -106,18 +106,16 @@ def catalog_path(config: ExperimentConfig) -> PurePosixPath:
 
 
 if __name__ == "__main__":
-    from tomocupy_gladier.client_factory import make_client
-    from tomocupy_gladier.cli.flow_commands import follow_run
     from tomocupy_gladier.config import load_config
-    from tomocupy_gladier.flow_input import build_flow_input, recon_parameters, run_label
+    from tomocupy_gladier.plan import Ask, RunRequest, plan
+    from tomocupy_gladier.run_following import follow_run
 
     scan, config_path = sys.argv[1], sys.argv[sys.argv.index("--config") + 1]
     config = load_config(config_path)
-    recon = recon_parameters(config, {}, "full")
-    body = build_flow_input(config, scan, recon)
-    body["input"]["catalog_file"] = str(catalog_path(config))
-    client = make_client(TomocupyFlowWithCatalog, config)
-    run = client.run_flow(flow_input=body, label=run_label(config, scan, recon))
+    planned = plan(config, RunRequest(scan, flow=TomocupyFlowWithCatalog, ask=Ask.FULL,
+                                      extra_input={"catalog_file": str(catalog_path(config))}))
+    client = planned.client()
+    run = client.run_flow(flow_input=planned.body, label=planned.label, tags=planned.tags)
     final = follow_run(client, run["run_id"])
-    print(f"catalogue: {body['input']['catalog_file']}")
-    sys.exit(0 if final["status"] == "SUCCEEDED" else 1)
+    print(f"catalogue: {planned.body['input']['catalog_file']}")
+    sys.exit(0 if final.succeeded else 1)

@@ -72,16 +72,15 @@ class TomocupyFlowWithNotice(TomocupyClient):
 
 
 if __name__ == "__main__":
-    from tomocupy_gladier.cli.flow_commands import follow_run
     from tomocupy_gladier.config import load_config
-    from tomocupy_gladier.flow_input import recon_parameters
-    from tomocupy_gladier.plan import plan_run
+    from tomocupy_gladier.plan import Ask, RunRequest, plan
+    from tomocupy_gladier.run_following import follow_run
 
     scan, config_path = sys.argv[1], sys.argv[sys.argv.index("--config") + 1]
     config = load_config(config_path)
-    plan = plan_run(config, scan, recon_parameters(config, {}, "full"), flow=TomocupyFlowWithNotice,
-                    extra_input={"notify_outbox": str(config.path.parent / "notices.jsonl")})
-    client = plan.client()
-    run = client.run_flow(flow_input=plan.body, label=plan.label, tags=plan.tags)
+    planned = plan(config, RunRequest(scan, flow=TomocupyFlowWithNotice, ask=Ask.FULL,
+                                      extra_input={"notify_outbox": str(config.path.parent / "notices.jsonl")}))
+    client = planned.client()
+    run = client.run_flow(flow_input=planned.body, label=planned.label, tags=planned.tags)
     final = follow_run(client, run["run_id"])
     sys.exit(0 if final.succeeded else 1)

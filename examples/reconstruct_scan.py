@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import sys
 
-from tomocupy_gladier.cli.flow_commands import follow_run
 from tomocupy_gladier.config import load_config
-from tomocupy_gladier.flow_input import recon_parameters
 from tomocupy_gladier.flows import TomocupyFlow
-from tomocupy_gladier.plan import plan_run
+from tomocupy_gladier.plan import RunRequest, plan
+from tomocupy_gladier.run_following import follow_run
 from tomocupy_gladier.run_record import RECON_STATE
 
 # Parameters for this experiment, by tomocupy's option names (they override [recon] in the file).
@@ -27,10 +26,10 @@ PARAMETERS = {
 
 def main(config_path: str, scan: str) -> int:
     config = load_config(config_path)
-    recon = recon_parameters(config, PARAMETERS)
-    plan = plan_run(config, scan, recon, flow=TomocupyFlow, tags=("example",))
-    client = plan.client()
-    run = client.run_flow(flow_input=plan.body, label=plan.label, tags=plan.tags)
+    planned = plan(config, RunRequest(scan, flow=TomocupyFlow, overrides=PARAMETERS, tags=("example",)))
+    print("rotation axis:", planned.axis_source)
+    client = planned.client()
+    run = client.run_flow(flow_input=planned.body, label=planned.label, tags=planned.tags)
     print("run id:", run["run_id"])
     final = follow_run(client, run["run_id"], delay=1.0)
     print("reconstruction:", final.result(RECON_STATE).get("output"))

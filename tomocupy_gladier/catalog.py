@@ -132,6 +132,18 @@ def search_local(state_dir: str | Path, query: str, filters: SearchFilters = Sea
     return _matching(((e["subject"], e["content"]) for e in entries), filters)[:limit]
 
 
+def globus_search_client(config: Any) -> Any:
+    """A Globus Search client for the experiment's login (logging in for the Search scope)."""
+    import globus_sdk
+
+    from tomocupy_gladier.auth import login_manager_for
+
+    scope = str(globus_sdk.SearchClient.scopes.search)
+    manager = login_manager_for(config.globus.get("client_id"))
+    manager.ensure_login([scope])
+    return globus_sdk.SearchClient(authorizer=manager.authorizers[scope])
+
+
 def search_globus(search_client: Any, index: str, query: str, filters: SearchFilters = SearchFilters(),
                   *, limit: int = 50) -> list[Record]:
     """Search a Globus Search index with ``search_client`` (a ``globus_sdk.SearchClient``)."""

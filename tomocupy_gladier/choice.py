@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.run_record import FINAL_STATUSES, logged_result
+from tomocupy_gladier.run_record import FINAL_STATUSES, logged_result, run_log_entries
 from tomocupy_gladier.tools.choice import (
     CHOICE_OPTIONS_STATE,
     WAIT_STATE,
@@ -65,12 +65,6 @@ def _local_store(client: Any) -> Any | None:
     return getattr(backend, "store", None)
 
 
-def _log(client: Any, run_id: str) -> list[dict]:
-    from tomocupy_gladier.cli.flow_commands import run_log_entries
-
-    return run_log_entries(client, run_id)
-
-
 def option_centre(name: str, centers: dict[str, Any]) -> float | None:
     """The centre of the option called ``name`` (from MakeChoiceOptions' ``centers``)."""
     if name in centers:
@@ -102,7 +96,7 @@ def waiting_choice(client: Any, run_id: str, record: dict | None = None) -> Wait
     selection = store.run_selection(run_id) if store is not None else None
     if store is not None and (selection is None or selection["status"] != "WAITING"):
         return None  # the local store knows without reading the log
-    entries = _log(client, run_id)
+    entries = run_log_entries(client, run_id)
     made = logged_result(entries, CHOICE_OPTIONS_STATE)
     centers = dict(made.get("centers") or {})
     if selection is not None:
@@ -135,7 +129,7 @@ def _not_waiting(client: Any, run_id: str, record: dict) -> ChoiceError:
         if selection is not None and selection["status"] == "SELECTED":
             chosen = selection["chosen"]["name"]
     else:
-        started, ended = _wait_entries(_log(client, run_id))
+        started, ended = _wait_entries(run_log_entries(client, run_id))
         if ended is not None:
             output = (ended.get("details") or {}).get("output") or {}
             chosen = (output.get("details") or {}).get("name") or "an option"

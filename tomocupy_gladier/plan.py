@@ -1,18 +1,22 @@
 """Plan, then run: everything about one run, computed once before anything starts.
 
-``plan_run`` turns (experiment, scan, options, flow) into a :class:`RunPlan`: the flow class,
-the backend, the validated flow input, the reconstruction folder, where each run's log goes,
-where results are sent back and where the rotation axis comes from. ``run``, ``demo``,
-campaigns and the folder watcher start runs from a plan and never recompute its parts.
+:func:`plan` is the one entry: a :class:`RunRequest` says what the user asked (the scan, the
+flow, a try, a full or an interactive reconstruction or one chosen from a try, the options,
+the parameter set, the backend), built alike by ``run``, a campaign job, ``watch``, the start
+page and the examples; :func:`plan` decides the parameters and where the rotation axis comes
+from (:class:`AxisSource`) once and returns a :class:`RunPlan`: the flow class, the backend,
+the validated flow input, the reconstruction folder, where each run's log goes, where results
+are sent back. The shells start runs from a plan and print it; they never recompute its parts.
 Everything a user can get wrong is refused here, before a scan is moved.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
@@ -26,11 +30,77 @@ from tomocupy_gladier.flow_input import (
     recon_parameters,
     run_label,
 )
-from tomocupy_gladier.flows import moves_scan
+from tomocupy_gladier.flows import moves_scan, waits_for_choice
 from tomocupy_gladier.options import without_tomocupy_defaults
-from tomocupy_gladier.output_folders import run_logs_folder
-from tomocupy_gladier.run_record import RunRecord
+from tomocupy_gladier.output_folders import run_logs_folder, tomocupy_output
+from tomocupy_gladier.run_record import PREVIEWS_STATE, RunRecord
 from tomocupy_gladier.validation import validate_flow_input
+
+
+class Ask(Enum):
+    """Which reconstruction the user asked for."""
+
+    EXPERIMENT = "experiment"    # the experiment file's reconstruction-type (try unless it says)
+    TRY = "try"                  # one slice for a range of centres
+    FULL = "full"                # the whole volume
+    INTERACTIVE = "interactive"  # a try, a wait for the choice of the centre, the full volume
+    FROM_TRY = "from-try"        # the full volume with a finished try run's parameters
+
+
+class Origin(Enum):
+    """Where a request was made: what the wording of the plan and the run's e-mails depend on."""
+
+    COMMAND_LINE = "on the command line"
+    CAMPAIGN = "in the campaign's job"      # a campaign's manifest, or a scan `watch` found
+    FORM = "in the start form"
+    PROGRAM = "by the program"              # a script (examples/) calling plan()
+
+
+class AxisSource(Enum):
+    """Where a run's rotation axis comes from; its value is the run summary's words."""
+
+    FROM_TRY = "chosen from try run {try_run}"
+    AUTOMATIC = "tomocupy's automatic search (rotation-axis-auto = auto)"
+    GIVEN = "given {where} (automatic search off)"
+    EXPERIMENT = "the experiment file's rotation-axis"
+    MIDDLE = "the middle of the projections (tomocupy's default)"
+    INTERACTIVE = "chosen during the run (interactive)"
+
+    def describe(self, *, origin: Origin = Origin.COMMAND_LINE, try_run: str | None = None) -> str:
+        """In words, for the run summary."""
+        return self.value.format(where=origin.value, try_run=try_run)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the user asked for one run, as the command line, a campaign job, ``watch``, a start
+    form or a script says it; :func:`plan` decides the rest.
+
+    ``flow``: a flow name of :data:`tomocupy_gladier.flows.FLOWS` or a client class (an extended
+    flow). ``overrides``: tomocupy options for this run, over the experiment's ``[recon]``.
+    ``param_set``: a campaign's named parameter set (None: the default one, whose
+    reconstruction folder is tomocupy's own). ``from_try``/``center``: with
+    :attr:`Ask.FROM_TRY`, the try run and the centre chosen from it (default: its suggestion).
+    ``form``: the flow input a start form sent (``{"input": {...}}``, without function ids),
+    validated against ``form_schema`` (default: the flow's) and run as sent. ``extra_input``
+    and ``publish_metadata``: inputs of the steps an extended flow adds, extra published
+    metadata. ``backend``: as the experiment file names it (None: the experiment's).
+    """
+
+    scan: str
+    flow: Any = "tomocupy"
+    ask: Ask = Ask.EXPERIMENT
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    param_set: str | None = None
+    backend: str | None = None
+    from_try: str | None = None
+    center: float | None = None
+    origin: Origin = Origin.PROGRAM
+    tags: tuple[str, ...] = ()
+    form: Mapping[str, Any] | None = None
+    form_schema: Mapping[str, Any] | None = None
+    extra_input: Mapping[str, Any] | None = None
+    publish_metadata: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -47,7 +117,23 @@ class RunPlan:
     logs: PurePosixPath            # the folder of per-run reconstruction logs
     label: str
     tags: list[str] = field(default_factory=list)
-    axis_source: str = ""
+    axis: AxisSource | None = None  # None: not decided (a plan made by plan_run alone)
+    origin: Origin = Origin.PROGRAM
+    try_run: str | None = None      # the try run the parameters were chosen from
+
+    @property
+    def axis_source(self) -> str:
+        """Where this run's rotation axis comes from, in words for the run summary."""
+        return self.axis.describe(origin=self.origin, try_run=self.try_run) if self.axis else ""
+
+    def axis_summary(self, reported: str | None) -> str:
+        """Where the reconstruction's axis came from: what the reconstruction step reported
+        (``rotation_axis_source``) and, unless tomocupy searched for it, why that value (the
+        experiment file, the command line, a try)."""
+        source = reported or self.axis_source
+        if source.startswith(SEARCHED_AXIS):
+            return source
+        return f"{source}, {self.axis_source}"
 
     @property
     def is_try(self) -> bool:
@@ -76,21 +162,23 @@ class RunPlan:
         return make_client(self.flow, self.config, self.backend, background=background)
 
 
-def axis_source(config: ExperimentConfig, overrides: Mapping[str, Any], recon: Mapping[str, Any],
-                from_try: str | None = None) -> str:
-    """Where this run's rotation axis comes from, in words for the run summary."""
+# how the reconstruction step (tools/tomocupy_recon.py) reports an axis tomocupy searched for
+SEARCHED_AXIS = "tomocupy automatic search"
+
+
+def decide_axis(config: ExperimentConfig, overrides: Mapping[str, Any], recon: Mapping[str, Any], *,
+                from_try: bool = False) -> AxisSource:
+    """Where the rotation axis of a run with ``recon`` (the experiment's ``[recon]`` and this
+    run's ``overrides``) comes from."""
     if from_try:
-        return f"chosen from try run {from_try}"
+        return AxisSource.FROM_TRY
     if recon.get("rotation-axis-auto") == "auto":
-        return "tomocupy's automatic search (rotation-axis-auto = auto)"
+        return AxisSource.AUTOMATIC
     if "rotation-axis" in overrides:
-        return "given on the command line (automatic search off)"
+        return AxisSource.GIVEN
     if recon.get("rotation-axis") not in (None, -1, -1.0):
-        return "the experiment file's rotation-axis"
-    return "the middle of the projections (tomocupy's default)"
-
-
-INTERACTIVE_AXIS = "chosen during the run (interactive)"
+        return AxisSource.EXPERIMENT
+    return AxisSource.MIDDLE
 
 
 def interactive_parameters(config: ExperimentConfig, overrides: Mapping[str, Any] | None
@@ -101,12 +189,101 @@ def interactive_parameters(config: ExperimentConfig, overrides: Mapping[str, Any
     return recon_parameters(config, overrides, "full"), recon_parameters(config, overrides, "try")
 
 
+def plan(config: ExperimentConfig, request: RunRequest, *,
+         find_run: Callable[[str], RunRecord] | None = None) -> RunPlan:
+    """Decide everything about the run ``request`` asks for: its parameters, where its axis
+    comes from, its flow input; checked before anything starts (see :func:`plan_run`).
+
+    ``find_run``: how the try run of :attr:`Ask.FROM_TRY` is read (default: from the backend).
+    Raises :class:`UserError`, nothing started.
+    """
+    flow = _flow_class(request.flow)
+    if request.form is not None:
+        return plan_form(config, request, flow)
+    interactive = waits_for_choice(flow)
+    if request.ask is Ask.INTERACTIVE and not interactive:
+        raise UserError(f"an interactive run needs a flow that waits for the choice of the centre, "
+                        f"not {flow.__name__}")
+    if interactive and request.ask in (Ask.TRY, Ask.FULL, Ask.FROM_TRY):
+        raise UserError("the interactive flow makes its own try and full reconstruction: "
+                        f"ask for no {request.ask.value} reconstruction")
+    overrides = dict(request.overrides)
+    kind = {Ask.TRY: "try", Ask.FULL: "full", Ask.FROM_TRY: "full"}.get(request.ask)
+    if request.ask is Ask.FROM_TRY:
+        if not request.from_try:
+            raise UserError("a reconstruction from a try needs the try's run id")
+        tried = (find_run or _backend_run_finder(config, flow, request.backend))(request.from_try)
+        overrides = {**parameters_from_try(tried, request.scan, request.center), **overrides}
+    try_recon: dict[str, Any] | None = None
+    if interactive:
+        recon, try_recon = interactive_parameters(config, overrides)
+        axis = AxisSource.INTERACTIVE
+    else:
+        recon = recon_parameters(config, overrides, kind)
+        axis = decide_axis(config, overrides, recon, from_try=request.ask is Ask.FROM_TRY)
+    if request.param_set is not None and not recon.get("out-path-name"):
+        # reprocessing with other parameters must not overwrite the earlier reconstruction
+        scan = locate_scan(config, request.scan, transfer=moves_scan(flow)).posix_path
+        default = tomocupy_output(scan, "full")
+        recon["out-path-name"] = str(default.with_name(f"{default.name}_{request.param_set}"))
+    extra_input = dict(request.extra_input or {})
+    if request.origin is Origin.CAMPAIGN and not interactive:
+        # one email per run of a campaign of hundreds would bury the scientist: the campaign's
+        # report says how its runs went (the run log shows NotifySkipped). A run that waits
+        # for a person keeps its email: it is how they know.
+        extra_input["notify"] = {"enable": False}
+    planned = plan_run(config, request.scan, recon, flow=flow, backend=request.backend,
+                       tags=request.tags, publish_metadata=request.publish_metadata,
+                       extra_input=extra_input or None, try_recon=try_recon)
+    return _decided(planned, axis, request)
+
+
+def _decided(planned: RunPlan, axis: AxisSource, request: RunRequest) -> RunPlan:
+    return replace(planned, axis=axis, origin=request.origin,
+                   try_run=request.from_try if request.ask is Ask.FROM_TRY else None)
+
+
+def _backend_run_finder(config: ExperimentConfig, flow: Any, backend: str | None
+                        ) -> Callable[[str], RunRecord]:
+    from tomocupy_gladier.client_factory import make_client
+
+    return lambda run_id: RunRecord(make_client(flow, config, backend).get_status(run_id))
+
+
+def _flow_class(name: Any) -> Any:
+    from tomocupy_gladier.client_factory import flow_class
+
+    return flow_class(name)
+
+
+def parameters_from_try(record: RunRecord, scan: str, center: float | None) -> dict[str, Any]:
+    """The try run's reconstruction parameters, for a full reconstruction at the chosen centre."""
+    if not record.succeeded:
+        raise UserError(f"run {record.run_id} is {record.status}; --from-try needs a finished try run")
+    tried = record.flow_input
+    recon = dict(tried.get("recon") or {})
+    if not is_try(recon):
+        raise UserError(f"run {record.run_id} was a {recon.get('reconstruction-type')} reconstruction, "
+                        "not a try")
+    tried_scan = PurePosixPath((tried.get("tomocupy") or {}).get("file_name", "")).name
+    if tried_scan != PurePosixPath(scan).name:
+        raise UserError(f"run {record.run_id} reconstructed {tried_scan}, not {PurePosixPath(scan).name}")
+    if center is None:
+        center = record.result(PREVIEWS_STATE).get("suggested_center")
+        if center is None:
+            raise UserError(f"run {record.run_id} has no suggested centre; choose one with --center")
+    recon.update({"reconstruction-type": "full", "rotation-axis": round(float(center), 2),
+                  "rotation-axis-auto": "manual"})
+    return recon
+
+
 def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, flow: Any,
-             backend: str | None = None, tags: tuple[str, ...] = (), axis: str = "",
+             backend: str | None = None, tags: tuple[str, ...] = (),
              publish_metadata: Mapping[str, Any] | None = None,
              extra_input: Mapping[str, Any] | None = None,
              try_recon: Mapping[str, Any] | None = None) -> RunPlan:
-    """Check and decide everything about one run of ``flow`` on ``scan`` with ``recon``.
+    """Check and assemble one run of ``flow`` on ``scan`` with ``recon`` (decided parameters:
+    :func:`plan` decides them from a request, and where the axis comes from).
 
     ``extra_input``: inputs of the steps an extended flow adds (validated with the rest).
     ``try_recon``: the try's parameters of the interactive flow (``recon`` is then the full
@@ -136,9 +313,16 @@ def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, f
     output = PurePosixPath(body["input"]["tomocupy"]["output"])
     return RunPlan(config=config, flow=flow, backend=chosen, location=location, recon=dict(recon),
                    body=body, output=output, logs=run_logs_folder(output),
-                   label=run_label(config, location.name, recon if try_recon is None
-                                   else {**recon, "reconstruction-type": "interactive"}),
-                   tags=list(config.tags) + list(tags) + ["tomocupy-gladier"], axis_source=axis)
+                   label=plan_label(config, location, recon, interactive=try_recon is not None),
+                   tags=list(config.tags) + list(tags) + ["tomocupy-gladier"])
+
+
+def plan_label(config: ExperimentConfig, location: ScanLocation, recon: Mapping[str, Any], *,
+               interactive: bool) -> str:
+    """The run's label: the experiment, the scan and what is reconstructed (``interactive`` for
+    a run that waits for the choice of the centre, whose ``recon`` is the full one's)."""
+    return run_label(config, location.name, {**recon, "reconstruction-type": "interactive"}
+                     if interactive else recon)
 
 
 def readable_scan(config: ExperimentConfig, location: ScanLocation, backend: str) -> Path | None:
@@ -246,14 +430,14 @@ def form_scan_location(config: ExperimentConfig, data: Mapping[str, Any], *, tra
     return ScanLocation(name, source_path, facility_path, posix_path)
 
 
-def plan_form_run(config: ExperimentConfig, body: Mapping[str, Any], *, flow: Any,
-                  backend: str | None = None, schema: Mapping[str, Any] | None = None,
-                  tags: tuple[str, ...] = ()) -> RunPlan:
-    """A run from a start form's input (``{"input": {...}}`` as the flow receives it, without
-    the function ids, which Gladier adds): validated against ``schema`` (default: the flow's),
-    then checked as :func:`plan_run` checks a command-line run (the scan, its ranges, the
-    engine). Raises :class:`UserError` (``FlowInputError`` for the schema) and starts nothing."""
-    chosen = backend or config.backend
+def plan_form(config: ExperimentConfig, request: RunRequest, flow: Any) -> RunPlan:
+    """The run a start form's input asks for (``request.form``: ``{"input": {...}}`` as the flow
+    receives it, without the function ids, which Gladier adds): validated against
+    ``request.form_schema`` (default: the flow's), then checked as a command-line run is (the
+    scan, its ranges, the engine), and run as sent. Raises :class:`UserError`
+    (``FlowInputError`` for the schema) and starts nothing."""
+    chosen = request.backend or config.backend
+    body: Any = request.form
     if not isinstance(body, Mapping) or not isinstance(body.get("input"), Mapping):
         raise UserError('the form must send a JSON object {"input": {...}}')
     body = json.loads(json.dumps(body))
@@ -261,20 +445,21 @@ def plan_form_run(config: ExperimentConfig, body: Mapping[str, Any], *, flow: An
     if isinstance(data.get("recon"), Mapping):
         # a form sends every field: options at tomocupy's own default say nothing
         data["recon"] = without_tomocupy_defaults(data["recon"])
-    validate_flow_input(schema or schema_without_function_ids(flow.flow_schema), body)
+    validate_flow_input(request.form_schema or schema_without_function_ids(flow.flow_schema), body)
     recon = dict(data.get("recon") or {})
     location = form_scan_location(config, data, transfer=moves_scan(flow), backend=chosen)
     check_ranges(recon, readable_scan(config, location, chosen))
     check_engine(config, recon, chosen)
-    from tomocupy_gladier.output_folders import tomocupy_output
-
     given = (data.get("tomocupy") or {}).get("output")
     output = PurePosixPath(given) if given else tomocupy_output(
         location.posix_path, str(recon.get("reconstruction-type", "try")))
     given_logs = (data.get("tomocupy") or {}).get("logs")
-    return RunPlan(config=config, flow=flow, backend=chosen, location=location, recon=recon,
-                   body=body, output=output,
-                   logs=PurePosixPath(given_logs) if given_logs else run_logs_folder(output),
-                   label=run_label(config, location.name, recon),
-                   tags=list(config.tags) + list(tags) + ["tomocupy-gladier"],
-                   axis_source=axis_source(config, {}, recon))
+    # what the form sets apart from the experiment's [recon] is this run's ask
+    overrides = {k: v for k, v in recon.items() if config.recon.get(k) != v}
+    planned = RunPlan(config=config, flow=flow, backend=chosen, location=location, recon=recon,
+                      body=body, output=output,
+                      logs=PurePosixPath(given_logs) if given_logs else run_logs_folder(output),
+                      label=plan_label(config, location, recon, interactive=waits_for_choice(flow)),
+                      tags=list(config.tags) + list(request.tags) + ["tomocupy-gladier"])
+    axis = AxisSource.INTERACTIVE if waits_for_choice(flow) else decide_axis(config, overrides, recon)
+    return _decided(planned, axis, request)

@@ -130,3 +130,12 @@ def logged_result(entries: list[Mapping[str, Any]], state: str) -> dict[str, Any
             except (KeyError, IndexError, TypeError):
                 return {}
     return {}
+
+
+def run_log_entries(client: Any, run_id: str) -> list[dict]:
+    """The run's log entries (FlowStarted, ActionStarted, ...) from whichever backend runs it."""
+    manager = client.flows_manager
+    if hasattr(manager, "get_run_logs"):
+        return list(manager.get_run_logs(run_id))
+    response = manager.flows_client.get_run_logs(run_id, limit=100)
+    return list(response.get("entries", []))

@@ -14,10 +14,9 @@ from tomocupy_gladier.campaign.service import RunService
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.client_factory import flow_class
-from tomocupy_gladier.flow_input import locate_scan, recon_parameters
-from tomocupy_gladier.flows import moves_scan, waits_for_choice
-from tomocupy_gladier.output_folders import tomocupy_output
-from tomocupy_gladier.plan import INTERACTIVE_AXIS, interactive_parameters, plan_run
+from tomocupy_gladier.flow_input import locate_scan
+from tomocupy_gladier.flows import moves_scan
+from tomocupy_gladier.plan import Origin, RunRequest, plan
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_FLOW = "recon"  # data already at the facility: reconstruct + publish, no transfer
@@ -90,31 +89,21 @@ def manifest_jobs(config: ExperimentConfig, manifest_path: str | os.PathLike[str
     return list(jobs.values()), flow
 
 
+def job_request(job: JobRow, flow: Any) -> RunRequest:
+    """What a campaign's job (or a scan ``watch`` found) asks for: its scan, its parameters over
+    the experiment's, its parameter set."""
+    return RunRequest(job.dataset, flow=flow, overrides=dict(job.params),
+                      param_set=None if job.param_set == DEFAULT_PARAM_SET else job.param_set,
+                      origin=Origin.CAMPAIGN)
+
+
 def body_builder(config: ExperimentConfig, flow_name: str) -> BodyBuilder:
     """Flow input of a job, from its plan: the experiment's defaults overridden by the job's
     parameters, checked as ``run`` checks them (a job that cannot work fails alone)."""
-    flow = flow_class(flow_name)
-    chooses = waits_for_choice(flow)
-    if chooses:
-        # each run waits for a person: the "waits for your choice" email is how they know
-        axis, extra_input = INTERACTIVE_AXIS, None
-    else:
-        # one email per run of a campaign of hundreds would bury the scientist: the campaign's
-        # report says how its runs went (the run log shows NotifySkipped)
-        axis, extra_input = "", {"notify": {"enable": False}}
+    flow = flow_class(flow_name)  # an unknown flow is refused now, not at the first job
 
     def body_for(job: JobRow) -> dict[str, Any]:
-        if chooses:
-            recon, try_recon = interactive_parameters(config, job.params)
-        else:
-            recon, try_recon = recon_parameters(config, job.params), None
-        if job.param_set != DEFAULT_PARAM_SET and not recon.get("out-path-name"):
-            # reprocessing with other parameters must not overwrite the earlier reconstruction
-            scan = locate_scan(config, job.dataset, transfer=moves_scan(flow)).posix_path
-            default = tomocupy_output(scan, "full")
-            recon["out-path-name"] = str(default.with_name(f"{default.name}_{job.param_set}"))
-        return plan_run(config, job.dataset, recon, flow=flow, axis=axis, try_recon=try_recon,
-                        extra_input=extra_input).body
+        return plan(config, job_request(job, flow)).body
 
     return body_for
 

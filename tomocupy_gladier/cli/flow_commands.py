@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Callable
 
 import click
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from tomocupy_gladier.client_factory import make_client, offline_client
 from tomocupy_gladier.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.flow_input import is_try, recon_parameters
 from tomocupy_gladier.redaction import redact
-from tomocupy_gladier.flows import FLOWS, waits_for_choice
+from tomocupy_gladier.flows import FLOWS
 from tomocupy_gladier.options import RECON_OPTIONS, ReconOption
-from tomocupy_gladier.plan import INTERACTIVE_AXIS, RunPlan, axis_source, interactive_parameters, plan_run
-from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord
+from tomocupy_gladier.plan import Ask, Origin, RunPlan, RunRequest, plan as make_plan
+from tomocupy_gladier.run_following import follow_run
+from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord, run_log_entries
 
 console = Console(stderr=True)
 
@@ -185,38 +183,10 @@ def run(scan: str, config_path: str | None, flow_name: str, backend: str | None,
         from_try: str | None, center: float | None, interactive: bool, dry_run: bool, follow: bool,
         command: str | None, **params: Any) -> None:
     """Reconstruct SCAN (a path on the beamline, or at the facility with --flow recon)."""
-    if try_ and full:
-        raise UserError("--try and --full contradict each other: give one")
-    interactive = interactive or flow_name == "interactive"
-    if interactive:
-        if try_ or full or from_try:
-            raise UserError("--interactive makes its own try and full reconstruction: drop "
-                            "--try, --full and --from-try")
-        if flow_name == "recon":
-            raise UserError("--interactive copies the scan from the beamline first: drop --flow recon")
-        flow_name = "interactive"
-    rtype = "try" if try_ else "full" if full else None
-    config = load(config_path)
-    overrides = params_from_cli(params)
-    if command:
-        overrides["command"] = command
-    if center is not None and not from_try:
-        raise UserError("--center goes with --from-try; to set the axis directly use --rotation-axis")
-    flow = FLOWS[flow_name]
-    if from_try:
-        if rtype == "try":
-            raise UserError("--from-try starts the full reconstruction chosen from a try: drop --try")
-        tried = RunRecord(make_client(flow, config, backend).get_status(from_try))
-        overrides = {**parameters_from_try(tried, scan, center), **overrides}
-        rtype = "full"
-    if waits_for_choice(flow):
-        recon, try_recon = interactive_parameters(config, overrides)
-        plan = plan_run(config, scan, recon, flow=flow, backend=backend, axis=INTERACTIVE_AXIS,
-                        try_recon=try_recon)
-    else:
-        recon = recon_parameters(config, overrides, rtype)
-        plan = plan_run(config, scan, recon, flow=flow, backend=backend,
-                        axis=axis_source(config, overrides, recon, from_try))
+    request = request_from_cli(scan, flow_name=flow_name, backend=backend, try_=try_, full=full,
+                               from_try=from_try, center=center, interactive=interactive,
+                               command=command, params=params)
+    plan = make_plan(load(config_path), request)
     if dry_run:
         _print_json(plan.body)
         return
@@ -234,16 +204,41 @@ def run(scan: str, config_path: str | None, flow_name: str, backend: str | None,
     report_result(plan, final, scan)
 
 
+def request_from_cli(scan: str, *, flow_name: str, backend: str | None, try_: bool, full: bool,
+                     from_try: str | None, center: float | None, interactive: bool,
+                     command: str | None, params: dict[str, Any]) -> RunRequest:
+    """What `run`'s command line asks for; contradicting options are refused by name."""
+    if try_ and full:
+        raise UserError("--try and --full contradict each other: give one")
+    interactive = interactive or flow_name == "interactive"
+    if interactive:
+        if try_ or full or from_try:
+            raise UserError("--interactive makes its own try and full reconstruction: drop "
+                            "--try, --full and --from-try")
+        if flow_name == "recon":
+            raise UserError("--interactive copies the scan from the beamline first: drop --flow recon")
+        flow_name = "interactive"
+    if center is not None and not from_try:
+        raise UserError("--center goes with --from-try; to set the axis directly use --rotation-axis")
+    if from_try and try_:
+        raise UserError("--from-try starts the full reconstruction chosen from a try: drop --try")
+    overrides = params_from_cli(params)
+    if command:
+        overrides["command"] = command
+    ask = (Ask.INTERACTIVE if interactive else Ask.FROM_TRY if from_try else Ask.TRY if try_
+           else Ask.FULL if full else Ask.EXPERIMENT)
+    return RunRequest(scan, flow=flow_name, ask=ask, overrides=overrides, backend=backend,
+                      from_try=from_try, center=center, origin=Origin.COMMAND_LINE)
+
+
 def report_result(plan: RunPlan, final: RunRecord, scan: str) -> None:
     """What a finished run made: the axis and where it came from, the suggestion of a try, the
     previews, where results were sent back."""
     recon = final.result(RECON_STATE)
     previews = final.result(PREVIEWS_STATE)
     if recon.get("rotation_axis") is not None:
-        source = recon.get("rotation_axis_source") or plan.axis_source
-        if not source.startswith("tomocupy automatic"):
-            source = f"{source}, {plan.axis_source}"  # why that value: the file, the command, a try
-        click.echo(f"rotation axis: {recon['rotation_axis']:.2f} px, {source}")
+        click.echo(f"rotation axis: {recon['rotation_axis']:.2f} px, "
+                   f"{plan.axis_summary(recon.get('rotation_axis_source'))}")
     if recon.get("output"):
         click.echo(f"reconstruction: {recon['output']} ({recon.get('file_count')} files, "
                    f"{recon.get('bytes', 0) / 1e6:.1f} MB)")
@@ -261,87 +256,6 @@ def report_result(plan: RunPlan, final: RunRecord, scan: str) -> None:
     returned = plan.returned_to(final)
     if returned:
         click.echo(f"sent back to: {returned}")
-
-
-def parameters_from_try(record: RunRecord, scan: str, center: float | None) -> dict[str, Any]:
-    """The try run's reconstruction parameters, for a full reconstruction at the chosen centre."""
-    if not record.succeeded:
-        raise UserError(f"run {record.run_id} is {record.status}; --from-try needs a finished try run")
-    tried = record.flow_input
-    recon = dict(tried.get("recon") or {})
-    if not is_try(recon):
-        raise UserError(f"run {record.run_id} was a {recon.get('reconstruction-type')} reconstruction, "
-                        "not a try")
-    tried_scan = PurePosixPath((tried.get("tomocupy") or {}).get("file_name", "")).name
-    if tried_scan != PurePosixPath(scan).name:
-        raise UserError(f"run {record.run_id} reconstructed {tried_scan}, not {PurePosixPath(scan).name}")
-    if center is None:
-        center = record.result(PREVIEWS_STATE).get("suggested_center")
-        if center is None:
-            raise UserError(f"run {record.run_id} has no suggested centre; choose one with --center")
-    recon.update({"reconstruction-type": "full", "rotation-axis": round(float(center), 2),
-                  "rotation-axis-auto": "manual"})
-    return recon
-
-
-def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None = None) -> RunRecord:
-    """Poll a run until it ends, printing each state as it starts and ends.
-
-    ``tail``: a log file (the reconstruction's) whose new lines are shown while the run goes on.
-    """
-    seen = 0
-    tail_offset = 0
-    announced = False
-    while True:
-        status = client.get_status(run_id)
-        entries = run_log_entries(client, run_id)
-        for entry in entries[seen:]:
-            console.print(f"[dim]{str(entry.get('time', ''))[11:19]}[/dim] {entry.get('code', '')}: "
-                          f"{entry.get('description', '')}", highlight=False)
-        seen = len(entries)
-        if tail is not None and tail.exists():
-            with tail.open("rb") as log:
-                log.seek(tail_offset)
-                chunk = log.read()
-                tail_offset += len(chunk)
-            for line in chunk.decode(errors="replace").splitlines():
-                if line.strip() and not line.startswith("$ "):
-                    console.print(Text("    | ", style="cyan") + Text(line.strip()), highlight=False)
-        record = RunRecord(status)
-        if not announced and status.get("status") == "INACTIVE":
-            from tomocupy_gladier.consents import describe as describe_consent, missing_consent
-
-            consent = missing_consent(status)
-            if consent is not None:
-                announced = True
-                for line in describe_consent(consent):
-                    click.echo(line, err=True)
-        if not announced and not record.is_final and waits_for_choice(client):
-            from tomocupy_gladier.choice import describe, waiting_choice
-
-            waiting = waiting_choice(client, run_id, status)
-            if waiting is not None:
-                announced = True
-                for line in describe(waiting):
-                    click.echo(line, err=True)  # unwrapped: the URLs are copied from here
-        if record.is_final:
-            colour = "green" if record.succeeded else "red"
-            console.print(f"run {run_id}: [{colour}]{record.status}[/{colour}]")
-            if record.failure:
-                console.print(Text(f"failure: {record.failure}", style="red"), highlight=False)
-            for warning in record.warnings:
-                console.print(Text(f"warning: {warning}", style="yellow"), highlight=False)
-            return record
-        time.sleep(delay)
-
-
-def run_log_entries(client: Any, run_id: str) -> list[dict]:
-    """The run's log entries (FlowStarted, ActionStarted, ...) from whichever backend runs it."""
-    manager = client.flows_manager
-    if hasattr(manager, "get_run_logs"):
-        return list(manager.get_run_logs(run_id))
-    response = manager.flows_client.get_run_logs(run_id, limit=100)
-    return list(response.get("entries", []))
 
 
 @click.command()

@@ -15,9 +15,11 @@ from rich.table import Table
 from rich.text import Text
 
 from tomocupy_gladier.client_factory import local_backend, make_client
-from tomocupy_gladier.catalog import SearchFilters, search_globus, search_local
-from tomocupy_gladier.cli.flow_commands import config_option, follow_run, load
+from tomocupy_gladier.catalog import SearchFilters, globus_search_client, search_globus, search_local
+from tomocupy_gladier.cli.flow_commands import config_option, load
 from tomocupy_gladier.redaction import redact
+from tomocupy_gladier.run_following import follow_run
+from tomocupy_gladier.run_record import run_log_entries
 from tomocupy_gladier.errors import UserError
 
 out = Console()
@@ -32,9 +34,8 @@ out = Console()
 def demo(workdir: str, projections: int, rows: int, columns: int) -> None:
     """Run the whole flow on this machine with a synthetic scan (no Globus, no GPU)."""
     from tomocupy_gladier.demo import prepare, summarize_run
-    from tomocupy_gladier.flow_input import recon_parameters
     from tomocupy_gladier.flows import TomocupyFlow
-    from tomocupy_gladier.plan import axis_source, plan_run
+    from tomocupy_gladier.plan import RunRequest, plan
 
     started = time.monotonic()
     out.print(f"[bold]1.[/bold] writing a synthetic scan ({projections} projections, {rows} rows, "
@@ -42,16 +43,14 @@ def demo(workdir: str, projections: int, rows: int, columns: int) -> None:
     setup = prepare(Path(workdir), nproj=projections, nrows=rows, ncols=columns)
     config = setup.config
     out.print(f"   true rotation axis {setup.true_axis:.2f} px; experiment file {config.path}")
-    recon = recon_parameters(config)
-    plan = plan_run(config, setup.scan.name, recon, flow=TomocupyFlow, tags=("demo",),
-                    axis=axis_source(config, {}, recon))
+    planned = plan(config, RunRequest(setup.scan.name, flow=TomocupyFlow, tags=("demo",)))
     backend = local_backend(config)
-    client = plan.client(background=True)
+    client = planned.client(background=True)
     out.print("[bold]2.[/bold] running TomocupyFlow on the local backend "
               "(transfer -> reconstruction -> previews -> metadata -> publication -> return)")
-    run = client.run_flow(flow_input=plan.body, label=plan.label, tags=plan.tags)
-    record = follow_run(client, run["run_id"], delay=0.3, tail=plan.log_file(run["run_id"]))
-    summary = summarize_run(backend, record, plan)
+    run = client.run_flow(flow_input=planned.body, label=planned.label, tags=planned.tags)
+    record = follow_run(client, run["run_id"], delay=0.3, tail=planned.log_file(run["run_id"]))
+    summary = summarize_run(backend, record, planned)
     _print_summary(summary, time.monotonic() - started, setup)
     if not record.succeeded:
         raise UserError(f"the demo run failed: {record.failure}")
@@ -126,8 +125,6 @@ def logs(run_id: str, config_path: str | None, as_json: bool) -> None:
     """Print a run's log entries (state by state, with their details)."""
     config = load(config_path)
     client = make_client("tomocupy", config)
-    from tomocupy_gladier.cli.flow_commands import run_log_entries
-
     entries = run_log_entries(client, run_id)
     if as_json:
         click.echo(json.dumps(redact(entries), indent=2))
@@ -169,7 +166,7 @@ def search(query: str, config_path: str | None, index: str | None, sample: str |
     else:
         if not index:
             raise UserError(f"{config.path}: no [publish] index to search; pass --index")
-        records = search_globus(_globus_search_client(config), index, query, filters, limit=limit)
+        records = search_globus(globus_search_client(config), index, query, filters, limit=limit)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in records], indent=2))
         return
@@ -188,17 +185,6 @@ def search(query: str, config_path: str | None, index: str | None, sample: str |
         for name, value in facts:
             if value:
                 out.print(f"  {name:>16}  {value}", highlight=False)
-
-
-def _globus_search_client(config: Any) -> Any:
-    import globus_sdk
-
-    from tomocupy_gladier.auth import login_manager_for
-
-    scope = str(globus_sdk.SearchClient.scopes.search)
-    manager = login_manager_for(config.globus.get("client_id"))
-    manager.ensure_login([scope])
-    return globus_sdk.SearchClient(authorizer=manager.authorizers[scope])
 
 
 COMMANDS = [demo, runs, logs, search]

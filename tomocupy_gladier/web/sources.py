@@ -48,8 +48,7 @@ def _globus_runs(config: Any) -> tuple[data.GlobusRuns, dict[str, str]]:
 def _globus_catalogue(config: Any, index: str | None) -> data.Catalogue | None:
     if not index:
         return None
-    from tomocupy_gladier.catalog import search_globus
-    from tomocupy_gladier.cli.local_commands import _globus_search_client
+    from tomocupy_gladier.catalog import globus_search_client, search_globus
 
-    client = _globus_search_client(config)
+    client = globus_search_client(config)
     return data.Catalogue(lambda query, filters: search_globus(client, index, query, filters, limit=50))

@@ -8,7 +8,7 @@ form in the browser; on the local backend its input starts a run, as ``tomocupy-
 - ``GET /start/<flow>/schema.json``: the schema the form is drawn from; the server validates
   against the same schema.
 - ``POST /start/<flow>``: the form's JSON (``{"input": {...}}``). Validated against that schema
-  and checked as a command-line run is (:func:`tomocupy_gladier.plan.plan_form_run`), then
+  and checked as a command-line run is (:func:`tomocupy_gladier.plan.plan` of the form's request), then
   started on the local backend; answers ``{"run_id", "url"}`` (the run's page), or status 400
   with ``{"problems": [...]}`` and nothing started.
 
@@ -78,17 +78,35 @@ class Starter:
 
     def start(self, flow: str, body: Any) -> Mapping[str, Any]:
         """Validate and start; raises :class:`UserError` (nothing started)."""
-        from tomocupy_gladier.flows import FLOWS
-        from tomocupy_gladier.plan import plan_form_run
+        from tomocupy_gladier.plan import plan
 
         if self.backend != "local":
             raise UserError("runs of this experiment start in the Globus web app (link above)")
-        plan = plan_form_run(self.config, body, flow=FLOWS[flow], backend="local",
-                             schema=self.schema(flow), tags=("start-page",))
+        planned = plan(self.config, self.request(flow, body))
         if self.start_run is not None:
-            return self.start_run(plan)
-        client = plan.client(background=True)
-        return client.run_flow(flow_input=plan.body, label=plan.label, tags=plan.tags)
+            return self.start_run(planned)
+        client = planned.client(background=True)
+        return client.run_flow(flow_input=planned.body, label=planned.label, tags=planned.tags)
+
+    def request(self, flow: str, body: Any) -> Any:
+        """What the form's input asks for: a run of ``flow`` with that input, validated against
+        the page's schema, on the local backend."""
+        from tomocupy_gladier.plan import Origin, RunRequest
+
+        return RunRequest(form_scan(body), flow=flow, backend="local", origin=Origin.FORM,
+                          tags=("start-page",), form=body, form_schema=self.schema(flow))
+
+
+def form_scan(body: Any) -> str:
+    """The scan a form's input names (the beamline's path when the flow copies it), as sent."""
+    data = body.get("input") if isinstance(body, Mapping) else None
+    if not isinstance(data, Mapping):
+        return ""
+    for block, key in (("source", "path"), ("tomocupy", "file_name")):
+        part = data.get(block)
+        if isinstance(part, Mapping) and part.get(key):
+            return str(part[key])
+    return ""
 
 
 def without_function_ids(schema: Mapping[str, Any]) -> dict[str, Any]:
