@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
+from tomocupy_gladier.backends import Backend, BackendChoice, choose
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flow_input import (
@@ -39,7 +40,7 @@ class RunPlan:
 
     config: ExperimentConfig
     flow: Any                      # the Gladier client class
-    backend: str                   # "local" or "globus"
+    backend: Backend
     location: ScanLocation
     recon: dict[str, Any]          # the reconstruction parameters (tomocupy's names)
     body: dict[str, Any]           # the flow input
@@ -64,7 +65,7 @@ class RunPlan:
         if sent is None:
             return None
         dest = sent["destination"]
-        root = self.config.local_collections.get(dest["id"]) if self.backend == "local" else None
+        root = self.backend.collection_folder(self.config, dest["id"])
         if root is not None:
             return str(Path(root, dest["path"].lstrip("/")))
         return f"{dest['id']}:{dest['path']}"
@@ -102,7 +103,7 @@ def interactive_parameters(config: ExperimentConfig, overrides: Mapping[str, Any
 
 
 def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, flow: Any,
-             backend: str | None = None, tags: tuple[str, ...] = (), axis: str = "",
+             backend: BackendChoice = None, tags: tuple[str, ...] = (), axis: str = "",
              publish_metadata: Mapping[str, Any] | None = None,
              extra_input: Mapping[str, Any] | None = None,
              try_recon: Mapping[str, Any] | None = None) -> RunPlan:
@@ -116,7 +117,7 @@ def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, f
     work: row, column or projection ranges out of order or outside the scan (when the scan can
     be read here), options the configured engine cannot run, an input the flow refuses.
     """
-    chosen = backend or config.backend
+    chosen = choose(config, backend)
     transfer = moves_scan(flow)
     location = locate_scan(config, scan, transfer=transfer)
     for params in (recon, try_recon) if try_recon is not None else (recon,):
@@ -141,7 +142,7 @@ def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, f
                    tags=list(config.tags) + list(tags) + ["tomocupy-gladier"], axis_source=axis)
 
 
-def readable_scan(config: ExperimentConfig, location: ScanLocation, backend: str) -> Path | None:
+def readable_scan(config: ExperimentConfig, location: ScanLocation, backend: Backend) -> Path | None:
     """The scan file when this machine can read it (always on the local backend)."""
     if location.source_path is not None and config.source is not None:
         path = Path(str(config.source.to_posix(location.source_path)))
@@ -185,22 +186,12 @@ def check_ranges(recon: Mapping[str, Any], scan: Path | None) -> None:
                             f"{recon.get('binning')} leave no slice to reconstruct")
 
 
-def uses_cpu_engine(config: ExperimentConfig) -> bool:
-    """Whether the configured program is this package's CPU engine."""
-    words = [config.executable] if isinstance(config.executable, str) else list(config.executable)
-    return any(Path(w).name == "tomocupy-cpu" or w == "tomocupy_gladier.engine" for w in words)
-
-
-def check_engine(config: ExperimentConfig, recon: Mapping[str, Any], backend: str) -> None:
+def check_engine(config: ExperimentConfig, recon: Mapping[str, Any], backend: Backend) -> None:
     """Options the configured engine cannot run are refused now, not after the transfer."""
-    if backend != "local" or not uses_cpu_engine(config):
-        return
-    from tomocupy_gladier.engine.options import unsupported
-
-    params = {k: v for k, v in recon.items() if k not in ("command", "out-path-name")}
-    reason = unsupported(str(recon.get("command", "recon")), params)
+    engine = backend.engine(config)
+    reason = engine.unsupported(recon)
     if reason:
-        raise UserError(f"{reason} (the configured engine is tomocupy-cpu)")
+        raise UserError(f"{reason} (the configured engine is {engine.name})")
 
 
 def schema_without_function_ids(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -219,7 +210,7 @@ def in_folder(path: str, name: str) -> PurePosixPath:
 
 
 def form_scan_location(config: ExperimentConfig, data: Mapping[str, Any], *, transfer: bool,
-                       backend: str) -> ScanLocation:
+                       backend: Backend) -> ScanLocation:
     """Where a start form's input puts the scan, as the flow will resolve it."""
     tomocupy = data.get("tomocupy") or {}
     if transfer:
@@ -241,19 +232,19 @@ def form_scan_location(config: ExperimentConfig, data: Mapping[str, Any], *, tra
         readable = posix_path
     if not name.endswith((".h5", ".hdf5", ".hdf", ".nxs")):
         raise UserError(f"{name or '(no name)'!r} does not look like a DXchange HDF5 scan (expected .h5)")
-    if backend == "local" and readable is not None and not Path(str(readable)).is_file():
+    if backend.is_local and readable is not None and not Path(str(readable)).is_file():
         raise UserError(f"scan not found: {readable}")
     return ScanLocation(name, source_path, facility_path, posix_path)
 
 
 def plan_form_run(config: ExperimentConfig, body: Mapping[str, Any], *, flow: Any,
-                  backend: str | None = None, schema: Mapping[str, Any] | None = None,
+                  backend: BackendChoice = None, schema: Mapping[str, Any] | None = None,
                   tags: tuple[str, ...] = ()) -> RunPlan:
     """A run from a start form's input (``{"input": {...}}`` as the flow receives it, without
     the function ids, which Gladier adds): validated against ``schema`` (default: the flow's),
     then checked as :func:`plan_run` checks a command-line run (the scan, its ranges, the
     engine). Raises :class:`UserError` (``FlowInputError`` for the schema) and starts nothing."""
-    chosen = backend or config.backend
+    chosen = choose(config, backend)
     if not isinstance(body, Mapping) or not isinstance(body.get("input"), Mapping):
         raise UserError('the form must send a JSON object {"input": {...}}')
     body = json.loads(json.dumps(body))

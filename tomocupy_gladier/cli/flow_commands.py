@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tomocupy_gladier.backends import BACKEND_NAMES, choose as choose_backend
 from tomocupy_gladier.client_factory import make_client, offline_client
 from tomocupy_gladier.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
@@ -31,7 +32,7 @@ flow_option = click.option("--flow", "flow_name", type=click.Choice(list(FLOWS))
 config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
                              envvar="TOMOCUPY_GLADIER_CONFIG",
                              help="Experiment file (experiment.toml).")
-backend_option = click.option("--backend", type=click.Choice(["local", "globus"]), default=None,
+backend_option = click.option("--backend", type=click.Choice(BACKEND_NAMES), default=None,
                               help="Override the backend chosen by the experiment file.")
 
 
@@ -226,9 +227,8 @@ def run(scan: str, config_path: str | None, flow_name: str, backend: str | None,
     click.echo(run_id)
     if not follow:
         return
-    local = plan.backend == "local"
-    final = follow_run(client, run_id, delay=0.5 if local else 5.0,
-                       tail=plan.log_file(run_id) if local else None)
+    final = follow_run(client, run_id, delay=plan.backend.follow_delay,
+                       tail=plan.log_file(run_id) if plan.backend.is_local else None)
     if not final.succeeded:
         sys.exit(1)
     report_result(plan, final, scan)
@@ -424,7 +424,7 @@ def resume(run_id: str, config_path: str | None, flow_name: str, backend: str | 
     resumed = resume_run(client, run_id)
     click.echo(f"run {run_id}: {resumed.get('status')}")
     if follow:
-        final = follow_run(client, run_id, delay=0.5 if (backend or config.backend) == "local" else 5.0)
+        final = follow_run(client, run_id, delay=choose_backend(config, backend).follow_delay)
         if not final.succeeded:
             sys.exit(1)
 
