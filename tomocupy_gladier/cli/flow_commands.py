@@ -22,7 +22,7 @@ from tomocupy_gladier.redaction import redact
 from tomocupy_gladier.flows import FLOWS, waits_for_choice
 from tomocupy_gladier.options import RECON_OPTIONS, ReconOption
 from tomocupy_gladier.plan import INTERACTIVE_AXIS, RunPlan, axis_source, interactive_parameters, plan_run
-from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord
+from tomocupy_gladier.run_record import RunRecord
 
 console = Console(stderr=True)
 
@@ -237,18 +237,20 @@ def run(scan: str, config_path: str | None, flow_name: str, backend: str | None,
 def report_result(plan: RunPlan, final: RunRecord, scan: str) -> None:
     """What a finished run made: the axis and where it came from, the suggestion of a try, the
     previews, where results were sent back."""
-    recon = final.result(RECON_STATE)
-    previews = final.result(PREVIEWS_STATE)
-    if recon.get("rotation_axis") is not None:
+    recon = final.recon_result
+    previews = final.previews_result
+    axis = recon.get("rotation_axis")
+    if axis is not None:
         source = recon.get("rotation_axis_source") or plan.axis_source
         if not source.startswith("tomocupy automatic"):
             source = f"{source}, {plan.axis_source}"  # why that value: the file, the command, a try
-        click.echo(f"rotation axis: {recon['rotation_axis']:.2f} px, {source}")
+        click.echo(f"rotation axis: {axis:.2f} px, {source}")
     if recon.get("output"):
         click.echo(f"reconstruction: {recon['output']} ({recon.get('file_count')} files, "
                    f"{recon.get('bytes', 0) / 1e6:.1f} MB)")
-    if plan.is_try and previews.get("suggested_center") is not None:
-        click.echo(f"suggested centre: {previews['suggested_center']:.2f} "
+    suggested = previews.get("suggested_center")
+    if plan.is_try and suggested is not None:
+        click.echo(f"suggested centre: {suggested:.2f} "
                    f"({previews.get('focus_metric', 'sharpest slice')})")
         if previews.get("warning"):
             click.echo(f"warning: {previews['warning']}")
@@ -276,7 +278,7 @@ def parameters_from_try(record: RunRecord, scan: str, center: float | None) -> d
     if tried_scan != PurePosixPath(scan).name:
         raise UserError(f"run {record.run_id} reconstructed {tried_scan}, not {PurePosixPath(scan).name}")
     if center is None:
-        center = record.result(PREVIEWS_STATE).get("suggested_center")
+        center = record.previews_result.get("suggested_center")
         if center is None:
             raise UserError(f"run {record.run_id} has no suggested centre; choose one with --center")
     recon.update({"reconstruction-type": "full", "rotation-axis": round(float(center), 2),
