@@ -11,6 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from tomocupy_gladier.backends import GLOBUS
 from tomocupy_gladier.config import load_config
 from tomocupy_gladier.run_record import RunRecord
 from tomocupy_gladier.web.app import Sources, create_app
@@ -207,7 +208,7 @@ def test_on_the_globus_backend_the_page_links_to_the_web_app_and_starts_nothing(
     from tomocupy_gladier.errors import UserError
     from tomocupy_gladier.local.store import RunStore
 
-    starter = Starter(config, "globus", {"tomocupy": "f-1"})
+    starter = Starter(config, GLOBUS, {"tomocupy": "f-1"})
     store = RunStore(tmp_path / "runs.db")
     try:
         client = create_app(Sources(LocalRuns(store), experiment="cells", starter=starter)).test_client()

@@ -15,6 +15,7 @@ from typing import Any, Union
 
 from gladier.managers.login_manager import CallbackLoginManager
 
+from tomocupy_gladier.backends import BackendChoice, choose
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flows import FLOWS
@@ -119,15 +120,10 @@ def local_experiment_client(name: FlowRef, config: ExperimentConfig, *,
                         **wait_times(config))
 
 
-def make_client(name: FlowRef, config: ExperimentConfig, backend: str | None = None, *,
+def make_client(name: FlowRef, config: ExperimentConfig, backend: BackendChoice = None, *,
                 background: bool = False) -> TomocupyClient:
-    """The client for ``config``'s backend (or ``backend`` when given).
+    """The client for ``config``'s backend (or ``backend`` when given: a name or the backend).
 
     ``background`` applies to the local backend (Globus runs always go on remotely).
     """
-    chosen = backend or config.backend
-    if chosen == "local":
-        return local_experiment_client(name, config, background=background)
-    if chosen == "globus":
-        return globus_client(name, config)
-    raise UserError(f"unknown backend {chosen!r}; choose 'local' or 'globus'")
+    return choose(config, backend).client(name, config, background=background)

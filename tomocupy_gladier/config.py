@@ -15,14 +15,13 @@ from typing import Any, Iterable, Mapping
 
 import jsonschema
 
+from tomocupy_gladier.backends import BACKEND_NAMES, backend_named, configured_name
 from tomocupy_gladier.errors import ConfigError
 from tomocupy_gladier.options import recon_schema
 from tomocupy_gladier.collection_paths import Collection
 from tomocupy_gladier.schema import uuid_field
 from tomocupy_gladier.limits import RECON_WAIT_TIME, TIME_MARGIN, TRANSFER_WAIT_TIME
 from tomocupy_gladier.validation import describe_error, leaf_errors
-
-BACKENDS = ("local", "globus")
 
 RETURN_WHAT = ("previews", "reconstruction")
 
@@ -64,7 +63,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "name": {"type": "string", "minLength": 1, "maxLength": 48},
-                "backend": {"type": "string", "enum": list(BACKENDS)},
+                "backend": {"type": "string", "enum": list(BACKEND_NAMES)},
                 "tags": {"type": "array", "items": {"type": "string"}},
             },
             "additionalProperties": False,
@@ -232,7 +231,7 @@ class ExperimentConfig:
 
     path: Path
     name: str
-    backend: str
+    backend: str  # the backend's name; tomocupy_gladier.backends.choose gives the backend itself
     facility: Collection
     facility_path: PurePosixPath
     compute_endpoint: str
@@ -279,14 +278,6 @@ class ExperimentConfig:
             if cid and self.data_access.get(section, DATA_ACCESS_DEFAULTS[section]) and cid not in found:
                 found.append(cid)
         return found
-
-
-def _choose_backend(raw: Mapping[str, Any]) -> str:
-    explicit = raw.get("experiment", {}).get("backend")
-    if explicit:
-        return explicit
-    has_credentials = bool(os.environ.get("GLADIER_CLIENT_ID") and os.environ.get("GLADIER_CLIENT_SECRET"))
-    return "globus" if ("globus" in raw or has_credentials) else "local"
 
 
 def _walltime_seconds(text: str | None) -> int | None:
@@ -345,10 +336,10 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         raise ConfigError(f"{path}: " + ("\n  ".join([""] + problems) if len(problems) > 1 else problems[0]))
 
     base = path.parent
-    backend = _choose_backend(raw)
+    backend = configured_name(raw)
     local = raw.get("local", {})
     collections = {cid: (base / folder).resolve() for cid, folder in local.get("collections", {}).items()}
-    if backend == "local":
+    if backend_named(backend).is_local:
         needed = [raw["facility"]["collection"]] + ([raw["source"]["collection"]] if "source" in raw else [])
         for section in ("publish", "return"):
             if section in raw and raw[section].get("enable", True):

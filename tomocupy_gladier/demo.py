@@ -14,7 +14,7 @@ from typing import Any
 
 from tomocupy_gladier.config import ExperimentConfig, load_config
 from tomocupy_gladier.plan import RunPlan
-from tomocupy_gladier.run_record import GATHER_STATE, PREVIEWS_STATE, RECON_STATE, RunRecord
+from tomocupy_gladier.run_record import GATHER_STATE, RunRecord
 
 # Collection ids of the demo's local folders (fixed, so re-running the demo finds its runs).
 BEAMLINE = "d0c0a001-0000-4000-8000-00000000b001"
@@ -129,8 +129,8 @@ def prepare(workdir: Path, *, nproj: int = 720, nrows: int = 32, ncols: int = 51
 
 def summarize_run(backend: Any, record: RunRecord, plan: RunPlan) -> dict[str, Any]:
     """What a user wants to see after the run: states, outputs, the index entry, the failure."""
-    recon = record.result(RECON_STATE)
-    previews = record.result(PREVIEWS_STATE)
+    recon = record.recon_result
+    previews = record.previews_result
     gather = record.result(GATHER_STATE)
     subject = (gather.get("search") or {}).get("subject")
     entry = None

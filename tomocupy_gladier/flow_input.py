@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
+from tomocupy_gladier.backends import Backend, BackendChoice, choose
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flow_input_types import (
@@ -25,7 +26,6 @@ from tomocupy_gladier.flow_input_types import (
 from tomocupy_gladier.output_folders import previews_folder, run_logs_folder, tomocupy_output
 from tomocupy_gladier.redaction import EMAIL_CREDENTIALS_KEY
 from tomocupy_gladier.tools.return_data import SYNC_CHECKSUM
-from tomocupy_gladier.smtp_account import account_from_environment, missing_account_variables
 
 
 def recon_parameters(config: ExperimentConfig, overrides: Mapping[str, Any] | None = None,
@@ -71,7 +71,7 @@ def locate_scan(config: ExperimentConfig, scan: str, *, transfer: bool) -> ScanL
         facility_path = _on_collection(scan, config.facility, config.facility_path)
         name = facility_path.name
         must_exist = config.facility.to_posix(facility_path)
-    if config.backend == "local" and not Path(must_exist).is_file():
+    if choose(config).is_local and not Path(must_exist).is_file():
         raise UserError(f"scan not found: {must_exist}")
     if not name.endswith((".h5", ".hdf5", ".hdf", ".nxs")):
         raise UserError(f"{scan!r} does not look like a DXchange HDF5 scan (expected .h5)")
@@ -89,7 +89,7 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
                      transfer: bool = True, publish_metadata: Mapping[str, Any] | None = None,
                      previews: Mapping[str, Any] | None = None,
                      location: ScanLocation | None = None,
-                     backend: str | None = None) -> FlowInput:
+                     backend: BackendChoice = None) -> FlowInput:
     """The flow input for one scan (without function ids, which Gladier adds; its blocks are
     described in :mod:`tomocupy_gladier.flow_input_types`).
 
@@ -112,8 +112,8 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
         "publishv2": publish_input(config, location, output, options, previews, publish_metadata),
         "return_data": return_input(config),
     }
-    backend = backend or config.backend
-    data["notify"] = notify_input(config, location, output, data["publishv2"], backend)
+    chosen = choose(config, backend)
+    data["notify"] = notify_input(config, location, output, data["publishv2"], chosen)
     if transfer:
         assert config.source is not None and location.source_path is not None
         data = {  # the transfer keys come first in the input
@@ -125,7 +125,7 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
         }
     body: FlowInput = {"input": data}
     if data["notify"]["enable"]:
-        body[EMAIL_CREDENTIALS_KEY] = email_credentials(config, backend)  # type: ignore[literal-required]
+        body[EMAIL_CREDENTIALS_KEY] = email_credentials(config, chosen)  # type: ignore[literal-required]
     return body
 
 
@@ -170,11 +170,8 @@ def return_input(config: ExperimentConfig) -> ReturnDataBlock:
     }
 
 
-GLOBUS_RUN_PAGE = "https://app.globus.org/runs/"  # + run id: a run's page in the Globus web app
-
-
 def notify_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,
-                 publish: Mapping[str, Any], backend: str) -> NotifyBlock:
+                 publish: Mapping[str, Any], backend: Backend) -> NotifyBlock:
     """The ``notify`` block: an explicit ``enable`` flag and, when enabled, the message's parts
     (the sending account travels apart: :func:`email_credentials`)."""
     notify = config.notify
@@ -194,12 +191,11 @@ def notify_input(config: ExperimentConfig, location: ScanLocation, output: PureP
         "scan": location.name,
         "output": str(output),
         "record": record,
-        "run_page": notify.run_page or (GLOBUS_RUN_PAGE if backend == "globus"
-                                        else serve_run_page(config)),
+        "run_page": notify.run_page or backend.run_page(config),
     }
 
 
-def email_credentials(config: ExperimentConfig, backend: str) -> dict[str, Any]:
+def email_credentials(config: ExperimentConfig, backend: BackendChoice = None) -> dict[str, Any]:
     """``credential_value`` of the notification's SMTP credential, which the flow input carries
     at its top as ``_private_email_credentials`` (private run state, see :mod:`redaction`).
 
@@ -210,39 +206,14 @@ def email_credentials(config: ExperimentConfig, backend: str) -> dict[str, Any]:
     never holds it; without ``smtp`` it is ``{}`` and the local provider fills a mailbox file.
     """
     assert config.notify is not None
-    if config.notify.smtp is None:
-        if backend == "globus":
-            raise UserError("[notify] on the globus backend needs smtp = \"host:port\": Globus's Send "
-                            "Notification Email sends through your SMTP server")
-        return {}
-    host, port = config.notify.smtp
-    value: dict[str, Any] = {"hostname": host, "port": port}
-    if backend == "globus":
-        missing = missing_account_variables()
-        if missing:
-            raise UserError(f"[notify] on the globus backend needs the SMTP account in {' and '.join(missing)}")
-        value.update(account_from_environment())
-    return value
+    return choose(config, backend).email_credentials(config.notify.smtp)
 
 
-def choice_page(config: ExperimentConfig, backend: str) -> dict[str, str]:
+def choice_page(config: ExperimentConfig, backend: BackendChoice = None) -> dict[str, str]:
     """Where an interactive run's centre is chosen, as the waiting email links it: the Wait
     For User Selection provider's landing page on Globus, the run's page in ``serve`` locally
     (``choose_page`` + run id + ``choose_suffix``)."""
-    from tomocupy_gladier.tools.choice import LANDING_SUFFIX, WEBOPTION_LANDING_URL
-
-    if backend == "globus":
-        return {"choose_page": WEBOPTION_LANDING_URL.format(url_suffix=""),
-                "choose_suffix": LANDING_SUFFIX}
-    return {"choose_page": serve_run_page(config), "choose_suffix": ""}
-
-
-def serve_run_page(config: ExperimentConfig) -> str:
-    """``serve``'s page of a run, without the run id (which the flow appends): where the local
-    Wait For User Selection provider also puts its landing page."""
-    from tomocupy_gladier.local.providers.weboption import landing_page_url
-
-    return landing_page_url(config.local_serve_url, "")
+    return choose(config, backend).choice_page(config)
 
 
 def publish_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,

@@ -18,6 +18,7 @@ from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping
 
+from tomocupy_gladier.backends import Backend, BackendChoice, choose
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flow_input import (
@@ -92,7 +93,7 @@ class RunRequest:
     ask: Ask = Ask.EXPERIMENT
     overrides: Mapping[str, Any] = field(default_factory=dict)
     param_set: str | None = None
-    backend: str | None = None
+    backend: BackendChoice = None
     from_try: str | None = None
     center: float | None = None
     origin: Origin = Origin.PROGRAM
@@ -109,7 +110,7 @@ class RunPlan:
 
     config: ExperimentConfig
     flow: Any                      # the Gladier client class
-    backend: str                   # "local" or "globus"
+    backend: Backend
     location: ScanLocation
     recon: dict[str, Any]          # the reconstruction parameters (tomocupy's names)
     body: dict[str, Any]           # the flow input
@@ -150,7 +151,7 @@ class RunPlan:
         if sent is None:
             return None
         dest = sent["destination"]
-        root = self.config.local_collections.get(dest["id"]) if self.backend == "local" else None
+        root = self.backend.collection_folder(self.config, dest["id"])
         if root is not None:
             return str(Path(root, dest["path"].lstrip("/")))
         return f"{dest['id']}:{dest['path']}"
@@ -243,7 +244,7 @@ def _decided(planned: RunPlan, axis: AxisSource, request: RunRequest) -> RunPlan
                    try_run=request.from_try if request.ask is Ask.FROM_TRY else None)
 
 
-def _backend_run_finder(config: ExperimentConfig, flow: Any, backend: str | None
+def _backend_run_finder(config: ExperimentConfig, flow: Any, backend: BackendChoice
                         ) -> Callable[[str], RunRecord]:
     from tomocupy_gladier.client_factory import make_client
 
@@ -278,7 +279,7 @@ def parameters_from_try(record: RunRecord, scan: str, center: float | None) -> d
 
 
 def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, flow: Any,
-             backend: str | None = None, tags: tuple[str, ...] = (),
+             backend: BackendChoice = None, tags: tuple[str, ...] = (),
              publish_metadata: Mapping[str, Any] | None = None,
              extra_input: Mapping[str, Any] | None = None,
              try_recon: Mapping[str, Any] | None = None) -> RunPlan:
@@ -293,7 +294,7 @@ def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, f
     work: row, column or projection ranges out of order or outside the scan (when the scan can
     be read here), options the configured engine cannot run, an input the flow refuses.
     """
-    chosen = backend or config.backend
+    chosen = choose(config, backend)
     transfer = moves_scan(flow)
     location = locate_scan(config, scan, transfer=transfer)
     for params in (recon, try_recon) if try_recon is not None else (recon,):
@@ -325,7 +326,7 @@ def plan_label(config: ExperimentConfig, location: ScanLocation, recon: Mapping[
                      if interactive else recon)
 
 
-def readable_scan(config: ExperimentConfig, location: ScanLocation, backend: str) -> Path | None:
+def readable_scan(config: ExperimentConfig, location: ScanLocation, backend: Backend) -> Path | None:
     """The scan file when this machine can read it (always on the local backend)."""
     if location.source_path is not None and config.source is not None:
         path = Path(str(config.source.to_posix(location.source_path)))
@@ -369,22 +370,12 @@ def check_ranges(recon: Mapping[str, Any], scan: Path | None) -> None:
                             f"{recon.get('binning')} leave no slice to reconstruct")
 
 
-def uses_cpu_engine(config: ExperimentConfig) -> bool:
-    """Whether the configured program is this package's CPU engine."""
-    words = [config.executable] if isinstance(config.executable, str) else list(config.executable)
-    return any(Path(w).name == "tomocupy-cpu" or w == "tomocupy_gladier.engine" for w in words)
-
-
-def check_engine(config: ExperimentConfig, recon: Mapping[str, Any], backend: str) -> None:
+def check_engine(config: ExperimentConfig, recon: Mapping[str, Any], backend: Backend) -> None:
     """Options the configured engine cannot run are refused now, not after the transfer."""
-    if backend != "local" or not uses_cpu_engine(config):
-        return
-    from tomocupy_gladier.engine.options import unsupported
-
-    params = {k: v for k, v in recon.items() if k not in ("command", "out-path-name")}
-    reason = unsupported(str(recon.get("command", "recon")), params)
+    engine = backend.engine(config)
+    reason = engine.unsupported(recon)
     if reason:
-        raise UserError(f"{reason} (the configured engine is tomocupy-cpu)")
+        raise UserError(f"{reason} (the configured engine is {engine.name})")
 
 
 def schema_without_function_ids(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -403,7 +394,7 @@ def in_folder(path: str, name: str) -> PurePosixPath:
 
 
 def form_scan_location(config: ExperimentConfig, data: Mapping[str, Any], *, transfer: bool,
-                       backend: str) -> ScanLocation:
+                       backend: Backend) -> ScanLocation:
     """Where a start form's input puts the scan, as the flow will resolve it."""
     tomocupy = data.get("tomocupy") or {}
     if transfer:
@@ -425,7 +416,7 @@ def form_scan_location(config: ExperimentConfig, data: Mapping[str, Any], *, tra
         readable = posix_path
     if not name.endswith((".h5", ".hdf5", ".hdf", ".nxs")):
         raise UserError(f"{name or '(no name)'!r} does not look like a DXchange HDF5 scan (expected .h5)")
-    if backend == "local" and readable is not None and not Path(str(readable)).is_file():
+    if backend.is_local and readable is not None and not Path(str(readable)).is_file():
         raise UserError(f"scan not found: {readable}")
     return ScanLocation(name, source_path, facility_path, posix_path)
 
@@ -436,7 +427,7 @@ def plan_form(config: ExperimentConfig, request: RunRequest, flow: Any) -> RunPl
     ``request.form_schema`` (default: the flow's), then checked as a command-line run is (the
     scan, its ranges, the engine), and run as sent. Raises :class:`UserError`
     (``FlowInputError`` for the schema) and starts nothing."""
-    chosen = request.backend or config.backend
+    chosen = choose(config, request.backend)
     body: Any = request.form
     if not isinstance(body, Mapping) or not isinstance(body.get("input"), Mapping):
         raise UserError('the form must send a JSON object {"input": {...}}')

@@ -9,12 +9,13 @@ from the compute functions, not written out by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 from gladier.utils.name_generation import get_compute_flow_state_name
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
 from tomocupy_gladier.local import flow_rules
+from tomocupy_gladier.step_results import MetadataResult, PreviewsResult, ReconResult
 from tomocupy_gladier.tools.notify import FAILURE_KEY, UNSENT_KEY
 from tomocupy_gladier.tools.previews import make_previews
 from tomocupy_gladier.tools.scan_metadata import scan_metadata
@@ -69,13 +70,28 @@ class RunRecord:
             return {}
 
     @property
+    def recon_result(self) -> ReconResult:
+        """The reconstruction step's result ({} when it has none)."""
+        return cast(ReconResult, self.result(RECON_STATE))
+
+    @property
+    def previews_result(self) -> PreviewsResult:
+        """The previews step's result ({} when it has none)."""
+        return cast(PreviewsResult, self.result(PREVIEWS_STATE))
+
+    @property
+    def metadata_result(self) -> MetadataResult:
+        """The metadata step's result ({} when it has none)."""
+        return cast(MetadataResult, self.result(METADATA_STATE))
+
+    @property
     def sent_back(self) -> Mapping[str, Any] | None:
         """The return step's request (``source``, ``destination``) when this run's results were
         sent back; None when the step was skipped, failed or has not run."""
         step = self.state.get(RETURN_STATE)
         if not isinstance(step, Mapping) or step.get("status") != "SUCCEEDED":
             return None
-        request = self.result(METADATA_STATE).get("return_data") or {}
+        request = self.metadata_result.get("return_data") or {}
         return request if request.get("enable") else None
 
     @property

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tomocupy_gladier.backends import BackendChoice, choose
 from tomocupy_gladier.campaign.ledger import JobRow, Ledger
 from tomocupy_gladier.campaign.manifest import DEFAULT_PARAM_SET, Job, load_manifest
 from tomocupy_gladier.campaign.service import RunService
@@ -166,15 +167,13 @@ def globus_run_service(config: ExperimentConfig, flow_name: str) -> tuple[RunSer
     return service, with_defaults(client.get_input(), body_builder(config, flow_name))
 
 
-def connect(config: ExperimentConfig, flow_name: str, backend: str | None = None
+def connect(config: ExperimentConfig, flow_name: str, backend: BackendChoice = None
             ) -> tuple[RunService, BodyBuilder]:
-    """The run service and the body builder for a campaign on ``config``'s backend."""
-    chosen = backend or config.backend
-    if chosen == "local":
+    """The run service and the body builder for a campaign on ``config``'s backend (or
+    ``backend``'s: a name, as a ledger keeps it, or the backend)."""
+    if choose(config, backend).is_local:
         return local_run_service(config, flow_name), body_builder(config, flow_name)
-    if chosen == "globus":
-        return globus_run_service(config, flow_name)
-    raise UserError(f"unknown backend {chosen!r}")
+    return globus_run_service(config, flow_name)
 
 
 def open_campaign(campaigns_dir: Path, name: str) -> Ledger:

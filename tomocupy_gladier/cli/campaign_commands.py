@@ -26,6 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from tomocupy_gladier.backends import BACKEND_NAMES, choose
 from tomocupy_gladier.campaign import timers, wiring
 from tomocupy_gladier.campaign.ledger import (
     ACTIVE,
@@ -79,7 +80,7 @@ def campaign() -> None:
               help="TOML or CSV: datasets (paths or globs) and parameter sets.")
 @click.option("--flow", "flow_name", type=click.Choice(list(FLOWS)), default=None,
               help=f"Flow to run [default: the manifest's, else {wiring.DEFAULT_FLOW}: no transfer].")
-@click.option("--backend", type=click.Choice(["local", "globus"]), default=None,
+@click.option("--backend", type=click.Choice(BACKEND_NAMES), default=None,
               help="Override the experiment's backend.")
 @state_dir_option
 def create(name: str, config_path: str | None, manifest_path: str, flow_name: str | None,
@@ -97,7 +98,7 @@ def create(name: str, config_path: str | None, manifest_path: str, flow_name: st
         raise UserError(f"campaign {name!r} already exists ({path})")
     with Ledger(path) as ledger:
         ledger.set_meta({"name": name, "config": str(config.path.resolve()), "flow": flow,
-                         "backend": backend or config.backend, "manifest": str(Path(manifest_path).resolve()),
+                         "backend": choose(config, backend).name, "manifest": str(Path(manifest_path).resolve()),
                          "created": datetime.now(UTC).isoformat(), "cancelled": False})
         added = ledger.add_jobs(jobs)
     click.echo(f"campaign {name}: {len(added)} job(s), flow {flow}, ledger {path}")
@@ -311,7 +312,7 @@ def schedule(name: str, every: str | None, start: str | None, end: str | None, a
         raise UserError("--start/--end go with --every, not with --at")
     with _open(name, state_dir, config_path) as ledger:
         config, meta = _config_of(ledger)
-        if meta.get("backend", config.backend) == "local":
+        if choose(config, meta.get("backend")).is_local:
             _print_local_schedule(name, meta, every, start, end, at, state_dir)
             return
         plan = timers.once(at) if at else timers.recurring(every or "", start, end)
@@ -386,7 +387,7 @@ def timers_command(name: str | None, delete_ids: tuple[str, ...], delete_all: bo
     if not config_path:
         raise UserError("pass --config experiment.toml (its Globus settings are used to log in)")
     config = load_config(config_path)
-    if config.backend == "local":
+    if choose(config).is_local:
         click.echo("the local backend makes no timers: see `crontab -l`")
         return
     client = timers_client_for(config, None)

@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from tomocupy_gladier.backends import BACKEND_NAMES, choose as choose_backend
 from tomocupy_gladier.client_factory import make_client, offline_client
 from tomocupy_gladier.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
@@ -19,7 +20,7 @@ from tomocupy_gladier.flows import FLOWS
 from tomocupy_gladier.options import RECON_OPTIONS, ReconOption
 from tomocupy_gladier.plan import Ask, Origin, RunPlan, RunRequest, plan as make_plan
 from tomocupy_gladier.run_following import follow_run
-from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord, run_log_entries
+from tomocupy_gladier.run_record import RunRecord, run_log_entries
 
 console = Console(stderr=True)
 
@@ -29,7 +30,7 @@ flow_option = click.option("--flow", "flow_name", type=click.Choice(list(FLOWS))
 config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
                              envvar="TOMOCUPY_GLADIER_CONFIG",
                              help="Experiment file (experiment.toml).")
-backend_option = click.option("--backend", type=click.Choice(["local", "globus"]), default=None,
+backend_option = click.option("--backend", type=click.Choice(BACKEND_NAMES), default=None,
                               help="Override the backend chosen by the experiment file.")
 
 
@@ -196,9 +197,8 @@ def run(scan: str, config_path: str | None, flow_name: str, backend: str | None,
     click.echo(run_id)
     if not follow:
         return
-    local = plan.backend == "local"
-    final = follow_run(client, run_id, delay=0.5 if local else 5.0,
-                       tail=plan.log_file(run_id) if local else None)
+    final = follow_run(client, run_id, delay=plan.backend.follow_delay,
+                       tail=plan.log_file(run_id) if plan.backend.is_local else None)
     if not final.succeeded:
         sys.exit(1)
     report_result(plan, final, scan)
@@ -234,16 +234,17 @@ def request_from_cli(scan: str, *, flow_name: str, backend: str | None, try_: bo
 def report_result(plan: RunPlan, final: RunRecord, scan: str) -> None:
     """What a finished run made: the axis and where it came from, the suggestion of a try, the
     previews, where results were sent back."""
-    recon = final.result(RECON_STATE)
-    previews = final.result(PREVIEWS_STATE)
+    recon = final.recon_result
+    previews = final.previews_result
     if recon.get("rotation_axis") is not None:
         click.echo(f"rotation axis: {recon['rotation_axis']:.2f} px, "
                    f"{plan.axis_summary(recon.get('rotation_axis_source'))}")
     if recon.get("output"):
         click.echo(f"reconstruction: {recon['output']} ({recon.get('file_count')} files, "
                    f"{recon.get('bytes', 0) / 1e6:.1f} MB)")
-    if plan.is_try and previews.get("suggested_center") is not None:
-        click.echo(f"suggested centre: {previews['suggested_center']:.2f} "
+    suggested = previews.get("suggested_center")
+    if plan.is_try and suggested is not None:
+        click.echo(f"suggested centre: {suggested:.2f} "
                    f"({previews.get('focus_metric', 'sharpest slice')})")
         if previews.get("warning"):
             click.echo(f"warning: {previews['warning']}")
@@ -338,7 +339,7 @@ def resume(run_id: str, config_path: str | None, flow_name: str, backend: str | 
     resumed = resume_run(client, run_id)
     click.echo(f"run {run_id}: {resumed.get('status')}")
     if follow:
-        final = follow_run(client, run_id, delay=0.5 if (backend or config.backend) == "local" else 5.0)
+        final = follow_run(client, run_id, delay=choose_backend(config, backend).follow_delay)
         if not final.succeeded:
             sys.exit(1)
 

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from rich.text import Text
 
+from tomocupy_gladier.backends import choose
 from tomocupy_gladier.client_factory import local_backend, make_client
 from tomocupy_gladier.catalog import SearchFilters, globus_search_client, search_globus, search_local
 from tomocupy_gladier.cli.flow_commands import config_option, load
@@ -102,7 +103,7 @@ def _print_summary(summary: dict[str, Any], seconds: float, setup: Any) -> None:
 def runs(config_path: str | None, status: str | None, limit: int) -> None:
     """List the experiment's runs (local backend), newest first."""
     config = load(config_path)
-    if config.backend != "local":
+    if not choose(config).is_local:
         raise UserError("`runs` lists local runs; for Globus runs use the Globus web app or `status RUN_ID`")
     backend = local_backend(config)
     table = Table()
@@ -161,7 +162,7 @@ def search(query: str, config_path: str | None, index: str | None, sample: str |
     filters = SearchFilters(sample=sample, since=_date(since), until=_date(until), energy_kev=energy,
                             energy_tolerance=energy_tolerance)
     index = index or (config.publish.index if config.publish else None)
-    if config.backend == "local":
+    if choose(config).is_local:
         records = search_local(config.local_state_dir, query, filters, index=index, limit=limit)
     else:
         if not index:

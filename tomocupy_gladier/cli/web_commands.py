@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from tomocupy_gladier.backends import choose
 from tomocupy_gladier.cli.flow_commands import backend_option, config_option, load
 from tomocupy_gladier.errors import UserError
 
@@ -45,7 +46,7 @@ def serve(config_path: str | None, backend: str | None, port: int, host: str, to
     address = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     # the token is printed once, for the person who started the server; it is never logged
     click.echo(f"serving {config.name} ({config.backend} backend) at {address}  (Ctrl-C stops)")
-    if config.backend == "local" and not _serves(config.local_serve_url, host, port):
+    if choose(config).is_local and not _serves(config.local_serve_url, host, port):
         click.echo(f"note: interactive runs give option URLs at {config.local_serve_url} "
                    "([local] serve_url), not at this address", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="tomocupy-gladier")

@@ -13,9 +13,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import quote
 
+from tomocupy_gladier.backends import GLOBUS, GLOBUS_RUN_PAGE, LOCAL, choose
 from tomocupy_gladier.catalog import Record, SearchFilters, search_local
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.flow_input import GLOBUS_RUN_PAGE
 from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord, logged_result
 from tomocupy_gladier.tools.choice import TRY_PREVIEWS_STATE
 
@@ -170,7 +170,7 @@ class RunsSource:
 class LocalRuns(RunsSource):
     """Runs of the local backend's store (``runs.db``)."""
 
-    backend = "local"
+    backend = LOCAL.name
 
     def __init__(self, store: Any) -> None:
         self.store = store
@@ -331,7 +331,7 @@ class GlobusRuns(RunsSource):
     every deployed flow: transfer-and-reconstruct, reconstruct, interactive), linked to the web
     app. ``flow_id``: one flow id or several."""
 
-    backend = "globus"
+    backend = GLOBUS.name
 
     def __init__(self, flows_client: Any, flow_id: str | list[str]) -> None:
         self.client = flows_client
@@ -496,12 +496,12 @@ def parse_filters(args: Mapping[str, str]) -> SearchFilters:
 
 def published_folders(config: Any) -> dict[str, tuple[str, Path]]:
     """Publication collection -> (publication path, its local folder); local backend only."""
-    if config.publish is None or config.backend != "local":
+    if config.publish is None:
         return {}
-    root = config.local_collections.get(config.publish.collection)
+    root = choose(config).collection_folder(config, config.publish.collection)
     if root is None:
         return {}
-    return {config.publish.collection: (config.publish.path, Path(root) / config.publish.path.lstrip("/"))}
+    return {config.publish.collection: (config.publish.path, root / config.publish.path.lstrip("/"))}
 
 
 def status_colour(status: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tomocupy_gladier.backends import choose
 from tomocupy_gladier.web import data
 from tomocupy_gladier.web.app import Sources
 from tomocupy_gladier.web.start import Starter
@@ -16,17 +17,18 @@ def sources_for(config: Any) -> Sources:
 
     campaigns = default_campaigns_dir(config)
     index = config.publish.index if config.publish else None
-    if config.backend == "local":
+    backend = choose(config)
+    if backend.is_local:
         from tomocupy_gladier.local.store import RunStore
 
         store = RunStore(config.local_state_dir / "runs.db")
         catalogue = (data.Catalogue.local(config.local_state_dir, index, data.published_folders(config))
                      if config.publish else None)
         return Sources(data.LocalRuns(store), campaigns, catalogue, config.name,
-                       starter=Starter(config, "local"))
+                       starter=Starter(config, backend))
     runs, flow_ids = _globus_runs(config)
     return Sources(runs, campaigns, _globus_catalogue(config, index), config.name,
-                   starter=Starter(config, "globus", flow_ids))
+                   starter=Starter(config, backend, flow_ids))
 
 
 def _globus_runs(config: Any) -> tuple[data.GlobusRuns, dict[str, str]]:

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, abort, jsonify, render_template, request, url_for
 
+from tomocupy_gladier.backends import LOCAL, Backend
 from tomocupy_gladier.errors import FlowInputError, UserError
 
 START_TOKEN_HEADER = "X-Start-Token"
@@ -46,7 +47,7 @@ class Starter:
     """What the start page needs: the experiment, its backend and, on Globus, the deployed flows."""
 
     config: Any
-    backend: str = "local"
+    backend: Backend = LOCAL
     flow_ids: Mapping[str, str] = field(default_factory=dict)  # globus: flow name -> flow id
     # how a run is started (tests may replace it): (plan) -> run record
     start_run: Callable[[Any], Mapping[str, Any]] | None = None
@@ -80,7 +81,7 @@ class Starter:
         """Validate and start; raises :class:`UserError` (nothing started)."""
         from tomocupy_gladier.plan import plan
 
-        if self.backend != "local":
+        if not self.backend.is_local:
             raise UserError("runs of this experiment start in the Globus web app (link above)")
         planned = plan(self.config, self.request(flow, body))
         if self.start_run is not None:
@@ -93,7 +94,7 @@ class Starter:
         the page's schema, on the local backend."""
         from tomocupy_gladier.plan import Origin, RunRequest
 
-        return RunRequest(form_scan(body), flow=flow, backend="local", origin=Origin.FORM,
+        return RunRequest(form_scan(body), flow=flow, backend=self.backend, origin=Origin.FORM,
                           tags=("start-page",), form=body, form_schema=self.schema(flow))
 
 
@@ -203,7 +204,7 @@ def add_start_page(app: Flask, starter: Starter) -> None:
         flow = request.args.get("flow") or (flows[0] if flows else "")
         known(flow)
         return render_template("start.html", flow=flow, flows=flows, start_token=start_token,
-                               globus_page=starter.globus_page(flow), local=starter.backend == "local",
+                               globus_page=starter.globus_page(flow), local=starter.backend.is_local,
                                title=starter.schema(flow).get("title", flow),
                                description=starter.schema(flow).get("description", ""))
 

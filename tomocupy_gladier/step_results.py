@@ -1,0 +1,50 @@
+"""What the compute steps return, as the CLI and the web pages read it (``RunRecord.recon``, ...).
+
+A run document is JSON from either backend, so every key may be missing (an older run, a
+step that has not run): the types are ``total=False`` and readers keep their defaults. The
+keys are those the compute functions return (``tools/tomocupy_recon.py``, ``tools/previews.py``,
+``tools/scan_metadata.py``); only the ones read here are listed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+
+class ReconResult(TypedDict, total=False):
+    """The reconstruction step's result (``tomocupy_recon``)."""
+
+    run_id: str
+    output: str                   # the reconstruction folder, as the endpoint sees it
+    kind: str                     # try | full
+    file_count: int
+    bytes: int
+    log_file: str
+    rotation_axis: float | None
+    rotation_axis_source: str     # how tomocupy found it ("tomocupy automatic ..." or the input's)
+    tool: str
+    tool_version: str | None
+
+
+class Montage(TypedDict, total=False):
+    file: str
+    size: list[int]
+
+
+class PreviewsResult(TypedDict, total=False):
+    """The previews step's result (``make_previews``); a try's adds the centre it suggests."""
+
+    output: str
+    folder: str
+    kind: str                     # try | full
+    previews: list[str]           # the PNG files
+    suggested_center: float
+    focus_metric: str
+    warning: str                  # the suggestion is at an end of the searched range
+    montage: Montage | str
+
+
+class MetadataResult(TypedDict, total=False):
+    """The metadata step's result (``scan_metadata``): what later steps are asked to do."""
+
+    return_data: dict[str, Any]   # the return step's request (``enable``, ``source``, ``destination``)
