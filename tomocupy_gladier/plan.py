@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
+from tomocupy_gladier.compute.rules import TO_THE_END, is_middle, requested_span, span, span_fits
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flow_input import (
@@ -85,7 +86,7 @@ def axis_source(config: ExperimentConfig, overrides: Mapping[str, Any], recon: M
         return "tomocupy's automatic search (rotation-axis-auto = auto)"
     if "rotation-axis" in overrides:
         return "given on the command line (automatic search off)"
-    if recon.get("rotation-axis") not in (None, -1, -1.0):
+    if not is_middle(recon.get("rotation-axis")):
         return "the experiment file's rotation-axis"
     return "the middle of the projections (tomocupy's default)"
 
@@ -165,23 +166,21 @@ def check_ranges(recon: Mapping[str, Any], scan: Path | None) -> None:
             raise UserError(f"{scan}: /exchange/data has shape {shape}, expected 3-D")
     sizes = dict(zip(("proj", "row", "column"), shape)) if shape else {}
     for what in ("row", "column", "proj"):
-        start, end = recon.get(f"start-{what}"), recon.get(f"end-{what}")
-        first = 0 if start is None else int(start)
-        last = -1 if end is None else int(end)
+        first, last = requested_span(recon.get(f"start-{what}"), recon.get(f"end-{what}"))
         if first < 0:
             raise UserError(f"start-{what} {first} must not be negative")
-        if last != -1 and last <= first:
+        if last is not None and last <= first:
             raise UserError(f"end-{what} {last} must be greater than start-{what} {first}")
         size = sizes.get(what)
-        if size is not None and (first >= size or last > size):
-            raise UserError(f"start-{what} {first} / end-{what} {last} are outside the scan's {size} "
-                            f"{what}s ({scan.name})")
+        if size is not None and not span_fits(*span(first, last, size), size):
+            raise UserError(f"start-{what} {first} / end-{what} {TO_THE_END if last is None else last} "
+                            f"are outside the scan's {size} {what}s ({scan.name})")
     binning = 2 ** int(recon.get("binning") or 0)
     rows = sizes.get("row")
     if rows is not None:
-        last = rows if recon.get("end-row") in (None, -1) else int(recon["end-row"])
-        if (last - int(recon.get("start-row") or 0)) // binning < 1:
-            raise UserError(f"rows {int(recon.get('start-row') or 0)}-{last} at binning "
+        first, last = span(recon.get("start-row"), recon.get("end-row"), rows)
+        if (last - first) // binning < 1:
+            raise UserError(f"rows {first}-{last} at binning "
                             f"{recon.get('binning')} leave no slice to reconstruct")
 
 
