@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
+from tomocupy_gladier import __version__
+from tomocupy_gladier.compute import VERSION_FIELD
 from tomocupy_gladier.compute.rules import TO_THE_END, is_middle, requested_span, span, span_fits
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
@@ -257,6 +259,7 @@ def plan_form_run(config: ExperimentConfig, body: Mapping[str, Any], *, flow: An
         raise UserError('the form must send a JSON object {"input": {...}}')
     body = json.loads(json.dumps(body))
     data = body["input"]
+    data.setdefault(VERSION_FIELD, __version__)  # a form drawn from an older schema lacks it
     if isinstance(data.get("recon"), Mapping):
         # a form sends every field: options at tomocupy's own default say nothing
         data["recon"] = without_tomocupy_defaults(data["recon"])

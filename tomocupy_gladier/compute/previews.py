@@ -66,8 +66,15 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
       ``try_center<centre>.png`` for the browser view and the interactive choice; each crop's
       place on the montage is its tile's ``box`` (x, y, width, height in montage pixels).
 
-    Focus measure: see :func:`gradient_sparsity` and :func:`focus`; ``benchmarks/bench_centre.py``
-    holds the evidence.
+    Focus measure: the L1/L2 ratio of the gradient magnitude (a sparsity measure) after a
+    Gaussian blur, inside the inscribed disk; lowest is sharpest. A wrong centre turns the
+    phases of a 180-degree slice without changing its power spectrum (so gradient energy is
+    blind to it) and blurs a 360-degree one; both spread the gradient over more pixels. A
+    coarse pass over every candidate (block means) finds the minimum, a full-resolution pass
+    within 2.5 px of it places it (candidates whose axis is off the detector's columns are not
+    considered), and a least-squares parabola through the candidates within a
+    pixel of the minimum (at least one each side) gives the sub-candidate suggestion (the best
+    candidate where the parabola does not hold). ``benchmarks/bench_centre.py`` holds the evidence.
 
     Options in ``previews``: ``output``, ``folder`` ("previews"), ``percentiles``, ``max_size``
     (1024 px), ``max_sections`` (512), ``pixel_size_um`` (of the reconstruction; otherwise the

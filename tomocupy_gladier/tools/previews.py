@@ -7,6 +7,7 @@ from typing import Any
 from gladier import GladierBaseTool, generate_flow_definition
 from gladier.utils.name_generation import get_compute_flow_state_name
 
+from tomocupy_gladier.compute import previews as previews_library
 from tomocupy_gladier.tools.tomocupy_recon import tomocupy_recon
 
 COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
@@ -15,25 +16,19 @@ COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
 def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
                   recon_result: dict | None = None, previews: dict | None = None,
                   run_id: str | None = None, **data: object) -> dict:
-    """Write PNG previews of a tomocupy reconstruction into ``<output>/previews/``; for a try
-    run, the suggested centre and the montage made for choosing
-    (:func:`tomocupy_gladier.compute.previews.make_previews` says how).
-
-    - ``tomocupy``, ``recon``: the flow input's blocks; ``previews``: its options.
-    - ``recon_result``: the reconstruction step's result (where the reconstruction is).
-    - ``run_id``: the flow run; the reconstruction's manifest must name it.
-    - ``tomocupy_gladier_version`` (in ``data``): the client's version, which the endpoint's
-      must be.
-
-    Returns a small JSON-able dict; raises when there is nothing to preview.
-    """
-    # Only this function's source reaches the endpoint: the work is in the installed library.
+    """The shim of :func:`tomocupy_gladier.compute.previews.make_previews` (its docstring becomes this one)."""
+    # Only this function's source reaches the endpoint: the work is in the installed library,
+    # which must be the client's version (``data["tomocupy_gladier_version"]``).
     from tomocupy_gladier.compute import VERSION_FIELD, check_version
     from tomocupy_gladier.compute.previews import make_previews as previews_of
 
     check_version(data.get(VERSION_FIELD))
     return previews_of(tomocupy=tomocupy, recon=recon, recon_result=recon_result,
                        previews=previews, run_id=run_id)
+
+
+# Gladier makes the state's Comment from the function's docstring: the library's full one
+make_previews.__doc__ = previews_library.make_previews.__doc__
 
 
 @generate_flow_definition(modifiers={make_previews: {"endpoint_id": "compute_endpoint"}})

@@ -7,6 +7,7 @@ from typing import Any
 from gladier import GladierBaseTool, generate_flow_definition
 from gladier.utils.name_generation import get_compute_flow_state_name
 
+from tomocupy_gladier.compute import metadata as metadata_library
 from tomocupy_gladier.tools.tomocupy_recon import tomocupy_recon
 
 COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
@@ -16,20 +17,9 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
                   recon_result: dict | None = None, previews_result: dict | None = None,
                   publishv2: dict | None = None, return_data: dict | None = None,
                   run_id: str | None = None, **data: object) -> dict:
-    """Describe a scan and its reconstruction for Globus Search (DataCite ``dc`` + ``tomography``),
-    write the published dataset's manifest and name the return transfer's request
-    (:func:`tomocupy_gladier.compute.metadata.scan_metadata` says how).
-
-    - ``tomocupy``, ``recon``, ``publishv2``, ``return_data``: the flow input's blocks.
-    - ``recon_result``, ``previews_result``: the reconstruction's and the previews' results.
-    - ``run_id``: the flow run; the reconstruction's manifest must name it.
-    - ``tomocupy_gladier_version`` (in ``data``): the client's version, which the endpoint's
-      must be.
-
-    Returns ``{"metadata": ...}`` (and ``publishv2``, ``return_data`` when given); raises if
-    the scan cannot be opened.
-    """
-    # Only this function's source reaches the endpoint: the work is in the installed library.
+    """The shim of :func:`tomocupy_gladier.compute.metadata.scan_metadata` (its docstring becomes this one)."""
+    # Only this function's source reaches the endpoint: the work is in the installed library,
+    # which must be the client's version (``data["tomocupy_gladier_version"]``).
     from tomocupy_gladier.compute import VERSION_FIELD, check_version
     from tomocupy_gladier.compute.metadata import scan_metadata as metadata_of
 
@@ -37,6 +27,10 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
     return metadata_of(tomocupy=tomocupy, recon=recon, recon_result=recon_result,
                        previews_result=previews_result, publishv2=publishv2,
                        return_data=return_data, run_id=run_id)
+
+
+# Gladier makes the state's Comment from the function's docstring: the library's full one
+scan_metadata.__doc__ = metadata_library.scan_metadata.__doc__
 
 
 @generate_flow_definition(modifiers={scan_metadata: {"endpoint_id": "compute_endpoint"}})

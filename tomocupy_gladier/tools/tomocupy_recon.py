@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gladier import GladierBaseTool, generate_flow_definition
 
+from tomocupy_gladier.compute import recon as recon_library
 from tomocupy_gladier.limits import RECON_WAIT_TIME
 
 COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
@@ -11,23 +12,18 @@ COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
 
 def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
                    run_id: str | None = None, **data: object) -> dict:
-    """Reconstruct one scan with tomocupy into a staging folder, verify it, then swap it in
-    (:func:`tomocupy_gladier.compute.recon.reconstruct` says how).
-
-    - ``recon``: ``command`` + tomocupy options by tomocupy's names.
-    - ``tomocupy``: ``file_name`` (the scan), ``output``, ``logs`` and ``timeout`` (seconds).
-    - ``run_id``: the flow run (``$._context.run_id``); names the staging folder and the log.
-    - ``tomocupy_gladier_version`` (in ``data``): the client's version, which the endpoint's
-      must be.
-
-    Raises on any failure; returns a small JSON-able summary.
-    """
-    # Only this function's source reaches the endpoint: the work is in the installed library.
+    """The shim of :func:`tomocupy_gladier.compute.recon.reconstruct` (its docstring becomes this one)."""
+    # Only this function's source reaches the endpoint: the work is in the installed library,
+    # which must be the client's version (``data["tomocupy_gladier_version"]``).
     from tomocupy_gladier.compute import VERSION_FIELD, check_version
     from tomocupy_gladier.compute.recon import reconstruct
 
     check_version(data.get(VERSION_FIELD))
     return reconstruct(recon=recon, tomocupy=tomocupy, run_id=run_id)
+
+
+# Gladier makes the state's Comment from the function's docstring: the library's full one
+tomocupy_recon.__doc__ = recon_library.reconstruct.__doc__
 
 
 RUN_ID_PATH = "$._context.run_id"
