@@ -28,7 +28,13 @@ from ast import literal_eval
 from dataclasses import dataclass, field
 from typing import IO, Any, NoReturn
 
-from tomocupy_gladier.compute.rules import MIDDLE_OF_DETECTOR, axis_pixels, output_folder, span, span_fits
+from tomocupy_gladier.compute.rules import (
+    MIDDLE_OF_DETECTOR,
+    axis_pixels,
+    output_folder,
+    span,
+    span_fits,
+)
 
 # Option names tomocupy 1.1.0 accepts ('*' = store_true flag; '!' = argparse type=bool,
 # which reads any non-empty string as true, so only a true value is passed).
