@@ -48,7 +48,8 @@ def test_reconstruction_runs_on_compute_v3_and_fails_the_flow_when_it_fails(defi
     assert params["user_endpoint_config.$"] == "$.input.tomocupy_endpoint_config"
     assert params["tasks"] == [{"function_id.$": "$.input.tomocupy_recon_function_id",
                                 "kwargs": {"recon.$": "$.input.recon", "tomocupy.$": "$.input.tomocupy",
-                                           "run_id.$": "$._context.run_id"}}]
+                                           "run_id.$": "$._context.run_id",
+                                           "tomocupy_gladier_version.$": "$.input.tomocupy_gladier_version"}}]
 
 
 def test_wait_time_is_configurable():

@@ -7,6 +7,7 @@ import copy
 import jsonschema
 import pytest
 
+from tomocupy_gladier import __version__
 from tomocupy_gladier.errors import FlowInputError
 from tomocupy_gladier.flows import TomocupyFlow
 from tomocupy_gladier.options import RECON_OPTIONS, default_params, recon_schema, recon_variant
@@ -40,6 +41,7 @@ def good_input() -> dict:
         "scan_metadata_function_id": FID,
         "return_data": {"enable": False},
         "notify": {"enable": False},
+        "tomocupy_gladier_version": __version__,
     }}
 
 

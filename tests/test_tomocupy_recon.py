@@ -343,16 +343,14 @@ def test_the_function_is_self_contained():
 
 
 def test_known_option_table_matches_tomocupys_own():
-    """The option names embedded in the function are exactly tomocupy 1.1.0's."""
-    source = inspect.getsource(tomocupy_recon)
-    namespace: dict = {}
-    exec(compile(source, "<shipped>", "exec"), namespace)
-    tables = [c for c in namespace["tomocupy_recon"].__code__.co_consts
-              if isinstance(c, str) and c.startswith(("config logs-home", "retrieve-phase-method"))]
-    common, steps_only = ({w.rstrip("*!") for w in t.split()} for t in tables)
+    """The option names the endpoint library knows are exactly tomocupy 1.1.0's."""
+    from tomocupy_gladier.compute.recon import COMMON_OPTIONS, STEPS_ONLY_OPTIONS
+
+    tables = [COMMON_OPTIONS, STEPS_ONLY_OPTIONS]
+    common, steps_only = ({w.rstrip("*!") for w in t} for t in tables)
     assert common == set(tomocupy_options_for("recon"))
     assert common | steps_only == set(tomocupy_options_for("recon_steps"))
-    flags = {w.rstrip("*") for t in tables for w in t.split() if w.endswith("*")}
+    flags = {w.rstrip("*") for t in tables for w in t if w.endswith("*")}
     assert flags == {o for o, e in tomocupy_options_for("recon_steps").items() if e["action"] == "store_true"}
 
 

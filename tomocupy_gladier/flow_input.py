@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
+from tomocupy_gladier import __version__
 from tomocupy_gladier.backends import Backend, BackendChoice, choose
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
@@ -111,6 +112,7 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
         "previews": PreviewsBlock(**(previews or {})),
         "publishv2": publish_input(config, location, output, options, previews, publish_metadata),
         "return_data": return_input(config),
+        "tomocupy_gladier_version": __version__,  # the endpoint library's must be the same
     }
     chosen = choose(config, backend)
     data["notify"] = notify_input(config, location, output, data["publishv2"], chosen)

@@ -105,6 +105,7 @@ class FlowInputData(TypedDict):
     previews: PreviewsBlock
     publishv2: Publishv2Block
     return_data: ReturnDataBlock
+    tomocupy_gladier_version: str  # the client's: the compute endpoint's must be the same
     notify: NotifyBlock
 
 

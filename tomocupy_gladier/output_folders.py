@@ -5,24 +5,14 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
+from tomocupy_gladier.compute.rules import output_folder
+
 
 def tomocupy_output(scan: PurePosixPath, reconstruction_type: str,
                     out_path_name: str | None = None) -> PurePosixPath:
-    """The folder of the reconstruction of ``scan``, by tomocupy 1.1.0's own rule.
-
-    From ``dataio/writer.py`` (``init_output_files[_try]``): ``--out-path-name`` when given (for
-    try runs too), else ``dirname(file) + '_rec/'`` followed by ``try_center/<base>`` (try) or
-    ``<base>_rec`` (full), where ``<base>`` is the file name without its last three characters
-    (``scan1.h5`` -> ``scan1``; tomocupy assumes ``.h5``, so ``scan1.hdf5`` -> ``scan1.h``).
-    Every reconstruction is this one folder: HDF5 and Zarr volumes are written inside it.
-    """
-    if out_path_name:
-        return PurePosixPath(out_path_name)
-    base = scan.name[:-3]
-    rec_root = PurePosixPath(f"{scan.parent}_rec")
-    if reconstruction_type.startswith("try"):
-        return rec_root / "try_center" / base
-    return rec_root / f"{base}_rec"
+    """The folder of the reconstruction of ``scan``, by tomocupy 1.1.0's own rule
+    (:func:`tomocupy_gladier.compute.rules.output_folder`, which the endpoint uses too)."""
+    return output_folder(str(scan), reconstruction_type, out_path_name)
 
 
 def run_logs_folder(output: PurePosixPath) -> PurePosixPath:

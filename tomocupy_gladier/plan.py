@@ -18,7 +18,10 @@ from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping
 
+from tomocupy_gladier import __version__
 from tomocupy_gladier.backends import Backend, BackendChoice, choose
+from tomocupy_gladier.compute import VERSION_FIELD
+from tomocupy_gladier.compute.rules import TO_THE_END, is_middle, requested_span, span, span_fits
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flow_input import (
@@ -177,7 +180,7 @@ def decide_axis(config: ExperimentConfig, overrides: Mapping[str, Any], recon: M
         return AxisSource.AUTOMATIC
     if "rotation-axis" in overrides:
         return AxisSource.GIVEN
-    if recon.get("rotation-axis") not in (None, -1, -1.0):
+    if not is_middle(recon.get("rotation-axis")):
         return AxisSource.EXPERIMENT
     return AxisSource.MIDDLE
 
@@ -350,23 +353,21 @@ def check_ranges(recon: Mapping[str, Any], scan: Path | None) -> None:
             raise UserError(f"{scan}: /exchange/data has shape {shape}, expected 3-D")
     sizes = dict(zip(("proj", "row", "column"), shape)) if shape else {}
     for what in ("row", "column", "proj"):
-        start, end = recon.get(f"start-{what}"), recon.get(f"end-{what}")
-        first = 0 if start is None else int(start)
-        last = -1 if end is None else int(end)
+        first, last = requested_span(recon.get(f"start-{what}"), recon.get(f"end-{what}"))
         if first < 0:
             raise UserError(f"start-{what} {first} must not be negative")
-        if last != -1 and last <= first:
+        if last is not None and last <= first:
             raise UserError(f"end-{what} {last} must be greater than start-{what} {first}")
         size = sizes.get(what)
-        if size is not None and (first >= size or last > size):
-            raise UserError(f"start-{what} {first} / end-{what} {last} are outside the scan's {size} "
-                            f"{what}s ({scan.name})")
+        if size is not None and not span_fits(*span(first, last, size), size):
+            raise UserError(f"start-{what} {first} / end-{what} {TO_THE_END if last is None else last} "
+                            f"are outside the scan's {size} {what}s ({scan.name})")
     binning = 2 ** int(recon.get("binning") or 0)
     rows = sizes.get("row")
     if rows is not None:
-        last = rows if recon.get("end-row") in (None, -1) else int(recon["end-row"])
-        if (last - int(recon.get("start-row") or 0)) // binning < 1:
-            raise UserError(f"rows {int(recon.get('start-row') or 0)}-{last} at binning "
+        first, last = span(recon.get("start-row"), recon.get("end-row"), rows)
+        if (last - first) // binning < 1:
+            raise UserError(f"rows {first}-{last} at binning "
                             f"{recon.get('binning')} leave no slice to reconstruct")
 
 
@@ -433,6 +434,7 @@ def plan_form(config: ExperimentConfig, request: RunRequest, flow: Any) -> RunPl
         raise UserError('the form must send a JSON object {"input": {...}}')
     body = json.loads(json.dumps(body))
     data = body["input"]
+    data.setdefault(VERSION_FIELD, __version__)  # a form drawn from an older schema lacks it
     if isinstance(data.get("recon"), Mapping):
         # a form sends every field: options at tomocupy's own default say nothing
         data["recon"] = without_tomocupy_defaults(data["recon"])

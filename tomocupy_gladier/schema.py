@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Mapping
 
+from tomocupy_gladier import __version__
+from tomocupy_gladier.compute import VERSION_FIELD
 from tomocupy_gladier.options import recon_schema
 from tomocupy_gladier.redaction import PRIVATE_PREFIX
 
@@ -110,6 +112,9 @@ RECON_PROPERTIES: dict[str, Any] = {
     "compute_endpoint": uuid_field("Deployment: compute endpoint", "Globus Compute endpoint that "
                                    "runs tomocupy (e.g. on Polaris); set for the experiment."),
     "tomocupy_recon_function_id": function_id_field("tomocupy_recon"),
+    VERSION_FIELD: {"title": "Deployment: tomocupy-gladier version", "description": "The client's "
+                    "version; the compute endpoint's tomocupy-gladier must be the same. Set by "
+                    "tomocupy-gladier; leave it as it is.", "type": "string", "default": __version__},
     "tomocupy_endpoint_config": {
         "title": "Deployment: batch job",
         "description": "PBS settings for the job that runs the reconstruction; set for the experiment.",
@@ -342,7 +347,7 @@ INTERACTIVE_PROPERTIES: dict[str, Any] = _interactive_properties()
 # scientist's own fields, before the deployment settings.
 SCIENTIST_ORDER = ("source", "tomocupy", "recon", "previews", "return_data", "notify")
 DEPLOYMENT_ORDER = ("destination", "transfer_recursive", "transfer_sync_level", "publishv2",
-                    "tomocupy_endpoint_config", "compute_endpoint")
+                    VERSION_FIELD, "tomocupy_endpoint_config", "compute_endpoint")
 
 
 def input_property_order(names: list[str]) -> list[str]:

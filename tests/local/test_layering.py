@@ -41,3 +41,29 @@ def test_a_worker_runs_without_gladier_loaded():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('gladier', 'gladier_tools')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_endpoint_library_imports_nothing_of_the_client():
+    """tomocupy_gladier.compute runs on the compute endpoint: of this package it imports only
+    itself and the package's version (no Gladier, no Globus SDK, no client module)."""
+    import tomocupy_gladier.compute
+
+    library = Path(tomocupy_gladier.compute.__file__).parent
+    for path in library.rglob("*.py"):
+        for name in _imported_modules(path):
+            top = name.split(".")[0]
+            assert top not in ("gladier", "gladier_tools", "globus_sdk", "globus_compute_sdk"), \
+                f"{path.name} imports {name}"
+            if top == "tomocupy_gladier":
+                assert name == "tomocupy_gladier" or name.startswith("tomocupy_gladier.compute"), \
+                    f"{path.name} imports {name}"
+
+
+def test_the_endpoint_library_loads_no_client_module():
+    code = ("import sys, tomocupy_gladier.compute.recon, tomocupy_gladier.compute.previews, "
+            "tomocupy_gladier.compute.metadata; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('gladier', 'gladier_tools', "
+            "'globus_sdk', 'globus_compute_sdk') or (m.startswith('tomocupy_gladier.') "
+            "and not m.startswith('tomocupy_gladier.compute'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -20,6 +20,8 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tomocupy_gladier.compute.rules import axis_pixels, span, span_fits
+
 from . import center as center_mod
 from . import phase, preprocess, reader, stripes
 from .errors import EngineError
@@ -52,18 +54,17 @@ def compute_geometry(info: reader.ScanInfo, settings: Settings) -> Geometry:
     """Mirror tomocupy's ``Reader.init_sizes`` for the options implemented here."""
     b = int(settings.binning)
     f = 2**b
-    end_row = info.nrows if settings.end_row == -1 else int(settings.end_row)
-    start_row = int(settings.start_row)
-    if not 0 <= start_row < end_row <= info.nrows:
+    start_row, end_row = span(settings.start_row, settings.end_row, info.nrows)
+    if not span_fits(start_row, end_row, info.nrows):
         raise EngineError(f"--start-row {settings.start_row} / --end-row {settings.end_row} "
                           f"outside the {info.nrows} rows of {info.file_name}")
-    end_proj = info.nproj if settings.end_proj == -1 else int(settings.end_proj)
-    if not 0 <= settings.start_proj < end_proj <= info.nproj:
+    start_proj, end_proj = span(settings.start_proj, settings.end_proj, info.nproj)
+    if not span_fits(start_proj, end_proj, info.nproj):
         raise EngineError(f"--start-proj/--end-proj outside the {info.nproj} projections")
-    proj = slice(int(settings.start_proj), end_proj)
+    proj = slice(start_proj, end_proj)
     col0, col1 = 0, info.ncols
     col1 -= (col1 - col0) % (2 ** (b + 1))  # tomocupy keeps widths a multiple of 2**(binning+1)
-    centeri = info.ncols / 2 if settings.rotation_axis == -1 else float(settings.rotation_axis)
+    centeri = axis_pixels(settings.rotation_axis, info.ncols)
     n = (col1 - col0) // f
     center = (centeri - col0) / f
     crop0 = 0

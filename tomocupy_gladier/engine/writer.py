@@ -16,6 +16,8 @@ import h5py
 import numpy as np
 import tifffile
 
+from tomocupy_gladier.compute.rules import output_folder
+
 
 @dataclass(frozen=True)
 class OutputLayout:
@@ -38,13 +40,9 @@ class OutputLayout:
 
     @classmethod
     def for_run(cls, file_name: str, out_path_name: str | None, mode: str, save_format: str) -> "OutputLayout":
-        # tomocupy strips the last three characters of the base name (".h5")
-        stem = os.path.basename(file_name)[:-3]
-        parent = os.path.dirname(file_name)
+        base = str(output_folder(file_name, mode, out_path_name))
         if mode == "try":
-            base = out_path_name if out_path_name else f"{parent}_rec/try_center/{stem}"
             return cls(mode, "tiff", Path(base), f"{base}/recon")
-        base = out_path_name if out_path_name else f"{parent}_rec/{stem}_rec"
         if save_format == "h5":
             return cls(mode, "h5", Path(base).parent, f"{base}.h5", Path(base))
         return cls(mode, "tiff", Path(base), f"{base}/recon")

@@ -10,6 +10,7 @@ from gladier import GladierBaseClient, generate_flow_definition
 from gladier_tools.publish import Publishv2
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
+from tomocupy_gladier.compute import VERSION_FIELD
 from tomocupy_gladier.schema import (
     NOTIFY_PROPERTIES,
     PREVIEW_PROPERTIES,
@@ -28,12 +29,12 @@ from tomocupy_gladier.gladier_storage import locked_storage
 from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
 from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE
 from tomocupy_gladier.tools.choice import WaitForChoice
-from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon
+from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon, tomocupy_recon
 from tomocupy_gladier.tools.transfer import ScanTransfer
 
 COMPUTE_URL = "https://compute.actions.globus.org"
 RECON_REQUIRED = ("recon", "tomocupy", "compute_endpoint", "tomocupy_recon_function_id",
-                  "tomocupy_endpoint_config")
+                  "tomocupy_endpoint_config", VERSION_FIELD)
 TRANSFER_REQUIRED = ("source", "destination")
 PREVIEW_REQUIRED = ("previews", "make_previews_function_id", "scan_metadata_function_id")
 PUBLISH_REQUIRED = ("publishv2", "publishv2_gather_metadata_function_id")
@@ -52,6 +53,21 @@ AFTER_RECON_MODIFIERS = {
 
 
 PUBLISH_TRANSFER_STATE = "Publishv2Transfer"
+# the registered functions that are shims of the endpoint library (tomocupy_gladier.compute)
+LIBRARY_SHIMS = (tomocupy_recon, make_previews, scan_metadata)
+
+
+def pass_client_version(definition: dict) -> None:
+    """Give every task of a library shim the client's version (``$.input.tomocupy_gladier_version``),
+    which the shim compares with the endpoint's: only its source is shipped, so the version
+    travels in the flow input. Covers Gladier's states and hand-written ones alike."""
+    function_ids = {f"$.input.{function.__name__}_function_id" for function in LIBRARY_SHIMS}
+    for state in definition["States"].values():
+        if state.get("Type") != "Action" or not state["ActionUrl"].startswith(COMPUTE_URL):
+            continue
+        for task in state.get("Parameters", {}).get("tasks", []):
+            if task.get("function_id.$") in function_ids and isinstance(task.get("kwargs"), dict):
+                task["kwargs"][f"{VERSION_FIELD}.$"] = f"$.input.{VERSION_FIELD}"
 
 
 def mirror_publication(definition: dict) -> None:
@@ -136,6 +152,7 @@ class TomocupyClient(GladierBaseClient):
             elif state["ActionUrl"].startswith(COMPUTE_URL):
                 state["WaitTime"] = max(int(state.get("WaitTime", 0)), self.step_wait_time)
         mirror_publication(definition)
+        pass_client_version(definition)
         add_notifications(definition)
         return definition
 

@@ -1,0 +1,34 @@
+"""The work of the compute steps, as it runs on the compute endpoint.
+
+Globus Compute ships only a registered function's source, so the functions registered in
+``tomocupy_gladier.tools`` are shims: each imports this package (installed in the endpoint's
+environment with the same ``pip install`` as the client), checks with :func:`check_version`
+that it is the client's version and calls it. One module per step: :mod:`.recon` (command
+line, staging, verification, swap, axis read-back), :mod:`.previews` (rendering, focus
+measure, montage), :mod:`.metadata` (DXchange reading, manifest); :mod:`.rules` holds what
+tomocupy does that the client needs to know too (its output folders, ranges, the axis default).
+
+This package imports nothing else of tomocupy_gladier (the layering test holds it to that).
+"""
+
+from __future__ import annotations
+
+from tomocupy_gladier import __version__
+
+#: the flow input's field that carries the client's version to the shims
+VERSION_FIELD = "tomocupy_gladier_version"
+
+
+class VersionMismatch(RuntimeError):
+    """The endpoint's tomocupy-gladier is not the one that started the flow."""
+
+
+def check_version(client_version: object) -> None:
+    """Refuse to run for a client of another version (``None``: called directly, not by a flow)."""
+    if client_version is None or str(client_version) == __version__:
+        return
+    raise VersionMismatch(
+        f"the flow was started by tomocupy-gladier {client_version}, but the compute endpoint has "
+        f"tomocupy-gladier {__version__}: install tomocupy-gladier {client_version} in the "
+        "endpoint's environment (the tomocupy conda env, see docs/polaris.md) and restart the "
+        "endpoint, or start the flow with tomocupy-gladier " + __version__)

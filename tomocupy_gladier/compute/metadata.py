@@ -1,0 +1,468 @@
+"""The metadata step on the endpoint: the scan's DXchange metadata and the reconstruction's
+facts as a Publishv2 record (DataCite ``dc`` + ``tomography``), the published dataset's
+manifest, and the return transfer's request for this run."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import math
+import os
+import pathlib
+from typing import Any
+
+import h5py
+import numpy as np
+
+from tomocupy_gladier.compute.recon import sha256_of
+
+TO_UM = {"um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "micrometers": 1.0,
+         "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6}
+TO_KEV = {"keV": 1.0, "kev": 1.0, "eV": 1e-3, "ev": 1e-3, "MeV": 1e3}
+TO_S = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "us": 1e-6, "min": 60.0}
+TEXTS = {
+    "sample": ("/measurement/sample/name",),
+    "sample_description": ("/measurement/sample/description_1", "/measurement/sample/description"),
+    "instrument": ("/measurement/instrument/name", "/measurement/instrument/source/beamline"),
+    "facility": ("/measurement/instrument/source/name",),
+    "start_time": ("/process/acquisition/start_date", "/measurement/sample/experiment/start_date"),
+    "end_time": ("/process/acquisition/end_date",),
+    "proposal": ("/measurement/sample/experiment/proposal",),
+    "experimenter": ("/measurement/sample/experimenter/name",),
+    "institution": ("/measurement/sample/experimenter/institution",),
+}
+MEDIA_TYPES = {".tiff": "image/tiff", ".tif": "image/tiff", ".png": "image/png", ".h5": "application/x-hdf5",
+               ".json": "application/json", ".txt": "text/plain", ".log": "text/plain"}
+
+
+def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
+                  recon_result: dict | None = None, previews_result: dict | None = None,
+                  publishv2: dict | None = None, return_data: dict | None = None,
+                  run_id: str | None = None) -> dict:
+    """Describe a scan and its reconstruction for Globus Search (DataCite ``dc`` + ``tomography``).
+
+    Keyword arguments (all optional except ``tomocupy.file_name``):
+
+    - ``tomocupy``: the flow input block; ``file_name`` is the DXchange HDF5 scan.
+    - ``recon``: the tomocupy options used (flow input ``recon`` block).
+    - ``recon_result``: TomocupyRecon's output (``$.TomocupyRecon.details.results[0].output``).
+    - ``previews_result``: Previews' output (``$.MakePreviews.details.results[0].output``).
+    - ``publishv2``: the flow input ``publishv2`` block; its ``metadata`` is merged on top of
+      what is read here (the user's values win).
+    - ``return_data``: the flow input ``return_data`` block (``enable``, ``what``, the
+      ``destination`` folder). When enabled, the returned ``return_data`` is the return
+      transfer's request for this run: the source is this run's previews folder, or its whole
+      reconstruction for ``what = "reconstruction"``, as a path on ``publishv2``'s source
+      collection (below its ``source_collection_basepath``); the destination is a subfolder
+      of the chosen folder named after the reconstruction (and ``previews`` inside it), so
+      two scans sent to one folder never replace each other's results.
+    - ``run_id``: the flow run. The reconstruction's ``manifest.json`` must name it, and every
+      file it lists must still be there with its size: a folder changed or replaced since the
+      reconstruction step is refused, never published under this run's record.
+
+    The published dataset (``publishv2.dataset``: the reconstruction folder, or a try's previews
+    folder) gets a ``manifest.json`` with the sha256 and size of each of its files (the
+    reconstruction's own hashes are reused, only new files are read). The record carries the
+    file count, the bytes and where the manifest is published, never a per-file list: that
+    would not fit in a flow's run state at 2000 slices.
+
+    Returns ``{"metadata": {"dc": ..., "tomography": ...}}`` and, when ``publishv2`` was
+    given, ``"publishv2"``: that block with ``metadata`` replaced by the merged record (a
+    ready-made payload for ``publishv2_gather_metadata``). Fields the file lacks are left out
+    and named in ``tomography.acquisition.missing``. Raises if the scan cannot be opened.
+    """
+    settings = dict(tomocupy or {})
+    params = dict(recon or {})
+    result = dict(recon_result or {})
+    file_name = settings.get("file_name")
+    if not file_name:
+        raise ValueError("tomocupy.file_name (the scan) is required")
+    scan = pathlib.Path(file_name)
+    if not scan.is_file():
+        raise FileNotFoundError(f"scan file not found: {scan}")
+    acquisition = read_acquisition(scan)
+    reconstruction = reconstruction_facts(params, result)
+    files, entries, published_dataset = published_files(result, publishv2, run_id)
+    tomography: dict[str, Any] = {"scan": scan.name, "file_name": str(scan),
+                                  "parameters": params, "acquisition": acquisition,
+                                  "reconstruction": reconstruction}
+    if files:
+        tomography["files"] = files
+    if previews_result:
+        keep = ("kind", "folder", "previews", "suggested_center", "focus_metric", "scale_bar")
+        tomography["previews"] = {k: previews_result[k] for k in keep if k in previews_result}
+    metadata = {"dc": datacite(scan, acquisition, reconstruction, entries if files else None),
+                "tomography": tomography}
+    output: dict[str, Any] = {"metadata": metadata}
+    if publishv2 is not None:
+        merge(metadata, dict(publishv2.get("metadata") or {}))
+        payload = copy.deepcopy(dict(publishv2))
+        payload["metadata"] = copy.deepcopy(metadata)
+        if not payload.get("dataset") and published_dataset:
+            payload["dataset"] = published_dataset
+        output["publishv2"] = payload
+    if return_data is not None:
+        output["return_data"] = return_request(return_data, result, previews_result, publishv2)
+    return output
+
+
+# --- reading HDF5 values ------------------------------------------------------------------------
+
+def plain(value: Any) -> Any:
+    """A JSON-able Python value from whatever h5py returned (arrays, bytes, numpy scalars)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "S" and value.dtype.itemsize == 1 and value.size > 1:
+            value = b"".join(value.ravel().tolist())  # a string stored as a char array
+        elif value.size == 1:
+            value = value.reshape(-1)[0]
+        elif value.size == 0:
+            return None
+        else:
+            return [plain(v) for v in value.ravel()[:16].tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        value = value.replace("\x00", "").strip()
+        return value or None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def units_of(node: Any) -> str | None:
+    """The ``units`` (or ``unit``, ``Units``) attribute of an HDF5 node, when it is text."""
+    for key in ("units", "unit", "Units"):
+        if key in node.attrs:
+            unit = plain(node.attrs[key])
+            return unit if isinstance(unit, str) else None
+    return None
+
+
+def read(h5: Any, paths: tuple[str, ...]) -> tuple[Any, str | None, str | None]:
+    """(value, units, path) of the first of ``paths`` that holds a readable value."""
+    for path in paths:
+        node = h5.get(path)
+        if not isinstance(node, h5py.Dataset):
+            continue
+        try:
+            raw = node[()] if node.size <= 4096 else None
+        except (OSError, TypeError, ValueError):
+            continue
+        value = plain(raw) if raw is not None else None
+        if value is not None:
+            return value, units_of(node), path
+    return None, None, None
+
+
+def number(value: Any) -> float | None:
+    """A finite float (the first of a list), else None."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def convert(value: Any, unit: str | None, factors: dict[str, float], default: str) -> float | None:
+    """``value`` in ``unit`` (``default`` when unlabelled) converted by ``factors``; None for an unknown unit."""
+    value = number(value)
+    if value is None:
+        return None
+    key = (unit or default).strip().replace("µ", "u").replace("μ", "u")
+    factor = factors.get(key, factors.get(key.lower()))
+    return None if factor is None else value * factor
+
+
+def iso_date(value: Any) -> str | None:
+    """An ISO 8601 date, or what the beamline wrote when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).isoformat()
+    except ValueError:
+        return value  # keep what the beamline wrote rather than guess its format
+
+
+# --- the scan ---------------------------------------------------------------------------------
+
+def read_acquisition(scan: pathlib.Path) -> dict[str, Any]:
+    """The scan's shape, flats, darks, angles and DXchange fields; ``missing`` names what it lacks."""
+    acquisition: dict[str, Any] = {}
+    missing: list[str] = []
+    with h5py.File(scan, "r") as h5:
+        data_node = h5.get("/exchange/data")
+        if isinstance(data_node, h5py.Dataset):
+            acquisition["shape"] = [int(n) for n in data_node.shape]
+            acquisition["dtype"] = str(data_node.dtype)
+            if data_node.ndim == 3:
+                nproj, rows, cols = data_node.shape
+                acquisition.update(projections=int(nproj), rows=int(rows), columns=int(cols))
+        else:
+            missing.append("data")
+        for key, path in (("flats", "/exchange/data_white"), ("darks", "/exchange/data_dark")):
+            node = h5.get(path)
+            if isinstance(node, h5py.Dataset) and node.ndim >= 1:
+                acquisition[key] = int(node.shape[0])
+            else:
+                missing.append(key)
+        angles = read_angles(h5, acquisition.get("projections"))
+        if angles is None:
+            missing.append("angles")
+        else:
+            acquisition["angles"] = angles
+        fields = read_fields(h5)
+    for key, value in fields.items():
+        if value is None:
+            missing.append(key)
+        else:
+            acquisition[key] = round(value, 6) if isinstance(value, float) else value
+    acquisition["missing"] = missing
+    return acquisition
+
+
+def read_angles(h5: Any, nproj: int | None) -> dict[str, Any] | None:
+    """The projection angles (``/exchange/theta``, else tomocupy's fallback), or None."""
+    theta_node = h5.get("/exchange/theta")
+    theta = None
+    if isinstance(theta_node, h5py.Dataset) and theta_node.size > 0:
+        theta = np.asarray(theta_node[()], dtype=np.float64).ravel()
+        theta = theta[np.isfinite(theta)]
+    if theta is not None and theta.size:
+        angles: dict[str, Any] = {"source": "/exchange/theta"}
+        unit = units_of(theta_node)
+        if unit and not unit.lower().startswith("deg"):
+            angles["units_attribute"] = unit  # tomocupy reads degrees whatever the label says
+    elif nproj:
+        theta = np.linspace(0.0, 180.0, nproj)  # tomocupy's fallback: linspace(0, pi, nproj)
+        angles = {"source": "assumed: /exchange/theta absent, tomocupy uses linspace(0, 180, nproj)"}
+    else:
+        return None
+    step = float(np.median(np.diff(theta))) if theta.size > 1 else None
+    angles.update(count=int(theta.size), first=round(float(theta[0]), 6),
+                  last=round(float(theta[-1]), 6),
+                  range=round(float(theta.max() - theta.min()), 6),
+                  step=None if step is None else round(step, 6), units="deg")
+    return angles
+
+
+def read_fields(h5: Any) -> dict[str, Any]:
+    """Energy (keV), pixel size (um), exposure (s) and the texts of ``TEXTS`` (None: absent)."""
+    energy, unit, _ = read(h5, ("/measurement/instrument/monochromator/energy",
+                                "/measurement/instrument/source/energy"))
+    kev = convert(energy, unit, TO_KEV, "keV")
+    if kev is not None and unit is None and kev > 500:
+        kev /= 1000.0  # an unlabelled energy above 500 "keV" is in eV at a tomography beamline
+    pixel, unit, _ = read(h5, ("/measurement/instrument/detection_system/objective/resolution",
+                               "/measurement/instrument/detector/actual_pixel_size_x"))
+    pixel_um = convert(pixel, unit, TO_UM, "um")
+    if pixel_um is None:
+        det, unit, _ = read(h5, ("/measurement/instrument/detector/pixel_size_x",
+                                 "/measurement/instrument/detector/pixel_size"))
+        mag, _, _ = read(h5, ("/measurement/instrument/detection_system/objective/magnification",))
+        det_um, mag = convert(det, unit, TO_UM, "um"), number(mag)
+        if det_um and mag:
+            pixel_um = det_um / mag
+    exposure, unit, _ = read(h5, ("/measurement/instrument/detector/exposure_time",))
+    fields: dict[str, Any] = {"energy_kev": kev, "pixel_size_um": pixel_um,
+                              "exposure_s": convert(exposure, unit, TO_S, "s")}
+    for key, paths in TEXTS.items():
+        value = read(h5, paths)[0]
+        fields[key] = str(value) if value is not None and not isinstance(value, list) else None
+    for key in ("start_time", "end_time"):
+        fields[key] = iso_date(fields[key])
+    return fields
+
+
+# --- the reconstruction and its files ----------------------------------------------------------
+
+def reconstruction_facts(params: dict, result: dict) -> dict[str, Any]:
+    """The reconstruction's facts: the log's axis first (what tomocupy really used)."""
+    reconstruction: dict[str, Any] = {"type": params.get("reconstruction-type", "try")}
+    axis, axis_source = number(result.get("rotation_axis")), result.get("rotation_axis_source",
+                                                                          "tomocupy log")
+    if axis is None:
+        axis, axis_source = number(params.get("rotation-axis")), "parameters"
+    if axis is not None and axis >= 0:
+        reconstruction.update(rotation_axis=axis, rotation_axis_source=axis_source)
+    elif params.get("rotation-axis-auto") not in (None, "manual"):
+        reconstruction["rotation_axis_source"] = f"auto ({params['rotation-axis-auto']}), not reported"
+    for key, source in (("algorithm", "reconstruction-algorithm"), ("binning", "binning"),
+                        ("save_format", "save-format"), ("dtype", "dtype")):
+        if params.get(source) is not None:
+            reconstruction[key] = params[source]
+    for key, source in (("engine", "tool"), ("engine_version", "tool_version"),
+                        ("seconds", "reconstruction_seconds"), ("wall_seconds", "wall_seconds"),
+                        ("output", "output"), ("file_count", "file_count"), ("bytes", "bytes"),
+                        ("host", "host")):
+        if result.get(source) is not None:
+            reconstruction[key] = result[source]
+    return reconstruction
+
+
+def unchanged_files(result: dict, run_id: str | None) -> tuple[dict, dict[pathlib.Path, dict]]:
+    """The reconstruction's manifest and its entries by path, refused unless this run made it
+    and every file is still there with its size."""
+    output_dir = pathlib.Path(result["output"])
+    try:
+        recon_manifest = json.loads(pathlib.Path(result["manifest"]).read_text())
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"cannot read the reconstruction's manifest: {exc}") from None
+    if run_id is not None and recon_manifest.get("run_id") != run_id:
+        raise RuntimeError(f"{output_dir} was replaced by run {recon_manifest.get('run_id')} after "
+                           f"this run ({run_id}) reconstructed it; nothing published")
+    known = {}
+    for entry in recon_manifest.get("files", []):
+        path = output_dir / entry["path"]
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = None
+        if size != entry["bytes"]:
+            raise RuntimeError(f"{path} changed since the reconstruction step "
+                               f"({entry['bytes']} bytes then, {size} now); nothing published")
+        known[path] = entry
+    return recon_manifest, known
+
+
+def published_files(result: dict, publishv2: dict | None,
+                    run_id: str | None) -> tuple[dict[str, Any], list[dict], str | None]:
+    """The published dataset's ``manifest.json`` written; returns the record's ``files``, the
+    manifest's entries and the dataset (what is published when the input names none)."""
+    if not result.get("manifest"):
+        return {}, [], None
+    output_dir = pathlib.Path(result["output"])
+    recon_manifest, known = unchanged_files(result, run_id)
+    dataset = pathlib.Path((publishv2 or {}).get("dataset") or output_dir)
+    if dataset != output_dir and output_dir not in dataset.parents:
+        raise ValueError(f"the published dataset {dataset} is not inside the reconstruction "
+                         f"{output_dir}")
+    entries = []
+    for path in sorted(p for p in dataset.rglob("*") if p.is_file()):
+        if path == dataset / "manifest.json":
+            continue
+        entry = known.get(path) or {"bytes": path.stat().st_size, "sha256": sha256_of(path)}
+        entries.append({"path": path.relative_to(dataset).as_posix(), "bytes": entry["bytes"],
+                        "sha256": entry["sha256"]})
+    manifest = {key: recon_manifest.get(key) for key in ("run_id", "scan", "kind", "format",
+                                                         "created", "command")}
+    manifest.update(file_count=len(entries), bytes=sum(e["bytes"] for e in entries), files=entries)
+    temporary = dataset / f".manifest.{os.getpid()}.json"
+    temporary.write_text(json.dumps(manifest, indent=1))
+    os.replace(temporary, dataset / "manifest.json")
+    files: dict[str, Any] = {"count": len(entries) + 1, "bytes": manifest["bytes"],
+                             "manifest": "manifest.json", "checksum": "sha256"}
+    if publishv2 and publishv2.get("destination_collection") and publishv2.get("destination"):
+        published = pathlib.PurePosixPath("/", publishv2["destination"], dataset.name)
+        base = f"globus://{publishv2['destination_collection']}{published}"
+        files["manifest_url"] = f"{base}/manifest.json"
+        files["previews"] = [f"{base}/{e['path']}" for e in entries
+                             if e["path"].lower().endswith((".png", ".jpg", ".jpeg"))]
+    return files, entries, str(dataset)
+
+
+# --- the record ---------------------------------------------------------------------------------
+
+def datacite(scan: pathlib.Path, acquisition: dict, reconstruction: dict,
+             entries: list[dict] | None) -> dict[str, Any]:
+    """DataCite: only what is known; Publishv2 fills identifiers, formats, publisher, version.
+    ``entries``: the published files (None when nothing is published)."""
+    sample = acquisition.get("sample")
+    kind = "trial reconstructions (rotation-axis search)" if str(reconstruction["type"]).startswith(
+        "try") else "tomographic reconstruction"
+    title = f"{sample}: {kind} of {scan.name}" if sample else f"{kind.capitalize()} of {scan.name}"
+    subjects = ["X-ray computed tomography", "tomocupy"]
+    subjects += [acquisition[k] for k in ("instrument", "facility", "sample") if k in acquisition]
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+    dates = [{"date": now, "dateType": "Created"}]
+    if "start_time" in acquisition:
+        dates.append({"date": acquisition["start_time"], "dateType": "Collected"})
+    facts = []
+    if "shape" in acquisition:
+        facts.append("{projections} projections of {rows} x {columns} pixels".format(**acquisition)
+                     if "projections" in acquisition else f"data of shape {acquisition['shape']}")
+    if "angles" in acquisition:
+        facts.append(f"over {acquisition['angles']['range']:g} degrees")
+    if "energy_kev" in acquisition:
+        facts.append(f"at {acquisition['energy_kev']:g} keV")
+    if "pixel_size_um" in acquisition:
+        facts.append(f"pixel size {acquisition['pixel_size_um']:g} um")
+    methods = f"Reconstructed with {reconstruction.get('engine', 'tomocupy')}"
+    if reconstruction.get("engine_version"):
+        methods += f" {reconstruction['engine_version']}"
+    if "rotation_axis" in reconstruction:
+        methods += f", rotation axis {reconstruction['rotation_axis']:g}"
+    if "algorithm" in reconstruction:
+        methods += f", algorithm {reconstruction['algorithm']}"
+    descriptions = [{"description": f"Scan {scan.name}: " + (", ".join(facts) or "no acquisition "
+                                                              "metadata recorded") + ".",
+                     "descriptionType": "Abstract"},
+                    {"description": methods + ".", "descriptionType": "Methods"}]
+    if "sample_description" in acquisition:
+        descriptions.append({"description": acquisition["sample_description"],
+                             "descriptionType": "Other"})
+    dc: dict[str, Any] = {"titles": [{"title": title}],
+                          "subjects": [{"subject": s} for s in dict.fromkeys(subjects)],
+                          "dates": dates, "descriptions": descriptions}
+    if entries is not None:
+        dc["formats"] = sorted({MEDIA_TYPES.get(pathlib.PurePosixPath(e["path"]).suffix,
+                                                "application/octet-stream")
+                                for e in entries} | {"application/json"})
+    if "experimenter" in acquisition:
+        creator: dict[str, Any] = {"name": acquisition["experimenter"], "nameType": "Personal"}
+        if "institution" in acquisition:
+            creator["affiliation"] = [{"name": acquisition["institution"]}]
+        dc["creators"] = [creator]
+    return dc
+
+
+def merge(base: dict, extra: dict) -> dict:
+    """``extra`` merged into ``base`` (nested objects merged, other values replaced by copies)."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def return_request(return_data: dict, result: dict, previews_result: dict | None,
+                   publishv2: dict | None) -> dict:
+    """What the return step copies, and where: from this run's own folders."""
+    back = copy.deepcopy(dict(return_data))
+    if back.get("enable") is not True:
+        return back
+    if not result.get("output"):
+        raise ValueError("nothing to send back: the reconstruction step reported no output folder")
+    reconstruction_dir = pathlib.PurePosixPath(result["output"])
+    what = back.get("what") or "previews"
+    if what == "reconstruction":
+        item = reconstruction_dir
+        landing = pathlib.PurePosixPath(reconstruction_dir.name)
+    else:
+        folder = (previews_result or {}).get("folder")
+        if not folder:
+            raise ValueError("nothing to send back: the previews step reported no previews folder")
+        item = pathlib.PurePosixPath(folder)
+        landing = pathlib.PurePosixPath(reconstruction_dir.name, item.name)
+    facility = dict(publishv2 or {})
+    if not facility.get("source_collection") or not facility.get("source_collection_basepath"):
+        raise ValueError("publishv2.source_collection and publishv2.source_collection_basepath "
+                         "are needed to name the results on the facility collection")
+    base = pathlib.PurePosixPath(facility["source_collection_basepath"])
+    try:
+        on_collection = pathlib.PurePosixPath("/", item.relative_to(base))
+    except ValueError:
+        raise ValueError(f"the results {item} are not on the facility collection (its root is "
+                         f"{base} on the compute nodes); nothing sent back") from None
+    destination = dict(back.get("destination") or {})
+    if not destination.get("id") or not destination.get("path"):
+        raise ValueError("return_data.destination needs a collection id and a folder")
+    destination["path"] = str(pathlib.PurePosixPath("/", destination["path"], landing))
+    back.update(source={"id": facility["source_collection"], "path": str(on_collection)},
+                destination=destination, recursive=True)
+    return back

@@ -1,0 +1,616 @@
+"""The reconstruction step on the endpoint: tomocupy's command line, a staging folder, the
+verification of what it wrote, the swap into place and the axis it reports."""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import datetime
+import difflib
+import errno
+import fcntl
+import glob
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from ast import literal_eval
+from dataclasses import dataclass, field
+from typing import IO, Any, NoReturn
+
+from tomocupy_gladier.compute.rules import (
+    MIDDLE_OF_DETECTOR,
+    axis_pixels,
+    output_folder,
+    span,
+    span_fits,
+)
+
+# Option names tomocupy 1.1.0 accepts ('*' = store_true flag; '!' = argparse type=bool,
+# which reads any non-empty string as true, so only a true value is passed).
+COMMON_OPTIONS = """config logs-home verbose* config-update* file-name flat-file-name dark-file-name
+out-path-name file-type binning blocked-views remove-stripe-method fw-sigma fw-filter fw-level
+fw-pad* vo-all-snr vo-all-la-size vo-all-sm-size vo-all-dim ti-beta ti-mask lamino-search-width
+lamino-search-step lamino-angle lamino-start-row lamino-end-row reconstruction-type
+reconstruction-algorithm rotation-axis center-search-width center-search-step nsino
+nsino-per-chunk nproj-per-chunk start-row end-row start-column end-column start-proj end-proj
+rotation-axis-auto rotation-axis-pairs rotation-axis-sift-threshold rotation-axis-method
+find-center-start-row find-center-end-row fbp-filter dezinger dezinger-threshold
+max-write-threads max-read-threads minus-log flat-linear bright-ratio pixel-size dtype
+save-format zarr-compression zarr-chunk large-data! ldchunk clear-folder beam-hardening-method
+source-distance read-scintillator* read-pixel-size* scintillator-material
+scintillator-thickness scintillator-density sample-material sample-density filter-1-auto
+filter-1-material filter-1-thickness filter-1-density filter-2-auto filter-2-material
+filter-2-thickness filter-2-density filter-3-auto filter-3-material filter-3-thickness
+filter-3-density calculate-source e-storage-ring b-storage-ring minimum-E maximum-E step-E
+maximum-psi-urad""".split()
+STEPS_ONLY_OPTIONS = """retrieve-phase-method energy propagation-distance retrieve-phase-alpha
+retrieve-phase-delta-beta retrieve-phase-W retrieve-phase-pad FFratio FFdim FFlog FFpad
+rotate-proj-angle rotate-proj-order pre-processing""".split()
+KNOWN = {"recon": COMMON_OPTIONS, "recon_steps": COMMON_OPTIONS + STEPS_ONLY_OPTIONS}
+# set by this step: the scan, no ~/tomocupyon.conf, and the staging folder
+MANAGED = {"file-name", "config", "config-update", "out-path-name"}
+ALLOWED_SETTINGS = {"file_name", "output", "logs", "timeout"}
+# tomocupy's console log colours ERROR red (91) and CRITICAL red background (41). Two of its
+# error lines come from runs that went well (tomocupy 1.1.0): write_meta's (the optional 'meta'
+# package is missing) and the beam-hardening correction's note that flats and projections had
+# the same exposure (utils.read_bright_ratio).
+BENIGN_ERRORS = ("write_meta() error", "used same flat and data exposures")
+COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+TRY_NAME = re.compile(r"recon_slice(\d{4,})_center(-?[0-9.]+)\.tiff$")
+
+
+def _option(params: dict, name: str, default: Any) -> Any:
+    value = params.get(name)
+    return default if value is None else value
+
+
+@dataclass
+class Expected:
+    """What tomocupy 1.1.0 will write for these options (dataio/reader.py init_sizes[_try])."""
+
+    kind: str
+    save_format: str
+    factor: int
+    ranges: dict[str, tuple[int, int]]
+    columns: int  # the scan's
+    n: int
+    nz: int
+    standard: bool
+    count: int
+    slice_ids: list[int] = field(default_factory=list)
+    per_slice: int = 0
+    names: set[str] = field(default_factory=set)
+
+
+@dataclass
+class RunLog:
+    """The run's command line and log: what a failure reports."""
+
+    argv: list[str]
+    log_file: pathlib.Path
+    raw_text: str = ""
+
+    @property
+    def text(self) -> str:
+        return COLOUR.sub("", self.raw_text)
+
+    def fail(self, problem: str, error: type[Exception] = RuntimeError) -> NoReturn:
+        tail = "\n".join(collections.deque(self.text.splitlines(), maxlen=30))
+        raise error(f"{problem}: {' '.join(self.argv)}\nlog: {self.log_file}\n--- last lines ---\n{tail}")
+
+
+def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
+                run_id: str | None = None) -> dict:
+    """Reconstruct one scan with tomocupy into a staging folder, verify it, then swap it in.
+
+    - ``recon``: ``command`` + tomocupy options by tomocupy's names (``out-path-name`` is not
+      one of them here: where the reconstruction goes is ``tomocupy.output``).
+    - ``tomocupy``: ``file_name`` (the scan), ``output`` (the reconstruction folder, decided by
+      the client; when absent, as from the web form, tomocupy's own folder for the scan),
+      ``logs`` (the folder of per-run logs; when absent ``<output>.logs``) and ``timeout`` (seconds).
+    - ``run_id``: the flow run (``$._context.run_id``); names the staging folder and the log.
+
+    The program is the endpoint's choice, never the flow input's: ``TOMOCUPY_GLADIER_PROGRAM``
+    in the endpoint's environment (a path, or a JSON list such as ``["python", "-m", "x"]``),
+    else ``tomocupy`` on its ``PATH``.
+
+    tomocupy writes into ``.<name>.<run_id>.staging/<name>`` beside the output (through a
+    relative ``--out-path-name``). The result is accepted only if tomocupy exited 0, its log
+    has no traceback or error line, and the files are exactly the slices (or try candidates)
+    expected from the scan's shape, rows, columns and binning, all of one size. A
+    ``manifest.json`` (sha256 and size of every file) and the run's log are added, then the
+    folder replaces the previous reconstruction by two renames: nobody sees a mix, and a failed
+    or killed run leaves the previous result as it was. One run per output at a time (a lock
+    beside it). Raises on any failure; returns a small JSON-able summary.
+    """
+    params = dict(recon or {})
+    settings = dict(tomocupy or {})
+    run_id = str(run_id or f"direct-{uuid.uuid4().hex[:12]}")
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,80}", run_id):
+        raise ValueError(f"run_id {run_id!r} is not a plain identifier")
+    command, kind = _command_and_kind(params, settings)
+    scan, output, logs = _paths(settings, kind)
+    args = command_line(command, params)
+    program = endpoint_program()
+    expected = expected_output(scan, params, kind)
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    run = RunLog([], logs / f"{run_id}.log")
+    lock = take_lock(output, run_id)
+    staging_root = output.parent / f".{output.name}.{run_id}.staging"
+    try:
+        clear_leftovers(output)
+        staging_root.mkdir()
+        no_config = pathlib.Path(tempfile.gettempdir()) / f"tomocupy-gladier-{uuid.uuid4().hex}.conf"
+        run.argv = program + [command, "--file-name", str(scan), "--config", str(no_config),
+                              "--out-path-name", output.name] + args
+        timeout = float(settings.get("timeout") or 6 * 3600)
+        wall = run_tomocupy(run, staging_root, staging_root / output.name, run_id, timeout)
+        check_log(run)
+        items, found = verify_output(run, staging_root, output.name, expected, params)
+        axis, relabelled = read_back_axis(run.text, params, expected, found, staging_root / output.name)
+        staged = staging_root / output.name
+        entries = write_manifest(staged, items, run, run_id, scan, expected)
+        replaced = swap_in(staged, output, run_id)
+    finally:
+        shutil.rmtree(staging_root, ignore_errors=True)
+        lock.close()
+    return _summary(run, run_id, output, expected, entries, replaced, wall, program,
+                    _axis_and_source(params, expected, axis, relabelled))
+
+
+def _command_and_kind(params: dict, settings: dict) -> tuple[str, str]:
+    """The tomocupy command (popped from ``params``) and whether this is a try or a full run;
+    refuses settings the flow input may not give."""
+    for key in settings:
+        if key in ("executable", "env"):
+            raise ValueError(f"tomocupy.{key} cannot come from the flow input: the program and its "
+                             "environment are chosen by the compute endpoint "
+                             "(TOMOCUPY_GLADIER_PROGRAM in the endpoint's environment)")
+        if key not in ALLOWED_SETTINGS:
+            raise ValueError(f"unknown tomocupy setting {key!r}; allowed: {sorted(ALLOWED_SETTINGS)}")
+    command = params.pop("command", "recon")
+    if command not in KNOWN:
+        raise ValueError(f"unknown tomocupy command {command!r}: use one of {sorted(KNOWN)}")
+    kind = "try" if str(params.get("reconstruction-type") or "try").startswith("try") else "full"
+    return command, kind
+
+
+def _paths(settings: dict, kind: str) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
+    """The scan, the output and the logs folder. A run started from the web form may leave
+    output and logs out: then they follow tomocupy's own folder for the scan and
+    ``<output>.logs``."""
+    if settings.get("file_name") and os.path.isabs(str(settings["file_name"])):
+        settings.setdefault("output", str(output_folder(str(settings["file_name"]), kind)))
+        settings.setdefault("logs", str(settings["output"]) + ".logs")
+    for key in ("file_name", "output", "logs"):
+        if not settings.get(key) or not os.path.isabs(str(settings[key])):
+            raise ValueError(f"tomocupy.{key} must be an absolute path, got {settings.get(key)!r}")
+    scan = pathlib.Path(settings["file_name"])
+    if not scan.is_file():
+        raise FileNotFoundError(f"scan file not found on {socket.gethostname()}: {scan}")
+    return scan, pathlib.Path(settings["output"]), pathlib.Path(settings["logs"])
+
+
+def command_line(command: str, params: dict) -> list[str]:
+    """tomocupy's arguments for ``params`` (options by tomocupy's names); refuses unknown and
+    managed options with a hint."""
+    kinds = {}
+    for entry in KNOWN[command]:
+        name = entry.rstrip("*!")
+        kinds[name] = entry[len(name):] or "value"
+    args = []
+    for name, value in params.items():
+        if name in MANAGED:
+            raise ValueError(f"option {name!r} is set by tomocupy-gladier and cannot be given"
+                             + (" (the output folder is tomocupy.output)" if name == "out-path-name" else ""))
+        if name not in kinds:
+            hint = difflib.get_close_matches(name, list(kinds), n=1)
+            other = [c for c in KNOWN if c != command and name in [e.rstrip("*!") for e in KNOWN[c]]]
+            reason = f"only valid with command {other[0]!r}" if other else "not a tomocupy option"
+            raise ValueError(
+                f"unknown option {name!r} for 'tomocupy {command}' ({reason})"
+                + (f"; did you mean {hint[0]!r}?" if hint and not other else "")
+            )
+        if value is None:
+            continue
+        form = kinds[name]
+        if form in ("*", "!"):
+            if value is True:
+                args.append(f"--{name}")
+            elif value is not False:
+                raise ValueError(f"option {name!r} takes true or false, got {value!r}")
+            if form == "!" and value is True:
+                args.append("True")
+            continue
+        if isinstance(value, bool):
+            value = "True" if value else "False"  # tomocupy parses these booleans from strings
+        args += [f"--{name}", str(value)]
+    return args
+
+
+def endpoint_program() -> list[str]:
+    """The program the endpoint runs: ``TOMOCUPY_GLADIER_PROGRAM`` (a path or a JSON list of
+    words), else ``tomocupy``."""
+    raw_program = os.environ.get("TOMOCUPY_GLADIER_PROGRAM", "").strip()
+    if raw_program.startswith("["):
+        program = json.loads(raw_program)
+        if not program or not all(isinstance(p, str) and p for p in program):
+            raise ValueError("TOMOCUPY_GLADIER_PROGRAM must be a path or a JSON list of words")
+        return program
+    return [raw_program or "tomocupy"]
+
+
+def _scan_shape(scan: pathlib.Path) -> tuple[int, int, int]:
+    try:
+        import h5py
+
+        with h5py.File(scan, "r") as h5:
+            nproj, nzi, ni = (int(v) for v in h5["/exchange/data"].shape)
+    except ImportError:
+        raise RuntimeError("h5py is needed in the endpoint's environment to check the scan") from None
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"{scan} is not a DXchange scan with a 3-D /exchange/data: {exc}") from None
+    return nproj, nzi, ni
+
+
+def expected_output(scan: pathlib.Path, params: dict, kind: str) -> Expected:
+    """What tomocupy 1.1.0 will write from this scan with these options; refuses ranges that
+    do not fit the scan and runs that leave nothing to reconstruct."""
+    nproj, nzi, ni = _scan_shape(scan)
+    if _option(params, "reconstruction-type", "try") == "try_lamino":
+        raise ValueError("try_lamino reconstructions are not supported by tomocupy-gladier")
+    save_format = "tiff" if kind == "try" else str(_option(params, "save-format", "tiff"))
+    factor = 2 ** int(_option(params, "binning", 0))
+    ranges = {}
+    for what, size in (("row", nzi), ("column", ni), ("proj", nproj)):
+        first, last = span(params.get(f"start-{what}"), params.get(f"end-{what}"), size)
+        if not span_fits(first, last, size):
+            raise ValueError(f"start-{what} {first} / end-{what} {last} do not fit the scan's {size} "
+                             f"{what}s ({scan.name}): need 0 <= start < end <= {size}")
+        ranges[what] = (first, last)
+    width = ranges["column"][1] - ranges["column"][0]
+    width -= width % (2 * factor)
+    n = width // factor
+    nz = (ranges["row"][1] - ranges["row"][0]) // factor
+    standard = (_option(params, "file-type", "standard") == "standard"
+                and _option(params, "dtype", "float32") == "float32"
+                and not float(_option(params, "lamino-angle", 0) or 0))
+    if nz < 1 or n < 2:
+        raise ValueError(f"rows {ranges['row']} and columns {ranges['column']} at binning "
+                         f"{int(_option(params, 'binning', 0))} leave nothing to reconstruct")
+    expected = Expected(kind, save_format, factor, ranges, ni, n, nz, standard, nz)
+    if kind == "try":
+        width_c = float(_option(params, "center-search-width", 50.0))
+        step_c = float(_option(params, "center-search-step", 0.5))
+        if step_c <= 0 or width_c <= 0:
+            raise ValueError("center-search-width and center-search-step must be positive")
+        expected.per_slice = math.ceil(2 * width_c / (step_c * factor) - 1e-9)
+        fractions = literal_eval(str(_option(params, "nsino", "0.5")))
+        fractions = fractions if isinstance(fractions, list) else [fractions]
+        expected.slice_ids = sorted({int(float(f) * (nz * factor - 1) / factor) * factor for f in fractions})
+        expected.count = expected.per_slice * len(expected.slice_ids)
+    else:
+        first_id = ranges["row"][0] // factor
+        expected.names = {f"recon_{first_id + i:05d}.tiff" for i in range(nz)}
+    return expected
+
+
+def take_lock(output: pathlib.Path, run_id: str) -> IO[str]:
+    """One run per output: a lock beside it, released by the kernel if this process dies."""
+    lock = open(output.parent / f".{output.name}.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        # the holder writes its name just after it takes the lock: give it a moment
+        holder = ""
+        for _ in range(40):
+            lock.seek(0)
+            holder = lock.read().strip()
+            if holder:
+                break
+            time.sleep(0.05)
+        holder = holder or "another run"
+        lock.close()
+        raise RuntimeError(f"{output} is being reconstructed by {holder}; this run changed nothing "
+                           "(start it again when that run has ended)") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"run {run_id} on {socket.gethostname()} (pid {os.getpid()}) since "
+               f"{datetime.datetime.now().isoformat(timespec='seconds')}")
+    lock.flush()
+    return lock
+
+
+def clear_leftovers(output: pathlib.Path) -> None:
+    """Remove what killed runs of ``output`` left (their lock is gone, since we hold it)."""
+    for stale in output.parent.glob(f".{glob.escape(output.name)}.*.staging"):
+        shutil.rmtree(stale, ignore_errors=True)
+    old_copies = list(output.parent.glob(f".{glob.escape(output.name)}.*.old"))
+    if old_copies and not output.exists():
+        os.rename(old_copies.pop(), output)  # a swap was cut between its two renames
+    for old in old_copies:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def run_tomocupy(run: RunLog, cwd: pathlib.Path, staged: pathlib.Path, run_id: str,
+                 timeout: float) -> float:
+    """Run ``run.argv`` in ``cwd`` into the run's log; fail unless it exits 0 in time.
+    Returns the wall time in seconds."""
+    started = time.time()
+    with open(run.log_file, "wb") as log:
+        log.write(("$ " + " ".join(run.argv) + f"\n# run {run_id}, staging {staged}\n").encode())
+        log.flush()
+        proc = subprocess.Popen(run.argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+                                start_new_session=True)
+        try:
+            returncode: int | None = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            returncode = None
+    wall = time.time() - started
+    run.raw_text = run.log_file.read_text(errors="replace")
+    if returncode is None:
+        run.fail(f"tomocupy did not finish within {timeout:.0f} s", TimeoutError)
+    if returncode != 0:
+        run.fail(f"tomocupy exited with status {returncode}")
+    return wall
+
+
+def check_log(run: RunLog) -> None:
+    """Fail when tomocupy exited 0 but its log has an error line or a traceback."""
+    for raw_line in run.raw_text.splitlines():
+        line = COLOUR.sub("", raw_line).strip()
+        bad = ("\x1b[91m" in raw_line or "\x1b[41m" in raw_line
+               or line.startswith("Traceback (most recent call last)")
+               or line.startswith("Exception in thread"))
+        if bad and not any(b in line for b in BENIGN_ERRORS):
+            run.fail(f"tomocupy exited 0 but its log reports an error ({line[:200]!r})")
+
+
+def verify_output(run: RunLog, staging_root: pathlib.Path, name: str, expected: Expected,
+                  params: dict) -> tuple[dict[str, pathlib.Path], list[tuple[re.Match, str]]]:
+    """What tomocupy wrote (by suffix: the folder, ``.h5``, ``_parts``, ``.zarr``), failing the
+    run unless it is what was asked; also the try candidates found (match, file name)."""
+    items = {}
+    for suffix in ("", ".h5", "_parts", ".zarr"):
+        candidate = staging_root / f"{name}{suffix}"
+        if candidate.exists():
+            items[suffix] = candidate
+    found: list[tuple[re.Match, str]] = []
+    if expected.save_format == "tiff":
+        problems, found = _tiff_problems(items.get(""), expected, params)
+    elif expected.save_format in ("h5", "h5nolinks"):
+        problems = _h5_problems(items, name, expected)
+    elif expected.save_format == "zarr":
+        problems = [] if ".zarr" in items and any(items[".zarr"].iterdir()) else [f"no {name}.zarr"]
+    else:
+        raise ValueError(f"save-format {expected.save_format!r} is not supported by tomocupy-gladier")
+    if problems:
+        run.fail("tomocupy exited 0 but the reconstruction is not what was asked ("
+                 + "; ".join(problems) + ")")
+    return items, found
+
+
+def _tiff_problems(folder: pathlib.Path | None, expected: Expected,
+                   params: dict) -> tuple[list[str], list[tuple[re.Match, str]]]:
+    problems = []
+    found: list[tuple[re.Match, str]] = []
+    names = sorted(p.name for p in folder.iterdir()) if folder is not None else []
+    if expected.kind == "try":
+        found = [(m, name) for name in names if (m := TRY_NAME.match(name))]
+        per_id = collections.Counter(int(m.group(1)) for m, _ in found)
+        if sorted(per_id) != expected.slice_ids or set(per_id.values()) != {expected.per_slice}:
+            problems.append(f"expected {expected.per_slice} candidates for each of slices "
+                            f"{expected.slice_ids}, found {dict(sorted(per_id.items())) or 'none'}")
+        slices = [folder / name for _, name in found] if folder is not None else []
+    elif float(_option(params, "lamino-angle", 0) or 0):
+        # laminography (recon_steps) numbers its slices by its own rows: all of one size
+        slices = sorted(folder / name for name in names if name.startswith("recon_")) if folder else []
+        if not slices:
+            problems.append("no slices written")
+    else:
+        present = {name for name in names if name.startswith("recon_")}
+        missing = sorted(expected.names - present)
+        extra = sorted(present - expected.names)
+        if missing:
+            problems.append(f"{len(missing)} of {expected.nz} slices missing (first {missing[:3]})")
+        if extra:
+            problems.append(f"unexpected files {extra[:3]}")
+        slices = sorted(folder / name for name in present & expected.names) if folder else []
+    sizes = collections.Counter(p.stat().st_size for p in slices)
+    if 0 in sizes:
+        problems.append(f"{sizes[0]} empty slice files")
+    if len(sizes) > 1:
+        problems.append(f"slices of {len(sizes)} different sizes {sorted(sizes)[:4]} bytes")
+    if slices and expected.standard and not problems:
+        try:
+            import tifffile
+
+            shape = tuple(tifffile.TiffFile(slices[0]).pages[0].shape)
+        except ImportError:
+            shape = None
+        if shape is not None and shape != (expected.n, expected.n):
+            problems.append(f"slices are {shape}, expected {(expected.n, expected.n)}")
+    return problems, found
+
+
+def _h5_problems(items: dict[str, pathlib.Path], name: str, expected: Expected) -> list[str]:
+    if ".h5" not in items:
+        return [f"no {name}.h5"]
+    import h5py
+
+    problems = []
+    n, nz = expected.n, expected.nz
+    try:
+        with h5py.File(items[".h5"], "r") as h5:
+            volume = h5["/exchange/data"]
+            if expected.standard and tuple(volume.shape) != (nz, n, n):
+                problems.append(f"/exchange/data is {volume.shape}, expected {(nz, n, n)}")
+            if volume.is_virtual:
+                for source in volume.virtual_sources():
+                    part = items[".h5"].parent / source.file_name
+                    if not part.is_file() or part.stat().st_size == 0:
+                        problems.append(f"missing part {source.file_name}")
+                        break
+    except (OSError, KeyError) as exc:
+        problems.append(f"cannot read {name}.h5: {exc}")
+    return problems
+
+
+def read_back_axis(text: str, params: dict, expected: Expected, found: list[tuple[re.Match, str]],
+                   folder: pathlib.Path) -> tuple[float | None, float | None]:
+    """The axis tomocupy's automatic search found (full-size pixels; ``None`` without a search)
+    and, for a try, how far its candidates' names were corrected (tomocupy 1.1.0 issue #76:
+    try + auto axis names candidates from the initial axis); renames them to their true centres."""
+    # tomocupy prints the axis only when it searched for it (__main__.run_rec)
+    found_axis = re.findall(r"set rotai?on\s+axis\s+([-+0-9.eE]+)", text)
+    searched = _option(params, "rotation-axis-auto", "manual") == "auto"
+    axis = float(found_axis[-1]) if found_axis and searched else None
+    # The log's axis A is in the binned frame of the columns read: the full-size axis is
+    # A * 2**binning + start-column. A try names its candidates from the axis before the
+    # search (R0: rotation-axis, or half the width), so candidate L really is at
+    # L + A * 2**binning - (R0 - start-column) (tomocupy 1.1.0, reader.init_sizes_try).
+    if axis is None:
+        return None, None
+    axis = axis * expected.factor + expected.ranges["column"][0]
+    if expected.kind != "try":
+        return axis, None
+    initial = axis_pixels(_option(params, "rotation-axis", MIDDLE_OF_DETECTOR), expected.columns)
+    labels = sorted(float(m.group(2)) for m, _ in found)
+    middle = labels[len(labels) // 2]
+    if not (abs(axis - initial) > 1e-6 and abs(middle - initial) < abs(middle - axis)):
+        return axis, None
+    relabelled = axis - initial
+    # through temporary names: a new name may be another candidate's old one
+    moves = []
+    for i, (m, name) in enumerate(found):
+        true = float(m.group(2)) + relabelled
+        os.rename(folder / name, folder / f".relabel-{i}")
+        moves.append((folder / f".relabel-{i}", folder / f"recon_slice{m.group(1)}_center{true:05.2f}.tiff"))
+    for temporary, final_name in moves:
+        os.rename(temporary, final_name)
+    return axis, relabelled
+
+
+def write_manifest(staged: pathlib.Path, items: dict[str, pathlib.Path], run: RunLog, run_id: str,
+                   scan: pathlib.Path, expected: Expected) -> list[dict]:
+    """One folder per reconstruction, with its log and ``manifest.json`` (sha256 and size of
+    every file); returns the manifest's entries."""
+    staged.mkdir(exist_ok=True)
+    for suffix, item in items.items():
+        if suffix:
+            os.rename(item, staged / item.name)
+    shutil.copyfile(run.log_file, staged / "tomocupy.log")
+
+    def describe(path: pathlib.Path) -> dict:
+        return {"path": path.relative_to(staged).as_posix(), "bytes": path.stat().st_size,
+                "sha256": sha256_of(path)}
+
+    # hashlib releases the GIL: one thread per core hashes a 2000-slice volume in parallel
+    files = sorted(p for p in staged.rglob("*") if p.is_file())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        entries = list(pool.map(describe, files))
+    manifest = {"run_id": run_id, "scan": str(scan), "kind": expected.kind, "format": expected.save_format,
+                "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "command": run.argv, "file_count": len(entries),
+                "bytes": sum(e["bytes"] for e in entries), "files": entries}
+    (staged / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return entries
+
+
+def sha256_of(path: pathlib.Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def swap_in(staged: pathlib.Path, output: pathlib.Path, run_id: str) -> bool:
+    """Two renames: the previous result stays whole until the new one is in. Returns whether
+    there was a previous result."""
+    replaced = output.exists()
+    old = output.parent / f".{output.name}.{run_id}.old"
+    if replaced:
+        os.rename(output, old)
+    os.rename(staged, output)
+    if replaced:
+        shutil.rmtree(old, ignore_errors=True)
+    return replaced
+
+
+def tool_version(program: list[str]) -> tuple[str, str | None]:
+    """The program's name and the version of the distribution that installed it."""
+    name = pathlib.Path(program[0]).name
+    module = program[program.index("-m") + 1] if "-m" in program[:-1] else None
+    try:
+        if module:
+            top = module.split(".")[0]
+            try:  # most packages are named like their distribution: a cheap look-up first
+                return module, importlib.metadata.version(top)
+            except importlib.metadata.PackageNotFoundError:
+                dists = importlib.metadata.packages_distributions().get(top, [])
+                return module, importlib.metadata.version(dists[0])
+        for ep in importlib.metadata.entry_points(group="console_scripts"):
+            if ep.name == name and ep.dist is not None:
+                return name, ep.dist.version
+        return name, importlib.metadata.version(name)
+    except (importlib.metadata.PackageNotFoundError, IndexError):
+        return name, None
+
+
+def _axis_and_source(params: dict, expected: Expected, axis: float | None,
+                     relabelled: float | None) -> tuple[float, str]:
+    if expected.kind == "try" and relabelled is not None:
+        return axis, f"tomocupy automatic search (candidate names corrected by {relabelled:+.2f})"  # type: ignore[return-value]
+    if axis is not None:
+        return axis, "tomocupy automatic search"
+    given = float(_option(params, "rotation-axis", MIDDLE_OF_DETECTOR))
+    source = "rotation-axis option" if given != MIDDLE_OF_DETECTOR else "centre of the projections"
+    return axis_pixels(given, expected.columns), source
+
+
+def _summary(run: RunLog, run_id: str, output: pathlib.Path, expected: Expected, entries: list[dict],
+             replaced: bool, wall: float, program: list[str], axis: tuple[float, str]) -> dict:
+    seconds = re.findall(r"Reconstruction time\s+([-+0-9.eE]+)\s*s", run.text)
+    tool, version = tool_version(program)
+    n = expected.n
+    return {
+        "run_id": run_id,
+        "output": str(output),
+        "kind": expected.kind,
+        "format": expected.save_format,
+        "manifest": str(output / "manifest.json"),
+        "file_count": len(entries),
+        "slice_count": expected.count,
+        "slice_shape": [n, n] if expected.standard else None,
+        "bytes": sum(e["bytes"] for e in entries),
+        "replaced_previous": replaced,
+        "log_file": str(run.log_file),
+        "rotation_axis": axis[0],
+        "rotation_axis_source": axis[1],
+        "reconstruction_seconds": float(seconds[-1]) if seconds else None,
+        "wall_seconds": round(wall, 3),
+        "command": run.argv,
+        "tool": tool,
+        "tool_version": version,
+        "host": socket.gethostname(),
+        "gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }

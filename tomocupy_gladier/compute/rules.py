@@ -1,0 +1,61 @@
+"""What tomocupy 1.1.0 does that the client and the endpoint both need to know: where it writes a
+reconstruction, how it reads the row, column and projection ranges, and what ``rotation-axis -1``
+means. Written once here; ``output_folders``, ``plan``, the CPU engine and :mod:`.recon` use it."""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import PurePosixPath
+
+#: tomocupy's default for ``end-row``, ``end-column``, ``end-proj``: up to the last one
+TO_THE_END = -1
+#: tomocupy's default for ``rotation-axis``: the middle of the detector's columns
+MIDDLE_OF_DETECTOR = -1.0
+
+
+def output_folder(scan: str, reconstruction_type: str, out_path_name: str | None = None) -> PurePosixPath:
+    """The folder of the reconstruction of ``scan`` (a POSIX path), by tomocupy 1.1.0's own rule.
+
+    From ``dataio/writer.py`` (``init_output_files[_try]``): ``--out-path-name`` when given (for
+    try runs too), else ``dirname(file) + '_rec/'`` followed by ``try_center/<base>`` (try) or
+    ``<base>_rec`` (full), where ``<base>`` is the file name without its last three characters
+    (``scan1.h5`` -> ``scan1``; tomocupy assumes ``.h5``, so ``scan1.hdf5`` -> ``scan1.h``).
+    Every reconstruction is this one folder: HDF5 and Zarr volumes are written inside it.
+    """
+    if out_path_name:
+        return PurePosixPath(out_path_name)
+    scan = str(scan)
+    base = posixpath.basename(scan)[:-3]
+    rec_root = PurePosixPath(posixpath.dirname(scan) + "_rec")
+    if str(reconstruction_type).startswith("try"):
+        return rec_root / "try_center" / base
+    return rec_root / f"{base}_rec"
+
+
+def is_middle(rotation_axis: object) -> bool:
+    """Whether a ``rotation-axis`` value (``None``: not given) means the middle of the detector."""
+    return rotation_axis is None or float(rotation_axis) == MIDDLE_OF_DETECTOR  # type: ignore[arg-type]
+
+
+def axis_pixels(rotation_axis: object, columns: int) -> float:
+    """The axis in the scan's column pixels: ``-1`` (or ``None``) is ``columns / 2``."""
+    return columns / 2 if is_middle(rotation_axis) else float(rotation_axis)  # type: ignore[arg-type]
+
+
+def requested_span(start: object, end: object) -> tuple[int, int | None]:
+    """A range ``start``..``end`` as given (``None``: not given): ``(first, last)``, ``last``
+    ``None`` for up to the end (tomocupy's ``-1``)."""
+    first = 0 if start is None else int(start)  # type: ignore[call-overload]
+    last = TO_THE_END if end is None else int(end)  # type: ignore[call-overload]
+    return first, (None if last == TO_THE_END else last)
+
+
+def span(start: object, end: object, size: int) -> tuple[int, int]:
+    """tomocupy's range ``start``..``end`` over ``size`` items: ``(first, last)``, ``-1`` read as ``size``."""
+    first, last = requested_span(start, end)
+    return first, size if last is None else last
+
+
+def span_fits(first: int, last: int, size: int) -> bool:
+    """Whether a resolved range is one tomocupy can read from ``size`` items: ``0 <= first < last <= size``."""
+    return 0 <= first < last <= size
