@@ -24,7 +24,7 @@ from tomocupy_gladier.flow_input_types import (
 )
 from tomocupy_gladier.output_folders import previews_folder, run_logs_folder, tomocupy_output
 from tomocupy_gladier.redaction import EMAIL_CREDENTIALS_KEY
-from tomocupy_gladier.tools.return_data import SYNC_CHECKSUM
+from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM
 from tomocupy_gladier.smtp_account import account_from_environment, missing_account_variables
 
 
@@ -158,7 +158,7 @@ def return_input(config: ExperimentConfig) -> ReturnDataBlock:
 
     Which folder of this run that is, and the subfolder it lands in (named after the
     reconstruction, so returned results keep tomocupy's names), is worked out in the flow by
-    the metadata step (``tools/return_data.py``), as it is for a run started from a form.
+    the metadata step (``tools/return_data/``), as it is for a run started from a form.
     """
     back = config.return_data
     if back is None:
@@ -229,7 +229,7 @@ def choice_page(config: ExperimentConfig, backend: str) -> dict[str, str]:
     """Where an interactive run's centre is chosen, as the waiting email links it: the Wait
     For User Selection provider's landing page on Globus, the run's page in ``serve`` locally
     (``choose_page`` + run id + ``choose_suffix``)."""
-    from tomocupy_gladier.tools.choice import LANDING_SUFFIX, WEBOPTION_LANDING_URL
+    from tomocupy_gladier.tools.choice.tool import LANDING_SUFFIX, WEBOPTION_LANDING_URL
 
     if backend == "globus":
         return {"choose_page": WEBOPTION_LANDING_URL.format(url_suffix=""),

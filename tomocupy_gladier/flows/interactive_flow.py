@@ -25,19 +25,19 @@ from tomocupy_gladier.schema import (
     TRANSFER_PROPERTIES,
     flow_input_schema,
 )
-from tomocupy_gladier.tools.choice import (
+from tomocupy_gladier.tools.choice.tool import (
     TRY_RECON_STATE,
     ChoiceOptions,
     TryReconstruction,
     WaitForChoice,
     with_recon_from,
 )
-from tomocupy_gladier.tools.notify import NotifyWaiting
-from tomocupy_gladier.tools.previews import Previews, make_previews
-from tomocupy_gladier.tools.return_data import ReturnData
-from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata
-from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon, tomocupy_recon, tomocupy_recon_tasks
-from tomocupy_gladier.tools.transfer import LOCATE_STATE, SCAN_FILE_STATE, ScanTransfer
+from tomocupy_gladier.tools.notify.tool import NotifyWaiting
+from tomocupy_gladier.tools.previews.previews import Previews, make_previews
+from tomocupy_gladier.tools.return_data.tool import ReturnData
+from tomocupy_gladier.tools.metadata.scan_metadata import ScanMetadata, scan_metadata
+from tomocupy_gladier.tools.recon.tomocupy_recon import TomocupyRecon, tomocupy_recon, tomocupy_recon_tasks
+from tomocupy_gladier.tools.transfer.tool import LOCATE_STATE, SCAN_FILE_STATE, ScanTransfer
 
 TRY_SCAN_FILE_STATE = "TryScanFile"
 

@@ -20,16 +20,16 @@ from tomocupy_gladier.schema import (
     flow_input_schema,
 )
 from tomocupy_gladier.redaction import is_private
-from tomocupy_gladier.tools.notify import add_notifications
-from tomocupy_gladier.tools.previews import Previews, make_previews, make_previews_tasks
-from tomocupy_gladier.tools.return_data import SYNC_CHECKSUM, TRANSFER_URL, ReturnData
-from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
+from tomocupy_gladier.tools.notify.tool import add_notifications
+from tomocupy_gladier.tools.previews.previews import Previews, make_previews, make_previews_tasks
+from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM, TRANSFER_URL, ReturnData
+from tomocupy_gladier.tools.metadata.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
 from tomocupy_gladier.gladier_storage import locked_storage
 from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
 from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE
-from tomocupy_gladier.tools.choice import WaitForChoice
-from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon
-from tomocupy_gladier.tools.transfer import ScanTransfer
+from tomocupy_gladier.tools.choice.tool import WaitForChoice
+from tomocupy_gladier.tools.recon.tomocupy_recon import TomocupyRecon
+from tomocupy_gladier.tools.transfer.tool import ScanTransfer
 
 COMPUTE_URL = "https://compute.actions.globus.org"
 RECON_REQUIRED = ("recon", "tomocupy", "compute_endpoint", "tomocupy_recon_function_id",

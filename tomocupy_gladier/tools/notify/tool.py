@@ -33,7 +33,7 @@ from typing import Any, Iterable
 from gladier import GladierBaseTool
 
 from tomocupy_gladier.redaction import EMAIL_CREDENTIALS_KEY
-from tomocupy_gladier.tools.choice import CHOICE_OPTIONS_STATE
+from tomocupy_gladier.tools.choice.tool import CHOICE_OPTIONS_STATE
 
 NOTIFY_URL = "https://actions.globus.org/notification/notify"
 

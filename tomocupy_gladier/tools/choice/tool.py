@@ -23,7 +23,7 @@ from typing import Any
 from gladier import GladierBaseTool, generate_flow_definition
 
 from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
-from tomocupy_gladier.tools.return_data import SYNC_CHECKSUM, TRANSFER_URL
+from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM, TRANSFER_URL
 
 COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
 # Globus' hosted "Wait For User Selection" action provider (Flows docs: Hosted Action Providers)
