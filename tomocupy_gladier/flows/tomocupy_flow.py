@@ -25,13 +25,13 @@ from tomocupy_gladier.tools.previews.previews import Previews, make_previews, ma
 from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM, TRANSFER_URL, ReturnData
 from tomocupy_gladier.tools.metadata.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
 from tomocupy_gladier.gladier_storage import locked_storage
+from tomocupy_gladier.tools.action_urls import COMPUTE_V2_URL
 from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
 from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE
 from tomocupy_gladier.tools.choice.tool import WaitForChoice
 from tomocupy_gladier.tools.recon.tomocupy_recon import TomocupyRecon
 from tomocupy_gladier.tools.transfer.tool import ScanTransfer
 
-COMPUTE_URL = "https://compute.actions.globus.org"
 RECON_REQUIRED = ("recon", "tomocupy", "compute_endpoint", "tomocupy_recon_function_id",
                   "tomocupy_endpoint_config")
 TRANSFER_REQUIRED = ("source", "destination")
@@ -133,7 +133,7 @@ class TomocupyClient(GladierBaseClient):
                 state["WaitTime"] = self.recon_wait_time
             elif state["ActionUrl"].startswith(TRANSFER_URL):
                 state["WaitTime"] = self.transfer_wait_time
-            elif state["ActionUrl"].startswith(COMPUTE_URL):
+            elif state["ActionUrl"].startswith(COMPUTE_V2_URL):
                 state["WaitTime"] = max(int(state.get("WaitTime", 0)), self.step_wait_time)
         mirror_publication(definition)
         add_notifications(definition)

@@ -25,12 +25,12 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+from tomocupy_gladier.tools.action_urls import NOTIFY_URL
 from tomocupy_gladier.smtp_account import account_from_environment
 
 from ..actions import ActionRequest, ActionResult
 from ..errors import InvalidRequest, ProviderError, request_object
 
-NOTIFY_URL = "https://actions.globus.org/notification/notify"
 _KEYS = {"destination", "sender", "subject", "body_template", "body_variables", "body_mimetype",
          "notification_method", "notification_priority", "send_credentials"}
 _MIMETYPES = {"text/plain": "plain", "text/html": "html"}
