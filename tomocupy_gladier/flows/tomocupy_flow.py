@@ -10,15 +10,7 @@ from gladier import GladierBaseClient, generate_flow_definition
 from gladier_tools.publish import Publishv2
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
-from tomocupy_gladier.schema import (
-    NOTIFY_PROPERTIES,
-    PREVIEW_PROPERTIES,
-    PUBLISH_PROPERTIES,
-    RECON_PROPERTIES,
-    RETURN_PROPERTIES,
-    TRANSFER_PROPERTIES,
-    flow_input_schema,
-)
+from tomocupy_gladier.flows.steps import flow_schema_of
 from tomocupy_gladier.redaction import is_private
 from tomocupy_gladier.tools.notify.tool import add_notifications
 from tomocupy_gladier.tools.previews.previews import Previews, make_previews, make_previews_tasks
@@ -31,14 +23,6 @@ from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE
 from tomocupy_gladier.tools.choice.tool import WaitForChoice
 from tomocupy_gladier.tools.recon.tomocupy_recon import TomocupyRecon
 from tomocupy_gladier.tools.transfer.tool import ScanTransfer
-
-RECON_REQUIRED = ("recon", "tomocupy", "compute_endpoint", "tomocupy_recon_function_id",
-                  "tomocupy_endpoint_config")
-TRANSFER_REQUIRED = ("source", "destination")
-PREVIEW_REQUIRED = ("previews", "make_previews_function_id", "scan_metadata_function_id")
-PUBLISH_REQUIRED = ("publishv2", "publishv2_gather_metadata_function_id")
-RETURN_REQUIRED = ("return_data",)
-NOTIFY_REQUIRED = ("notify",)
 
 # After the reconstruction: previews, then the record (scan metadata + reconstruction facts +
 # previews), which becomes Publishv2's input. The follow-up tasks go to the same batch job.
@@ -90,7 +74,6 @@ class TomocupyClient(GladierBaseClient):
     recon_wait_time: int = RECON_WAIT_TIME
     transfer_wait_time: int = TRANSFER_WAIT_TIME
     step_wait_time: int = STEP_WAIT_TIME
-    schema_parts: tuple[dict[str, Any], ...] = ()
 
     def __init__(self, *args: Any, recon_wait_time: int | None = None,
                  transfer_wait_time: int | None = None, **kwargs: Any) -> None:
@@ -146,12 +129,8 @@ class TomocupyFlow(TomocupyClient):
     with its metadata and previews, then (if enabled) send results back to the scientist."""
 
     gladier_tools = [ScanTransfer, TomocupyRecon, Previews, ScanMetadata, Publishv2, ReturnData]
-    schema_parts = (TRANSFER_PROPERTIES, RECON_PROPERTIES, PREVIEW_PROPERTIES, PUBLISH_PROPERTIES,
-                    RETURN_PROPERTIES, NOTIFY_PROPERTIES)
-    flow_schema = flow_input_schema(
-        *schema_parts,
-        required=TRANSFER_REQUIRED + RECON_REQUIRED + PREVIEW_REQUIRED + PUBLISH_REQUIRED + RETURN_REQUIRED
-        + NOTIFY_REQUIRED,
+    flow_schema = flow_schema_of(
+        gladier_tools,
         title="tomocupy: transfer, reconstruct, publish",
         description="Copies a scan to the computing facility, reconstructs it with tomocupy on a GPU "
         "node, publishes the reconstruction with its metadata and, when asked, sends the previews or "
@@ -164,12 +143,8 @@ class TomocupyReconFlow(TomocupyClient):
     """Reconstruct a scan already at the facility with tomocupy, then publish (or only catalogue) it."""
 
     gladier_tools = [TomocupyRecon, Previews, ScanMetadata, Publishv2, ReturnData]
-    schema_parts = (RECON_PROPERTIES, PREVIEW_PROPERTIES, PUBLISH_PROPERTIES, RETURN_PROPERTIES,
-                    NOTIFY_PROPERTIES)
-    flow_schema = flow_input_schema(
-        *schema_parts,
-        required=RECON_REQUIRED + PREVIEW_REQUIRED + PUBLISH_REQUIRED + RETURN_REQUIRED
-        + NOTIFY_REQUIRED,
+    flow_schema = flow_schema_of(
+        gladier_tools,
         title="tomocupy: reconstruct, publish",
         description="Reconstructs a scan that is already at the computing facility, publishes the result "
         "and, when asked, sends the previews or the reconstruction back to the scientist and emails "

@@ -35,8 +35,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
-from tomocupy_gladier.tools.action_urls import COMPUTE_V2_URL, COMPUTE_V3_URL
-
 from ..actions import ActionRequest, ActionResult
 from ..errors import ActionTimeout, InvalidRequest
 from ..registry import FunctionRegistry

@@ -25,7 +25,6 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-from tomocupy_gladier.tools.action_urls import NOTIFY_URL
 from tomocupy_gladier.smtp_account import account_from_environment
 
 from ..actions import ActionRequest, ActionResult

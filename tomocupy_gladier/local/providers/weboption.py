@@ -25,8 +25,6 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-from tomocupy_gladier.tools.action_urls import WAIT_FOR_OPTION_URL
-
 from ..errors import ActionTimeout, InvalidRequest, request_object
 from ..actions import ActionRequest, ActionResult
 
