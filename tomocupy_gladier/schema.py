@@ -9,7 +9,7 @@ flow's ``input_schema`` and the web app renders that schema as the start form.
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from typing import Any, Mapping, TypedDict
 
 from tomocupy_gladier.redaction import PRIVATE_PREFIX
 
@@ -40,6 +40,13 @@ def collection_field(title: str, description: str) -> dict[str, Any]:
         "required": ["id", "path"],
         "additionalProperties": False,
     }
+
+
+class CollectionPath(TypedDict):
+    """A path on a Globus collection: the value of a :func:`collection_field`."""
+
+    id: str
+    path: str
 
 
 def function_id_field(function_name: str) -> dict[str, Any]:
