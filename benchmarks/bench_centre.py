@@ -30,7 +30,7 @@ import tifffile
 from scipy import ndimage
 
 from tomocupy_gladier import centre_scans
-from tomocupy_gladier.tools import previews as previews_module
+from tomocupy_gladier.tools.previews import previews as previews_module
 
 TRY_NAME = re.compile(r"recon_slice(\d+)_center([-+0-9.]+?)\.tiff$")
 

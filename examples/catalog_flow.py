@@ -24,7 +24,7 @@ from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.flows import TomocupyFlow
 from tomocupy_gladier.flows.tomocupy_flow import AFTER_RECON_MODIFIERS, TomocupyClient
 from tomocupy_gladier.schema import extend_flow_schema, function_id_field
-from tomocupy_gladier.tools.tomocupy_recon import COMPUTE_V3_URL
+from tomocupy_gladier.tools.action_urls import COMPUTE_V3_URL
 
 
 def catalog_record(catalog_file: str, published: dict, run_id: str | None = None, **data: Any) -> dict:

@@ -17,7 +17,7 @@ from tomocupy_gladier.flows import TomocupyFlow
 from tomocupy_gladier.flows.tomocupy_flow import AFTER_RECON_MODIFIERS
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyClient
 from tomocupy_gladier.schema import extend_flow_schema, function_id_field
-from tomocupy_gladier.tools.tomocupy_recon import COMPUTE_V3_URL
+from tomocupy_gladier.tools.action_urls import COMPUTE_V3_URL
 
 
 def notify_done(notify_outbox: str, TomocupyRecon: dict | None = None, **data):

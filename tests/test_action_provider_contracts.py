@@ -20,7 +20,7 @@ from tomocupy_gladier.config import load_config
 from tomocupy_gladier.flow_input import (build_flow_input, choice_page, interactive_input,
                                          locate_scan, recon_parameters)
 from tomocupy_gladier.local.jsonpath import render_parameters
-from tomocupy_gladier.tools.choice import make_choice_options
+from tomocupy_gladier.tools.choice.tool import make_choice_options
 
 from tests.test_notify import NOTIFY
 from tests.tiny_experiment import tiny_experiment

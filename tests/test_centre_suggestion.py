@@ -18,7 +18,7 @@ import tifffile
 from PIL import Image
 
 from tomocupy_gladier import centre_scans
-from tomocupy_gladier.tools import previews as previews_module
+from tomocupy_gladier.tools.previews import previews as previews_module
 
 
 def from_source(function):

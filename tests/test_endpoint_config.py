@@ -35,7 +35,7 @@ from tomocupy_gladier.endpoint import (
     write_endpoint_config,
 )
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.schema import RECON_PROPERTIES
+from tomocupy_gladier.tools.recon.schema import RECON_PROPERTIES
 
 SETTINGS = PolarisEndpointSettings(account="TomoProj", conda_env="/eagle/TomoProj/envs/tomocupy")
 FIXTURES = Path(__file__).parent / "fixtures" / "alcf"

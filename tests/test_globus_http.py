@@ -28,7 +28,7 @@ from tomocupy_gladier.config import ExperimentConfig, config_from_dict
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyFlow
 from tomocupy_gladier.gladier_storage import client_with_storage
-from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon
+from tomocupy_gladier.tools.recon.tomocupy_recon import TomocupyRecon
 
 SOURCE = "11111111-1111-4111-8111-111111111111"
 FACILITY = "22222222-2222-4222-8222-222222222222"

@@ -12,7 +12,7 @@ from tomocupy_gladier.client_factory import local_backend, make_client, offline_
 from tomocupy_gladier.choice import waiting_choice
 from tomocupy_gladier.cli import main
 from tomocupy_gladier.config import load_config
-from tomocupy_gladier.tools.choice import (
+from tomocupy_gladier.tools.choice.tool import (
     WAIT_FOR_OPTION_URL,
     make_choice_options,
 )

@@ -12,7 +12,7 @@ from tomocupy_gladier.flows import TomocupyInteractiveFlow
 from tomocupy_gladier.options import recon_variant
 from tomocupy_gladier.gladier_storage import client_with_storage
 from tomocupy_gladier.plan import plan_run
-from tomocupy_gladier.tools.choice import WAIT_FOR_OPTION_URL, WEBOPTION_SCOPE
+from tomocupy_gladier.tools.choice.tool import WAIT_FOR_OPTION_URL, WEBOPTION_SCOPE
 
 from tests.test_globus_http import (  # noqa: F401 (the globus fixture)
     FACILITY,

@@ -13,8 +13,8 @@ import pytest
 from gladier import GladierBaseClient, generate_flow_definition
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
-from tomocupy_gladier.tools import scan_metadata as metadata_module
-from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata_tasks
+from tomocupy_gladier.tools.metadata import scan_metadata as metadata_module
+from tomocupy_gladier.tools.metadata.scan_metadata import ScanMetadata, scan_metadata_tasks
 
 
 def from_source(function):

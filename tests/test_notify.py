@@ -17,7 +17,7 @@ from tomocupy_gladier.errors import ConfigError, UserError
 from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.flows.tomocupy_flow import FLOWS
 from tomocupy_gladier.run_record import RunRecord
-from tomocupy_gladier.tools.notify import NOTIFY_URL
+from tomocupy_gladier.tools.notify.tool import NOTIFY_URL
 
 from tests.browser import free_port
 from tests.tiny_experiment import state_names, tiny_experiment
@@ -233,7 +233,7 @@ def test_on_globus_the_waiting_email_links_the_providers_landing_page(tmp_path, 
     assert choice_page(config, "local") == {"choose_page": "http://127.0.0.1:8765/runs/",
                                             "choose_suffix": ""}
     # the suffix is the one the options step gives the landing page
-    from tomocupy_gladier.tools.choice import make_choice_options
+    from tomocupy_gladier.tools.choice.tool import make_choice_options
 
     options = make_choice_options({"suggested_center": 31.5}, {"reconstruction-type": "full"}, {},
                                   run_id="RUN")

@@ -14,8 +14,8 @@ import tifffile
 from gladier import GladierBaseClient, generate_flow_definition
 from PIL import Image
 
-from tomocupy_gladier.tools import previews as previews_module
-from tomocupy_gladier.tools.previews import Previews, make_previews_tasks
+from tomocupy_gladier.tools.previews import previews as previews_module
+from tomocupy_gladier.tools.previews.previews import Previews, make_previews_tasks
 
 # --- the function as the endpoint gets it: its source, executed in an empty namespace --------
 

@@ -78,7 +78,7 @@ def test_a_missing_flag_fails_the_run_rather_than_skipping(tmp_path: Path):
     config = load_config(tiny_experiment(tmp_path, at_facility=True))
     backend = LocalBackend(tmp_path / "state", config.local_collections)
     # the schema refuses it first; below the schema, the Choice itself refuses it too
-    from tomocupy_gladier.tools.return_data import ReturnData
+    from tomocupy_gladier.tools.return_data.tool import ReturnData
 
     flow_id = backend.register_flow(ReturnData.flow_definition)
     run = backend.start_run(flow_id, {"input": {"return_data": {}}})

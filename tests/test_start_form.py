@@ -67,7 +67,7 @@ def form_for(flow: str, config) -> dict[str, Any]:
 def with_scan(body: dict[str, Any], flow: str) -> dict[str, Any]:
     """The scientist's part, typed once: which scan (the beamline picker's path; for data at the
     facility, the path the compute nodes see). The flow that copies the scan names it at the
-    facility itself (tools/transfer.py)."""
+    facility itself (tools/transfer/)."""
     data = body["input"]
     if flow == "tomocupy":
         data["source"]["path"] += "scan_0001.h5"

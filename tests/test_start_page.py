@@ -110,7 +110,7 @@ def test_options_a_form_sends_at_tomocupys_default_are_left_out():
 def test_the_server_names_the_scan_at_the_facility_as_the_flow_does(folder, source):
     from tomocupy_gladier.local.jsonpath import evaluate_expression
     from tomocupy_gladier.plan import in_folder
-    from tomocupy_gladier.tools.transfer import in_folder_of
+    from tomocupy_gladier.tools.transfer.tool import in_folder_of
 
     state = {"input": {"source": {"path": source}, "destination": {"path": folder}}}
     name = source.rstrip("/").rsplit("/", 1)[1]

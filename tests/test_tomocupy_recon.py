@@ -17,7 +17,7 @@ import pytest
 
 from tomocupy_gladier.options import tomocupy_options_for
 from tomocupy_gladier.synthetic import write_scan
-from tomocupy_gladier.tools.tomocupy_recon import tomocupy_recon
+from tomocupy_gladier.tools.recon.tomocupy_recon import tomocupy_recon
 
 ENGINE = [sys.executable, "-m", "tomocupy_gladier.engine"]
 
@@ -275,7 +275,7 @@ def test_a_killed_run_leaves_nothing_that_a_later_run_publishes(program, script,
     good = recon(scan, run_id="good")
     script(KILLABLE)
     started = tmp_path / "started"
-    code = ("import json,sys; from tomocupy_gladier.tools.tomocupy_recon import tomocupy_recon; "
+    code = ("import json,sys; from tomocupy_gladier.tools.recon.tomocupy_recon import tomocupy_recon; "
             "tomocupy_recon(**json.loads(sys.argv[1]))")
     kwargs = {"recon": {"reconstruction-type": "full"}, "tomocupy": settings(scan), "run_id": "killed"}
     env = {**os.environ, "STARTED": str(started)}
@@ -371,7 +371,7 @@ def wide_scan(tmp_path: Path):
 def test_try_with_the_automatic_axis_gets_the_true_centres_despite_tomocupy_issue_76(tomocupy_110, wide_scan):
     """tomocupy 1.1.0 names auto-axis try candidates from the axis *before* its search, so
     names and images disagree; the files are renamed to the centres they really have."""
-    from tomocupy_gladier.tools.previews import make_previews
+    from tomocupy_gladier.tools.previews.previews import make_previews
 
     tomocupy_110.knob("found_axis", 67.0)  # the search's answer, made exact for the test
     result = recon(wide_scan.path, **{"reconstruction-type": "try", "rotation-axis-auto": "auto",

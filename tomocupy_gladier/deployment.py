@@ -75,7 +75,7 @@ def deployed_schema(schema: Mapping[str, Any], config: ExperimentConfig,
         if config.source_path is not None:
             put(("source", "path"), str(config.source_path).rstrip("/") + "/")
     # the facility folder as the compute nodes see it: the flow that copies the scan adds the
-    # scan's name (tools/transfer.py); for a scan already there the scientist completes it
+    # scan's name (tools/transfer/); for a scan already there the scientist completes it
     put(("tomocupy", "file_name"), str(config.facility.to_posix(config.facility_path)).rstrip("/") + "/")
     put(("destination", "id"), config.facility.id)
     put(("destination", "path"), str(config.facility_path).rstrip("/") + "/")

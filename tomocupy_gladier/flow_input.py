@@ -11,22 +11,26 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 from tomocupy_gladier import __version__
-from tomocupy_gladier.backends import Backend, BackendChoice, choose
+from tomocupy_gladier.backends import BackendChoice, choose
 from tomocupy_gladier.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.flow_input_types import (
-    EndpointConfig,
-    FlowInput,
-    FlowInputData,
-    NotifyBlock,
-    PreviewsBlock,
-    Publishv2Block,
-    ReturnDataBlock,
-    TomocupyBlock,
-)
-from tomocupy_gladier.output_folders import previews_folder, run_logs_folder, tomocupy_output
+from tomocupy_gladier.flow_input_types import EndpointConfig, FlowInput, FlowInputData, PreviewsBlock
 from tomocupy_gladier.redaction import EMAIL_CREDENTIALS_KEY
-from tomocupy_gladier.tools.return_data import SYNC_CHECKSUM
+from tomocupy_gladier.tools.choice.flow_input import interactive_input
+from tomocupy_gladier.tools.notify.flow_input import (
+    choice_page,
+    email_credentials,
+    notify_input,
+)
+from tomocupy_gladier.tools.publish.flow_input import publish_input, published_item
+from tomocupy_gladier.tools.recon.flow_input import is_try, recon_output, tomocupy_block
+from tomocupy_gladier.tools.return_data.flow_input import return_input
+from tomocupy_gladier.tools.transfer.flow_input import transfer_input
+
+# the steps' block builders, also named here for callers that build a flow input from parts
+__all__ = ["ScanLocation", "build_flow_input", "choice_page", "email_credentials",
+           "interactive_input", "is_try", "locate_scan", "notify_input", "publish_input", "published_item",
+           "recon_output", "recon_parameters", "return_input", "run_label"]
 
 
 def recon_parameters(config: ExperimentConfig, overrides: Mapping[str, Any] | None = None,
@@ -91,8 +95,8 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
                      previews: Mapping[str, Any] | None = None,
                      location: ScanLocation | None = None,
                      backend: BackendChoice = None) -> FlowInput:
-    """The flow input for one scan (without function ids, which Gladier adds; its blocks are
-    described in :mod:`tomocupy_gladier.flow_input_types`).
+    """The flow input for one scan (without function ids, which Gladier adds): each step's
+    block, from its ``tools/<step>/flow_input.py`` (typed in :mod:`~tomocupy_gladier.flow_input_types`).
 
     The reconstruction's folder is decided here, once (:func:`recon_output`), and travels in
     ``tomocupy.output``; every later step uses it or what the reconstruction step reports.
@@ -102,11 +106,9 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
     location = location or locate_scan(config, scan, transfer=transfer)
     output = recon_output(location, recon)
     options = {k: v for k, v in recon.items() if k != "out-path-name"}
-    tomocupy: TomocupyBlock = {"file_name": str(location.posix_path), "output": str(output),
-                               "logs": str(run_logs_folder(output)), "timeout": config.timeout}
     data: FlowInputData = {
         "recon": options,
-        "tomocupy": tomocupy,
+        "tomocupy": tomocupy_block(config, location, output),
         "compute_endpoint": config.compute_endpoint,
         "tomocupy_endpoint_config": EndpointConfig(**config.pbs),
         "previews": PreviewsBlock(**(previews or {})),
@@ -117,185 +119,14 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
     chosen = choose(config, backend)
     data["notify"] = notify_input(config, location, output, data["publishv2"], chosen)
     if transfer:
-        assert config.source is not None and location.source_path is not None
-        data = {  # the transfer keys come first in the input
-            "source": {"id": config.source.id, "path": str(location.source_path)},
-            "destination": {"id": config.facility.id, "path": str(location.facility_path)},
-            "transfer_recursive": False,
-            "transfer_sync_level": SYNC_CHECKSUM,
-            **data,
-        }
+        data = {**transfer_input(config, location), **data}  # the transfer keys come first
     body: FlowInput = {"input": data}
     if data["notify"]["enable"]:
         body[EMAIL_CREDENTIALS_KEY] = email_credentials(config, chosen)  # type: ignore[literal-required]
     return body
 
 
-def is_try(recon: Mapping[str, Any]) -> bool:
-    """Whether these parameters ask for a try (centre search) reconstruction."""
-    return str(recon.get("reconstruction-type", "try")).startswith("try")
-
-
-def recon_output(location: ScanLocation, recon: Mapping[str, Any]) -> PurePosixPath:
-    """POSIX path of the reconstruction of this scan with these parameters (tomocupy's rule)."""
-    output = tomocupy_output(location.posix_path, str(recon.get("reconstruction-type", "try")),
-                             recon.get("out-path-name"))
-    if not output.is_absolute():
-        raise UserError(f"out-path-name {str(output)!r} must be an absolute path on the compute endpoint")
-    return output
-
-
-def published_item(output: PurePosixPath, recon: Mapping[str, Any],
-                   previews: Mapping[str, Any] | None = None) -> PurePosixPath:
-    """What a run publishes: the reconstruction folder; for a try, its previews (the montage)
-    rather than every candidate slice."""
-    if is_try(recon):
-        return previews_folder(output, str((previews or {}).get("folder", "previews")))
-    return output
-
-
-def return_input(config: ExperimentConfig) -> ReturnDataBlock:
-    """The ``return_data`` block: an explicit ``enable`` flag and, when enabled, what is sent
-    (``[return] what``) to which folder (``[return] path`` on ``[return] collection``).
-
-    Which folder of this run that is, and the subfolder it lands in (named after the
-    reconstruction, so returned results keep tomocupy's names), is worked out in the flow by
-    the metadata step (``tools/return_data.py``), as it is for a run started from a form.
-    """
-    back = config.return_data
-    if back is None:
-        return {"enable": False}
-    return {
-        "enable": True,
-        "what": back.what,
-        "destination": {"id": back.collection, "path": str(PurePosixPath("/", back.path))},
-    }
-
-
-def notify_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,
-                 publish: Mapping[str, Any], backend: Backend) -> NotifyBlock:
-    """The ``notify`` block: an explicit ``enable`` flag and, when enabled, the message's parts
-    (the sending account travels apart: :func:`email_credentials`)."""
-    notify = config.notify
-    if notify is None:
-        return {"enable": False}
-    if publish.get("enable_transfer") and publish.get("destination_collection"):
-        published = PurePosixPath(publish["destination"], PurePosixPath(publish["dataset"]).name)
-        record = f"globus://{publish['destination_collection']}{published}"
-    else:
-        record = "not published (no [publish] section)"
-    return {
-        "enable": True,
-        # one string, as every published Send Notification Email request has it (docs/notifications.md)
-        "destination": ", ".join(notify.email),
-        "sender": notify.sender,
-        "subject": f"[tomocupy-gladier] {config.name}: {location.name}",
-        "scan": location.name,
-        "output": str(output),
-        "record": record,
-        "run_page": notify.run_page or backend.run_page(config),
-    }
-
-
-def email_credentials(config: ExperimentConfig, backend: BackendChoice = None) -> dict[str, Any]:
-    """``credential_value`` of the notification's SMTP credential, which the flow input carries
-    at its top as ``_private_email_credentials`` (private run state, see :mod:`redaction`).
-
-    On Globus the Send Notification Email provider sends through the experiment's SMTP server
-    and needs its account (``hostname``, ``port``, ``username``, ``password``); the account
-    comes from the environment, never from the experiment file. Locally only the server is
-    given: the local provider reads the account from its own environment, so the run store
-    never holds it; without ``smtp`` it is ``{}`` and the local provider fills a mailbox file.
-    """
-    assert config.notify is not None
-    return choose(config, backend).email_credentials(config.notify.smtp)
-
-
-def choice_page(config: ExperimentConfig, backend: BackendChoice = None) -> dict[str, str]:
-    """Where an interactive run's centre is chosen, as the waiting email links it: the Wait
-    For User Selection provider's landing page on Globus, the run's page in ``serve`` locally
-    (``choose_page`` + run id + ``choose_suffix``)."""
-    return choose(config, backend).choice_page(config)
-
-
-def publish_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,
-                  options: Mapping[str, Any], previews: Mapping[str, Any] | None = None,
-                  extra_metadata: Mapping[str, Any] | None = None) -> Publishv2Block:
-    """Publishv2's block; every enable flag is explicit (an absent flag silently skips the step).
-
-    ``enable_meta_files`` is off: a per-file list of a 2000-slice volume would not fit in the
-    run state. The files are described by the published ``manifest.json`` instead (per-file
-    sha256 and size), whose counts and location the record carries.
-    """
-    dataset = published_item(output, options, previews)
-    metadata = {"tomography": {"experiment": config.name, "scan": location.name,
-                               "parameters": dict(options)}}
-    metadata.update(extra_metadata or {})
-    publish = config.publish
-    if publish is None:
-        # nothing to publish to: gather the metadata only (it stays in the run's output)
-        return {
-            "dataset": str(dataset), "destination": "/", "source_collection": config.facility.id,
-            "source_collection_basepath": str(config.facility.posix_root),
-            "destination_collection": config.facility.id, "index": config.facility.id,
-            "visible_to": ["public"], "checksum_algorithms": ["sha256"], "metadata": metadata,
-            "enable_transfer": False, "enable_publish": False, "enable_meta_dc": True,
-            "enable_meta_files": False,
-        }
-    destination = PurePosixPath("/", publish.path, config.name)
-    if is_try(options):
-        # the previews folder of a try lands in try_center/<scan>/previews, one per scan
-        destination = destination / "try_center" / output.name
-    return {
-        "dataset": str(dataset),
-        "destination": str(destination),
-        "source_collection": config.facility.id,
-        "source_collection_basepath": str(config.facility.posix_root),
-        "destination_collection": publish.collection,
-        "index": publish.index,
-        "visible_to": list(publish.visible_to),
-        "checksum_algorithms": list(publish.checksums),
-        "metadata": metadata,
-        "enable_transfer": publish.transfer,
-        "enable_publish": publish.ingest,
-        "enable_meta_dc": publish.datacite,
-        "enable_meta_files": False,
-    }
-
-
 def run_label(config: ExperimentConfig, location_name: str, recon: Mapping[str, Any]) -> str:
     """A run label that fits Flows' 64-character limit (Gladier would cut it silently)."""
     label = f"{config.name}: {location_name} ({recon.get('reconstruction-type', 'try')})"
     return label if len(label) <= 64 else label[:61] + "..."
-
-
-def interactive_input(config: ExperimentConfig, location: ScanLocation, try_recon: Mapping[str, Any],
-                      previews: Mapping[str, Any] | None = None, choices: int = 8) -> dict[str, Any]:
-    """The ``interactive`` block of TomocupyInteractiveFlow: the try's parameters and folder, how
-    many centres are offered, and where the try's previews (the montage) are published.
-
-    The try's folder is tomocupy's own for a try (or ``out-path-name``); its previews go where a
-    try run publishes them (``<publish path>/<experiment>/try_center/<scan>/<previews folder>``).
-    """
-    output = recon_output(location, try_recon)
-    options = {k: v for k, v in try_recon.items() if k != "out-path-name"}
-    folder = str((previews or {}).get("folder", "previews"))
-    montage: dict[str, Any] = {"enable": False}
-    publish = config.publish
-    if publish is not None and publish.transfer:
-        montage = {
-            "enable": True,
-            "source": {"id": config.facility.id,
-                       "path": str(config.facility.to_globus(previews_folder(output, folder)))},
-            "destination": {"id": publish.collection,
-                            "path": str(PurePosixPath("/", publish.path, config.name, "try_center",
-                                                      output.name, folder))},
-        }
-    return {
-        "try_recon": options,
-        "try_tomocupy": {"file_name": str(location.posix_path), "output": str(output),
-                         "logs": str(run_logs_folder(output)), "timeout": config.timeout},
-        "choices": int(choices),
-        "montage": montage,
-        "selectable_by": list(config.choice_selectable_by),
-    }

@@ -16,10 +16,10 @@ from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
 from tomocupy_gladier.local import flow_rules
 from tomocupy_gladier.step_results import MetadataResult, PreviewsResult, ReconResult
-from tomocupy_gladier.tools.notify import FAILURE_KEY, UNSENT_KEY
-from tomocupy_gladier.tools.previews import make_previews
-from tomocupy_gladier.tools.scan_metadata import scan_metadata
-from tomocupy_gladier.tools.tomocupy_recon import tomocupy_recon
+from tomocupy_gladier.tools.notify.tool import FAILURE_KEY, UNSENT_KEY
+from tomocupy_gladier.tools.previews.previews import make_previews
+from tomocupy_gladier.tools.metadata.scan_metadata import scan_metadata
+from tomocupy_gladier.tools.recon.tomocupy_recon import tomocupy_recon
 
 RECON_STATE = get_compute_flow_state_name(tomocupy_recon)
 PREVIEWS_STATE = get_compute_flow_state_name(make_previews)
@@ -97,7 +97,7 @@ class RunRecord:
     @property
     def caught_failure(self) -> Mapping[str, Any]:
         """``{state, error, cause}`` of the step whose failure the flow caught (see
-        :mod:`tomocupy_gladier.tools.notify`); {} when no step failed or nothing caught it."""
+        :mod:`tomocupy_gladier.tools.notify.tool`); {} when no step failed or nothing caught it."""
         caught = self.state.get(FAILURE_KEY)
         return caught if isinstance(caught, Mapping) and "error" in caught else {}
 
@@ -126,7 +126,7 @@ class RunRecord:
     @property
     def warnings(self) -> list[str]:
         """What went wrong without failing the run: a success email that was not sent
-        (``NotifySucceededUnsent``, see :mod:`tomocupy_gladier.tools.notify`)."""
+        (``NotifySucceededUnsent``, see :mod:`tomocupy_gladier.tools.notify.tool`)."""
         unsent = self.state.get(UNSENT_KEY)
         if not isinstance(unsent, Mapping):
             return []

@@ -30,10 +30,20 @@ def test_no_module_of_the_local_backend_imports_gladier():
             assert top not in ("gladier", "gladier_tools"), f"{path.name} imports {name}"
             if top == "tomocupy_gladier":
                 # outside the package, only leaves of plain Python both sides share: the error
-                # base class, where the SMTP account is read from, and what a run keeps private
+                # base class, where the SMTP account is read from, what a run keeps private and
+                # the URLs the action providers answer at
                 assert name.startswith("tomocupy_gladier.local") or name in (
                     "tomocupy_gladier.errors", "tomocupy_gladier.smtp_account",
-                    "tomocupy_gladier.redaction"), f"{path.name} imports {name}"
+                    "tomocupy_gladier.redaction", "tomocupy_gladier.tools.action_urls"), \
+                    f"{path.name} imports {name}"
+
+
+def test_the_action_urls_the_local_backend_shares_are_a_leaf():
+    """The one module of tools/ that the local backend reads imports nothing, and the tools
+    package itself loads nothing (so reading it never loads Gladier)."""
+    tools = LOCAL.parent / "tools"
+    assert _imported_modules(tools / "action_urls.py") == set()
+    assert _imported_modules(tools / "__init__.py") == set()
 
 
 def test_a_worker_runs_without_gladier_loaded():

@@ -5,43 +5,23 @@ from __future__ import annotations
 from gladier import generate_flow_definition
 from gladier_tools.publish import Publishv2
 
-from tomocupy_gladier.flows.tomocupy_flow import (
-    AFTER_RECON_MODIFIERS,
-    NOTIFY_REQUIRED,
-    PREVIEW_REQUIRED,
-    PUBLISH_REQUIRED,
-    RECON_REQUIRED,
-    RETURN_REQUIRED,
-    TRANSFER_REQUIRED,
-    TomocupyClient,
-)
-from tomocupy_gladier.schema import (
-    INTERACTIVE_PROPERTIES,
-    NOTIFY_PROPERTIES,
-    PREVIEW_PROPERTIES,
-    PUBLISH_PROPERTIES,
-    RECON_PROPERTIES,
-    RETURN_PROPERTIES,
-    TRANSFER_PROPERTIES,
-    flow_input_schema,
-)
-from tomocupy_gladier.tools.choice import (
+from tomocupy_gladier.flows.steps import flow_schema_of
+from tomocupy_gladier.flows.tomocupy_flow import AFTER_RECON_MODIFIERS, TomocupyClient
+from tomocupy_gladier.tools.choice.tool import (
     TRY_RECON_STATE,
     ChoiceOptions,
     TryReconstruction,
     WaitForChoice,
     with_recon_from,
 )
-from tomocupy_gladier.tools.notify import NotifyWaiting
-from tomocupy_gladier.tools.previews import Previews, make_previews
-from tomocupy_gladier.tools.return_data import ReturnData
-from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata
-from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon, tomocupy_recon, tomocupy_recon_tasks
-from tomocupy_gladier.tools.transfer import LOCATE_STATE, SCAN_FILE_STATE, ScanTransfer
+from tomocupy_gladier.tools.notify.tool import NotifyWaiting
+from tomocupy_gladier.tools.previews.previews import Previews, make_previews
+from tomocupy_gladier.tools.return_data.tool import ReturnData
+from tomocupy_gladier.tools.metadata.scan_metadata import ScanMetadata, scan_metadata
+from tomocupy_gladier.tools.recon.tomocupy_recon import TomocupyRecon, tomocupy_recon, tomocupy_recon_tasks
+from tomocupy_gladier.tools.transfer.tool import LOCATE_STATE, SCAN_FILE_STATE, ScanTransfer
 
 TRY_SCAN_FILE_STATE = "TryScanFile"
-
-INTERACTIVE_REQUIRED = ("interactive", "make_choice_options_function_id")
 
 # After the choice, every step reads the chosen parameters ($.ChosenCentre.recon), not the input's.
 CHOSEN_MODIFIERS = {
@@ -73,12 +53,8 @@ class TomocupyInteractiveFlow(TomocupyClient):
         Publishv2,
         ReturnData,
     ]
-    schema_parts = (TRANSFER_PROPERTIES, RECON_PROPERTIES, PREVIEW_PROPERTIES, INTERACTIVE_PROPERTIES,
-                    PUBLISH_PROPERTIES, RETURN_PROPERTIES, NOTIFY_PROPERTIES)
-    flow_schema = flow_input_schema(
-        *schema_parts,
-        required=TRANSFER_REQUIRED + RECON_REQUIRED + PREVIEW_REQUIRED + INTERACTIVE_REQUIRED
-        + PUBLISH_REQUIRED + RETURN_REQUIRED + NOTIFY_REQUIRED,
+    flow_schema = flow_schema_of(
+        gladier_tools,
         title="tomocupy: transfer, try, choose the centre, reconstruct, publish",
         description="Copies a scan to the computing facility, reconstructs a try over a range of "
         "centres, publishes its montage and waits for the scientist to choose the rotation axis; "

@@ -11,35 +11,19 @@ from gladier_tools.publish import Publishv2
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
 from tomocupy_gladier.compute import VERSION_FIELD
-from tomocupy_gladier.schema import (
-    NOTIFY_PROPERTIES,
-    PREVIEW_PROPERTIES,
-    PUBLISH_PROPERTIES,
-    RECON_PROPERTIES,
-    RETURN_PROPERTIES,
-    TRANSFER_PROPERTIES,
-    flow_input_schema,
-)
+from tomocupy_gladier.flows.steps import flow_schema_of
 from tomocupy_gladier.redaction import is_private
-from tomocupy_gladier.tools.notify import add_notifications
-from tomocupy_gladier.tools.previews import Previews, make_previews, make_previews_tasks
-from tomocupy_gladier.tools.return_data import SYNC_CHECKSUM, TRANSFER_URL, ReturnData
-from tomocupy_gladier.tools.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
+from tomocupy_gladier.tools.notify.tool import add_notifications
+from tomocupy_gladier.tools.previews.previews import Previews, make_previews, make_previews_tasks
+from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM, TRANSFER_URL, ReturnData
+from tomocupy_gladier.tools.metadata.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
 from tomocupy_gladier.gladier_storage import locked_storage
+from tomocupy_gladier.tools.action_urls import COMPUTE_V2_URL
 from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
 from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE
-from tomocupy_gladier.tools.choice import WaitForChoice
-from tomocupy_gladier.tools.tomocupy_recon import TomocupyRecon, tomocupy_recon
-from tomocupy_gladier.tools.transfer import ScanTransfer
-
-COMPUTE_URL = "https://compute.actions.globus.org"
-RECON_REQUIRED = ("recon", "tomocupy", "compute_endpoint", "tomocupy_recon_function_id",
-                  "tomocupy_endpoint_config", VERSION_FIELD)
-TRANSFER_REQUIRED = ("source", "destination")
-PREVIEW_REQUIRED = ("previews", "make_previews_function_id", "scan_metadata_function_id")
-PUBLISH_REQUIRED = ("publishv2", "publishv2_gather_metadata_function_id")
-RETURN_REQUIRED = ("return_data",)
-NOTIFY_REQUIRED = ("notify",)
+from tomocupy_gladier.tools.choice.tool import WaitForChoice
+from tomocupy_gladier.tools.recon.tomocupy_recon import TomocupyRecon, tomocupy_recon
+from tomocupy_gladier.tools.transfer.tool import ScanTransfer
 
 # After the reconstruction: previews, then the record (scan metadata + reconstruction facts +
 # previews), which becomes Publishv2's input. The follow-up tasks go to the same batch job.
@@ -63,7 +47,7 @@ def pass_client_version(definition: dict) -> None:
     travels in the flow input. Covers Gladier's states and hand-written ones alike."""
     function_ids = {f"$.input.{function.__name__}_function_id" for function in LIBRARY_SHIMS}
     for state in definition["States"].values():
-        if state.get("Type") != "Action" or not state["ActionUrl"].startswith(COMPUTE_URL):
+        if state.get("Type") != "Action" or not state["ActionUrl"].startswith(COMPUTE_V2_URL):
             continue
         for task in state.get("Parameters", {}).get("tasks", []):
             if task.get("function_id.$") in function_ids and isinstance(task.get("kwargs"), dict):
@@ -106,7 +90,6 @@ class TomocupyClient(GladierBaseClient):
     recon_wait_time: int = RECON_WAIT_TIME
     transfer_wait_time: int = TRANSFER_WAIT_TIME
     step_wait_time: int = STEP_WAIT_TIME
-    schema_parts: tuple[dict[str, Any], ...] = ()
 
     def __init__(self, *args: Any, recon_wait_time: int | None = None,
                  transfer_wait_time: int | None = None, **kwargs: Any) -> None:
@@ -149,7 +132,7 @@ class TomocupyClient(GladierBaseClient):
                 state["WaitTime"] = self.recon_wait_time
             elif state["ActionUrl"].startswith(TRANSFER_URL):
                 state["WaitTime"] = self.transfer_wait_time
-            elif state["ActionUrl"].startswith(COMPUTE_URL):
+            elif state["ActionUrl"].startswith(COMPUTE_V2_URL):
                 state["WaitTime"] = max(int(state.get("WaitTime", 0)), self.step_wait_time)
         mirror_publication(definition)
         pass_client_version(definition)
@@ -163,12 +146,8 @@ class TomocupyFlow(TomocupyClient):
     with its metadata and previews, then (if enabled) send results back to the scientist."""
 
     gladier_tools = [ScanTransfer, TomocupyRecon, Previews, ScanMetadata, Publishv2, ReturnData]
-    schema_parts = (TRANSFER_PROPERTIES, RECON_PROPERTIES, PREVIEW_PROPERTIES, PUBLISH_PROPERTIES,
-                    RETURN_PROPERTIES, NOTIFY_PROPERTIES)
-    flow_schema = flow_input_schema(
-        *schema_parts,
-        required=TRANSFER_REQUIRED + RECON_REQUIRED + PREVIEW_REQUIRED + PUBLISH_REQUIRED + RETURN_REQUIRED
-        + NOTIFY_REQUIRED,
+    flow_schema = flow_schema_of(
+        gladier_tools,
         title="tomocupy: transfer, reconstruct, publish",
         description="Copies a scan to the computing facility, reconstructs it with tomocupy on a GPU "
         "node, publishes the reconstruction with its metadata and, when asked, sends the previews or "
@@ -181,12 +160,8 @@ class TomocupyReconFlow(TomocupyClient):
     """Reconstruct a scan already at the facility with tomocupy, then publish (or only catalogue) it."""
 
     gladier_tools = [TomocupyRecon, Previews, ScanMetadata, Publishv2, ReturnData]
-    schema_parts = (RECON_PROPERTIES, PREVIEW_PROPERTIES, PUBLISH_PROPERTIES, RETURN_PROPERTIES,
-                    NOTIFY_PROPERTIES)
-    flow_schema = flow_input_schema(
-        *schema_parts,
-        required=RECON_REQUIRED + PREVIEW_REQUIRED + PUBLISH_REQUIRED + RETURN_REQUIRED
-        + NOTIFY_REQUIRED,
+    flow_schema = flow_schema_of(
+        gladier_tools,
         title="tomocupy: reconstruct, publish",
         description="Reconstructs a scan that is already at the computing facility, publishes the result "
         "and, when asked, sends the previews or the reconstruction back to the scientist and emails "

@@ -28,15 +28,16 @@ from typing import Iterator, Mapping
 
 import jsonschema
 
+from tomocupy_gladier.tools.action_urls import COMPUTE_V2_URL, COMPUTE_V3_URL, NOTIFY_URL, WAIT_FOR_OPTION_URL
+
 from .definition import validate_definition
 from .errors import InputValidationError
 from .flow_rules import FINAL_STATUSES, MAX_STATE_BYTES, check_input
-from .providers.compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
-from .providers.notify import NOTIFY_URL, NotifyProvider
+from .providers.compute import ComputeProvider
+from .providers.notify import NotifyProvider
 from .providers.search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider
 from .providers.transfer import TRANSFER_URL, TransferProvider
-from .providers.weboption import (DEFAULT_SERVE_URL, WAIT_FOR_OPTION_URL, WaitForOptionProvider,
-                                  local_identity)
+from .providers.weboption import DEFAULT_SERVE_URL, WaitForOptionProvider, local_identity
 from .registry import FunctionRegistry
 from .actions import ActionRegistry
 from .interpreter import FlowRunner, RunOutcome

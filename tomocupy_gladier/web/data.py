@@ -17,7 +17,7 @@ from tomocupy_gladier.backends import GLOBUS, GLOBUS_RUN_PAGE, LOCAL, choose
 from tomocupy_gladier.catalog import Record, SearchFilters, search_local
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord, logged_result
-from tomocupy_gladier.tools.choice import TRY_PREVIEWS_STATE
+from tomocupy_gladier.tools.choice.tool import TRY_PREVIEWS_STATE
 
 GLOBUS_FILES_URL = "https://app.globus.org/file-manager?origin_id={collection}&origin_path={path}"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -235,7 +235,7 @@ class LocalRuns(RunsSource):
         if selection is None:
             return None
         from tomocupy_gladier.choice import option_centre
-        from tomocupy_gladier.tools.choice import CHOICE_OPTIONS_STATE
+        from tomocupy_gladier.tools.choice.tool import CHOICE_OPTIONS_STATE
 
         made = record.result(CHOICE_OPTIONS_STATE) or logged_result(self.store.get_log(record.run_id),
                                                                      CHOICE_OPTIONS_STATE)

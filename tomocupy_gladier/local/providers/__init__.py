@@ -1,7 +1,9 @@
 """Local action providers: Transfer, Compute (v2, v3), Search ingest (and Send Notification
 Email, in :mod:`.notify`)."""
 
-from .compute import COMPUTE_V2_URL, COMPUTE_V3_URL, ComputeProvider
+from tomocupy_gladier.tools.action_urls import COMPUTE_V2_URL, COMPUTE_V3_URL
+
+from .compute import ComputeProvider
 from .search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider, summarize
 from .transfer import TRANSFER_URL, TransferFault, TransferProvider
 

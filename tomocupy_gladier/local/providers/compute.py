@@ -39,8 +39,6 @@ from ..actions import ActionRequest, ActionResult
 from ..errors import ActionTimeout, InvalidRequest
 from ..registry import FunctionRegistry
 
-COMPUTE_V2_URL = "https://compute.actions.globus.org"
-COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
 MAX_RESULT_BYTES = 10 * 1024 * 1024  # Globus Compute's payload/result limit
 DETACHED_LIMIT = 600.0  # seconds a timed-out task may go on (see ComputeProvider)
 

@@ -30,7 +30,6 @@ from tomocupy_gladier.smtp_account import account_from_environment
 from ..actions import ActionRequest, ActionResult
 from ..errors import InvalidRequest, ProviderError, request_object
 
-NOTIFY_URL = "https://actions.globus.org/notification/notify"
 _KEYS = {"destination", "sender", "subject", "body_template", "body_variables", "body_mimetype",
          "notification_method", "notification_priority", "send_credentials"}
 _MIMETYPES = {"text/plain": "plain", "text/html": "html"}

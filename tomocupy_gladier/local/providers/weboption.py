@@ -28,7 +28,6 @@ from urllib.parse import quote
 from ..errors import ActionTimeout, InvalidRequest, request_object
 from ..actions import ActionRequest, ActionResult
 
-WAIT_FOR_OPTION_URL = "https://actions.globus.org/weboption/wait_for_option"
 DEFAULT_SERVE_URL = "http://127.0.0.1:8765"
 OPTION_FIELDS = {"name", "url_suffix", "description", "completed_message", "selectable_by"}
 LANDING_FIELDS = {"url_suffix", "page_title", "header_text", "header_background", "header_icon_url",

@@ -21,7 +21,7 @@ import copy
 
 from gladier_tools.globus import Transfer
 
-from tomocupy_gladier.tools.return_data import SYNC_CHECKSUM
+from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM
 
 LOCATE_STATE = "LocateScan"
 SCAN_FILE_STATE = "ScanFile"

@@ -16,7 +16,7 @@ from gladier.utils.name_generation import get_compute_flow_state_name
 from gladier_tools.globus import Transfer
 
 from tomocupy_gladier.limits import TRANSFER_WAIT_TIME
-from tomocupy_gladier.tools.scan_metadata import scan_metadata
+from tomocupy_gladier.tools.metadata.scan_metadata import scan_metadata
 
 TRANSFER_URL: str = Transfer.flow_definition["States"]["Transfer"]["ActionUrl"]
 # The Transfer API's "checksum" sync level, as the Transfer action provider takes it: an

@@ -22,13 +22,11 @@ from typing import Any
 
 from gladier import GladierBaseTool, generate_flow_definition
 
+from tomocupy_gladier.tools.action_urls import COMPUTE_V3_URL, WAIT_FOR_OPTION_URL
 from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
-from tomocupy_gladier.tools.return_data import SYNC_CHECKSUM, TRANSFER_URL
+from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM, TRANSFER_URL
 
-COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
-# Globus' hosted "Wait For User Selection" action provider (Flows docs: Hosted Action Providers)
-WAIT_FOR_OPTION_URL = "https://actions.globus.org/weboption/wait_for_option"
-# where that provider answers an option's URL suffix and hosts the landing page
+# where Wait For User Selection (WAIT_FOR_OPTION_URL) answers an option's URL suffix and hosts the landing page
 WEBOPTION_OPTION_URL = "https://actions.globus.org/weboption/option/{url_suffix}"
 WEBOPTION_LANDING_URL = "https://actions.globus.org/weboption/landing_page/{url_suffix}"
 WEBOPTION_SCOPE = ("https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/"

@@ -8,9 +8,8 @@ from gladier import GladierBaseTool, generate_flow_definition
 from gladier.utils.name_generation import get_compute_flow_state_name
 
 from tomocupy_gladier.compute import previews as previews_library
-from tomocupy_gladier.tools.tomocupy_recon import tomocupy_recon
-
-COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
+from tomocupy_gladier.tools.action_urls import COMPUTE_V3_URL
+from tomocupy_gladier.tools.recon.tomocupy_recon import tomocupy_recon
 
 
 def make_previews(tomocupy: dict | None = None, recon: dict | None = None,

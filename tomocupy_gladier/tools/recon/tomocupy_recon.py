@@ -6,8 +6,7 @@ from gladier import GladierBaseTool, generate_flow_definition
 
 from tomocupy_gladier.compute import recon as recon_library
 from tomocupy_gladier.limits import RECON_WAIT_TIME
-
-COMPUTE_V3_URL = "https://compute.actions.globus.org/v3"
+from tomocupy_gladier.tools.action_urls import COMPUTE_V3_URL
 
 
 def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,

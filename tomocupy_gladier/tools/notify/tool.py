@@ -32,10 +32,9 @@ from typing import Any, Iterable
 
 from gladier import GladierBaseTool
 
+from tomocupy_gladier.tools.action_urls import NOTIFY_URL
 from tomocupy_gladier.redaction import EMAIL_CREDENTIALS_KEY
-from tomocupy_gladier.tools.choice import CHOICE_OPTIONS_STATE
-
-NOTIFY_URL = "https://actions.globus.org/notification/notify"
+from tomocupy_gladier.tools.choice.tool import CHOICE_OPTIONS_STATE
 
 CHOICE_STATE = "NotifyChoice"
 SUCCEEDED_STATE = "NotifySucceeded"

@@ -1,0 +1,16 @@
+"""The previews' block of the flow input (its options; every one has a default)."""
+
+# No ``from __future__ import annotations``: TypedDict reads NotRequired from real annotations.
+from typing import TypedDict
+
+
+class PreviewsBlock(TypedDict, total=False):
+    """``previews``: options of the previews step (every one has a default)."""
+
+    folder: str
+    percentiles: list[float]
+    max_size: int
+    max_sections: int
+    pixel_size_um: float
+    tile_size: int
+    montage_max: int

@@ -1,0 +1,52 @@
+"""The reconstruction's blocks of the flow input: ``tomocupy`` (the scan and where this run
+writes) and ``tomocupy_endpoint_config`` (the batch job), and the folder decided for the run."""
+
+# No ``from __future__ import annotations``: TypedDict reads NotRequired from real annotations.
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any, Mapping, NotRequired, TypedDict
+
+from tomocupy_gladier.config import ExperimentConfig
+from tomocupy_gladier.errors import UserError
+from tomocupy_gladier.output_folders import run_logs_folder, tomocupy_output
+
+if TYPE_CHECKING:
+    from tomocupy_gladier.flow_input import ScanLocation
+
+
+class TomocupyBlock(TypedDict):
+    """``tomocupy``: the scan and where this run writes (POSIX paths on the compute nodes)."""
+
+    file_name: str
+    output: str
+    logs: str
+    timeout: NotRequired[float | None]  # seconds before tomocupy is stopped
+
+
+class EndpointConfig(TypedDict, total=False):
+    """``tomocupy_endpoint_config``: the batch job of the compute endpoint (PBS)."""
+
+    queue: str
+    account: str
+    walltime: str  # HH:MM:SS
+    nodes: int
+
+
+def is_try(recon: Mapping[str, Any]) -> bool:
+    """Whether these parameters ask for a try (centre search) reconstruction."""
+    return str(recon.get("reconstruction-type", "try")).startswith("try")
+
+
+def recon_output(location: "ScanLocation", recon: Mapping[str, Any]) -> PurePosixPath:
+    """POSIX path of the reconstruction of this scan with these parameters (tomocupy's rule)."""
+    output = tomocupy_output(location.posix_path, str(recon.get("reconstruction-type", "try")),
+                             recon.get("out-path-name"))
+    if not output.is_absolute():
+        raise UserError(f"out-path-name {str(output)!r} must be an absolute path on the compute endpoint")
+    return output
+
+
+def tomocupy_block(config: ExperimentConfig, location: "ScanLocation",
+                   output: PurePosixPath) -> TomocupyBlock:
+    """The ``tomocupy`` block of a reconstruction of this scan into ``output`` (a try's too)."""
+    return {"file_name": str(location.posix_path), "output": str(output),
+            "logs": str(run_logs_folder(output)), "timeout": config.timeout}

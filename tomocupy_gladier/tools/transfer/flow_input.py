@@ -1,0 +1,33 @@
+"""The scan transfer's keys of the flow input (``source``, ``destination``, ``transfer_*``): at the
+top of ``input``, present only when the flow copies the scan first."""
+
+# No ``from __future__ import annotations``: TypedDict reads NotRequired from real annotations.
+from typing import TYPE_CHECKING, TypedDict
+
+from tomocupy_gladier.config import ExperimentConfig
+from tomocupy_gladier.schema import CollectionPath
+from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM
+
+if TYPE_CHECKING:
+    from tomocupy_gladier.flow_input import ScanLocation
+
+
+class TransferInput(TypedDict, total=False):
+    """The scan on the beamline collection, where it is copied on the facility collection, and
+    how (a folder or one file; Transfer's sync level)."""
+
+    source: CollectionPath
+    destination: CollectionPath
+    transfer_recursive: bool
+    transfer_sync_level: int
+
+
+def transfer_input(config: ExperimentConfig, location: "ScanLocation") -> TransferInput:
+    """The transfer keys for this scan: from the beamline collection to the facility's."""
+    assert config.source is not None and location.source_path is not None
+    return {
+        "source": {"id": config.source.id, "path": str(location.source_path)},
+        "destination": {"id": config.facility.id, "path": str(location.facility_path)},
+        "transfer_recursive": False,
+        "transfer_sync_level": SYNC_CHECKSUM,
+    }
