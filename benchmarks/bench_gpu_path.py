@@ -75,7 +75,7 @@ def engine_env() -> dict[str, str]:
 
 def load_compute_function() -> Callable[..., dict]:
     """``tomocupy_recon`` compiled from its source alone (as Globus Compute runs it: no gladier)."""
-    path = ROOT / "tomocupy_gladier" / "tools" / "tomocupy_recon.py"
+    path = ROOT / "tomocupy_gladier" / "tools" / "recon" / "tomocupy_recon.py"
     tree = ast.parse(path.read_text(), str(path))
     func = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "tomocupy_recon")
     namespace: dict[str, Any] = {}

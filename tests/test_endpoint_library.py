@@ -15,12 +15,13 @@ from tomocupy_gladier import __version__
 from tomocupy_gladier.compute import VERSION_FIELD, VersionMismatch
 from tomocupy_gladier.compute import metadata as metadata_library
 from tomocupy_gladier.flows import FLOWS
-from tomocupy_gladier.flows.tomocupy_flow import COMPUTE_URL, LIBRARY_SHIMS
+from tomocupy_gladier.flows.tomocupy_flow import LIBRARY_SHIMS
+from tomocupy_gladier.tools.action_urls import COMPUTE_V2_URL as COMPUTE_URL
 from tomocupy_gladier.local.actions import ActionRequest
 from tomocupy_gladier.local.providers.compute import ComputeProvider
 from tomocupy_gladier.local.registry import FunctionRegistry
 from tomocupy_gladier.synthetic import write_scan
-from tomocupy_gladier.tools.scan_metadata import scan_metadata
+from tomocupy_gladier.tools.metadata.scan_metadata import scan_metadata
 
 
 def leans_on_its_module(tomocupy=None, **data):

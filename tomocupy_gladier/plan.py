@@ -166,7 +166,7 @@ class RunPlan:
         return make_client(self.flow, self.config, self.backend, background=background)
 
 
-# how the reconstruction step (tools/tomocupy_recon.py) reports an axis tomocupy searched for
+# how the reconstruction step (tools/recon/tomocupy_recon.py) reports an axis tomocupy searched for
 SEARCHED_AXIS = "tomocupy automatic search"
 
 
@@ -389,7 +389,7 @@ def schema_without_function_ids(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 def in_folder(path: str, name: str) -> PurePosixPath:
     """``path``'s folder (``path`` itself when it ends in ``/``) joined with ``name``: the rule
-    the tomocupy flow's ``LocateScan`` state applies to the facility paths (tools/transfer.py)."""
+    the tomocupy flow's ``LocateScan`` state applies to the facility paths (tools/transfer/tool.py)."""
     folder = path if path.endswith("/") else str(PurePosixPath(path).parent)
     return PurePosixPath("/", folder.rstrip("/") or "/", name)
 

@@ -2,8 +2,8 @@
 
 A run document is JSON from either backend, so every key may be missing (an older run, a
 step that has not run): the types are ``total=False`` and readers keep their defaults. The
-keys are those the compute functions return (``tools/tomocupy_recon.py``, ``tools/previews.py``,
-``tools/scan_metadata.py``); only the ones read here are listed.
+keys are those the compute functions return (``tools/recon/tomocupy_recon.py``, ``tools/previews/previews.py``,
+``tools/metadata/scan_metadata.py``); only the ones read here are listed.
 """
 
 from __future__ import annotations
