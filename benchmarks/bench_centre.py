@@ -1,6 +1,6 @@
 """How close the try step's suggested centre lands to the true rotation axis.
 
-For every scan of :data:`tomocupy_gladier.centre_scans.SCANS` (synthetic, true axis known): the
+For every scan of :data:`tomocupy_gladier.demo.centre_scans.SCANS` (synthetic, true axis known): the
 try run of tomocupy-cpu, then ``make_previews`` run from its source text as on an endpoint; its
 suggestion is compared with the truth and with the engine's automatic axis search (Vo's method,
 ``--rotation-axis-auto auto``) on the same scan. With ``--compare`` (the default) the other
@@ -29,7 +29,7 @@ import numpy as np
 import tifffile
 from scipy import ndimage
 
-from tomocupy_gladier import centre_scans
+from tomocupy_gladier.demo import centre_scans
 from tomocupy_gladier.tools.previews import previews as previews_module
 
 TRY_NAME = re.compile(r"recon_slice(\d+)_center([-+0-9.]+?)\.tiff$")

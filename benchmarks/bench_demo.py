@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tomocupy_gladier.client_factory import local_backend, make_client
-from tomocupy_gladier.demo import prepare
-from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
-from tomocupy_gladier.run_record import METADATA_STATE, PREVIEWS_STATE, RECON_STATE
+from tomocupy_gladier.clients.client_factory import local_backend, make_client
+from tomocupy_gladier.demo.demo import prepare
+from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
+from tomocupy_gladier.runs.run_record import METADATA_STATE, PREVIEWS_STATE, RECON_STATE
 
 
 # States that do work of their own (PNG previews, reading the scan's metadata), not overhead.

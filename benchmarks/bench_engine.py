@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tomocupy_gladier.engine.fbp import FourierRec  # noqa: E402
-from tomocupy_gladier.synthetic import FLAT_COUNTS, _project, default_ellipsoids  # noqa: E402
+from tomocupy_gladier.demo.synthetic import FLAT_COUNTS, _project, default_ellipsoids  # noqa: E402
 
 
 def sinograms(nproj: int, n: int, rows: int, axis: float) -> np.ndarray:

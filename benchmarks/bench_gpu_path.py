@@ -196,7 +196,7 @@ def phase_scan(work: Path, shape: tuple[int, int, int], seed: int) -> tuple[Path
     if scan.is_file() and stamp.is_file() and json.loads(stamp.read_text()).get("made") == wanted:
         axis, seconds, how = json.loads(stamp.read_text())["true_axis"], 0.0, "reused"
     else:
-        from tomocupy_gladier.synthetic import write_scan
+        from tomocupy_gladier.demo.synthetic import write_scan
 
         stamp.unlink(missing_ok=True)
         t = time.perf_counter()
@@ -321,12 +321,12 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
         print("[flow]    skipped: gladier is not installed here (carry the project's wheels; "
               "see benchmarks/run_gpu_check.sh)")
         return {"skipped": "gladier not installed"}
-    from tomocupy_gladier.config import config_from_dict
-    from tomocupy_gladier.flow_input import build_flow_input
+    from tomocupy_gladier.experiment.config import config_from_dict
+    from tomocupy_gladier.planning.flow_input import build_flow_input
     from tomocupy_gladier.flows import TomocupyReconFlow
-    from tomocupy_gladier.client_factory import local_backend
-    from tomocupy_gladier.gladier_local import local_client
-    from tomocupy_gladier.run_record import RECON_STATE, RunRecord
+    from tomocupy_gladier.clients.client_factory import local_backend
+    from tomocupy_gladier.clients.gladier_local import local_client
+    from tomocupy_gladier.runs.run_record import RECON_STATE, RunRecord
 
     out = work / "flow_rec"
     fresh(out)

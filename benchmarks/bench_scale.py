@@ -23,12 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from tomocupy_gladier.client_factory import local_backend
-from tomocupy_gladier.config import load_config
-from tomocupy_gladier.flow_input import recon_parameters
+from tomocupy_gladier.clients.client_factory import local_backend
+from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.planning.flow_input import recon_parameters
 from tomocupy_gladier.flows import TomocupyFlow
-from tomocupy_gladier.plan import plan_run
-from tomocupy_gladier.run_record import RECON_STATE, RunRecord
+from tomocupy_gladier.planning.plan import plan_run
+from tomocupy_gladier.runs.run_record import RECON_STATE, RunRecord
 
 SOURCE = "5ca1e000-0000-4000-8000-00000000b001"
 FACILITY = "5ca1e000-0000-4000-8000-00000000f001"
@@ -78,7 +78,7 @@ def tall_scan(path: Path, shape: tuple[int, int, int], block_rows: int = 64) -> 
     synthetic writer holds a whole scan in memory, several times over); returns its axis."""
     import h5py
 
-    from tomocupy_gladier.synthetic import write_scan
+    from tomocupy_gladier.demo.synthetic import write_scan
 
     nproj, nrows, ncols = shape
     block = path.with_name(f".block_{path.name}")

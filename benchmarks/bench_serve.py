@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tomocupy_gladier.local.interpreter import RunOutcome  # noqa: E402
 from tomocupy_gladier.local.store import RunStore  # noqa: E402
-from tomocupy_gladier.run_record import (  # noqa: E402
+from tomocupy_gladier.runs.run_record import (  # noqa: E402
     GATHER_STATE,
     METADATA_STATE,
     PREVIEWS_STATE,

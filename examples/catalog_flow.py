@@ -20,11 +20,11 @@ from typing import Any
 
 from gladier import GladierBaseTool, generate_flow_definition
 
-from tomocupy_gladier.config import ExperimentConfig
+from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.flows import TomocupyFlow
 from tomocupy_gladier.flows.tomocupy_flow import AFTER_RECON_MODIFIERS, TomocupyClient
-from tomocupy_gladier.schema import extend_flow_schema, function_id_field
-from tomocupy_gladier.tools.action_urls import COMPUTE_V3_URL
+from tomocupy_gladier.experiment.schema import extend_flow_schema, function_id_field
+from tomocupy_gladier.action_urls import COMPUTE_V3_URL
 
 
 def catalog_record(catalog_file: str, published: dict, run_id: str | None = None, **data: Any) -> dict:
@@ -106,9 +106,9 @@ def catalog_path(config: ExperimentConfig) -> PurePosixPath:
 
 
 if __name__ == "__main__":
-    from tomocupy_gladier.config import load_config
-    from tomocupy_gladier.plan import Ask, RunRequest, plan
-    from tomocupy_gladier.run_following import follow_run
+    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.planning.plan import Ask, RunRequest, plan
+    from tomocupy_gladier.runs.run_following import follow_run
 
     scan, config_path = sys.argv[1], sys.argv[sys.argv.index("--config") + 1]
     config = load_config(config_path)

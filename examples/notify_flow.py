@@ -16,8 +16,8 @@ from gladier import GladierBaseTool, generate_flow_definition
 from tomocupy_gladier.flows import TomocupyFlow
 from tomocupy_gladier.flows.tomocupy_flow import AFTER_RECON_MODIFIERS
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyClient
-from tomocupy_gladier.schema import extend_flow_schema, function_id_field
-from tomocupy_gladier.tools.action_urls import COMPUTE_V3_URL
+from tomocupy_gladier.experiment.schema import extend_flow_schema, function_id_field
+from tomocupy_gladier.action_urls import COMPUTE_V3_URL
 
 
 def notify_done(notify_outbox: str, TomocupyRecon: dict | None = None, **data):
@@ -72,9 +72,9 @@ class TomocupyFlowWithNotice(TomocupyClient):
 
 
 if __name__ == "__main__":
-    from tomocupy_gladier.config import load_config
-    from tomocupy_gladier.plan import Ask, RunRequest, plan
-    from tomocupy_gladier.run_following import follow_run
+    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.planning.plan import Ask, RunRequest, plan
+    from tomocupy_gladier.runs.run_following import follow_run
 
     scan, config_path = sys.argv[1], sys.argv[sys.argv.index("--config") + 1]
     config = load_config(config_path)

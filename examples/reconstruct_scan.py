@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import sys
 
-from tomocupy_gladier.config import load_config
+from tomocupy_gladier.experiment.config import load_config
 from tomocupy_gladier.flows import TomocupyFlow
-from tomocupy_gladier.plan import RunRequest, plan
-from tomocupy_gladier.run_following import follow_run
-from tomocupy_gladier.run_record import RECON_STATE
+from tomocupy_gladier.planning.plan import RunRequest, plan
+from tomocupy_gladier.runs.run_following import follow_run
+from tomocupy_gladier.runs.run_record import RECON_STATE
 
 # Parameters for this experiment, by tomocupy's option names (they override [recon] in the file).
 PARAMETERS = {

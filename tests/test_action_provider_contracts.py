@@ -15,9 +15,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tomocupy_gladier.client_factory import offline_client
-from tomocupy_gladier.config import load_config
-from tomocupy_gladier.flow_input import (build_flow_input, choice_page, interactive_input,
+from tomocupy_gladier.clients.client_factory import offline_client
+from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.planning.flow_input import (build_flow_input, choice_page, interactive_input,
                                          locate_scan, recon_parameters)
 from tomocupy_gladier.local.jsonpath import render_parameters
 from tomocupy_gladier.tools.choice.tool import make_choice_options
@@ -116,7 +116,7 @@ def test_the_choice_is_selectable_only_by_the_runs_user_and_the_managers(run_sta
 
 def test_the_account_is_private_run_state_that_the_schema_admits_but_no_form_shows():
     from tomocupy_gladier.flows import TomocupyFlow
-    from tomocupy_gladier.validation import validate_flow_input
+    from tomocupy_gladier.experiment.validation import validate_flow_input
 
     deployed = TomocupyFlow.flow_schema
     assert "_private_email_credentials" not in deployed["properties"]

@@ -19,7 +19,7 @@ from gladier.managers import FlowsManager
 from globus_sdk.testing import RegisteredResponse, load_response
 from globus_sdk.token_storage import TokenStorageData
 
-from tomocupy_gladier import auth
+from tomocupy_gladier.globus import auth
 from tomocupy_gladier.errors import UserError
 
 FLOW_ID = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from globus_sdk.testing import RegisteredResponse, load_response
 from globus_sdk.token_storage import TokenStorageData
 
-from tomocupy_gladier import auth
+from tomocupy_gladier.globus import auth
 from tomocupy_gladier.cli import main
 
 IDENTITY = "8ac9e2b1-0c2d-4f4e-9a1b-2c3d4e5f6a7b"

@@ -20,7 +20,7 @@ from tomocupy_gladier.backends import (
     choose,
     configured_engine,
 )
-from tomocupy_gladier.config import load_config
+from tomocupy_gladier.experiment.config import load_config
 from tomocupy_gladier.errors import UserError
 
 from tests.tiny_experiment import tiny_experiment

@@ -3,7 +3,7 @@ montage on its page, a click on a crop chooses that centre, the run reaches SUCC
 
 from __future__ import annotations
 
-from tomocupy_gladier.client_factory import local_backend
+from tomocupy_gladier.clients.client_factory import local_backend
 from tomocupy_gladier.web.app import create_app
 from tomocupy_gladier.web.sources import sources_for
 

@@ -17,7 +17,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from tomocupy_gladier import centre_scans
+from tomocupy_gladier.demo import centre_scans
 from tomocupy_gladier.tools.previews import previews as previews_module
 
 

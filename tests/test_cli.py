@@ -68,7 +68,7 @@ def test_ctrl_c_while_following_says_the_run_goes_on(experiment: Path, mocker):
     """Stopping `run` only stops following: the run keeps going and `status` finds it."""
     client = mocker.Mock()
     client.run_flow.return_value = {"run_id": "r-1"}
-    mocker.patch("tomocupy_gladier.client_factory.make_client", return_value=client)
+    mocker.patch("tomocupy_gladier.clients.client_factory.make_client", return_value=client)
     mocker.patch("tomocupy_gladier.cli.flow_commands.follow_run", side_effect=KeyboardInterrupt)
     result = CliRunner().invoke(main, ["run", "scan1.h5", "--config", str(experiment)])
     assert result.exit_code == 130

@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from tomocupy_gladier.config import load_config
+from tomocupy_gladier.experiment.config import load_config
 from tomocupy_gladier.errors import ConfigError
 
 from tests.conftest import FACILITY, experiment_toml

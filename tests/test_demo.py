@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.config import load_config
+from tomocupy_gladier.experiment.config import load_config
 
 
 def test_demo_runs_the_flow_end_to_end_and_leaves_a_template(tmp_path: Path):
@@ -35,7 +35,7 @@ def test_demo_runs_the_flow_end_to_end_and_leaves_a_template(tmp_path: Path):
 
 
 def test_the_template_is_commented_for_a_new_user(tmp_path: Path):
-    from tomocupy_gladier.demo import EXPERIMENT_TOML
+    from tomocupy_gladier.demo.demo import EXPERIMENT_TOML
 
     comments = [line for line in EXPERIMENT_TOML.splitlines() if "#" in line]
     assert len(comments) >= 10
@@ -45,7 +45,7 @@ def test_the_template_is_commented_for_a_new_user(tmp_path: Path):
 def test_a_failed_demo_says_why_without_empty_fields(tmp_path: Path, capsys):
     """The summary of a run that failed at the reconstruction: its reason, and no 'None'."""
     from tomocupy_gladier.cli import local_commands
-    from tomocupy_gladier.demo import prepare
+    from tomocupy_gladier.demo.demo import prepare
 
     setup = prepare(tmp_path, nproj=90, nrows=4, ncols=64)
     summary = {"run_id": "r-1", "status": "FAILED", "states": [],

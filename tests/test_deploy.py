@@ -25,7 +25,7 @@ from tests.test_globus_http import (  # noqa: F401  (globus is a fixture)
     calls_to,
     globus,
 )
-from tomocupy_gladier import auth
+from tomocupy_gladier.globus import auth
 from tomocupy_gladier.cli import main
 from tomocupy_gladier.flows import FLOWS
 
@@ -83,7 +83,7 @@ def test_with_a_subscription_every_flow_is_deployed_under_it(globus, logged_in, 
 
 
 def _classes() -> list[type]:
-    from tomocupy_gladier.gladier_storage import decorated_parts
+    from tomocupy_gladier.globus.gladier_storage import decorated_parts
 
     return [decorated_parts(cls)[0] for cls in FLOWS.values()]
 

@@ -23,7 +23,7 @@ import yaml
 from click.testing import CliRunner
 
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.endpoint import (
+from tomocupy_gladier.globus.polaris_endpoint import (
     CORE_CONFIG_NAME,
     PER_RUN_KEYS,
     USER_SCHEMA_NAME,

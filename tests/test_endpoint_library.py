@@ -16,11 +16,11 @@ from tomocupy_gladier.compute import VERSION_FIELD, VersionMismatch
 from tomocupy_gladier.compute import metadata as metadata_library
 from tomocupy_gladier.flows import FLOWS
 from tomocupy_gladier.flows.tomocupy_flow import LIBRARY_SHIMS
-from tomocupy_gladier.tools.action_urls import COMPUTE_V2_URL as COMPUTE_URL
+from tomocupy_gladier.action_urls import COMPUTE_V2_URL as COMPUTE_URL
 from tomocupy_gladier.local.actions import ActionRequest
 from tomocupy_gladier.local.providers.compute import ComputeProvider
 from tomocupy_gladier.local.registry import FunctionRegistry
-from tomocupy_gladier.synthetic import write_scan
+from tomocupy_gladier.demo.synthetic import write_scan
 from tomocupy_gladier.tools.metadata.scan_metadata import scan_metadata
 
 
@@ -82,7 +82,7 @@ def test_each_shim_is_short_checks_the_version_and_keeps_the_library_description
 
 @pytest.mark.parametrize("name", sorted(FLOWS))
 def test_every_task_of_a_shim_gets_the_client_version(name):
-    from tomocupy_gladier.client_factory import offline_client
+    from tomocupy_gladier.clients.client_factory import offline_client
 
     client = offline_client(name)
     definition, schema = client.get_flow_definition(), client.get_flow_schema()

@@ -10,10 +10,10 @@ from types import ModuleType
 
 import pytest
 
-from tomocupy_gladier.client_factory import make_client, offline_client
-from tomocupy_gladier.catalog import search_local
-from tomocupy_gladier.config import load_config
-from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
+from tomocupy_gladier.clients.client_factory import make_client, offline_client
+from tomocupy_gladier.runs.catalog import search_local
+from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.flows import TomocupyFlow
 
 from tests.tiny_experiment import return_section, tiny_experiment

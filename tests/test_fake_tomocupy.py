@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from tomocupy_gladier.synthetic import write_scan
+from tomocupy_gladier.demo.synthetic import write_scan
 
 AXIS_LINE = re.compile(r"set rotaion  axis (\S+?)\x1b\[0m")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tomocupy_gladier.client_factory import offline_client
-from tomocupy_gladier.limits import RECON_WAIT_TIME
+from tomocupy_gladier.clients.client_factory import offline_client
+from tomocupy_gladier.experiment.limits import RECON_WAIT_TIME
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tomocupy_gladier.config import load_config
+from tomocupy_gladier.experiment.config import load_config
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.flow_input import build_flow_input, recon_parameters, run_label
+from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters, run_label
 from tomocupy_gladier.flows import TomocupyFlow, TomocupyReconFlow
-from tomocupy_gladier.collection_paths import Collection
-from tomocupy_gladier.output_folders import tomocupy_output
-from tomocupy_gladier.validation import validate_flow_input
+from tomocupy_gladier.experiment.collection_paths import Collection
+from tomocupy_gladier.tools.output_folders import tomocupy_output
+from tomocupy_gladier.experiment.validation import validate_flow_input
 
 from tests.conftest import FACILITY, PUBLISH
 
@@ -49,7 +49,7 @@ def test_flow_input_for_a_scan_named_relative_to_the_beamline_folder(experiment:
 def test_the_flows_scan_naming_leaves_a_command_line_input_as_it_is(experiment: Path):
     """The tomocupy flow's LocateScan names the scan at the facility from its beamline path (the
     start form gives folders); an input built here already holds those paths, and keeps them."""
-    from tomocupy_gladier.client_factory import offline_client
+    from tomocupy_gladier.clients.client_factory import offline_client
     from tomocupy_gladier.local.jsonpath import render_parameters
 
     config = load_config(experiment)
@@ -166,7 +166,7 @@ def _schema_of(block: dict) -> tuple[set, set]:
 def test_the_typed_blocks_follow_the_flow_input_schema():
     """flow_input_types names every section and key the schema has (function ids aside), and
     what the schema requires is required there too."""
-    from tomocupy_gladier import flow_input_types as types
+    from tomocupy_gladier.planning import flow_input_types as types
 
     schema = TomocupyFlow.flow_schema["properties"]["input"]
     inputs, required = _schema_of(schema)
@@ -187,7 +187,7 @@ def test_the_typed_blocks_follow_the_flow_input_schema():
 
 
 def test_built_blocks_have_exactly_their_typed_keys(experiment: Path):
-    from tomocupy_gladier import flow_input_types as types
+    from tomocupy_gladier.planning import flow_input_types as types
 
     config = load_config(experiment)
     data = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))["input"]

@@ -23,11 +23,11 @@ from gladier.managers.login_manager import CallbackLoginManager
 from globus_compute_sdk import Client as ComputeClient
 from globus_sdk.testing import RegisteredResponse, get_response_set, load_response
 
-from tomocupy_gladier.auth import scope_key
-from tomocupy_gladier.config import ExperimentConfig, config_from_dict
-from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
+from tomocupy_gladier.globus.auth import scope_key
+from tomocupy_gladier.experiment.config import ExperimentConfig, config_from_dict
+from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyFlow
-from tomocupy_gladier.gladier_storage import client_with_storage
+from tomocupy_gladier.globus.gladier_storage import client_with_storage
 from tomocupy_gladier.tools.recon.tomocupy_recon import TomocupyRecon
 
 SOURCE = "11111111-1111-4111-8111-111111111111"
@@ -262,7 +262,8 @@ def test_changed_function_source_is_registered_again(globus, tmp_path):
 
 def test_subscription_id_from_the_experiment_is_sent_on_create(globus, tmp_path, monkeypatch):
     """``client_factory.globus_client`` forwards ``[globus] subscription_id`` (Gladier alone drops it)."""
-    from tomocupy_gladier import auth, client_factory
+    from tomocupy_gladier.globus import auth
+    from tomocupy_gladier.clients import client_factory
 
     logins: list[StaticLogin] = []
 
@@ -291,7 +292,8 @@ def test_subscription_id_from_the_experiment_is_sent_on_create(globus, tmp_path,
 def test_confidential_client_deploys_and_runs_with_client_credentials(globus, monkeypatch):
     """GLADIER_CLIENT_ID/SECRET: every token comes from a client-credentials grant, the new
     flow's scope included, and Gladier keeps its ids in ~/.gladier/<client_id>.cfg."""
-    from tomocupy_gladier import auth, client_factory
+    from tomocupy_gladier.globus import auth
+    from tomocupy_gladier.clients import client_factory
 
     client_id = "c0ffee00-1111-4222-8333-444455556666"
     monkeypatch.setenv("GLADIER_CLIENT_ID", client_id)
@@ -360,9 +362,10 @@ def test_deploy_creates_the_flow_with_the_experiments_start_form_and_prints_its_
     and a later run keeps it (no update, no registration)."""
     from click.testing import CliRunner
 
-    from tomocupy_gladier import auth, client_factory
+    from tomocupy_gladier.globus import auth
+    from tomocupy_gladier.clients import client_factory
     from tomocupy_gladier.cli import main
-    from tomocupy_gladier.config import load_config
+    from tomocupy_gladier.experiment.config import load_config
 
     monkeypatch.setattr(auth, "login_manager_for", lambda client_id=None: StaticLogin())
     config_path = tmp_path / "experiment.toml"

@@ -8,10 +8,10 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from tomocupy_gladier.client_factory import local_backend, make_client, offline_client
-from tomocupy_gladier.choice import waiting_choice
+from tomocupy_gladier.clients.client_factory import local_backend, make_client, offline_client
+from tomocupy_gladier.runs.choice import waiting_choice
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.config import load_config
+from tomocupy_gladier.experiment.config import load_config
 from tomocupy_gladier.tools.choice.tool import (
     WAIT_FOR_OPTION_URL,
     make_choice_options,
@@ -146,10 +146,10 @@ def test_interactive_run_waits_for_choose_then_reconstructs_at_the_chosen_centre
 # ---------------------------------------------------------------------------------- start form
 
 def test_the_deployed_start_form_filled_from_its_defaults_plus_the_scan_starts_the_flow(tmp_path):
-    from tomocupy_gladier.demo import EXPERIMENT_TOML
-    from tomocupy_gladier.deployment import deployed_schema
+    from tomocupy_gladier.demo.demo import EXPERIMENT_TOML
+    from tomocupy_gladier.globus.deployment import deployed_schema
     from tomocupy_gladier.flows import TomocupyInteractiveFlow
-    from tomocupy_gladier.validation import validate_flow_input
+    from tomocupy_gladier.experiment.validation import validate_flow_input
 
     from tests.test_start_form import FUNCTION_IDS, filled_from_defaults, problems, with_scan
 
@@ -191,7 +191,7 @@ def test_a_followed_interactive_run_lists_its_options_and_ends_after_the_choice(
     chosen: list = []
 
     def answer() -> None:
-        from tomocupy_gladier.choice import choose
+        from tomocupy_gladier.runs.choice import choose
 
         runs = wait_for(lambda: client.flows_manager.list_runs(), what="the run")
         wait_for(lambda: waiting_choice(client, runs[0]["run_id"]), what="the choice")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import responses
 
-from tomocupy_gladier.choice import ChoiceError, choose, describe, waiting_choice
-from tomocupy_gladier.flow_input import recon_parameters
+from tomocupy_gladier.runs.choice import ChoiceError, choose, describe, waiting_choice
+from tomocupy_gladier.planning.flow_input import recon_parameters
 from tomocupy_gladier.flows import TomocupyInteractiveFlow
-from tomocupy_gladier.options import recon_variant
-from tomocupy_gladier.gladier_storage import client_with_storage
-from tomocupy_gladier.plan import plan_run
+from tomocupy_gladier.experiment.options import recon_variant
+from tomocupy_gladier.globus.gladier_storage import client_with_storage
+from tomocupy_gladier.planning.plan import plan_run
 from tomocupy_gladier.tools.choice.tool import WAIT_FOR_OPTION_URL, WEBOPTION_SCOPE
 
 from tests.test_globus_http import (  # noqa: F401 (the globus fixture)
@@ -142,7 +142,7 @@ def test_deploy_of_the_interactive_flow_sends_its_start_form_with_the_try_filled
                                                                                    monkeypatch):
     from click.testing import CliRunner
 
-    from tomocupy_gladier import auth
+    from tomocupy_gladier.globus import auth
     from tomocupy_gladier.cli import main
 
     from tests.test_globus_http import EXPERIMENT_TOML

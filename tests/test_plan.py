@@ -15,11 +15,11 @@ import pytest
 from tomocupy_gladier.campaign.ledger import PENDING, JobRow
 from tomocupy_gladier.campaign.wiring import body_builder, job_request
 from tomocupy_gladier.cli.flow_commands import request_from_cli
-from tomocupy_gladier.config import ExperimentConfig, load_config
+from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.options import without_tomocupy_defaults
-from tomocupy_gladier.plan import Ask, AxisSource, Origin, RunPlan, RunRequest, plan
-from tomocupy_gladier.run_record import PREVIEWS_STATE, RunRecord
+from tomocupy_gladier.experiment.options import without_tomocupy_defaults
+from tomocupy_gladier.planning.plan import Ask, AxisSource, Origin, RunPlan, RunRequest, plan
+from tomocupy_gladier.runs.run_record import PREVIEWS_STATE, RunRecord
 from tomocupy_gladier.web.start import Starter
 
 from tests.conftest import tiny_scan

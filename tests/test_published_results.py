@@ -15,15 +15,15 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import experiment_toml
-from tomocupy_gladier.client_factory import local_backend
-from tomocupy_gladier.catalog import search_local
+from tomocupy_gladier.clients.client_factory import local_backend
+from tomocupy_gladier.runs.catalog import search_local
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.config import load_config
-from tomocupy_gladier.flow_input import recon_parameters
+from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.planning.flow_input import recon_parameters
 from tomocupy_gladier.flows import TomocupyFlow
-from tomocupy_gladier.plan import plan_run
-from tomocupy_gladier.run_record import RECON_STATE, RunRecord
-from tomocupy_gladier.synthetic import write_scan
+from tomocupy_gladier.planning.plan import plan_run
+from tomocupy_gladier.runs.run_record import RECON_STATE, RunRecord
+from tomocupy_gladier.demo.synthetic import write_scan
 
 ENGINE = json.dumps([sys.executable, "-m", "tomocupy_gladier.engine"])
 
@@ -155,7 +155,7 @@ def test_parameters_that_cannot_work_are_refused_before_anything_starts(tmp_path
 
 def test_a_flow_input_naming_a_program_is_refused_by_the_flow(tmp_path):
     from tomocupy_gladier.errors import FlowInputError
-    from tomocupy_gladier.validation import validate_flow_input
+    from tomocupy_gladier.experiment.validation import validate_flow_input
 
     config, _ = experiment(tmp_path, nrows=8, ncols=64)
     config = load_config(config)

@@ -14,7 +14,7 @@ from globus_sdk.scopes import Scope
 from globus_sdk.testing import load_response
 
 from tomocupy_gladier.campaign.globus_service import GlobusRunService
-from tomocupy_gladier.consents import describe, missing_consent, resume
+from tomocupy_gladier.runs.consents import describe, missing_consent, resume
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures/globus/flows_run_inactive_consent_required.json"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tomocupy_gladier.client_factory import local_backend, make_client
-from tomocupy_gladier.run_record import RunRecord
-from tomocupy_gladier.config import load_config
-from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
+from tomocupy_gladier.clients.client_factory import local_backend, make_client
+from tomocupy_gladier.runs.run_record import RunRecord
+from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
 
 from tests.tiny_experiment import RETURN, return_section, state_names, tiny_experiment
 
@@ -106,7 +106,7 @@ def test_an_unknown_return_collection_fails_with_a_clear_reason(tmp_path: Path):
 
 
 def test_the_demo_template_sends_previews_to_its_analysis_folder(tmp_path: Path):
-    from tomocupy_gladier.demo import ANALYSIS, prepare
+    from tomocupy_gladier.demo.demo import ANALYSIS, prepare
 
     setup = prepare(tmp_path, nproj=90, nrows=4, ncols=64)
     back = setup.config.return_data
@@ -124,7 +124,7 @@ def test_each_run_sends_back_exactly_its_own_results_beside_the_other_scans(tmp_
     import shutil
 
     from tomocupy_gladier.flows import TomocupyReconFlow
-    from tomocupy_gladier.plan import plan_run
+    from tomocupy_gladier.planning.plan import plan_run
 
     path = tiny_experiment(tmp_path, return_section("reconstruction"), at_facility=True)
     shutil.copyfile(tmp_path / "facility/raw/scan1.h5", tmp_path / "facility/raw/scan2.h5")

@@ -15,11 +15,11 @@ from globus_sdk.scopes import ScopeParser
 from globus_sdk.testing import get_response_set, load_response
 from globus_sdk.token_storage import MemoryTokenStorage, TokenStorageData
 
-from tomocupy_gladier import auth
-from tomocupy_gladier.config import config_from_dict
+from tomocupy_gladier.globus import auth
+from tomocupy_gladier.experiment.config import config_from_dict
 from tomocupy_gladier.errors import ConfigError
 from tomocupy_gladier.flows import FLOWS, data_access_collections
-from tomocupy_gladier.globus_flows_manager import GlobusFlowsManager
+from tomocupy_gladier.globus.flows_manager import GlobusFlowsManager
 
 FLOW_ID = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 SOURCE = "11111111-1111-4111-8111-111111111111"

@@ -10,8 +10,8 @@ import pytest
 from tomocupy_gladier import __version__
 from tomocupy_gladier.errors import FlowInputError
 from tomocupy_gladier.flows import TomocupyFlow
-from tomocupy_gladier.options import RECON_OPTIONS, default_params, recon_schema, recon_variant
-from tomocupy_gladier.validation import validate_flow_input
+from tomocupy_gladier.experiment.options import RECON_OPTIONS, default_params, recon_schema, recon_variant
+from tomocupy_gladier.experiment.validation import validate_flow_input
 
 from tests.conftest import ENDPOINT, FACILITY, INDEX, PUBLISH, SOURCE
 

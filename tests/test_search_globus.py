@@ -14,9 +14,9 @@ import pytest
 import responses
 from click.testing import CliRunner
 
-from tomocupy_gladier.catalog import SearchFilters, search_globus
+from tomocupy_gladier.runs.catalog import SearchFilters, search_globus
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.config import load_config
+from tomocupy_gladier.experiment.config import load_config
 from tomocupy_gladier.local.providers.search import SearchIndex
 
 from tests.conftest import INDEX, PUBLISH

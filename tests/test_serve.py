@@ -13,14 +13,14 @@ from click.testing import CliRunner
 from globus_sdk.testing import get_response_set, load_response
 
 from benchmarks.bench_serve import fill_store
-from tomocupy_gladier.client_factory import make_client
+from tomocupy_gladier.clients.client_factory import make_client
 from tomocupy_gladier.campaign.ledger import FAILED, SUCCEEDED, Ledger
 from tomocupy_gladier.campaign.manifest import Job
 from tomocupy_gladier.campaign.wiring import default_campaigns_dir, ledger_path
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.config import ExperimentConfig, load_config
+from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
+from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.local.store import RunStore
 from tomocupy_gladier.web.app import Sources, create_app
 from tomocupy_gladier.web.data import GlobusRuns, LocalRuns
@@ -287,7 +287,7 @@ def test_on_globus_serve_reads_every_deployed_flow_id_from_gladiers_storage(tmp_
         client.get_flow_id.return_value = clients[name]
         return client
 
-    mocker.patch("tomocupy_gladier.client_factory.globus_client", side_effect=fake_client)
+    mocker.patch("tomocupy_gladier.clients.client_factory.globus_client", side_effect=fake_client)
     runs, flow_ids = sources._globus_runs(None)
     assert flow_ids == {"tomocupy": "f-1", "interactive": "f-3"}
     assert runs.flow_ids == ["f-1", "f-3"]

@@ -11,10 +11,10 @@ from typing import Iterator
 import pytest
 from click.testing import CliRunner
 
-from tomocupy_gladier.client_factory import local_backend, make_client
-from tomocupy_gladier.choice import WaitingChoice, waiting_choice
+from tomocupy_gladier.clients.client_factory import local_backend, make_client
+from tomocupy_gladier.runs.choice import WaitingChoice, waiting_choice
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.config import ExperimentConfig, load_config
+from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
 from tomocupy_gladier.web.app import create_app
 from tomocupy_gladier.web.sources import sources_for
 

@@ -16,13 +16,13 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tomocupy_gladier.config import load_config
-from tomocupy_gladier.demo import EXPERIMENT_TOML
-from tomocupy_gladier.deployment import deployed_schema, start_page
+from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.demo.demo import EXPERIMENT_TOML
+from tomocupy_gladier.globus.deployment import deployed_schema, start_page
 from tomocupy_gladier.errors import FlowInputError
 from tomocupy_gladier.flows import TomocupyFlow, TomocupyReconFlow
-from tomocupy_gladier.options import COMMANDS, command_only_options, recon_variant
-from tomocupy_gladier.validation import validate_flow_input
+from tomocupy_gladier.experiment.options import COMMANDS, command_only_options, recon_variant
+from tomocupy_gladier.experiment.validation import validate_flow_input
 
 REPO = Path(__file__).resolve().parent.parent
 META_SCHEMA = json.loads((Path(__file__).parent / "fixtures" / "globus" / "input_schema_schema.json").read_text())

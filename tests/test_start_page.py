@@ -12,8 +12,8 @@ from typing import Any, Iterator
 import pytest
 
 from tomocupy_gladier.backends import GLOBUS
-from tomocupy_gladier.config import load_config
-from tomocupy_gladier.run_record import RunRecord
+from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.runs.run_record import RunRecord
 from tomocupy_gladier.web.app import Sources, create_app
 from tomocupy_gladier.web.data import LocalRuns
 from tomocupy_gladier.web.sources import sources_for
@@ -96,7 +96,7 @@ def test_the_form_is_the_deployed_schema_without_function_ids(client, served):
 
 
 def test_options_a_form_sends_at_tomocupys_default_are_left_out():
-    from tomocupy_gladier.options import without_tomocupy_defaults
+    from tomocupy_gladier.experiment.options import without_tomocupy_defaults
 
     sent = {"command": "recon", "reconstruction-type": "try", "ti-mask": 1, "ti-beta": 0.022,
             "binning": 1, "minus-log": True, "retrieve-phase-method": "none", "energy": 35.0}
@@ -109,7 +109,7 @@ def test_options_a_form_sends_at_tomocupys_default_are_left_out():
                                             ("/e/raw", "/b/t/s.h5"), ("/raw/", "/b/tiles/")])
 def test_the_server_names_the_scan_at_the_facility_as_the_flow_does(folder, source):
     from tomocupy_gladier.local.jsonpath import evaluate_expression
-    from tomocupy_gladier.plan import in_folder
+    from tomocupy_gladier.planning.plan import in_folder
     from tomocupy_gladier.tools.transfer.tool import in_folder_of
 
     state = {"input": {"source": {"path": source}, "destination": {"path": folder}}}

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tomocupy_gladier.options import tomocupy_options_for
-from tomocupy_gladier.synthetic import write_scan
+from tomocupy_gladier.experiment.options import tomocupy_options_for
+from tomocupy_gladier.demo.synthetic import write_scan
 from tomocupy_gladier.tools.recon.tomocupy_recon import tomocupy_recon
 
 ENGINE = [sys.executable, "-m", "tomocupy_gladier.engine"]
@@ -424,7 +424,7 @@ def test_an_hdf5_volume_moves_into_its_folder_with_working_links(tomocupy_110, w
 def test_a_dot_hdf5_scan_reconstructs_where_tomocupy_would_put_it(tomocupy_110, wide_scan, tmp_path):
     from pathlib import PurePosixPath
 
-    from tomocupy_gladier.output_folders import tomocupy_output
+    from tomocupy_gladier.tools.output_folders import tomocupy_output
 
     scan = wide_scan.path.with_name("scan1.hdf5")
     scan.write_bytes(wide_scan.path.read_bytes())

@@ -29,7 +29,7 @@ def tiny_experiment(root: Path, sections: str = "", *, return_folder: bool = Tru
 
     ``return_folder``: map the collection :data:`RETURN` to ``root/analysis``.
     """
-    from tomocupy_gladier.synthetic import write_scan
+    from tomocupy_gladier.demo.synthetic import write_scan
 
     for folder in ("beamline", "facility/raw", "portal", "analysis"):
         (root / folder).mkdir(parents=True, exist_ok=True)

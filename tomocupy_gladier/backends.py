@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol, Union
 from tomocupy_gladier.errors import UserError
 
 if TYPE_CHECKING:
-    from tomocupy_gladier.config import ExperimentConfig
+    from tomocupy_gladier.experiment.config import ExperimentConfig
     from tomocupy_gladier.flows.tomocupy_flow import TomocupyClient
 
 BACKEND_NAMES = ("local", "globus")
@@ -119,7 +119,7 @@ class Globus:
     follow_delay: float = 5.0
 
     def client(self, flow: Any, config: ExperimentConfig, *, background: bool = False) -> TomocupyClient:
-        from tomocupy_gladier.client_factory import globus_client
+        from tomocupy_gladier.clients.client_factory import globus_client
 
         return globus_client(flow, config)
 
@@ -135,7 +135,7 @@ class Globus:
     def email_credentials(self, smtp: tuple[str, int] | None) -> dict[str, Any]:
         # Globus's Send Notification Email sends through the experiment's SMTP server with its
         # account (hostname, port, username, password), read from the environment, never a file
-        from tomocupy_gladier.smtp_account import account_from_environment, missing_account_variables
+        from tomocupy_gladier.experiment.smtp_account import account_from_environment, missing_account_variables
 
         if smtp is None:
             raise UserError("[notify] on the globus backend needs smtp = \"host:port\": Globus's Send "
@@ -162,7 +162,7 @@ class Local:
     follow_delay: float = 0.5
 
     def client(self, flow: Any, config: ExperimentConfig, *, background: bool = False) -> TomocupyClient:
-        from tomocupy_gladier.client_factory import local_experiment_client
+        from tomocupy_gladier.clients.client_factory import local_experiment_client
 
         return local_experiment_client(flow, config, background=background)
 

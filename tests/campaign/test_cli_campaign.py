@@ -14,9 +14,9 @@ from tomocupy_gladier.campaign.fake_service import FakeFlowsService
 from tomocupy_gladier.campaign.ledger import Ledger
 from tomocupy_gladier.cli import main
 from tests.conftest import tiny_scan
-from tomocupy_gladier.plan import schema_without_function_ids as _without_function_ids
+from tomocupy_gladier.planning.plan import schema_without_function_ids as _without_function_ids
 from tomocupy_gladier.flows import TomocupyReconFlow
-from tomocupy_gladier.validation import validate_flow_input
+from tomocupy_gladier.experiment.validation import validate_flow_input
 
 from .helpers import globus_service
 
@@ -66,7 +66,7 @@ def test_create_then_status_lists_every_job_pending(experiment, scans, manifest)
 def test_job_input_is_valid_for_the_recon_flow(experiment, scans, manifest):
     cli("campaign", "create", "c", "--config", str(experiment), "--manifest", str(manifest))
     with wiring.open_campaign(experiment.parent / ".tomocupy-gladier" / "campaigns", "c") as ledger:
-        from tomocupy_gladier.config import load_config
+        from tomocupy_gladier.experiment.config import load_config
         body_for = wiring.body_builder(load_config(experiment), "recon")
         for job in ledger.jobs():
             body = body_for(job)

@@ -26,7 +26,7 @@ from tomocupy_gladier.campaign.runner import run_tags
 from tomocupy_gladier.cli import campaign_commands, main
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flows import FLOWS
-from tomocupy_gladier.gladier_storage import decorated_parts
+from tomocupy_gladier.globus.gladier_storage import decorated_parts
 
 from .helpers import FLOW_ID
 
@@ -131,7 +131,7 @@ def test_timer_started_runs_carry_the_data_access_consents_of_the_flow():
     flow's run scope with each mapped collection's data_access (as `login` and `deploy` ask)."""
     from globus_sdk.scopes import ScopeParser, TimersScopes
 
-    from tomocupy_gladier.auth import flow_run_scope
+    from tomocupy_gladier.globus.auth import flow_run_scope
 
     collection = "22222222-2222-4222-8222-222222222222"
     (ours,) = [s for s in _timers_scopes(lambda app: timers.timers_client(app, FLOW_ID, [collection]))

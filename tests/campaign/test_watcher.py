@@ -232,11 +232,11 @@ def test_watch_with_the_interactive_flow_waits_for_each_scans_choice(tmp_path, m
     choose on); the choice made, the run reconstructs at that centre and the watch records it."""
     from click.testing import CliRunner
 
-    from tomocupy_gladier.choice import choose, waiting_choice
+    from tomocupy_gladier.runs.choice import choose, waiting_choice
     from tomocupy_gladier.cli import main
-    from tomocupy_gladier.client_factory import local_backend, make_client
-    from tomocupy_gladier.config import load_config
-    from tomocupy_gladier.run_record import RECON_STATE, RunRecord
+    from tomocupy_gladier.clients.client_factory import local_backend, make_client
+    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.runs.run_record import RECON_STATE, RunRecord
 
     from tests.tiny_experiment import isolate, tiny_experiment
 

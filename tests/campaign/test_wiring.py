@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tomocupy_gladier.campaign.ledger import PENDING, JobRow
 from tomocupy_gladier.campaign.wiring import body_builder
-from tomocupy_gladier.config import load_config
+from tomocupy_gladier.experiment.config import load_config
 
 from tests.conftest import tiny_scan
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tomocupy_gladier.engine import cli
-from tomocupy_gladier.synthetic import write_scan
+from tomocupy_gladier.demo.synthetic import write_scan
 
 
 @dataclass

@@ -6,7 +6,7 @@ import pytest
 import tifffile
 
 from tomocupy_gladier.engine.fbp import TOMOCUPY_SCALE
-from tomocupy_gladier.synthetic import write_scan
+from tomocupy_gladier.demo.synthetic import write_scan
 
 from .conftest import inside, list_names, ls_scale, ncc
 

@@ -11,7 +11,7 @@ import tifffile
 from tomocupy_gladier.engine.center import find_center_vo
 from tomocupy_gladier.engine.preprocess import flat_dark, minus_log
 from tomocupy_gladier.engine.reader import open_scan, read_rows
-from tomocupy_gladier.synthetic import write_scan
+from tomocupy_gladier.demo.synthetic import write_scan
 
 from .conftest import inside, list_names, ncc
 

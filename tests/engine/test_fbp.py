@@ -5,7 +5,7 @@ import pytest
 
 from tomocupy_gladier.engine.fbp import TOMOCUPY_SCALE, FourierRec
 from tomocupy_gladier.engine.filters import FILTERS, filter_response
-from tomocupy_gladier.synthetic import Ellipsoid, _project
+from tomocupy_gladier.demo.synthetic import Ellipsoid, _project
 
 
 def disk_sinogram(n, theta, mu, radius, x0=0.0, y0=0.0, axis=None):

@@ -3,7 +3,7 @@
 import h5py
 import numpy as np
 
-from tomocupy_gladier.synthetic import FLAT_COUNTS, write_scan
+from tomocupy_gladier.demo.synthetic import FLAT_COUNTS, write_scan
 
 
 def test_layout_metadata_and_truth(tmp_path):

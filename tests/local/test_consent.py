@@ -21,10 +21,10 @@ from click.testing import CliRunner
 from globus_sdk.gare import to_gare
 
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.client_factory import make_client
-from tomocupy_gladier.config import load_config
-from tomocupy_gladier.consents import missing_consent
-from tomocupy_gladier.synthetic import write_scan
+from tomocupy_gladier.clients.client_factory import make_client
+from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.runs.consents import missing_consent
+from tomocupy_gladier.demo.synthetic import write_scan
 
 from tests.conftest import FACILITY, SOURCE, experiment_toml
 
@@ -125,7 +125,7 @@ def test_resuming_without_the_consent_leaves_the_run_inactive(consent_experiment
     config = load_config(consent_experiment)
     client = make_client("recon", config)  # the recon flow never touches the beamline ...
     tomocupy = make_client("tomocupy", config, background=True)
-    from tomocupy_gladier.flow_input import build_flow_input, recon_parameters
+    from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
 
     body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))
     run_id = tomocupy.run_flow(flow_input=body, label="needs consent")["run_id"]

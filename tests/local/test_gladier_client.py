@@ -11,7 +11,7 @@ import pytest
 from gladier import GladierBaseClient, GladierBaseTool, generate_flow_definition
 from gladier.managers.compute_manager import ComputeManager
 
-from tomocupy_gladier.gladier_local import gladier_config_path, local_client
+from tomocupy_gladier.clients.gladier_local import gladier_config_path, local_client
 from tomocupy_gladier.local import InputValidationError, LocalBackend
 from tomocupy_gladier.local.registry import function_id_for
 

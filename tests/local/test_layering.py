@@ -1,5 +1,5 @@
 """The local backend is a layer of its own: it knows nothing of Gladier (the Gladier adapter,
-``tomocupy_gladier.gladier_local``, depends on it, never the reverse)."""
+``tomocupy_gladier.clients.gladier_local``, depends on it, never the reverse)."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ def test_no_module_of_the_local_backend_imports_gladier():
                 # base class, where the SMTP account is read from, what a run keeps private and
                 # the URLs the action providers answer at
                 assert name.startswith("tomocupy_gladier.local") or name in (
-                    "tomocupy_gladier.errors", "tomocupy_gladier.smtp_account",
-                    "tomocupy_gladier.redaction", "tomocupy_gladier.tools.action_urls"), \
+                    "tomocupy_gladier.errors", "tomocupy_gladier.experiment.smtp_account",
+                    "tomocupy_gladier.redaction", "tomocupy_gladier.action_urls"), \
                     f"{path.name} imports {name}"
 
 

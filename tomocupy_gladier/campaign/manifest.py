@@ -34,8 +34,8 @@ from typing import Any
 import jsonschema
 
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.options import recon_schema
-from tomocupy_gladier.validation import describe_error, leaf_errors
+from tomocupy_gladier.experiment.options import recon_schema
+from tomocupy_gladier.experiment.validation import describe_error, leaf_errors
 
 GLOB_CHARS = frozenset("*?[")
 DEFAULT_PARAM_SET = "default"  # the set a manifest without [params] gets

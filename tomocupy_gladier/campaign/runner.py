@@ -41,7 +41,7 @@ from tomocupy_gladier.campaign.service import (
     TransientError,
     failure_reason,
 )
-from tomocupy_gladier.consents import describe as describe_consent, missing_consent
+from tomocupy_gladier.runs.consents import describe as describe_consent, missing_consent
 from tomocupy_gladier.errors import UserError
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from tomocupy_gladier.run_record import FINAL_STATUSES as TERMINAL_STATUSES  # one definition
-from tomocupy_gladier.run_record import RunRecord
+from tomocupy_gladier.runs.run_record import FINAL_STATUSES as TERMINAL_STATUSES  # one definition
+from tomocupy_gladier.runs.run_record import RunRecord
 
 
 class ServiceError(Exception):

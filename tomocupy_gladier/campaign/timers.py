@@ -31,7 +31,7 @@ from globus_sdk import (
 )
 
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.globus_requests import RecordingTransport
+from tomocupy_gladier.globus.recording import RecordingTransport
 from tomocupy_gladier.redaction import omit_private
 
 MIN_INTERVAL_SECONDS = 60  # Globus Timers: a user's timers together run at most once a minute
@@ -173,7 +173,7 @@ def timers_client(app: globus_sdk.GlobusApp, flow_id: str,
     """
     from globus_sdk.scopes import TimersScopes
 
-    from tomocupy_gladier.auth import flow_run_scope
+    from tomocupy_gladier.globus.auth import flow_run_scope
 
     client = TimersClient(app=app)
     client.add_app_scope(TimersScopes.timer.with_dependency(flow_run_scope(flow_id, data_access_collections)))

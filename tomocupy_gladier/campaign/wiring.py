@@ -12,12 +12,12 @@ from tomocupy_gladier.backends import BackendChoice, choose
 from tomocupy_gladier.campaign.ledger import JobRow, Ledger
 from tomocupy_gladier.campaign.manifest import DEFAULT_PARAM_SET, Job, load_manifest
 from tomocupy_gladier.campaign.service import RunService
-from tomocupy_gladier.config import ExperimentConfig
+from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.client_factory import flow_class
-from tomocupy_gladier.flow_input import locate_scan
+from tomocupy_gladier.clients.client_factory import flow_class
+from tomocupy_gladier.planning.flow_input import locate_scan
 from tomocupy_gladier.flows import moves_scan
-from tomocupy_gladier.plan import Origin, RunRequest, plan
+from tomocupy_gladier.planning.plan import Origin, RunRequest, plan
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_FLOW = "recon"  # data already at the facility: reconstruct + publish, no transfer
@@ -131,8 +131,8 @@ def offline_globus_input(config: ExperimentConfig, flow_name: str) -> tuple[str,
     overrides) from its ``~/.gladier`` storage, with a placeholder for every id not known yet."""
     from gladier.utils.name_generation import get_compute_function_name
 
-    from tomocupy_gladier.client_factory import offline_client
-    from tomocupy_gladier.deployment import stored_values
+    from tomocupy_gladier.clients.client_factory import offline_client
+    from tomocupy_gladier.globus.deployment import stored_values
 
     flow = flow_class(flow_name)
     stored = stored_values(flow)
@@ -150,7 +150,7 @@ def offline_globus_input(config: ExperimentConfig, flow_name: str) -> tuple[str,
 
 def local_run_service(config: ExperimentConfig, flow_name: str) -> RunService:
     """The local backend, its runs started in the background so several can be active."""
-    from tomocupy_gladier.client_factory import local_experiment_client
+    from tomocupy_gladier.clients.client_factory import local_experiment_client
     from tomocupy_gladier.campaign.gladier_service import GladierClientRunService
 
     client = local_experiment_client(flow_name, config, background=True)
@@ -159,7 +159,7 @@ def local_run_service(config: ExperimentConfig, flow_name: str) -> RunService:
 
 def globus_run_service(config: ExperimentConfig, flow_name: str) -> tuple[RunService, BodyBuilder]:
     """Globus Flows through a logged-in Gladier client (flow deployed/updated first)."""
-    from tomocupy_gladier.client_factory import globus_client
+    from tomocupy_gladier.clients.client_factory import globus_client
     from tomocupy_gladier.campaign.globus_service import GlobusRunService
 
     client = globus_client(flow_name, config)

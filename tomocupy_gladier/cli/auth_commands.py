@@ -6,8 +6,8 @@ import json
 
 import click
 
-from tomocupy_gladier import auth
-from tomocupy_gladier.config import load_config
+from tomocupy_gladier.globus import auth
+from tomocupy_gladier.experiment.config import load_config
 
 client_id_option = click.option(
     "--client-id", envvar="TOMOCUPY_GLADIER_CLIENT_ID", default=None,

@@ -39,7 +39,7 @@ from tomocupy_gladier.campaign.ledger import (
     Ledger,
 )
 from tomocupy_gladier.campaign.runner import CampaignRunner, RunnerSettings, run_tags
-from tomocupy_gladier.config import ExperimentConfig, load_config
+from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flows import FLOWS
 
@@ -274,7 +274,7 @@ def globus_app(config: ExperimentConfig) -> Any:
 def timers_client_for(config: ExperimentConfig, flow_id: str | None, flow_name: str = "tomocupy") -> Any:
     """A Timers client; with ``flow_id``, its login consents to running that flow with the
     ``data_access`` consents of the collections the flow's transfers use."""
-    from tomocupy_gladier.client_factory import flow_class
+    from tomocupy_gladier.clients.client_factory import flow_class
     from tomocupy_gladier.flows import data_access_collections
 
     app = globus_app(config)

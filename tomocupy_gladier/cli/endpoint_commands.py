@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tomocupy_gladier.endpoint import (
+from tomocupy_gladier.globus.polaris_endpoint import (
     CORE_CONFIG_NAME,
     POLARIS_GPU_AFFINITY,
     MAX_NODES,

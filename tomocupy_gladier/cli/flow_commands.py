@@ -12,15 +12,15 @@ from rich.console import Console
 from rich.table import Table
 
 from tomocupy_gladier.backends import BACKEND_NAMES, choose as choose_backend
-from tomocupy_gladier.client_factory import make_client, offline_client
-from tomocupy_gladier.config import ExperimentConfig, load_config
+from tomocupy_gladier.clients.client_factory import make_client, offline_client
+from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.redaction import redact
 from tomocupy_gladier.flows import FLOWS
-from tomocupy_gladier.options import RECON_OPTIONS, ReconOption
-from tomocupy_gladier.plan import Ask, Origin, RunPlan, RunRequest, plan as make_plan
-from tomocupy_gladier.run_following import follow_run
-from tomocupy_gladier.run_record import RunRecord, run_log_entries
+from tomocupy_gladier.experiment.options import RECON_OPTIONS, ReconOption
+from tomocupy_gladier.planning.plan import Ask, Origin, RunPlan, RunRequest, plan as make_plan
+from tomocupy_gladier.runs.run_following import follow_run
+from tomocupy_gladier.runs.run_record import RunRecord, run_log_entries
 
 console = Console(stderr=True)
 
@@ -57,7 +57,7 @@ def schema(flow_name: str, config_path: str | None) -> None:
     if not config_path:
         _print_json(generic)
         return
-    from tomocupy_gladier.deployment import deployed_schema, stored_function_ids
+    from tomocupy_gladier.globus.deployment import deployed_schema, stored_function_ids
 
     config = load(config_path)
     ids = stored_function_ids(FLOWS[flow_name], client_id=None)
@@ -76,7 +76,7 @@ def schema(flow_name: str, config_path: str | None) -> None:
 def deploy(config_path: str, flow_name: str | None, dry_run: bool) -> None:
     """Create or update the flows on Globus with the experiment's start form, and print the web
     app's page that starts each."""
-    from tomocupy_gladier.deployment import check_subscription, deploy_requests, start_page
+    from tomocupy_gladier.globus.deployment import check_subscription, deploy_requests, start_page
 
     config = load(config_path)
     names = [flow_name] if flow_name else list(FLOWS)
@@ -84,8 +84,8 @@ def deploy(config_path: str, flow_name: str | None, dry_run: bool) -> None:
     if dry_run:
         _print_json(deploy_requests(config, names))
         return
-    from tomocupy_gladier.client_factory import globus_client
-    from tomocupy_gladier.deployment import deploy as deploy_flow
+    from tomocupy_gladier.clients.client_factory import globus_client
+    from tomocupy_gladier.globus.deployment import deploy as deploy_flow
 
     for name in names:
         flow_id = deploy_flow(globus_client(name, config), config)
@@ -284,12 +284,12 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
         click.echo(f"failure: {failure}")
     for warning in RunRecord(record).warnings:
         click.echo(f"warning: {warning}")
-    from tomocupy_gladier.consents import describe as describe_consent, missing_consent
+    from tomocupy_gladier.runs.consents import describe as describe_consent, missing_consent
 
     consent = missing_consent(record)
     if consent is not None:
         click.echo("\n".join(describe_consent(consent, config.path)))
-    from tomocupy_gladier.choice import describe, waiting_choice
+    from tomocupy_gladier.runs.choice import describe, waiting_choice
 
     waiting = waiting_choice(client, run_id, record)  # any flow's run may wait (extended flows)
     if waiting is not None:
@@ -305,7 +305,7 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
 def choose(run_id: str, config_path: str | None, backend: str | None, center: float | None,
            suggested: bool) -> None:
     """Answer an interactive run (`run --interactive`) that waits for the choice of the centre."""
-    from tomocupy_gladier.choice import choose as choose_option
+    from tomocupy_gladier.runs.choice import choose as choose_option
 
     if (center is None) == (not suggested):
         raise UserError("give --center X or --suggested (one of them)")
@@ -326,7 +326,7 @@ def choose(run_id: str, config_path: str | None, backend: str | None, center: fl
 def resume(run_id: str, config_path: str | None, flow_name: str, backend: str | None, follow: bool) -> None:
     """Resume a run that is INACTIVE, waiting for a consent: log in for that consent where it is
     missing (the run's required scope), then resume it (Flows' resume)."""
-    from tomocupy_gladier.consents import missing_consent, resume as resume_run
+    from tomocupy_gladier.runs.consents import missing_consent, resume as resume_run
 
     config = load(config_path)
     client = make_client(flow_name, config, backend)

@@ -15,12 +15,12 @@ from rich.table import Table
 from rich.text import Text
 
 from tomocupy_gladier.backends import choose
-from tomocupy_gladier.client_factory import local_backend, make_client
-from tomocupy_gladier.catalog import SearchFilters, globus_search_client, search_globus, search_local
+from tomocupy_gladier.clients.client_factory import local_backend, make_client
+from tomocupy_gladier.runs.catalog import SearchFilters, globus_search_client, search_globus, search_local
 from tomocupy_gladier.cli.flow_commands import config_option, load
 from tomocupy_gladier.redaction import redact
-from tomocupy_gladier.run_following import follow_run
-from tomocupy_gladier.run_record import run_log_entries
+from tomocupy_gladier.runs.run_following import follow_run
+from tomocupy_gladier.runs.run_record import run_log_entries
 from tomocupy_gladier.errors import UserError
 
 out = Console()
@@ -34,9 +34,9 @@ out = Console()
 @click.option("--columns", type=click.IntRange(64, 2048), default=512, show_default=True)
 def demo(workdir: str, projections: int, rows: int, columns: int) -> None:
     """Run the whole flow on this machine with a synthetic scan (no Globus, no GPU)."""
-    from tomocupy_gladier.demo import prepare, summarize_run
+    from tomocupy_gladier.demo.demo import prepare, summarize_run
     from tomocupy_gladier.flows import TomocupyFlow
-    from tomocupy_gladier.plan import RunRequest, plan
+    from tomocupy_gladier.planning.plan import RunRequest, plan
 
     started = time.monotonic()
     out.print(f"[bold]1.[/bold] writing a synthetic scan ({projections} projections, {rows} rows, "

@@ -54,7 +54,7 @@ def _load_class(ref: str) -> Any:
 def _from_client(client_cls: Any) -> tuple[dict, dict | None]:
     from gladier.managers.login_manager import CallbackLoginManager
 
-    from tomocupy_gladier.gladier_storage import client_with_storage
+    from tomocupy_gladier.globus.gladier_storage import client_with_storage
 
     storage = Path(tempfile.mkdtemp(prefix="tomocupy-gladier-validate-")) / "offline.cfg"
     try:
@@ -69,7 +69,7 @@ def _target(target: str | None, flow_name: str | None) -> tuple[str, dict, dict 
     if (target is None) == (flow_name is None):
         raise UserError("give one of: a definition FILE, MODULE:CLASS, or --flow NAME")
     if flow_name is not None:
-        from tomocupy_gladier.client_factory import offline_client
+        from tomocupy_gladier.clients.client_factory import offline_client
 
         client = offline_client(flow_name)
         return f"flow {flow_name}", client.get_flow_definition(), client.get_flow_schema()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from tomocupy_gladier.schema import flow_input_schema
+from tomocupy_gladier.experiment.schema import flow_input_schema
 from tomocupy_gladier.tools import (choice, metadata, notify, previews, publish, recon, return_data,
                                     transfer)
 from tomocupy_gladier.tools.step import Step

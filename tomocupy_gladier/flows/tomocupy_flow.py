@@ -14,15 +14,14 @@ from tomocupy_gladier.compute import VERSION_FIELD
 from tomocupy_gladier.flows.steps import flow_schema_of
 from tomocupy_gladier.redaction import is_private
 from tomocupy_gladier.tools.notify.tool import add_notifications
-from tomocupy_gladier.tools.previews.previews import Previews, make_previews, make_previews_tasks
+from tomocupy_gladier.tools.previews.previews import PREVIEWS_STATE, Previews, make_previews, make_previews_tasks
 from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM, TRANSFER_URL, ReturnData
 from tomocupy_gladier.tools.metadata.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
-from tomocupy_gladier.gladier_storage import locked_storage
-from tomocupy_gladier.tools.action_urls import COMPUTE_V2_URL
-from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
-from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE
+from tomocupy_gladier.globus.gladier_storage import locked_storage
+from tomocupy_gladier.action_urls import COMPUTE_V2_URL
+from tomocupy_gladier.experiment.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
 from tomocupy_gladier.tools.choice.tool import WaitForChoice
-from tomocupy_gladier.tools.recon.tomocupy_recon import TomocupyRecon, tomocupy_recon
+from tomocupy_gladier.tools.recon.tomocupy_recon import RECON_STATE, TomocupyRecon, tomocupy_recon
 from tomocupy_gladier.tools.transfer.tool import ScanTransfer
 
 # After the reconstruction: previews, then the record (scan metadata + reconstruction facts +

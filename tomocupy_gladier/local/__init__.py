@@ -1,6 +1,6 @@
 """Run Globus flows on this machine, with no Globus account or network.
 
-This package knows nothing of Gladier: :mod:`tomocupy_gladier.gladier_local` plugs a Gladier
+This package knows nothing of Gladier: :mod:`tomocupy_gladier.clients.gladier_local` plugs a Gladier
 client into it (``local_client(MyGladierClient, backend)``).
 
 Entry points:

@@ -8,7 +8,7 @@ Layout of ``state_dir``::
     functions.db    registered compute functions      (registry.FunctionRegistry)
     search.db       the local search index            (providers.search.SearchIndex)
     mailbox         emails of runs when no SMTP server is named (providers.notify, mbox format)
-    gladier.cfg     kept here by the Gladier adapter (:mod:`tomocupy_gladier.gladier_local`)
+    gladier.cfg     kept here by the Gladier adapter (:mod:`tomocupy_gladier.clients.gladier_local`)
     tasks/<action>-<i>/  working folder and output.log of each compute task
     workers/<run>.log  stdout/stderr of background run workers
 """
@@ -28,7 +28,7 @@ from typing import Iterator, Mapping
 
 import jsonschema
 
-from tomocupy_gladier.tools.action_urls import COMPUTE_V2_URL, COMPUTE_V3_URL, NOTIFY_URL, WAIT_FOR_OPTION_URL
+from tomocupy_gladier.action_urls import COMPUTE_V2_URL, COMPUTE_V3_URL, NOTIFY_URL, WAIT_FOR_OPTION_URL
 
 from .definition import validate_definition
 from .errors import InputValidationError

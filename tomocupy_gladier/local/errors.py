@@ -13,7 +13,7 @@ from tomocupy_gladier.errors import UserError
 
 # Gladier is not imported here: it takes seconds, and worker processes do not need it.
 # Through a Gladier client these errors arrive as subclasses that are also
-# gladier.exc.ConfigException (see tomocupy_gladier/gladier_local.py).
+# gladier.exc.ConfigException (see tomocupy_gladier/clients/gladier_local.py).
 
 
 class LocalBackendError(UserError):

@@ -2,7 +2,7 @@
 
 A function is kept as the exact source text Globus Compute ships (``dill.source.getsource``,
 the code serialization Gladier uses), under an id derived from a checksum the client gives
-(Gladier's function checksum, see :mod:`tomocupy_gladier.gladier_local`): the same function
+(Gladier's function checksum, see :mod:`tomocupy_gladier.clients.gladier_local`): the same function
 always gets the same id, a changed function a new one.
 """
 

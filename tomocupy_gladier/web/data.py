@@ -14,9 +14,9 @@ from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import quote
 
 from tomocupy_gladier.backends import GLOBUS, GLOBUS_RUN_PAGE, LOCAL, choose
-from tomocupy_gladier.catalog import Record, SearchFilters, search_local
+from tomocupy_gladier.runs.catalog import Record, SearchFilters, search_local
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord, logged_result
+from tomocupy_gladier.runs.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord, logged_result
 from tomocupy_gladier.tools.choice.tool import TRY_PREVIEWS_STATE
 
 GLOBUS_FILES_URL = "https://app.globus.org/file-manager?origin_id={collection}&origin_path={path}"
@@ -234,7 +234,7 @@ class LocalRuns(RunsSource):
         selection = self.store.run_selection(record.run_id)
         if selection is None:
             return None
-        from tomocupy_gladier.choice import option_centre
+        from tomocupy_gladier.runs.choice import option_centre
         from tomocupy_gladier.tools.choice.tool import CHOICE_OPTIONS_STATE
 
         made = record.result(CHOICE_OPTIONS_STATE) or logged_result(self.store.get_log(record.run_id),

@@ -33,7 +33,7 @@ def sources_for(config: Any) -> Sources:
 
 def _globus_runs(config: Any) -> tuple[data.GlobusRuns, dict[str, str]]:
     """The runs of every flow this login has deployed (ids from Gladier's storage, no network)."""
-    from tomocupy_gladier.client_factory import globus_client
+    from tomocupy_gladier.clients.client_factory import globus_client
     from tomocupy_gladier.errors import UserError
     from tomocupy_gladier.flows import FLOWS
 
@@ -50,7 +50,7 @@ def _globus_runs(config: Any) -> tuple[data.GlobusRuns, dict[str, str]]:
 def _globus_catalogue(config: Any, index: str | None) -> data.Catalogue | None:
     if not index:
         return None
-    from tomocupy_gladier.catalog import globus_search_client, search_globus
+    from tomocupy_gladier.runs.catalog import globus_search_client, search_globus
 
     client = globus_search_client(config)
     return data.Catalogue(lambda query, filters: search_globus(client, index, query, filters, limit=50))

@@ -2,13 +2,13 @@
 form in the browser; on the local backend its input starts a run, as ``tomocupy-gladier run`` does.
 
 - ``GET /start`` (``?flow=recon`` for the other flow): the form. The schema is
-  :func:`tomocupy_gladier.deployment.deployed_schema` of the flow for this experiment (what
+  :func:`tomocupy_gladier.globus.deployment.deployed_schema` of the flow for this experiment (what
   ``schema --config`` prints), without the function ids (Gladier adds them when it starts the
   run), drawn by JSON Editor (``static/jsoneditor.min.js``, see ``static/jsoneditor.NOTICE``).
 - ``GET /start/<flow>/schema.json``: the schema the form is drawn from; the server validates
   against the same schema.
 - ``POST /start/<flow>``: the form's JSON (``{"input": {...}}``). Validated against that schema
-  and checked as a command-line run is (:func:`tomocupy_gladier.plan.plan` of the form's request), then
+  and checked as a command-line run is (:func:`tomocupy_gladier.planning.plan.plan` of the form's request), then
   started on the local backend; answers ``{"run_id", "url"}`` (the run's page), or status 400
   with ``{"problems": [...]}`` and nothing started.
 
@@ -19,7 +19,7 @@ server, only in the start page), a JSON body, and no other origin (``Origin`` an
 nor send such a request without the browser's CORS check, which this server never grants.
 
 On the globus backend the page links to the Globus web app's start page of the deployed flow
-instead (:func:`tomocupy_gladier.deployment.start_page`).
+instead (:func:`tomocupy_gladier.globus.deployment.start_page`).
 """
 
 from __future__ import annotations
@@ -64,22 +64,22 @@ class Starter:
         """The flow's input schema as deployed for the experiment, without the function ids."""
         with self._lock:
             if flow not in self._schemas:
-                from tomocupy_gladier.client_factory import offline_client
-                from tomocupy_gladier.deployment import deployed_schema
+                from tomocupy_gladier.clients.client_factory import offline_client
+                from tomocupy_gladier.globus.deployment import deployed_schema
 
                 deployed = deployed_schema(offline_client(flow).get_flow_schema(), self.config, {})
                 self._schemas[flow] = without_function_ids(deployed)
             return copy.deepcopy(self._schemas[flow])
 
     def globus_page(self, flow: str) -> str | None:
-        from tomocupy_gladier.deployment import start_page
+        from tomocupy_gladier.globus.deployment import start_page
 
         flow_id = self.flow_ids.get(flow)
         return start_page(flow_id) if flow_id else None
 
     def start(self, flow: str, body: Any) -> Mapping[str, Any]:
         """Validate and start; raises :class:`UserError` (nothing started)."""
-        from tomocupy_gladier.plan import plan
+        from tomocupy_gladier.planning.plan import plan
 
         if not self.backend.is_local:
             raise UserError("runs of this experiment start in the Globus web app (link above)")
@@ -92,7 +92,7 @@ class Starter:
     def request(self, flow: str, body: Any) -> Any:
         """What the form's input asks for: a run of ``flow`` with that input, validated against
         the page's schema, on the local backend."""
-        from tomocupy_gladier.plan import Origin, RunRequest
+        from tomocupy_gladier.planning.plan import Origin, RunRequest
 
         return RunRequest(form_scan(body), flow=flow, backend=self.backend, origin=Origin.FORM,
                           tags=("start-page",), form=body, form_schema=self.schema(flow))

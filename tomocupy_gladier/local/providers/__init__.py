@@ -1,7 +1,7 @@
 """Local action providers: Transfer, Compute (v2, v3), Search ingest (and Send Notification
 Email, in :mod:`.notify`)."""
 
-from tomocupy_gladier.tools.action_urls import COMPUTE_V2_URL, COMPUTE_V3_URL
+from tomocupy_gladier.action_urls import COMPUTE_V2_URL, COMPUTE_V3_URL
 
 from .compute import ComputeProvider
 from .search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider, summarize

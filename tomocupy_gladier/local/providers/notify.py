@@ -25,7 +25,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
-from tomocupy_gladier.smtp_account import account_from_environment
+from tomocupy_gladier.experiment.smtp_account import account_from_environment
 
 from ..actions import ActionRequest, ActionResult
 from ..errors import InvalidRequest, ProviderError, request_object

@@ -5,13 +5,13 @@ offered, where the montage is published and who may choose."""
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Mapping, NotRequired, TypedDict
 
-from tomocupy_gladier.config import ExperimentConfig
-from tomocupy_gladier.output_folders import previews_folder
-from tomocupy_gladier.schema import CollectionPath
+from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.tools.output_folders import previews_folder
+from tomocupy_gladier.experiment.schema import CollectionPath
 from tomocupy_gladier.tools.recon.flow_input import TomocupyBlock, recon_output, tomocupy_block
 
 if TYPE_CHECKING:
-    from tomocupy_gladier.flow_input import ScanLocation
+    from tomocupy_gladier.planning.flow_input import ScanLocation
 
 
 class MontageBlock(TypedDict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tomocupy_gladier.schema import collection_field, function_id_field, optional_section
+from tomocupy_gladier.experiment.schema import collection_field, function_id_field, optional_section
 from tomocupy_gladier.tools.recon.schema import RECON_PROPERTIES
 
 def _interactive_properties() -> dict[str, Any]:

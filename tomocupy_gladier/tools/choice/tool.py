@@ -22,8 +22,8 @@ from typing import Any
 
 from gladier import GladierBaseTool, generate_flow_definition
 
-from tomocupy_gladier.tools.action_urls import COMPUTE_V3_URL, WAIT_FOR_OPTION_URL
-from tomocupy_gladier.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
+from tomocupy_gladier.action_urls import COMPUTE_V3_URL, WAIT_FOR_OPTION_URL
+from tomocupy_gladier.experiment.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
 from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM, TRANSFER_URL
 
 # where Wait For User Selection (WAIT_FOR_OPTION_URL) answers an option's URL suffix and hosts the landing page

@@ -8,7 +8,7 @@ from gladier import GladierBaseTool, generate_flow_definition
 from gladier.utils.name_generation import get_compute_flow_state_name
 
 from tomocupy_gladier.compute import metadata as metadata_library
-from tomocupy_gladier.tools.action_urls import COMPUTE_V3_URL
+from tomocupy_gladier.action_urls import COMPUTE_V3_URL
 from tomocupy_gladier.tools.recon.tomocupy_recon import tomocupy_recon
 
 
@@ -60,3 +60,7 @@ def scan_metadata_tasks(recon_state: str = get_compute_flow_state_name(tomocupy_
     if previews_state:
         kwargs["previews_result.$"] = f"$.{previews_state}.details.results[0].output"
     return [{"function_id.$": "$.input.scan_metadata_function_id", "kwargs": kwargs}]
+
+
+METADATA_STATE = get_compute_flow_state_name(scan_metadata)
+"""The name Gladier gives this step's state in a flow (and in a run's record)."""

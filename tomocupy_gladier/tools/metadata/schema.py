@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tomocupy_gladier.schema import function_id_field
+from tomocupy_gladier.experiment.schema import function_id_field
 
 METADATA_PROPERTIES: dict[str, Any] = {
     "scan_metadata_function_id": function_id_field("scan_metadata"),

@@ -5,11 +5,11 @@ sending account that travels beside ``input``."""
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Mapping, NotRequired, TypedDict
 
-from tomocupy_gladier.config import ExperimentConfig
+from tomocupy_gladier.experiment.config import ExperimentConfig
 
 if TYPE_CHECKING:
     from tomocupy_gladier.backends import Backend, BackendChoice
-    from tomocupy_gladier.flow_input import ScanLocation
+    from tomocupy_gladier.planning.flow_input import ScanLocation
 
 
 class NotifyBlock(TypedDict):

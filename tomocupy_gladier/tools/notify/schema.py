@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tomocupy_gladier.schema import optional_section
+from tomocupy_gladier.experiment.schema import optional_section
 
 NOTIFY_PROPERTIES: dict[str, Any] = {
     "notify": optional_section(

@@ -10,7 +10,7 @@ it too, after its own last step):
   ``<State>Failed`` records which step failed, ``NotifyFailureChoice`` sends ``NotifyFailed``
   (the state and the reason) when enabled, and the run ends in the Fail state ``RunFailed``,
   whose ``ErrorPath``/``CausePath`` give the run the failing step's own error and cause, as
-  if nothing had caught it. :class:`~tomocupy_gladier.run_record.RunRecord` reads which step
+  if nothing had caught it. :class:`~tomocupy_gladier.runs.run_record.RunRecord` reads which step
   failed from ``$.RunFailure``.
 
 The action provider (https://docs.globus.org/api/flows/hosted-action-providers/ap-notification-notify/)
@@ -23,7 +23,7 @@ listed in ``__Private_Parameters`` so that the request is not shown either.
 
 A success email that cannot be sent leaves the run SUCCEEDED: ``NotifySucceeded`` catches its
 error into ``$.NotifyUnsent`` and ends in ``NotifySucceededUnsent``, which
-:attr:`~tomocupy_gladier.run_record.RunRecord.warnings` reports.
+:attr:`~tomocupy_gladier.runs.run_record.RunRecord.warnings` reports.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any, Iterable
 
 from gladier import GladierBaseTool
 
-from tomocupy_gladier.tools.action_urls import NOTIFY_URL
+from tomocupy_gladier.action_urls import NOTIFY_URL
 from tomocupy_gladier.redaction import EMAIL_CREDENTIALS_KEY
 from tomocupy_gladier.tools.choice.tool import CHOICE_OPTIONS_STATE
 

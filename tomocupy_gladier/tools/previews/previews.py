@@ -8,7 +8,7 @@ from gladier import GladierBaseTool, generate_flow_definition
 from gladier.utils.name_generation import get_compute_flow_state_name
 
 from tomocupy_gladier.compute import previews as previews_library
-from tomocupy_gladier.tools.action_urls import COMPUTE_V3_URL
+from tomocupy_gladier.action_urls import COMPUTE_V3_URL
 from tomocupy_gladier.tools.recon.tomocupy_recon import tomocupy_recon
 
 
@@ -59,3 +59,7 @@ def make_previews_tasks(recon_state: str = get_compute_flow_state_name(tomocupy_
     if with_options:
         kwargs["previews.$"] = "$.input.previews"
     return [{"function_id.$": "$.input.make_previews_function_id", "kwargs": kwargs}]
+
+
+PREVIEWS_STATE = get_compute_flow_state_name(make_previews)
+"""The name Gladier gives this step's state in a flow (and in a run's record)."""

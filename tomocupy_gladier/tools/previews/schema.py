@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tomocupy_gladier.schema import function_id_field
+from tomocupy_gladier.experiment.schema import function_id_field
 
 PREVIEW_PROPERTIES: dict[str, Any] = {
     "previews": {

@@ -5,12 +5,12 @@ publishes."""
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Mapping, TypedDict
 
-from tomocupy_gladier.config import ExperimentConfig
-from tomocupy_gladier.output_folders import previews_folder
+from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.tools.output_folders import previews_folder
 from tomocupy_gladier.tools.recon.flow_input import is_try
 
 if TYPE_CHECKING:
-    from tomocupy_gladier.flow_input import ScanLocation
+    from tomocupy_gladier.planning.flow_input import ScanLocation
 
 
 class Publishv2Block(TypedDict):

@@ -5,12 +5,12 @@ writes) and ``tomocupy_endpoint_config`` (the batch job), and the folder decided
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Mapping, NotRequired, TypedDict
 
-from tomocupy_gladier.config import ExperimentConfig
+from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.output_folders import run_logs_folder, tomocupy_output
+from tomocupy_gladier.tools.output_folders import run_logs_folder, tomocupy_output
 
 if TYPE_CHECKING:
-    from tomocupy_gladier.flow_input import ScanLocation
+    from tomocupy_gladier.planning.flow_input import ScanLocation
 
 
 class TomocupyBlock(TypedDict):

@@ -7,8 +7,8 @@ from typing import Any
 
 from tomocupy_gladier import __version__
 from tomocupy_gladier.compute import VERSION_FIELD
-from tomocupy_gladier.options import recon_schema
-from tomocupy_gladier.schema import function_id_field, uuid_field
+from tomocupy_gladier.experiment.options import recon_schema
+from tomocupy_gladier.experiment.schema import function_id_field, uuid_field
 
 RECON_PROPERTIES: dict[str, Any] = {
     "recon": recon_schema(flow_input=True),

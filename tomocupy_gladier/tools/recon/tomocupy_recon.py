@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from gladier import GladierBaseTool, generate_flow_definition
+from gladier.utils.name_generation import get_compute_flow_state_name
 
 from tomocupy_gladier.compute import recon as recon_library
-from tomocupy_gladier.limits import RECON_WAIT_TIME
-from tomocupy_gladier.tools.action_urls import COMPUTE_V3_URL
+from tomocupy_gladier.experiment.limits import RECON_WAIT_TIME
+from tomocupy_gladier.action_urls import COMPUTE_V3_URL
 
 
 def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
@@ -56,3 +57,7 @@ class TomocupyRecon(GladierBaseTool):
     action_url = COMPUTE_V3_URL
     compute_functions = [tomocupy_recon]
     required_input = ["recon", "tomocupy", "compute_endpoint", "tomocupy_endpoint_config"]
+
+
+RECON_STATE = get_compute_flow_state_name(tomocupy_recon)
+"""The name Gladier gives this step's state in a flow (and in a run's record)."""

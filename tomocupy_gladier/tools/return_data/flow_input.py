@@ -4,8 +4,8 @@
 from pathlib import PurePosixPath
 from typing import Literal, NotRequired, TypedDict
 
-from tomocupy_gladier.config import ExperimentConfig
-from tomocupy_gladier.schema import CollectionPath
+from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.experiment.schema import CollectionPath
 
 
 class ReturnDataBlock(TypedDict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tomocupy_gladier.schema import collection_field, optional_section
+from tomocupy_gladier.experiment.schema import collection_field, optional_section
 
 RETURN_PROPERTIES: dict[str, Any] = {
     "return_data": optional_section(

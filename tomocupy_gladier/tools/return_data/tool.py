@@ -15,7 +15,7 @@ from gladier import GladierBaseTool
 from gladier.utils.name_generation import get_compute_flow_state_name
 from gladier_tools.globus import Transfer
 
-from tomocupy_gladier.limits import TRANSFER_WAIT_TIME
+from tomocupy_gladier.experiment.limits import TRANSFER_WAIT_TIME
 from tomocupy_gladier.tools.metadata.scan_metadata import scan_metadata
 
 TRANSFER_URL: str = Transfer.flow_definition["States"]["Transfer"]["ActionUrl"]

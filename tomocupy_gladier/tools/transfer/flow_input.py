@@ -4,12 +4,12 @@ top of ``input``, present only when the flow copies the scan first."""
 # No ``from __future__ import annotations``: TypedDict reads NotRequired from real annotations.
 from typing import TYPE_CHECKING, TypedDict
 
-from tomocupy_gladier.config import ExperimentConfig
-from tomocupy_gladier.schema import CollectionPath
+from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.experiment.schema import CollectionPath
 from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM
 
 if TYPE_CHECKING:
-    from tomocupy_gladier.flow_input import ScanLocation
+    from tomocupy_gladier.planning.flow_input import ScanLocation
 
 
 class TransferInput(TypedDict, total=False):

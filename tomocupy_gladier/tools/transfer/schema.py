@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tomocupy_gladier.schema import collection_field
+from tomocupy_gladier.experiment.schema import collection_field
 
 TRANSFER_PROPERTIES: dict[str, Any] = {
     "source": collection_field("Scan at the beamline",

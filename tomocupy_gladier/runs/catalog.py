@@ -136,7 +136,7 @@ def globus_search_client(config: Any) -> Any:
     """A Globus Search client for the experiment's login (logging in for the Search scope)."""
     import globus_sdk
 
-    from tomocupy_gladier.auth import login_manager_for
+    from tomocupy_gladier.globus.auth import login_manager_for
 
     scope = str(globus_sdk.SearchClient.scopes.search)
     manager = login_manager_for(config.globus.get("client_id"))

@@ -31,9 +31,9 @@ class GlobusFlowsManager(FlowsManager):
 
     @property
     def flow_scope(self) -> Any:
-        """The flow's run scope (:func:`tomocupy_gladier.auth.flow_run_scope`); None before the
+        """The flow's run scope (:func:`tomocupy_gladier.globus.auth.flow_run_scope`); None before the
         flow is deployed."""
-        from tomocupy_gladier.auth import flow_run_scope
+        from tomocupy_gladier.globus.auth import flow_run_scope
 
         try:
             flow_id = self.get_flow_id()

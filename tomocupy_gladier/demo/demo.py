@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tomocupy_gladier.config import ExperimentConfig, load_config
-from tomocupy_gladier.plan import RunPlan
-from tomocupy_gladier.run_record import GATHER_STATE, RunRecord
+from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
+from tomocupy_gladier.planning.plan import RunPlan
+from tomocupy_gladier.runs.run_record import GATHER_STATE, RunRecord
 
 # Collection ids of the demo's local folders (fixed, so re-running the demo finds its runs).
 BEAMLINE = "d0c0a001-0000-4000-8000-00000000b001"
@@ -114,7 +114,7 @@ class DemoSetup:
 
 def prepare(workdir: Path, *, nproj: int = 720, nrows: int = 32, ncols: int = 512, seed: int = 7) -> DemoSetup:
     """Create the folders, the scan (unless present) and experiment.toml (unless present)."""
-    from tomocupy_gladier.synthetic import write_scan
+    from tomocupy_gladier.demo.synthetic import write_scan
 
     workdir = workdir.resolve()
     for folder in ("beamline", "facility/raw", "portal", "analysis"):

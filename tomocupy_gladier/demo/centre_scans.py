@@ -1,6 +1,6 @@
 """The scan set that the suggested rotation axis is judged on (benchmark and tests).
 
-Every scan is written by :func:`tomocupy_gladier.synthetic.write_scan` with a fixed seed, so its
+Every scan is written by :func:`tomocupy_gladier.demo.synthetic.write_scan` with a fixed seed, so its
 true axis is known and the set is the same on every machine. A scan has few rows (a try run only
 reconstructs the middle one) and its try run is tomocupy-cpu's ``--reconstruction-type try``
 around the centre a scientist would start from: the middle of the detector, or for the wide
@@ -124,7 +124,7 @@ class Prepared:
 
 
 def write(spec: CentreScan, path: Path):
-    """Write the scan ``spec`` to ``path``; returns the :class:`~tomocupy_gladier.synthetic.ScanTruth`."""
+    """Write the scan ``spec`` to ``path``; returns the :class:`~tomocupy_gladier.demo.synthetic.ScanTruth`."""
     from .synthetic import default_ellipsoids, write_scan
 
     half = spec.ncols / 2
@@ -144,7 +144,7 @@ def write(spec: CentreScan, path: Path):
 def automatic_axis(scan: Path, search_width: float = 50.0, step: float = 0.5) -> float:
     """The engine's ``--rotation-axis-auto auto`` answer for ``scan`` (its defaults: tomocupy's
     search width 50 and step 0.5), on the row a try run reconstructs."""
-    from .engine import center, options, pipeline, reader
+    from tomocupy_gladier.engine import center, options, pipeline, reader
 
     ns = options.parse("recon", ["--file-name", str(scan), "--reconstruction-type", "try",
                                  "--rotation-axis-auto", "auto", "--rotation-axis-method", "vo",
@@ -179,7 +179,7 @@ def prepare(spec: CentreScan, cache: Path) -> Prepared:
                             meta["automatic_axis"], meta["seconds"])
     import shutil
 
-    from .engine.cli import main as engine_main
+    from tomocupy_gladier.engine.cli import main as engine_main
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)

@@ -8,7 +8,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 
 from tomocupy_gladier.errors import FlowInputError
-from tomocupy_gladier.options import COMMANDS, RECON_OPTIONS
+from tomocupy_gladier.experiment.options import COMMANDS, RECON_OPTIONS
 
 
 def _where(error: ValidationError) -> str:

@@ -12,9 +12,9 @@ from typing import Any, Mapping
 
 from tomocupy_gladier import __version__
 from tomocupy_gladier.backends import BackendChoice, choose
-from tomocupy_gladier.config import ExperimentConfig
+from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.flow_input_types import EndpointConfig, FlowInput, FlowInputData, PreviewsBlock
+from tomocupy_gladier.planning.flow_input_types import EndpointConfig, FlowInput, FlowInputData, PreviewsBlock
 from tomocupy_gladier.redaction import EMAIL_CREDENTIALS_KEY
 from tomocupy_gladier.tools.choice.flow_input import interactive_input
 from tomocupy_gladier.tools.notify.flow_input import (
@@ -96,7 +96,7 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
                      location: ScanLocation | None = None,
                      backend: BackendChoice = None) -> FlowInput:
     """The flow input for one scan (without function ids, which Gladier adds): each step's
-    block, from its ``tools/<step>/flow_input.py`` (typed in :mod:`~tomocupy_gladier.flow_input_types`).
+    block, from its ``tools/<step>/flow_input.py`` (typed in :mod:`~tomocupy_gladier.planning.flow_input_types`).
 
     The reconstruction's folder is decided here, once (:func:`recon_output`), and travels in
     ``tomocupy.output``; every later step uses it or what the reconstruction step reports.

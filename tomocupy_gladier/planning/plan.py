@@ -22,9 +22,9 @@ from tomocupy_gladier import __version__
 from tomocupy_gladier.backends import Backend, BackendChoice, choose
 from tomocupy_gladier.compute import VERSION_FIELD
 from tomocupy_gladier.compute.rules import TO_THE_END, is_middle, requested_span, span, span_fits
-from tomocupy_gladier.config import ExperimentConfig
+from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.flow_input import (
+from tomocupy_gladier.planning.flow_input import (
     ScanLocation,
     build_flow_input,
     choice_page,
@@ -35,10 +35,10 @@ from tomocupy_gladier.flow_input import (
     run_label,
 )
 from tomocupy_gladier.flows import moves_scan, waits_for_choice
-from tomocupy_gladier.options import without_tomocupy_defaults
-from tomocupy_gladier.output_folders import run_logs_folder, tomocupy_output
-from tomocupy_gladier.run_record import PREVIEWS_STATE, RunRecord
-from tomocupy_gladier.validation import validate_flow_input
+from tomocupy_gladier.experiment.options import without_tomocupy_defaults
+from tomocupy_gladier.tools.output_folders import run_logs_folder, tomocupy_output
+from tomocupy_gladier.runs.run_record import PREVIEWS_STATE, RunRecord
+from tomocupy_gladier.experiment.validation import validate_flow_input
 
 
 class Ask(Enum):
@@ -161,7 +161,7 @@ class RunPlan:
 
     def client(self, *, background: bool = True) -> Any:
         """The Gladier client on this plan's backend."""
-        from tomocupy_gladier.client_factory import make_client
+        from tomocupy_gladier.clients.client_factory import make_client
 
         return make_client(self.flow, self.config, self.backend, background=background)
 
@@ -249,13 +249,13 @@ def _decided(planned: RunPlan, axis: AxisSource, request: RunRequest) -> RunPlan
 
 def _backend_run_finder(config: ExperimentConfig, flow: Any, backend: BackendChoice
                         ) -> Callable[[str], RunRecord]:
-    from tomocupy_gladier.client_factory import make_client
+    from tomocupy_gladier.clients.client_factory import make_client
 
     return lambda run_id: RunRecord(make_client(flow, config, backend).get_status(run_id))
 
 
 def _flow_class(name: Any) -> Any:
-    from tomocupy_gladier.client_factory import flow_class
+    from tomocupy_gladier.clients.client_factory import flow_class
 
     return flow_class(name)
 

@@ -31,7 +31,7 @@ from gladier.utils.name_generation import (
     get_compute_function_name,
 )
 
-from tomocupy_gladier.gladier_storage import client_with_storage
+from tomocupy_gladier.globus.gladier_storage import client_with_storage
 from tomocupy_gladier.local.backend import LocalBackend
 from tomocupy_gladier.local.errors import DefinitionError, InputValidationError
 

@@ -75,7 +75,7 @@ def resume(client: Any, run_id: str) -> dict[str, Any]:
         return dict(manager.resume_run(run_id))
     import globus_sdk
 
-    from tomocupy_gladier.auth import scope_key
+    from tomocupy_gladier.globus.auth import scope_key
 
     record = dict(client.get_status(run_id))
     missing = missing_consent(record)

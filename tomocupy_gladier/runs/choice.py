@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.run_record import FINAL_STATUSES, logged_result, run_log_entries
+from tomocupy_gladier.runs.run_record import FINAL_STATUSES, logged_result, run_log_entries
 from tomocupy_gladier.tools.choice.tool import (
     CHOICE_OPTIONS_STATE,
     WAIT_STATE,

@@ -17,11 +17,11 @@ import jsonschema
 
 from tomocupy_gladier.backends import BACKEND_NAMES, backend_named, configured_name
 from tomocupy_gladier.errors import ConfigError
-from tomocupy_gladier.options import recon_schema
-from tomocupy_gladier.collection_paths import Collection
-from tomocupy_gladier.schema import uuid_field
-from tomocupy_gladier.limits import RECON_WAIT_TIME, TIME_MARGIN, TRANSFER_WAIT_TIME
-from tomocupy_gladier.validation import describe_error, leaf_errors
+from tomocupy_gladier.experiment.options import recon_schema
+from tomocupy_gladier.experiment.collection_paths import Collection
+from tomocupy_gladier.experiment.schema import uuid_field
+from tomocupy_gladier.experiment.limits import RECON_WAIT_TIME, TIME_MARGIN, TRANSFER_WAIT_TIME
+from tomocupy_gladier.experiment.validation import describe_error, leaf_errors
 
 RETURN_WHAT = ("previews", "reconstruction")
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tomocupy_gladier.flows import waits_for_choice
-from tomocupy_gladier.run_record import RunRecord, run_log_entries
+from tomocupy_gladier.runs.run_record import RunRecord, run_log_entries
 
 console = Console(stderr=True)
 
@@ -42,7 +42,7 @@ def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None =
                     console.print(Text("    | ", style="cyan") + Text(line.strip()), highlight=False)
         record = RunRecord(status)
         if not announced and status.get("status") == "INACTIVE":
-            from tomocupy_gladier.consents import describe as describe_consent, missing_consent
+            from tomocupy_gladier.runs.consents import describe as describe_consent, missing_consent
 
             consent = missing_consent(status)
             if consent is not None:
@@ -50,7 +50,7 @@ def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None =
                 for line in describe_consent(consent):
                     click.echo(line, err=True)
         if not announced and not record.is_final and waits_for_choice(client):
-            from tomocupy_gladier.choice import describe, waiting_choice
+            from tomocupy_gladier.runs.choice import describe, waiting_choice
 
             waiting = waiting_choice(client, run_id, status)
             if waiting is not None:

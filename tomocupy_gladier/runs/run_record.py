@@ -15,15 +15,13 @@ from gladier.utils.name_generation import get_compute_flow_state_name
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
 from tomocupy_gladier.local import flow_rules
-from tomocupy_gladier.step_results import MetadataResult, PreviewsResult, ReconResult
+from tomocupy_gladier.runs.step_results import MetadataResult, PreviewsResult, ReconResult
 from tomocupy_gladier.tools.notify.tool import FAILURE_KEY, UNSENT_KEY
-from tomocupy_gladier.tools.previews.previews import make_previews
-from tomocupy_gladier.tools.metadata.scan_metadata import scan_metadata
-from tomocupy_gladier.tools.recon.tomocupy_recon import tomocupy_recon
+from tomocupy_gladier.tools.metadata.scan_metadata import METADATA_STATE
+from tomocupy_gladier.tools.previews.previews import PREVIEWS_STATE
+from tomocupy_gladier.tools.recon.tomocupy_recon import RECON_STATE
 
-RECON_STATE = get_compute_flow_state_name(tomocupy_recon)
-PREVIEWS_STATE = get_compute_flow_state_name(make_previews)
-METADATA_STATE = get_compute_flow_state_name(scan_metadata)
+__all__ = ["GATHER_STATE", "METADATA_STATE", "PREVIEWS_STATE", "RECON_STATE", "RETURN_STATE", "RunRecord"]
 GATHER_STATE = get_compute_flow_state_name(publishv2_gather_metadata)
 RETURN_STATE = "ReturnData"
 

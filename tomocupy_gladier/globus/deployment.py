@@ -20,9 +20,9 @@ from pathlib import Path, PurePosixPath
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tomocupy_gladier.config import ExperimentConfig
+from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.gladier_storage import decorated_parts
+from tomocupy_gladier.globus.gladier_storage import decorated_parts
 
 WEB_APP = "https://app.globus.org"
 
@@ -215,10 +215,10 @@ def deploy_requests(config: ExperimentConfig, flow_names: Sequence[str]) -> list
     import globus_sdk
     from gladier.managers.login_manager import CallbackLoginManager
 
-    from tomocupy_gladier.auth import flow_run_scope, scope_key
-    from tomocupy_gladier.client_factory import flow_class, globus_client
+    from tomocupy_gladier.globus.auth import flow_run_scope, scope_key
+    from tomocupy_gladier.clients.client_factory import flow_class, globus_client
     from tomocupy_gladier.flows import data_access_collections
-    from tomocupy_gladier.globus_requests import Placeholders, RecordingTransport
+    from tomocupy_gladier.globus.recording import Placeholders, RecordingTransport
 
     placeholders = Placeholders()
     planned = []
@@ -256,7 +256,7 @@ def deploy_requests(config: ExperimentConfig, flow_names: Sequence[str]) -> list
 
 def gladier_storage_file(config: ExperimentConfig) -> Path:
     """Gladier's id file for the client that logs in (``~/.gladier/<client id>.cfg``)."""
-    from tomocupy_gladier.auth import DEFAULT_CLIENT_ID
+    from tomocupy_gladier.globus.auth import DEFAULT_CLIENT_ID
 
     client_id = os.getenv("GLADIER_CLIENT_ID") if os.getenv("GLADIER_CLIENT_SECRET") else None
     return Path("~/.gladier").expanduser() / f"{client_id or DEFAULT_CLIENT_ID}.cfg"

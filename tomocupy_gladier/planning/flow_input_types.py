@@ -1,4 +1,4 @@
-"""The shape of the flow input, as :mod:`tomocupy_gladier.flow_input` builds it: ``{"input": {...}}``
+"""The shape of the flow input, as :mod:`tomocupy_gladier.planning.flow_input` builds it: ``{"input": {...}}``
 with one block per step, each typed in its step's ``tools/<step>/flow_input.py``.
 
 These are the sections that ``flows/tomocupy.schema.json`` describes (``tests/test_flow_input.py``
@@ -10,7 +10,7 @@ the flow), the names and types are for readers and type checkers. Function ids
 # No ``from __future__ import annotations``: TypedDict reads NotRequired from real annotations.
 from typing import Any, NotRequired, TypedDict
 
-from tomocupy_gladier.schema import CollectionPath
+from tomocupy_gladier.experiment.schema import CollectionPath
 from tomocupy_gladier.tools.notify.flow_input import NotifyBlock
 from tomocupy_gladier.tools.previews.flow_input import PreviewsBlock
 from tomocupy_gladier.tools.publish.flow_input import Publishv2Block

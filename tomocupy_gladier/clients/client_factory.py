@@ -16,11 +16,11 @@ from typing import Any, Union
 from gladier.managers.login_manager import CallbackLoginManager
 
 from tomocupy_gladier.backends import BackendChoice, choose
-from tomocupy_gladier.config import ExperimentConfig
+from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flows import FLOWS
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyClient
-from tomocupy_gladier.gladier_storage import client_with_storage
+from tomocupy_gladier.globus.gladier_storage import client_with_storage
 
 
 FlowRef = Union[str, Any]  # a name from FLOWS, or a (decorated) Gladier client class
@@ -50,8 +50,8 @@ def globus_client(name: FlowRef, config: ExperimentConfig | None = None, *,
     ``login_manager``, ``compute_manager`` and ``storage_file`` (Gladier's id file) replace the
     defaults; ``deploy --dry-run`` uses them to go through the real deploy without sending.
     """
-    from tomocupy_gladier.auth import login_manager_for
-    from tomocupy_gladier.globus_flows_manager import GlobusFlowsManager
+    from tomocupy_gladier.globus.auth import login_manager_for
+    from tomocupy_gladier.globus.flows_manager import GlobusFlowsManager
 
     globus = dict(config.globus) if config else {}
     flow_kwargs = {}
@@ -76,7 +76,7 @@ def globus_client(name: FlowRef, config: ExperimentConfig | None = None, *,
     if config is not None:
         # the flow is deployed per experiment: its start form has the experiment's settings as
         # defaults (`tomocupy-gladier deploy`); runs keep that schema rather than the generic one
-        from tomocupy_gladier.deployment import use_deployed_schema
+        from tomocupy_gladier.globus.deployment import use_deployed_schema
 
         use_deployed_schema(client, config)
     return client
@@ -114,7 +114,7 @@ def local_experiment_client(name: FlowRef, config: ExperimentConfig, *,
 
     ``background``: runs go on in a worker process and ``run_flow`` returns at once.
     """
-    from tomocupy_gladier.gladier_local import local_client
+    from tomocupy_gladier.clients.gladier_local import local_client
 
     return local_client(flow_class(name), local_backend(config), background=background,
                         **wait_times(config))
