@@ -2,8 +2,7 @@
 
 Plain constants, the one place these URLs are written: the tools put them in the flow
 definitions and the local backend (:mod:`tomocupy_gladier.local`) serves its providers at the
-same URLs. So this module imports nothing, and ``tools/__init__.py`` stays empty, so that the
-local backend can read it without loading Gladier.
+same URLs. So this module imports nothing: the local backend reads it without loading Gladier.
 """
 
 # Globus Compute's action provider: the v2 request shape (``tasks`` of ``endpoint``,
