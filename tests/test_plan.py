@@ -135,19 +135,3 @@ def test_a_request_that_contradicts_its_flow_is_refused_whoever_makes_it(config,
         plan(config, RunRequest("scan1.h5", flow="recon", ask=Ask.INTERACTIVE))
     with pytest.raises(UserError, match="--try and --full contradict"):
         cli_request("recon", try_=True, full=True)
-
-
-def test_the_core_imports_nothing_of_the_shells():
-    """Planning, run records and following, the choice of the centre and the catalogue are core:
-    they import nothing of the command line, the web pages or the campaigns (no import circle
-    through them: ``choice`` once imported ``run_log_entries`` from ``cli/flow_commands``)."""
-    import ast
-
-    package = Path(__file__).resolve().parent.parent / "tomocupy_gladier"
-    for name in ("plan", "run_record", "run_following", "choice", "catalog", "flow_input"):
-        tree = ast.parse((package / f"{name}.py").read_text())
-        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-        shells = {m for m in imported if m.split(".")[:2] in (["tomocupy_gladier", "cli"],
-                                                               ["tomocupy_gladier", "web"],
-                                                               ["tomocupy_gladier", "campaign"])}
-        assert not shells, f"{name}.py imports {shells}"

@@ -20,7 +20,7 @@ from tomocupy_gladier.tools.metadata.scan_metadata import ScanMetadata, scan_met
 from tomocupy_gladier.globus.gladier_storage import locked_storage
 from tomocupy_gladier.action_urls import COMPUTE_V2_URL
 from tomocupy_gladier.experiment.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
-from tomocupy_gladier.tools.choice.tool import WaitForChoice
+from tomocupy_gladier.tools.choice.tool import WaitForChoice, make_choice_options
 from tomocupy_gladier.tools.recon.tomocupy_recon import RECON_STATE, TomocupyRecon, tomocupy_recon
 from tomocupy_gladier.tools.transfer.tool import ScanTransfer
 
@@ -37,7 +37,7 @@ AFTER_RECON_MODIFIERS = {
 
 PUBLISH_TRANSFER_STATE = "Publishv2Transfer"
 # the registered functions that are shims of the endpoint library (tomocupy_gladier.compute)
-LIBRARY_SHIMS = (tomocupy_recon, make_previews, scan_metadata)
+LIBRARY_SHIMS = (tomocupy_recon, make_previews, scan_metadata, make_choice_options)
 
 
 def pass_client_version(definition: dict) -> None:
