@@ -95,6 +95,10 @@ def _add_token_guard(app: Flask, token: str | None) -> None:
         if not token_matches(token, *offered):
             abort(401)
 
+    @app.errorhandler(401)
+    def _unauthorised(_: Any) -> Any:
+        return "a token is needed: open the address printed by `tomocupy-gladier serve`\n", 401
+
     @app.after_request
     def _remember(response: Any) -> Any:
         # a good ?token= becomes a cookie, so that links and the live refresh need no token in them
@@ -103,10 +107,6 @@ def _add_token_guard(app: Flask, token: str | None) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
-
-    @app.errorhandler(401)
-    def _unauthorised(_: Any) -> Any:
-        return "a token is needed: open the address printed by `tomocupy-gladier serve`\n", 401
 
 
 def _add_run_pages(app: Flask, sources: Sources) -> None:
