@@ -10,7 +10,7 @@ import re
 import shlex
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,21 @@ def campaign() -> None:
     """Reprocess many datasets with one or more parameter sets, resumably."""
 
 
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def ledger_command(*options: Decorator) -> Callable[[Callable[..., None]], click.Command]:
+    """Register a ``campaign`` command on the existing campaign NAME: its ``NAME`` argument, then
+    ``options``, ``--config`` and ``--state-dir`` (``config_path``, ``state_dir``; see :func:`_open`)."""
+    def register(command: Callable[..., None]) -> click.Command:
+        decorators: tuple[Decorator, ...] = (click.argument("name"), *options, config_option, state_dir_option)
+        decorated: Callable[..., Any] = command
+        for decorator in reversed(decorators):
+            decorated = decorator(decorated)
+        return campaign.command()(decorated)
+    return register
+
+
 @campaign.command()
 @click.argument("name")
 @config_option
@@ -113,16 +128,14 @@ def _progress_printer(progress: Progress, task: Any, total: int) -> Any:
     return update
 
 
-@campaign.command()
-@click.argument("name")
-@click.option("--max-active", type=click.IntRange(1, 1000), default=8, show_default=True,
-              help="At most this many runs active at once.")
-@click.option("--poll-interval", type=click.FloatRange(0.01), default=15.0, show_default=True,
-              help="Seconds before the first look at a new run (it grows for long runs).")
-@click.option("--refresh", is_flag=True, help="Re-read the manifest first and add the datasets that "
-              "appeared since (for a nightly run of a glob).")
-@config_option
-@state_dir_option
+@ledger_command(
+    click.option("--max-active", type=click.IntRange(1, 1000), default=8, show_default=True,
+                 help="At most this many runs active at once."),
+    click.option("--poll-interval", type=click.FloatRange(0.01), default=15.0, show_default=True,
+                 help="Seconds before the first look at a new run (it grows for long runs)."),
+    click.option("--refresh", is_flag=True, help="Re-read the manifest first and add the datasets that "
+                 "appeared since (for a nightly run of a glob)."),
+)
 def run(name: str, max_active: int, poll_interval: float, refresh: bool, config_path: str | None,
         state_dir: str | None) -> None:
     """Run (or resume) campaign NAME; succeeded jobs are never submitted again."""
@@ -157,13 +170,11 @@ def _print_counts(name: str, counts: Mapping[str, int]) -> None:
     click.echo(f"campaign {name}: " + (", ".join(parts) or "no jobs"))
 
 
-@campaign.command()
-@click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print counts and jobs as JSON.")
-@click.option("--only", "only", type=click.Choice(STATES, case_sensitive=False), multiple=True,
-              help="List only jobs in this state (repeatable).")
-@config_option
-@state_dir_option
+@ledger_command(
+    click.option("--json", "as_json", is_flag=True, help="Print counts and jobs as JSON."),
+    click.option("--only", "only", type=click.Choice(STATES, case_sensitive=False), multiple=True,
+                 help="List only jobs in this state (repeatable)."),
+)
 def status(name: str, as_json: bool, only: tuple[str, ...], config_path: str | None, state_dir: str | None) -> None:
     """Counts by state, then the jobs (failures with their reason)."""
     with _open(name, state_dir, config_path) as ledger:
@@ -189,11 +200,9 @@ def status(name: str, as_json: bool, only: tuple[str, ...], config_path: str | N
     Console(width=200).print(table)
 
 
-@campaign.command()
-@click.argument("name")
-@click.option("--failed", "failed_only", is_flag=True, help="Only failed jobs (not cancelled ones).")
-@config_option
-@state_dir_option
+@ledger_command(
+    click.option("--failed", "failed_only", is_flag=True, help="Only failed jobs (not cancelled ones)."),
+)
 def retry(name: str, failed_only: bool, config_path: str | None, state_dir: str | None) -> None:
     """Make failed (and cancelled) jobs pending again; `campaign run` then submits them."""
     with _open(name, state_dir, config_path) as ledger:
@@ -202,12 +211,10 @@ def retry(name: str, failed_only: bool, config_path: str | None, state_dir: str 
     click.echo(f"campaign {name}: {reopened} job(s) pending again")
 
 
-@campaign.command()
-@click.argument("name")
-@click.option("--runs/--no-runs", "cancel_runs", default=True, show_default=True,
-              help="Also cancel the active runs at the service.")
-@config_option
-@state_dir_option
+@ledger_command(
+    click.option("--runs/--no-runs", "cancel_runs", default=True, show_default=True,
+                 help="Also cancel the active runs at the service."),
+)
 def cancel(name: str, cancel_runs: bool, config_path: str | None, state_dir: str | None) -> None:
     """Stop campaign NAME: no new submissions (a running `campaign run` stops submitting too),
     pending jobs cancelled, active runs cancelled at the service."""
@@ -240,11 +247,9 @@ REPORT_COLUMNS = ("key", "dataset", "param_set", "params", "state", "run_id", "a
                   "submitted_at", "finished_at")
 
 
-@campaign.command()
-@click.argument("name")
-@click.option("--csv", "csv_path", required=True, type=click.Path(dir_okay=False), help="Where to write.")
-@config_option
-@state_dir_option
+@ledger_command(
+    click.option("--csv", "csv_path", required=True, type=click.Path(dir_okay=False), help="Where to write."),
+)
 def report(name: str, csv_path: str, config_path: str | None, state_dir: str | None) -> None:
     """Write one CSV row per job: dataset, parameters, state, run id, tries, error, times."""
     with _open(name, state_dir, config_path) as ledger:
@@ -288,20 +293,18 @@ def _cli_program() -> list[str]:
     return [found] if found else [sys.executable, "-c", "from tomocupy_gladier.cli import main; main()"]
 
 
-@campaign.command()
-@click.argument("name")
-@click.option("--every", help="Interval: 1d, 12h, 30m, 1h30m ... (at least a minute per timer).")
-@click.option("--start", help="First run (ISO 8601; local time without a zone) [default: the next "
-              "whole minute]; on Globus each further timer starts a minute later.")
-@click.option("--end", help="No run after this time (ISO 8601).")
-@click.option("--at", "at", help="Run once, at this time (ISO 8601); on Globus each further timer a "
-              "minute later.")
-@click.option("--max-timers", type=click.IntRange(1), default=20, show_default=True,
-              help="Globus: refuse to make more timers than this (one per job).")
-@click.option("--dry-run", is_flag=True, help="Globus: print, as JSON, each request it would send to "
-              "Globus Timers (secrets as <private>); no login, no deployment, nothing sent.")
-@config_option
-@state_dir_option
+@ledger_command(
+    click.option("--every", help="Interval: 1d, 12h, 30m, 1h30m ... (at least a minute per timer)."),
+    click.option("--start", help="First run (ISO 8601; local time without a zone) [default: the next "
+                 "whole minute]; on Globus each further timer starts a minute later."),
+    click.option("--end", help="No run after this time (ISO 8601)."),
+    click.option("--at", "at", help="Run once, at this time (ISO 8601); on Globus each further timer a "
+                 "minute later."),
+    click.option("--max-timers", type=click.IntRange(1), default=20, show_default=True,
+                 help="Globus: refuse to make more timers than this (one per job)."),
+    click.option("--dry-run", is_flag=True, help="Globus: print, as JSON, each request it would send to "
+                 "Globus Timers (secrets as <private>); no login, no deployment, nothing sent."),
+)
 def schedule(name: str, every: str | None, start: str | None, end: str | None, at: str | None,
              max_timers: int, dry_run: bool, config_path: str | None, state_dir: str | None) -> None:
     """Run campaign NAME on a schedule: Globus Timers (Globus backend; one timer per job, a minute

@@ -29,6 +29,7 @@ from typing import Any
 import globus_sdk
 from gladier.managers.login_manager import CallbackLoginManager
 from gladier.utils.name_generation import get_snake_case
+from globus_sdk.authorizers import GlobusAuthorizer
 from globus_sdk.scopes import GCSCollectionScopes, Scope, ScopeParser, TransferScopes
 from globus_sdk.token_storage import JSONTokenStorage, TokenStorage, TokenStorageData
 from globus_sdk.token_storage.validating_token_storage import TokenValidationError
@@ -341,17 +342,14 @@ class AppLoginManager(CallbackLoginManager):
         authorizers: dict[Any, Any] = {}
         for server, data in self.stored_tokens().items():
             scopes = data.scope.split()
-            self._require(server, scopes)
-            try:
-                authorizer = self.app.get_authorizer(server)
-            except TokenValidationError as exc:
-                log.info("stored tokens for %s are not usable (%s)", server, type(exc).__name__)
+            authorizer = self._authorizer_for(server, scopes, "stored tokens for %s are not usable (%s)")
+            if authorizer is None:
                 continue
             for scope in scopes:
                 authorizers[scope] = authorizer
-            for scope in self.app.scope_requirements.get(server, []):
-                if scope.dependencies:
-                    authorizers[scope] = authorizer
+            for required in self.app.scope_requirements.get(server, []):
+                if required.dependencies:
+                    authorizers[required] = authorizer
         return authorizers
 
     def get_authorizers(self) -> dict[Any, Any]:
@@ -369,15 +367,25 @@ class AppLoginManager(CallbackLoginManager):
                 if server in stored and scope.scope_string in stored[server].scope.split():
                     wanted[server].append(scope)
         for server, scopes in wanted.items():
-            self._require(server, [str(s) for s in scopes])
-            try:
-                authorizer = self.app.get_authorizer(server)
-            except TokenValidationError as exc:
-                log.info("the stored login for %s lacks a consent (%s)", server, type(exc).__name__)
+            authorizer = self._authorizer_for(server, [str(s) for s in scopes],
+                                              "the stored login for %s lacks a consent (%s)")
+            if authorizer is None:
                 continue
             for scope in scopes:
                 self.authorizers[scope] = authorizer
         return self.authorizers
+
+    def _authorizer_for(self, server: str, scopes: list[str], unusable: str = "") -> GlobusAuthorizer | None:
+        """``server``'s authorizer from the stored tokens once ``scopes`` are required of it (the
+        app checks their consents); None when the tokens do not serve them, logged with the
+        ``unusable`` format (server, error type) when given."""
+        self._require(server, scopes)
+        try:
+            return self.app.get_authorizer(server)
+        except TokenValidationError as exc:
+            if unusable:
+                log.info(unusable, server, type(exc).__name__)
+            return None
 
     def _require(self, server: str, scopes: list[str]) -> None:
         held = {str(s) for s in self.app.scope_requirements.get(server, [])}
@@ -391,12 +399,7 @@ class AppLoginManager(CallbackLoginManager):
         server = resource_server_for(scope)
         if server not in self.stored_tokens():
             return False
-        self._require(server, [str(scope)])
-        try:
-            self.app.get_authorizer(server)
-        except TokenValidationError:
-            return False
-        return True
+        return self._authorizer_for(server, [str(scope)]) is not None
 
     # -- logging in ---------------------------------------------------------------------
 

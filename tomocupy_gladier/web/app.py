@@ -13,6 +13,7 @@ makes it, with the page's CSRF token and from this server's own pages only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,17 +61,32 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
     app.jinja_env.globals.update(colour=data.status_colour, experiment=sources.experiment,
                                  backend=sources.runs.backend, refresh_ms=sources.refresh_ms)
     app.jinja_env.filters["duration"] = _duration
-    csrf_secret = secrets.token_bytes(32)  # per server: a page from an earlier server is refused
-
-    def csrf_token(run_id: str) -> str:
-        return hmac.new(csrf_secret, f"choose:{run_id}".encode(), hashlib.sha256).hexdigest()
-
+    csrf_token = _csrf_tokens()
     app.jinja_env.globals["csrf_token"] = csrf_token
-
     if sources.starter is not None:
         from tomocupy_gladier.web.start import add_start_page
 
         add_start_page(app, sources.starter)
+    _add_token_guard(app, token)
+    _add_run_pages(app, sources)
+    _add_choice(app, sources, csrf_token)
+    _add_campaign_pages(app, sources)
+    _add_search_page(app, sources)
+    return app
+
+
+def _csrf_tokens() -> Callable[[str], str]:
+    """The choice form's CSRF token of a run, keyed per server: a page from an earlier server is refused."""
+    csrf_secret = secrets.token_bytes(32)
+
+    def csrf_token(run_id: str) -> str:
+        return hmac.new(csrf_secret, f"choose:{run_id}".encode(), hashlib.sha256).hexdigest()
+
+    return csrf_token
+
+
+def _add_token_guard(app: Flask, token: str | None) -> None:
+    """Every request shows ``token`` (query, header or cookie); the answers' security headers."""
 
     @app.before_request
     def _guard() -> Any:
@@ -78,6 +94,10 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
                    request.cookies.get(TOKEN_COOKIE))
         if not token_matches(token, *offered):
             abort(401)
+
+    @app.errorhandler(401)
+    def _unauthorised(_: Any) -> Any:
+        return "a token is needed: open the address printed by `tomocupy-gladier serve`\n", 401
 
     @app.after_request
     def _remember(response: Any) -> Any:
@@ -88,9 +108,9 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
 
-    @app.errorhandler(401)
-    def _unauthorised(_: Any) -> Any:
-        return "a token is needed: open the address printed by `tomocupy-gladier serve`\n", 401
+
+def _add_run_pages(app: Flask, sources: Sources) -> None:
+    """The runs list, a run's page, their JSON for the live refresh and a run's preview images."""
 
     @app.get("/")
     def runs_page() -> Any:
@@ -128,13 +148,17 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
     def try_preview_image(run_id: str, name: str) -> Any:
         return _image_of_run(sources.runs.try_previews_folder, run_id, name)
 
+
+def _add_choice(app: Flask, sources: Sources, csrf_token: Callable[[str], str]) -> None:
+    """An interactive run's choice: confirm (GET), then make it (POST, CSRF token, same origin)."""
+
     @app.get("/runs/<run_id>/choose")
     def choose_page(run_id: str) -> Any:
         """An option's URL: opening it asks to confirm (a GET never changes anything)."""
         view = _run_view(sources, run_id)
         wanted = request.args.get("option", "")
         option = next((o for o in (view.choice.options if view.choice else []) if o.url_suffix == wanted), None)
-        status = 200 if option is not None and view.choice.waiting else 409
+        status = 200 if option is not None and view.choice is not None and view.choice.waiting else 409
         return render_template("choose.html", view=view, option=option), status
 
     @app.post("/runs/<run_id>/choose")
@@ -157,6 +181,10 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
     def _forbidden(_: Any) -> Any:
         return "refused: a choice is made from this server's own run page (stale or foreign form)\n", 403
 
+
+def _add_campaign_pages(app: Flask, sources: Sources) -> None:
+    """The campaigns of ``sources.campaigns_dir`` and each one's jobs."""
+
     @app.get("/campaigns")
     def campaigns_page() -> Any:
         summaries = [data.campaign_summary(sources.campaigns_dir, name)
@@ -172,6 +200,10 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
         except KeyError:
             abort(404)
         return render_template("campaign.html", campaign=summary)
+
+
+def _add_search_page(app: Flask, sources: Sources) -> None:
+    """The catalogue's search and its published images (from the collection's local folder only)."""
 
     @app.get("/search")
     def search_page() -> Any:
@@ -191,8 +223,6 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
         if path is None:
             abort(404)
         return send_file(path, max_age=300)
-
-    return app
 
 
 def _image_of_run(folder_of: Any, run_id: str, name: str) -> Any:

@@ -130,6 +130,11 @@ def _enabled_choice(comment: str, yes: str, no: str) -> dict[str, Any]:
     }
 
 
+def _catch_all(result_path: str, next_state: str) -> list[dict[str, Any]]:
+    """A ``Catch`` of every error (``States.ALL``), kept at ``result_path``, going on at ``next_state``."""
+    return [{"ErrorEquals": ["States.ALL"], "ResultPath": result_path, "Next": next_state}]
+
+
 class NotifyWaiting(GladierBaseTool):
     """Email that an interactive run waits for the scientist's choice, with the page to choose
     on (``notify.choose_page`` + run id + ``notify.choose_suffix``); skipped visibly when off.
@@ -180,11 +185,9 @@ def add_notifications(definition: dict[str, Any]) -> None:
         states[name]["Next"] = CHOICE_STATE
     waiting = states.get(WAITING_STATE)
     if waiting is not None and "Catch" not in waiting and "Next" in waiting:
-        waiting["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.NotifyWaitingError",
-                             "Next": waiting["Next"]}]
+        waiting["Catch"] = _catch_all("$.NotifyWaitingError", waiting["Next"])
     for name in [n for n, s in states.items() if s.get("Type") == "Action" and "Catch" not in s]:
-        states[name]["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": FAILURE_PATH,
-                                  "Next": f"{name}Failed"}]
+        states[name]["Catch"] = _catch_all(FAILURE_PATH, f"{name}Failed")
         states[f"{name}Failed"] = {
             "Comment": f"Record that {name} failed, then notify",
             "Type": "Pass",
@@ -195,14 +198,13 @@ def add_notifications(definition: dict[str, Any]) -> None:
         }
     states[CHOICE_STATE] = _enabled_choice(
         "Email the run's end only when input.notify.enable is true", SUCCEEDED_STATE, SKIPPED_STATE)
-    succeeded = notify_state(
-        " succeeded", SUCCEEDED_TEMPLATE,
-        {"output.$": "$.input.notify.output", "record.$": "$.input.notify.record"},
-        comment="Email that the run succeeded, with the published record", End=True)
-    # the reconstruction is done and published: an email that cannot be sent must not fail it
-    succeeded["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": f"$.{UNSENT_KEY}",
-                           "Next": UNSENT_STATE}]
-    states[SUCCEEDED_STATE] = succeeded
+    states[SUCCEEDED_STATE] = {
+        **notify_state(" succeeded", SUCCEEDED_TEMPLATE,
+                       {"output.$": "$.input.notify.output", "record.$": "$.input.notify.record"},
+                       comment="Email that the run succeeded, with the published record", End=True),
+        # the reconstruction is done and published: an email that cannot be sent must not fail it
+        "Catch": _catch_all(f"$.{UNSENT_KEY}", UNSENT_STATE),
+    }
     states[UNSENT_STATE] = {
         "Comment": "The run succeeded but its email could not be sent: say so and end SUCCEEDED",
         "Type": "Pass",
@@ -220,15 +222,14 @@ def add_notifications(definition: dict[str, Any]) -> None:
     }
     states[FAILURE_CHOICE_STATE] = _enabled_choice(
         "Email the failure only when input.notify.enable is true", FAILED_STATE, FAIL_STATE)
-    failed = notify_state(
-        " FAILED", FAILED_TEMPLATE,
-        {"state.$": f"{FAILURE_PATH}.state", "error.$": f"{FAILURE_PATH}.error",
-         "cause.$": f"{FAILURE_PATH}.cause"},
-        comment="Email which step failed and why", Next=FAIL_STATE)
-    # a failure to email must not hide the run's own failure
-    failed["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.NotifyFailedError",
-                        "Next": FAIL_STATE}]
-    states[FAILED_STATE] = failed
+    states[FAILED_STATE] = {
+        **notify_state(" FAILED", FAILED_TEMPLATE,
+                       {"state.$": f"{FAILURE_PATH}.state", "error.$": f"{FAILURE_PATH}.error",
+                        "cause.$": f"{FAILURE_PATH}.cause"},
+                       comment="Email which step failed and why", Next=FAIL_STATE),
+        # a failure to email must not hide the run's own failure
+        "Catch": _catch_all("$.NotifyFailedError", FAIL_STATE),
+    }
     states[FAIL_STATE] = {
         "Comment": "End the run FAILED with the failing step's own error and cause",
         "Type": "Fail",
