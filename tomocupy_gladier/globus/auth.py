@@ -349,9 +349,9 @@ class AppLoginManager(CallbackLoginManager):
                 continue
             for scope in scopes:
                 authorizers[scope] = authorizer
-            for scope in self.app.scope_requirements.get(server, []):
-                if scope.dependencies:
-                    authorizers[scope] = authorizer
+            for required in self.app.scope_requirements.get(server, []):
+                if required.dependencies:
+                    authorizers[required] = authorizer
         return authorizers
 
     def get_authorizers(self) -> dict[Any, Any]:
@@ -488,7 +488,7 @@ def login_manager_for(client_id: str | None = None, *, environ: Mapping[str, str
     storage = PrivateJSONTokenStorage(path)
     login_client: Any
     app: globus_sdk.GlobusApp
-    if creds.confidential:
+    if creds.secret is not None:  # creds.confidential
         login_client = globus_sdk.ConfidentialAppAuthClient(creds.client_id, creds.secret)
         app = globus_sdk.ClientApp(APP_NAME, login_client=login_client, config=_app_config(storage))
     else:
