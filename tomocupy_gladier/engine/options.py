@@ -21,8 +21,8 @@ import argparse
 import configparser
 import json
 import os
-from importlib import resources
 from collections.abc import Callable
+from importlib import resources
 from typing import Any, NoReturn
 
 from .errors import UnsupportedError
