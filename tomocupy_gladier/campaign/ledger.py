@@ -261,7 +261,7 @@ class Ledger:
         if key is not None:
             sql += " WHERE key = ?"
             args = (key,)
-        return [tuple(r) for r in self._query(sql + " ORDER BY id", args)]  # type: ignore[misc]
+        return [tuple(r) for r in self._query(sql + " ORDER BY id", args)]
 
 
 def open_ledger(path: str | Path, *, must_exist: bool = True) -> Ledger:

@@ -259,9 +259,9 @@ class CampaignRunner:
         if outcome is None:
             if status == "INACTIVE" and self._resume_if_consented(key, run_id, record):
                 status = "ACTIVE"
-            elif status == "INACTIVE" and key not in self._inactive and missing_consent(record) is not None:
+            elif (status == "INACTIVE" and key not in self._inactive
+                  and (consent := missing_consent(record)) is not None):
                 self._inactive.add(key)
-                consent = missing_consent(record)
                 log.warning("run %s of job %s is INACTIVE: ConsentRequired", run_id, key)
                 if self.progress is not None:
                     self.progress(dict(self._counts), f"{key}: run {run_id} is INACTIVE (ConsentRequired): "

@@ -34,7 +34,7 @@ def check_name(name: str) -> str:
 def default_campaigns_dir(config: ExperimentConfig | None = None) -> Path:
     """The experiment's local state folder when an experiment is given, else
     ``$XDG_DATA_HOME/tomocupy-gladier/campaigns``."""
-    if config is not None and config.local_state_dir is not None:
+    if config is not None:
         return config.local_state_dir / "campaigns"
     data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data_home) / "tomocupy-gladier" / "campaigns"

@@ -36,6 +36,8 @@ def _load_class(ref: str) -> Any:
             if not path.is_file():
                 raise UserError(f"{module_ref} does not exist")
             spec = importlib.util.spec_from_file_location(path.stem, path)
+            if spec is None or spec.loader is None:
+                raise UserError(f"cannot import {module_ref}: not a Python module")
             module = importlib.util.module_from_spec(spec)
             sys.modules.setdefault(path.stem, module)
             spec.loader.exec_module(module)
@@ -73,6 +75,7 @@ def _target(target: str | None, flow_name: str | None) -> tuple[str, dict, dict 
 
         client = offline_client(flow_name)
         return f"flow {flow_name}", client.get_flow_definition(), client.get_flow_schema()
+    assert target is not None  # exactly one of the two, checked above
     path = Path(target)
     if path.suffix == ".json" or path.is_file():
         doc = _read_json(path, "definition file")

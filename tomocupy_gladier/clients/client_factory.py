@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypedDict, Union
 
 from gladier.managers.login_manager import CallbackLoginManager
 
@@ -64,7 +64,7 @@ def globus_client(name: FlowRef, config: ExperimentConfig | None = None, *,
     flows_manager = GlobusFlowsManager(subscription_id=globus.get("subscription_id"),
                                        globus_group=globus.get("group"), flow_kwargs=flow_kwargs,
                                        data_access_collections=consents)
-    kwargs: dict[str, Any] = wait_times(config) if config is not None else {}
+    kwargs: dict[str, Any] = {**wait_times(config)} if config is not None else {}
     kwargs.update(login_manager=login_manager or login_manager_for(globus.get("client_id")),
                   flows_manager=flows_manager)
     if compute_manager is not None:
@@ -103,7 +103,14 @@ def local_backend(config: ExperimentConfig) -> Any:
                         serve_url=config.local_serve_url, consent_required=list(config.local_consent_required))
 
 
-def wait_times(config: ExperimentConfig) -> dict[str, int]:
+class WaitTimes(TypedDict):
+    """``TomocupyClient``'s wait-time arguments."""
+
+    recon_wait_time: int
+    transfer_wait_time: int
+
+
+def wait_times(config: ExperimentConfig) -> WaitTimes:
     """The flow client's wait times from the experiment file (see ``TomocupyClient``)."""
     return {"recon_wait_time": config.wait_time, "transfer_wait_time": config.transfer_wait_time}
 

@@ -21,8 +21,9 @@ import argparse
 import configparser
 import json
 import os
+from collections.abc import Callable
 from importlib import resources
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import UnsupportedError
 from .settings import Settings, tomocupy_boolean
@@ -91,11 +92,11 @@ def _positive_int(text: str) -> int:
     return v
 
 
-_TYPES = {"float": float, "int": int, "positive_int": _positive_int}
+_TYPES: dict[str, Callable[[str], Any]] = {"float": float, "int": int, "positive_int": _positive_int}
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, no usage dump
         raise UnsupportedError(message)
 
 

@@ -11,7 +11,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Literal, Mapping, get_args
 
 import jsonschema
 
@@ -23,7 +23,8 @@ from tomocupy_gladier.experiment.schema import uuid_field
 from tomocupy_gladier.experiment.limits import RECON_WAIT_TIME, TIME_MARGIN, TRANSFER_WAIT_TIME
 from tomocupy_gladier.experiment.validation import describe_error, leaf_errors
 
-RETURN_WHAT = ("previews", "reconstruction")
+ReturnWhat = Literal["previews", "reconstruction"]
+RETURN_WHAT: tuple[ReturnWhat, ...] = get_args(ReturnWhat)
 
 DATA_ACCESS_DEFAULTS = {"source": True, "facility": True, "publish": False, "return": False}
 """``data_access`` of each collection section when the file leaves it out.
@@ -205,7 +206,7 @@ class ReturnConfig:
 
     collection: str
     path: str
-    what: str = "previews"
+    what: ReturnWhat = "previews"
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ class ExperimentConfig:
     choice_selectable_by: tuple[str, ...] = ()
     recon: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
-    local_state_dir: Path | None = None
+    local_state_dir: Path = field(kw_only=True)  # load_config always sets it (default: beside the file)
     local_collections: Mapping[str, Path] = field(default_factory=dict)
     local_serve_url: str = "http://127.0.0.1:8765"
     globus: Mapping[str, str] = field(default_factory=dict)

@@ -23,9 +23,9 @@ def describe_error(error: ValidationError) -> str:
         allowed = ", ".join(repr(v) for v in error.validator_value)
         return f"{where}: {error.instance!r} is not allowed; choose one of {allowed}"
     if validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed))
-        return f"{where}: unknown key(s) {', '.join(map(repr, extra))}; known keys: {', '.join(allowed)}"
+        known = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(known))
+        return f"{where}: unknown key(s) {', '.join(map(repr, extra))}; known keys: {', '.join(known)}"
     if validator == "required":
         return f"{where}: {error.message}"
     if validator == "type":

@@ -6,7 +6,7 @@ from gladier import generate_flow_definition
 from gladier_tools.publish import Publishv2
 
 from tomocupy_gladier.flows.steps import flow_schema_of
-from tomocupy_gladier.flows.tomocupy_flow import AFTER_RECON_MODIFIERS, TomocupyClient
+from tomocupy_gladier.flows.tomocupy_flow import AFTER_RECON_MODIFIERS, Modifiers, TomocupyClient
 from tomocupy_gladier.tools.choice.tool import (
     TRY_RECON_STATE,
     ChoiceOptions,
@@ -24,7 +24,7 @@ from tomocupy_gladier.tools.transfer.tool import LOCATE_STATE, SCAN_FILE_STATE, 
 TRY_SCAN_FILE_STATE = "TryScanFile"
 
 # After the choice, every step reads the chosen parameters ($.ChosenCentre.recon), not the input's.
-CHOSEN_MODIFIERS = {
+CHOSEN_MODIFIERS: Modifiers = {
     **AFTER_RECON_MODIFIERS,
     tomocupy_recon: {"tasks": with_recon_from(tomocupy_recon_tasks())},
     make_previews: {**AFTER_RECON_MODIFIERS[make_previews],

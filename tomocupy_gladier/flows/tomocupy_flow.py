@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import gladier.exc
@@ -24,9 +25,12 @@ from tomocupy_gladier.tools.choice.tool import WaitForChoice, make_choice_option
 from tomocupy_gladier.tools.recon.tomocupy_recon import RECON_STATE, TomocupyRecon, tomocupy_recon
 from tomocupy_gladier.tools.transfer.tool import ScanTransfer
 
+# Gladier's modifiers: compute function -> {modifier name: value}
+Modifiers = dict[Callable[..., Any], dict[str, Any]]
+
 # After the reconstruction: previews, then the record (scan metadata + reconstruction facts +
 # previews), which becomes Publishv2's input. The follow-up tasks go to the same batch job.
-AFTER_RECON_MODIFIERS = {
+AFTER_RECON_MODIFIERS: Modifiers = {
     make_previews: {"tasks": make_previews_tasks(with_options=True),
                     "user_endpoint_config": "tomocupy_endpoint_config"},
     scan_metadata: {"tasks": scan_metadata_tasks(previews_state=PREVIEWS_STATE),

@@ -491,7 +491,7 @@ def login_manager_for(client_id: str | None = None, *, environ: Mapping[str, str
     storage = PrivateJSONTokenStorage(path)
     login_client: Any
     app: globus_sdk.GlobusApp
-    if creds.confidential:
+    if creds.secret is not None:  # creds.confidential
         login_client = globus_sdk.ConfidentialAppAuthClient(creds.client_id, creds.secret)
         app = globus_sdk.ClientApp(APP_NAME, login_client=login_client, config=_app_config(storage))
     else:

@@ -49,7 +49,7 @@ class GlobusFlowsManager(FlowsManager):
         scope = self.flow_scope
         if getattr(self, "_specific_flow_client", None) is None and scope is not None:
             self.login_manager.add_requirements([scope])
-        return FlowsManager.specific_flow_client.fget(self)  # type: ignore[attr-defined]
+        return FlowsManager.specific_flow_client.fget(self)
 
     def register_flow(self) -> str | None:
         flow_id = super().register_flow()

@@ -64,6 +64,8 @@ class RecordingTransport(RequestsTransport):
                 allow_redirects: bool = True, stream: bool = False) -> requests.Response:
         prepared = self._encode(method, url, query_params, data, headers, encoding).prepare()
         raw = prepared.body.decode() if isinstance(prepared.body, bytes) else prepared.body
+        if raw is not None and not isinstance(raw, str):  # requests' type allows a stream
+            raise TypeError("a streamed request body cannot be recorded")
         body = json.loads(raw) if raw else None
         recorded = RecordedRequest(method, str(prepared.url), body)
         self.recorded.append(recorded)

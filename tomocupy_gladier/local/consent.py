@@ -100,7 +100,7 @@ class ConsentGate:
 def inactive_details(request: ActionRequest, missing: list[str], creator: str = "") -> dict:
     """The ``details`` of a run INACTIVE for the consents of ``missing`` collections."""
     needed = transfer_scope(missing)
-    action = {
+    action: dict[str, Any] = {
         "action_id": request.action_id,
         "creator_id": creator,
         "label": None,

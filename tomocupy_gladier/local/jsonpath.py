@@ -224,7 +224,9 @@ def render_parameters(template: Any, state: Mapping[str, Any],
 
     :raises PathError: naming the key whose path or expression could not be resolved
     """
-    if isinstance(template, (dict, list)) and _expressions is None:
+    if not isinstance(template, (dict, list)):
+        return template
+    if _expressions is None:
         _expressions = _Expressions(state)
     if isinstance(template, dict):
         out = {}
@@ -246,6 +248,4 @@ def render_parameters(template: Any, state: Mapping[str, Any],
             else:
                 out[key] = render_parameters(value, state, _expressions)
         return out
-    if isinstance(template, list):
-        return [render_parameters(v, state, _expressions) for v in template]
-    return template
+    return [render_parameters(v, state, _expressions) for v in template]

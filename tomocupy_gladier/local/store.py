@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from .errors import SelectionError, UnknownFlowError, UnknownRunError
@@ -194,7 +195,7 @@ class RunStore(SQLiteFile):
         self.append_logs(run_id, [(code, description, details, time)])
 
     def append_logs(self, run_id: str,
-                    entries: list[tuple[str, str, dict, str | None]]) -> None:
+                    entries: Sequence[tuple[str, str, dict, str | None]]) -> None:
         """Add log entries ``(code, description, details, time or None)`` in one transaction;
         while the run is ACTIVE its ``details`` summarise the latest entry."""
         if not entries:

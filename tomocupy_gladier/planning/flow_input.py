@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 from tomocupy_gladier import __version__
 from tomocupy_gladier.backends import BackendChoice, choose
@@ -106,18 +106,20 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
     location = location or locate_scan(config, scan, transfer=transfer)
     output = recon_output(location, recon)
     options = {k: v for k, v in recon.items() if k != "out-path-name"}
+    publishv2 = publish_input(config, location, output, options, previews, publish_metadata)
+    chosen = choose(config, backend)
     data: FlowInputData = {
         "recon": options,
         "tomocupy": tomocupy_block(config, location, output),
         "compute_endpoint": config.compute_endpoint,
-        "tomocupy_endpoint_config": EndpointConfig(**config.pbs),
-        "previews": PreviewsBlock(**(previews or {})),
-        "publishv2": publish_input(config, location, output, options, previews, publish_metadata),
+        # the experiment file's schema checked [compute.pbs]; the flow's schema checks previews
+        "tomocupy_endpoint_config": cast(EndpointConfig, dict(config.pbs)),
+        "previews": cast(PreviewsBlock, dict(previews or {})),
+        "publishv2": publishv2,
         "return_data": return_input(config),
         "tomocupy_gladier_version": __version__,  # the endpoint library's must be the same
+        "notify": notify_input(config, location, output, publishv2, chosen),
     }
-    chosen = choose(config, backend)
-    data["notify"] = notify_input(config, location, output, data["publishv2"], chosen)
     if transfer:
         data = {**transfer_input(config, location), **data}  # the transfer keys come first
     body: FlowInput = {"input": data}

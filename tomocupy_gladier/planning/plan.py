@@ -303,16 +303,17 @@ def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, f
     for params in (recon, try_recon) if try_recon is not None else (recon,):
         check_ranges(params, readable_scan(config, location, chosen))
         check_engine(config, params, chosen)
-    body = build_flow_input(config, scan, recon, transfer=transfer, publish_metadata=publish_metadata,
-                            location=location, backend=chosen)
+    built = build_flow_input(config, scan, recon, transfer=transfer, publish_metadata=publish_metadata,
+                             location=location, backend=chosen)
+    # the blocks of the interactive flow and of extended flows, which FlowInputData leaves out
+    added: dict[str, Any] = {}
     if try_recon is not None:
-        body["input"]["interactive"] = interactive_input(config, location, try_recon,
-                                                         body["input"].get("previews"))
+        added["interactive"] = interactive_input(config, location, try_recon, built["input"].get("previews"))
         # the published parameters are the chosen ones (the metadata step reads them), not these
-        body["input"]["publishv2"]["metadata"]["tomography"].pop("parameters", None)
-        if body["input"]["notify"].get("enable"):
-            body["input"]["notify"].update(choice_page(config, chosen))
-    body["input"].update(extra_input or {})
+        built["input"]["publishv2"]["metadata"]["tomography"].pop("parameters", None)
+        if built["input"]["notify"].get("enable"):
+            built["input"]["notify"].update(choice_page(config, chosen))
+    body: dict[str, Any] = {**built, "input": {**built["input"], **added, **(extra_input or {})}}
     validate_flow_input(schema_without_function_ids(flow.flow_schema), body)
     output = PurePosixPath(body["input"]["tomocupy"]["output"])
     return RunPlan(config=config, flow=flow, backend=chosen, location=location, recon=dict(recon),
@@ -359,7 +360,7 @@ def check_ranges(recon: Mapping[str, Any], scan: Path | None) -> None:
         if last is not None and last <= first:
             raise UserError(f"end-{what} {last} must be greater than start-{what} {first}")
         size = sizes.get(what)
-        if size is not None and not span_fits(*span(first, last, size), size):
+        if size is not None and scan is not None and not span_fits(*span(first, last, size), size):
             raise UserError(f"start-{what} {first} / end-{what} {TO_THE_END if last is None else last} "
                             f"are outside the scan's {size} {what}s ({scan.name})")
     binning = 2 ** int(recon.get("binning") or 0)

@@ -40,14 +40,12 @@ class SearchFilters:
         if self.energy_kev is not None and (
                 record.energy_kev is None or abs(record.energy_kev - self.energy_kev) > self.energy_tolerance):
             return False
+        if self.since is None and self.until is None:
+            return True
         day = record.day
-        if (self.since or self.until) and day is None:
+        if day is None:
             return False
-        if self.since and day < self.since:
-            return False
-        if self.until and day > self.until:
-            return False
-        return True
+        return (self.since is None or day >= self.since) and (self.until is None or day <= self.until)
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,8 @@ def record_from_content(subject: str, content: Mapping[str, Any]) -> Record:
     files = [f for f in content.get("files") or [] if isinstance(f, Mapping)]
     dates = {d.get("dateType"): d.get("date") for d in dc.get("dates", []) if isinstance(d, Mapping)}
     titles = [t.get("title") for t in dc.get("titles", []) if isinstance(t, Mapping)]
-    listed = tomo.get("files") if isinstance(tomo.get("files"), Mapping) else {}
+    listed_files = tomo.get("files")
+    listed = listed_files if isinstance(listed_files, Mapping) else {}
     previews = tuple(str(f.get("url")) for f in files
                      if str(f.get("filename", "")).lower().endswith(PREVIEW_SUFFIXES))
     previews = previews or tuple(str(url) for url in listed.get("previews") or [])

@@ -54,10 +54,10 @@ class WaitingChoice:
         return self.options[0]
 
     def nearest(self, center: float) -> Option:
-        offered = [o for o in self.options if o.center is not None]
+        offered = [(o.center, o) for o in self.options if o.center is not None]
         if not offered:
             raise ChoiceError(f"run {self.run_id} offers no centres to compare {center:g} with")
-        return min(offered, key=lambda o: (abs(o.center - center), o.center))
+        return min(offered, key=lambda pair: (abs(pair[0] - center), pair[0]))[1]
 
 
 def _local_store(client: Any) -> Any | None:

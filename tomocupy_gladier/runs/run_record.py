@@ -9,7 +9,7 @@ from the compute functions, not written out by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, cast
+from typing import Any, Mapping, Sequence, cast
 
 from gladier.utils.name_generation import get_compute_flow_state_name
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
@@ -133,7 +133,7 @@ class RunRecord:
                 + (f" ({reason})" if reason else "")]
 
 
-def logged_result(entries: list[Mapping[str, Any]], state: str) -> dict[str, Any]:
+def logged_result(entries: Sequence[Mapping[str, Any]], state: str) -> dict[str, Any]:
     """A compute step's return value from the run log (its latest ``ActionCompleted`` entry),
     for a run still going on, whose state neither backend reports; {} when there is none."""
     for entry in reversed(entries):

@@ -106,7 +106,7 @@ class ComputeProvider:
     def __call__(self, request: ActionRequest) -> ActionResult:
         tasks, _, _ = self._parse(request.body)
         running = [self._start(task, request, i) for i, task in enumerate(tasks)]
-        entries = []
+        entries: list[dict] = []
         try:
             for proc, task_id, result_file, log_file in running:
                 try:
@@ -201,6 +201,7 @@ class ComputeProvider:
 
     def _start(self, task: dict, request: ActionRequest, index: int):
         fn = self.registry.get(str(task["function_id"]))
+        assert fn is not None  # _parse refused unregistered functions
         task_id = str(uuid.uuid4())
         task_dir = self.task_dir(request.action_id, index)
         task_dir.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,7 @@ def _lookup(content: Any, dotted: str) -> list[Any]:
     """Values at a dotted path; lists along the way are searched element by element."""
     values = [content]
     for part in dotted.split("."):
-        nxt = []
+        nxt: list[Any] = []
         for v in values:
             if isinstance(v, list):
                 nxt.extend(x[part] for x in v if isinstance(x, dict) and part in x)
@@ -91,7 +91,9 @@ class SearchIndex(SQLiteFile):
             (search_index, subject, entry_id or "", json.dumps(content), json.dumps(visible_to),
              text, now_iso()),
         )
-        return self.get(search_index, subject, entry_id)
+        entry = self.get(search_index, subject, entry_id)
+        assert entry is not None  # just written, and entries are never removed
+        return entry
 
     def get(self, search_index: str, subject: str, entry_id: str | None = None) -> dict | None:
         """One entry, or None."""

@@ -70,10 +70,18 @@ def email_credentials(config: ExperimentConfig, backend: "BackendChoice" = None)
     return choose(config, backend).email_credentials(config.notify.smtp)
 
 
-def choice_page(config: ExperimentConfig, backend: "BackendChoice" = None) -> dict[str, str]:
+class ChoicePage(TypedDict):
+    """Where an interactive run's centre is chosen: ``choose_page`` + run id + ``choose_suffix``."""
+
+    choose_page: str
+    choose_suffix: str
+
+
+def choice_page(config: ExperimentConfig, backend: "BackendChoice" = None) -> ChoicePage:
     """Where an interactive run's centre is chosen, as the waiting email links it: the Wait
     For User Selection provider's landing page on Globus, the run's page in ``serve`` locally
     (``choose_page`` + run id + ``choose_suffix``)."""
     from tomocupy_gladier.backends import choose
 
-    return choose(config, backend).choice_page(config)
+    page = choose(config, backend).choice_page(config)
+    return {"choose_page": page["choose_page"], "choose_suffix": page["choose_suffix"]}

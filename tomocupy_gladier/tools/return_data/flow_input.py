@@ -2,9 +2,9 @@
 
 # No ``from __future__ import annotations``: TypedDict reads NotRequired from real annotations.
 from pathlib import PurePosixPath
-from typing import Literal, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
-from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.experiment.config import ExperimentConfig, ReturnWhat
 from tomocupy_gladier.experiment.schema import CollectionPath
 
 
@@ -12,7 +12,7 @@ class ReturnDataBlock(TypedDict):
     """``return_data``: the optional copy back after publication (only ``enable`` when off)."""
 
     enable: bool
-    what: NotRequired[Literal["previews", "reconstruction"]]
+    what: NotRequired[ReturnWhat]
     destination: NotRequired[CollectionPath]  # a folder: the run's results land in a subfolder
 
 
