@@ -333,10 +333,11 @@ def schedule(name: str, every: str | None, start: str | None, end: str | None, a
             click.echo(json.dumps([r.to_json() for r in sent.recorded], indent=2))
             return
         service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"))
-        flow_id = getattr(service, "flow_id", None)
-        if not flow_id:
+        deployed = getattr(service, "flow_id", None)
+        if not deployed:
             raise UserError("this backend's run service has no Globus flow id: timers need the Globus backend")
-        client = timers_client_for(config, str(flow_id), meta["flow"])
+        flow_id = str(deployed)
+        client = timers_client_for(config, flow_id, meta["flow"])
         existing = [dict(j) for j in client.list_jobs().get("jobs", [])]
         ours = timers.ours(existing, name)
         if ours:

@@ -3,6 +3,8 @@ previews become the options of Globus' "Wait For User Selection" action provider
 
 from __future__ import annotations
 
+from typing import Any
+
 #: the landing page's ``url_suffix`` is the run id followed by this
 LANDING_SUFFIX = "-choose"
 
@@ -47,7 +49,9 @@ def make_choice_options(previews_result: dict | None = None, recon: dict | None 
     picks = picks[:count]
 
     scan = str((settings.get("try_tomocupy") or {}).get("file_name") or "").rsplit("/", 1)[-1]
-    options, centers, by_name = [], {}, {}
+    options: list[dict[str, Any]] = []
+    centers: dict[str, float] = {}
+    by_name: dict[str, dict[str, Any]] = {}
     for k, (center, why) in enumerate(picks):
         name = f"centre {center:.2f}"
         options.append({
@@ -75,7 +79,7 @@ def make_choice_options(previews_result: dict | None = None, recon: dict | None 
         destination = published["destination"]
         where = (f" The montage is published on collection {destination.get('id')} at "
                  f"{destination.get('path')}.")
-    landing_page = {
+    landing_page: dict[str, Any] = {
         "url_suffix": f"{prefix}{LANDING_SUFFIX}",
         "page_title": f"Rotation axis of {scan or 'the scan'}",
         "header_text": "Choose the rotation axis",
