@@ -242,6 +242,8 @@ def report_result(plan: RunPlan, final: RunRecord, scan: str) -> None:
     if recon.get("output"):
         click.echo(f"reconstruction: {recon['output']} ({recon.get('file_count')} files, "
                    f"{recon.get('bytes', 0) / 1e6:.1f} MB)")
+    for warning in (recon.get("quality") or {}).get("warnings") or []:
+        click.echo(f"warning: scan quality: {warning}")
     suggested = previews.get("suggested_center")
     if plan.is_try and suggested is not None:
         click.echo(f"suggested centre: {suggested:.2f} "

@@ -89,6 +89,9 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
                                   "reconstruction": reconstruction}
     if files:
         tomography["files"] = files
+    if isinstance(result.get("quality"), dict):
+        # the quality gates' warnings and measured figures (compute/quality.py)
+        tomography["quality"] = copy.deepcopy(result["quality"])
     if previews_result:
         keep = ("kind", "folder", "previews", "suggested_center", "focus_metric", "scale_bar")
         tomography["previews"] = {k: previews_result[k] for k in keep if k in previews_result}

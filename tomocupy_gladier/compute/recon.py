@@ -28,6 +28,7 @@ from ast import literal_eval
 from dataclasses import dataclass, field
 from typing import IO, Any, NoReturn
 
+from tomocupy_gladier.compute.quality import check_scan, check_volume
 from tomocupy_gladier.compute.rules import (
     MIDDLE_OF_DETECTOR,
     axis_pixels,
@@ -144,6 +145,7 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
     args = command_line(command, params)
     program = endpoint_program()
     expected = expected_output(scan, params, kind)
+    quality = scan_quality(scan, params)  # refuses an impossible scan before anything is written
 
     output.parent.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
@@ -160,6 +162,7 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
         wall = run_tomocupy(run, staging_root, staging_root / output.name, run_id, timeout)
         check_log(run)
         items, found = verify_output(run, staging_root, output.name, expected, params)
+        quality["figures"]["volume"] = verify_volume(run, items, expected)
         axis, relabelled = read_back_axis(run.text, params, expected, found, staging_root / output.name)
         staged = staging_root / output.name
         entries = write_manifest(staged, items, run, run_id, scan, expected)
@@ -167,8 +170,10 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
         lock.close()
-    return _summary(run, run_id, output, expected, entries, replaced, wall, program,
-                    _axis_and_source(params, expected, axis, relabelled))
+    summary = _summary(run, run_id, output, expected, entries, replaced, wall, program,
+                       _axis_and_source(params, expected, axis, relabelled))
+    summary["quality"] = quality
+    return summary
 
 
 def _command_and_kind(params: dict, settings: dict) -> tuple[str, str]:
@@ -306,6 +311,39 @@ def expected_output(scan: pathlib.Path, params: dict, kind: str) -> Expected:
         first_id = ranges["row"][0] // factor
         expected.names = {f"recon_{first_id + i:05d}.tiff" for i in range(nz)}
     return expected
+
+
+def scan_quality(scan: pathlib.Path, params: dict) -> dict[str, Any]:
+    """The raw scan's quality gates (:mod:`.quality`), flats and darks from the files the options
+    name: raises :class:`~.quality.ScanRefused` (a ``ValueError``) for an impossible scan, else
+    returns the ``quality`` block (its warnings and figures)."""
+    flat_file, dark_file = (_option(params, f"{kind}-file-name", None) for kind in ("flat", "dark"))
+    try:
+        found = check_scan(scan, pathlib.Path(flat_file) if flat_file else None,
+                           pathlib.Path(dark_file) if dark_file else None)
+    except OSError as exc:
+        raise ValueError(f"cannot read the scan {scan} (or its flat or dark file): {exc}") from None
+    found.refuse(scan)
+    return found.record()
+
+
+def verify_volume(run: RunLog, items: dict[str, pathlib.Path], expected: Expected) -> dict[str, Any]:
+    """Fail the run when the written volume holds NaN or infinite values or is constant (a
+    sample of its slices, read one at a time); returns the volume's figures."""
+    if expected.save_format == "tiff":
+        folder = items.get("")
+        slices = sorted(p for p in folder.iterdir() if p.name.startswith("recon_")) if folder else []
+        try:
+            problems, figures = check_volume(slices=slices)
+        except ImportError:
+            return {"checked_slices": 0, "skipped": "tifffile is not installed on the endpoint"}
+    elif expected.save_format in ("h5", "h5nolinks"):
+        problems, figures = check_volume(h5_file=items[".h5"])
+    else:
+        return {"checked_slices": 0, "skipped": f"{expected.save_format} volumes are not read back"}
+    if problems:
+        run.fail("tomocupy exited 0 but the reconstruction is unusable (" + "; ".join(problems) + ")")
+    return figures
 
 
 def take_lock(output: pathlib.Path, run_id: str) -> IO[str]:

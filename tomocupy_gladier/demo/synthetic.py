@@ -252,3 +252,48 @@ def _write_metadata(f: h5py.File, t: ScanTruth) -> None:
     _dset(acq.create_group("rotation"), "rotation_start", 0.0, "deg")
     _dset(acq["rotation"], "num_angles", t.nproj)
     _dset(acq.create_group("flat_fields"), "num_flat_fields", -1)
+
+
+#: The faults :func:`add_fault` writes into a scan (what the quality gates must catch).
+FAULTS = {
+    "zero-flats": "flats and darks all zero (shutter closed during the flat field)",
+    "dark-flats": "flats no brighter than the darks",
+    "few-angles": "/exchange/theta with 10 angles, whatever the number of projections",
+    "radians": "/exchange/theta written in radians",
+    "beam-dump": "the beam lost for a tenth of the projections (dark level plus noise)",
+    "saturated": "a block of detector columns stuck at the maximum count",
+    "dead": "a block of detector columns that does not respond",
+}
+
+
+def add_fault(path: str | Path, fault: str) -> None:
+    """Write ``fault`` (a key of :data:`FAULTS`) into the scan at ``path``, in place."""
+    if fault not in FAULTS:
+        raise ValueError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
+    with h5py.File(path, "r+") as f:
+        ex = f["exchange"]
+        data, flats, darks = ex["data"], ex["data_white"], ex["data_dark"]
+        nproj, _, ncols = data.shape
+        columns = slice(ncols // 3, ncols // 3 + max(2, ncols // 32))
+        if fault == "zero-flats":
+            flats[...] = 0
+            darks[...] = 0
+        elif fault == "dark-flats":
+            flats[...] = np.broadcast_to(darks[0], flats.shape)
+        elif fault in ("few-angles", "radians"):
+            theta = np.asarray(ex["theta"][()]) if "theta" in ex else np.linspace(0, 180, nproj)
+            del ex["theta"]
+            ex["theta"] = theta[:: max(1, nproj // 10)][:10] if fault == "few-angles" else np.deg2rad(theta)
+        elif fault == "beam-dump":
+            first, count = int(nproj * 0.4), max(1, nproj // 10)
+            rng = np.random.default_rng(1)
+            lost = DARK_COUNTS + np.sqrt(DARK_COUNTS) * rng.standard_normal(
+                (count,) + data.shape[1:]) + 0.02 * (data[first:first + count] - DARK_COUNTS)
+            data[first:first + count] = np.clip(np.rint(lost), 0, 65535).astype(data.dtype)
+        elif fault == "saturated":
+            top = np.iinfo(data.dtype).max
+            data[:, :, columns] = top
+            flats[:, :, columns] = top
+        elif fault == "dead":
+            for dataset in (data, flats):
+                dataset[:, :, columns] = np.broadcast_to(darks[0, :, columns], (dataset.shape[0],) + darks[0, :, columns].shape)

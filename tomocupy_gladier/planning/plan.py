@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 from tomocupy_gladier import __version__
 from tomocupy_gladier.backends import Backend, BackendChoice, choose
 from tomocupy_gladier.compute import VERSION_FIELD
+from tomocupy_gladier.compute.quality import ScanRefused, check_scan
 from tomocupy_gladier.compute.rules import TO_THE_END, is_middle, requested_span, span, span_fits
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
@@ -300,9 +301,11 @@ def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, f
     chosen = choose(config, backend)
     transfer = moves_scan(flow)
     location = locate_scan(config, scan, transfer=transfer)
+    readable = readable_scan(config, location, chosen)
     for params in (recon, try_recon) if try_recon is not None else (recon,):
-        check_ranges(params, readable_scan(config, location, chosen))
+        check_ranges(params, readable)
         check_engine(config, params, chosen)
+    check_quality(readable)
     built = build_flow_input(config, scan, recon, transfer=transfer, publish_metadata=publish_metadata,
                              location=location, backend=chosen)
     # the blocks of the interactive flow and of extended flows, which FlowInputData leaves out
@@ -370,6 +373,21 @@ def check_ranges(recon: Mapping[str, Any], scan: Path | None) -> None:
         if (last - first) // binning < 1:
             raise UserError(f"rows {first}-{last} at binning "
                             f"{recon.get('binning')} leave no slice to reconstruct")
+
+
+def check_quality(scan: Path | None) -> None:
+    """The scan's quality gates (:mod:`tomocupy_gladier.compute.quality`, the reconstruction
+    step runs them again): an impossible scan is refused now, naming the dataset and what is
+    wrong. Doubtful ones pass (the step reports them). Skipped when the scan cannot be read here
+    (the flow input has no flat or dark file options: the flats are the scan's)."""
+    if scan is None:
+        return
+    try:
+        check_scan(scan).refuse(scan)
+    except ScanRefused as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"{scan} is not a readable DXchange scan ({exc})") from None
 
 
 def check_engine(config: ExperimentConfig, recon: Mapping[str, Any], backend: Backend) -> None:
@@ -442,8 +460,10 @@ def plan_form(config: ExperimentConfig, request: RunRequest, flow: Any) -> RunPl
     validate_flow_input(request.form_schema or schema_without_function_ids(flow.flow_schema), body)
     recon = dict(data.get("recon") or {})
     location = form_scan_location(config, data, transfer=moves_scan(flow), backend=chosen)
-    check_ranges(recon, readable_scan(config, location, chosen))
+    readable = readable_scan(config, location, chosen)
+    check_ranges(recon, readable)
     check_engine(config, recon, chosen)
+    check_quality(readable)
     given = (data.get("tomocupy") or {}).get("output")
     output = PurePosixPath(given) if given else tomocupy_output(
         location.posix_path, str(recon.get("reconstruction-type", "try")))

@@ -24,6 +24,7 @@ class ReconResult(TypedDict, total=False):
     rotation_axis_source: str     # how tomocupy found it ("tomocupy automatic ..." or the input's)
     tool: str
     tool_version: str | None
+    quality: dict[str, Any]       # the scan's quality gates: status, warnings, figures (compute/quality.py)
 
 
 class Montage(TypedDict, total=False):

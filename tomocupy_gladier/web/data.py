@@ -135,6 +135,27 @@ class RunView:
     log_tail: str | None
     facts: list[tuple[str, str]] = field(default_factory=list)
     choice: ChoiceView | None = None
+    quality: QualityView | None = None
+
+
+@dataclass(frozen=True)
+class QualityView:
+    """The scan's quality gates as the reconstruction step measured them (its ``quality``)."""
+
+    status: str                        # ok | warning
+    warnings: list[str]
+    figures: list[tuple[str, str]]     # (group, "name value, ...") of the measured figures
+
+
+def quality_view(recon: Mapping[str, Any]) -> QualityView | None:
+    """The run page's view of the reconstruction step's ``quality`` block; None without one."""
+    quality = recon.get("quality")
+    if not isinstance(quality, Mapping):
+        return None
+    figures = [(str(group), ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in values.items()))
+               for group, values in (quality.get("figures") or {}).items() if isinstance(values, Mapping)]
+    return QualityView(str(quality.get("status", "ok")), [str(w) for w in quality.get("warnings") or []],
+                       figures)
 
 
 class RunsSource:
@@ -288,7 +309,8 @@ class LocalRuns(RunsSource):
             ("warning", shown.get("warning")),
         ) if value not in (None, "")]
         return RunView(run_row(record.raw), record, states, previews, str(log_file) if log_file else None,
-                       log_tail(log_file) if log_file else None, facts, self._choice(record))
+                       log_tail(log_file) if log_file else None, facts, self._choice(record),
+                       quality_view(recon))
 
     def _previews(self, record: RunRecord) -> list[Preview]:
         folder = self._previews_folder(record)
@@ -357,7 +379,8 @@ class GlobusRuns(RunsSource):
                 raise KeyError(run_id) from None
             raise
         row = run_row(raw, GLOBUS_RUN_PAGE + run_id)
-        return RunView(row, RunRecord(raw), [], [], None, None, [])
+        record = RunRecord(raw)
+        return RunView(row, record, [], [], None, None, [], quality=quality_view(record.recon_result))
 
 
 # ---------------------------------------------------------------------------------- campaigns

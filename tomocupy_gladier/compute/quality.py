@@ -1,0 +1,317 @@
+"""Quality gates: a raw DXchange scan checked before it is reconstructed, and a reconstructed
+volume checked before it is accepted.
+
+The same checks run at planning (when the scan is readable there) and in the reconstruction
+step, before tomocupy starts. Scans are tens of GB: every check reads a bounded sample (a few
+flat and dark frames, a few rows of every projection, streamed in blocks), never a whole array.
+
+A finding is *impossible* (the scan is refused: nothing a reconstruction makes of it means
+anything) or *doubtful* (it is reconstructed, and the result carries a warning and the measured
+figures: the ``quality`` block of the step's summary and of the published record). The
+thresholds below are tuned on synthetic scans with each fault and on clean ones (the demo,
+the centre scan set, tall, noisy, ringed and zingered scans; see tests/test_quality.py and
+docs/quality.md).
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+DATA, FLAT, DARK, THETA = "/exchange/data", "/exchange/data_white", "/exchange/data_dark", "/exchange/theta"
+
+# --- how much is read --------------------------------------------------------------------------
+#: flat and dark frames read (evenly spaced)
+SAMPLE_FRAMES = 8
+#: detector rows read of each sampled flat and dark frame (evenly spaced)
+SAMPLE_ROWS = 8
+#: detector rows read of every projection (evenly spaced): the beam and saturation checks
+PROJECTION_ROWS = 4
+#: projections read at once (memory: BLOCK x PROJECTION_ROWS x columns x 4 bytes)
+BLOCK = 128
+#: reconstructed slices read after the reconstruction (evenly spaced, the first and last among them)
+VOLUME_SLICES = 64
+
+# --- impossible: refused ----------------------------------------------------------------------
+#: flats (or projections) whose mean signal above the darks is at most this fraction of the
+#: dark level are "no brighter than the darks"
+NO_SIGNAL = 0.01
+
+# --- doubtful: reconstructed with a warning -----------------------------------------------------
+#: a projection whose signal is under this fraction of its neighbours' median (BEAM_WINDOW
+#: projections around it), or under BEAM_GLOBAL of the scan's 90th percentile, lost the beam
+BEAM_LOCAL = 0.5
+BEAM_GLOBAL = 0.1
+BEAM_WINDOW = 31
+#: a pixel is dead when its flat signal is under this fraction of the detector's median
+DEAD_LEVEL = 0.05
+#: a pixel is saturated when it is at the detector's maximum (integer data) in more than half
+#: of the sampled frames (zingers are not: they come and go)
+PERSISTENT = 0.5
+#: dead or saturated pixels over this fraction of the sampled detector area are a warning
+REGION_FRACTION = 0.001
+#: angles spanning at most this many "degrees" over many projections are likely radians
+RADIANS_SPAN = 2 * math.pi + 0.01
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong with a scan: the dataset it is in, and what."""
+
+    dataset: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.dataset} {self.problem}"
+
+
+class ScanRefused(ValueError):
+    """The scan cannot be reconstructed into anything meaningful (nothing was started)."""
+
+    def __init__(self, scan: pathlib.Path, findings: list[Finding]) -> None:
+        self.scan = scan
+        self.findings = findings
+        super().__init__(f"{scan.name} cannot be reconstructed: " + "; ".join(map(str, findings)))
+
+
+@dataclass
+class ScanQuality:
+    """What the checks found and measured."""
+
+    refusals: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def refuse(self, scan: pathlib.Path) -> None:
+        """Raise :class:`ScanRefused` when anything is impossible."""
+        if self.refusals:
+            raise ScanRefused(scan, self.refusals)
+
+    def record(self) -> dict[str, Any]:
+        """The ``quality`` block: ``status`` (ok | warning), the warnings in words, the figures."""
+        return {"status": "warning" if self.warnings else "ok",
+                "warnings": [str(w) for w in self.warnings], "figures": self.figures}
+
+
+def check_scan(scan: pathlib.Path, flat_file: pathlib.Path | None = None,
+               dark_file: pathlib.Path | None = None) -> ScanQuality:
+    """Check the raw scan ``scan`` (flats and darks from ``flat_file``/``dark_file`` when given,
+    as tomocupy's ``--flat-file-name``/``--dark-file-name``). Raises ``OSError`` when a file
+    cannot be opened; everything about the contents is a finding."""
+    import h5py
+
+    quality = ScanQuality()
+    with h5py.File(scan, "r") as h5, \
+            h5py.File(flat_file or scan, "r") as fh, h5py.File(dark_file or scan, "r") as dh:
+        data, flats, darks = h5.get(DATA), fh.get(FLAT), dh.get(DARK)
+        if not _layout_ok(quality, data, flats, darks):
+            return quality
+        flat = _frames(flats)
+        dark = _frames(darks)
+        _check_angles(quality, h5.get(THETA), int(data.shape[0]))
+        for name, sample in ((FLAT, flat), (DARK, dark)):
+            if not np.isfinite(sample).all():
+                quality.refusals.append(Finding(name, "holds NaN or infinite values"))
+        if quality.refusals:
+            return quality
+        dark_level = float(dark.mean())
+        _check_flats(quality, flat, dark, dark_level, data.dtype)
+        if not quality.refusals:
+            _check_projections(quality, data, flat, dark, dark_level)
+    return quality
+
+
+def _layout_ok(quality: ScanQuality, data: Any, flats: Any, darks: Any) -> bool:
+    """The datasets tomocupy needs, 3-D, not empty, their frames the projections' size."""
+    import h5py
+
+    for name, node in ((DATA, data), (FLAT, flats), (DARK, darks)):
+        if not isinstance(node, h5py.Dataset):
+            quality.refusals.append(Finding(name, "is missing"))
+        elif node.ndim != 3 or 0 in node.shape:
+            quality.refusals.append(Finding(name, f"has shape {node.shape}, expected 3-D frames"))
+    if quality.refusals:
+        return False
+    for name, node in ((FLAT, flats), (DARK, darks)):
+        if node.shape[1:] != data.shape[1:]:
+            quality.refusals.append(Finding(name, f"frames are {node.shape[1]} x {node.shape[2]}, "
+                                                  f"the projections {data.shape[1]} x {data.shape[2]}"))
+    return not quality.refusals
+
+
+def _spread(count: int, most: int) -> list[int]:
+    """Up to ``most`` indices evenly spread over ``range(count)``, increasing, unique."""
+    return sorted({int(i) for i in np.linspace(0, count - 1, min(count, most)).round()})
+
+
+def _frames(node: Any) -> np.ndarray:
+    """Sampled frames x sampled rows x columns of a flat or dark dataset, as float32."""
+    rows = _spread(node.shape[1], SAMPLE_ROWS)
+    return np.stack([np.asarray(node[i, rows, :], dtype=np.float32)
+                     for i in _spread(node.shape[0], SAMPLE_FRAMES)])
+
+
+def _top(dtype: np.dtype) -> float | None:
+    """The detector's maximum count (integer data), else None."""
+    return float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else None
+
+
+def _check_angles(quality: ScanQuality, theta: Any, nproj: int) -> None:
+    if theta is None:
+        quality.figures["angles"] = {"source": "absent: tomocupy's linspace(0, 180, nproj)"}
+        return
+    angles = np.asarray(theta[()], dtype=np.float64).ravel()
+    if angles.size != nproj:
+        quality.refusals.append(Finding(THETA, f"has {angles.size} angles for {nproj} "
+                                               f"projections in {DATA}"))
+        return
+    if not np.isfinite(angles).all():
+        quality.refusals.append(Finding(THETA, f"holds {int((~np.isfinite(angles)).sum())} "
+                                               "NaN or infinite angles"))
+        return
+    span = float(angles.max() - angles.min())
+    quality.figures["angles"] = {"count": int(angles.size), "range_deg": round(span, 4)}
+    if nproj > 1 and span == 0:
+        quality.refusals.append(Finding(THETA, f"is {angles[0]:g} for every projection"))
+    elif nproj >= 10 and span <= RADIANS_SPAN:
+        quality.warnings.append(Finding(THETA, f"spans {span:.3g} degrees over {nproj} projections: "
+                                               "tomocupy reads degrees; are these radians?"))
+
+
+def _check_flats(quality: ScanQuality, flat: np.ndarray, dark: np.ndarray, dark_level: float,
+                 dtype: np.dtype) -> None:
+    flat_level = float(flat.mean())
+    signal = flat.mean(axis=0) - dark.mean(axis=0)
+    median = float(np.median(signal))
+    figures: dict[str, Any] = {"flat_mean": round(flat_level, 3), "dark_mean": round(dark_level, 3),
+                               "flat_signal_median": round(median, 3),
+                               "sampled_frames": [int(flat.shape[0]), int(dark.shape[0])],
+                               "sampled_rows": int(flat.shape[1])}
+    quality.figures["flats"] = figures
+    if not flat.any():
+        quality.refusals.append(Finding(FLAT, "is all zero (shutter closed during the flat field?)"))
+        return
+    if flat_level - dark_level <= NO_SIGNAL * abs(dark_level):
+        quality.refusals.append(Finding(FLAT, f"is no brighter than {DARK} (mean {flat_level:.4g} "
+                                              f"counts, darks {dark_level:.4g})"))
+        return
+    dead = float((signal < DEAD_LEVEL * median).mean())
+    figures["dead_fraction"] = round(dead, 6)
+    if dead > REGION_FRACTION:
+        quality.warnings.append(Finding(FLAT, f"shows {dead:.2%} of the sampled pixels dead (flat "
+                                              f"signal under {DEAD_LEVEL:.0%} of the median): "
+                                              "rings or empty slices"))
+    top = _top(dtype)
+    if top is not None:
+        saturated = float(((flat >= top).mean(axis=0) > PERSISTENT).mean())
+        figures["saturated_fraction"] = round(saturated, 6)
+        if saturated > REGION_FRACTION:
+            quality.warnings.append(Finding(FLAT, f"is saturated ({top:g} counts) on {saturated:.2%} "
+                                                  "of the sampled pixels"))
+
+
+def _check_projections(quality: ScanQuality, data: Any, flat: np.ndarray, dark: np.ndarray,
+                       dark_level: float) -> None:
+    """Every projection's signal on a few rows (the beam), and pixels stuck at the maximum."""
+    nproj, nrows, _ = (int(v) for v in data.shape)
+    rows = _spread(nrows, PROJECTION_ROWS)
+    top = _top(data.dtype)
+    level = np.empty(nproj, np.float64)
+    at_top = np.zeros((len(rows), int(data.shape[2])), np.int64)
+    finite = True
+    for start in range(0, nproj, BLOCK):
+        block = np.asarray(data[start:start + BLOCK, rows, :], dtype=np.float32)
+        finite = finite and bool(np.isfinite(block).all())
+        level[start:start + len(block)] = block.mean(axis=(1, 2), dtype=np.float64)
+        if top is not None:
+            at_top += (block >= top).sum(axis=0)
+    if not finite:
+        quality.refusals.append(Finding(DATA, "holds NaN or infinite values"))
+        return
+    signal = level - dark_level
+    median = float(np.median(signal))
+    flat_signal = float(flat.mean()) - dark_level
+    figures: dict[str, Any] = {"signal_median": round(median, 3),
+                               "transmission_median": round(median / flat_signal, 4),
+                               "sampled_rows": len(rows)}
+    quality.figures["projections"] = figures
+    if median <= NO_SIGNAL * abs(dark_level):
+        quality.refusals.append(Finding(DATA, f"is no brighter than {DARK} (median {median + dark_level:.4g} "
+                                              f"counts, darks {dark_level:.4g}): beam off or shutter "
+                                              "closed during the scan?"))
+        return
+    _check_beam(quality, signal, figures)
+    if top is not None:
+        saturated = float((at_top > PERSISTENT * nproj).mean())
+        figures["saturated_fraction"] = round(saturated, 6)
+        if saturated > REGION_FRACTION:
+            quality.warnings.append(Finding(DATA, f"is saturated ({top:g} counts) on {saturated:.2%} "
+                                                  "of the sampled pixels in most projections"))
+
+
+def _check_beam(quality: ScanQuality, signal: np.ndarray, figures: dict[str, Any]) -> None:
+    """Projections far darker than their neighbours (or than the scan): the beam was lost."""
+    from scipy.ndimage import median_filter
+
+    local = median_filter(signal, size=min(BEAM_WINDOW, len(signal)), mode="nearest")
+    reference = np.maximum(local, 1e-12)
+    ratio = signal / reference
+    bright = float(np.percentile(signal, 90))
+    lost = (ratio < BEAM_LOCAL) | (signal < BEAM_GLOBAL * bright)
+    figures["darkest_to_neighbours"] = round(float(ratio.min()), 4)
+    figures["darkest_to_scan"] = round(float(signal.min()) / bright, 4)
+    figures["beam_lost"] = int(lost.sum())
+    if lost.any():
+        where = np.flatnonzero(lost)
+        figures["beam_lost_projections"] = [int(i) for i in where[:20]]
+        quality.warnings.append(Finding(DATA, f"has {len(where)} of {len(signal)} projections far darker "
+                                              f"than their neighbours (from projection {where[0]}): "
+                                              "beam lost during the scan?"))
+
+
+# --- after the reconstruction --------------------------------------------------------------------
+
+def check_volume(slices: list[pathlib.Path] | None = None, h5_file: pathlib.Path | None = None
+                 ) -> tuple[list[str], dict[str, Any]]:
+    """Problems of a reconstructed volume (NaN or infinite values, one value everywhere) and its
+    figures, from up to :data:`VOLUME_SLICES` slices read one at a time: TIFF ``slices``, or
+    ``/exchange/data`` of ``h5_file``."""
+    names: list[str] = []
+    lowest, highest, bad = math.inf, -math.inf, 0
+    problems: list[str] = []
+    for name, image in _volume_slices(slices, h5_file):
+        names.append(name)
+        finite = np.isfinite(image)
+        if not finite.all():
+            bad += int((~finite).sum())
+            problems.append(f"{name} holds {int((~finite).sum())} NaN or infinite values")
+        if finite.any():
+            lowest = min(lowest, float(image[finite].min()))
+            highest = max(highest, float(image[finite].max()))
+    figures: dict[str, Any] = {"checked_slices": len(names)}
+    if names and math.isfinite(lowest):
+        figures.update(min=lowest, max=highest)
+        if lowest == highest:
+            problems.append(f"the volume is constant ({lowest:g} in every checked slice, "
+                            f"{names[0]} to {names[-1]})")
+    return problems[:3], figures
+
+
+def _volume_slices(slices: list[pathlib.Path] | None, h5_file: pathlib.Path | None):
+    if slices:
+        import tifffile
+
+        chosen = [slices[i] for i in _spread(len(slices), VOLUME_SLICES)]
+        for path in chosen:
+            yield path.name, np.asarray(tifffile.imread(path))
+    elif h5_file is not None:
+        import h5py
+
+        with h5py.File(h5_file, "r") as h5:
+            volume = h5["/exchange/data"]
+            for i in _spread(int(volume.shape[0]), VOLUME_SLICES):
+                yield f"{h5_file.name}:/exchange/data[{i}]", np.asarray(volume[i])
