@@ -117,7 +117,7 @@ def test_the_figures_are_measured(tmp_path):
 
 @pytest.mark.parametrize("shape", [
     {},                                                          # the engine tests' default
-    {"nproj": 720, "nrows": 16, "ncols": 512},                   # the demo's shape
+    {"nproj": 720, "nrows": 32, "ncols": 512, "seed": 7},        # the demo's scan (demo.prepare)
     {"nproj": 180, "nrows": 256, "ncols": 32},                   # tall and narrow
     {"nproj": 360, "nrows": 8, "ncols": 256, "flat_counts": 300},  # noisy (low dose)
     {"nproj": 360, "nrows": 8, "ncols": 256, "zinger_every": 200, "ring_count": 20,
@@ -127,7 +127,7 @@ def test_the_figures_are_measured(tmp_path):
 ], ids=["default", "demo", "tall-narrow", "noisy", "zingers-rings", "no-theta", "full-turn", "tiny",
         "one-flat"])
 def test_no_false_alarm_on_clean_synthetic_scans(tmp_path, shape):
-    quality = check_scan(write_scan(tmp_path / "clean.h5", seed=5, **shape).path)
+    quality = check_scan(write_scan(tmp_path / "clean.h5", **{"seed": 5, **shape}).path)
     assert quality.refusals == quality.warnings == []
     assert quality.record()["status"] == "ok"
 

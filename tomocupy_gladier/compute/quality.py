@@ -294,7 +294,7 @@ def check_volume(slices: list[pathlib.Path] | None = None, h5_file: pathlib.Path
             highest = max(highest, float(image[finite].max()))
     figures: dict[str, Any] = {"checked_slices": len(names)}
     if names and math.isfinite(lowest):
-        figures.update(min=lowest, max=highest)
+        figures.update(min=float(f"{lowest:.6g}") + 0.0, max=float(f"{highest:.6g}") + 0.0)  # no -0.0
         if lowest == highest:
             problems.append(f"the volume is constant ({lowest:g} in every checked slice, "
                             f"{names[0]} to {names[-1]})")
