@@ -41,6 +41,7 @@ def test_a_detached_process_naming_the_session_folder_is_a_leftover_and_names_it
     folder.mkdir()
     # a shell that starts the sleeper detached and exits: the sleeper is no child of ours
     subprocess.run(["sh", "-c", f"setsid {shlex.join(SLEEP)} 60 {folder}/state >/dev/null 2>&1 &"], check=True)
+    found: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 10
         while not (found := [p for p in leftover_processes(tmp_path, since)
