@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 import responses
 
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.leftovers"]
 
 SOURCE = "11111111-1111-4111-8111-111111111111"
 FACILITY = "22222222-2222-4222-8222-222222222222"
@@ -30,6 +30,42 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     for name in ("GLADIER_CLIENT_ID", "GLADIER_CLIENT_SECRET", "GLOBUS_SDK_ENVIRONMENT",
                  "TOMOCUPY_GLADIER_CONFIG", "TOMOCUPY_GLADIER_CLIENT_ID", "TOMOCUPY_GLADIER_CONFIG_DIR"):
         monkeypatch.delenv(name, raising=False)
+
+
+def end_runs(state_dir: Path, timeout: float = 60.0) -> None:
+    """End the runs a test left going in a local backend's ``state_dir`` (an interactive run
+    waits for its choice for hours): each background worker is stopped as SIGTERM stops it
+    (tomocupy_gladier/local/worker.py) and waited for; a run still open then is failed.
+
+    :raises AssertionError: a worker did not end within ``timeout``
+    """
+    import os
+
+    import psutil
+
+    from tomocupy_gladier.local.store import RunStore
+
+    if not (state_dir / "runs.db").exists():
+        return
+    store = RunStore(state_dir / "runs.db", recover=False)
+    try:
+        runs = [r for status in ("ACTIVE", "INACTIVE") for r in store.list_runs(status=status, limit=None)]
+        workers = []
+        for run in runs:
+            try:
+                proc = psutil.Process(run["owner_pid"])
+                # the run's own worker only (a pid may have been reused since)
+                if proc.pid != os.getpid() and run["run_id"] in proc.cmdline():
+                    proc.terminate()
+                    workers.append(proc)
+            except (psutil.NoSuchProcess, TypeError, ValueError):
+                continue
+        _, alive = psutil.wait_procs(workers, timeout=timeout)
+        assert not alive, f"workers {[p.pid for p in alive]} of {state_dir} did not end on SIGTERM"
+        for run in runs:
+            store.fail_run(run["run_id"], "TestOver", "the test ended")
+    finally:
+        store.close()
 
 
 @pytest.fixture

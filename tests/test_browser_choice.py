@@ -8,6 +8,7 @@ from tomocupy_gladier.web.app import create_app
 from tomocupy_gladier.web.sources import sources_for
 
 from tests.browser import live_server, screenshot
+from tests.conftest import end_runs
 from tests.test_serve_choice import start_interactive
 
 
@@ -48,6 +49,7 @@ def test_clicking_a_crop_of_the_montage_chooses_that_centre_and_the_run_succeeds
             screenshot(page, "run-after-choice", tmp_path)
     finally:
         sources.runs.store.close()
+        end_runs(waiting.config.local_state_dir)  # a run the test left waiting for its choice
     final = local_backend(waiting.config).wait(run_id, timeout=60)
     assert final["status"] == "SUCCEEDED", final["details"]
     recon = final["details"]["output"]["TomocupyRecon"]["details"]["results"][0]["output"]

@@ -17,6 +17,7 @@ from tomocupy_gladier.tools.choice.tool import (
     make_choice_options,
 )
 
+from tests.conftest import end_runs
 from tests.test_local_flow import engine_experiment  # noqa: F401 (the fixture)
 
 
@@ -95,7 +96,9 @@ def test_options_are_the_suggestion_then_the_ranked_candidates_in_the_providers_
 
 # ---------------------------------------------------------------------------------- end to end
 
-def test_interactive_run_waits_for_choose_then_reconstructs_at_the_chosen_centre(engine_experiment):
+def test_interactive_run_waits_for_choose_then_reconstructs_at_the_chosen_centre(engine_experiment, request):
+    # a run the test leaves waiting for its choice is ended at teardown
+    request.addfinalizer(lambda: end_runs(engine_experiment.parent / ".tomocupy-gladier"))
     runner = CliRunner()
     config_path = str(engine_experiment)
     started = runner.invoke(main, ["run", "scan1.h5", "--config", config_path, "--interactive",

@@ -200,13 +200,16 @@ def test_a_bad_notify_section_is_refused_by_name(tmp_path, section, problem):
         load_config(tiny_experiment(tmp_path, "\n" + section))
 
 
-def test_an_interactive_run_emails_when_it_waits_for_the_choice_then_when_it_ends(tmp_path):
+def test_an_interactive_run_emails_when_it_waits_for_the_choice_then_when_it_ends(tmp_path, request):
     from click.testing import CliRunner
 
     from tomocupy_gladier.cli import main
 
+    from tests.conftest import end_runs
     from tests.test_serve_choice import start_interactive
 
+    # a run the test leaves waiting for its choice is ended at teardown
+    request.addfinalizer(lambda: end_runs(tmp_path / ".tomocupy-gladier"))
     waiting = start_interactive(tmp_path, NOTIFY)
     config, run_id, path = waiting.config, waiting.run_id, waiting.config.path
 

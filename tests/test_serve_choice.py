@@ -18,6 +18,7 @@ from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
 from tomocupy_gladier.web.app import create_app
 from tomocupy_gladier.web.sources import sources_for
 
+from tests.conftest import end_runs
 from tests.tiny_experiment import tiny_experiment
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -51,8 +52,12 @@ def start_interactive(root: Path, sections: str = "") -> Waiting:
 
 
 @pytest.fixture
-def waiting(tmp_path) -> Waiting:
-    return start_interactive(tmp_path)
+def waiting(tmp_path) -> Iterator[Waiting]:
+    """A run waiting for its choice; a run the test left waiting is ended at teardown."""
+    try:
+        yield start_interactive(tmp_path)
+    finally:
+        end_runs(tmp_path / ".tomocupy-gladier")
 
 
 @pytest.fixture

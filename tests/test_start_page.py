@@ -49,14 +49,29 @@ def runs_count(sources: Sources) -> int:
     return sources.runs.store.count_runs()
 
 
-def wait_for_end(sources: Sources, run_id: str, seconds: float = 180) -> str:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        status = sources.runs.run_status(run_id)
+def wait_for_end(client, sources: Sources, run_id: str, stall: float = 600) -> dict[str, Any]:
+    """Follow the run as its page does (the JSON it polls) until it ends; return that JSON.
+
+    No overall deadline: each state of the run has its own WaitTime, so a busy machine only makes
+    it slower. The wait fails when the run shows it cannot end: its worker is gone while it is
+    still open, or its step has not changed for ``stall`` seconds.
+    """
+    from tomocupy_gladier.local.store import process_alive
+
+    seen, since = None, time.monotonic()
+    while True:
+        status = client.get(f"/api/runs/{run_id}").json
         if status["final"]:
-            return status["status"]
+            return status
+        if (status["status"], status["step"]) != seen:
+            seen, since = (status["status"], status["step"]), time.monotonic()
+        owner = sources.runs.store.get_run(run_id)["owner_pid"]
+        if owner is not None and not process_alive(owner, None):
+            status = client.get(f"/api/runs/{run_id}").json  # it may have ended just now
+            assert status["final"], f"the worker {owner} of run {run_id} ended with the run at {status}"
+            return status
+        assert time.monotonic() - since < stall, f"run {run_id} stayed at {status} for {stall} s"
         time.sleep(0.5)
-    raise AssertionError(f"run {run_id} did not end within {seconds} s")
 
 
 def form_with_scan(client) -> tuple[str, dict[str, Any]]:
@@ -126,7 +141,8 @@ def test_a_form_input_naming_the_scan_once_starts_a_run_that_succeeds(client, se
     assert answer.status_code == 201, answer.json
     run_id = answer.json["run_id"]
     assert answer.json["url"] == f"/runs/{run_id}"
-    assert wait_for_end(sources, run_id) == "SUCCEEDED"
+    ended = wait_for_end(client, sources, run_id)
+    assert ended["status"] == "SUCCEEDED", ended["failure"]
     # the flow named the scan at the facility from its beamline path
     assert (Path(config.path).parent / "facility" / "raw" / "scan1.h5").is_file()
     record = sources.runs.store.get_run(run_id)
@@ -158,7 +174,8 @@ def test_the_recon_flow_form_starts_a_run_on_a_scan_already_at_the_facility(clie
     data["recon"]["reconstruction-type"] = "full"
     answer = client.post("/start/recon", json={"input": data}, headers={"X-Start-Token": token})
     assert answer.status_code == 201, answer.json
-    assert wait_for_end(sources, answer.json["run_id"]) == "SUCCEEDED"
+    ended = wait_for_end(client, sources, answer.json["run_id"])
+    assert ended["status"] == "SUCCEEDED", ended["failure"]
     assert (root / "facility" / "raw_rec" / "scan2_rec").is_dir()
     # its previews came back beside those of every earlier scan, none of which it replaced
     incoming = root / "analysis" / "incoming"
@@ -224,7 +241,7 @@ def test_on_the_globus_backend_the_page_links_to_the_web_app_and_starts_nothing(
 
 # ----------------------------------------------------------------- in a real browser
 
-def test_the_form_in_chromium_starts_a_run_on_the_local_backend(page, served, tmp_path):
+def test_the_form_in_chromium_starts_a_run_on_the_local_backend(page, served, client, tmp_path):
     _, sources = served
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -246,7 +263,8 @@ def test_the_form_in_chromium_starts_a_run_on_the_local_backend(page, served, tm
         page.wait_for_url(re.compile(r".*/runs/[0-9a-f-]{36}$"), timeout=60_000)
         run_id = page.url.rsplit("/", 1)[1]
         assert runs_count(sources) == before + 1
-        assert wait_for_end(sources, run_id) == "SUCCEEDED"
+        ended = wait_for_end(client, sources, run_id)
+        assert ended["status"] == "SUCCEEDED", ended["failure"]
         # the run page follows the run and reloads itself at each new state; a reload of our own
         # could cut into one of those, so wait for the page to show the end
         page.locator("#run-status", has_text="SUCCEEDED").wait_for(timeout=60_000)

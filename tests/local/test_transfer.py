@@ -153,3 +153,70 @@ def test_durable_copies_with_fsync(roots):
     result = provider(_request(_body("/scan", "/copy", True)))
     assert result.status == "SUCCEEDED"
     assert (roots[1] / "copy" / "a.h5").read_bytes() == b"a" * 3000
+
+
+# ------------------------------------------------------------- copies by reflink, where they can be
+
+def _reflinks(folder: Path) -> bool:
+    """Whether ``folder``'s filesystem makes reflink (copy-on-write) copies (XFS, Btrfs; not ext4)."""
+    from tomocupy_gladier.local.providers.transfer import _clone
+
+    (folder / ".probe").write_bytes(b"x" * 4096)
+    with open(folder / ".probe", "rb") as fin, open(folder / ".probe-copy", "wb") as fout:
+        done = _clone(fin, fout)
+    (folder / ".probe").unlink()
+    (folder / ".probe-copy").unlink()
+    return done
+
+
+@pytest.mark.parametrize("recursive", [False, True])
+def test_a_copy_is_independent_of_its_source_whatever_the_filesystem(provider, roots, recursive):
+    """A reflink or a byte copy, never a hard link: changing either file afterwards leaves the
+    other as it was."""
+    original = os.urandom(300 * 1024)
+    (roots[0] / "scan" / "big.bin").write_bytes(original)
+    body = _body("/scan", "/copy", True) if recursive else _body("/scan/big.bin", "/copy/big.bin", False)
+    assert provider(_request(body)).status == "SUCCEEDED"
+    src, dst = roots[0] / "scan" / "big.bin", roots[1] / "copy" / "big.bin"
+    assert dst.read_bytes() == original
+    assert os.stat(src).st_ino != os.stat(dst).st_ino and os.stat(dst).st_nlink == 1
+    with open(src, "r+b") as fh:  # in place, as a writer updating a file would
+        fh.seek(1000)
+        fh.write(b"\0" * 5000)
+    assert dst.read_bytes() == original
+    with open(dst, "r+b") as fh:
+        fh.write(b"changed")
+    assert src.read_bytes()[:7] == original[:7]
+
+
+def test_where_the_filesystem_cannot_clone_the_bytes_are_copied_and_checked(provider, roots, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_reflinks(fd, request, arg=0):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(fcntl, "ioctl", no_reflinks)
+    result = provider(_request(_body("/scan", "/copy", True)))
+    assert result.status == "SUCCEEDED"
+    assert (roots[1] / "copy" / "a.h5").read_bytes() == b"a" * 3000
+    assert result.details["bytes_checksummed"] == 3003
+
+
+def test_on_a_filesystem_with_reflinks_the_copy_shares_the_sources_blocks(tmp_path):
+    """64 MiB copied by reflink take no room of their own (the filesystem's free space does not
+    drop by the file's size); they are still read back for the checksum."""
+    if not _reflinks(tmp_path):
+        pytest.skip(f"the filesystem of {tmp_path} has no reflinks (ext4 has none; XFS and Btrfs do)")
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    (src / "volume.bin").write_bytes(os.urandom(64 << 20))
+    os.sync()
+    free = os.statvfs(tmp_path)
+    result = TransferProvider({SRC: src, DST: dst})(_request(_body("/volume.bin", "/volume.bin", False)))
+    os.sync()
+    after = os.statvfs(tmp_path)
+    assert result.status == "SUCCEEDED" and result.details["bytes_checksummed"] == 64 << 20
+    assert (free.f_bavail - after.f_bavail) * after.f_frsize < 8 << 20
+    assert (dst / "volume.bin").read_bytes() == (src / "volume.bin").read_bytes()
