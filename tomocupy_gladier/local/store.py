@@ -202,12 +202,7 @@ class RunStore(SQLiteFile):
         atomic hand-over, so that a run never has two workers. True when ``pid`` owns it."""
         pid = os.getpid() if pid is None else pid
         with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute("SELECT status, owner_pid, owner_start, owner_host FROM runs "
-                                   "WHERE run_id=?", (run_id,)).fetchone()
-            if row is None:
-                raise UnknownRunError(f"no run {run_id} in {self.path}")
-            status, owner, start, host = row
+            status, owner, start, host = self._begin_with_owner(run_id)
             if expect is not None:
                 if status != "ACTIVE" or host != self._host:
                     return False
@@ -224,12 +219,7 @@ class RunStore(SQLiteFile):
         pid = os.getpid() if pid is None else pid
         summary = {"code": "FlowResumed", "description": "The run was resumed", "time": now_iso()}
         with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute("SELECT status, owner_pid, owner_start, owner_host FROM runs "
-                                   "WHERE run_id=?", (run_id,)).fetchone()
-            if row is None:
-                raise UnknownRunError(f"no run {run_id} in {self.path}")
-            status, owner, start, host = row
+            status, owner, start, host = self._begin_with_owner(run_id)
             if status != "INACTIVE" or (host == self._host and owner is not None
                                         and process_alive(owner, start)):
                 return False
@@ -237,6 +227,15 @@ class RunStore(SQLiteFile):
                              "owner_host=? WHERE run_id=?",
                              (json.dumps(summary), pid, process_start_time(pid), self._host, run_id))
             return True  # the runner logs FlowResumed, naming the state it goes on at
+
+    def _begin_with_owner(self, run_id: str) -> tuple:
+        """In a write transaction (the caller's ``with``): the run's status and owner."""
+        self._db.execute("BEGIN IMMEDIATE")
+        row = self._db.execute("SELECT status, owner_pid, owner_start, owner_host FROM runs "
+                               "WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            raise UnknownRunError(f"no run {run_id} in {self.path}")
+        return tuple(row)
 
     def owner_alive(self, run_id: str) -> bool:
         """Whether the process owning the run (on this host) is running."""
