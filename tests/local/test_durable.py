@@ -24,10 +24,11 @@ WEBOPTION = "https://actions.globus.org/weboption/wait_for_option"
 
 def step(name, seconds, marks, hold=None, **data):
     """Append ``name`` to ``marks`` (one line per execution), then sleep ``seconds`` while the
-    ``hold`` file exists."""
+    file ``<hold>.<name>`` exists."""
     import os
     import time
 
+    hold = hold and f"{hold}.{name}"
     with open(marks, "a") as fh:
         fh.write(f"{name} {os.getpid()}\n")
     deadline = time.monotonic() + seconds
@@ -75,9 +76,15 @@ def _dead_pid() -> int:
     return proc.pid
 
 
+def _release(hold: Path, *states: str) -> None:
+    for state in states:
+        Path(f"{hold}.{state}").unlink()
+
+
 def _start_held(tmp_path: Path, backend: LocalBackend) -> tuple[dict, Path, Path]:
     marks, hold = tmp_path / "marks", tmp_path / "hold"
-    hold.touch()
+    for state in ("First", "Second"):
+        Path(f"{hold}.{state}").touch()
     fid = backend.functions.register(step)
     flow_id = backend.register_flow(TWO_STEPS)
     run = backend.start_run(flow_id, {"fid": fid, "marks": str(marks), "hold": str(hold)}, background=True)
@@ -87,15 +94,14 @@ def _start_held(tmp_path: Path, backend: LocalBackend) -> tuple[dict, Path, Path
 def test_a_killed_worker_is_resumed_from_its_last_completed_state(tmp_path, backend):
     run, marks, hold = _start_held(tmp_path, backend)
     _wait_for(lambda: _marks(marks) == ["First"])
-    hold.unlink()  # First completes, Mark passes, Second starts and is held
+    _release(hold, "First")  # First completes, Mark passes, Second starts and is held
     _wait_for(lambda: _marks(marks) == ["First", "Second"])
-    hold.touch()
     os.kill(backend.store.get_run(run["run_id"])["owner_pid"], signal.SIGKILL)
     _wait_for(lambda: LocalBackend.open(tmp_path / "state").store.get_run(run["run_id"])["status"] == "INACTIVE")
 
     waiting = RunStore(tmp_path / "state" / "runs.db").get_run(run["run_id"])
     assert (waiting["details"]["code"], waiting["details"]["state_name"]) == (WORKER_LOST, "Second")
-    hold.unlink()
+    _release(hold, "Second")
     assert backend.resume_interrupted() == [run["run_id"]]
     final = backend.wait(run["run_id"], timeout=60)
     assert final["status"] == "SUCCEEDED", final["details"]
@@ -150,7 +156,7 @@ def test_two_resumers_racing_run_a_run_once(tmp_path, backend):
     _wait_for(lambda: _marks(marks) == ["First"])
     os.kill(run["owner_pid"], signal.SIGKILL)
     _wait_for(lambda: not backend.store.owner_alive(run["run_id"]))
-    hold.unlink()
+    _release(hold, "First", "Second")
     at = time.time() + 1.5
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     procs = [subprocess.Popen([sys.executable, "-c", RESUMER, str(tmp_path / "state"), str(at)],
@@ -167,7 +173,7 @@ def test_resume_all_leaves_live_runs_alone(tmp_path, backend):
     _wait_for(lambda: _marks(marks) == ["First"])
     assert backend.resume_interrupted() == []
     assert backend.store.get_run(run["run_id"])["status"] == "ACTIVE"
-    hold.unlink()
+    _release(hold, "First", "Second")
     assert backend.wait(run["run_id"], timeout=60)["status"] == "SUCCEEDED"
     assert _marks(marks) == ["First", "Second"]
 

@@ -348,6 +348,7 @@ def clear_leftovers(output: pathlib.Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+_SET_PARENT_DEATH_SIGNAL: Any
 try:  # looked up here: the forked child before exec should do next to nothing
     _SET_PARENT_DEATH_SIGNAL = ctypes.CDLL(None, use_errno=True).prctl
 except (OSError, AttributeError):  # not Linux

@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -343,6 +344,30 @@ class LocalBackend:
         tmp = path.with_name(f".backend.json.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
+
+
+RESUME_INTERVAL = 30.0  # seconds between two looks for runs to resume (serve, watch, campaign run)
+
+
+def keep_resuming(state_dir: str | os.PathLike, interval: float = RESUME_INTERVAL) -> threading.Event:
+    """Resume the runs of ``state_dir`` whose worker died (:meth:`LocalBackend.resume_interrupted`)
+    now and every ``interval`` seconds, in a daemon thread, until the returned event is set.
+    What the long-lived commands do; other resumers may run at the same time."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        backend = LocalBackend.open(state_dir)
+        try:
+            while not stop.is_set():
+                backend.resume_interrupted()
+                for run_id in list(backend._workers):
+                    backend.get_run(run_id)  # reaps a worker that ended
+                stop.wait(interval)
+        finally:
+            backend.close()
+
+    threading.Thread(target=loop, name="resume-interrupted-runs", daemon=True).start()
+    return stop
 
 
 class _LogBuffer:
