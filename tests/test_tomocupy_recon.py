@@ -299,6 +299,45 @@ def test_a_killed_run_leaves_nothing_that_a_later_run_publishes(program, script,
         again["bytes"] + (Path(again["output"]) / "manifest.json").stat().st_size
 
 
+def test_a_killed_step_repeated_for_its_resumed_run_clears_what_it_left_and_succeeds(program, script, scan,
+                                                                                       tmp_path):
+    """kill -9 of the step's process only: tomocupy dies with it (it would otherwise go on writing
+    into the staging folder of the same run id), the lock is free, and the same run's repeated
+    step (a resumed run) starts afresh and swaps in its result over the earlier one."""
+    good = recon(scan, run_id="good")
+    script(KILLABLE)
+    started = tmp_path / "started"
+    code = ("import json,sys; from tomocupy_gladier.tools.recon.tomocupy_recon import tomocupy_recon; "
+            "tomocupy_recon(**json.loads(sys.argv[1]))")
+    kwargs = {"recon": {"reconstruction-type": "full"}, "tomocupy": settings(scan), "run_id": "resumed"}
+    wrapper = subprocess.Popen([sys.executable, "-c", code, json.dumps(kwargs)],
+                               env={**os.environ, "STARTED": str(started)})
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tomocupy_pid = int(started.read_text())
+    wrapper.kill()
+    wrapper.wait()
+    deadline = time.monotonic() + 10
+    while _running(tomocupy_pid):
+        assert time.monotonic() < deadline, "tomocupy outlived the killed step"
+        time.sleep(0.05)
+    assert leftovers(scan) == [".scan1_rec.resumed.staging"]
+    assert json.loads((Path(good["output"]) / "manifest.json").read_text())["run_id"] == "good"
+
+    program(ENGINE)
+    again = recon(scan, run_id="resumed")  # the same run, its step repeated
+    assert leftovers(scan) == []
+    assert again["replaced_previous"] is True
+    assert json.loads((Path(again["output"]) / "manifest.json").read_text())["run_id"] == "resumed"
+
+
+def _running(pid: int) -> bool:
+    from tomocupy_gladier.local.store import process_alive
+
+    return process_alive(pid, None)
+
+
 def test_paths_with_spaces_and_non_ascii_letters(program, tmp_path):
     scan = tmp_path / "beam time é" / "scan 1.h5"
     write_scan(scan, nproj=90, nrows=4, ncols=64, seed=3)

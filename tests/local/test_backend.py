@@ -1,5 +1,6 @@
 """Runs are durable: records and logs in SQLite, readable from another process, and a run
-whose process died is marked FAILED, never left ACTIVE."""
+whose process died waits, INACTIVE, to be resumed, never left ACTIVE (tests/local/test_durable.py
+resumes them)."""
 
 from __future__ import annotations
 
@@ -158,7 +159,7 @@ def _alive(pid: int) -> bool:
     return process_alive(pid, None)
 
 
-def test_a_killed_run_is_recovered_as_failed(tmp_path, backend):
+def test_a_killed_run_waits_to_be_resumed_never_failed(tmp_path, backend):
     fid = backend.functions.register(nap_noting_pid)
     flow = _nap_flow()
     flow["States"]["Nap"]["Parameters"]["tasks"][0]["kwargs"]["pid_file.$"] = "$.input.pid_file"
@@ -176,14 +177,15 @@ def test_a_killed_run_is_recovered_as_failed(tmp_path, backend):
     reopened = LocalBackend.open(tmp_path / "state")  # e.g. the next CLI start
     record = reopened.store.get_run(run_id)
     reopened.close()
-    assert record["status"] == "FAILED"
-    assert record["details"]["code"] == "RunInterrupted"
+    assert record["status"] == "INACTIVE"
+    assert record["details"]["code"] == "WorkerLost"
+    assert record["details"]["state_name"] == "Nap"
     assert f"process {run['owner_pid']}" in record["details"]["description"]
-    assert record["completion_time"] is not None
-    assert RunStore(tmp_path / "state" / "runs.db").get_log(run_id)[-1]["code"] == "FlowFailed"
+    assert record["completion_time"] is None
+    assert RunStore(tmp_path / "state" / "runs.db").get_log(run_id)[-1]["code"] == "FlowInactive"
 
 
-def test_a_terminated_worker_marks_its_run_failed_at_once(tmp_path, backend):
+def test_a_terminated_worker_leaves_its_run_waiting_to_be_resumed_at_once(tmp_path, backend):
     fid = backend.functions.register(nap_noting_pid)
     flow = _nap_flow()
     flow["States"]["Nap"]["Parameters"]["tasks"][0]["kwargs"]["pid_file.$"] = "$.input.pid_file"
@@ -192,11 +194,13 @@ def test_a_terminated_worker_marks_its_run_failed_at_once(tmp_path, backend):
                             {"input": {"fid": fid, "seconds": 30, "pid_file": str(pid_file)}},
                             background=True)
     _wait_for(lambda: pid_file.exists() and pid_file.read_text())
-    os.kill(run["owner_pid"], signal.SIGTERM)
-    final = backend.wait(run["run_id"], timeout=10)
-    assert (final["status"], final["details"]["code"]) == ("FAILED", "RunInterrupted")
+    os.kill(run["owner_pid"], signal.SIGTERM)  # what a shutdown sends first
+    _wait_for(lambda: backend.store.get_run(run["run_id"])["status"] == "INACTIVE", timeout=10)
+    final = backend.store.get_run(run["run_id"])
+    assert final["details"]["code"] == "WorkerLost"
     assert "SystemExit" in final["details"]["description"]
     _wait_for(lambda: not _alive(int(pid_file.read_text())), timeout=5)
+    _wait_for(lambda: not _alive(run["owner_pid"]), timeout=5)
 
 
 def test_a_live_owner_is_not_recovered(tmp_path, backend):

@@ -32,6 +32,7 @@ from tomocupy_gladier.campaign.ledger import (
     Ledger,
 )
 from tomocupy_gladier.campaign.retry import RetryPolicy
+from tomocupy_gladier.local.store import WORKER_LOST
 from tomocupy_gladier.campaign.service import (
     AmbiguousError,
     AuthError,
@@ -259,6 +260,8 @@ class CampaignRunner:
         if outcome is None:
             if status == "INACTIVE" and self._resume_if_consented(key, run_id, record):
                 status = "ACTIVE"
+            elif status == "INACTIVE" and self._resume_if_worker_lost(key, run_id, record):
+                status = "ACTIVE"
             elif (status == "INACTIVE" and key not in self._inactive
                   and (consent := missing_consent(record)) is not None):
                 self._inactive.add(key)
@@ -300,6 +303,18 @@ class CampaignRunner:
         log.info("run %s of job %s resumed: the consent it waited for is given", run_id, key)
         if self.progress is not None:
             self.progress(dict(self._counts), f"{key}: run {run_id} resumed (consent given)")
+        return True
+
+    def _resume_if_worker_lost(self, key: str, run_id: str, record: Mapping[str, Any]) -> bool:
+        """Resume a local run whose worker died (it goes on from its last completed state).
+        True when it was resumed."""
+        resume = getattr(self.service, "resume", None)
+        if (record.get("details") or {}).get("code") != WORKER_LOST or resume is None:
+            return False
+        resume(run_id)
+        log.info("run %s of job %s resumed: its worker had ended before it", run_id, key)
+        if self.progress is not None:
+            self.progress(dict(self._counts), f"{key}: run {run_id} resumed (its worker had ended)")
         return True
 
     # -- the loop --------------------------------------------------------------------------

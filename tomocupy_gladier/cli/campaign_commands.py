@@ -146,6 +146,9 @@ def run(name: str, max_active: int, poll_interval: float, refresh: bool, config_
             added = ledger.add_jobs(jobs)
             console.print(f"{len(added)} new job(s) from {meta['manifest']}")
         service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"))
+        from tomocupy_gladier.clients.client_factory import resume_local_runs
+
+        resume_local_runs(config, meta.get("backend"))
         total = sum(ledger.counts().values())
         settings = RunnerSettings(max_active=max_active, poll_interval=poll_interval,
                                   max_poll_interval=max(poll_interval, 300.0))
@@ -455,6 +458,9 @@ def watch(folder: str, config_path: str | None, pattern: str, debounce: float, m
                              "backend": config.backend, "watch": str(Path(folder).resolve()),
                              "created": datetime.now(UTC).isoformat(), "cancelled": False})
         service, body_for = wiring.connect(config, flow_name)
+        from tomocupy_gladier.clients.client_factory import resume_local_runs
+
+        resume_local_runs(config)
         runner = CampaignRunner(ledger, service, body_for, name=name,
                                 settings=RunnerSettings(max_active=max_active, poll_interval=poll_interval,
                                                         max_poll_interval=max(poll_interval, 300.0)),

@@ -21,6 +21,7 @@ from tomocupy_gladier.experiment.options import RECON_OPTIONS, ReconOption
 from tomocupy_gladier.planning.plan import Ask, Origin, RunPlan, RunRequest, plan as make_plan
 from tomocupy_gladier.runs.run_following import follow_run
 from tomocupy_gladier.runs.run_record import RunRecord, run_log_entries
+from tomocupy_gladier.local.store import WORKER_LOST
 
 console = Console(stderr=True)
 
@@ -291,6 +292,12 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
     consent = missing_consent(record)
     if consent is not None:
         click.echo("\n".join(describe_consent(consent, config.path)))
+    details = record.get("details") or {}
+    if record.get("status") == "INACTIVE" and details.get("code") == WORKER_LOST:
+        click.echo(f"run {run_id} is INACTIVE ({WORKER_LOST}): {details.get('description', '')}; it goes on at "
+                   f"state {details.get('state_name', '?')}.\n"
+                   f"resume it: tomocupy-gladier resume {run_id} --config {config.path} "
+                   "(serve, watch and campaign run resume it by themselves)")
     from tomocupy_gladier.runs.choice import describe, waiting_choice
 
     waiting = waiting_choice(client, run_id, record)  # any flow's run may wait (extended flows)
@@ -320,29 +327,47 @@ def choose(run_id: str, config_path: str | None, backend: str | None, center: fl
 
 
 @click.command()
-@click.argument("run_id")
+@click.argument("run_ids", metavar="[RUN_ID]...", nargs=-1)
 @config_option
 @flow_option
 @backend_option
-@click.option("--follow/--no-follow", default=False, help="Follow the run until it ends.")
-def resume(run_id: str, config_path: str | None, flow_name: str, backend: str | None, follow: bool) -> None:
-    """Resume a run that is INACTIVE, waiting for a consent: log in for that consent where it is
-    missing (the run's required scope), then resume it (Flows' resume)."""
+@click.option("--follow/--no-follow", default=False, help="Follow the runs until they end.")
+def resume(run_ids: tuple[str, ...], config_path: str | None, flow_name: str, backend: str | None,
+           follow: bool) -> None:
+    """Resume INACTIVE runs: one waiting for a consent (logging in for that consent where it is
+    missing, then Flows' resume), or, on the local backend, one whose worker ended before it
+    (it goes on from its last completed state). Without RUN_ID: every INACTIVE run of the local
+    backend."""
     from tomocupy_gladier.runs.consents import missing_consent, resume as resume_run
 
     config = load(config_path)
     client = make_client(flow_name, config, backend)
-    record = client.get_status(run_id)
-    if record.get("status") != "INACTIVE":
-        raise UserError(f"run {run_id} is {record.get('status')}: only an INACTIVE run can be resumed")
-    missing = missing_consent(record)
-    if missing is not None and missing.collections:
-        click.echo(f"consenting to data access on {', '.join(missing.collections)}", err=True)
-    resumed = resume_run(client, run_id)
-    click.echo(f"run {run_id}: {resumed.get('status')}")
+    if not run_ids:
+        if not choose_backend(config, backend).is_local:
+            raise UserError("name the run(s) to resume: RUN_ID (on Globus, see them in the web app)")
+        from tomocupy_gladier.clients.client_factory import local_backend
+
+        local = local_backend(config)
+        local.store.recover_interrupted()
+        run_ids = tuple(r["run_id"] for r in reversed(local.store.list_runs(status="INACTIVE", limit=None)))
+        local.close()
+        if not run_ids:
+            click.echo("no run waits to be resumed")
+            return
+    records = [client.get_status(run_id) for run_id in run_ids]
+    for run_id, record in zip(run_ids, records):
+        if record.get("status") != "INACTIVE":
+            raise UserError(f"run {run_id} is {record.get('status')}: only an INACTIVE run can be resumed")
+    for run_id, record in zip(run_ids, records):
+        missing = missing_consent(record)
+        if missing is not None and missing.collections:
+            click.echo(f"consenting to data access on {', '.join(missing.collections)}", err=True)
+        resumed = resume_run(client, run_id)
+        click.echo(f"run {run_id}: {resumed.get('status')}")
     if follow:
-        final = follow_run(client, run_id, delay=choose_backend(config, backend).follow_delay)
-        if not final.succeeded:
+        finals = [follow_run(client, run_id, delay=choose_backend(config, backend).follow_delay)
+                  for run_id in run_ids]
+        if not all(final.succeeded for final in finals):
             sys.exit(1)
 
 

@@ -111,7 +111,7 @@ def runs(config_path: str | None, status: str | None, limit: int) -> None:
         table.add_column(column)
     for record in backend.store.list_runs(status=status)[:limit]:
         shown = record["status"]
-        if shown == "INACTIVE":  # why it waits: the consent it needs (`resume` gives it)
+        if shown == "INACTIVE":  # why it waits: a consent, or its worker ended (`resume` resumes it)
             shown += f" ({(record.get('details') or {}).get('code', '')})"
         table.add_row(record["run_id"], shown, record.get("label") or "",
                       str(record.get("start_time") or "")[:19], str(record.get("completion_time") or "")[:19])

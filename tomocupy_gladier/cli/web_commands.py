@@ -49,6 +49,9 @@ def serve(config_path: str | None, backend: str | None, port: int, host: str, to
     if choose(config).is_local and not _serves(config.local_serve_url, host, port):
         click.echo(f"note: interactive runs give option URLs at {config.local_serve_url} "
                    "([local] serve_url), not at this address", err=True)
+    from tomocupy_gladier.clients.client_factory import resume_local_runs
+
+    resume_local_runs(config)
     waitress.serve(app, host=host, port=port, threads=threads, ident="tomocupy-gladier")
 
 

@@ -103,6 +103,17 @@ def local_backend(config: ExperimentConfig) -> Any:
                         serve_url=config.local_serve_url, consent_required=list(config.local_consent_required))
 
 
+def resume_local_runs(config: ExperimentConfig, backend: str | None = None) -> None:
+    """On the local backend, resume the runs whose worker died, now and periodically, while
+    this (long-lived) process lives: what ``serve``, ``watch`` and ``campaign run`` do."""
+    if not choose(config, backend).is_local:
+        return
+    from tomocupy_gladier.local.backend import keep_resuming
+
+    local_backend(config).close()  # the experiment's collections saved for the workers
+    keep_resuming(config.local_state_dir)
+
+
 class WaitTimes(TypedDict):
     """``TomocupyClient``'s wait-time arguments."""
 

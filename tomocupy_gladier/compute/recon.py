@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import ctypes
 import datetime
 import difflib
 import errno
@@ -385,6 +386,21 @@ def clear_leftovers(output: pathlib.Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+_SET_PARENT_DEATH_SIGNAL: Any
+try:  # looked up here: the forked child before exec should do next to nothing
+    _SET_PARENT_DEATH_SIGNAL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _SET_PARENT_DEATH_SIGNAL = None
+
+
+def _ends_with_this_step() -> None:
+    """tomocupy gets SIGKILL when the process of this step dies (Linux PR_SET_PDEATHSIG): a
+    killed worker leaves no tomocupy writing into the staging folder that the step, repeated
+    when its run is resumed, clears and makes anew."""
+    if _SET_PARENT_DEATH_SIGNAL is not None:
+        _SET_PARENT_DEATH_SIGNAL(1, signal.SIGKILL)
+
+
 def run_tomocupy(run: RunLog, cwd: pathlib.Path, staged: pathlib.Path, run_id: str,
                  timeout: float) -> float:
     """Run ``run.argv`` in ``cwd`` into the run's log; fail unless it exits 0 in time.
@@ -394,7 +410,7 @@ def run_tomocupy(run: RunLog, cwd: pathlib.Path, staged: pathlib.Path, run_id: s
         log.write(("$ " + " ".join(run.argv) + f"\n# run {run_id}, staging {staged}\n").encode())
         log.flush()
         proc = subprocess.Popen(run.argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_ends_with_this_step)
         try:
             returncode: int | None = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

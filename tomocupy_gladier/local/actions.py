@@ -23,6 +23,7 @@ class ActionRequest:
     deadline: float  # on time.monotonic()'s clock
     run_id: str = ""
     flow_id: str = ""
+    resumes: str | None = None  # the action this one repeats (its worker died; see store.py)
 
     def remaining(self) -> float:
         """Seconds left before this action times out."""

@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -41,7 +42,7 @@ from .providers.weboption import DEFAULT_SERVE_URL, WaitForOptionProvider, local
 from .registry import FunctionRegistry
 from .actions import ActionRegistry
 from .interpreter import FlowRunner, RunOutcome
-from .store import RunStore
+from .store import WORKER_LOST, RunStore
 from .consent import CONSENT_REQUIRED, ConsentGate, collections_of
 from .timestamps import now_iso
 
@@ -170,23 +171,34 @@ class LocalBackend:
         run_id = record["run_id"]
         if not background:
             return self.execute_run(run_id)
+        self._spawn_worker(run_id)
+        return self.store.get_run(run_id)
+
+    def _spawn_worker(self, run_id: str) -> None:
+        """Start a worker for a run this process owns and hand the run over to it. If this
+        process dies before the hand-over, the worker finds the run's owner gone and leaves it
+        (the run is then resumed, never run twice)."""
         log_dir = self.state_dir / "workers"
         log_dir.mkdir(exist_ok=True)
-        with open(log_dir / f"{run_id}.log", "wb") as log:
+        with open(log_dir / f"{run_id}.log", "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tomocupy_gladier.local.worker", str(self.state_dir),
-                 run_id],
+                 run_id, str(os.getpid())],
                 env=_child_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C in the caller does not kill the run
             )
-        self.store.claim_run(run_id, proc.pid)
+        self.store.claim_run(run_id, proc.pid, expect=[os.getpid()])
         self._workers[run_id] = proc
-        return self.store.get_run(run_id)
 
-    def execute_run(self, run_id: str) -> dict:
-        """Execute a created (ACTIVE) run in this process; return its final record."""
-        self.store.claim_run(run_id)
+    def execute_run(self, run_id: str, *, handed_by: int | None = None) -> dict:
+        """Execute a created (ACTIVE) run in this process, or go on with one whose worker
+        died from its last completed state; return its final record. ``handed_by``: the pid
+        that owns the run and started this worker; if the run is no longer that process's
+        (it died and the run was resumed elsewhere), nothing is done."""
+        if not self.store.claim_run(run_id, expect=None if handed_by is None else [handed_by]):
+            return self.store.get_run(run_id)
         record = self.store.get_run(run_id)
+        log = _LogBuffer(self.store, run_id)
         try:
             flow = self.store.get_flow(record["flow_id"])
             runner = self._runner(flow)
@@ -197,19 +209,39 @@ class LocalBackend:
                 "label": record["label"], "tags": record["tags"],
                 "start_time": record["start_time"],
             }
-            log = _LogBuffer(self.store, run_id)
+            run_input = self.store.get_run_input(run_id)
             try:
-                outcome = runner.run(self.store.get_run_input(run_id), context, log.emit)
+                outcome = runner.run(run_input, context, log.emit, checkpoint=log.checkpoint,
+                                     resume=self._resume_point(run_id, flow, run_input))
             finally:
                 log.flush()
         except Exception as exc:  # a bug in the engine must still end the run
             outcome = RunOutcome("FAILED", "InternalError",
                                  f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc()}", {})
-        except BaseException as exc:  # Ctrl-C, SIGTERM (see worker.py): record it, then stop
-            self.store.fail_run(run_id, "RunInterrupted",
-                                f"the run was interrupted ({exc.__class__.__name__})")
+        except BaseException as exc:  # Ctrl-C, SIGTERM (see worker.py): resumable, then stop
+            self.store.interrupt_run(run_id, f"the run's worker was stopped ({exc.__class__.__name__}: "
+                                             f"{exc}); it resumes from its last completed state")
             raise
         return self.store.finish_run(run_id, outcome)
+
+    def _resume_point(self, run_id: str, flow: dict, run_input: dict) -> dict | None:
+        """Where a run whose worker died goes on: its checkpoint (or its start, if it had
+        started), with the action its next state had started, if any (a Wait For User
+        Selection takes up that action's choice). None for a run never started."""
+        log = self.store.get_log(run_id)
+        point = self.store.get_checkpoint(run_id)
+        if point is None:
+            if not any(e["code"] == "FlowStarted" for e in log):
+                return None
+            state = {k: v for k, v in run_input.items() if k != "_context"}
+            point = {"next": flow["definition"]["StartAt"], "state": state, "steps": 0}
+        # the log up to the checkpoint is written with it: what follows is the next state's
+        last = next((e for e in reversed(log) if "state_name" in e["details"]
+                     and e["code"] not in ("FlowInactive", "FlowResumed", "FlowFailed")), None)
+        if (last is not None and last["code"] == "ActionStarted"
+                and last["details"]["state_name"] == point["next"]):
+            point = {**point, "action_id": last["details"].get("action_id")}
+        return point
 
     def _runner(self, flow: dict) -> FlowRunner:
         key = (flow["id"], flow["updated_at"])
@@ -235,7 +267,28 @@ class LocalBackend:
         details = record.get("details") or {}
         if grant and record["status"] == "INACTIVE" and details.get("code") == CONSENT_REQUIRED:
             self.store.grant_consents(collections_of(str(details.get("required_scope", ""))))
+        if record["status"] == "INACTIVE" and not self.store.owner_alive(run_id):
+            # its worker is gone (WorkerLost, or a worker that waited for a consent): a new one
+            # goes on from the last completed state
+            if self.store.take_over(run_id):
+                self._spawn_worker(run_id)
+            return self.store.get_run(run_id)
         return self.store.resume_run(run_id)
+
+    def resume_interrupted(self) -> list[str]:
+        """Resume every run whose worker died (INACTIVE, :data:`WORKER_LOST`), each in a new
+        worker, from its last completed state; return their ids. Runs that wait for a consent
+        are left to :meth:`resume_run`. Safe to call from several processes at once: each run
+        is taken over by one of them."""
+        self.store.recover_interrupted()
+        resumed = []
+        for run_id in self.store.resumable_runs():
+            if self.store.get_run(run_id)["details"].get("code") != WORKER_LOST:
+                continue
+            if self.store.take_over(run_id):
+                self._spawn_worker(run_id)
+                resumed.append(run_id)
+        return resumed
 
     def wait(self, run_id: str, timeout: float | None = None, poll: float = 0.1) -> dict:
         """Block until the run is SUCCEEDED or FAILED (or ``timeout`` passes); return it."""
@@ -293,6 +346,30 @@ class LocalBackend:
         os.replace(tmp, path)
 
 
+RESUME_INTERVAL = 30.0  # seconds between two looks for runs to resume (serve, watch, campaign run)
+
+
+def keep_resuming(state_dir: str | os.PathLike, interval: float = RESUME_INTERVAL) -> threading.Event:
+    """Resume the runs of ``state_dir`` whose worker died (:meth:`LocalBackend.resume_interrupted`)
+    now and every ``interval`` seconds, in a daemon thread, until the returned event is set.
+    What the long-lived commands do; other resumers may run at the same time."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        backend = LocalBackend.open(state_dir)
+        try:
+            while not stop.is_set():
+                backend.resume_interrupted()
+                for run_id in list(backend._workers):
+                    backend.get_run(run_id)  # reaps a worker that ended
+                stop.wait(interval)
+        finally:
+            backend.close()
+
+    threading.Thread(target=loop, name="resume-interrupted-runs", daemon=True).start()
+    return stop
+
+
 class _LogBuffer:
     """Groups log entries into few transactions (a commit costs far more than a state).
 
@@ -307,7 +384,11 @@ class _LogBuffer:
     def __init__(self, store: RunStore, run_id: str, max_age: float = 0.25) -> None:
         self.store, self.run_id, self.max_age = store, run_id, max_age
         self.pending: list[tuple[str, str, dict, str]] = []
+        self.point: dict | None = None  # the latest checkpoint, written with the entries
         self.since = time.monotonic()
+
+    def checkpoint(self, point: dict) -> None:
+        self.point = point
 
     def emit(self, code: str, description: str, details: dict) -> None:
         self.pending.append((code, description, details, now_iso()))
@@ -315,8 +396,8 @@ class _LogBuffer:
             self.flush()
 
     def flush(self) -> None:
-        self.store.append_logs(self.run_id, self.pending)
-        self.pending = []
+        self.store.append_logs(self.run_id, self.pending, self.point)
+        self.pending, self.point = [], None
         self.since = time.monotonic()
 
 

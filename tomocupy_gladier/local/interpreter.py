@@ -57,6 +57,15 @@ def _discard(code: str, description: str, details: dict) -> None:
     pass
 
 
+Checkpoint = Callable[[dict], None]
+"""Receives, after each completed state, where the run goes on: ``{next, state, steps}``
+(the next state's name, the run state, how many states were completed)."""
+
+
+def _no_checkpoint(point: dict) -> None:
+    pass
+
+
 @dataclass
 class RunOutcome:
     """The end of a run."""
@@ -108,6 +117,8 @@ class FlowRunner:
         self.max_state_bytes = max_state_bytes
         self._context: dict = {}
         self._emit: EventSink = _discard
+        self._checkpoint: Checkpoint = _no_checkpoint
+        self._resumes: str | None = None
 
     _HANDLERS = {"Action": "_action", "Pass": "_pass", "Choice": "_choice", "Wait": "_wait",
                  "Fail": "_fail", "ExpressionEval": "_expression_eval"}
@@ -117,25 +128,39 @@ class FlowRunner:
         run_input: dict,
         context: Mapping[str, Any] | None = None,
         emit: EventSink = _discard,
+        *,
+        checkpoint: Checkpoint = _no_checkpoint,
+        resume: Mapping[str, Any] | None = None,
     ) -> RunOutcome:
         """Run the flow on ``run_input`` to its end; never raises for in-flow errors.
 
         :param context: the read-only ``$._context`` (run_id, flow_id, username, ...)
         :param emit: called with every log entry as it happens
+        :param checkpoint: called after each completed state (see :data:`Checkpoint`)
+        :param resume: a checkpoint to go on from instead of starting (a run whose worker
+            died); its ``action_id``, when given, is the interrupted action of its next state
         """
         # One shallow copy per run keeps concurrent runs of a cached runner apart.
         execution = copy.copy(self)
         execution._context = dict(context or {})
         execution._emit = emit
-        return execution._execute(run_input)
+        execution._checkpoint = checkpoint
+        return execution._execute(run_input, resume)
 
-    def _execute(self, run_input: dict) -> RunOutcome:
+    def _execute(self, run_input: dict, resume: Mapping[str, Any] | None = None) -> RunOutcome:
         emit = self._emit
-        state = copy.deepcopy(run_input)
-        state.pop("_context", None)
-        # what is shown of a run leaves its private fields out, as Flows does (redaction.py)
-        emit("FlowStarted", "The Flow Instance started execution", {"input": omit_private(run_input)})
-        name: str | None = self.definition["StartAt"]
+        name: str | None
+        if resume is None:
+            state = copy.deepcopy(run_input)
+            state.pop("_context", None)
+            # what is shown of a run leaves its private fields out, as Flows does (redaction.py)
+            emit("FlowStarted", "The Flow Instance started execution", {"input": omit_private(run_input)})
+            name, steps = self.definition["StartAt"], 0
+        else:
+            state, name, steps = copy.deepcopy(resume["state"]), resume["next"], int(resume["steps"])
+            self._resumes = resume.get("action_id")
+            emit("FlowResumed", f"The run goes on at state {name}, its first state not completed",
+                 {"state_name": name, "steps": steps})
         while name is not None:
             sdef = self.states[name]
             try:
@@ -157,6 +182,10 @@ class FlowRunner:
                 )
                 next_name = catcher["Next"]
             name = next_name
+            steps += 1
+            self._resumes = None
+            if name is not None:
+                self._checkpoint({"next": name, "state": state, "steps": steps})
         shown = omit_private(state)
         emit("FlowSucceeded", "The Flow Instance completed successfully", {"output": shown})
         return RunOutcome("SUCCEEDED", "FlowSucceeded",
@@ -248,6 +277,7 @@ class FlowRunner:
             action_id=action_id, action_url=url, state_name=name, body=body,
             wait_time=wait_time, deadline=time.monotonic() + wait_time,
             run_id=self._context.get("run_id", ""), flow_id=self._context.get("flow_id", ""),
+            resumes=self._resumes,
         )
         try:
             result = provider(request)

@@ -4,9 +4,12 @@ Run records are shaped like the Globus Flows service's, so code that reads a pro
 (``status``, ``details.code``, ``details.output[...]``) reads a local one unchanged. Any
 process can open the same file: a CLI follows a run that another process executes.
 
-A run is owned by the process executing it (pid, its start time and the host). When the
-store is opened, every ACTIVE run whose owner on this host is gone is marked FAILED with code
-``RunInterrupted``, so that no run stays ACTIVE forever after a crash.
+A run is owned by the process executing it (pid, its start time and the host). After each
+state the runner records where the run goes next and its state (``checkpoint``, in the same
+transaction as that state's log entries). When the store is opened, every ACTIVE run whose
+owner on this host is gone is made INACTIVE with code :data:`WORKER_LOST`: it waits to be
+resumed from its checkpoint (:meth:`RunStore.take_over`), so that no run stays ACTIVE with no
+process and none is lost with its process.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import datetime as dt
 import json
 import os
 import socket
+import sqlite3
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -48,7 +52,8 @@ CREATE TABLE IF NOT EXISTS runs (
     username TEXT,
     owner_pid INTEGER,
     owner_start TEXT,
-    owner_host TEXT
+    owner_host TEXT,
+    checkpoint TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs(start_time);
 CREATE TABLE IF NOT EXISTS logs (
@@ -79,6 +84,13 @@ CREATE TABLE IF NOT EXISTS consents (
     granted TEXT NOT NULL
 );
 """
+
+WORKER_LOST = "WorkerLost"
+"""``details.code`` of an INACTIVE run whose worker ended before the run did (ours: Flows has
+no such state); it resumes from its last completed state."""
+
+_RUN_COLUMNS = ("run_id, flow_id, flow_title, status, label, tags, start_time, completion_time, "
+                "details, input, username, owner_pid, owner_start, owner_host")
 
 
 def process_start_time(pid: int) -> str | None:
@@ -118,6 +130,13 @@ class RunStore(SQLiteFile):
     def __init__(self, path: str | os.PathLike, recover: bool = True) -> None:
         super().__init__(path, _SCHEMA, synchronous="NORMAL")
         self._host = socket.gethostname()
+        columns = {row[1] for row in self._read("PRAGMA table_info(runs)")}
+        if "checkpoint" not in columns:  # a store written before runs were resumable
+            try:
+                self._write("ALTER TABLE runs ADD COLUMN checkpoint TEXT")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
         if recover:
             self.recover_interrupted()
 
@@ -169,18 +188,89 @@ class RunStore(SQLiteFile):
         pid = os.getpid() if owner_pid is None else owner_pid
         details = {"code": "FlowStarting", "description": "The run was created"}
         self._write(
-            "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO runs({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, flow_id, flow["title"], "ACTIVE", label, json.dumps(tags or []),
              now_iso(), None, json.dumps(details), json.dumps(body), username,
              pid, process_start_time(pid), self._host),
         )
         return self.get_run(run_id)
 
-    def claim_run(self, run_id: str, pid: int | None = None) -> None:
-        """Make ``pid`` (default: this process) the owner of an ACTIVE run."""
+    def claim_run(self, run_id: str, pid: int | None = None,
+                  expect: Sequence[int] | None = None) -> bool:
+        """Make ``pid`` (default: this process) the owner of an ACTIVE run. With ``expect``,
+        only if the run is owned by one of those live processes (or already by ``pid``): an
+        atomic hand-over, so that a run never has two workers. True when ``pid`` owns it."""
         pid = os.getpid() if pid is None else pid
-        self._write("UPDATE runs SET owner_pid=?, owner_start=?, owner_host=? WHERE run_id=?",
-                    (pid, process_start_time(pid), self._host, run_id))
+        with self._lock, self._db:
+            status, owner, start, host = self._begin_with_owner(run_id)
+            if expect is not None:
+                if status != "ACTIVE" or host != self._host:
+                    return False
+                if owner != pid and not (owner in expect and process_alive(owner, start)):
+                    return False
+            self._db.execute("UPDATE runs SET owner_pid=?, owner_start=?, owner_host=? WHERE run_id=?",
+                             (pid, process_start_time(pid), self._host, run_id))
+            return True
+
+    def take_over(self, run_id: str, pid: int | None = None) -> bool:
+        """Make an INACTIVE run whose owner is gone ACTIVE again, owned by ``pid`` (default:
+        this process). Atomic: of several processes taking over one run at once,
+        exactly one gets True."""
+        pid = os.getpid() if pid is None else pid
+        summary = {"code": "FlowResumed", "description": "The run was resumed", "time": now_iso()}
+        with self._lock, self._db:
+            status, owner, start, host = self._begin_with_owner(run_id)
+            if status != "INACTIVE" or (host == self._host and owner is not None
+                                        and process_alive(owner, start)):
+                return False
+            self._db.execute("UPDATE runs SET status='ACTIVE', details=?, owner_pid=?, owner_start=?, "
+                             "owner_host=? WHERE run_id=?",
+                             (json.dumps(summary), pid, process_start_time(pid), self._host, run_id))
+            return True  # the runner logs FlowResumed, naming the state it goes on at
+
+    def _begin_with_owner(self, run_id: str) -> tuple:
+        """In a write transaction (the caller's ``with``): the run's status and owner."""
+        self._db.execute("BEGIN IMMEDIATE")
+        row = self._db.execute("SELECT status, owner_pid, owner_start, owner_host FROM runs "
+                               "WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            raise UnknownRunError(f"no run {run_id} in {self.path}")
+        return tuple(row)
+
+    def owner_alive(self, run_id: str) -> bool:
+        """Whether the process owning the run (on this host) is running."""
+        row = self._read_one("SELECT owner_pid, owner_start, owner_host FROM runs WHERE run_id=?", (run_id,))
+        if row is None:
+            raise UnknownRunError(f"no run {run_id} in {self.path}")
+        pid, start, host = row
+        return host != self._host or (pid is not None and process_alive(pid, start))
+
+    def get_checkpoint(self, run_id: str) -> dict | None:
+        """Where the run goes on after its last completed state: ``{next, state, steps}``."""
+        row = self._read_one("SELECT checkpoint FROM runs WHERE run_id=?", (run_id,))
+        if row is None:
+            raise UnknownRunError(f"no run {run_id} in {self.path}")
+        return json.loads(row[0]) if row[0] else None
+
+    def interrupt_run(self, run_id: str, description: str,
+                      owner: tuple[int, str | None] | None = None) -> dict:
+        """Make an ACTIVE run INACTIVE with :data:`WORKER_LOST` (its worker stops before the
+        run ends: it waits to be resumed), and log it; with ``owner`` (pid, start), only while
+        that process owns it."""
+        details = {"code": WORKER_LOST, "description": description, "time": now_iso()}
+        point = self.get_checkpoint(run_id)
+        at = point["next"] if point else self.get_run(run_id)["details"].get("state_name")
+        if at:
+            details["state_name"] = at  # the state it resumes at
+        sql = "UPDATE runs SET status='INACTIVE', details=? WHERE run_id=? AND status='ACTIVE'"
+        args: tuple = (json.dumps(details), run_id)
+        if owner is not None:
+            sql += " AND owner_pid=? AND owner_start IS ?"
+            args += owner
+        if self._write(sql, args):
+            self._write("INSERT INTO logs(run_id, time, code, description, details) VALUES (?,?,?,?,?)",
+                        (run_id, now_iso(), "FlowInactive", description, json.dumps({"code": WORKER_LOST})))
+        return self.get_run(run_id)
 
     def get_run_input(self, run_id: str) -> dict:
         """The body the run was started with."""
@@ -195,9 +285,24 @@ class RunStore(SQLiteFile):
         self.append_logs(run_id, [(code, description, details, time)])
 
     def append_logs(self, run_id: str,
-                    entries: Sequence[tuple[str, str, dict, str | None]]) -> None:
+                    entries: Sequence[tuple[str, str, dict, str | None]],
+                    checkpoint: dict | None = None) -> None:
         """Add log entries ``(code, description, details, time or None)`` in one transaction;
-        while the run is ACTIVE its ``details`` summarise the latest entry."""
+        while the run is ACTIVE its ``details`` summarise the latest entry. ``checkpoint``
+        (where the run goes on after the last of them) is recorded in the same transaction."""
+        if checkpoint is not None:
+            with self._lock, self._db:
+                self._db.execute("BEGIN")
+                self._db.execute("UPDATE runs SET checkpoint=? WHERE run_id=?",
+                                 (json.dumps(checkpoint, default=str), run_id))
+                self._append_logs(run_id, entries)
+            return
+        if entries:
+            with self._lock, self._db:
+                self._db.execute("BEGIN")
+                self._append_logs(run_id, entries)
+
+    def _append_logs(self, run_id: str, entries: Sequence[tuple[str, str, dict, str | None]]) -> None:
         if not entries:
             return
         rows = [(run_id, stamp or now_iso(), code, desc, json.dumps(details, default=str))
@@ -206,14 +311,13 @@ class RunStore(SQLiteFile):
         summary = {"code": code, "description": desc, "time": rows[-1][1]}
         if "state_name" in details:
             summary["state_name"] = details["state_name"]
-        with self._lock, self._db:  # one transaction: the entries and the progress summary
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT INTO logs(run_id, time, code, description, details) VALUES (?,?,?,?,?)",
-                rows,
-            )
-            self._db.execute("UPDATE runs SET details=? WHERE run_id=? AND status='ACTIVE'",
-                             (json.dumps(summary), run_id))
+        # one transaction (the caller's): the entries and the progress summary
+        self._db.executemany(
+            "INSERT INTO logs(run_id, time, code, description, details) VALUES (?,?,?,?,?)",
+            rows,
+        )
+        self._db.execute("UPDATE runs SET details=? WHERE run_id=? AND status='ACTIVE'",
+                         (json.dumps(summary), run_id))
 
     def finish_run(self, run_id: str, outcome: RunOutcome) -> dict:
         """Record the end of a run."""
@@ -415,7 +519,8 @@ class RunStore(SQLiteFile):
             status = self._db.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
             if status is None:
                 raise UnknownRunError(f"no run {run_id} in {self.path}")
-            if row is None or status[0] != "ACTIVE":
+            waits = status[0] == "ACTIVE" or (status[0] == "INACTIVE" and self._interrupted(run_id))
+            if row is None or not waits:  # a run whose worker is gone takes its choice on resume
                 raise SelectionError(f"run {run_id} is not waiting for a choice")
             selection = self._selection(row)
             chosen = next((o for o in selection["options"] if o.get("url_suffix") == url_suffix), None)
@@ -434,6 +539,12 @@ class RunStore(SQLiteFile):
                              (json.dumps(chosen), chosen_by, now_iso(), selection["action_id"]))
         return self.get_selection(selection["action_id"])
 
+    def adopt_selection(self, old_action_id: str, action_id: str) -> bool:
+        """Give the unfinished selection of an interrupted action (WAITING, or SELECTED before
+        its action saw it) to the action that repeats it. True when there was one."""
+        return bool(self._write("UPDATE selections SET action_id=? WHERE action_id=? "
+                                "AND status IN ('WAITING', 'SELECTED')", (action_id, old_action_id)))
+
     def close_selection(self, action_id: str, status: str = "EXPIRED") -> None:
         """End a selection nobody answered (its action timed out or the run ended)."""
         self._write("UPDATE selections SET status=?, decided=? WHERE action_id=? AND status='WAITING'",
@@ -447,16 +558,30 @@ class RunStore(SQLiteFile):
                 "chosen": json.loads(row[7]) if row[7] else None, "chosen_by": row[8],
                 "created": row[9], "decided": row[10]}
 
+    def _interrupted(self, run_id: str) -> bool:
+        row = self._db.execute("SELECT json_extract(details, '$.code') FROM runs WHERE run_id=?",
+                               (run_id,)).fetchone()
+        return bool(row) and row[0] == WORKER_LOST
+
     def recover_interrupted(self) -> list[str]:
-        """Mark FAILED every ACTIVE or INACTIVE run whose owning process on this host is gone."""
-        rows = self._read(
-            "SELECT run_id, owner_pid, owner_start, owner_host FROM runs WHERE status IN ('ACTIVE', 'INACTIVE')"
-        )
-        failed = []
+        """Make INACTIVE (:data:`WORKER_LOST`, waiting to be resumed) every ACTIVE run whose
+        owning process on this host is gone; return their ids. (An INACTIVE run whose owner
+        is gone stays as it is: it waits for its resume either way.)"""
+        rows = self._read("SELECT run_id, owner_pid, owner_start, owner_host FROM runs WHERE status='ACTIVE'")
+        lost = []
         for run_id, pid, start, host in rows:
             if host != self._host or pid is None or process_alive(pid, start):
                 continue
-            self.fail_run(run_id, "RunInterrupted",
-                          f"the process {pid} running this flow ended before the run finished")
-            failed.append(run_id)
-        return failed
+            record = self.interrupt_run(
+                run_id, f"the process {pid} running this run ended before the run did; "
+                        "it resumes from its last completed state", owner=(pid, start))
+            if record["status"] == "INACTIVE":
+                lost.append(run_id)
+        return lost
+
+    def resumable_runs(self) -> list[str]:
+        """INACTIVE runs of this host whose owner is gone, oldest first."""
+        rows = self._read("SELECT run_id, owner_pid, owner_start, owner_host FROM runs "
+                          "WHERE status='INACTIVE' ORDER BY start_time, rowid")
+        return [r for r, pid, start, host in rows
+                if host == self._host and (pid is None or not process_alive(pid, start))]

@@ -111,8 +111,11 @@ class WaitForOptionProvider:
         options, landing = check_request(request.body)
         run_id = request.run_id or request.action_id
         listed = [{**o, "url": option_url(self.serve_url, run_id, o["url_suffix"])} for o in options]
-        self.store.open_selection(request.action_id, run_id, request.state_name, request.body, listed,
-                                  landing_page_url(self.serve_url, run_id) if landing else None)
+        # a run resumed after its worker died takes up the choice its interrupted action
+        # offered (answered meanwhile or not); else it offers the options anew
+        if not (request.resumes and self.store.adopt_selection(request.resumes, request.action_id)):
+            self.store.open_selection(request.action_id, run_id, request.state_name, request.body, listed,
+                                      landing_page_url(self.serve_url, run_id) if landing else None)
         while True:
             selection = self.store.get_selection(request.action_id)
             if selection["status"] == "SELECTED":
