@@ -26,6 +26,7 @@ from tomocupy_gladier.web.app import Sources, create_app
 from tomocupy_gladier.web.data import GlobusRuns, LocalRuns
 from tomocupy_gladier.web.sources import sources_for
 
+from tests.ome_zarr_volume import write_ome_zarr
 from tests.tiny_experiment import isolate, tiny_experiment
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -157,6 +158,67 @@ def test_image_route_refuses_anything_outside_the_runs_previews_folder(client, r
     finally:
         (folder / "link.png").unlink()
         (folder / "notes.txt").unlink()
+        outside.unlink()
+
+
+# ------------------------------------------------------------------------------ the volume viewer
+
+@pytest.fixture
+def volume(runs) -> Iterator[Path]:
+    """An OME-Zarr in the full run's reconstruction folder (the folder its input names)."""
+    recon = Path(runs.full["details"]["output"]["MakePreviews"]["details"]["results"][0]["output"]["folder"]).parent
+    target = write_ome_zarr(recon, smallest=4, chunks=(1, 4, 4))
+    yield target
+    shutil.rmtree(target)
+
+
+def test_a_run_page_links_a_viewer_of_each_ome_zarr_of_its_reconstruction(client, runs, volume):
+    run_id = runs.full["run_id"]
+    links = re.findall(r'class="viewer-link" href="([^"]+)"', client.get(f"/runs/{run_id}").text)
+    assert links == [f"/runs/{run_id}/viewer/volume.ome.zarr"]
+    page = client.get(links[0]).text
+    assert f'data-zarr="/runs/{run_id}/zarr/volume.ome.zarr/"' in page
+    assert "zarrita.min.js" in page and "viewer.js" in page
+    assert client.get("/static/zarrita.min.js").status_code == 200  # vendored: nothing fetched elsewhere
+    assert client.get(f"/runs/{run_id}/viewer/other.zarr").status_code == 404
+    assert "viewer-link" not in client.get(f"/runs/{runs.failed['run_id']}").text
+
+
+def test_the_zarr_is_served_with_lengths_validators_304s_and_ranges(client, runs, volume):
+    base = f"/runs/{runs.full['run_id']}/zarr/volume.ome.zarr"
+    attrs = client.get(f"{base}/.zattrs")
+    assert attrs.mimetype == "application/json" and attrs.get_json()["multiscales"][0]["version"] == "0.4"
+    chunk = client.get(f"{base}/0/0/0/0")
+    assert chunk.status_code == 200 and chunk.mimetype == "application/octet-stream"
+    assert int(chunk.headers["Content-Length"]) == (volume / "0/0/0/0").stat().st_size == len(chunk.data)
+    assert chunk.headers["ETag"] and chunk.headers["Last-Modified"] and "max-age" in chunk.headers["Cache-Control"]
+    again = client.get(f"{base}/0/0/0/0", headers={"If-None-Match": chunk.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+    since = client.get(f"{base}/0/0/0/0", headers={"If-Modified-Since": chunk.headers["Last-Modified"]})
+    assert since.status_code == 304
+    part = client.get(f"{base}/0/0/0/0", headers={"Range": "bytes=2-5"})
+    assert part.status_code == 206 and part.data == chunk.data[2:6]
+    assert part.headers["Content-Range"] == f"bytes 2-5/{len(chunk.data)}"
+    # a chunk never written is missing (the reader takes the fill value)
+    assert client.get(f"{base}/0/99/0/0").status_code == 404
+
+
+def test_the_zarr_route_sends_nothing_outside_the_runs_volume(client, runs, volume):
+    run_id = runs.full["run_id"]
+    outside = volume.parent.parent / "outside.bin"
+    outside.write_bytes(b"secret")
+    (volume / "0" / "link").symlink_to(outside)
+    (volume / ".hidden").write_text("not a Zarr key")
+    (volume.parent / "linked.zarr").symlink_to(volume.parent.parent, target_is_directory=True)
+    try:
+        for name in ("volume.ome.zarr/../recon_00000.tiff", "volume.ome.zarr/..%2Frecon_00000.tiff",
+                     "volume.ome.zarr/0/link", "volume.ome.zarr/.hidden", "previews/xy.png",
+                     "linked.zarr/outside.bin", "volume.ome.zarr//etc/passwd", "volume.ome.zarr/"):
+            assert client.get(f"/runs/{run_id}/zarr/{name}", follow_redirects=True).status_code == 404, name
+        assert "linked.zarr" not in client.get(f"/runs/{run_id}").text  # a link out is no volume of the run
+        assert client.get(f"/runs/{runs.failed['run_id']}/zarr/volume.ome.zarr/.zattrs").status_code == 404
+    finally:
+        (volume.parent / "linked.zarr").unlink()
         outside.unlink()
 
 

@@ -6,7 +6,9 @@ a button per option), ``/campaigns`` and ``/campaigns/<name>``, ``/search``. JSO
 refresh: ``/api/runs`` and ``/api/runs/<id>``. Images: ``/runs/<id>/previews/<name>`` (from the
 run's previews folder only), ``/runs/<id>/try-previews/<name>`` (an interactive run's try
 previews) and ``/published/<collection>/<path>`` (from the publication collection's local
-folder only). The choice: ``GET /runs/<id>/choose?option=<url_suffix>`` (the option URLs the
+folder only). The volume viewer: ``/runs/<id>/viewer/<volume>`` (an OME-Zarr folder of the
+run's reconstruction folder), its files from ``/runs/<id>/zarr/<volume>/<key>`` (ETag,
+Last-Modified, 304s and Range requests). The choice: ``GET /runs/<id>/choose?option=<url_suffix>`` (the option URLs the
 local "Wait For User Selection" provider hands out) asks to confirm; ``POST /runs/<id>/choose``
 makes it, with the page's CSRF token and from this server's own pages only.
 """
@@ -28,13 +30,16 @@ from tomocupy_gladier.web import data
 from tomocupy_gladier.web.security import (
     TOKEN_COOKIE,
     TOKEN_HEADER,
+    ZARR_METADATA,
     check_binding,
     contained_file,
     token_matches,
+    zarr_file,
 )
 
 PER_PAGE = 50
 MAX_PER_PAGE = 500
+ZARR_MAX_AGE = 60  # seconds a chunk is reused before it is revalidated (a rerun rewrites the volume)
 
 
 @dataclass
@@ -69,6 +74,7 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
         add_start_page(app, sources.starter)
     _add_token_guard(app, token)
     _add_run_pages(app, sources)
+    _add_volume_viewer(app, sources)
     _add_choice(app, sources, csrf_token)
     _add_campaign_pages(app, sources)
     _add_search_page(app, sources)
@@ -147,6 +153,33 @@ def _add_run_pages(app: Flask, sources: Sources) -> None:
     @app.get("/runs/<run_id>/try-previews/<path:name>")
     def try_preview_image(run_id: str, name: str) -> Any:
         return _image_of_run(sources.runs.try_previews_folder, run_id, name)
+
+
+def _add_volume_viewer(app: Flask, sources: Sources) -> None:
+    """The viewer page of a run's OME-Zarr volume and the Zarr's files it reads on demand."""
+
+    @app.get("/runs/<run_id>/viewer/<volume>")
+    def viewer_page(run_id: str, volume: str) -> Any:
+        view = _run_view(sources, run_id)
+        if volume not in view.volumes:
+            abort(404)
+        # the Zarr's root address: a key's route with the key taken off
+        zarr_url = url_for("zarr_part", run_id=run_id, volume=volume, name="zarr.json")[:-len("zarr.json")]
+        return render_template("viewer.html", view=view, volume=volume, zarr_url=zarr_url)
+
+    @app.get("/runs/<run_id>/zarr/<volume>/<path:name>")
+    def zarr_part(run_id: str, volume: str, name: str) -> Any:
+        try:
+            folder = sources.runs.volumes_folder(run_id)
+        except KeyError:
+            abort(404)
+        path = zarr_file(folder, volume, name) if folder else None
+        if path is None:
+            abort(404)  # a chunk never written reads as the array's fill value
+        metadata = path.name in ZARR_METADATA
+        # conditional: ETag and Last-Modified, 304 on revalidation, 206 for a Range
+        return send_file(path, mimetype="application/json" if metadata else "application/octet-stream",
+                         conditional=True, etag=True, max_age=ZARR_MAX_AGE)
 
 
 def _add_choice(app: Flask, sources: Sources, csrf_token: Callable[[str], str]) -> None:

@@ -21,6 +21,7 @@ from tomocupy_gladier.tools.choice.tool import TRY_PREVIEWS_STATE
 
 GLOBUS_FILES_URL = "https://app.globus.org/file-manager?origin_id={collection}&origin_path={path}"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+ZARR_SUFFIX = ".zarr"
 LOG_TAIL_BYTES = 16_384
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -136,6 +137,7 @@ class RunView:
     facts: list[tuple[str, str]] = field(default_factory=list)
     choice: ChoiceView | None = None
     quality: QualityView | None = None
+    volumes: list[str] = field(default_factory=list)  # the OME-Zarr folders of the reconstruction
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,10 @@ class RunsSource:
 
     def try_previews_folder(self, run_id: str) -> Path | None:
         """The folder of an interactive run's try previews (the montage to choose from)."""
+        return None
+
+    def volumes_folder(self, run_id: str) -> Path | None:
+        """The folder whose ``*.zarr`` volumes of the run may be sent (None: no volumes)."""
         return None
 
     def choose(self, run_id: str, url_suffix: str, chosen_by: str) -> str:
@@ -235,6 +241,17 @@ class LocalRuns(RunsSource):
 
     def previews_folder(self, run_id: str) -> Path | None:
         return self._previews_folder(self._record(run_id))
+
+    def _volumes_folder(self, record: RunRecord) -> Path | None:
+        """The reconstruction folder of a run whose reconstruction step finished (a run that
+        stopped before it shows no volume, even where another run's folder has the same name)."""
+        output, _ = self._folders(record)
+        if not record.result(RECON_STATE) or not output or not output.is_dir():
+            return None
+        return output.resolve()
+
+    def volumes_folder(self, run_id: str) -> Path | None:
+        return self._volumes_folder(self._record(run_id))
 
     def _try_previews(self, record: RunRecord) -> tuple[Path | None, dict[str, Any]]:
         """An interactive run's try previews folder (inside the try's folder its input names)
@@ -310,7 +327,7 @@ class LocalRuns(RunsSource):
         ) if value not in (None, "")]
         return RunView(run_row(record.raw), record, states, previews, str(log_file) if log_file else None,
                        log_tail(log_file) if log_file else None, facts, self._choice(record),
-                       quality_view(recon))
+                       quality_view(recon), zarr_volumes(self._volumes_folder(record)))
 
     def _previews(self, record: RunRecord) -> list[Preview]:
         folder = self._previews_folder(record)
@@ -334,6 +351,15 @@ class LocalRuns(RunsSource):
             return None
         path = logs / f"{record.run_id}.log"
         return path if path.is_file() else None
+
+
+def zarr_volumes(folder: Path | None) -> list[str]:
+    """The names of the ``*.zarr`` folders directly in ``folder`` (a reconstruction), links out refused."""
+    if folder is None or not folder.is_dir():
+        return []
+    base = folder.resolve()
+    return sorted(p.name for p in base.glob(f"*{ZARR_SUFFIX}")
+                  if p.is_dir() and p.resolve().parent == base)
 
 
 def log_tail(path: Path, max_bytes: int = LOG_TAIL_BYTES) -> str:

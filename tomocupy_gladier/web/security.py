@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 import secrets
 from pathlib import Path
 
@@ -56,3 +57,23 @@ def contained_file(root: str | Path, name: str, suffixes: tuple[str, ...]) -> Pa
     if not path.is_relative_to(base) or path.suffix.lower() not in suffixes or not path.is_file():
         return None
     return path
+
+
+ZARR_METADATA = (".zarray", ".zattrs", ".zgroup", ".zmetadata", "zarr.json")
+_ZARR_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def zarr_file(root: str | Path, volume: str, name: str) -> Path | None:
+    """The file ``name`` (a chunk or a metadata document) of the Zarr folder ``root/volume``, or
+    None: ``volume`` is one name ending ``.zarr``; ``name``'s parts are chunk keys or the Zarr
+    metadata names, never hidden files, ``..`` or links out of the volume."""
+    if not _ZARR_PART.fullmatch(volume) or not volume.endswith(".zarr") or not name:
+        return None
+    parts = name.split("/")
+    if not all(_ZARR_PART.fullmatch(p) or p in ZARR_METADATA for p in parts) or ".." in parts:
+        return None
+    base = (Path(root) / volume).resolve()
+    if not base.is_relative_to(Path(root).resolve()):
+        return None
+    path = (base / name).resolve()
+    return path if path.is_relative_to(base) and path.is_file() else None
