@@ -39,8 +39,22 @@
     return null;
   }
 
+  // the last chunks' bytes, kept in memory: a step through z reads the same z-slab's chunks again
+  function remembering(store, limit = 64) {
+    const kept = new Map();
+    return {
+      get(key, options) {
+        if (!kept.has(key)) {
+          kept.set(key, store.get(key, options).catch((err) => { kept.delete(key); throw err; }));
+          if (kept.size > limit) kept.delete(kept.keys().next().value);
+        }
+        return kept.get(key);
+      },
+    };
+  }
+
   async function openVolume(url) {
-    const store = new zarrita.FetchStore(new URL(url, location.href).href.replace(/\/$/, ""));
+    const store = remembering(new zarrita.FetchStore(new URL(url, location.href).href.replace(/\/$/, "")));
     const group = await zarrita.open(zarrita.root(store), { kind: "group" });
     const attrs = group.attrs.ome || group.attrs;
     const multiscale = (attrs.multiscales || [])[0];
@@ -126,6 +140,7 @@
       return;
     }
     const { chunk, k } = await readPlane(l, rows, cols);
+    state.lastReadMs = performance.now() - started;
     const [h, w] = chunk.shape;
     const [s0, s1] = chunk.stride;
     const image = new ImageData(w, h);
