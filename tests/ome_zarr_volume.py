@@ -25,19 +25,22 @@ def write_ome_zarr(reconstruction: Path, name: str = "volume.ome.zarr", **option
 
 def write_levels(volume: np.ndarray, target: Path, *, smallest: int = 16,
                  chunks: tuple[int, int, int] = (2, 32, 32), window: tuple[float, float] | None = None,
-                 pixel_size: float = 1.0) -> Path:
+                 pixel_size: float = 1.0, ngff: str = "0.4") -> Path:
     """``volume`` as the multiscale Zarr ``target``, levels down to ``smallest`` pixels across;
-    ``window`` becomes the omero display window when given."""
+    ``window`` becomes the omero display window when given. NGFF ``0.4`` is Zarr format 2 with
+    ``/`` chunk keys; ``0.5`` is Zarr format 3, its metadata under ``ome``."""
     import zarr
 
-    group = zarr.open_group(str(target), mode="w", zarr_format=2)
+    zarr_format = 2 if ngff == "0.4" else 3
+    group = zarr.open_group(str(target), mode="w", zarr_format=zarr_format)
+    keys = {"chunk_key_encoding": {"name": "v2", "separator": "/"}} if zarr_format == 2 else {}
     datasets = []
     level, scale = volume, 1.0
     while True:
         path = str(len(datasets))
         array = group.create_array(path, shape=level.shape, dtype=level.dtype,
                                    chunks=tuple(min(c, s) for c, s in zip(chunks, level.shape)),
-                                   chunk_key_encoding={"name": "v2", "separator": "/"})
+                                   **keys)
         array[...] = level
         datasets.append({"path": path, "coordinateTransformations": [
             {"type": "scale", "scale": [pixel_size * scale] * 3}]})
@@ -45,12 +48,17 @@ def write_levels(volume: np.ndarray, target: Path, *, smallest: int = 16,
             break
         level = _halve(level)
         scale *= 2
-    group.attrs["multiscales"] = [{
-        "version": "0.4", "name": target.stem, "datasets": datasets,
-        "axes": [{"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"]}]
+    image: dict[str, Any] = {"multiscales": [{
+        "name": target.stem, "datasets": datasets,
+        "axes": [{"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"]}]}
     if window is not None:
-        group.attrs["omero"] = {"channels": [{"window": {"start": window[0], "end": window[1],
-                                                         "min": window[0], "max": window[1]}}]}
+        image["omero"] = {"channels": [{"window": {"start": window[0], "end": window[1],
+                                                   "min": window[0], "max": window[1]}}]}
+    if zarr_format == 2:
+        image["multiscales"][0]["version"] = ngff
+        group.attrs.update(image)
+    else:
+        group.attrs["ome"] = {"version": ngff, **image}
     return target
 
 

@@ -96,6 +96,15 @@ def test_the_viewer_slices_the_demo_volume_and_loads_coarser_levels_on_demand(pa
             read = {u for u in requests if "/demo.ome.zarr/0/0/" in u}
             assert 0 < len(read) < 16, read  # a 128 x 128 slice is 16 chunks of 32 x 32
             screenshot(page, "viewer_zoomed", tmp_path)
+
+            # NGFF 0.5 (Zarr format 3) with no recorded window: the contrast comes from the data
+            write_levels(volume, recon / "v05.ome.zarr", smallest=16, chunks=(1, 32, 32), ngff="0.5")
+            page.goto(page.url.replace("demo.ome.zarr", "v05.ome.zarr"))
+            open_viewer(page)
+            assert "from the data" in page.locator("#contrast-source").inner_text()
+            assert page.evaluate("window.tomoViewer.shownLevel") == 0
+            shown = shown_plane(page, grey.shape[1:])
+            assert np.corrcoef(shown.ravel(), grey[4].ravel())[0, 1] > 0.95  # the same slice, its own contrast
     finally:
         sources.runs.store.close()
     assert errors == []
