@@ -222,6 +222,16 @@ def test_the_zarr_route_sends_nothing_outside_the_runs_volume(client, runs, volu
         outside.unlink()
 
 
+def test_beyond_loopback_the_zarr_needs_the_token_as_every_page_does(runs, volume):
+    sources = sources_for(runs.config)
+    app = create_app(sources, host="0.0.0.0", token="s3cret").test_client()
+    chunk = f"/runs/{runs.full['run_id']}/zarr/volume.ome.zarr/0/0/0/0"
+    assert app.get(chunk).status_code == 401
+    assert app.get(f"/runs/{runs.full['run_id']}/viewer/volume.ome.zarr?token=s3cret").status_code == 200
+    assert app.get(chunk).status_code == 200  # the viewer's reads carry the cookie its page set
+    sources.runs.store.close()
+
+
 # ------------------------------------------------------------------------------ campaigns, search
 
 def test_campaign_pages_show_progress_and_failures(client, runs):
