@@ -175,11 +175,16 @@ def test_a_full_reconstruction_is_verified_then_swapped_in_with_its_manifest_and
     output = Path(result["output"])
     assert output == scan.parent.parent / "data_rec" / "scan1_rec"
     slices = [f"recon_{i:05d}.tiff" for i in range(4)]
-    assert names(output) == sorted(slices + ["manifest.json", "rec_line.txt", "tomocupy.log"])
+    assert names(output) == sorted(slices + ["manifest.json", "rec_line.txt", "tomocupy.log",
+                                             "volume.ome.zarr"])
     manifest = json.loads((output / "manifest.json").read_text())
-    assert manifest["run_id"] == "run-1" and manifest["file_count"] == 6
+    zarr_files = [e["path"] for e in manifest["files"] if e["path"].startswith("volume.ome.zarr/")]
+    assert "volume.ome.zarr/.zattrs" in zarr_files and "volume.ome.zarr/0/.zarray" in zarr_files
+    assert manifest["run_id"] == "run-1" and manifest["file_count"] == 6 + len(zarr_files)
     assert all(len(e["sha256"]) == 64 and e["bytes"] > 0 for e in manifest["files"])
-    assert result["file_count"] == 6 and result["slice_count"] == 4 and result["slice_shape"] == [64, 64]
+    assert result["file_count"] == manifest["file_count"] and result["slice_count"] == 4
+    assert result["slice_shape"] == [64, 64]
+    assert result["zarr"]["path"] == "volume.ome.zarr" and result["zarr"]["levels"][0]["shape"] == [4, 64, 64]
     assert result["bytes"] == manifest["bytes"]
     assert result["rotation_axis"] == 32.0 and result["rotation_axis_source"] == "rotation-axis option"
     assert Path(result["log_file"]) == output.with_name("scan1_rec.logs") / "run-1.log"
@@ -295,7 +300,7 @@ def test_a_killed_run_leaves_nothing_that_a_later_run_publishes(program, script,
     assert leftovers(scan) == [], "the next run clears what the killed one left"
     manifest = json.loads((Path(again["output"]) / "manifest.json").read_text())
     assert manifest["run_id"] == "again" and manifest["bytes"] == again["bytes"]
-    assert sum(p.stat().st_size for p in Path(again["output"]).iterdir() if p.is_file()) == \
+    assert sum(p.stat().st_size for p in Path(again["output"]).rglob("*") if p.is_file()) == \
         again["bytes"] + (Path(again["output"]) / "manifest.json").stat().st_size
 
 
