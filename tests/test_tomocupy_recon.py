@@ -359,6 +359,28 @@ def test_a_try_lands_exactly_where_it_is_told(program, scan, tmp_path):
     assert result["output"] == str(output) and result["kind"] == "try"
     candidates = [n for n in names(output) if n.startswith("recon_slice")]
     assert len(candidates) == result["slice_count"] == 8
+    assert "volume.ome.zarr" not in names(output) and "zarr" not in result, "a try has no OME-Zarr"
+
+
+def test_the_ome_zarr_is_off_per_experiment_and_its_copies_on_request(program, scan):
+    off = tomocupy_recon(recon={"reconstruction-type": "full", "rotation-axis": 32.0},
+                         tomocupy=settings(scan, zarr={"enable": False}), run_id="off")
+    assert not any(n.endswith(".ome.zarr") for n in names(Path(off["output"]))) and "zarr" not in off
+    on = tomocupy_recon(recon={"reconstruction-type": "full", "rotation-axis": 32.0},
+                        tomocupy=settings(scan, zarr={"exports": ["uint8"]}), run_id="on")
+    output = Path(on["output"])
+    assert {"volume.ome.zarr", "volume_uint8.ome.zarr"} <= set(names(output))
+    [export] = on["zarr"]["exports"]
+    assert export["dtype"] == "uint8" and export["low"] < export["high"]
+    listed = {e["path"] for e in json.loads((output / "manifest.json").read_text())["files"]}
+    assert "volume_uint8.ome.zarr/0/.zarray" in listed
+
+
+def test_bad_zarr_settings_fail_before_tomocupy_runs(recorder, scan):
+    with pytest.raises(ValueError, match="exports must be among"):
+        tomocupy_recon(recon={"reconstruction-type": "full"},
+                       tomocupy=settings(scan, zarr={"exports": ["float16"]}), run_id="bad")
+    assert recorder() == []
 
 
 def test_a_run_started_from_the_web_form_lands_in_tomocupys_own_folders(program, scan):

@@ -21,6 +21,7 @@ DEFAULT_CHUNK = 64  # cubic chunks: as cheap to slice through z as through x or 
 DEFAULT_PERCENTILES = (0.1, 99.9)
 SMALLEST = 256  # levels halve until the largest side of a slice is at most this
 HISTOGRAM_BINS = 1 << 16
+DOWNSAMPLING = "each level: the mean of 2 x 2 x 2 voxels of the one before (tomocupy_gladier.compute.multiscale)"
 
 
 def export_name(dtype: str) -> str:
@@ -107,11 +108,18 @@ class _Pyramid:
             self._flush(level)
 
 
-def _slabs(slices: Sequence[pathlib.Path], depth: int) -> Iterator[np.ndarray]:
+def _slabs(slices: Sequence[pathlib.Path], depth: int, shape: tuple[int, ...],
+           dtype: str) -> Iterator[np.ndarray]:
+    """``depth`` slices at a time, read into one buffer used again for each slab: the finest
+    level's slabs are a chunk deep, written and halved at once, never kept."""
     import tifffile
 
+    buffer = np.empty((depth,) + shape, dtype=dtype)
     for start in range(0, len(slices), depth):
-        yield np.stack([np.asarray(tifffile.imread(p)) for p in slices[start:start + depth]])
+        part = slices[start:start + depth]
+        for i, path in enumerate(part):
+            buffer[i] = tifffile.imread(path)
+        yield buffer[:len(part)]
 
 
 def write_ome_zarr(slices: Sequence[pathlib.Path], target: pathlib.Path, pixel_um: float | None,
@@ -133,13 +141,14 @@ def write_ome_zarr(slices: Sequence[pathlib.Path], target: pathlib.Path, pixel_u
     shape = (len(slices),) + tuple(int(s) for s in first.shape)
     dtype = np.dtype(first.dtype).name
     shapes = level_shapes(shape)
-    arrays = _create(target, shapes, dtype, chunk, pixel_um, target.name, None)
+    arrays = _create(target, shapes, dtype, chunk, pixel_um, target.name, {"method": DOWNSAMPLING})
     pyramid = _Pyramid(arrays, chunk)
     lowest, highest = math.inf, -math.inf
-    for slab in _slabs(slices, chunk):
-        finite = slab[np.isfinite(slab)]
-        if finite.size:
-            lowest, highest = min(lowest, float(finite.min())), max(highest, float(finite.max()))
+    for slab in _slabs(slices, chunk, shape[1:], dtype):
+        for plane in slab:  # plane by plane: no slab-sized temporaries
+            finite = plane[np.isfinite(plane)]
+            if finite.size:
+                lowest, highest = min(lowest, float(finite.min())), max(highest, float(finite.max()))
         pyramid.push(0, slab)
     pyramid.finish()
     summary: dict[str, Any] = {"path": target.name, "ngff_version": "0.4", "dtype": dtype,
@@ -170,8 +179,8 @@ def volume_percentiles(array: Any, depth: int, bounds: tuple[float, float],
         return (lowest, lowest) if math.isfinite(lowest) else (0.0, 0.0)
     counts = np.zeros(HISTOGRAM_BINS, dtype=np.int64)
     for start in range(0, array.shape[0], depth):
-        slab = np.asarray(array[start:start + depth])
-        counts += np.histogram(slab[np.isfinite(slab)], HISTOGRAM_BINS, (lowest, highest))[0]
+        for plane in np.asarray(array[start:start + depth]):  # np.histogram copies its input
+            counts += np.histogram(plane[np.isfinite(plane)], HISTOGRAM_BINS, (lowest, highest))[0]
     cumulative = np.cumsum(counts)
     edges = np.linspace(lowest, highest, HISTOGRAM_BINS + 1)
     found = [float(edges[min(int(np.searchsorted(cumulative, cumulative[-1] * p / 100.0)),
@@ -184,8 +193,12 @@ def scaled(block: np.ndarray, dtype: str, low: float, high: float) -> np.ndarray
     value = low + stored * (high - low) / max maps it back."""
     top = np.iinfo(dtype).max
     span = (high - low) or 1.0
-    out = (np.nan_to_num(block.astype(np.float32), nan=low) - low) * (top / span)
-    return np.clip(np.rint(out), 0, top).astype(dtype)
+    out = block.astype(np.float32)  # one copy, then in place
+    np.nan_to_num(out, copy=False, nan=low)
+    out -= low
+    out *= top / span
+    np.clip(np.rint(out, out=out), 0, top, out=out)
+    return out.astype(dtype)
 
 
 def write_export(arrays: list[Any], target: pathlib.Path, dtype: str, chunk: int,
@@ -198,10 +211,12 @@ def write_export(arrays: list[Any], target: pathlib.Path, dtype: str, chunk: int
     scaling = {"dtype": dtype, "low": low, "high": high, "percentiles": list(percentiles),
                "stored_max": top, "to_value": f"value = low + stored * (high - low) / {top}"}
     shapes = [tuple(a.shape) for a in arrays]
-    copies = _create(target, shapes, dtype, chunk, pixel_um, target.name, {"scaling": scaling})
+    copies = _create(target, shapes, dtype, chunk, pixel_um, target.name,
+                     {"method": DOWNSAMPLING, "scaling": scaling})
     for source, copy in zip(arrays, copies):
         for start in range(0, source.shape[0], chunk):
-            copy[start:start + chunk] = scaled(np.asarray(source[start:start + chunk]), dtype, low, high)
+            slab = np.asarray(source[start:start + chunk])
+            copy[start:start + chunk] = np.stack([scaled(plane, dtype, low, high) for plane in slab])
     return {"path": target.name, **scaling, "levels": _level_facts(target, shapes)}
 
 
