@@ -192,3 +192,19 @@ def test_campaigns_keep_the_local_endpoints_program_and_path(tmp_path):
     env = json.loads((load_config(config).local_state_dir / "backend.json").read_text())["env"]
     assert json.loads(env["TOMOCUPY_GLADIER_PROGRAM"])[1:] == ["-m", "tomocupy_gladier.engine"]
     assert str(Path(sys.executable).parent) in env["PATH"]
+
+
+def test_a_campaign_job_publishes_its_ome_zarr_with_its_slices(tmp_path):
+    config, _ = experiment(tmp_path, nrows=8, ncols=32)
+    write_scan(tmp_path / "facility" / "raw" / "scan_a.h5", nproj=60, nrows=8, ncols=32, seed=5)
+    manifest = tmp_path / "manifest.toml"
+    manifest.write_text('datasets = ["scan_a.h5"]\n[params.default]\n')
+    state = ["--config", str(config)]
+    assert CliRunner().invoke(main, ["campaign", "create", "z", *state, "--manifest", str(manifest)]).exit_code == 0
+    result = CliRunner().invoke(main, ["campaign", "run", "z", *state, "--poll-interval", "0.05"])
+    assert result.exit_code == 0, result.output
+    folder = published(tmp_path, "scan_a_rec")
+    finest = read_level(folder / "volume.ome.zarr")
+    assert np.array_equal(finest, np.stack([tifffile.imread(folder / n) for n in slices(folder)]))
+    listed = {e["path"] for e in json.loads((folder / "manifest.json").read_text())["files"]}
+    assert "volume.ome.zarr/.zattrs" in listed
