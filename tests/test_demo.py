@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import tifffile
 from click.testing import CliRunner
 
 from tomocupy_gladier.cli import main
+from tomocupy_gladier.compute.multiscale import ZARR_NAME, read_level
 from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.local.providers.search import SearchIndex
 
 
 def test_demo_runs_the_flow_end_to_end_and_leaves_a_template(tmp_path: Path):
@@ -26,6 +30,22 @@ def test_demo_runs_the_flow_end_to_end_and_leaves_a_template(tmp_path: Path):
     assert (workdir / "beamline/demo_scan_0001.h5").exists()
     assert list((workdir / "facility/raw_rec/demo_scan_0001_rec").glob("recon_*.tiff"))
     assert list((workdir / "portal/published/demo").iterdir())
+
+    # the full reconstruction's OME-Zarr is published with its slices, in the manifest and record
+    [published] = (workdir / "portal/published/demo").rglob("demo_scan_0001_rec")
+    slices = sorted(published.glob("recon_*.tiff"))
+    finest = read_level(published / ZARR_NAME)
+    assert np.array_equal(finest, np.stack([tifffile.imread(p) for p in slices]))
+    listed = {e["path"] for e in json.loads((published / "manifest.json").read_text())["files"]}
+    assert f"{ZARR_NAME}/.zattrs" in listed and f"{ZARR_NAME}/0/.zarray" in listed
+    index = SearchIndex(config.local_state_dir / "search.db")
+    try:
+        [entry] = [e for e in index.search("*", limit=100) if "demo_scan_0001" in e["subject"]]
+    finally:
+        index.close()
+    [zarr] = entry["content"]["tomography"]["files"]["zarr"]
+    assert zarr["path"] == ZARR_NAME and zarr["url"].startswith("globus://")
+    assert zarr["url"].endswith(f"/demo_scan_0001_rec/{ZARR_NAME}")
 
     # the template works for the next command a user types
     dry = CliRunner().invoke(main, ["run", "demo_scan_0001.h5", "--config", str(workdir / "experiment.toml"),

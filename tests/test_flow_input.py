@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tomocupy_gladier.compute.metadata import zarr_location
 from tomocupy_gladier.experiment.config import load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters, run_label
@@ -196,3 +197,32 @@ def test_built_blocks_have_exactly_their_typed_keys(experiment: Path):
     assert set(data["publishv2"]) == set(types.Publishv2Block.__annotations__)
     assert types.ReturnDataBlock.__required_keys__ <= set(data["return_data"]) \
         <= set(types.ReturnDataBlock.__annotations__)
+
+
+def test_the_zarr_section_and_the_https_address_reach_the_endpoint_and_the_record(experiment: Path):
+    text = experiment.read_text().replace('path = "/published"',
+                                          'path = "/published"\nhttps_url = "https://g-1a2b.data.globus.org"')
+    experiment.write_text(text + '\n[zarr]\nexports = ["uint16"]\npercentiles = [1, 99]\n')
+    config = load_config(experiment)
+    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))
+    validate_flow_input(TomocupyFlow.flow_schema, with_ids(body))
+    data = body["input"]
+    assert data["tomocupy"]["zarr"] == {"exports": ["uint16"], "percentiles": [1, 99]}
+    publish = data["publishv2"]
+    dataset = Path(publish["dataset"])
+    entries = [{"path": f"{name}/{leaf}"} for name in ("volume.ome.zarr", "volume_uint16.ome.zarr")
+               for leaf in (".zattrs", "0/.zarray")]
+    located = zarr_location(dataset, entries, publish)
+    assert [z["path"] for z in located] == ["volume.ome.zarr", "volume_uint16.ome.zarr"]
+    assert located[0]["url"] == f"globus://{PUBLISH}/published/cells/scan1_rec/volume.ome.zarr"
+    assert located[0]["https_url"] == "https://g-1a2b.data.globus.org/published/cells/scan1_rec/volume.ome.zarr"
+
+
+def test_the_zarr_is_turned_off_per_experiment_and_bad_settings_are_refused(experiment: Path):
+    experiment.write_text(experiment.read_text() + "\n[zarr]\nenable = false\n")
+    config = load_config(experiment)
+    data = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))["input"]
+    assert data["tomocupy"]["zarr"] == {"enable": False}
+    experiment.write_text(experiment.read_text().replace("enable = false", "chunk = 2"))
+    with pytest.raises(UserError, match="zarr"):
+        load_config(experiment)

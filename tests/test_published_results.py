@@ -11,11 +11,14 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tifffile
 from click.testing import CliRunner
 
 from tests.conftest import experiment_toml
 from tomocupy_gladier.clients.client_factory import local_backend
+from tomocupy_gladier.compute.multiscale import read_level
 from tomocupy_gladier.runs.catalog import search_local
 from tomocupy_gladier.cli import main
 from tomocupy_gladier.experiment.config import load_config
@@ -89,7 +92,11 @@ def test_reruns_with_other_binning_and_rows_publish_only_their_own_slices(tmp_pa
     assert third.succeeded, third.failure
     assert slices(folder) == [f"recon_{i:05d}.tiff" for i in range(8, 16)]
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["run_id"] == third.run_id and manifest["file_count"] == len(list(folder.rglob("*"))) - 2
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert manifest["run_id"] == third.run_id and manifest["file_count"] == len(files) - 1
+    zarr = read_level(folder / "volume.ome.zarr")
+    assert zarr.shape == (8, 64, 64), "the rerun's OME-Zarr is published with it, of its own rows"
+    assert np.array_equal(zarr, np.stack([tifffile.imread(folder / n) for n in slices(folder)]))
     [entry] = search_local(load_config(config).local_state_dir, "scan1")
     assert entry.files == manifest["file_count"] + 1
     facility = tmp_path / "facility" / "raw_rec" / "scan1_rec"
@@ -185,3 +192,19 @@ def test_campaigns_keep_the_local_endpoints_program_and_path(tmp_path):
     env = json.loads((load_config(config).local_state_dir / "backend.json").read_text())["env"]
     assert json.loads(env["TOMOCUPY_GLADIER_PROGRAM"])[1:] == ["-m", "tomocupy_gladier.engine"]
     assert str(Path(sys.executable).parent) in env["PATH"]
+
+
+def test_a_campaign_job_publishes_its_ome_zarr_with_its_slices(tmp_path):
+    config, _ = experiment(tmp_path, nrows=8, ncols=32)
+    write_scan(tmp_path / "facility" / "raw" / "scan_a.h5", nproj=60, nrows=8, ncols=32, seed=5)
+    manifest = tmp_path / "manifest.toml"
+    manifest.write_text('datasets = ["scan_a.h5"]\n[params.default]\n')
+    state = ["--config", str(config)]
+    assert CliRunner().invoke(main, ["campaign", "create", "z", *state, "--manifest", str(manifest)]).exit_code == 0
+    result = CliRunner().invoke(main, ["campaign", "run", "z", *state, "--poll-interval", "0.05"])
+    assert result.exit_code == 0, result.output
+    folder = published(tmp_path, "scan_a_rec")
+    finest = read_level(folder / "volume.ome.zarr")
+    assert np.array_equal(finest, np.stack([tifffile.imread(folder / n) for n in slices(folder)]))
+    listed = {e["path"] for e in json.loads((folder / "manifest.json").read_text())["files"]}
+    assert "volume.ome.zarr/.zattrs" in listed

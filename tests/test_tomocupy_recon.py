@@ -175,11 +175,16 @@ def test_a_full_reconstruction_is_verified_then_swapped_in_with_its_manifest_and
     output = Path(result["output"])
     assert output == scan.parent.parent / "data_rec" / "scan1_rec"
     slices = [f"recon_{i:05d}.tiff" for i in range(4)]
-    assert names(output) == sorted(slices + ["manifest.json", "rec_line.txt", "tomocupy.log"])
+    assert names(output) == sorted(slices + ["manifest.json", "rec_line.txt", "tomocupy.log",
+                                             "volume.ome.zarr"])
     manifest = json.loads((output / "manifest.json").read_text())
-    assert manifest["run_id"] == "run-1" and manifest["file_count"] == 6
+    zarr_files = [e["path"] for e in manifest["files"] if e["path"].startswith("volume.ome.zarr/")]
+    assert "volume.ome.zarr/.zattrs" in zarr_files and "volume.ome.zarr/0/.zarray" in zarr_files
+    assert manifest["run_id"] == "run-1" and manifest["file_count"] == 6 + len(zarr_files)
     assert all(len(e["sha256"]) == 64 and e["bytes"] > 0 for e in manifest["files"])
-    assert result["file_count"] == 6 and result["slice_count"] == 4 and result["slice_shape"] == [64, 64]
+    assert result["file_count"] == manifest["file_count"] and result["slice_count"] == 4
+    assert result["slice_shape"] == [64, 64]
+    assert result["zarr"]["path"] == "volume.ome.zarr" and result["zarr"]["levels"][0]["shape"] == [4, 64, 64]
     assert result["bytes"] == manifest["bytes"]
     assert result["rotation_axis"] == 32.0 and result["rotation_axis_source"] == "rotation-axis option"
     assert Path(result["log_file"]) == output.with_name("scan1_rec.logs") / "run-1.log"
@@ -295,7 +300,7 @@ def test_a_killed_run_leaves_nothing_that_a_later_run_publishes(program, script,
     assert leftovers(scan) == [], "the next run clears what the killed one left"
     manifest = json.loads((Path(again["output"]) / "manifest.json").read_text())
     assert manifest["run_id"] == "again" and manifest["bytes"] == again["bytes"]
-    assert sum(p.stat().st_size for p in Path(again["output"]).iterdir() if p.is_file()) == \
+    assert sum(p.stat().st_size for p in Path(again["output"]).rglob("*") if p.is_file()) == \
         again["bytes"] + (Path(again["output"]) / "manifest.json").stat().st_size
 
 
@@ -354,6 +359,28 @@ def test_a_try_lands_exactly_where_it_is_told(program, scan, tmp_path):
     assert result["output"] == str(output) and result["kind"] == "try"
     candidates = [n for n in names(output) if n.startswith("recon_slice")]
     assert len(candidates) == result["slice_count"] == 8
+    assert "volume.ome.zarr" not in names(output) and "zarr" not in result, "a try has no OME-Zarr"
+
+
+def test_the_ome_zarr_is_off_per_experiment_and_its_copies_on_request(program, scan):
+    off = tomocupy_recon(recon={"reconstruction-type": "full", "rotation-axis": 32.0},
+                         tomocupy=settings(scan, zarr={"enable": False}), run_id="off")
+    assert not any(n.endswith(".ome.zarr") for n in names(Path(off["output"]))) and "zarr" not in off
+    on = tomocupy_recon(recon={"reconstruction-type": "full", "rotation-axis": 32.0},
+                        tomocupy=settings(scan, zarr={"exports": ["uint8"]}), run_id="on")
+    output = Path(on["output"])
+    assert {"volume.ome.zarr", "volume_uint8.ome.zarr"} <= set(names(output))
+    [export] = on["zarr"]["exports"]
+    assert export["dtype"] == "uint8" and export["low"] < export["high"]
+    listed = {e["path"] for e in json.loads((output / "manifest.json").read_text())["files"]}
+    assert "volume_uint8.ome.zarr/0/.zarray" in listed
+
+
+def test_bad_zarr_settings_fail_before_tomocupy_runs(recorder, scan):
+    with pytest.raises(ValueError, match="exports must be among"):
+        tomocupy_recon(recon={"reconstruction-type": "full"},
+                       tomocupy=settings(scan, zarr={"exports": ["float16"]}), run_id="bad")
+    assert recorder() == []
 
 
 def test_a_run_started_from_the_web_form_lands_in_tomocupys_own_folders(program, scan):

@@ -365,7 +365,33 @@ def published_files(result: dict, publishv2: dict | None,
         files["manifest_url"] = f"{base}/manifest.json"
         files["previews"] = [f"{base}/{e['path']}" for e in entries
                              if e["path"].lower().endswith((".png", ".jpg", ".jpeg"))]
+    zarr = zarr_location(dataset, entries, publishv2)
+    if zarr:
+        files["zarr"] = zarr
     return files, entries, str(dataset)
+
+
+def zarr_location(dataset: pathlib.Path, entries: list[dict],
+                  publishv2: dict | None) -> list[dict[str, Any]]:
+    """Where each published OME-Zarr is (the multiscale volume and its compact copies): its
+    path in the dataset, its ``globus://`` URL on the publication collection and, when the
+    input's ``metadata.tomography.publication.https`` names the collection's HTTPS address of
+    the destination, the URL a browser viewer opens."""
+    names = sorted({e["path"].split("/")[0] for e in entries
+                    if e["path"].split("/")[0].endswith(".ome.zarr") and e["path"].endswith("/.zattrs")
+                    and e["path"].count("/") == 1})
+    https = (((publishv2 or {}).get("metadata") or {}).get("tomography") or {}).get("publication", {})
+    https = https.get("https") if isinstance(https, dict) else None
+    found = []
+    for name in names:
+        where: dict[str, Any] = {"path": name}
+        if publishv2 and publishv2.get("destination_collection") and publishv2.get("destination"):
+            published = pathlib.PurePosixPath("/", publishv2["destination"], dataset.name, name)
+            where["url"] = f"globus://{publishv2['destination_collection']}{published}"
+            if https:
+                where["https_url"] = f"{str(https).rstrip('/')}/{dataset.name}/{name}"
+        found.append(where)
+    return found
 
 
 # --- the record ---------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from ast import literal_eval
 from dataclasses import dataclass, field
 from typing import IO, Any, NoReturn
 
+from tomocupy_gladier.compute.multiscale import ZARR_NAME, pixel_size_um, write_ome_zarr, zarr_options
 from tomocupy_gladier.compute.quality import check_scan, check_volume
 from tomocupy_gladier.compute.rules import (
     MIDDLE_OF_DETECTOR,
@@ -62,7 +63,7 @@ rotate-proj-angle rotate-proj-order pre-processing""".split()
 KNOWN = {"recon": COMMON_OPTIONS, "recon_steps": COMMON_OPTIONS + STEPS_ONLY_OPTIONS}
 # set by this step: the scan, no ~/tomocupyon.conf, and the staging folder
 MANAGED = {"file-name", "config", "config-update", "out-path-name"}
-ALLOWED_SETTINGS = {"file_name", "output", "logs", "timeout"}
+ALLOWED_SETTINGS = {"file_name", "output", "logs", "timeout", "zarr"}
 # tomocupy's console log colours ERROR red (91) and CRITICAL red background (41). Two of its
 # error lines come from runs that went well (tomocupy 1.1.0): write_meta's (the optional 'meta'
 # package is missing) and the beam-hardening correction's note that flats and projections had
@@ -146,6 +147,7 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
     args = command_line(command, params)
     program = endpoint_program()
     expected = expected_output(scan, params, kind)
+    zarr_settings = zarr_options(settings.get("zarr"))
     quality = scan_quality(scan, params)  # refuses an impossible scan before anything is written
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -166,6 +168,7 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
         quality["figures"]["volume"] = verify_volume(run, items, expected)
         axis, relabelled = read_back_axis(run.text, params, expected, found, staging_root / output.name)
         staged = staging_root / output.name
+        zarr = multiscale_copy(staged, expected, zarr_settings, params, scan)
         entries = write_manifest(staged, items, run, run_id, scan, expected)
         replaced = swap_in(staged, output, run_id)
     finally:
@@ -174,6 +177,24 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
     summary = _summary(run, run_id, output, expected, entries, replaced, wall, program,
                        _axis_and_source(params, expected, axis, relabelled))
     summary["quality"] = quality
+    if zarr is not None:
+        summary["zarr"] = zarr
+    return summary
+
+
+def multiscale_copy(staged: pathlib.Path, expected: Expected, settings: dict, params: dict,
+                    scan: pathlib.Path) -> dict | None:
+    """The OME-Zarr of a verified full TIFF reconstruction, written into its staging folder
+    (so the manifest lists it and the swap publishes it with the slices); None when off or
+    not a full TIFF volume. Its summary carries the seconds it took."""
+    if not (settings["enable"] and expected.kind == "full" and expected.save_format == "tiff"
+            and expected.standard):
+        return None
+    started = time.time()
+    slices = sorted(staged / name for name in expected.names)
+    summary = write_ome_zarr(slices, staged / ZARR_NAME, pixel_size_um(params, scan),
+                             settings["chunk"], settings["exports"], settings["percentiles"])
+    summary["seconds"] = round(time.time() - started, 3)
     return summary
 
 

@@ -19,7 +19,7 @@ from tomocupy_gladier.backends import BACKEND_NAMES, backend_named, configured_n
 from tomocupy_gladier.errors import ConfigError
 from tomocupy_gladier.experiment.options import recon_schema
 from tomocupy_gladier.experiment.collection_paths import Collection
-from tomocupy_gladier.experiment.schema import uuid_field
+from tomocupy_gladier.experiment.schema import ZARR_SCHEMA, uuid_field
 from tomocupy_gladier.experiment.limits import RECON_WAIT_TIME, TIME_MARGIN, TRANSFER_WAIT_TIME
 from tomocupy_gladier.experiment.validation import describe_error, leaf_errors
 
@@ -106,6 +106,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "transfer": {"type": "boolean"},
                 "ingest": {"type": "boolean"},
                 "datacite": {"type": "boolean"},
+                # the collection's HTTPS address (GCS: https://<id>.<domain>), for the Zarr's URL
+                "https_url": {"type": "string", "pattern": "^https://[^/]+/?$"},
                 "data_access": _DATA_ACCESS,
             },
             "required": ["index", "collection", "path"],
@@ -156,6 +158,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
         },
         "recon": {**_recon, "title": "Default reconstruction parameters"},
+        "zarr": ZARR_SCHEMA,
         "local": {
             "type": "object",
             "properties": {
@@ -194,6 +197,7 @@ class PublishConfig:
     transfer: bool = True
     ingest: bool = True
     datacite: bool = True
+    https_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -250,6 +254,8 @@ class ExperimentConfig:
     # besides the run's own user: the identities that may choose an interactive run's centre
     choice_selectable_by: tuple[str, ...] = ()
     recon: Mapping[str, Any] = field(default_factory=dict)
+    # the [zarr] section: the full reconstructions' OME-Zarr (compute/multiscale.py), as given
+    zarr: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     local_state_dir: Path = field(kw_only=True)  # load_config always sets it (default: beside the file)
     local_collections: Mapping[str, Path] = field(default_factory=dict)
@@ -366,6 +372,7 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
             visible_to=tuple(p.get("visible_to", ["public"])),
             checksums=tuple(p.get("checksums", ["sha256"])),
             transfer=p.get("transfer", True), ingest=p.get("ingest", True), datacite=p.get("datacite", True),
+            https_url=p.get("https_url"),
         )
     return_data = None
     if "return" in raw and raw["return"].get("enable", True):
@@ -404,6 +411,7 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         notify=notify,
         choice_selectable_by=tuple(raw.get("choice", {}).get("selectable_by", ())),
         recon=dict(raw.get("recon", {})),
+        zarr=dict(raw.get("zarr", {})),
         tags=tuple(raw.get("experiment", {}).get("tags", [])),
         local_state_dir=local_state_dir,
         local_collections=collections,

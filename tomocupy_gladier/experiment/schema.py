@@ -12,6 +12,7 @@ import copy
 from typing import Any, Mapping, TypedDict
 
 from tomocupy_gladier.compute import VERSION_FIELD
+from tomocupy_gladier.compute.multiscale import DEFAULT_CHUNK, DEFAULT_PERCENTILES, EXPORT_DTYPES
 from tomocupy_gladier.redaction import PRIVATE_PREFIX
 
 PRIVATE_FIELDS = f"^{PRIVATE_PREFIX}"  # top-level input fields Flows keeps out of sight
@@ -165,3 +166,28 @@ def extend_flow_schema(base: Mapping[str, Any], properties: Mapping[str, Any],
     if title:
         schema["title"] = title
     return schema
+
+
+ZARR_SCHEMA: dict[str, Any] = {  # the [zarr] section and the flow input's tomocupy.zarr
+    "title": "Multiscale OME-Zarr",
+    "description": "A full reconstruction also gets volume.ome.zarr (OME-NGFF 0.4, levels halving "
+    "down to about 256 px) for browser viewers, written on the compute endpoint beside the slices.",
+    "type": "object",
+    "properties": {
+        "enable": {"title": "Write the OME-Zarr", "type": "boolean", "default": True},
+        "chunk": {"title": "Chunk side (px)", "description": "Cubic chunks; the step holds this many "
+                  "slices in memory at a time.", "type": "integer", "minimum": 8, "maximum": 512,
+                  "default": DEFAULT_CHUNK},
+        "exports": {"title": "Compact copies", "description": "uint8 and/or uint16 copies of every "
+                    "level (volume_uint8.ome.zarr ...), scaled between the whole volume's percentiles.",
+                    "type": "array", "uniqueItems": True,
+                    "items": {"title": "Type", "type": "string", "enum": list(EXPORT_DTYPES)},
+                    "default": []},
+        "percentiles": {"title": "Export percentiles", "description": "Values below and above these "
+                        "whole-volume percentiles are clipped in the compact copies.", "type": "array",
+                        "minItems": 2, "maxItems": 2,
+                        "items": {"title": "Percentile", "type": "number", "minimum": 0, "maximum": 100},
+                        "default": list(DEFAULT_PERCENTILES)},
+    },
+    "additionalProperties": False,
+}

@@ -69,6 +69,9 @@ def publish_input(config: ExperimentConfig, location: "ScanLocation", output: Pu
     if is_try(options):
         # the previews folder of a try lands in try_center/<scan>/previews, one per scan
         destination = destination / "try_center" / output.name
+    if publish.https_url:
+        # where the published folder is on the web: the record's Zarr gets its HTTPS URL
+        metadata["tomography"]["publication"] = {"https": publish.https_url.rstrip("/") + str(destination)}
     return {
         "dataset": str(dataset),
         "destination": str(destination),

@@ -20,6 +20,7 @@ class TomocupyBlock(TypedDict):
     output: str
     logs: str
     timeout: NotRequired[float | None]  # seconds before tomocupy is stopped
+    zarr: dict[str, Any]  # the experiment's [zarr] section, as given ({}: the endpoint's defaults)
 
 
 class EndpointConfig(TypedDict, total=False):
@@ -49,4 +50,4 @@ def tomocupy_block(config: ExperimentConfig, location: "ScanLocation",
                    output: PurePosixPath) -> TomocupyBlock:
     """The ``tomocupy`` block of a reconstruction of this scan into ``output`` (a try's too)."""
     return {"file_name": str(location.posix_path), "output": str(output),
-            "logs": str(run_logs_folder(output)), "timeout": config.timeout}
+            "logs": str(run_logs_folder(output)), "timeout": config.timeout, "zarr": dict(config.zarr)}

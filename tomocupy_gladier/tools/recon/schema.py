@@ -8,7 +8,7 @@ from typing import Any
 from tomocupy_gladier import __version__
 from tomocupy_gladier.compute import VERSION_FIELD
 from tomocupy_gladier.experiment.options import recon_schema
-from tomocupy_gladier.experiment.schema import function_id_field, uuid_field
+from tomocupy_gladier.experiment.schema import ZARR_SCHEMA, function_id_field, uuid_field
 
 RECON_PROPERTIES: dict[str, Any] = {
     "recon": recon_schema(flow_input=True),
@@ -33,6 +33,7 @@ RECON_PROPERTIES: dict[str, Any] = {
             "timeout": {"title": "Time limit (s)", "description": "The reconstruction is stopped after "
                         "this long (less than the step's wait time).", "type": "number",
                         "exclusiveMinimum": 0, "maximum": 7 * 86400, "default": 6900},
+            "zarr": ZARR_SCHEMA,
         },
         "required": ["file_name"],
         "additionalProperties": False,

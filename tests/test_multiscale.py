@@ -1,0 +1,149 @@
+"""The multiscale OME-Zarr of a reconstruction (compute/multiscale.py): what a viewer reads.
+
+Its ``.zattrs`` are held against the OME-NGFF 0.4 image schemas as the specification publishes
+them (tests/fixtures/ngff/SOURCES.md) and read back with ome-zarr-models, the OME community's
+model of the format; the arrays are read back with zarr.
+"""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+import referencing
+import tifffile
+import zarr
+from ome_zarr_models.v04.image import Image
+
+from tomocupy_gladier.compute.multiscale import (
+    export_name,
+    level_shapes,
+    read_level,
+    volume_percentiles,
+    write_ome_zarr,
+    zarr_options,
+)
+
+NGFF = Path(__file__).parent / "fixtures" / "ngff"
+
+
+def write_slices(folder: Path, volume: np.ndarray) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, image in enumerate(volume):
+        paths.append(folder / f"recon_{i:05d}.tiff")
+        tifffile.imwrite(paths[-1], image)
+    return paths
+
+
+def ngff_problems(zattrs: dict) -> list[str]:
+    """What the published NGFF 0.4 strict image schema finds wrong in ``zattrs``."""
+    image = json.loads((NGFF / "0.4-image.schema").read_text())
+    strict = json.loads((NGFF / "0.4-strict_image.schema").read_text())
+    registry = referencing.Registry().with_resource(image["$id"], referencing.Resource.from_contents(image))
+    validator = jsonschema.Draft202012Validator(strict, registry=registry)
+    return [e.message for e in validator.iter_errors(zattrs)]
+
+
+@pytest.fixture
+def volume() -> np.ndarray:
+    return np.random.default_rng(7).normal(size=(20, 600, 520)).astype(np.float32)
+
+
+def test_the_finest_level_is_the_slices_and_levels_halve_down_to_about_256_px(tmp_path, volume):
+    slices = write_slices(tmp_path / "rec", volume)
+    summary = write_ome_zarr(slices, tmp_path / "rec" / "volume.ome.zarr", pixel_um=0.65, chunk=16)
+    target = tmp_path / "rec" / "volume.ome.zarr"
+    assert np.array_equal(read_level(target, 0), volume)
+    assert [level["shape"] for level in summary["levels"]] == [[20, 600, 520], [10, 300, 260], [5, 150, 130]]
+    assert np.allclose(read_level(target, 1)[0, 0, 0], volume[:2, :2, :2].mean(), atol=1e-6)
+    assert all(level["bytes"] > 0 for level in summary["levels"])
+    assert zarr.open_array(str(target / "0"), mode="r").chunks == (16, 16, 16)
+
+
+def test_its_metadata_is_valid_ngff_0_4_with_the_pixel_size_as_scale(tmp_path, volume):
+    target = tmp_path / "volume.ome.zarr"
+    write_ome_zarr(write_slices(tmp_path / "rec", volume[:4]), target, pixel_um=0.65, chunk=16)
+    zattrs = json.loads((target / ".zattrs").read_text())
+    assert ngff_problems(zattrs) == []
+    [multiscale] = Image.from_zarr(zarr.open_group(str(target), mode="r")).attributes.multiscales
+    assert multiscale.version == "0.4"
+    assert [(a.name, a.type, a.unit) for a in multiscale.axes] == [
+        (a, "space", "micrometer") for a in "zyx"]
+    scales = [d.coordinateTransformations[0].scale for d in multiscale.datasets]
+    assert scales == [[0.65] * 3, [1.3] * 3, [2.6] * 3]
+
+
+def test_without_a_pixel_size_the_scale_has_no_unit(tmp_path, volume):
+    target = tmp_path / "volume.ome.zarr"
+    write_ome_zarr(write_slices(tmp_path / "rec", volume[:2, :64, :64]), target, pixel_um=None)
+    zattrs = json.loads((target / ".zattrs").read_text())
+    assert ngff_problems(zattrs) == []
+    assert all("unit" not in axis for axis in zattrs["multiscales"][0]["axes"])
+    assert level_shapes((2, 64, 64)) == [(2, 64, 64)], "a small volume is one level"
+
+
+def test_compact_copies_are_scaled_on_whole_volume_percentiles_that_map_back(tmp_path, volume):
+    target = tmp_path / "volume.ome.zarr"
+    summary = write_ome_zarr(write_slices(tmp_path / "rec", volume[:6]), target, pixel_um=1.0,
+                             chunk=16, exports=["uint8", "uint16"], percentiles=[1, 99])
+    low, high = np.percentile(volume[:6], [1, 99])
+    for export in summary["exports"]:
+        copy = tmp_path / export_name(export["dtype"])
+        assert export["path"] == copy.name and export["percentiles"] == [1, 99]
+        step = (high - low) / export["stored_max"]
+        assert abs(export["low"] - low) < 2 * step and abs(export["high"] - high) < 2 * step
+        stored = read_level(copy, 0)
+        assert stored.dtype == np.dtype(export["dtype"])
+        back = export["low"] + stored * (export["high"] - export["low"]) / export["stored_max"]
+        inside = (volume[:6] > export["low"]) & (volume[:6] < export["high"])
+        assert np.abs(back - volume[:6])[inside].max() <= step
+        zattrs = json.loads((copy / ".zattrs").read_text())
+        assert ngff_problems(zattrs) == []
+        assert zattrs["multiscales"][0]["metadata"]["scaling"]["low"] == export["low"]
+        assert [level["shape"] for level in export["levels"]] == [
+            level["shape"] for level in summary["levels"]]
+
+
+def test_the_histogram_percentiles_match_numpys_within_a_bin(tmp_path):
+    data = np.random.default_rng(1).gamma(2.0, size=(40, 50, 50)).astype(np.float32)
+    array = zarr.create_array(str(tmp_path / "a"), shape=data.shape, chunks=(8, 50, 50), dtype="float32")
+    array[...] = data
+    low, high = volume_percentiles(array, 8, (float(data.min()), float(data.max())), (0.5, 99.5))
+    bin_width = (data.max() - data.min()) / 65536
+    assert np.allclose([low, high], np.percentile(data, [0.5, 99.5]), atol=2 * bin_width)
+
+
+def test_memory_stays_near_one_slab_on_a_tall_volume(tmp_path):
+    volume = np.random.default_rng(3).normal(size=(192, 272, 272)).astype(np.float32)
+    slices = write_slices(tmp_path / "rec", volume)
+    slab = 16 * 272 * 272 * 4
+    del volume
+    write_ome_zarr(slices[:2], tmp_path / "warm.ome.zarr", pixel_um=1.0, exports=["uint8"])  # imports
+    tracemalloc.start()
+    try:
+        write_ome_zarr(slices, tmp_path / "volume.ome.zarr", pixel_um=1.0, chunk=16, exports=["uint8"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * slab, f"peak {peak / 2**20:.1f} MiB for slabs of {slab / 2**20:.1f} MiB"
+    assert peak < 192 * 272 * 272 * 4 / 3, "far below the volume (12 slabs)"
+
+
+@pytest.mark.parametrize("options, problem", [
+    ({"exports": ["float16"]}, "exports must be among"),
+    ({"chunk": 4}, "chunk 8 to 512"),
+    ({"percentiles": [99, 1]}, "low < high"),
+    ({"colour": True}, "unknown tomocupy.zarr setting"),
+])
+def test_bad_settings_are_refused_by_name(options, problem):
+    with pytest.raises(ValueError, match=problem):
+        zarr_options(options)
+
+
+def test_by_default_it_is_on_without_copies():
+    assert zarr_options(None) == {"enable": True, "chunk": 64, "exports": [], "percentiles": [0.1, 99.9]}
