@@ -49,7 +49,9 @@ def test_the_viewer_slices_the_demo_volume_and_loads_coarser_levels_on_demand(pa
             page.goto(base + "/")
             page.locator("tr.run").first.filter(has_text="SUCCEEDED").wait_for()
             page.locator("tr.run a").first.click()
-            page.locator("a.viewer-link").click()
+            # the reconstruction step's own Zarr is linked too (beside the one this test wrote)
+            assert page.locator("a.viewer-link[href*=\"volume.ome.zarr\"]").count() == 1
+            page.locator("a.viewer-link[href*=\"demo.ome.zarr\"]").click()
             first_ms = open_viewer(page)
             assert first_ms > 0
             state = page.evaluate("window.tomoViewer")
