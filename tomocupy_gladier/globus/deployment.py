@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import configparser
 import copy
-import os
 from pathlib import Path, PurePosixPath
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.globus.gladier_storage import decorated_parts
+from tomocupy_gladier.globus.gladier_storage import decorated_parts, storage_file
 
 WEB_APP = "https://app.globus.org"
 
@@ -131,10 +130,7 @@ def stored_values(flow: Any, client_id: str | None = None) -> dict[str, str]:
     on Globus (flow id, function ids, checksums, input overrides); empty when it has none. No
     network."""
     inner, _ = decorated_parts(flow)
-    client_id = client_id or os.getenv("GLADIER_CLIENT_ID") or getattr(inner, "client_id", None)
-    if not client_id:
-        return {}
-    path = Path.home() / ".gladier" / f"{client_id}.cfg"
+    path = storage_file(inner) if client_id is None else Path.home() / ".gladier" / f"{client_id}.cfg"
     parser = configparser.ConfigParser()
     parser.read(path)
     from gladier.utils.name_generation import get_snake_case
@@ -235,7 +231,7 @@ def deploy_requests(config: ExperimentConfig, flow_names: Sequence[str]) -> list
         transport = RecordingTransport(answer)
         with tempfile.TemporaryDirectory(prefix="tomocupy-gladier-dry-run-") as tmp:
             storage = Path(tmp) / "gladier.cfg"
-            real = gladier_storage_file(config)
+            real = storage_file(flow_class(name))
             if real.exists():
                 shutil.copyfile(real, storage)
             # every scope gets globus-sdk's NullAuthorizer: nothing is logged in, no token sent
@@ -252,14 +248,6 @@ def deploy_requests(config: ExperimentConfig, flow_names: Sequence[str]) -> list
             "requests": [r.to_json() for r in transport.recorded],
         }))
     return planned
-
-
-def gladier_storage_file(config: ExperimentConfig) -> Path:
-    """Gladier's id file for the client that logs in (``~/.gladier/<client id>.cfg``)."""
-    from tomocupy_gladier.globus.auth import DEFAULT_CLIENT_ID
-
-    client_id = os.getenv("GLADIER_CLIENT_ID") if os.getenv("GLADIER_CLIENT_SECRET") else None
-    return Path("~/.gladier").expanduser() / f"{client_id or DEFAULT_CLIENT_ID}.cfg"
 
 
 def _flow_user_scope(flow_id: str) -> Any:

@@ -9,6 +9,7 @@ definition/schema commands and tests each need their own file, for clients decor
 from __future__ import annotations
 
 import os
+import pathlib
 import typing as t
 
 
@@ -122,19 +123,28 @@ def _locked_secrets_config() -> type:
     return Locked
 
 
+def storage_client_id(client: t.Any) -> str:
+    """The client id Gladier names a client's storage after: ``GLADIER_CLIENT_ID`` when set
+    (a confidential client), else the class's own (Gladier's ``_determine_storage``)."""
+    return os.getenv("GLADIER_CLIENT_ID") or client.client_id
+
+
+def storage_file(client: t.Any) -> pathlib.Path:
+    """The file Gladier keeps ``client``'s ids in (a class or an instance, decorated or not):
+    its ``secret_config_filename``, else ``~/.gladier/<storage client id>.cfg``."""
+    inner: t.Any = decorated_parts(client)[0]
+    if inner.secret_config_filename:
+        return pathlib.Path(inner.secret_config_filename)
+    return pathlib.Path(f"~/.gladier/{storage_client_id(inner)}.cfg").expanduser()
+
+
 def locked_storage(client: t.Any) -> t.Any:
     """The storage Gladier would give ``client`` (same file and sections), made safe for
     concurrent runs (see :func:`_locked_secrets_config`)."""
-    import pathlib
-
     from gladier.utils.name_generation import get_snake_case
 
-    cli_id, _ = client._get_confidential_client_credentials()
-    client_id = cli_id or client.client_id
-    if client.secret_config_filename:
-        filename = pathlib.Path(client.secret_config_filename)
-    else:
-        filename = pathlib.Path(f"~/.gladier/{client_id}.cfg").expanduser()
-        filename.parent.mkdir(exist_ok=True)
+    filename = storage_file(client)
+    if not client.secret_config_filename:
+        filename.parent.mkdir(exist_ok=True)  # ~/.gladier, as Gladier makes it
     return _locked_secrets_config()(filename, get_snake_case(client.__class__.__name__),
-                                    tokens_section=f"tokens_{client_id}")
+                                    tokens_section=f"tokens_{storage_client_id(client)}")
