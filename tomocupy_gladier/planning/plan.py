@@ -301,11 +301,7 @@ def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, f
     chosen = choose(config, backend)
     transfer = moves_scan(flow)
     location = locate_scan(config, scan, transfer=transfer)
-    readable = readable_scan(config, location, chosen)
-    for params in (recon, try_recon) if try_recon is not None else (recon,):
-        check_ranges(params, readable)
-        check_engine(config, params, chosen)
-    check_quality(readable)
+    check_before_start(config, location, chosen, recon, try_recon)
     built = build_flow_input(config, scan, recon, transfer=transfer, publish_metadata=publish_metadata,
                              location=location, backend=chosen)
     # the blocks of the interactive flow and of extended flows, which FlowInputData leaves out
@@ -331,6 +327,19 @@ def plan_label(config: ExperimentConfig, location: ScanLocation, recon: Mapping[
     a run that waits for the choice of the centre, whose ``recon`` is the full one's)."""
     return run_label(config, location.name, {**recon, "reconstruction-type": "interactive"}
                      if interactive else recon)
+
+
+def check_before_start(config: ExperimentConfig, location: ScanLocation, backend: Backend,
+                       *recons: Mapping[str, Any] | None) -> None:
+    """What is refused before anything starts, for each reconstruction a run makes (a try and
+    a full one in an interactive run): its ranges against the scan where it can be read here,
+    its options against the engine, and the scan's quality gates."""
+    readable = readable_scan(config, location, backend)
+    for params in recons:
+        if params is not None:
+            check_ranges(params, readable)
+            check_engine(config, params, backend)
+    check_quality(readable)
 
 
 def readable_scan(config: ExperimentConfig, location: ScanLocation, backend: Backend) -> Path | None:
@@ -460,10 +469,7 @@ def plan_form(config: ExperimentConfig, request: RunRequest, flow: Any) -> RunPl
     validate_flow_input(request.form_schema or schema_without_function_ids(flow.flow_schema), body)
     recon = dict(data.get("recon") or {})
     location = form_scan_location(config, data, transfer=moves_scan(flow), backend=chosen)
-    readable = readable_scan(config, location, chosen)
-    check_ranges(recon, readable)
-    check_engine(config, recon, chosen)
-    check_quality(readable)
+    check_before_start(config, location, chosen, recon)
     given = (data.get("tomocupy") or {}).get("output")
     output = PurePosixPath(given) if given else tomocupy_output(
         location.posix_path, str(recon.get("reconstruction-type", "try")))
