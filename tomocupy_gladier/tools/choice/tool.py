@@ -24,7 +24,6 @@ from gladier import GladierBaseTool, generate_flow_definition
 
 from tomocupy_gladier.action_urls import COMPUTE_V3_URL, WAIT_FOR_OPTION_URL
 from tomocupy_gladier.compute import choice as choice_library
-from tomocupy_gladier.compute.choice import LANDING_SUFFIX
 from tomocupy_gladier.experiment.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
 from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM, TRANSFER_URL
 
