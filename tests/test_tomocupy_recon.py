@@ -276,19 +276,26 @@ KILLABLE = """
 """
 
 
-def test_a_killed_run_leaves_nothing_that_a_later_run_publishes(program, script, scan, tmp_path):
-    good = recon(scan, run_id="good")
+def start_killable_step(script, scan, tmp_path, run_id: str):
+    """The reconstruction step of run ``run_id`` in a process of its own, running a tomocupy
+    that writes one slice and then hangs (KILLABLE); returns the step's process and tomocupy's
+    pid once tomocupy has started."""
     script(KILLABLE)
     started = tmp_path / "started"
     code = ("import json,sys; from tomocupy_gladier.tools.recon.tomocupy_recon import tomocupy_recon; "
             "tomocupy_recon(**json.loads(sys.argv[1]))")
-    kwargs = {"recon": {"reconstruction-type": "full"}, "tomocupy": settings(scan), "run_id": "killed"}
-    env = {**os.environ, "STARTED": str(started)}
-    wrapper = subprocess.Popen([sys.executable, "-c", code, json.dumps(kwargs)], env=env)
+    kwargs = {"recon": {"reconstruction-type": "full"}, "tomocupy": settings(scan), "run_id": run_id}
+    wrapper = subprocess.Popen([sys.executable, "-c", code, json.dumps(kwargs)],
+                               env={**os.environ, "STARTED": str(started)})
     deadline = time.monotonic() + 60
     while not started.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    tomocupy_pid = int(started.read_text())
+    return wrapper, int(started.read_text())
+
+
+def test_a_killed_run_leaves_nothing_that_a_later_run_publishes(program, script, scan, tmp_path):
+    good = recon(scan, run_id="good")
+    wrapper, tomocupy_pid = start_killable_step(script, scan, tmp_path, run_id="killed")
     wrapper.kill()  # kill -9 of the worker...
     os.kill(tomocupy_pid, signal.SIGKILL)  # ...and of tomocupy, as a lost batch job would end
     wrapper.wait()
@@ -310,17 +317,7 @@ def test_a_killed_step_repeated_for_its_resumed_run_clears_what_it_left_and_succ
     into the staging folder of the same run id), the lock is free, and the same run's repeated
     step (a resumed run) starts afresh and swaps in its result over the earlier one."""
     good = recon(scan, run_id="good")
-    script(KILLABLE)
-    started = tmp_path / "started"
-    code = ("import json,sys; from tomocupy_gladier.tools.recon.tomocupy_recon import tomocupy_recon; "
-            "tomocupy_recon(**json.loads(sys.argv[1]))")
-    kwargs = {"recon": {"reconstruction-type": "full"}, "tomocupy": settings(scan), "run_id": "resumed"}
-    wrapper = subprocess.Popen([sys.executable, "-c", code, json.dumps(kwargs)],
-                               env={**os.environ, "STARTED": str(started)})
-    deadline = time.monotonic() + 60
-    while not started.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    tomocupy_pid = int(started.read_text())
+    wrapper, tomocupy_pid = start_killable_step(script, scan, tmp_path, run_id="resumed")
     wrapper.kill()
     wrapper.wait()
     deadline = time.monotonic() + 10

@@ -224,7 +224,16 @@ def test_local_backend_prints_a_cron_line_and_starts_nothing(tmp_path):
     assert "at -t 202612241800" in once.output
 
 
-def _globus_wiring(monkeypatch, service):
+class _DeployedService:
+    """A run service whose flow is deployed (all ``schedule`` reads of it)."""
+
+    flow_id = FLOW_ID
+
+
+def _globus_wiring(monkeypatch, service=None):
+    """``schedule`` on the globus backend without a login: the run service (default: a deployed
+    flow), the body builder with Gladier's function id, a Timers client without a token."""
+    service = service or _DeployedService()
     monkeypatch.setattr(wiring, "connect", lambda config, flow, backend=None: (
         service, wiring.with_defaults({"input": {"tomocupy_recon_function_id": "fn"}},
                                       wiring.body_builder(config, flow))))
@@ -240,10 +249,7 @@ def _timer_creates() -> list[dict]:
 def test_globus_backend_makes_one_timer_per_job_a_minute_apart(tmp_path, monkeypatch):
     state = make_campaign(tmp_path, "globus")
 
-    class Service:
-        flow_id = FLOW_ID
-
-    _globus_wiring(monkeypatch, Service())
+    _globus_wiring(monkeypatch)
     load_response(TimersClient.list_jobs)  # the user's other timers, as the SDK's testing data has them
     load_response(TimersClient.create_timer, case="flow_timer_success")
     result = CliRunner().invoke(main, ["campaign", "schedule", "night", "--every", "1d",
@@ -274,10 +280,7 @@ def test_a_schedule_faster_than_the_limit_is_refused_before_any_login(tmp_path, 
 def test_a_campaign_already_scheduled_is_not_scheduled_twice(tmp_path, monkeypatch):
     state = make_campaign(tmp_path, "globus")
 
-    class Service:
-        flow_id = FLOW_ID
-
-    _globus_wiring(monkeypatch, Service())
+    _globus_wiring(monkeypatch)
     base = globus_sdk.config.get_service_url("timer")
     responses.get(f"{base}jobs/", json={"jobs": [{"job_id": "t1", "name": "tomocupy-gladier night abc"}]})
     result = CliRunner().invoke(main, ["campaign", "schedule", "night", "--every", "1d", *state])
