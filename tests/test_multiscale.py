@@ -23,7 +23,6 @@ from tomocupy_gladier.compute.multiscale import (
     export_name,
     level_shapes,
     read_level,
-    volume_percentiles,
     write_ome_zarr,
     zarr_options,
 )
@@ -109,16 +108,53 @@ def test_compact_copies_are_scaled_on_whole_volume_percentiles_that_map_back(tmp
             level["shape"] for level in summary["levels"]]
 
 
-def test_the_histogram_percentiles_match_numpys_within_a_bin(tmp_path):
-    data = np.random.default_rng(1).gamma(2.0, size=(40, 50, 50)).astype(np.float32)
-    array = zarr.create_array(str(tmp_path / "a"), shape=data.shape, chunks=(8, 50, 50), dtype="float32")
-    array[...] = data
-    low, high = volume_percentiles(array, 8, (float(data.min()), float(data.max())), (0.5, 99.5))
-    bin_width = (data.max() - data.min()) / 65536
-    assert np.allclose([low, high], np.percentile(data, [0.5, 99.5]), atol=2 * bin_width)
+def test_the_window_is_the_whole_volumes_percentiles_from_a_sample_taken_while_streaming(tmp_path):
+    data = np.random.default_rng(1).gamma(2.0, size=(40, 300, 300)).astype(np.float32)
+    target = tmp_path / "volume.ome.zarr"
+    with pytest.MonkeyPatch.context() as patch:  # 3.6 M voxels: sample one in 2 x 2 x 2
+        patch.setattr("tomocupy_gladier.compute.multiscale.SAMPLE_LIMIT", 500_000)
+        summary = write_ome_zarr(write_slices(tmp_path / "rec", data), target, 1.0, chunk=16,
+                                 percentiles=[0.5, 99.5])
+    window = summary["window"]
+    assert window["sample_step"] == 2
+    exact = np.percentile(data, [0.5, 99.5])
+    assert np.allclose([window["start"], window["end"]], exact, rtol=0.02)
+    assert data.min() <= window["min"] < window["start"] < window["end"] < window["max"] <= data.max()
+    # the viewer's default contrast: NGFF 0.4 "omero" metadata, valid against the published schema
+    zattrs = json.loads((target / ".zattrs").read_text())
+    assert ngff_problems(zattrs) == []
+    [channel] = zattrs["omero"]["channels"]
+    assert channel["window"] == {k: window[k] for k in ("min", "max", "start", "end")}
+    # a volume under the sample's limit is sampled whole: its percentiles are numpy's
+    small = write_ome_zarr(write_slices(tmp_path / "small", data[:4]), tmp_path / "s.ome.zarr", 1.0,
+                           percentiles=[0.5, 99.5])["window"]
+    assert small["sample_step"] == 1
+    assert np.allclose([small["start"], small["end"]], np.percentile(data[:4], [0.5, 99.5]))
 
 
-def test_memory_stays_near_one_slab_on_a_tall_volume(tmp_path):
+def test_a_nan_anywhere_in_the_volume_is_found_by_the_pass(tmp_path, volume):
+    assert write_ome_zarr(write_slices(tmp_path / "ok", volume), tmp_path / "ok.ome.zarr", 1.0,
+                          chunk=16)["finite"] is True
+    volume[13, 599, 1] = np.nan  # one voxel, in the last row of a slice
+    assert write_ome_zarr(write_slices(tmp_path / "nan", volume), tmp_path / "nan.ome.zarr", 1.0,
+                          chunk=16)["finite"] is False
+    volume[13, 599, 1] = np.inf
+    one_level = write_ome_zarr(write_slices(tmp_path / "inf", volume[:, :200, :200]),
+                               tmp_path / "inf.ome.zarr", 1.0, chunk=16)
+    assert len(one_level["levels"]) == 1 and one_level["finite"] is True  # the inf is outside the crop
+    volume[3, 150, 150] = -np.inf
+    assert write_ome_zarr(write_slices(tmp_path / "inf2", volume[:, :200, :200]),
+                          tmp_path / "inf2.ome.zarr", 1.0, chunk=16)["finite"] is False
+
+
+def test_a_slice_that_is_not_stored_in_one_piece_is_read_whole_with_the_same_result(tmp_path, volume):
+    slices = write_slices(tmp_path / "rec", volume[:5])
+    tifffile.imwrite(slices[2], volume[2], compression="zlib")  # not contiguous: read whole
+    write_ome_zarr(slices, tmp_path / "volume.ome.zarr", 1.0, chunk=16)
+    assert np.array_equal(read_level(tmp_path / "volume.ome.zarr", 0), volume[:5])
+
+
+def test_memory_stays_below_one_slab_on_a_tall_volume(tmp_path):
     volume = np.random.default_rng(3).normal(size=(192, 272, 272)).astype(np.float32)
     slices = write_slices(tmp_path / "rec", volume)
     slab = 16 * 272 * 272 * 4
@@ -126,17 +162,20 @@ def test_memory_stays_near_one_slab_on_a_tall_volume(tmp_path):
     write_ome_zarr(slices[:2], tmp_path / "warm.ome.zarr", pixel_um=1.0, exports=["uint8"])  # imports
     tracemalloc.start()
     try:
-        write_ome_zarr(slices, tmp_path / "volume.ome.zarr", pixel_um=1.0, chunk=16, exports=["uint8"])
+        with pytest.MonkeyPatch.context() as patch:  # the percentiles' sample (at most 16 MB) aside
+            patch.setattr("tomocupy_gladier.compute.multiscale.SAMPLE_LIMIT", 100_000)
+            write_ome_zarr(slices, tmp_path / "volume.ome.zarr", pixel_um=1.0, chunk=16, exports=["uint8"])
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 4 * slab, f"peak {peak / 2**20:.1f} MiB for slabs of {slab / 2**20:.1f} MiB"
-    assert peak < 192 * 272 * 272 * 4 / 3, "far below the volume (12 slabs)"
+    # the finest level goes through in stripes (16 slices x 16 rows); level 1's slab is a quarter
+    assert peak < slab, f"peak {peak / 2**20:.1f} MiB for level-0 slabs of {slab / 2**20:.1f} MiB"
 
 
 @pytest.mark.parametrize("options, problem", [
     ({"exports": ["float16"]}, "exports must be among"),
-    ({"chunk": 4}, "chunk 8 to 512"),
+    ({"chunk": 4}, "chunk an even number from 8 to 512"),
+    ({"chunk": 33}, "chunk an even number from 8 to 512"),
     ({"percentiles": [99, 1]}, "low < high"),
     ({"colour": True}, "unknown tomocupy.zarr setting"),
 ])

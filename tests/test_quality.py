@@ -184,23 +184,30 @@ def step(scan: Path, **params) -> dict:
                                     "timeout": 60}, run_id="r1")
 
 
-@pytest.fixture
-def recorder(tmp_path, monkeypatch) -> Path:
-    """A stand-in tomocupy that records that it ran and writes a constant volume."""
-    ran = tmp_path / "ran"
-    program = tmp_path / "constant.py"
-    program.write_text(textwrap.dedent(f"""
+def stand_in_tomocupy(tmp_path: Path, monkeypatch, name: str, write_slices: str) -> None:
+    """A stand-in tomocupy: ``write_slices`` (Python, with ``out``, ``rows``, ``n`` and numpy and
+    tifffile imported) writes the volume into tomocupy's output folder."""
+    program = tmp_path / f"{name}.py"
+    program.write_text(textwrap.dedent("""
         import pathlib, sys, numpy, tifffile, h5py
-        pathlib.Path({str(ran)!r}).write_text("ran")
         args = sys.argv[1:]
         out = pathlib.Path(args[args.index("--out-path-name") + 1])
         out.mkdir(parents=True, exist_ok=True)
         with h5py.File(args[args.index("--file-name") + 1]) as h5:
             rows, n = h5["/exchange/data"].shape[1:]
+    """) + textwrap.dedent(write_slices))
+    monkeypatch.setenv("TOMOCUPY_GLADIER_PROGRAM", json.dumps([sys.executable, str(program)]))
+
+
+@pytest.fixture
+def recorder(tmp_path, monkeypatch) -> Path:
+    """A stand-in tomocupy that records that it ran and writes a constant volume."""
+    ran = tmp_path / "ran"
+    stand_in_tomocupy(tmp_path, monkeypatch, "constant", f"""
+        pathlib.Path({str(ran)!r}).write_text("ran")
         for row in range(rows):
             tifffile.imwrite(out / f"recon_{{row:05d}}.tiff", numpy.zeros((n, n), "float32"))
-    """))
-    monkeypatch.setenv("TOMOCUPY_GLADIER_PROGRAM", json.dumps([sys.executable, str(program)]))
+    """)
     return ran
 
 
@@ -217,6 +224,22 @@ def test_the_step_fails_a_constant_volume_naming_it(tmp_path, recorder):
                                            r"\(0 in every checked slice, recon_00000.tiff to recon_00003.tiff"):
         step(scan)
     assert recorder.exists() and not (tmp_path / "rec").exists(), "nothing is swapped in"
+
+
+def test_the_step_fails_a_nan_in_a_slice_the_sample_skipped_found_by_the_ome_zarr_pass(tmp_path, monkeypatch):
+    stand_in_tomocupy(tmp_path, monkeypatch, "one_nan", """
+        for row in range(rows):  # random slices, one NaN in slice 2
+            image = numpy.random.default_rng(row).random((n, n)).astype("float32")
+            if row == 2:
+                image[5, 7] = numpy.nan
+            tifffile.imwrite(out / f"recon_{row:05d}.tiff", image)
+    """)
+    monkeypatch.setattr("tomocupy_gladier.compute.quality.VOLUME_SLICES", 2)  # reads slices 0 and 4 only
+    scan = write_scan(tmp_path / "scan.h5", nproj=90, nrows=5, ncols=64, seed=3).path
+    with pytest.raises(RuntimeError, match=r"unusable \(NaN or infinite values in slices the sampled "
+                                           r"check did not read, found while writing its OME-Zarr\)"):
+        step(scan)
+    assert not (tmp_path / "rec").exists(), "nothing is swapped in"
 
 
 def test_the_step_reports_a_doubtful_scan_and_the_volume_figures(tmp_path, monkeypatch):

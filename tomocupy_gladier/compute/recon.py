@@ -169,6 +169,9 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
         axis, relabelled = read_back_axis(run.text, params, expected, found, staging_root / output.name)
         staged = staging_root / output.name
         zarr = multiscale_copy(staged, expected, zarr_settings, params, scan)
+        if zarr is not None and not zarr["finite"]:  # the sampled check above reads 64 slices; this, all
+            run.fail("tomocupy exited 0 but the reconstruction is unusable (NaN or infinite values in "
+                     "slices the sampled check did not read, found while writing its OME-Zarr)")
         entries = write_manifest(staged, items, run, run_id, scan, expected)
         replaced = swap_in(staged, output, run_id)
     finally:

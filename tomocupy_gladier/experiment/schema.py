@@ -175,16 +175,17 @@ ZARR_SCHEMA: dict[str, Any] = {  # the [zarr] section and the flow input's tomoc
     "type": "object",
     "properties": {
         "enable": {"title": "Write the OME-Zarr", "type": "boolean", "default": True},
-        "chunk": {"title": "Chunk side (px)", "description": "Cubic chunks; the step holds this many "
-                  "slices in memory at a time.", "type": "integer", "minimum": 8, "maximum": 512,
-                  "default": DEFAULT_CHUNK},
+        "chunk": {"title": "Chunk side (px)", "description": "Cubic chunks (an even side); the step "
+                  "reads this many slices at a time.", "type": "integer", "minimum": 8, "maximum": 512,
+                  "multipleOf": 2, "default": DEFAULT_CHUNK},
         "exports": {"title": "Compact copies", "description": "uint8 and/or uint16 copies of every "
                     "level (volume_uint8.ome.zarr ...), scaled between the whole volume's percentiles.",
                     "type": "array", "uniqueItems": True,
                     "items": {"title": "Type", "type": "string", "enum": list(EXPORT_DTYPES)},
                     "default": []},
-        "percentiles": {"title": "Export percentiles", "description": "Values below and above these "
-                        "whole-volume percentiles are clipped in the compact copies.", "type": "array",
+        "percentiles": {"title": "Window percentiles", "description": "The whole volume's percentiles "
+                        "that viewers show as black and white (the Zarr's omero window) and where the "
+                        "compact copies clip.", "type": "array",
                         "minItems": 2, "maxItems": 2,
                         "items": {"title": "Percentile", "type": "number", "minimum": 0, "maximum": 100},
                         "default": list(DEFAULT_PERCENTILES)},
