@@ -7,8 +7,8 @@ folder and opened through the run's viewer link of ``serve`` over loopback, once
 ``--zoom`` (1: the link's own view, 1 screen pixel a voxel; 4: four voxels a pixel, a coarser
 level), each in a fresh page. Prints the time from the navigation to neuroglancer's first
 complete slice (``viewer.isReady()``: every visible chunk loaded and on the GPU; goal: under
-1 s), the chunks read and when serve had answered the last, and the z steps' times to the same
-state. Chromium draws with SwiftShader (WebGL on the CPU), as the browser tests do.
+1 s), the chunks read and when serve had answered the last, the z steps' times to the same
+state, and the time serve alone takes to send those chunks to Python. Chromium draws with SwiftShader (WebGL on the CPU), as the browser tests do.
 
     python benchmarks/bench_viewer.py [--shape 128 2048 2048] [--steps 10] [--viewport 1280 900] [--zoom 1 4]
 """
@@ -148,18 +148,37 @@ def main(argv: list[str] | None = None) -> int:
             with live_server(create_app(sources)) as base, sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
                 for zoom in args.zoom:
-                    report(browser, viewer_address(base, f"/runs/{run_id}/viewer/bench.ome.zarr", zoom),
-                           zoom, args.viewport, args.steps)
+                    read = report(browser, viewer_address(base, f"/runs/{run_id}/viewer/bench.ome.zarr", zoom),
+                                  zoom, args.viewport, args.steps)
+                    serve_alone(read)
                 browser.close()
         finally:
             sources.runs.store.close()
     return 0
 
 
-def report(browser: Any, address: str, zoom: float, viewport: list[int], steps: int) -> None:
+def serve_alone(urls: list[str], connections: int = 8) -> None:
+    """Fetch the chunks the viewer read again, from Python over ``connections`` at once: serve's
+    own share of the wait."""
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    def size(url: str) -> int:
+        with urllib.request.urlopen(url) as answer:
+            return len(answer.read())
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(connections) as pool:
+        total = sum(pool.map(size, urls))
+    took = time.perf_counter() - started
+    print(f"  serve alone: the same {len(urls)} chunks ({total / 1e6:.0f} MB) to {connections} Python "
+          f"connections in {1000 * took:.0f} ms ({total / 1e6 / took:.0f} MB/s)")
+
+
+def report(browser: Any, address: str, zoom: float, viewport: list[int], steps: int) -> list[str]:
     """Open ``address`` in a fresh page (nothing cached), time the first slice and ``steps``
     steps down through z (the first one from the middle slice, the first of its 64-deep chunks,
-    into the next row of chunks); print the figures."""
+    into the next row of chunks); print the figures; return the chunk addresses first read."""
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     requests: list[str] = []
     finished: list[float] = []
@@ -170,6 +189,8 @@ def report(browser: Any, address: str, zoom: float, viewport: list[int], steps: 
     first = open_viewer(page)
     served = 1000 * (max(finished) - navigated)  # the rest of the wait is the browser's: decoding, drawing
     levels = chunk_levels(requests, "bench.ome.zarr")
+    read = [u for u in requests if "/bench.ome.zarr/" in u and "/" in u.split("/bench.ome.zarr/", 1)[1]
+            and not u.rsplit("/", 1)[1].startswith(".")]
     requests.clear()
     times = [z_step(page, "Comma")]
     crossing = len(chunk_levels(requests, "bench.ome.zarr"))
@@ -181,6 +202,7 @@ def report(browser: Any, address: str, zoom: float, viewport: list[int], steps: 
     print(f"  z steps: the first (into the next row of chunks, {crossing} chunks read) {times[0]:.0f} ms; "
           f"the other {len(times) - 1} (inside the chunks read): median {statistics.median(times[1:]):.0f} ms, "
           f"max {max(times[1:]):.0f} ms")
+    return read
 
 
 if __name__ == "__main__":
