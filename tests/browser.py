@@ -18,8 +18,11 @@ from typing import Iterator
 import pytest
 
 CHROMIUM = os.environ.get("TOMOCUPY_GLADIER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-# the machine has no network: without these flags chromium keeps trying Google's hosts
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+# the machine has no network: without these flags chromium keeps trying Google's hosts. WebGL
+# (the volume viewer, neuroglancer, draws with it) from SwiftShader, the CPU renderer chromium
+# ships: with --disable-gpu a headless chromium has no WebGL and neuroglancer's page stays black
+CHROMIUM_ARGS = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+                 "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage"]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"

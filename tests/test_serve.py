@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import urllib.parse
 from pathlib import Path
 from typing import Iterator
 
 import globus_sdk
 import pytest
+
+import tomocupy_gladier.web
 from click.testing import CliRunner
 from globus_sdk.testing import get_response_set, load_response
 
 from benchmarks.bench_serve import fill_store
 from tomocupy_gladier.clients.client_factory import make_client
+from tomocupy_gladier.compute.multiscale import write_ome_zarr
 from tomocupy_gladier.campaign.ledger import FAILED, SUCCEEDED, Ledger
 from tomocupy_gladier.campaign.manifest import Job
 from tomocupy_gladier.campaign.wiring import default_campaigns_dir, ledger_path
@@ -25,8 +30,8 @@ from tomocupy_gladier.local.store import RunStore
 from tomocupy_gladier.web.app import Sources, create_app
 from tomocupy_gladier.web.data import GlobusRuns, LocalRuns
 from tomocupy_gladier.web.sources import sources_for
+from tomocupy_gladier.web.viewer import contrast
 
-from tests.ome_zarr_volume import write_ome_zarr
 from tests.tiny_experiment import isolate, tiny_experiment
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -165,23 +170,86 @@ def test_image_route_refuses_anything_outside_the_runs_previews_folder(client, r
 
 @pytest.fixture
 def volume(runs) -> Iterator[Path]:
-    """An OME-Zarr in the full run's reconstruction folder (the folder its input names)."""
+    """An OME-Zarr (the pipeline's writer, 4^3 chunks) in the full run's reconstruction folder
+    (the folder its input names), with the display window the writer records."""
     recon = Path(runs.full["details"]["output"]["MakePreviews"]["details"]["results"][0]["output"]["folder"]).parent
-    target = write_ome_zarr(recon, smallest=4, chunks=(1, 4, 4))
+    target = recon / "volume.ome.zarr"
+    write_ome_zarr(sorted(recon.glob("recon_*.tiff")), target, 1.3, chunk=4)
+    attrs = json.loads((target / ".zattrs").read_text())
+    attrs["omero"] = {"channels": [{"color": "FFFFFF", "window": {"min": -1.0, "max": 2.0, "start": -0.5, "end": 1.5}}]}
+    (target / ".zattrs").write_text(json.dumps(attrs))
     yield target
     shutil.rmtree(target)
 
 
-def test_a_run_page_links_a_viewer_of_each_ome_zarr_of_its_reconstruction(client, runs, volume):
+def viewer_state(location: str) -> dict:
+    """The neuroglancer state in a viewer address (after ``#!``)."""
+    return json.loads(urllib.parse.unquote(location.split("#!", 1)[1]))
+
+
+def test_a_run_page_links_neuroglancer_on_each_ome_zarr_of_its_reconstruction(client, runs, volume):
     run_id = runs.full["run_id"]
     links = re.findall(r'class="viewer-link" href="([^"]+)"', client.get(f"/runs/{run_id}").text)
     assert links == [f"/runs/{run_id}/viewer/volume.ome.zarr"]
-    page = client.get(links[0]).text
-    assert f'data-zarr="/runs/{run_id}/zarr/volume.ome.zarr/"' in page
-    assert "zarrita.min.js" in page and "viewer.js" in page
-    assert client.get("/static/zarrita.min.js").status_code == 200  # vendored: nothing fetched elsewhere
+    opened = client.get(links[0])
+    assert opened.status_code == 302
+    page, _ = opened.headers["Location"].split("#!", 1)
+    assert page == "/static/neuroglancer/index.html"
+    state = viewer_state(opened.headers["Location"])
+    layer, = state["layers"]
+    # the Zarr through serve's own route, absolute (neuroglancer's zarr:// sources are)
+    assert layer["source"] == f"zarr://http://localhost/runs/{run_id}/zarr/volume.ome.zarr/"
+    assert layer["shaderControls"]["normalized"]["range"] == [-0.5, 1.5]  # the omero window's start, end
+    shape = json.loads((volume / "0" / ".zarray").read_text())["shape"]  # z, y, x
+    assert state["layout"] == "xy" and state["displayDimensions"] == ["x", "y", "z"]
+    assert state["position"] == [shape[2] // 2, shape[1] // 2, shape[0] // 2]
+    assert state["dimensions"]["z"] == [pytest.approx(1.3e-6), "m"]
     assert client.get(f"/runs/{run_id}/viewer/other.zarr").status_code == 404
     assert "viewer-link" not in client.get(f"/runs/{runs.failed['run_id']}").text
+
+
+def test_an_exports_viewer_shows_its_stored_range_and_a_zarr_without_axes_opens_as_it_is(client, runs, volume):
+    run_id = runs.full["run_id"]
+    write_ome_zarr(sorted(volume.parent.glob("recon_*.tiff")), volume.parent / "whole.ome.zarr", None,
+                   chunk=4, exports=["uint8"])
+    bare = volume.parent / "bare.zarr"
+    bare.mkdir()
+    (bare / ".zattrs").write_text("{}")
+    try:
+        export = viewer_state(client.get(f"/runs/{run_id}/viewer/volume_uint8.ome.zarr").headers["Location"])
+        assert export["layers"][0]["shaderControls"]["normalized"]["range"] == [0.0, 255.0]
+        assert export["dimensions"]["x"] == [1.0, ""]  # no pixel size: unit-less voxels
+        # neither axes nor window: the layer alone, neuroglancer chooses the rest
+        assert viewer_state(client.get(f"/runs/{run_id}/viewer/bare.zarr").headers["Location"]) == {
+            "layers": [{"type": "image", "source": f"zarr://http://localhost/runs/{run_id}/zarr/bare.zarr/",
+                        "name": "bare.zarr"}], "layout": "xy"}
+    finally:
+        for made in ("whole.ome.zarr", "volume_uint8.ome.zarr", "bare.zarr"):
+            shutil.rmtree(volume.parent / made)
+
+
+def test_the_vendored_neuroglancer_is_served_with_types_a_browser_runs(client):
+    index = client.get("/static/neuroglancer/index.html")
+    assert index.status_code == 200
+    scripts = re.findall(r'<script type="module"[^>]* src="\./([^"]+)"', index.text)
+    assert scripts, index.text
+    for name in scripts:  # a module script must come as JavaScript
+        assert client.get(f"/static/neuroglancer/{name}").mimetype == "text/javascript"
+    static = Path(tomocupy_gladier.web.__file__).parent / "static" / "neuroglancer"
+    wasm = sorted(p.name for p in (static / "assets").glob("*.wasm"))
+    assert wasm and all(client.get(f"/static/neuroglancer/assets/{n}").mimetype == "application/wasm" for n in wasm)
+    assert not list(static.rglob("*.map"))  # no source maps vendored
+    notice = (static / "NOTICE").read_text()
+    assert "neuroglancer 2.41.2" in notice and "Apache License" in (static / "LICENSE").read_text()
+
+
+def test_the_viewers_contrast_comes_from_the_zarrs_metadata():
+    window = {"omero": {"channels": [{"color": "FFFFFF", "window": {"min": 0, "max": 9, "start": 1.5, "end": 7}}]}}
+    assert contrast(window) == [1.5, 7.0]
+    export = {"multiscales": [{"metadata": {"scaling": {"low": -0.1, "high": 0.4, "stored_max": 255}}}]}
+    # an export keeps low..high as 0..stored_max: the range is in the stored values neuroglancer reads
+    assert contrast(export) == [0.0, 255.0]
+    assert contrast({"multiscales": [{"metadata": {}}]}) is None  # neuroglancer's own default
 
 
 def test_the_zarr_is_served_with_lengths_validators_304s_and_ranges(client, runs, volume):
@@ -227,7 +295,7 @@ def test_beyond_loopback_the_zarr_needs_the_token_as_every_page_does(runs, volum
     app = create_app(sources, host="0.0.0.0", token="s3cret").test_client()
     chunk = f"/runs/{runs.full['run_id']}/zarr/volume.ome.zarr/0/0/0/0"
     assert app.get(chunk).status_code == 401
-    assert app.get(f"/runs/{runs.full['run_id']}/viewer/volume.ome.zarr?token=s3cret").status_code == 200
+    assert app.get(f"/runs/{runs.full['run_id']}/viewer/volume.ome.zarr?token=s3cret").status_code == 302
     assert app.get(chunk).status_code == 200  # the viewer's reads carry the cookie its page set
     sources.runs.store.close()
 

@@ -7,8 +7,9 @@ refresh: ``/api/runs`` and ``/api/runs/<id>``. Images: ``/runs/<id>/previews/<na
 run's previews folder only), ``/runs/<id>/try-previews/<name>`` (an interactive run's try
 previews) and ``/published/<collection>/<path>`` (from the publication collection's local
 folder only). The volume viewer: ``/runs/<id>/viewer/<volume>`` (an OME-Zarr folder of the
-run's reconstruction folder), its files from ``/runs/<id>/zarr/<volume>/<key>`` (ETag,
-Last-Modified, 304s and Range requests). The choice: ``GET /runs/<id>/choose?option=<url_suffix>`` (the option URLs the
+run's reconstruction folder) redirects to the vendored neuroglancer with its state; the Zarr's
+files come from ``/runs/<id>/zarr/<volume>/<key>`` (ETag, Last-Modified, 304s and Range
+requests). The choice: ``GET /runs/<id>/choose?option=<url_suffix>`` (the option URLs the
 local "Wait For User Selection" provider hands out) asks to confirm; ``POST /runs/<id>/choose``
 makes it, with the page's CSRF token and from this server's own pages only.
 """
@@ -27,6 +28,7 @@ import secrets
 from flask import Flask, abort, jsonify, redirect, render_template, request, send_file, url_for
 
 from tomocupy_gladier.web import data
+from tomocupy_gladier.web.viewer import viewer_fragment, viewer_state
 from tomocupy_gladier.web.security import (
     TOKEN_COOKIE,
     TOKEN_HEADER,
@@ -160,12 +162,15 @@ def _add_volume_viewer(app: Flask, sources: Sources) -> None:
 
     @app.get("/runs/<run_id>/viewer/<volume>")
     def viewer_page(run_id: str, volume: str) -> Any:
+        """Neuroglancer (vendored) on the volume: a redirect to its page with the state in the fragment."""
         view = _run_view(sources, run_id)
-        if volume not in view.volumes:
+        folder = sources.runs.volumes_folder(run_id)
+        if volume not in view.volumes or folder is None:
             abort(404)
-        # the Zarr's root address: a key's route with the key taken off
-        zarr_url = url_for("zarr_part", run_id=run_id, volume=volume, name="zarr.json")[:-len("zarr.json")]
-        return render_template("viewer.html", view=view, volume=volume, zarr_url=zarr_url)
+        # the Zarr's root address, absolute (neuroglancer's zarr:// sources are): a key's route less the key
+        key_url = url_for("zarr_part", run_id=run_id, volume=volume, name="zarr.json", _external=True)
+        state = viewer_state(folder / volume, key_url[:-len("zarr.json")])
+        return redirect(url_for("static", filename="neuroglancer/index.html") + viewer_fragment(state))
 
     @app.get("/runs/<run_id>/zarr/<volume>/<path:name>")
     def zarr_part(run_id: str, volume: str, name: str) -> Any:
