@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
+import gc
 import math
 import os
 import pathlib
 import shutil
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -179,6 +181,21 @@ class _Writes:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+@contextlib.contextmanager
+def _collector_skipping_old_objects() -> Iterator[None]:
+    """zarr makes many short-lived objects a chunk, and each of the collector's full passes went
+    over every object imported before: a sixth of the step's CPU time (py-spy). Frozen, those are
+    skipped; new objects are still collected. Leaves alone a process that froze its own."""
+    ours = gc.get_freeze_count() == 0
+    if ours:
+        gc.freeze()
+    try:
+        yield
+    finally:
+        if ours:
+            gc.unfreeze()
+
+
 class _Sample:
     """Every ``step``-th voxel along z, y and x (at most about ``SAMPLE_LIMIT`` values), kept while
     the volume streams past: the whole volume's percentiles and range without a second pass."""
@@ -233,7 +250,7 @@ def write_ome_zarr(slices: Sequence[pathlib.Path], target: pathlib.Path, pixel_u
     writes = _Writes()
     # reused: a fresh buffer a stripe would cost a page fault per 4 KiB, as much as the read itself
     stripes = [np.empty((chunk, chunk, nx), dtype=dtype) for _ in range(writes.waiting + 1)]
-    try:
+    with _collector_skipping_old_objects(), contextlib.closing(writes):
         for z0 in range(0, nz, chunk):
             planes = [_Slice(path) for path in slices[z0:z0 + chunk]]
             depth = len(planes)
@@ -259,8 +276,6 @@ def write_ome_zarr(slices: Sequence[pathlib.Path], target: pathlib.Path, pixel_u
                     pyramid.push(1, level1[:filled])  # a full slab is written at once: the buffer is free again
                     filled = 0
         pyramid.finish()
-    finally:
-        writes.close()
     lowest, highest, low, high = sample.percentiles(percentiles)
     _add_window(target, lowest, highest, low, high)
     summary: dict[str, Any] = {"path": target.name, "ngff_version": "0.4", "dtype": dtype,
