@@ -1,16 +1,16 @@
 """Time to first slice and per z step in the volume viewer of ``serve`` (neuroglancer), in headless chromium.
 
 A synthetic volume (default 128 x 2048 x 2048 float32: the plane of ``bench_scale``'s
-reconstruction, 2048 x 2048, two rows of 64-deep chunks) is written by the pipeline's OME-Zarr
-writer (``compute.multiscale.write_ome_zarr``, 64^3 chunks) into the demo run's reconstruction
+reconstruction, 2048 x 2048, eight 16-deep slabs of chunks) is written by the pipeline's OME-Zarr
+writer (``compute.multiscale.write_ome_zarr``, its default 16 x 256 x 256 chunks) into the demo run's reconstruction
 folder and opened through the run's viewer link of ``serve`` over loopback, once for each
-``--zoom`` (1: the link's own view, 1 screen pixel a voxel; 4: four voxels a pixel, a coarser
-level), each in a fresh page. Prints the time from the navigation to neuroglancer's first
+``--zoom`` (0: the link's own view, the whole slice in view, a coarser level; 1: full
+resolution, 1 screen pixel a voxel), each in a fresh page. Prints the time from the navigation to neuroglancer's first
 complete slice (``viewer.isReady()``: every visible chunk loaded and on the GPU; goal: under
 1 s), the chunks read and when serve had answered the last, the z steps' times to the same
 state, and the time serve alone takes to send those chunks to Python. Chromium draws with SwiftShader (WebGL on the CPU), as the browser tests do.
 
-    python benchmarks/bench_viewer.py [--shape 128 2048 2048] [--steps 10] [--viewport 1280 900] [--zoom 1 4]
+    python benchmarks/bench_viewer.py [--shape 128 2048 2048] [--steps 10] [--viewport 1280 900] [--zoom 0 1]
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def write_synthetic_slices(shape: tuple[int, int, int], folder: Path, seed: int 
 
 def viewer_address(base: str, link: str, zoom: float) -> str:
     """Where the viewer ``link`` of ``serve`` redirects, its state's zoom set to ``zoom``
-    (screen pixels a voxel's size: 1 is the link's own, larger is farther out)."""
+    (voxels a screen pixel: 1 is full resolution, larger is farther out; 0 keeps the link's own,
+    the whole slice in view)."""
     import http.client
     import json
     import urllib.parse
@@ -99,7 +100,8 @@ def viewer_address(base: str, link: str, zoom: float) -> str:
     location = connection.getresponse().headers["Location"]
     connection.close()
     page, state = location.split("#!", 1)
-    changed = {**json.loads(urllib.parse.unquote(state)), "crossSectionScale": zoom}
+    opened = json.loads(urllib.parse.unquote(state))
+    changed = {**opened, "crossSectionScale": zoom or opened["crossSectionScale"]}
     return urllib.parse.urljoin(base, page) + viewer_fragment(changed)
 
 
@@ -124,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shape", type=int, nargs=3, default=[128, 2048, 2048])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--viewport", type=int, nargs=2, default=[1280, 900])
-    parser.add_argument("--zoom", type=float, nargs="+", default=[1.0, 4.0],
-                        help="the views to time: voxels a screen pixel (1: the link's view)")
+    parser.add_argument("--zoom", type=float, nargs="+", default=[0.0, 1.0],
+                        help="the views to time: voxels a screen pixel (0: the link's own view, "
+                        "the whole slice; 1: full resolution)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench_viewer_") as tmp:
         workdir = Path(tmp) / "demo"
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         summary = write_ome_zarr(slices, recon / "bench.ome.zarr", 1.0)
         written = sum(level["bytes"] for level in summary["levels"])
-        print(f"volume {' x '.join(map(str, args.shape))} float32, chunks {summary['chunk']}, "
+        print(f"volume {' x '.join(map(str, args.shape))} float32, chunks {summary['chunks']}, "
               f"{len(summary['levels'])} levels: {written / 1e6:.0f} MB written in "
               f"{time.perf_counter() - started:.1f} s; viewport {args.viewport[0]} x {args.viewport[1]}")
         sources = sources_for(load_config(workdir / "experiment.toml"))
@@ -177,8 +180,8 @@ def serve_alone(urls: list[str], connections: int = 8) -> None:
 
 def report(browser: Any, address: str, zoom: float, viewport: list[int], steps: int) -> list[str]:
     """Open ``address`` in a fresh page (nothing cached), time the first slice and ``steps``
-    steps down through z (the first one from the middle slice, the first of its 64-deep chunks,
-    into the next row of chunks); print the figures; return the chunk addresses first read."""
+    steps down through z (the first one from the middle slice, the first of its 16-deep slab of
+    chunks, into the next slab); print the figures; return the chunk addresses first read."""
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
     requests: list[str] = []
     finished: list[float] = []
@@ -196,7 +199,8 @@ def report(browser: Any, address: str, zoom: float, viewport: list[int], steps: 
     crossing = len(chunk_levels(requests, "bench.ome.zarr"))
     times += [z_step(page, "Comma") for _ in range(steps - 1)]
     page.close()
-    print(f"zoom {zoom:g} (voxels a screen pixel): first slice {first:.0f} ms after navigation "
+    view = "the link's own view (whole slice)" if not zoom else f"zoom {zoom:g} (voxels a screen pixel)"
+    print(f"{view}: first slice {first:.0f} ms after navigation "
           f"(goal: under 1000 ms), {len(levels)} chunks read (levels {', '.join(sorted(set(levels)))}), "
           f"the last answered by serve at about {served:.0f} ms")
     print(f"  z steps: the first (into the next row of chunks, {crossing} chunks read) {times[0]:.0f} ms; "

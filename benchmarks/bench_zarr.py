@@ -28,15 +28,17 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_engine import write_big_scan  # noqa: E402
+from tomocupy_gladier.compute.multiscale import DEFAULT_CHUNKS  # noqa: E402
 
 ZARR_STEP = """
 import json, pathlib, resource, sys, time
 from tomocupy_gladier.compute.multiscale import write_ome_zarr
 from tomocupy_gladier.compute.recon import sha256_of
-folder, chunk, exports = pathlib.Path(sys.argv[1]), int(sys.argv[2]), [e for e in sys.argv[3].split(",") if e]
+folder, exports = pathlib.Path(sys.argv[1]), [e for e in sys.argv[3].split(",") if e]
+chunks = [int(c) for c in sys.argv[2].split(",")]
 slices = sorted(folder.glob("recon_*.tiff"))
 started = time.perf_counter()
-summary = write_ome_zarr(slices, folder / "volume.ome.zarr", 1.0, chunk, exports)
+summary = write_ome_zarr(slices, folder / "volume.ome.zarr", 1.0, chunks, exports)
 summary["seconds"] = time.perf_counter() - started
 summary["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 started = time.perf_counter()
@@ -57,7 +59,7 @@ def main() -> None:
     ap.add_argument("--projections", type=int, default=750)
     ap.add_argument("--rows", type=int, default=64)
     ap.add_argument("--columns", type=int, default=1024)
-    ap.add_argument("--chunk", type=int, default=64)
+    ap.add_argument("--chunks", type=int, nargs=3, default=list(DEFAULT_CHUNKS), help="z y x")
     ap.add_argument("--exports", default="", help="comma-separated: uint8,uint16")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-zarr-") as tmp:
@@ -73,18 +75,18 @@ def main() -> None:
         engine_s, engine_rss = time.perf_counter() - started, child_rss_mib()
         [folder] = (Path(tmp) / "raw_rec").glob("*_rec")
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", ZARR_STEP, str(folder), str(a.chunk), a.exports],
+        done = subprocess.run([sys.executable, "-c", ZARR_STEP, str(folder), ",".join(map(str, a.chunks)), a.exports],
                               check=True, capture_output=True, text=True, cwd=ROOT,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
         zarr_wall = time.perf_counter() - started
         summary = json.loads(done.stdout.strip().splitlines()[-1])
-    slab = a.chunk * a.columns * a.columns * 4
+    slab = a.chunks[0] * a.columns * a.columns * 4
     print(f"volume {a.rows} x {a.columns} x {a.columns} float32 ({a.rows * a.columns ** 2 * 4 / 2**20:.0f} MiB) "
           f"from {a.projections} projections; {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
     print(f"reconstruction (tomocupy-cpu) {engine_s:8.1f} s   peak RSS {engine_rss:7.0f} MiB")
     print(f"OME-Zarr step                 {summary['seconds']:8.1f} s   ({zarr_wall:.1f} s with start-up; "
           f"{100 * summary['seconds'] / engine_s:.1f} % of the engine's time)")
-    print(f"OME-Zarr peak RSS             {summary['peak_rss_mib']:8.0f} MiB (a level-0 slab of {a.chunk} slices "
+    print(f"OME-Zarr peak RSS             {summary['peak_rss_mib']:8.0f} MiB (chunks {a.chunks}; a level-0 slab of {a.chunks[0]} slices "
           f"would be {slab / 2**20:.0f} MiB)")
     print(f"sha256 of its {summary['zarr_files']} files   {summary['sha256_seconds']:8.1f} s   (one thread; "
           "the manifest adds this for the Zarr, spread over the cores)")

@@ -116,6 +116,23 @@ def test_local_backend_needs_a_folder_for_the_return_collection(tmp_path: Path):
         load_config(path)
 
 
+@pytest.mark.parametrize("zarr, message", [
+    ("chunks = [16, 8, 256]", "[zarr] tomocupy.zarr: exports must be among ['uint8', 'uint16'], chunks three "
+     "even numbers [z, y, x] (z 2 to 512, y and x 16 to 2048)"),
+    ("chunks = [16, 255, 256]", "zarr.chunks.1: 255 is not a multiple of 2"),
+    ("chunks = [16, 256]", "zarr.chunks: [16, 256] is too short"),
+    ("chunk = 64", "zarr: unknown key(s) 'chunk'"),
+])
+def test_bad_ome_zarr_settings_are_refused_when_the_file_is_read(tmp_path: Path, zarr, message):
+    """Not first on the endpoint: the [zarr] section is held to the step's own rule (zarr_options)."""
+    path = tmp_path / "experiment.toml"
+    path.write_text(experiment_toml() + f"\n[zarr]\n{zarr}\n")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)
+    path.write_text(experiment_toml() + "\n[zarr]\nchunks = [64, 64, 64]\n")
+    assert load_config(path).zarr == {"chunks": [64, 64, 64]}
+
+
 def _with_compute(tmp_path: Path, compute: str, pbs: str = "") -> Path:
     text = experiment_toml().replace('executable = "tomocupy"\n', f'executable = "tomocupy"\n{compute}')
     text = text.replace('account = "TOMO"\n', f'account = "TOMO"\n{pbs}')

@@ -55,18 +55,20 @@ def volume() -> np.ndarray:
 
 def test_the_finest_level_is_the_slices_and_levels_halve_down_to_about_256_px(tmp_path, volume):
     slices = write_slices(tmp_path / "rec", volume)
-    summary = write_ome_zarr(slices, tmp_path / "rec" / "volume.ome.zarr", pixel_um=0.65, chunk=16)
+    summary = write_ome_zarr(slices, tmp_path / "rec" / "volume.ome.zarr", pixel_um=0.65, chunks=(4, 64, 32))
     target = tmp_path / "rec" / "volume.ome.zarr"
     assert np.array_equal(read_level(target, 0), volume)
     assert [level["shape"] for level in summary["levels"]] == [[20, 600, 520], [10, 300, 260], [5, 150, 130]]
     assert np.allclose(read_level(target, 1)[0, 0, 0], volume[:2, :2, :2].mean(), atol=1e-6)
     assert all(level["bytes"] > 0 for level in summary["levels"])
-    assert zarr.open_array(str(target / "0"), mode="r").chunks == (16, 16, 16)
+    assert zarr.open_array(str(target / "0"), mode="r").chunks == (4, 64, 32)
+    assert zarr.open_array(str(target / "2"), mode="r").chunks == (4, 64, 32)
+    assert summary["chunks"] == [4, 64, 32]
 
 
 def test_its_metadata_is_valid_ngff_0_4_with_the_pixel_size_as_scale(tmp_path, volume):
     target = tmp_path / "volume.ome.zarr"
-    write_ome_zarr(write_slices(tmp_path / "rec", volume[:4]), target, pixel_um=0.65, chunk=16)
+    write_ome_zarr(write_slices(tmp_path / "rec", volume[:4]), target, pixel_um=0.65, chunks=(16, 16, 16))
     zattrs = json.loads((target / ".zattrs").read_text())
     assert ngff_problems(zattrs) == []
     [multiscale] = Image.from_zarr(zarr.open_group(str(target), mode="r")).attributes.multiscales
@@ -89,7 +91,7 @@ def test_without_a_pixel_size_the_scale_has_no_unit(tmp_path, volume):
 def test_compact_copies_are_scaled_on_whole_volume_percentiles_that_map_back(tmp_path, volume):
     target = tmp_path / "volume.ome.zarr"
     summary = write_ome_zarr(write_slices(tmp_path / "rec", volume[:6]), target, pixel_um=1.0,
-                             chunk=16, exports=["uint8", "uint16"], percentiles=[1, 99])
+                             chunks=(16, 16, 16), exports=["uint8", "uint16"], percentiles=[1, 99])
     low, high = np.percentile(volume[:6], [1, 99])
     for export in summary["exports"]:
         copy = tmp_path / export_name(export["dtype"])
@@ -113,7 +115,7 @@ def test_the_window_is_the_whole_volumes_percentiles_from_a_sample_taken_while_s
     target = tmp_path / "volume.ome.zarr"
     with pytest.MonkeyPatch.context() as patch:  # 3.6 M voxels: sample one in 2 x 2 x 2
         patch.setattr("tomocupy_gladier.compute.multiscale.SAMPLE_LIMIT", 500_000)
-        summary = write_ome_zarr(write_slices(tmp_path / "rec", data), target, 1.0, chunk=16,
+        summary = write_ome_zarr(write_slices(tmp_path / "rec", data), target, 1.0, chunks=(16, 16, 16),
                                  percentiles=[0.5, 99.5])
     window = summary["window"]
     assert window["sample_step"] == 2
@@ -134,23 +136,23 @@ def test_the_window_is_the_whole_volumes_percentiles_from_a_sample_taken_while_s
 
 def test_a_nan_anywhere_in_the_volume_is_found_by_the_pass(tmp_path, volume):
     assert write_ome_zarr(write_slices(tmp_path / "ok", volume), tmp_path / "ok.ome.zarr", 1.0,
-                          chunk=16)["finite"] is True
+                          chunks=(16, 16, 16))["finite"] is True
     volume[13, 599, 1] = np.nan  # one voxel, in the last row of a slice
     assert write_ome_zarr(write_slices(tmp_path / "nan", volume), tmp_path / "nan.ome.zarr", 1.0,
-                          chunk=16)["finite"] is False
+                          chunks=(16, 16, 16))["finite"] is False
     volume[13, 599, 1] = np.inf
     one_level = write_ome_zarr(write_slices(tmp_path / "inf", volume[:, :200, :200]),
-                               tmp_path / "inf.ome.zarr", 1.0, chunk=16)
+                               tmp_path / "inf.ome.zarr", 1.0, chunks=(16, 16, 16))
     assert len(one_level["levels"]) == 1 and one_level["finite"] is True  # the inf is outside the crop
     volume[3, 150, 150] = -np.inf
     assert write_ome_zarr(write_slices(tmp_path / "inf2", volume[:, :200, :200]),
-                          tmp_path / "inf2.ome.zarr", 1.0, chunk=16)["finite"] is False
+                          tmp_path / "inf2.ome.zarr", 1.0, chunks=(16, 16, 16))["finite"] is False
 
 
 def test_a_slice_that_is_not_stored_in_one_piece_is_read_whole_with_the_same_result(tmp_path, volume):
     slices = write_slices(tmp_path / "rec", volume[:5])
     tifffile.imwrite(slices[2], volume[2], compression="zlib")  # not contiguous: read whole
-    write_ome_zarr(slices, tmp_path / "volume.ome.zarr", 1.0, chunk=16)
+    write_ome_zarr(slices, tmp_path / "volume.ome.zarr", 1.0, chunks=(16, 16, 16))
     assert np.array_equal(read_level(tmp_path / "volume.ome.zarr", 0), volume[:5])
 
 
@@ -164,7 +166,7 @@ def test_memory_stays_below_one_slab_on_a_tall_volume(tmp_path):
     try:
         with pytest.MonkeyPatch.context() as patch:  # the percentiles' sample (at most 16 MB) aside
             patch.setattr("tomocupy_gladier.compute.multiscale.SAMPLE_LIMIT", 100_000)
-            write_ome_zarr(slices, tmp_path / "volume.ome.zarr", pixel_um=1.0, chunk=16, exports=["uint8"])
+            write_ome_zarr(slices, tmp_path / "volume.ome.zarr", pixel_um=1.0, chunks=(16, 16, 16), exports=["uint8"])
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -174,8 +176,11 @@ def test_memory_stays_below_one_slab_on_a_tall_volume(tmp_path):
 
 @pytest.mark.parametrize("options, problem", [
     ({"exports": ["float16"]}, "exports must be among"),
-    ({"chunk": 4}, "chunk an even number from 8 to 512"),
-    ({"chunk": 33}, "chunk an even number from 8 to 512"),
+    ({"chunks": [16, 8, 256]}, r"chunks three even numbers \[z, y, x\] \(z 2 to 512, y and x 16 to 2048\)"),
+    ({"chunks": [15, 256, 256]}, "chunks three even numbers"),
+    ({"chunks": [1024, 256, 256]}, "chunks three even numbers"),
+    ({"chunks": [16, 256]}, "chunks three even numbers"),
+    ({"chunk": 64}, "unknown tomocupy.zarr setting"),
     ({"percentiles": [99, 1]}, "low < high"),
     ({"colour": True}, "unknown tomocupy.zarr setting"),
 ])
@@ -185,4 +190,5 @@ def test_bad_settings_are_refused_by_name(options, problem):
 
 
 def test_by_default_it_is_on_without_copies():
-    assert zarr_options(None) == {"enable": True, "chunk": 64, "exports": [], "percentiles": [0.1, 99.9]}
+    assert zarr_options(None) == {"enable": True, "chunks": [16, 256, 256], "exports": [],
+                                  "percentiles": [0.1, 99.9]}

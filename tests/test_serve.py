@@ -174,7 +174,7 @@ def volume(runs) -> Iterator[Path]:
     (the folder its input names), with the display window the writer records."""
     recon = Path(runs.full["details"]["output"]["MakePreviews"]["details"]["results"][0]["output"]["folder"]).parent
     target = recon / "volume.ome.zarr"
-    write_ome_zarr(sorted(recon.glob("recon_*.tiff")), target, 1.3, chunk=4)
+    write_ome_zarr(sorted(recon.glob("recon_*.tiff")), target, 1.3, chunks=(4, 4, 4))
     attrs = json.loads((target / ".zattrs").read_text())
     attrs["omero"] = {"channels": [{"color": "FFFFFF", "window": {"min": -1.0, "max": 2.0, "start": -0.5, "end": 1.5}}]}
     (target / ".zattrs").write_text(json.dumps(attrs))
@@ -211,7 +211,7 @@ def test_a_run_page_links_neuroglancer_on_each_ome_zarr_of_its_reconstruction(cl
 def test_an_exports_viewer_shows_its_stored_range_and_a_zarr_without_axes_opens_as_it_is(client, runs, volume):
     run_id = runs.full["run_id"]
     write_ome_zarr(sorted(volume.parent.glob("recon_*.tiff")), volume.parent / "whole.ome.zarr", None,
-                   chunk=4, exports=["uint8"])
+                   chunks=(4, 4, 4), exports=["uint8"])
     bare = volume.parent / "bare.zarr"
     bare.mkdir()
     (bare / ".zattrs").write_text("{}")

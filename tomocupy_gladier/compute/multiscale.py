@@ -1,7 +1,7 @@
 """The multiscale OME-Zarr of a full reconstruction and its compact (uint8/uint16) exports.
 
-Written on the endpoint in one streaming pass: the finest level a stripe (``chunk`` slices x
-``chunk`` rows) at a time, the coarser ones a slab at a time, so memory is bounded by level 1's
+Written on the endpoint in one streaming pass: the finest level a stripe (a chunk's depth of
+slices x a chunk's height of rows) at a time, the coarser ones a slab at a time, so memory is bounded by level 1's
 slab (a quarter of a finest-level slab), never the volume. The same pass takes the display
 window's percentiles from a sample and finds any NaN or inf (they reach the coarsest level). The format is OME-NGFF 0.4 (Zarr v2 arrays), the version neuroglancer and vizarr
 read; the metadata is built and validated by ome-zarr-models and the arrays written by zarr.
@@ -23,7 +23,9 @@ import numpy as np
 
 ZARR_NAME = "volume.ome.zarr"
 EXPORT_DTYPES = ("uint8", "uint16")
-DEFAULT_CHUNK = 64  # cubic chunks: as cheap to slice through z as through x or y
+# z-slabs of tiles: a view of a slice reads 16 slices' worth (cubes of 64 read 64), a z step
+# inside the slab reads nothing new, and there are a sixteenth as many files as 64^3 chunks
+DEFAULT_CHUNKS = (16, 256, 256)
 DEFAULT_PERCENTILES = (0.1, 99.9)
 SMALLEST = 256  # levels halve until the largest side of a slice is at most this
 SAMPLE_LIMIT = 4_000_000  # voxels sampled for the percentiles (16 MB): all of a smaller volume
@@ -57,7 +59,7 @@ def halve(block: np.ndarray) -> np.ndarray:
     return pairs.astype(block.dtype, copy=False)
 
 
-def _create(target: pathlib.Path, shapes: list[tuple[int, ...]], dtype: str, chunk: int,
+def _create(target: pathlib.Path, shapes: list[tuple[int, ...]], dtype: str, chunks: Sequence[int],
             pixel_um: float | None, name: str, metadata: dict[str, Any] | None) -> list[Any]:
     """The image group's NGFF 0.4 metadata and its empty arrays; returns the arrays."""
     import numcodecs
@@ -70,7 +72,7 @@ def _create(target: pathlib.Path, shapes: list[tuple[int, ...]], dtype: str, chu
     size = float(pixel_um or 1.0)
     # bit shuffle: on tomocupy-cpu volumes 0.57 of the size at about twice byte shuffle's speed
     compressor = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.BITSHUFFLE)
-    specs: list[Any] = [ArraySpec(shape=shape, chunks=tuple(min(chunk, s) for s in shape), dtype=dtype,
+    specs: list[Any] = [ArraySpec(shape=shape, chunks=tuple(min(c, s) for c, s in zip(chunks, shape)), dtype=dtype,
                        fill_value=0, order="C", filters=None, dimension_separator="/",
                        compressor=compressor.get_config(), attributes={})
              for shape in shapes]
@@ -94,8 +96,8 @@ class _Pyramid:
     """Levels 1 and coarser filled slab by slab: each full slab of a level is written, halved and
     passed on (level 0 is written in stripes by ``write_ome_zarr`` and never held whole)."""
 
-    def __init__(self, arrays: list[Any], chunk: int) -> None:
-        self.arrays, self.chunk = arrays, chunk
+    def __init__(self, arrays: list[Any], depth: int) -> None:
+        self.arrays, self.depth = arrays, depth
         self.pending: list[list[np.ndarray]] = [[] for _ in arrays]
         self.written = [0 for _ in arrays]
         self.finite = True  # so far, every slab of the coarsest level written was finite
@@ -107,7 +109,7 @@ class _Pyramid:
 
     def push(self, level: int, block: np.ndarray) -> None:
         self.pending[level].append(block)
-        if sum(b.shape[0] for b in self.pending[level]) >= self.chunk:
+        if sum(b.shape[0] for b in self.pending[level]) >= self.depth:
             self._flush(level)
 
     def _flush(self, level: int) -> None:
@@ -219,14 +221,15 @@ class _Sample:
 
 
 def write_ome_zarr(slices: Sequence[pathlib.Path], target: pathlib.Path, pixel_um: float | None,
-                   chunk: int = DEFAULT_CHUNK, exports: Sequence[str] = (),
+                   chunks: Sequence[int] = DEFAULT_CHUNKS, exports: Sequence[str] = (),
                    percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> dict[str, Any]:
     """Write the TIFF ``slices`` (z order) as a multiscale OME-Zarr at ``target``.
 
-    Levels are chunked ``chunk``\\ :sup:`3` and halve down to about 256 px; the scale is
+    Levels are chunked ``chunks`` (z, y, x) and halve down to about 256 px; the scale is
     ``pixel_um`` microns a voxel at the finest level (none: unit-less 1). The finest level is
-    read and written a stripe of ``chunk`` slices x ``chunk`` rows at a time; memory is bounded by
-    one chunk-deep slab of level 1 (a quarter of a level-0 slab), never the volume. The whole
+    read and written a stripe of a chunk's depth of slices x a chunk's height of rows at a time;
+    memory is bounded by one chunk-deep slab of level 1 (a quarter of a level-0 slab), never the
+    volume. The whole
     volume's ``percentiles`` (from a strided sample) are its display window (``omero``);
     ``exports``: compact copies (``uint8``/``uint16``) beside it, scaled between them, the
     scaling in each copy's metadata and in the summary returned. ``finite`` in the summary says
@@ -240,28 +243,28 @@ def write_ome_zarr(slices: Sequence[pathlib.Path], target: pathlib.Path, pixel_u
     shape = (len(slices),) + tuple(int(s) for s in first.shape)
     dtype = np.dtype(first.dtype).name
     shapes = level_shapes(shape)
-    arrays = _create(target, shapes, dtype, chunk, pixel_um, target.name, {"method": DOWNSAMPLING})
-    pyramid = _Pyramid(arrays, chunk)
+    depth, height = (int(c) for c in chunks[:2])
+    arrays = _create(target, shapes, dtype, chunks, pixel_um, target.name, {"method": DOWNSAMPLING})
+    pyramid = _Pyramid(arrays, depth)
     sample = _Sample(shape)
     nz, ny, nx = shape
     # level 1's slab: filled by two level-0 slabs, then written and halved by the pyramid
-    level1 = np.empty((chunk,) + shapes[1][1:], dtype=dtype) if len(shapes) > 1 else None
+    level1 = np.empty((depth,) + shapes[1][1:], dtype=dtype) if len(shapes) > 1 else None
     filled = 0
     writes = _Writes()
     # reused: a fresh buffer a stripe would cost a page fault per 4 KiB, as much as the read itself
-    stripes = [np.empty((chunk, chunk, nx), dtype=dtype) for _ in range(writes.waiting + 1)]
+    stripes = [np.empty((depth, height, nx), dtype=dtype) for _ in range(writes.waiting + 1)]
     with _collector_skipping_old_objects(), contextlib.closing(writes):
-        for z0 in range(0, nz, chunk):
-            planes = [_Slice(path) for path in slices[z0:z0 + chunk]]
-            depth = len(planes)
+        for z0 in range(0, nz, depth):
+            planes = [_Slice(path) for path in slices[z0:z0 + depth]]
             try:
-                for y0 in range(0, ny, chunk):
-                    rows = min(chunk, ny - y0)
+                for y0 in range(0, ny, height):
+                    rows = min(height, ny - y0)
                     stripes.append(stripes.pop(0))  # the oldest: its write is done (``waiting`` < len)
-                    block = stripes[-1][:depth, :rows]
+                    block = stripes[-1][:len(planes), :rows]
                     for i, plane in enumerate(planes):
                         plane.read_rows(y0, block[i])
-                    writes.write(arrays[0], (slice(z0, z0 + depth), slice(y0, y0 + rows)), block)
+                    writes.write(arrays[0], (slice(z0, z0 + len(planes)), slice(y0, y0 + rows)), block)
                     sample.add(block, z0, y0)
                     pyramid.check(0, block)
                     if level1 is not None:
@@ -271,21 +274,21 @@ def write_ome_zarr(slices: Sequence[pathlib.Path], target: pathlib.Path, pixel_u
                 for plane in planes:
                     plane.close()
             if level1 is not None:
-                filled += (depth + 1) // 2
-                if filled == chunk or z0 + chunk >= nz:
+                filled += (len(planes) + 1) // 2
+                if filled == depth or z0 + depth >= nz:
                     pyramid.push(1, level1[:filled])  # a full slab is written at once: the buffer is free again
                     filled = 0
         pyramid.finish()
     lowest, highest, low, high = sample.percentiles(percentiles)
     _add_window(target, lowest, highest, low, high)
     summary: dict[str, Any] = {"path": target.name, "ngff_version": "0.4", "dtype": dtype,
-                               "chunk": [min(chunk, s) for s in shape], "pixel_size_um": pixel_um,
+                               "chunks": [min(int(c), s) for c, s in zip(chunks, shape)], "pixel_size_um": pixel_um,
                                "finite": pyramid.finite,
                                "window": {"min": lowest, "max": highest, "start": low, "end": high,
                                           "percentiles": list(percentiles), "sample_step": sample.step},
                                "levels": _level_facts(target, shapes)}
     if exports:
-        summary["exports"] = [write_export(arrays, target.parent / export_name(d), d, chunk, pixel_um,
+        summary["exports"] = [write_export(arrays, target.parent / export_name(d), d, chunks, pixel_um,
                                            low, high, percentiles) for d in exports]
     return summary
 
@@ -325,7 +328,7 @@ def scaled(block: np.ndarray, dtype: str, low: float, high: float) -> np.ndarray
     return out.astype(dtype)
 
 
-def write_export(arrays: list[Any], target: pathlib.Path, dtype: str, chunk: int,
+def write_export(arrays: list[Any], target: pathlib.Path, dtype: str, chunks: Sequence[int],
                  pixel_um: float | None, low: float, high: float,
                  percentiles: Sequence[float]) -> dict[str, Any]:
     """A ``dtype`` copy of every level of ``arrays`` at ``target``, slab by slab."""
@@ -335,12 +338,13 @@ def write_export(arrays: list[Any], target: pathlib.Path, dtype: str, chunk: int
     scaling = {"dtype": dtype, "low": low, "high": high, "percentiles": list(percentiles),
                "stored_max": top, "to_value": f"value = low + stored * (high - low) / {top}"}
     shapes = [tuple(a.shape) for a in arrays]
-    copies = _create(target, shapes, dtype, chunk, pixel_um, target.name,
+    copies = _create(target, shapes, dtype, chunks, pixel_um, target.name,
                      {"method": DOWNSAMPLING, "scaling": scaling})
-    for source, copy in zip(arrays, copies):  # a stripe of chunk x chunk x columns at a time
-        for z0 in range(0, source.shape[0], chunk):
-            for y0 in range(0, source.shape[1], chunk):
-                part = (slice(z0, z0 + chunk), slice(y0, y0 + chunk))
+    depth, height = (int(c) for c in chunks[:2])
+    for source, copy in zip(arrays, copies):  # a stripe of a chunk's depth and height at a time
+        for z0 in range(0, source.shape[0], depth):
+            for y0 in range(0, source.shape[1], height):
+                part = (slice(z0, z0 + depth), slice(y0, y0 + height))
                 copy[part] = scaled(np.asarray(source[part]), dtype, low, high)
     return {"path": target.name, **scaling, "levels": _level_facts(target, shapes)}
 
@@ -365,18 +369,20 @@ def pixel_size_um(params: dict, scan: pathlib.Path) -> float | None:
 def zarr_options(options: dict | None) -> dict[str, Any]:
     """The ``tomocupy.zarr`` settings with their defaults; refuses unknown or bad ones."""
     given = dict(options or {})
-    unknown = sorted(set(given) - {"enable", "chunk", "exports", "percentiles"})
+    unknown = sorted(set(given) - {"enable", "chunks", "exports", "percentiles"})
     if unknown:
-        raise ValueError(f"unknown tomocupy.zarr setting(s) {unknown}; allowed: enable, chunk, "
+        raise ValueError(f"unknown tomocupy.zarr setting(s) {unknown}; allowed: enable, chunks, "
                          "exports, percentiles")
-    chunk = int(given.get("chunk") or DEFAULT_CHUNK)
+    chunks = [int(c) for c in given.get("chunks") or DEFAULT_CHUNKS]
     exports = [str(d) for d in given.get("exports") or []]
     percentiles = [float(p) for p in given.get("percentiles") or DEFAULT_PERCENTILES]
-    if (any(d not in EXPORT_DTYPES for d in exports) or not 8 <= chunk <= 512 or chunk % 2
+    if (any(d not in EXPORT_DTYPES for d in exports) or len(chunks) != 3 or any(c % 2 for c in chunks)
+            or not 2 <= chunks[0] <= 512 or not all(16 <= c <= 2048 for c in chunks[1:])
             or len(percentiles) != 2 or not 0 <= percentiles[0] < percentiles[1] <= 100):
-        raise ValueError(f"tomocupy.zarr: exports must be among {list(EXPORT_DTYPES)}, chunk an even number from 8 to 512, "
-                         f"percentiles two numbers 0 <= low < high <= 100 (got {given})")
-    settings: dict[str, Any] = {"enable": bool(given.get("enable", True)), "chunk": chunk,
+        raise ValueError(f"tomocupy.zarr: exports must be among {list(EXPORT_DTYPES)}, chunks three even "
+                         "numbers [z, y, x] (z 2 to 512, y and x 16 to 2048), percentiles two numbers "
+                         f"0 <= low < high <= 100 (got {given})")
+    settings: dict[str, Any] = {"enable": bool(given.get("enable", True)), "chunks": chunks,
                                 "exports": exports, "percentiles": percentiles}
     return settings
 

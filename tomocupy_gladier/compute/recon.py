@@ -196,7 +196,7 @@ def multiscale_copy(staged: pathlib.Path, expected: Expected, settings: dict, pa
     started = time.time()
     slices = sorted(staged / name for name in expected.names)
     summary = write_ome_zarr(slices, staged / ZARR_NAME, pixel_size_um(params, scan),
-                             settings["chunk"], settings["exports"], settings["percentiles"])
+                             settings["chunks"], settings["exports"], settings["percentiles"])
     summary["seconds"] = round(time.time() - started, 3)
     return summary
 

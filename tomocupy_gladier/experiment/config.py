@@ -19,6 +19,7 @@ from tomocupy_gladier.backends import BACKEND_NAMES, backend_named, configured_n
 from tomocupy_gladier.errors import ConfigError
 from tomocupy_gladier.experiment.options import recon_schema
 from tomocupy_gladier.experiment.collection_paths import Collection
+from tomocupy_gladier.compute.multiscale import zarr_options
 from tomocupy_gladier.experiment.schema import ZARR_SCHEMA, uuid_field
 from tomocupy_gladier.experiment.limits import RECON_WAIT_TIME, TIME_MARGIN, TRANSFER_WAIT_TIME
 from tomocupy_gladier.experiment.validation import describe_error, leaf_errors
@@ -341,6 +342,10 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
     problems = sorted({describe_error(e) for e in leaf_errors(validator.iter_errors(raw))})
     if problems:
         raise ConfigError(f"{path}: " + ("\n  ".join([""] + problems) if len(problems) > 1 else problems[0]))
+    try:  # the endpoint's own rule for the OME-Zarr settings, so a bad one stops here, not on Polaris
+        zarr_options(raw.get("zarr"))
+    except ValueError as exc:
+        raise ConfigError(f"{path}: [zarr] {exc}") from None
 
     base = path.parent
     backend = configured_name(raw)

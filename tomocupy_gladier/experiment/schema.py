@@ -12,7 +12,7 @@ import copy
 from typing import Any, Mapping, TypedDict
 
 from tomocupy_gladier.compute import VERSION_FIELD
-from tomocupy_gladier.compute.multiscale import DEFAULT_CHUNK, DEFAULT_PERCENTILES, EXPORT_DTYPES
+from tomocupy_gladier.compute.multiscale import DEFAULT_CHUNKS, DEFAULT_PERCENTILES, EXPORT_DTYPES
 from tomocupy_gladier.redaction import PRIVATE_PREFIX
 
 PRIVATE_FIELDS = f"^{PRIVATE_PREFIX}"  # top-level input fields Flows keeps out of sight
@@ -175,9 +175,12 @@ ZARR_SCHEMA: dict[str, Any] = {  # the [zarr] section and the flow input's tomoc
     "type": "object",
     "properties": {
         "enable": {"title": "Write the OME-Zarr", "type": "boolean", "default": True},
-        "chunk": {"title": "Chunk side (px)", "description": "Cubic chunks (an even side); the step "
-                  "reads this many slices at a time.", "type": "integer", "minimum": 8, "maximum": 512,
-                  "multipleOf": 2, "default": DEFAULT_CHUNK},
+        "chunks": {"title": "Chunk shape (z, y, x px)", "description": "Slabs of tiles: a viewer reads a "
+                   "chunk's depth of slices to show one; the step reads that many slices at a time. "
+                   "Even numbers; z 2 to 512, y and x 16 to 2048.", "type": "array", "minItems": 3,
+                   "maxItems": 3, "items": {"title": "Pixels (z, then y, then x)", "type": "integer",
+                                            "minimum": 2, "maximum": 2048, "multipleOf": 2},
+                   "default": list(DEFAULT_CHUNKS)},
         "exports": {"title": "Compact copies", "description": "uint8 and/or uint16 copies of every "
                     "level (volume_uint8.ome.zarr ...), scaled between the whole volume's percentiles.",
                     "type": "array", "uniqueItems": True,

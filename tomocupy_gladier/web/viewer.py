@@ -12,6 +12,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+FIT_PIXELS = 800  # the slice's longer side fits this many screen pixels when the viewer opens
 # NGFF axis units neuroglancer is given in metres (its state's unit); others stay unit-less
 _METRES = {"micrometer": 1e-6, "nanometer": 1e-9, "millimeter": 1e-3, "meter": 1.0}
 
@@ -42,8 +43,9 @@ def contrast(attrs: dict[str, Any]) -> list[float] | None:
 
 def viewer_state(volume: Path, source: str) -> dict[str, Any]:
     """Neuroglancer's state for the OME-Zarr folder ``volume`` read from the absolute ``source``
-    URL: one x-y panel at 1 screen pixel a voxel through the middle voxel (without x, y and z
-    axes in the metadata: neuroglancer's own axes and place)."""
+    URL: one x-y panel through the middle voxel, the whole slice in view (1 screen pixel a voxel
+    for a slice up to 800 px); without x, y and z axes in the metadata, neuroglancer's own axes
+    and place."""
     attrs = _json(volume / ".zattrs")
     layer: dict[str, Any] = {"type": "image", "source": f"zarr://{source}", "name": volume.name}
     shown = contrast(attrs)
@@ -65,8 +67,10 @@ def viewer_state(volume: Path, source: str) -> dict[str, Any]:
     state["dimensions"] = {name: [scales[i] * m, "m"] if m else [scales[i], ""]
                            for name, i, m in zip("xyz", where, metres)}
     # the middle voxel's centre: OME-NGFF (and neuroglancer) put a voxel's centre at its index
+    # the whole slice in view (at most 1 voxel a screen pixel): a large one opens on a coarser level
+    fit = max(1.0, round(max(shape[where[0]], shape[where[1]]) / FIT_PIXELS, 2))
     state.update(displayDimensions=["x", "y", "z"], position=[shape[i] // 2 for i in where],
-                 crossSectionScale=1, projectionScale=2 * max(shape))
+                 crossSectionScale=fit, projectionScale=2 * max(shape))
     return state
 
 
