@@ -54,6 +54,10 @@ class CheckError(Exception):
 # ---------------------------------------------------------------------------- helpers
 
 
+
+def _hms(seconds: int) -> tuple[int, int, int]:
+    return seconds // 3600, seconds % 3600 // 60, seconds % 60
+
 def engine_program(engine: str) -> list[str]:
     """The command that runs ``engine``; ``tomocupy-cpu`` is this checkout's engine module."""
     if engine == CPU_ENGINE:
@@ -333,8 +337,10 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
     raw = {
         "experiment": {"name": "gpu-check", "backend": "local"},
         "facility": {"collection": FACILITY, "path": "/" + scan.parent.name},
+        # a job of timeout + 10 min: tomocupy's limit < walltime - 5 min <= the step's wait
         "compute": {"endpoint": ENDPOINT, "executable": program, "timeout": timeout,
-                    "wait_time": int(timeout) + 600, "env": {"PYTHONPATH": engine_env()["PYTHONPATH"]}},
+                    "wait_time": int(timeout) + 600, "env": {"PYTHONPATH": engine_env()["PYTHONPATH"]},
+                    "pbs": {"walltime": "{:02d}:{:02d}:{:02d}".format(*_hms(int(timeout) + 600))}},
         # the collection's root holds the scan's folder and the output folder
         "local": {"state_dir": "state", "collections": {FACILITY: str(work)}},
     }

@@ -37,7 +37,7 @@ def test_dry_run_prints_the_validated_input_with_cli_parameters(experiment: Path
     result = invoke("run", "scan1.h5", "--config", str(experiment), "--dry-run", "--full",
                     "--binning", "1", "--no-minus-log", "--fbp-filter", "shepp")
     assert result.exit_code == 0, result.output
-    recon = json.loads(result.output)["input"]["recon"]
+    recon = json.loads(result.stdout)["input"]["recon"]
     assert recon == {"rotation-axis": 256.5, "binning": 1, "minus-log": False, "fbp-filter": "shepp",
                      "reconstruction-type": "full", "command": "recon"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path, PurePosixPath
 
@@ -9,6 +10,7 @@ import pytest
 
 from tomocupy_gladier.experiment.config import load_config
 from tomocupy_gladier.errors import ConfigError
+from tomocupy_gladier.experiment.limits import TIME_MARGIN, time_budget
 
 from tests.conftest import FACILITY, experiment_toml
 
@@ -141,19 +143,41 @@ def _with_compute(tmp_path: Path, compute: str, pbs: str = "") -> Path:
     return path
 
 
-def test_time_limits_nest_inside_the_walltime(tmp_path: Path):
-    """PBS walltime > the step's wait > tomocupy's timeout, 5 minutes apart when derived."""
+def test_time_limits_hold_to_the_walltime(tmp_path: Path):
+    """timeout < walltime - 300 s <= the step's WaitTime: derived from the walltime when left out,
+    and by default they fit ALCF's debug queue (at most 1 h: ALCF's "Running Jobs on Polaris",
+    argonne-lcf/user-guides docs/polaris/running-jobs/index.md, queue table)."""
     config = load_config(_with_compute(tmp_path, "", 'walltime = "01:00:00"\n'))
-    assert (config.wait_time, config.timeout) == (3300, 3000.0)
-    config = load_config(_with_compute(tmp_path, "wait_time = 1800\n"))
-    assert (config.wait_time, config.timeout) == (1800, 1500.0)
+    assert (config.timeout, config.wait_time) == (3000.0, 3300 + 3600)
+    config = load_config(_with_compute(tmp_path, "", 'walltime = "02:00:00"\n'))
+    assert (config.timeout, config.wait_time) == (6600.0, 6900 + 3600)
+    config = load_config(_with_compute(tmp_path, "wait_time = 3300\ntimeout = 3299\n"))
+    assert (config.timeout, config.wait_time) == (3299.0, 3300)
+    default = time_budget()
+    assert default.walltime == 3600 and default.timeout < default.walltime - TIME_MARGIN <= default.wait_time
 
 
-@pytest.mark.parametrize("compute, pbs, message", [
-    ("wait_time = 7200\n", 'walltime = "00:30:00"\n', "walltime 00:30:00 (1800 s) must be longer than"),
-    ("timeout = 7200\nwait_time = 3600\n", "", "timeout (7200 s) must be shorter than wait_time (3600 s)"),
-    ("", 'walltime = "00:05:00"\n', "leave no time to reconstruct"),
+def test_the_flow_schema_defaults_hold_together():
+    """The web form's defaults (timeout, walltime) and the exported definition's WaitTime come from
+    the same budget: the old 6900 s timeout against a 01:00:00 walltime was PBS killing the job."""
+    flows = Path(__file__).parents[1] / "flows"
+    block = json.loads((flows / "tomocupy.schema.json").read_text())["properties"]["input"]["properties"]
+    timeout = block["tomocupy"]["properties"]["timeout"]["default"]
+    walltime = block["tomocupy_endpoint_config"]["properties"]["walltime"]["default"]
+    definition = json.loads((flows / "tomocupy.definition.json").read_text())
+    budget = time_budget(walltime, timeout, definition["States"]["TomocupyRecon"]["WaitTime"])
+    assert budget.timeout < budget.walltime - TIME_MARGIN <= budget.wait_time
+
+
+@pytest.mark.parametrize("compute, pbs", [
+    ("wait_time = 1800\n", 'walltime = "01:00:00"\n'),      # Flows gives up while the job still runs
+    ("timeout = 3400\n", 'walltime = "01:00:00"\n'),        # PBS kills the job before tomocupy's limit
+    ("timeout = 3300\n", 'walltime = "01:00:00"\n'),        # ...or leaves no time after it
+    ("", 'walltime = "00:05:00"\n'),                        # no time to reconstruct at all
 ])
-def test_incoherent_time_limits_are_refused(tmp_path: Path, compute, pbs, message):
-    with pytest.raises(ConfigError, match=re.escape(message)):
+def test_incoherent_time_limits_are_refused_naming_the_three_values(tmp_path: Path, compute, pbs):
+    with pytest.raises(ConfigError) as caught:
         load_config(_with_compute(tmp_path, compute, pbs))
+    message = str(caught.value)
+    assert "the time limits do not nest" in message
+    assert re.search(r"timeout [0-9.-]+ s, walltime [0-9:]+ \([0-9]+ s\), wait_time [0-9]+ s", message)

@@ -51,7 +51,7 @@ def test_demo_runs_the_flow_end_to_end_and_leaves_a_template(tmp_path: Path):
     dry = CliRunner().invoke(main, ["run", "demo_scan_0001.h5", "--config", str(workdir / "experiment.toml"),
                                     "--try", "--dry-run"], catch_exceptions=False)
     assert dry.exit_code == 0, dry.output
-    assert json.loads(dry.output)["input"]["recon"]["reconstruction-type"] == "try"
+    assert json.loads(dry.stdout)["input"]["recon"]["reconstruction-type"] == "try"
 
 
 def test_the_template_is_commented_for_a_new_user(tmp_path: Path):

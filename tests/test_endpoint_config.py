@@ -151,8 +151,11 @@ def test_defaults_render_to_a_valid_user_endpoint_config(gce: dict[str, Any]) ->
     assert isinstance(provider.launcher, MpiExecLauncher)
     assert provider.launcher.bind_cmd == "--cpu-bind"
     assert provider.launcher.overrides == "--depth=64 --ppn 1"
+    # ALCF's Parsl page (docs/polaris/workflows/parsl.md): `module use /soft/modulefiles`, then
+    # `module load conda`
     assert provider.worker_init.splitlines() == [
-        "export TMPDIR=/tmp", "module load conda", "conda activate /eagle/TomoProj/envs/tomocupy"]
+        "export TMPDIR=/tmp", "module use /soft/modulefiles", "module load conda",
+        "conda activate /eagle/TomoProj/envs/tomocupy"]
     assert config.idle_heartbeats_soft == 10
 
 
@@ -203,6 +206,17 @@ def test_per_run_config_sets_queue_account_walltime_nodes(gce: dict[str, Any]) -
         "debug", "TomoProj", "00:20:00", 1)
 
 
+def test_a_warm_block_is_kept_by_the_user_endpoint(gce: dict[str, Any]) -> None:
+    """min_blocks jobs stay while nothing runs; the user endpoint then stops on no idle count
+    (globus-compute ``endpoint/config/config.py``: ``idle_heartbeats_soft`` 0 = never), or it
+    would take the warm job with it after five idle minutes."""
+    config = gce["load"](SETTINGS, {"min_blocks": 1, "max_idletime": 3600})
+    provider = config.engine.executor.provider
+    assert (provider.min_blocks, provider.max_blocks) == (1, 1)
+    assert config.engine._job_status_kwargs["max_idletime"] == 3600
+    assert config.idle_heartbeats_soft == 0
+
+
 def test_pbs_job_script(gce: dict[str, Any], tmp_path: Path) -> None:
     config = gce["load"](SETTINGS, {"queue": "prod", "nodes": 2, "walltime": "00:45:00"})
     script, qsub = _submit_script(config, tmp_path)
@@ -211,7 +225,8 @@ def test_pbs_job_script(gce: dict[str, Any], tmp_path: Path) -> None:
     assert "#PBS -l select=2:ncpus=32:ngpus=4" in lines
     assert "#PBS -l filesystems=home:eagle" in lines
     assert "conda activate /eagle/TomoProj/envs/tomocupy" in lines
-    assert lines.index("module load conda") < lines.index("conda activate /eagle/TomoProj/envs/tomocupy")
+    assert (lines.index("module use /soft/modulefiles") < lines.index("module load conda")
+            < lines.index("conda activate /eagle/TomoProj/envs/tomocupy"))
     assert "mpiexec" in script and "--ppn 1" in script and "--cpu-bind" in script
     assert qsub.startswith("qsub ") and " -q prod" in qsub and " -A TomoProj" in qsub
 
@@ -252,15 +267,15 @@ def test_endpoint_schema_rejects_bad_per_run_values(gce: dict[str, Any], bad: di
 
 
 def test_flow_schema_and_endpoint_schema_agree() -> None:
+    """The flow input takes every key of the template's schema (and ALCF's options besides)."""
     flow = RECON_PROPERTIES["tomocupy_endpoint_config"]
     endpoint = user_config_schema()
-    assert set(flow["properties"]) == set(endpoint["properties"]) == set(PER_RUN_KEYS)
+    assert set(endpoint["properties"]) == set(PER_RUN_KEYS) <= set(flow["properties"])
     assert flow["properties"]["walltime"]["pattern"] == endpoint["properties"]["walltime"]["pattern"]
     assert flow["properties"]["nodes"]["maximum"] == endpoint["properties"]["nodes"]["maximum"]
     defaults = PolarisEndpointSettings(account="x")
     assert flow["properties"]["queue"]["default"] == defaults.queue
     assert flow["properties"]["walltime"]["default"] == defaults.walltime
-    assert flow["properties"]["nodes"]["default"] == defaults.nodes
 
 
 # --- settings validation ----------------------------------------------------------------

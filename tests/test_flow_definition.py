@@ -42,7 +42,8 @@ def test_reconstruction_runs_on_compute_v3_and_fails_the_flow_when_it_fails(defi
     state = definition["States"]["TomocupyRecon"]
     assert state["ActionUrl"] == "https://compute.actions.globus.org/v3"
     assert state["ExceptionOnActionFailure"] is True
-    assert state["WaitTime"] == RECON_WAIT_TIME >= 2 * 3600
+    # the walltime's usable time (55 min of the debug queue's hour) and an hour in the queue
+    assert state["WaitTime"] == RECON_WAIT_TIME == 3300 + 3600
     params = state["Parameters"]
     assert params["endpoint_id.$"] == "$.input.compute_endpoint"
     assert params["user_endpoint_config.$"] == "$.input.tomocupy_endpoint_config"
@@ -85,11 +86,33 @@ def test_previews_and_metadata_get_the_reconstruction_result_and_feed_publicatio
     metadata = states["ScanMetadata"]["Parameters"]["tasks"][0]["kwargs"]
     assert metadata["previews_result.$"] == "$.MakePreviews.details.results[0].output"
     gather = states["Publishv2GatherMetadata"]["Parameters"]["tasks"][0]
-    assert gather["payload.$"] == "$.ScanMetadata.details.results[0].output.publishv2"
-    for name in ("MakePreviews", "ScanMetadata"):
+    # Compute AP v3 takes kwargs where v2 took payload (globus-compute docs/actionprovider.rst:
+    # "The V3 Action Provider no longer supports the payload argument aliasing kwargs")
+    assert gather == {"function_id.$": "$.input.publishv2_gather_metadata_function_id",
+                      "kwargs.$": "$.ScanMetadata.details.results[0].output.publishv2"}
+    for name in ("MakePreviews", "ScanMetadata", "Publishv2GatherMetadata"):
         assert states[name]["ExceptionOnActionFailure"] is True
         # the same batch job settings as the reconstruction
         assert states[name]["Parameters"]["user_endpoint_config.$"] == "$.input.tomocupy_endpoint_config"
+
+
+COMPUTE_URLS = ("https://compute.actions.globus.org", "https://compute.actions.globus.org/v3")
+
+
+@pytest.mark.parametrize("flow", ["tomocupy", "recon", "interactive"])
+def test_every_compute_step_sends_one_endpoint_and_one_user_endpoint_config(flow):
+    """Globus Compute starts a user endpoint (on PBS: a batch job) per distinct endpoint, identity
+    and user_endpoint_config (globus-compute docs/endpoints/endpoints.rst: "changing any of these
+    values will result in a new user endpoint process"); v2 takes no user_endpoint_config (NOTES,
+    fourth review). So every compute state is v3 and sends the same two paths."""
+    states = offline_client(flow).get_flow_definition()["States"]
+    compute = {name: state for name, state in states.items()
+               if state.get("Type") == "Action" and state["ActionUrl"].rstrip("/") in COMPUTE_URLS}
+    assert len(compute) >= 4
+    sent = {(state["ActionUrl"], state["Parameters"].get("endpoint_id.$"),
+             state["Parameters"].get("user_endpoint_config.$")) for state in compute.values()}
+    assert sent == {("https://compute.actions.globus.org/v3", "$.input.compute_endpoint",
+                     "$.input.tomocupy_endpoint_config")}
 
 
 @pytest.mark.parametrize("flow", ["tomocupy", "recon"])

@@ -255,7 +255,7 @@ def test_the_smtp_password_is_never_printed_by_a_dry_run(tmp_path, monkeypatch):
                                       "--backend", "globus", "--dry-run"], catch_exceptions=False)
     assert shown.exit_code == 0, shown.output
     assert "s3cret-pw" not in shown.output
-    assert json.loads(shown.output)["_private_email_credentials"] == "<private>"
+    assert json.loads(shown.stdout)["_private_email_credentials"] == "<private>"
 
 
 def test_the_local_run_shows_no_private_field_as_flows_does(tmp_path, smtp_server, monkeypatch):

@@ -126,6 +126,40 @@ def test_tomocupy_runs_on_the_gpu_its_worker_was_given(recorder, scan, monkeypat
     assert recorder()[0]["gpu"] == "2"
 
 
+def test_reconstructions_sharing_a_node_each_get_their_own_gpu(recorder, scan, tmp_path, monkeypatch):
+    """ALCF's endpoint cannot bind workers to GPUs (its documented options have no such key) and
+    runs max_workers_per_node tasks at once, all seeing every GPU: with the node's GPU count in
+    the job's environment (TOMOCUPY_GLADIER_GPUS, set by its worker_init), each reconstruction
+    takes the first free GPU, by a lock held while tomocupy runs, and tomocupy sees only it."""
+    import tempfile
+
+    from tomocupy_gladier.compute.recon import own_gpu
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("TOMOCUPY_GLADIER_GPUS", "2")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with own_gpu() as first:
+        with own_gpu() as second:  # another reconstruction at the same time
+            assert (first["CUDA_VISIBLE_DEVICES"], second["CUDA_VISIBLE_DEVICES"]) == ("0", "1")
+        with pytest.raises(RuntimeError):  # GPU 0 busy: the reconstruction runs on GPU 1
+            recon(scan)
+        assert recorder()[-1]["gpu"] == "1"
+    with own_gpu() as again:
+        assert again["CUDA_VISIBLE_DEVICES"] == "0"  # released when tomocupy ended
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # a worker already given its GPU keeps it
+    with own_gpu() as pinned:
+        assert pinned["CUDA_VISIBLE_DEVICES"] == "3"
+
+
+def test_the_result_says_what_the_worker_ran(scan, program):
+    """ALCF: the workers' Python and parsl must match its endpoint's; the result carries them."""
+    import platform
+
+    result = recon(scan)
+    assert result["worker"]["python"] == platform.python_version()
+    assert set(result["worker"]) == {"python", "parsl", "globus_compute_endpoint", "tomocupy", "tomocupy_gladier"}
+
+
 @pytest.mark.parametrize("key", ["executable", "env"])
 def test_the_flow_input_cannot_choose_the_program(recorder, scan, key):
     """Anyone allowed to start the flow could otherwise run any program on the endpoint."""

@@ -109,6 +109,10 @@ class Backend(Protocol):
     def collection_folder(self, config: ExperimentConfig, collection: str) -> Path | None:
         """The folder on this machine that is ``collection``, when there is one."""
 
+    def identity(self, config: ExperimentConfig) -> str | None:
+        """The Globus identity (id or URN) runs are started as, when it is known without the
+        network; None otherwise. Compute steps run as that identity."""
+
 
 @dataclass(frozen=True)
 class Globus:
@@ -153,6 +157,12 @@ class Globus:
     def collection_folder(self, config: ExperimentConfig, collection: str) -> Path | None:
         return None
 
+    def identity(self, config: ExperimentConfig) -> str | None:
+        # the stored login's identity (globus-sdk keeps it with the tokens): no request
+        from tomocupy_gladier.globus.auth import stored_identity
+
+        return stored_identity(config.globus.get("client_id"))
+
 
 @dataclass(frozen=True)
 class Local:
@@ -187,6 +197,12 @@ class Local:
     def collection_folder(self, config: ExperimentConfig, collection: str) -> Path | None:
         folder = config.local_collections.get(collection)
         return Path(folder) if folder is not None else None
+
+    def identity(self, config: ExperimentConfig) -> str | None:
+        # a local run's user is the local login (the local backend's $._context.user_id)
+        from tomocupy_gladier.local.backend import run_identity
+
+        return run_identity(config.local_state_dir)
 
 
 GLOBUS = Globus()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from tomocupy_gladier.experiment.limits import DEFAULT_WALLTIME
 from tomocupy_gladier.globus.polaris_endpoint import (
     CORE_CONFIG_NAME,
     POLARIS_GPU_AFFINITY,
@@ -31,8 +32,10 @@ def next_steps(written: dict[str, Path], name: str) -> str:
         f"  2. globus-compute-endpoint render-user-config --endpoint {name} --user-options -",
         "     (type {} and Ctrl-D to see the PBS settings a run without overrides gets)",
         f"  3. globus-compute-endpoint start {name}   # prints the endpoint id",
-        "  4. put that id in experiment.toml: [compute] endpoint = \"<endpoint id>\"",
-        "     and per-run PBS settings in [compute.pbs] (queue, account, walltime, nodes).",
+        "  4. put that id in experiment.toml: [compute] endpoint = \"<endpoint id>\", who owns it",
+        "     ([compute] owner = \"<identity id of whoever started it>\": a single-user endpoint",
+        "     accepts tasks from its owner only) and per-run PBS settings in [compute.pbs]",
+        "     (queue, account, walltime, nodes, min_blocks, max_blocks, max_idletime).",
         "See docs/polaris.md for the whole checklist.",
     ])
 
@@ -40,15 +43,15 @@ def next_steps(written: dict[str, Path], name: str) -> str:
 @click.command("endpoint-config")
 @click.option("--account", required=True, help="ALCF project (allocation) charged by default.")
 @click.option("--queue", default="debug", show_default=True, help="Default PBS queue.")
-@click.option("--walltime", default="01:00:00", show_default=True, help="Default PBS walltime (HH:MM:SS).")
+@click.option("--walltime", default=DEFAULT_WALLTIME, show_default=True, help="Default PBS walltime (HH:MM:SS).")
 @click.option("--nodes", type=click.IntRange(1, MAX_NODES), default=1, show_default=True,
               help="Default nodes per PBS job.")
 @click.option("--conda-env", default="tomocupy", show_default=True,
               help="Conda environment (name or path) holding tomocupy and globus-compute-endpoint.")
-@click.option("--module", "modules", multiple=True, default=("conda",), show_default=True,
+@click.option("--module", "modules", multiple=True, default=PolarisEndpointSettings.modules, show_default=True,
               help="Module to load before activating the environment, or a module command "
               "such as 'use /soft/modulefiles' (repeatable, in order; giving any replaces the "
-              "default, so list conda too).")
+              "default, ALCF's 'use /soft/modulefiles' then conda, so list those too).")
 @click.option("--init", "init_commands", multiple=True,
               help="Extra shell line for worker_init, run after the activation (repeatable).")
 @click.option("--filesystems", default="home:eagle", show_default=True,

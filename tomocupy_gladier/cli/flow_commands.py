@@ -13,6 +13,7 @@ from rich.table import Table
 
 from tomocupy_gladier.backends import BACKEND_NAMES, choose as choose_backend
 from tomocupy_gladier.clients.client_factory import make_client, offline_client
+from tomocupy_gladier.experiment.compute_endpoints import check_endpoint
 from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.redaction import redact
@@ -82,6 +83,10 @@ def deploy(config_path: str, flow_name: str | None, dry_run: bool) -> None:
     config = load(config_path)
     names = [flow_name] if flow_name else list(FLOWS)
     check_subscription(config, names)
+    # what Compute would refuse of every run: the configuration, and a single-user endpoint
+    # offered to a group whose members start their own runs
+    check_endpoint(config, choose_backend(config, "globus").identity(config),
+                   others_may_start=bool(config.globus.get("group")))
     if dry_run:
         _print_json(deploy_requests(config, names))
         return
@@ -191,6 +196,7 @@ def run(scan: str, config_path: str | None, flow_name: str, backend: str | None,
     plan = make_plan(load(config_path), request)
     if dry_run:
         _print_json(plan.body)
+        print_compute_states(offline_client(plan.flow).get_flow_definition(), plan.body["input"])
         return
     client = plan.client(background=True)
     started = client.run_flow(flow_input=plan.body, label=plan.label, tags=plan.tags)
@@ -203,6 +209,24 @@ def run(scan: str, config_path: str | None, flow_name: str, backend: str | None,
     if not final.succeeded:
         sys.exit(1)
     report_result(plan, final, scan)
+
+
+def print_compute_states(definition: dict[str, Any], flow_input: dict[str, Any]) -> None:
+    """On stderr (stdout is the flow input): what the compute states send to Globus Compute,
+    grouped by user endpoint (one per endpoint and configuration for one identity; on PBS each
+    starts its own batch jobs)."""
+    from tomocupy_gladier.flows.compute_states import compute_states, user_endpoints
+
+    states = compute_states(definition, flow_input)
+    groups = user_endpoints(states)
+    count = "one user endpoint" if len(groups) == 1 else f"{len(groups)} user endpoints"
+    console.print(f"{len(states)} compute states, {count} (Globus Compute starts one per endpoint and "
+                  "user_endpoint_config; on PBS each submits its own batch jobs):")
+    for group in groups:
+        config = group["user_endpoint_config"]
+        shown = "none (Compute v2)" if config is None else json.dumps(config, indent=2).replace("\n", "\n    ")
+        console.print(f"  {', '.join(group['states'])}\n    endpoint {group['endpoint_id']}\n"
+                      f"    user_endpoint_config {shown}", highlight=False, soft_wrap=True)
 
 
 def request_from_cli(scan: str, *, flow_name: str, backend: str | None, try_: bool, full: bool,
@@ -273,6 +297,12 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
     config = load(config_path)
     client = make_client(flow_name, config, backend)
     record = client.get_status(run_id)
+    user_endpoints = None
+    if choose_backend(config, backend).is_local:
+        # the local Compute model's account of the run: one user endpoint per identity, endpoint
+        # and user_endpoint_config (on PBS each is its own batch job)
+        user_endpoints = client.flows_manager.user_endpoints(run_id)
+        record = {**record, "compute": {"user_endpoints": user_endpoints}}
     if as_json:
         _print_json(record)
         return
@@ -282,6 +312,8 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
     for entry in run_log_entries(client, run_id):
         table.add_row(str(entry.get("time", "")), str(entry.get("code", "")), str(entry.get("description", "")))
     Console().print(table)
+    if user_endpoints is not None:
+        click.echo("\n".join(describe_user_endpoints(user_endpoints)))
     failure = RunRecord(record).failure
     if failure:
         click.echo(f"failure: {failure}")
@@ -303,6 +335,20 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
     waiting = waiting_choice(client, run_id, record)  # any flow's run may wait (extended flows)
     if waiting is not None:
         click.echo("\n".join(describe(waiting)))
+
+
+def describe_user_endpoints(user_endpoints: list[dict[str, Any]]) -> list[str]:
+    """``status``'s lines about the Compute user endpoints a run used, with their tasks."""
+    if not user_endpoints:
+        return ["compute: no task has run yet"]
+    count = "1 user endpoint" if len(user_endpoints) == 1 else f"{len(user_endpoints)} user endpoints"
+    lines = [f"compute: {count} (one batch job each on PBS)"]
+    for uep in user_endpoints:
+        states = ", ".join(f"{t['state_name']} ({t['status']})" for t in uep["tasks"])
+        lines += [f"  {uep['user_endpoint_id']} on endpoint {uep['endpoint_id']} as {uep['identity']}",
+                  f"    user_endpoint_config {json.dumps(uep['user_endpoint_config'], sort_keys=True)}",
+                  f"    tasks: {states}"]
+    return lines
 
 
 @click.command()

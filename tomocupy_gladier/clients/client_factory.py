@@ -96,11 +96,16 @@ def local_endpoint_env(config: ExperimentConfig) -> dict[str, str]:
 
 def local_backend(config: ExperimentConfig) -> Any:
     """The local backend of an experiment: its ``[local]`` state folder, collection folders,
-    endpoint environment (:func:`local_endpoint_env`) and the collections that need a consent."""
+    endpoint environment (:func:`local_endpoint_env`), the collections that need a consent and
+    its compute endpoint as Compute will treat it (who may use it, what configuration it takes)."""
     from tomocupy_gladier.local.backend import LocalBackend
 
+    from tomocupy_gladier.experiment.compute_endpoints import endpoint_of
+
+    endpoint = endpoint_of(config)  # ALCF's (its documented options) or the facility's (our template's)
     return LocalBackend(config.local_state_dir, config.local_collections, env=local_endpoint_env(config),
-                        serve_url=config.local_serve_url, consent_required=list(config.local_consent_required))
+                        serve_url=config.local_serve_url, consent_required=list(config.local_consent_required),
+                        endpoints={endpoint.id: endpoint.as_json()})
 
 
 def resume_local_runs(config: ExperimentConfig, backend: str | None = None) -> None:

@@ -174,6 +174,10 @@ class LocalFlowsManager(FlowsManager):
         """Run records of this backend, newest first, with ``tag`` among their tags when given."""
         return self.backend.store.list_runs(tag=tag, limit=limit)
 
+    def user_endpoints(self, run_id: str) -> list[dict]:
+        """The Compute user endpoints that ran the run's tasks (see :mod:`tomocupy_gladier.local.user_endpoints`)."""
+        return self.backend.run_user_endpoints(run_id)
+
     def get_run_logs(self, run_id: str) -> list[dict]:
         """The run's log entries in order (as the Flows service's run log)."""
         return self.backend.store.get_log(run_id)

@@ -13,6 +13,10 @@ This package imports nothing else of tomocupy_gladier (the layering test holds i
 
 from __future__ import annotations
 
+import importlib.metadata
+import platform
+from typing import Any
+
 from tomocupy_gladier import __version__
 
 #: the flow input's field that carries the client's version to the shims
@@ -32,3 +36,28 @@ def check_version(client_version: object) -> None:
         f"tomocupy-gladier {__version__}: install tomocupy-gladier {client_version} in the "
         "endpoint's environment (the tomocupy conda env, see docs/polaris.md) and restart the "
         "endpoint, or start the flow with tomocupy-gladier " + __version__)
+
+
+#: the packages whose versions a worker reports: ALCF's endpoint needs the workers' Python and
+#: parsl to match its own (argonne-lcf/user-guides docs/services/globus-compute.md), and
+#: globus-compute-endpoint and tomocupy decide what ran
+WORKER_PACKAGES = {"parsl": "parsl", "globus_compute_endpoint": "globus-compute-endpoint",
+                   "tomocupy": "tomocupy"}
+
+
+def worker_versions() -> dict[str, str | None]:
+    """The worker's Python and the versions of :data:`WORKER_PACKAGES` (None where absent)."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for key, package in WORKER_PACKAGES.items():
+        try:
+            found[key] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[key] = None
+    found["tomocupy_gladier"] = __version__
+    return found
+
+
+def on_worker(result: dict[str, Any]) -> dict[str, Any]:
+    """A shim's result with the worker's versions (``worker``), which the run page and the
+    published record show."""
+    return {**result, "worker": worker_versions()}

@@ -304,6 +304,8 @@ def reconstruction_facts(params: dict, result: dict) -> dict[str, Any]:
                         ("host", "host")):
         if result.get(source) is not None:
             reconstruction[key] = result[source]
+    if result.get("worker"):  # the reconstruction's worker: Python, parsl, globus-compute-endpoint, tomocupy
+        reconstruction["worker"] = result["worker"]
     return reconstruction
 
 

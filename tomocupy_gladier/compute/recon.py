@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import ctypes
 import datetime
 import difflib
@@ -27,7 +28,7 @@ import time
 import uuid
 from ast import literal_eval
 from dataclasses import dataclass, field
-from typing import IO, Any, NoReturn
+from typing import IO, Any, Iterator, NoReturn
 
 from tomocupy_gladier.compute.multiscale import ZARR_NAME, pixel_size_um, write_ome_zarr, zarr_options
 from tomocupy_gladier.compute.quality import check_scan, check_volume
@@ -162,7 +163,8 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
         run.argv = program + [command, "--file-name", str(scan), "--config", str(no_config),
                               "--out-path-name", output.name] + args
         timeout = float(settings.get("timeout") or 6 * 3600)
-        wall = run_tomocupy(run, staging_root, staging_root / output.name, run_id, timeout)
+        with own_gpu() as env:
+            wall = run_tomocupy(run, staging_root, staging_root / output.name, run_id, timeout, env)
         check_log(run)
         items, found = verify_output(run, staging_root, output.name, expected, params)
         quality["figures"]["volume"] = verify_volume(run, items, expected)
@@ -180,6 +182,7 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
     summary = _summary(run, run_id, output, expected, entries, replaced, wall, program,
                        _axis_and_source(params, expected, axis, relabelled))
     summary["quality"] = quality
+    summary["gpu"] = env.get("CUDA_VISIBLE_DEVICES")
     if zarr is not None:
         summary["zarr"] = zarr
     return summary
@@ -425,15 +428,59 @@ def _ends_with_this_step() -> None:
         _SET_PARENT_DEATH_SIGNAL(1, signal.SIGKILL)
 
 
+GPUS_ENV = "TOMOCUPY_GLADIER_GPUS"  # the node's GPU count, set by the job's worker_init
+
+
+@contextlib.contextmanager
+def own_gpu() -> Iterator[dict[str, str]]:
+    """tomocupy's environment, with a GPU of its own when reconstructions share a node.
+
+    ALCF's endpoint runs up to ``max_workers_per_node`` tasks on a node, all seeing every GPU
+    (its options have no per-worker GPU binding). Its jobs' ``worker_init`` says how many GPUs
+    the node has (``TOMOCUPY_GLADIER_GPUS``): each reconstruction takes the first free one by a
+    lock in the node's temporary folder, held while tomocupy runs, and tomocupy sees only that
+    GPU (``CUDA_VISIBLE_DEVICES``). A worker already given one (our endpoint template binds each
+    worker to its GPU) or a node without the variable is left as it is.
+    """
+    env = dict(os.environ)
+    count = int(env.get(GPUS_ENV) or 0)
+    if count < 1 or env.get("CUDA_VISIBLE_DEVICES"):
+        yield env
+        return
+
+    def lock_file(gpu: int) -> IO[str]:
+        return open(pathlib.Path(tempfile.gettempdir()) / f"tomocupy-gladier-gpu{gpu}.lock", "a+")
+
+    held: IO[str] | None = None
+    for gpu in range(count):
+        handle = lock_file(gpu)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        held = handle
+        break
+    if held is None:  # more reconstructions than GPUs on the node: wait for one
+        gpu = os.getpid() % count
+        held = lock_file(gpu)
+        fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+        yield env
+    finally:
+        held.close()
+
+
 def run_tomocupy(run: RunLog, cwd: pathlib.Path, staged: pathlib.Path, run_id: str,
-                 timeout: float) -> float:
-    """Run ``run.argv`` in ``cwd`` into the run's log; fail unless it exits 0 in time.
-    Returns the wall time in seconds."""
+                 timeout: float, env: dict[str, str] | None = None) -> float:
+    """Run ``run.argv`` in ``cwd`` into the run's log, in ``env`` (default: this process's);
+    fail unless it exits 0 in time. Returns the wall time in seconds."""
     started = time.time()
     with open(run.log_file, "wb") as log:
         log.write(("$ " + " ".join(run.argv) + f"\n# run {run_id}, staging {staged}\n").encode())
         log.flush()
-        proc = subprocess.Popen(run.argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+        proc = subprocess.Popen(run.argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
                                 start_new_session=True, preexec_fn=_ends_with_this_step)
         try:
             returncode: int | None = proc.wait(timeout=timeout)

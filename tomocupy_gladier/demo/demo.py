@@ -47,17 +47,18 @@ path = "/raw"
 # posix_root = "/eagle/MYPROJECT"   # what the collection's / is on the compute nodes
 
 [compute]
-endpoint = "{ENDPOINT}"   # a Globus Compute endpoint on Polaris for the globus backend
+endpoint = "{ENDPOINT}"   # on Polaris: ALCF's endpoint, 9a947ba5-f537-4681-acf3-cc66485aadec
+# environment = "/eagle/MYPROJECT/envs/tomocupy"   # ALCF's endpoint: the workers' environment
 # The program is the endpoint's choice, never the flow input's. Here (local backend) this line
 # chooses it: tomocupy-cpu is the CPU engine with tomocupy's command line. On Polaris the
 # endpoint's environment does (TOMOCUPY_GLADIER_PROGRAM, see docs/polaris.md).
 executable = "tomocupy-cpu"
-# Time limits, each inside the next: walltime > wait_time > timeout. Left out, they are
-# derived from the walltime, 5 minutes apart (here 3300 s and 3000 s).
-# wait_time = 3300              # seconds the flow waits for the reconstruction step
+# Time limits: timeout < walltime - 300 s <= wait_time. Left out, they are derived from the
+# walltime (here 3000 s and 3300 + 3600 s: the step's wait counts the queue too).
+# wait_time = 6900              # seconds the flow waits for the reconstruction step
 # timeout = 3000                # seconds before the reconstruction is stopped
 
-[compute.pbs]                   # the batch job on Polaris (ignored locally)
+[compute.pbs]                   # the batch job on Polaris (the local endpoint checks it too)
 queue = "debug"
 account = "MYPROJECT"
 walltime = "01:00:00"

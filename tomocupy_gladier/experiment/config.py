@@ -20,8 +20,8 @@ from tomocupy_gladier.errors import ConfigError
 from tomocupy_gladier.experiment.options import recon_schema
 from tomocupy_gladier.experiment.collection_paths import Collection
 from tomocupy_gladier.compute.multiscale import zarr_options
-from tomocupy_gladier.experiment.schema import ZARR_SCHEMA, uuid_field
-from tomocupy_gladier.experiment.limits import RECON_WAIT_TIME, TIME_MARGIN, TRANSFER_WAIT_TIME
+from tomocupy_gladier.experiment.schema import UUID_BODY, ZARR_SCHEMA, uuid_field
+from tomocupy_gladier.experiment.limits import RECON_TIMEOUT, RECON_WAIT_TIME, TRANSFER_WAIT_TIME, time_budget
 from tomocupy_gladier.experiment.validation import describe_error, leaf_errors
 
 ReturnWhat = Literal["previews", "reconstruction"]
@@ -81,6 +81,14 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "timeout": {"type": "number", "exclusiveMinimum": 0},
                 "wait_time": {"type": "integer", "minimum": 60, "maximum": 7 * 86400},
                 "env": {"type": "object", "additionalProperties": {"type": "string"}},
+                # the environment the workers run in: tomocupy, tomocupy-gladier and the endpoint's
+                # globus-compute-endpoint (compute_endpoints.worker_init)
+                "environment": {"type": "string", "minLength": 1, "pattern": "^[^\n\r;&|`]+$"},
+                "init": {"type": "array", "items": {"type": "string", "minLength": 1,
+                                                    "pattern": "^[^\n\r]+$"}},
+                # who may use the endpoint: its owner (a single-user endpoint), or anyone it maps
+                "owner": {"type": "string", "pattern": "^(urn:globus:auth:identity:)?" + UUID_BODY + "$"},
+                "multi_user": {"type": "boolean"},
                 "pbs": {
                     "type": "object",
                     "properties": {
@@ -88,6 +96,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
                         "account": {"type": "string", "minLength": 1},
                         "walltime": {"type": "string", "pattern": "^[0-9]{1,3}:[0-5][0-9]:[0-5][0-9]$"},
                         "nodes": {"type": "integer", "minimum": 1, "maximum": 64},
+                        # a warm block: jobs kept while nothing runs (min_blocks), and for how long
+                        "min_blocks": {"type": "integer", "minimum": 0, "maximum": 64},
+                        "max_blocks": {"type": "integer", "minimum": 1, "maximum": 64},
+                        "max_idletime": {"type": "integer", "minimum": 0, "maximum": 7 * 86400},
+                        "filesystems": {"type": "string", "pattern": "^[A-Za-z0-9_]+(:[A-Za-z0-9_]+)*$"},
                     },
                     "additionalProperties": False,
                 },
@@ -244,11 +257,17 @@ class ExperimentConfig:
     source: Collection | None = None
     source_path: PurePosixPath | None = None
     executable: str | tuple[str, ...] = "tomocupy"
-    timeout: float = RECON_WAIT_TIME - TIME_MARGIN
+    timeout: float = RECON_TIMEOUT
     wait_time: int = RECON_WAIT_TIME
     transfer_wait_time: int = TRANSFER_WAIT_TIME
     env: Mapping[str, str] = field(default_factory=dict)
     pbs: Mapping[str, Any] = field(default_factory=dict)
+    # the workers' environment and extra worker_init lines; the endpoint's owner (an identity id)
+    # and whether it is a multi-user one (experiment/compute_endpoints.py)
+    compute_environment: str | None = None
+    compute_init: tuple[str, ...] = ()
+    compute_owner: str | None = None
+    compute_multi_user: bool | None = None
     publish: PublishConfig | None = None
     return_data: ReturnConfig | None = None
     notify: NotifyConfig | None = None
@@ -288,40 +307,19 @@ class ExperimentConfig:
         return found
 
 
-def _walltime_seconds(text: str | None) -> int | None:
-    if not text:
-        return None
-    hours, minutes, seconds = (int(part) for part in text.split(":"))
-    return hours * 3600 + minutes * 60 + seconds
-
-
 def time_limits(compute: Mapping[str, Any], path: Path) -> tuple[float, int]:
-    """(tomocupy timeout, reconstruction step WaitTime) in seconds, nested inside the PBS walltime.
+    """(tomocupy timeout, reconstruction step WaitTime) in seconds, held to the PBS walltime.
 
-    What the file leaves out is derived from what it gives, each limit ``TIME_MARGIN`` inside the
-    next: a job killed by PBS, or a step given up by Flows, before tomocupy's own limit fires
-    would fail without saying why. A file whose limits are not nested is refused.
+    What the file leaves out is derived from the walltime (``[compute.pbs] walltime``, else the
+    endpoint's default job); the rule and the defaults are :mod:`~tomocupy_gladier.experiment.limits`'.
+    A file whose limits do not hold together is refused, naming the three values.
     """
-    walltime = _walltime_seconds(compute.get("pbs", {}).get("walltime"))
-    wait_time = compute.get("wait_time")
-    if wait_time is None:
-        wait_time = walltime - TIME_MARGIN if walltime else RECON_WAIT_TIME
-    timeout = compute.get("timeout")
-    if timeout is None:
-        timeout = wait_time - TIME_MARGIN
-    problems = []
-    if walltime is not None and walltime <= wait_time:
-        problems.append(f"[compute.pbs] walltime {compute['pbs']['walltime']} ({walltime} s) must be "
-                        f"longer than the reconstruction step's wait_time ({wait_time} s)")
-    if timeout >= wait_time:
-        problems.append(f"[compute] timeout ({timeout:g} s) must be shorter than wait_time "
-                        f"({wait_time} s), or tomocupy's own time limit can never fire")
-    if timeout <= 0 or wait_time < 60:
-        problems.append(f"the time limits leave no time to reconstruct (timeout {timeout:g} s, "
-                        f"wait_time {wait_time} s); give a longer walltime")
-    if problems:
-        raise ConfigError(f"{path}: " + "; ".join(problems))
-    return float(timeout), int(wait_time)
+    try:
+        budget = time_budget(compute.get("pbs", {}).get("walltime"), compute.get("timeout"),
+                             compute.get("wait_time"))
+    except ValueError as exc:
+        raise ConfigError(f"{path}: [compute] {exc}") from None
+    return budget.timeout, budget.wait_time
 
 
 def load_config(path: str | os.PathLike[str]) -> ExperimentConfig:
@@ -411,6 +409,10 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         transfer_wait_time=int(raw.get("transfers", {}).get("wait_time", TRANSFER_WAIT_TIME)),
         env=dict(compute.get("env", {})),
         pbs=dict(compute.get("pbs", {})),
+        compute_environment=compute.get("environment"),
+        compute_init=tuple(compute.get("init", ())),
+        compute_owner=compute["owner"].rsplit(":", 1)[-1].lower() if "owner" in compute else None,
+        compute_multi_user=compute.get("multi_user"),
         publish=publish,
         return_data=return_data,
         notify=notify,

@@ -16,7 +16,8 @@ from tomocupy_gladier.compute.multiscale import DEFAULT_CHUNKS, DEFAULT_PERCENTI
 from tomocupy_gladier.redaction import PRIVATE_PREFIX
 
 PRIVATE_FIELDS = f"^{PRIVATE_PREFIX}"  # top-level input fields Flows keeps out of sight
-UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+UUID_BODY = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+UUID_PATTERN = f"^{UUID_BODY}$"
 
 
 def uuid_field(title: str, description: str) -> dict[str, Any]:

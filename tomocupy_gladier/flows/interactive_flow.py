@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from gladier import generate_flow_definition
-from gladier_tools.publish import Publishv2
 
 from tomocupy_gladier.flows.steps import flow_schema_of
 from tomocupy_gladier.flows.tomocupy_flow import AFTER_RECON_MODIFIERS, Modifiers, TomocupyClient
@@ -16,6 +15,7 @@ from tomocupy_gladier.tools.choice.tool import (
 )
 from tomocupy_gladier.tools.notify.tool import NotifyWaiting
 from tomocupy_gladier.tools.previews.previews import Previews, make_previews
+from tomocupy_gladier.tools.publish.tool import Publish
 from tomocupy_gladier.tools.return_data.tool import ReturnData
 from tomocupy_gladier.tools.metadata.scan_metadata import ScanMetadata, scan_metadata
 from tomocupy_gladier.tools.recon.tomocupy_recon import TomocupyRecon, tomocupy_recon, tomocupy_recon_tasks
@@ -50,7 +50,7 @@ class TomocupyInteractiveFlow(TomocupyClient):
         TomocupyRecon,
         Previews,
         ScanMetadata,
-        Publishv2,
+        Publish,
         ReturnData,
     ]
     flow_schema = flow_schema_of(

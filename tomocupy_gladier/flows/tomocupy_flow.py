@@ -8,7 +8,6 @@ from typing import Any
 
 import gladier.exc
 from gladier import GladierBaseClient, generate_flow_definition
-from gladier_tools.publish import Publishv2
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
 from tomocupy_gladier.compute import VERSION_FIELD
@@ -23,19 +22,21 @@ from tomocupy_gladier.action_urls import COMPUTE_V2_URL
 from tomocupy_gladier.experiment.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
 from tomocupy_gladier.tools.choice.tool import WaitForChoice, make_choice_options
 from tomocupy_gladier.tools.recon.tomocupy_recon import RECON_STATE, TomocupyRecon, tomocupy_recon
+from tomocupy_gladier.tools.publish.tool import Publish, gather_tasks
 from tomocupy_gladier.tools.transfer.tool import ScanTransfer
 
 # Gladier's modifiers: compute function -> {modifier name: value}
 Modifiers = dict[Callable[..., Any], dict[str, Any]]
 
 # After the reconstruction: previews, then the record (scan metadata + reconstruction facts +
-# previews), which becomes Publishv2's input. The follow-up tasks go to the same batch job.
+# previews), which becomes Publishv2's input. Every compute step sends the same endpoint and
+# user_endpoint_config: one user endpoint, one batch job for the run.
 AFTER_RECON_MODIFIERS: Modifiers = {
     make_previews: {"tasks": make_previews_tasks(with_options=True),
                     "user_endpoint_config": "tomocupy_endpoint_config"},
     scan_metadata: {"tasks": scan_metadata_tasks(previews_state=PREVIEWS_STATE),
                     "user_endpoint_config": "tomocupy_endpoint_config"},
-    publishv2_gather_metadata: {"payload": "$.ScanMetadata.details.results[0].output.publishv2"},
+    publishv2_gather_metadata: {"tasks": gather_tasks("$.ScanMetadata.details.results[0].output.publishv2")},
 }
 
 
@@ -148,7 +149,7 @@ class TomocupyFlow(TomocupyClient):
     """Copy a scan from the beamline to the facility, reconstruct it with tomocupy, publish the result
     with its metadata and previews, then (if enabled) send results back to the scientist."""
 
-    gladier_tools = [ScanTransfer, TomocupyRecon, Previews, ScanMetadata, Publishv2, ReturnData]
+    gladier_tools = [ScanTransfer, TomocupyRecon, Previews, ScanMetadata, Publish, ReturnData]
     flow_schema = flow_schema_of(
         gladier_tools,
         title="tomocupy: transfer, reconstruct, publish",
@@ -162,7 +163,7 @@ class TomocupyFlow(TomocupyClient):
 class TomocupyReconFlow(TomocupyClient):
     """Reconstruct a scan already at the facility with tomocupy, then publish (or only catalogue) it."""
 
-    gladier_tools = [TomocupyRecon, Previews, ScanMetadata, Publishv2, ReturnData]
+    gladier_tools = [TomocupyRecon, Previews, ScanMetadata, Publish, ReturnData]
     flow_schema = flow_schema_of(
         gladier_tools,
         title="tomocupy: reconstruct, publish",
@@ -193,7 +194,7 @@ def transfer_sections(flow: Any, config: Any) -> list[str]:
     when results are sent back, and ``facility``, where each of those transfers starts or ends."""
     tools = getattr(flow, "gladier_tools", ())
     sections = ["source"] if moves_scan(flow) else []
-    if Publishv2 in tools and config.publish is not None and config.publish.transfer:
+    if Publish in tools and config.publish is not None and config.publish.transfer:
         sections.append("publish")
     if ReturnData in tools and config.return_data is not None:
         sections.append("return")

@@ -526,6 +526,22 @@ def logout(client_id: str | None = None, *, environ: Mapping[str, str] | None = 
     return login_manager_for(client_id, environ=environ).logout()
 
 
+def stored_identity(client_id: str | None = None, *, environ: Mapping[str, str] | None = None) -> str | None:
+    """The identity id runs are started as, read from this machine alone (no login, no request,
+    nothing written): a confidential client's own (a Globus Auth client identity has the client's
+    id), else the one globus-sdk kept with the stored user tokens; None when not logged in."""
+    creds = credentials_from_env(client_id, environ)
+    if creds.confidential:
+        return creds.client_id
+    path = token_path(creds.client_id, environ)
+    if not path.is_file():
+        return None
+    for data in JSONTokenStorage(path).get_token_data_by_resource_server().values():
+        if data.identity_id:
+            return str(data.identity_id)
+    return None
+
+
 def whoami(client_id: str | None = None, *, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The identity the stored tokens belong to."""
     return login_manager_for(client_id, environ=environ).whoami()

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tomocupy_gladier.experiment.compute_endpoints import user_endpoint_config
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.globus.gladier_storage import decorated_parts, storage_file
@@ -65,7 +66,7 @@ def deployed_schema(schema: Mapping[str, Any], config: ExperimentConfig,
         if name.endswith("_function_id"):
             put((name,), function_id)
     put(("compute_endpoint",), config.compute_endpoint)
-    for key, value in dict(config.pbs).items():
+    for key, value in user_endpoint_config(config).items():
         put(("tomocupy_endpoint_config", key), value)
     put(("tomocupy", "timeout"), config.timeout)
 
@@ -202,8 +203,9 @@ def deploy_requests(config: ExperimentConfig, flow_names: Sequence[str]) -> list
     No login, no network, nothing written: Gladier reads a copy of its id file (so flows and
     functions already deployed from this machine are updated, or left alone, as a real deploy
     would) and the ids Globus would assign are ``<...>`` placeholders. Each entry: the flow, its
-    id, its run scope (with the ``data_access`` consents of the collections its transfers use)
-    and the requests in the order they would be sent.
+    id, its run scope (with the ``data_access`` consents of the collections its transfers use),
+    what each compute state sends to Globus Compute (endpoint and ``user_endpoint_config``, with
+    the experiment's settings) and the requests in the order they would be sent.
     """
     import shutil
     import tempfile
@@ -214,6 +216,7 @@ def deploy_requests(config: ExperimentConfig, flow_names: Sequence[str]) -> list
     from tomocupy_gladier.globus.auth import flow_run_scope, scope_key
     from tomocupy_gladier.clients.client_factory import flow_class, globus_client
     from tomocupy_gladier.flows import data_access_collections
+    from tomocupy_gladier.flows.compute_states import compute_states
     from tomocupy_gladier.globus.recording import Placeholders, RecordingTransport
 
     placeholders = Placeholders()
@@ -241,10 +244,15 @@ def deploy_requests(config: ExperimentConfig, flow_names: Sequence[str]) -> list
                                    compute_manager=_recording_compute_manager(flow_class(name), transport))
             client.flows_manager._flows_client = _flows_client(transport)
             flow_id = deploy(client, config)
+            # what each compute state sends with the start form's defaults (the experiment's)
+            sent = compute_states(client.get_flow_definition(), {
+                "compute_endpoint": config.compute_endpoint,
+                "tomocupy_endpoint_config": user_endpoint_config(config)})
         planned.append(placeholders.shown({
             "flow": name,
             "flow_id": flow_id,
             "run_scope": str(flow_run_scope(flow_id, data_access_collections(flow_class(name), config))),
+            "compute_states": [state.as_json() for state in sent],
             "requests": [r.to_json() for r in transport.recorded],
         }))
     return planned

@@ -8,7 +8,8 @@ Three files are written for ``globus-compute-endpoint configure``:
 * ``user_config_template.yaml.j2``: a Jinja template the endpoint renders for each of those
   processes. It stays a template here: only site values (allocation defaults, conda
   environment, filesystems...) are filled in now, while ``queue``, ``account``,
-  ``walltime`` and ``nodes`` come from the run's ``tomocupy_endpoint_config``.
+  ``walltime``, ``nodes`` and the block settings (``min_blocks``, ``max_blocks``,
+  ``max_idletime``) come from the run's ``tomocupy_endpoint_config``.
 * ``user_config_schema.json``: the JSON schema the endpoint checks each run's
   ``user_endpoint_config`` against before it renders the template.
 
@@ -27,13 +28,15 @@ from typing import Any
 
 from tomocupy_gladier import __version__
 from tomocupy_gladier.errors import UserError
+from tomocupy_gladier.experiment.compute_endpoints import MAX_NODES, NAME_PATTERN, TEMPLATE_SCHEMA, WALLTIME_PATTERN
+from tomocupy_gladier.experiment.limits import DEFAULT_WALLTIME
 
 CORE_CONFIG_NAME = "config.yaml"
 USER_TEMPLATE_NAME = "user_config_template.yaml.j2"
 USER_SCHEMA_NAME = "user_config_schema.json"
 
 #: Per-run keys the template reads (the flow input's ``tomocupy_endpoint_config``).
-PER_RUN_KEYS = ("queue", "account", "walltime", "nodes")
+PER_RUN_KEYS = tuple(TEMPLATE_SCHEMA["properties"])
 
 CPU_AFFINITIES = ("none", "block", "block-reverse", "alternating")
 """parsl's named strategies; ``list:<cpus of worker 0>:<cpus of worker 1>:...`` is the other form."""
@@ -45,11 +48,10 @@ POLARIS_GPU_AFFINITY = "list:24-31,56-63:16-23,48-55:8-15,40-47:0-7,32-39"
 _AFFINITY_LIST = re.compile(r"^list(:[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)+$")
 
 # Values that end up inside YAML or PBS directives are kept to safe characters.
-_NAME = re.compile(r"^[A-Za-z0-9_.@+-]+$")
-_WALLTIME = re.compile(r"^[0-9]{1,3}:[0-5][0-9]:[0-5][0-9]$")
+_NAME = re.compile(NAME_PATTERN)
+_WALLTIME = re.compile(WALLTIME_PATTERN)
 _FILESYSTEMS = re.compile(r"^[A-Za-z0-9_]+(:[A-Za-z0-9_]+)*$")
 _INTERFACE = re.compile(r"^[A-Za-z0-9_.-]+$")
-MAX_NODES = 64
 _MODULE_VERBS = {"load", "use", "unuse", "unload", "swap", "switch", "purge", "reset", "restore"}
 
 
@@ -59,10 +61,11 @@ class PolarisEndpointSettings:
 
     account: str
     queue: str = "debug"
-    walltime: str = "01:00:00"
+    walltime: str = DEFAULT_WALLTIME
     nodes: int = 1
     conda_env: str = "tomocupy"
-    modules: tuple[str, ...] = ("conda",)
+    # ALCF's Parsl page: the module path first, then conda
+    modules: tuple[str, ...] = ("use /soft/modulefiles", "conda")
     init_commands: tuple[str, ...] = ()
     filesystems: str = "home:eagle"
     gpus_per_node: int = 4
@@ -176,17 +179,20 @@ _USER_TEMPLATE = Template("""\
 {#- Globus Compute user-endpoint template: tomocupy-gladier on ALCF Polaris.
     Written by tomocupy-gladier $version `endpoint-config`; the endpoint renders it with
     Jinja for each distinct user_endpoint_config (the flow input's
-    tomocupy_endpoint_config). Keys: queue, account, walltime, nodes; a key left out
-    takes the default set below. The endpoint passes strings JSON-quoted, so the
+    tomocupy_endpoint_config). Keys: queue, account, walltime, nodes, min_blocks,
+    max_blocks, max_idletime; a key left out takes the default set below. The endpoint passes strings JSON-quoted, so the
     defaults are written JSON-quoted as well. -#}
 {%- set _queue = queue | default($queue) %}
 {%- set _account = account | default($account) %}
 {%- set _walltime = walltime | default($walltime) %}
 {%- set _nodes = nodes | default($nodes) %}
+{%- set _min_blocks = min_blocks | default(0) %}
+{%- set _max_blocks = max_blocks | default($max_blocks) %}
+{%- set _max_idletime = max_idletime | default($idle_seconds) %}
 
 # The user endpoint (and its PBS job) stops after idle_heartbeats_soft heartbeats
-# (30 s each) without work.
-idle_heartbeats_soft: 10
+# (30 s each) without work; with a warm block (min_blocks) it stays (0: never idle-stopped).
+idle_heartbeats_soft: {{ 0 if _min_blocks > 0 else 10 }}
 idle_heartbeats_hard: 5760
 
 engine:
@@ -201,8 +207,8 @@ engine:
     type: address_by_interface
     ifname: $interface
   job_status_kwargs:
-    # seconds an idle PBS job is kept before it is released
-    max_idletime: $idle_seconds
+    # seconds an idle PBS job is kept before it is released (min_blocks jobs are kept anyway)
+    max_idletime: {{ _max_idletime }}
 
   provider:
     type: PBSProProvider
@@ -220,8 +226,9 @@ engine:
       bind_cmd: "--cpu-bind"
       overrides: "--depth=$depth --ppn 1"
     init_blocks: 0
-    min_blocks: 0
-    max_blocks: $max_blocks
+    # a warm block for a beamtime: min_blocks jobs stay while nothing runs (node-hours!)
+    min_blocks: {{ _min_blocks }}
+    max_blocks: {{ _max_blocks }}
     # activates the environment that holds tomocupy (and globus-compute-endpoint)
     worker_init: |
       {% raw %}$worker_init{% endraw %}
@@ -253,21 +260,10 @@ def render_user_template(settings: PolarisEndpointSettings) -> str:
 
 
 def user_config_schema() -> dict[str, Any]:
-    """JSON schema for a run's ``user_endpoint_config``; the endpoint checks it before rendering."""
-    name = {"type": "string", "pattern": _NAME.pattern}
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "tomocupy-gladier per-run PBS settings",
-        "type": "object",
-        "properties": {
-            "queue": {**name, "description": "PBS queue"},
-            "account": {**name, "description": "ALCF project (allocation) charged"},
-            "walltime": {"type": "string", "pattern": _WALLTIME.pattern, "description": "HH:MM:SS"},
-            "nodes": {"type": "integer", "minimum": 1, "maximum": MAX_NODES,
-                      "description": "nodes per PBS job"},
-        },
-        "additionalProperties": False,
-    }
+    """JSON schema for a run's ``user_endpoint_config``; the endpoint checks it before rendering
+    (:data:`~tomocupy_gladier.experiment.compute_endpoints.TEMPLATE_SCHEMA`, which ``run`` and
+    ``deploy`` check first)."""
+    return json.loads(json.dumps(TEMPLATE_SCHEMA))
 
 
 def write_endpoint_config(settings: PolarisEndpointSettings, out_dir: str | Path,

@@ -24,6 +24,7 @@ class ActionRequest:
     run_id: str = ""
     flow_id: str = ""
     resumes: str | None = None  # the action this one repeats (its worker died; see store.py)
+    user_id: str = ""           # who runs it: the run's $._context.user_id (an identity URN)
 
     def remaining(self) -> float:
         """Seconds left before this action times out."""

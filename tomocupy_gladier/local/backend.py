@@ -6,6 +6,7 @@ Layout of ``state_dir``::
     backend.json    collections, task environment, options (a worker process reopens them)
     runs.db         flows, runs, log entries          (store.RunStore)
     functions.db    registered compute functions      (registry.FunctionRegistry)
+    endpoints.db    user endpoints and the tasks each ran (user_endpoints.UserEndpoints)
     search.db       the local search index            (providers.search.SearchIndex)
     mailbox         emails of runs when no SMTP server is named (providers.notify, mbox format)
     gladier.cfg     kept here by the Gladier adapter (:mod:`tomocupy_gladier.clients.gladier_local`)
@@ -39,6 +40,7 @@ from .providers.notify import NotifyProvider
 from .providers.search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider
 from .providers.transfer import TRANSFER_URL, TransferProvider
 from .providers.weboption import DEFAULT_SERVE_URL, WaitForOptionProvider, local_identity
+from .user_endpoints import UserEndpoints
 from .registry import FunctionRegistry
 from .actions import ActionRegistry
 from .interpreter import FlowRunner, RunOutcome
@@ -65,6 +67,9 @@ class LocalBackend:
     :param consent_required: collections whose data_access consent a Transfer needs: without
         it the run goes INACTIVE as on Flows (:mod:`.consent`) until :meth:`resume_run`
         (default: the saved ones, else none)
+    :param endpoints: the Compute endpoints this machine stands for: endpoint id ->
+        ``{"name", "multi_user", "owner", "schema"}`` (:mod:`.user_endpoints`; default: the
+        saved ones; an endpoint not described is a single-user one of ``username``)
     """
 
     def __init__(
@@ -78,6 +83,7 @@ class LocalBackend:
         fsync_transfers: bool | None = None,
         serve_url: str | None = None,
         consent_required: list[str] | None = None,
+        endpoints: Mapping[str, Mapping] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -93,19 +99,25 @@ class LocalBackend:
         self.serve_url = serve_url or saved.get("serve_url") or DEFAULT_SERVE_URL
         self.consent_required = [str(c).lower() for c in (
             saved.get("consent_required", []) if consent_required is None else consent_required)]
+        self.endpoints = {str(k): dict(v) for k, v in (
+            saved.get("endpoints", {}) if endpoints is None else endpoints).items()}
         self.max_state_bytes = max_state_bytes
         self._save_config()
 
         self.store = RunStore(self.state_dir / "runs.db")
         self.functions = FunctionRegistry(self.state_dir / "functions.db")
         self.search_index = SearchIndex(self.state_dir / "search.db")
+        self.user_endpoints = UserEndpoints(self.state_dir / "endpoints.db", self.endpoints,
+                                            default_owner=local_identity(self.username))
         tasks = self.state_dir / "tasks"
         self.providers = ActionRegistry({
             TRANSFER_URL: TransferProvider(self.collections, fsync=self.fsync_transfers,
                                            consent=ConsentGate(self.store, self.consent_required,
                                                                creator=self.username)),
-            COMPUTE_V2_URL: ComputeProvider(self.functions, tasks, env=self.env, version=2),
-            COMPUTE_V3_URL: ComputeProvider(self.functions, tasks, env=self.env, version=3),
+            COMPUTE_V2_URL: ComputeProvider(self.functions, tasks, env=self.env, version=2,
+                                            user_endpoints=self.user_endpoints),
+            COMPUTE_V3_URL: ComputeProvider(self.functions, tasks, env=self.env, version=3,
+                                            user_endpoints=self.user_endpoints),
             SEARCH_INGEST_URL: SearchIngestProvider(self.search_index),
             NOTIFY_URL: NotifyProvider(self.state_dir / "mailbox"),
             WAIT_FOR_OPTION_URL: WaitForOptionProvider(self.store, self.serve_url),
@@ -129,6 +141,7 @@ class LocalBackend:
         self.store.close()
         self.functions.close()
         self.search_index.close()
+        self.user_endpoints.close()
 
     # ---------------------------------------------------------------- flows
 
@@ -313,6 +326,12 @@ class LocalBackend:
                 return
             time.sleep(poll)
 
+    def run_user_endpoints(self, run_id: str) -> list[dict]:
+        """The user endpoints that ran the run's compute tasks, each with its endpoint, identity,
+        ``user_endpoint_config`` and the tasks it ran (one, for a flow whose compute steps all
+        send the same endpoint and configuration)."""
+        return self.user_endpoints.of_run(run_id)
+
     def task_log(self, action_id: str, index: int = 0) -> Path:
         """The ``output.log`` of compute task ``index`` of an action (it exists once the task
         has started); the action id is in the state's ``ActionStarted`` log entry."""
@@ -335,7 +354,8 @@ class LocalBackend:
                            "username": self.username,
                            "fsync_transfers": self.fsync_transfers,
                            "serve_url": self.serve_url,
-                           "consent_required": self.consent_required}, indent=2)
+                           "consent_required": self.consent_required,
+                           "endpoints": self.endpoints}, indent=2)
         try:
             if path.read_text() == text:
                 return
@@ -399,6 +419,16 @@ class _LogBuffer:
         self.store.append_logs(self.run_id, self.pending, self.point)
         self.pending, self.point = [], None
         self.since = time.monotonic()
+
+
+def run_identity(state_dir: str | os.PathLike) -> str:
+    """The identity URN the runs of a local backend in ``state_dir`` run as (its saved user, else
+    the login name), without opening it."""
+    try:
+        saved = json.loads((Path(state_dir) / "backend.json").read_text()).get("username")
+    except (OSError, ValueError):
+        saved = None
+    return local_identity(saved or _login_name())
 
 
 def _login_name() -> str:

@@ -277,7 +277,7 @@ class FlowRunner:
             action_id=action_id, action_url=url, state_name=name, body=body,
             wait_time=wait_time, deadline=time.monotonic() + wait_time,
             run_id=self._context.get("run_id", ""), flow_id=self._context.get("flow_id", ""),
-            resumes=self._resumes,
+            resumes=self._resumes, user_id=self._context.get("user_id", ""),
         )
         try:
             result = provider(request)

@@ -14,7 +14,7 @@ from tomocupy_gladier import __version__
 from tomocupy_gladier.backends import BackendChoice, choose
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.planning.flow_input_types import EndpointConfig, FlowInput, FlowInputData, PreviewsBlock
+from tomocupy_gladier.planning.flow_input_types import FlowInput, FlowInputData, PreviewsBlock
 from tomocupy_gladier.redaction import EMAIL_CREDENTIALS_KEY
 from tomocupy_gladier.tools.choice.flow_input import interactive_input
 from tomocupy_gladier.tools.notify.flow_input import (
@@ -23,7 +23,7 @@ from tomocupy_gladier.tools.notify.flow_input import (
     notify_input,
 )
 from tomocupy_gladier.tools.publish.flow_input import publish_input, published_item
-from tomocupy_gladier.tools.recon.flow_input import is_try, recon_output, tomocupy_block
+from tomocupy_gladier.tools.recon.flow_input import endpoint_config_block, is_try, recon_output, tomocupy_block
 from tomocupy_gladier.tools.return_data.flow_input import return_input
 from tomocupy_gladier.tools.transfer.flow_input import transfer_input
 
@@ -112,8 +112,9 @@ def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, An
         "recon": options,
         "tomocupy": tomocupy_block(config, location, output),
         "compute_endpoint": config.compute_endpoint,
-        # the experiment file's schema checked [compute.pbs]; the flow's schema checks previews
-        "tomocupy_endpoint_config": cast(EndpointConfig, dict(config.pbs)),
+        # every compute step sends it: one user endpoint (one batch job) for the whole run
+        "tomocupy_endpoint_config": endpoint_config_block(config),
+        # the flow's schema checks previews
         "previews": cast(PreviewsBlock, dict(previews or {})),
         "publishv2": publishv2,
         "return_data": return_input(config),

@@ -23,6 +23,7 @@ from tomocupy_gladier.backends import Backend, BackendChoice, choose
 from tomocupy_gladier.compute import VERSION_FIELD
 from tomocupy_gladier.compute.quality import ScanRefused, check_scan
 from tomocupy_gladier.compute.rules import TO_THE_END, is_middle, requested_span, span, span_fits
+from tomocupy_gladier.experiment.compute_endpoints import check_endpoint
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.planning.flow_input import (
@@ -331,9 +332,11 @@ def plan_label(config: ExperimentConfig, location: ScanLocation, recon: Mapping[
 
 def check_before_start(config: ExperimentConfig, location: ScanLocation, backend: Backend,
                        *recons: Mapping[str, Any] | None) -> None:
-    """What is refused before anything starts, for each reconstruction a run makes (a try and
-    a full one in an interactive run): its ranges against the scan where it can be read here,
-    its options against the engine, and the scan's quality gates."""
+    """What is refused before anything starts: what the compute endpoint would refuse (its
+    configuration, who may use it), and for each reconstruction a run makes (a try and a full
+    one in an interactive run) its ranges against the scan where it can be read here, its
+    options against the engine, and the scan's quality gates."""
+    check_endpoint(config, backend.identity(config))
     readable = readable_scan(config, location, backend)
     for params in recons:
         if params is not None:

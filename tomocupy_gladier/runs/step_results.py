@@ -25,6 +25,17 @@ class ReconResult(TypedDict, total=False):
     tool: str
     tool_version: str | None
     quality: dict[str, Any]       # the scan's quality gates: status, warnings, figures (compute/quality.py)
+    worker: dict[str, str | None]  # the worker's versions (compute.worker_versions); every shim's result has it
+
+
+def worker_line(worker: dict[str, Any] | None) -> str:
+    """A worker's versions in words ("Python 3.13.1, parsl 2026.02.23, ..."; absent ones
+    "none"), or "" when the result has none (an older run)."""
+    if not worker:
+        return ""
+    names = {"python": "Python", "parsl": "parsl", "globus_compute_endpoint": "globus-compute-endpoint",
+             "tomocupy": "tomocupy"}
+    return ", ".join(f"{label} {worker.get(key) or 'none'}" for key, label in names.items())
 
 
 class Montage(TypedDict, total=False):

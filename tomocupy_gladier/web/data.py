@@ -17,6 +17,7 @@ from tomocupy_gladier.backends import GLOBUS, GLOBUS_RUN_PAGE, LOCAL, choose
 from tomocupy_gladier.runs.catalog import Record, SearchFilters, search_local
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.runs.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord, logged_result
+from tomocupy_gladier.runs.step_results import worker_line
 from tomocupy_gladier.tools.choice.tool import TRY_PREVIEWS_STATE
 
 GLOBUS_FILES_URL = "https://app.globus.org/file-manager?origin_id={collection}&origin_path={path}"
@@ -322,6 +323,7 @@ class LocalRuns(RunsSource):
             ("rotation axis", recon.get("rotation_axis")),
             ("suggested centre", shown.get("suggested_center")),
             ("engine", " ".join(str(p) for p in (recon.get("tool"), recon.get("tool_version")) if p)),
+            ("worker", worker_line(recon.get("worker"))),
             ("files", recon.get("file_count")),
             ("warning", shown.get("warning")),
         ) if value not in (None, "")]

@@ -38,6 +38,7 @@ from typing import Any, Mapping
 from ..actions import ActionRequest, ActionResult
 from ..errors import ActionTimeout, InvalidRequest
 from ..registry import FunctionRegistry
+from ..user_endpoints import ConfigRefused, EndpointRefused, UserEndpoints
 
 MAX_RESULT_BYTES = 10 * 1024 * 1024  # Globus Compute's payload/result limit
 DETACHED_LIMIT = 600.0  # seconds a timed-out task may go on (see ComputeProvider)
@@ -90,12 +91,18 @@ class ComputeProvider:
     :param detached_limit: seconds a task may go on after its state's ``WaitTime`` passed
         (Flows fails the state with ActionTimeout, the task goes on at the endpoint); it is
         killed then, or when :meth:`close` is called, or when this process exits
+    :param user_endpoints: the endpoints and their user endpoints (:mod:`..user_endpoints`):
+        a task runs in the user endpoint of its run's identity, endpoint and
+        ``user_endpoint_config`` (v2 sends none), which the endpoint may refuse; without it
+        every endpoint takes every task
     """
 
     def __init__(self, registry: FunctionRegistry, work_dir: str | os.PathLike, *,
                  env: Mapping[str, str] | None = None, inherit_sys_path: bool = True,
-                 version: int = 3, detached_limit: float = DETACHED_LIMIT) -> None:
+                 version: int = 3, detached_limit: float = DETACHED_LIMIT,
+                 user_endpoints: UserEndpoints | None = None) -> None:
         self.registry = registry
+        self.user_endpoints = user_endpoints
         self.work_dir = Path(work_dir)
         self.env = dict(env or {})
         self.inherit_sys_path = inherit_sys_path
@@ -104,8 +111,17 @@ class ComputeProvider:
         self._detached = _Detached()
 
     def __call__(self, request: ActionRequest) -> ActionResult:
-        tasks, _, _ = self._parse(request.body)
-        running = [self._start(task, request, i) for i, task in enumerate(tasks)]
+        tasks, endpoint, body = self._parse(request.body)
+        uep = None
+        if self.user_endpoints is not None:
+            try:
+                uep = self.user_endpoints.admit(str(endpoint), request.user_id or self.user_endpoints.default_owner,
+                                                body.get("user_endpoint_config"))
+            except EndpointRefused as exc:  # the Compute service refuses the submission
+                raise InvalidRequest(str(exc)) from None
+            except ConfigRefused as exc:  # the endpoint cannot start the user endpoint: the task fails
+                return ActionResult("FAILED", {"result": [str(exc)], "results": [], "exception": str(exc)})
+        running = [self._start(task, request, i, uep) for i, task in enumerate(tasks)]
         entries: list[dict] = []
         try:
             for proc, task_id, result_file, log_file in running:
@@ -122,6 +138,9 @@ class ComputeProvider:
                         _details(entries + [{"task_id": r[1]} for r in running[len(entries):]]),
                     ) from None
                 entries.append(self._collect(proc, task_id, result_file, log_file))
+                if uep is not None and self.user_endpoints is not None:
+                    self.user_endpoints.task_ended(task_id, "FAILED" if "exception" in entries[-1]
+                                                   else "SUCCEEDED")
         except ActionTimeout:
             raise
         except BaseException:  # Ctrl-C, SIGTERM, a bug: no task outlives its action
@@ -199,10 +218,14 @@ class ComputeProvider:
         ``ActionStarted`` (with the action id), so its ``output.log`` can be followed live."""
         return self.work_dir / f"{action_id}-{index}"
 
-    def _start(self, task: dict, request: ActionRequest, index: int):
+    def _start(self, task: dict, request: ActionRequest, index: int, uep: str | None = None):
         fn = self.registry.get(str(task["function_id"]))
         assert fn is not None  # _parse refused unregistered functions
         task_id = str(uuid.uuid4())
+        if uep is not None and self.user_endpoints is not None:
+            self.user_endpoints.task_submitted(uep, task_id, run_id=request.run_id, action_id=request.action_id,
+                                               state_name=request.state_name,
+                                               function_id=str(task["function_id"]), function_name=fn.name)
         task_dir = self.task_dir(request.action_id, index)
         task_dir.mkdir(parents=True, exist_ok=True)
         result_file = task_dir / "result.json"

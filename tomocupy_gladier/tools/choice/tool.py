@@ -48,12 +48,12 @@ def make_choice_options(previews_result: dict | None = None, recon: dict | None 
     """The shim of :func:`tomocupy_gladier.compute.choice.make_choice_options` (its docstring becomes this one)."""
     # Only this function's source reaches the endpoint: the work is in the installed library,
     # which must be the client's version (``data["tomocupy_gladier_version"]``).
-    from tomocupy_gladier.compute import VERSION_FIELD, check_version
+    from tomocupy_gladier.compute import VERSION_FIELD, check_version, on_worker
     from tomocupy_gladier.compute.choice import make_choice_options as options_of
 
     check_version(data.get(VERSION_FIELD))
-    return options_of(previews_result=previews_result, recon=recon, interactive=interactive,
-                      run_id=run_id, user_id=user_id)
+    return on_worker(options_of(previews_result=previews_result, recon=recon, interactive=interactive,
+                                run_id=run_id, user_id=user_id))
 
 
 # Gladier makes the state's Comment from the function's docstring: the library's full one

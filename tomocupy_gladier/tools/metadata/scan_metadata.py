@@ -19,13 +19,13 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
     """The shim of :func:`tomocupy_gladier.compute.metadata.scan_metadata` (its docstring becomes this one)."""
     # Only this function's source reaches the endpoint: the work is in the installed library,
     # which must be the client's version (``data["tomocupy_gladier_version"]``).
-    from tomocupy_gladier.compute import VERSION_FIELD, check_version
+    from tomocupy_gladier.compute import VERSION_FIELD, check_version, on_worker
     from tomocupy_gladier.compute.metadata import scan_metadata as metadata_of
 
     check_version(data.get(VERSION_FIELD))
-    return metadata_of(tomocupy=tomocupy, recon=recon, recon_result=recon_result,
-                       previews_result=previews_result, publishv2=publishv2,
-                       return_data=return_data, run_id=run_id)
+    return on_worker(metadata_of(tomocupy=tomocupy, recon=recon, recon_result=recon_result,
+                                 previews_result=previews_result, publishv2=publishv2,
+                                 return_data=return_data, run_id=run_id))
 
 
 # Gladier makes the state's Comment from the function's docstring: the library's full one

@@ -18,12 +18,12 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
     """The shim of :func:`tomocupy_gladier.compute.previews.make_previews` (its docstring becomes this one)."""
     # Only this function's source reaches the endpoint: the work is in the installed library,
     # which must be the client's version (``data["tomocupy_gladier_version"]``).
-    from tomocupy_gladier.compute import VERSION_FIELD, check_version
+    from tomocupy_gladier.compute import VERSION_FIELD, check_version, on_worker
     from tomocupy_gladier.compute.previews import make_previews as previews_of
 
     check_version(data.get(VERSION_FIELD))
-    return previews_of(tomocupy=tomocupy, recon=recon, recon_result=recon_result,
-                       previews=previews, run_id=run_id)
+    return on_worker(previews_of(tomocupy=tomocupy, recon=recon, recon_result=recon_result,
+                                 previews=previews, run_id=run_id))
 
 
 # Gladier makes the state's Comment from the function's docstring: the library's full one

@@ -3,8 +3,9 @@ writes) and ``tomocupy_endpoint_config`` (the batch job), and the folder decided
 
 # No ``from __future__ import annotations``: TypedDict reads NotRequired from real annotations.
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, Mapping, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, Mapping, NotRequired, TypedDict, cast
 
+from tomocupy_gladier.experiment.compute_endpoints import user_endpoint_config
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.tools.output_folders import run_logs_folder, tomocupy_output
@@ -24,12 +25,29 @@ class TomocupyBlock(TypedDict):
 
 
 class EndpointConfig(TypedDict, total=False):
-    """``tomocupy_endpoint_config``: the batch job of the compute endpoint (PBS)."""
+    """``tomocupy_endpoint_config``: the ``user_endpoint_config`` every compute step sends
+    (:func:`~tomocupy_gladier.experiment.compute_endpoints.user_endpoint_config`): ALCF's
+    documented options, or the keys of our endpoint template."""
 
     queue: str
     account: str
     walltime: str  # HH:MM:SS
-    nodes: int
+    nodes: int  # our template's name
+    nodes_per_block: int  # ALCF's
+    max_workers_per_node: int
+    init_blocks: int
+    min_blocks: int
+    max_blocks: int
+    max_idletime: int
+    launcher_type: str
+    worker_init: str
+    scheduler_options: str
+    select_options: str
+
+
+def endpoint_config_block(config: ExperimentConfig) -> EndpointConfig:
+    """The ``tomocupy_endpoint_config`` block: the one configuration of the run's compute steps."""
+    return cast(EndpointConfig, user_endpoint_config(config))
 
 
 def is_try(recon: Mapping[str, Any]) -> bool:

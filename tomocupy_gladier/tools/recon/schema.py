@@ -7,6 +7,8 @@ from typing import Any
 
 from tomocupy_gladier import __version__
 from tomocupy_gladier.compute import VERSION_FIELD
+from tomocupy_gladier.experiment.compute_endpoints import WALLTIME_PATTERN
+from tomocupy_gladier.experiment.limits import DEFAULT_WALLTIME, RECON_TIMEOUT
 from tomocupy_gladier.experiment.options import recon_schema
 from tomocupy_gladier.experiment.schema import ZARR_SCHEMA, function_id_field, uuid_field
 
@@ -32,7 +34,7 @@ RECON_PROPERTIES: dict[str, Any] = {
                      "(<run id>.log).", "type": "string", "pattern": "^/"},
             "timeout": {"title": "Time limit (s)", "description": "The reconstruction is stopped after "
                         "this long (less than the step's wait time).", "type": "number",
-                        "exclusiveMinimum": 0, "maximum": 7 * 86400, "default": 6900},
+                        "exclusiveMinimum": 0, "maximum": 7 * 86400, "default": RECON_TIMEOUT},
             "zarr": ZARR_SCHEMA,
         },
         "required": ["file_name"],
@@ -46,15 +48,34 @@ RECON_PROPERTIES: dict[str, Any] = {
                     "tomocupy-gladier; leave it as it is.", "type": "string", "default": __version__},
     "tomocupy_endpoint_config": {
         "title": "Deployment: batch job",
-        "description": "PBS settings for the job that runs the reconstruction; set for the experiment.",
+        "description": "The user_endpoint_config every compute step of the run sends to the endpoint: "
+        "one user endpoint, one PBS job for the whole run. ALCF's endpoint takes the options ALCF "
+        "documents, a facility's own endpoint (endpoint-config) queue, account, walltime, nodes and "
+        "the block settings; set for the experiment.",
         "type": "object",
         "properties": {
             "queue": {"title": "Queue", "type": "string", "minLength": 1, "default": "debug"},
             "account": {"title": "Project (allocation)", "description": "The allocation charged "
                         "for the job.", "type": "string", "minLength": 1},
             "walltime": {"title": "Walltime", "description": "HH:MM:SS", "type": "string",
-                         "pattern": "^[0-9]{1,3}:[0-5][0-9]:[0-5][0-9]$", "default": "01:00:00"},
-            "nodes": {"title": "Nodes", "type": "integer", "minimum": 1, "maximum": 64, "default": 1},
+                         "pattern": WALLTIME_PATTERN, "default": DEFAULT_WALLTIME},
+            "nodes": {"title": "Nodes (the facility's endpoint)", "type": "integer", "minimum": 1,
+                      "maximum": 64},
+            "nodes_per_block": {"title": "Nodes (ALCF's endpoint)", "type": "integer", "minimum": 1,
+                                "maximum": 64},
+            "max_workers_per_node": {"title": "Tasks at once per node", "type": "integer", "minimum": 1},
+            "init_blocks": {"title": "Jobs queued at once", "type": "integer", "minimum": 0},
+            "min_blocks": {"title": "Jobs kept while idle", "type": "integer", "minimum": 0},
+            "max_blocks": {"title": "Jobs at most", "type": "integer", "minimum": 1},
+            "max_idletime": {"title": "Seconds an idle job is kept", "type": "integer", "minimum": 0},
+            # no enum: a form would give it a default, which the facility's endpoint refuses
+            "launcher_type": {"title": "Launcher", "description": "SimpleLauncher or MpiExecLauncher "
+                              "(ALCF's endpoint).", "type": "string", "minLength": 1},
+            "worker_init": {"title": "Worker environment", "description": "Shell commands run before "
+                            "the workers start (ALCF's endpoint).", "type": "string"},
+            "scheduler_options": {"title": "PBS options", "description": "e.g. #PBS -l "
+                                  "filesystems=home:eagle (ALCF's endpoint).", "type": "string"},
+            "select_options": {"title": "PBS select options", "type": "string"},
         },
         "additionalProperties": False,
     },

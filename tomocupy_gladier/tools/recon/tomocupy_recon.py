@@ -15,11 +15,11 @@ def tomocupy_recon(recon: dict | None = None, tomocupy: dict | None = None,
     """The shim of :func:`tomocupy_gladier.compute.recon.reconstruct` (its docstring becomes this one)."""
     # Only this function's source reaches the endpoint: the work is in the installed library,
     # which must be the client's version (``data["tomocupy_gladier_version"]``).
-    from tomocupy_gladier.compute import VERSION_FIELD, check_version
+    from tomocupy_gladier.compute import VERSION_FIELD, check_version, on_worker
     from tomocupy_gladier.compute.recon import reconstruct
 
     check_version(data.get(VERSION_FIELD))
-    return reconstruct(recon=recon, tomocupy=tomocupy, run_id=run_id)
+    return on_worker(reconstruct(recon=recon, tomocupy=tomocupy, run_id=run_id))
 
 
 # Gladier makes the state's Comment from the function's docstring: the library's full one
