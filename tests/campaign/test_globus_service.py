@@ -34,6 +34,22 @@ def test_submit_status_and_find_by_tag(fake_flows, service):
     assert fake_flows.requests["POST /flows/{id}/run"] == 2
 
 
+# The run list's query parameters the Flows API documents: globus-sdk-javascript
+# src/open-api/types/flows.ts (commit a30fbfb, 2026-08-20), GET /runs; globus-sdk 4.10
+# FlowsClient.list_runs takes filter_flow_id, filter_roles and marker, the rest as query_params.
+DOCUMENTED_RUN_FILTERS = {"marker", "per_page", "filter_roles", "filter_role", "filter_status", "filter_label",
+                          "filter_flow_title", "filter_flow_id", "filter_completion_time",
+                          "filter_start_time", "orderby"}
+
+
+def test_runs_are_found_with_documented_filters_only(fake_flows, service):
+    """No filter_tags: the API does not document it; the tag is checked on each run listed."""
+    mine = service.submit({"input": {}}, "l", ["job:mine"])
+    service.submit({"input": {}}, "l", ["job:other"])
+    assert [r["run_id"] for r in service.find_runs("job:mine")] == [mine]
+    assert fake_flows.list_queries and all(set(q) <= DOCUMENTED_RUN_FILTERS for q in fake_flows.list_queries)
+
+
 def test_find_runs_follows_pages(fake_flows):
     service = GlobusRunService.connect(FLOW_ID, flows_authorizer=globus_sdk.NullAuthorizer(),
                                        base_url=fake_flows.url)

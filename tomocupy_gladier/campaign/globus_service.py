@@ -67,8 +67,8 @@ def translate(exc: Exception) -> Exception:
 
 class GlobusRunService:
     """Runs of one flow on Globus Flows: ``SpecificFlowClient.run_flow`` to start,
-    ``FlowsClient.get_run`` to read, ``FlowsClient.list_runs`` (filtered by flow and tag)
-    to reconcile."""
+    ``FlowsClient.get_run`` to read, ``FlowsClient.list_runs`` (filtered by flow, then by
+    tag here) to reconcile."""
 
     def __init__(self, flow_id: str, flows_client: globus_sdk.FlowsClient,
                  run_client: globus_sdk.SpecificFlowClient, *, page_size: int = 50,
@@ -120,13 +120,14 @@ class GlobusRunService:
         return dict(self._call(self.flows_client.get_run, run_id).data)
 
     def find_runs(self, tag: str) -> list[dict[str, Any]]:
-        """Runs of this flow with ``tag`` (asked of the service with ``filter_tags`` and
-        checked here, in case the service filters loosely), oldest first."""
+        """Runs of this flow with ``tag``, oldest first. The run list is filtered by the flow
+        (globus-sdk's ``list_runs``) and the tag is checked here: the Flows API documents no
+        tag filter (its OpenAPI ``GET /runs``: roles, status, label, flow id and title, times)."""
         found: list[dict[str, Any]] = []
         marker: Any = globus_sdk.MISSING
         while True:
             page = self._call(self.flows_client.list_runs, filter_flow_id=self.flow_id, marker=marker,
-                              query_params={"filter_tags": tag, "per_page": self.page_size})
+                              query_params={"per_page": self.page_size})
             found.extend(dict(r) for r in page.get("runs", []) if tag in (r.get("tags") or []))
             if not page.get("has_next_page") or not page.get("marker"):
                 break
