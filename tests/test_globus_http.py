@@ -18,11 +18,12 @@ from urllib.parse import parse_qs
 import globus_sdk
 import pytest
 import responses
-from gladier.managers import ComputeManager, FlowsManager
+from gladier.managers import FlowsManager
 from gladier.managers.login_manager import CallbackLoginManager
 from globus_compute_sdk import Client as ComputeClient
 from globus_sdk.testing import RegisteredResponse, get_response_set, load_response
 
+from tomocupy_gladier.globus.compute_manager import SourceComputeManager
 from tomocupy_gladier.globus.auth import scope_key
 from tomocupy_gladier.experiment.config import ExperimentConfig, config_from_dict
 from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
@@ -167,7 +168,9 @@ def test_first_run_deploys_flow_registers_functions_and_starts_run(globus, tmp_p
     registered = [body_of(c) for c in calls_to(globus, "POST", "/v3/functions")]
     assert sorted(r["function_name"] for r in registered) == [
         "make_previews", "publishv2_gather_metadata", "scan_metadata", "tomocupy_recon"]
-    assert all(r["function_code"] for r in registered)
+    # as their source text: globus-compute-sdk's PureSourceDill ("sd"), not gladier 0.11's
+    # DillCodeSource, deprecated since globus-compute-sdk 4.0 (serialize/concretes.py)
+    assert all("\nsd\n" + r["function_name"] + ":def " in r["function_code"] for r in registered)
 
     # running needs the new flow's own scope: one extra login, for exactly that scope
     assert login.asked == [[FLOW_SCOPE]]
@@ -245,7 +248,7 @@ def test_changed_function_source_is_registered_again(globus, tmp_path):
 
     # the source Gladier registered last time differs from today's: only its checksum is kept
     (function,) = TomocupyRecon.__wrapped__.compute_functions
-    current = ComputeManager.get_compute_function_checksum(function)
+    current = SourceComputeManager.get_compute_function_checksum(function)
     recorded = configparser.ConfigParser()
     recorded.read(storage)
     assert recorded["tomocupy_flow"]["tomocupy_recon_function_id_checksum"] == current

@@ -71,7 +71,7 @@ def _v3(provider, function_id, kwargs=None, wait=30, args=None):
 def test_registration_is_deterministic_by_checksum(registry):
     import hashlib
 
-    from gladier.managers.compute_manager import ComputeManager
+    from tomocupy_gladier.globus.compute_manager import SourceComputeManager as ComputeManager
 
     fid = registry.register(add)
     assert fid == registry.register(add)

@@ -9,7 +9,7 @@ from pathlib import Path
 import gladier.exc
 import pytest
 from gladier import GladierBaseClient, GladierBaseTool, generate_flow_definition
-from gladier.managers.compute_manager import ComputeManager
+from tomocupy_gladier.globus.compute_manager import SourceComputeManager
 
 from tomocupy_gladier.clients.gladier_local import gladier_config_path, local_client
 from tomocupy_gladier.local import InputValidationError, LocalBackend
@@ -153,7 +153,7 @@ def test_ids_are_stable_across_runs_and_clients(world):
     assert first["flow_id"] == second["flow_id"]
     assert first["run_id"] != second["run_id"]
     fid = local_client(ToyTomoClient, backend).get_input()["input"]["toy_reconstruct_function_id"]
-    assert fid == function_id_for(ComputeManager.get_compute_function_checksum(toy_reconstruct))
+    assert fid == function_id_for(SourceComputeManager.get_compute_function_checksum(toy_reconstruct))
     assert len(backend.store.list_flows()) == 1
 
 

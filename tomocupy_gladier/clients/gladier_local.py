@@ -23,7 +23,6 @@ import uuid
 from pathlib import Path
 
 import gladier.exc
-from gladier.managers.compute_manager import ComputeManager
 from gladier.managers.flows_manager import FlowsManager
 from gladier.managers.login_manager import BaseLoginManager
 from gladier.utils.name_generation import (
@@ -31,6 +30,7 @@ from gladier.utils.name_generation import (
     get_compute_function_name,
 )
 
+from tomocupy_gladier.globus.compute_manager import SourceComputeManager
 from tomocupy_gladier.globus.gladier_storage import client_with_storage
 from tomocupy_gladier.local.backend import LocalBackend
 from tomocupy_gladier.local.errors import DefinitionError, InputValidationError
@@ -61,9 +61,10 @@ class LocalLoginManager(BaseLoginManager):
         return True
 
 
-class LocalComputeManager(ComputeManager):
-    """Registers functions in the backend's registry under ids derived from Gladier's
-    function checksum (same function, same id; changed function, new id)."""
+class LocalComputeManager(SourceComputeManager):
+    """Registers functions in the backend's registry under ids derived from their checksum, the
+    one production uses (:class:`SourceComputeManager`: same function, same id; changed function,
+    new id)."""
 
     def __init__(self, backend: LocalBackend, **kwargs: t.Any) -> None:
         super().__init__(auto_registration=True, **kwargs)

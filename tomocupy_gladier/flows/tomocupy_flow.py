@@ -17,6 +17,7 @@ from tomocupy_gladier.tools.notify.tool import add_notifications
 from tomocupy_gladier.tools.previews.previews import PREVIEWS_STATE, Previews, make_previews, make_previews_tasks
 from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM, TRANSFER_URL, ReturnData
 from tomocupy_gladier.tools.metadata.scan_metadata import ScanMetadata, scan_metadata, scan_metadata_tasks
+from tomocupy_gladier.globus.compute_manager import SourceComputeManager
 from tomocupy_gladier.globus.gladier_storage import locked_storage
 from tomocupy_gladier.action_urls import COMPUTE_V2_URL
 from tomocupy_gladier.experiment.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
@@ -84,7 +85,8 @@ def mirror_publication(definition: dict) -> None:
 class TomocupyClient(GladierBaseClient):
     """Behaviour shared by the tomocupy flows.
 
-    The definition is exactly what Gladier generates from the tools, with each Action state's
+    Functions are registered as their source text (:class:`SourceComputeManager`). The
+    definition is exactly what Gladier generates from the tools, with each Action state's
     ``WaitTime`` sized for a beamline's data: ``recon_wait_time`` for the reconstruction,
     ``transfer_wait_time`` for every transfer (the scan, publication, return; 50 GB volumes),
     ``step_wait_time`` for the other compute steps (previews, metadata), which may queue for a
@@ -101,6 +103,9 @@ class TomocupyClient(GladierBaseClient):
             self.recon_wait_time = int(recon_wait_time)
         if transfer_wait_time is not None:
             self.transfer_wait_time = int(transfer_wait_time)
+        if kwargs.get("compute_manager") is None:
+            # functions registered as their source text, not with gladier 0.11's DillCodeSource
+            kwargs["compute_manager"] = SourceComputeManager(group=self.globus_group)
         super().__init__(*args, **kwargs)
 
     def run_flow(self, flow_input: dict | None = None, use_defaults: bool = True,

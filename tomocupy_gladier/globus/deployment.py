@@ -271,16 +271,17 @@ def _flows_client(transport: Any) -> Any:
 
 
 def _recording_compute_manager(flow_cls: Any, transport: Any) -> Any:
-    """Gladier's ComputeManager whose registrations go, as the Compute SDK would send them
-    (its ``FunctionRegistrationData`` with Gladier's serialization strategy), to ``transport``."""
+    """The production ComputeManager whose registrations go, as the Compute SDK would send them
+    (its ``FunctionRegistrationData`` with the manager's serialization strategy), to ``transport``."""
     import globus_sdk
-    from gladier.managers import ComputeManager
     from globus_compute_sdk.sdk.client import FunctionRegistrationData
     from globus_compute_sdk.serialize import ComputeSerializer
 
+    from tomocupy_gladier.globus.compute_manager import SourceComputeManager
+
     inner, _ = decorated_parts(flow_cls)
 
-    class RecordingComputeManager(ComputeManager):
+    class RecordingComputeManager(SourceComputeManager):
         def register_function(self, tool: Any, function: Any) -> str:
             serializer = ComputeSerializer(strategy_code=self.get_serialization_strategy())
             data = FunctionRegistrationData(function=function, group=self.group, serializer=serializer)
