@@ -34,7 +34,7 @@ def _definition(name: str) -> dict:
 def test_every_flow_ends_with_the_notification_and_catches_every_action(name):
     states = _definition(name)["States"]
     ends = [n for n, s in states.items() if s.get("End")]
-    assert sorted(ends) == ["NotifySkipped", "NotifySucceeded", "NotifySucceededUnsent"]
+    assert sorted(ends) == ["NotifyNoAccount", "NotifySkipped", "NotifySucceeded", "NotifySucceededUnsent"]
     for state_name, state in states.items():
         if state.get("Type") == "Action" and not state_name.startswith("Notify"):
             assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.RunFailure",
@@ -62,6 +62,27 @@ def test_without_notify_the_step_is_skipped_visibly(tmp_path):
     assert run["details"]["output"]["Notify"] == {"skipped": True, "reason": "notify.enable is false"}
     backend = local_backend(config)
     assert state_names(backend, run["run_id"])[-1] == "NotifySkipped"
+    assert not (config.local_state_dir / "mailbox").exists()
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_run_without_the_email_account_says_so_and_reads_no_missing_path(tmp_path, fails):
+    """A run started from a start form or a timer carries no private run state, so no email
+    account: its email states are not entered (they would read $._private_email_credentials,
+    which the run lacks); the run says why nothing was sent, and a failure still fails the run."""
+    config = load_config(tiny_experiment(tmp_path, NOTIFY))
+    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))
+    assert body["input"]["notify"]["enable"] and body.pop("_private_email_credentials") == {}
+    if fails:  # the scan is gone before its transfer
+        (tmp_path / "beamline" / "scan1.h5").unlink()
+    run = make_client("tomocupy", config).run_flow(flow_input=body)
+    names = state_names(local_backend(config), run["run_id"])
+    assert not [n for n in names if n in ("NotifySucceeded", "NotifyFailed")]
+    if fails:
+        assert run["status"] == "FAILED" and "NotifyFailedNoAccount" in names
+    else:
+        assert run["status"] == "SUCCEEDED" and names[-1] == "NotifyNoAccount"
+        assert any("carries no email account" in w for w in RunRecord(run).warnings)
     assert not (config.local_state_dir / "mailbox").exists()
 
 

@@ -322,9 +322,12 @@ def test_dry_run_prints_what_the_sdk_would_send_offline(tmp_path, monkeypatch):
     assert timer["schedule"] == {"type": "recurring", "interval_seconds": 86400, "start": "2026-12-01T02:00:00+00:00"}
     flow_input = timer["body"]["body"]["input"]
     assert all("not registered yet" in v for k, v in flow_input.items() if k.endswith("_function_id"))
-    # Timers keeps the body for the timer's life: the email account is not in it at all
+    # Timers keeps the body for the timer's life: the email account is not in it at all, and
+    # the email is off, with a word about it: no email state reads an account the run lacks
     assert "hunter2" not in result.output
     assert not [k for k in timer["body"]["body"] if k.startswith("_private")]
+    assert flow_input["notify"] == {"enable": False}
+    assert "timer-started runs send no email" in result.stderr
 
 
 def test_dry_run_uses_the_ids_gladier_stored_at_the_last_deploy(tmp_path, monkeypatch):

@@ -152,10 +152,21 @@ def timer_body(flow_input: Mapping[str, Any], tags: Sequence[str]) -> dict[str, 
 
     Timers keeps the body for the timer's whole life and shows it to its owner, and Flows'
     private run state (``_private...`` fields: the email account) protects nothing there, so
-    those fields are left out: timer-started runs send no email (campaign runs send none each
-    anyway; an interactive one waits for its choice without the "waits" message).
+    those fields are left out, and with them the email: ``notify`` is turned off so that no
+    email state looks for an account the run does not carry (:func:`drops_email` says when; the
+    flow would skip them anyway, ``tools/notify/tool.py``). Campaign runs send none each anyway;
+    an interactive one then waits for its choice without the "waits" message.
     """
-    return {"body": omit_private(dict(flow_input)), "tags": list(tags)}
+    body = omit_private(dict(flow_input))
+    if drops_email(flow_input):
+        body["input"] = {**body["input"], "notify": {"enable": False}}
+    return {"body": body, "tags": list(tags)}
+
+
+def drops_email(flow_input: Mapping[str, Any]) -> bool:
+    """Whether a timer made of ``flow_input`` loses the email its run would send."""
+    notify = (flow_input.get("input") or {}).get("notify") or {}
+    return bool(notify.get("enable"))
 
 
 def timer_name(campaign: str, key: str) -> str:

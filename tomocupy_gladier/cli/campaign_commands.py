@@ -355,7 +355,12 @@ def _make_timers(client: Any, flow_id: str, name: str, jobs: list[Any], body_for
                  plan: timers.TimerPlan) -> list[str]:
     """One timer per job, timer ``i`` starting ``i`` minutes after the first. Every body is
     built before the first timer is made, so a job that cannot work makes none."""
-    bodies = [timers.timer_body(body_for(job), run_tags(name, job.key, (timers.TIMER_TAG,))) for job in jobs]
+    inputs = [body_for(job) for job in jobs]
+    bodies = [timers.timer_body(flow_input, run_tags(name, job.key, (timers.TIMER_TAG,)))
+              for job, flow_input in zip(jobs, inputs)]
+    if any(timers.drops_email(flow_input) for flow_input in inputs):
+        console.print("warning: timer-started runs send no email: a timer's body cannot carry the "
+                      "email account (Timers shows it to its owner), so [notify] is off in them")
     made = []
     for index, (job, body) in enumerate(zip(jobs, bodies)):
         made.append(timers.create_flow_timer(client, flow_id, timers.timer_name(name, job.key), body,

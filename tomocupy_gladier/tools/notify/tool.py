@@ -50,9 +50,14 @@ WAITING_STATE = "NotifyWaiting"
 WAITING_SKIPPED_STATE = "NotifyWaitingSkipped"
 UNSENT_STATE = "NotifySucceededUnsent"
 UNSENT_KEY = "NotifyUnsent"
+NO_ACCOUNT_STATE = "NotifyNoAccount"
+FAILED_NO_ACCOUNT_STATE = "NotifyFailedNoAccount"
+WAITING_NO_ACCOUNT_STATE = "NotifyWaitingNoAccount"
 NOTIFY_STATES = (CHOICE_STATE, SUCCEEDED_STATE, SKIPPED_STATE, FAILURE_CHOICE_STATE, FAILED_STATE,
                  FAIL_STATE, WAITING_CHOICE_STATE, WAITING_STATE, WAITING_SKIPPED_STATE,
-                 UNSENT_STATE)
+                 UNSENT_STATE, NO_ACCOUNT_STATE, FAILED_NO_ACCOUNT_STATE, WAITING_NO_ACCOUNT_STATE)
+NO_ACCOUNT = ("the email was not sent: notify.enable is true but the run carries no email account "
+              f"({EMAIL_CREDENTIALS_KEY}); a run started from a start form or a timer has none")
 
 SUCCEEDED_TEMPLATE = """\
 Run $run_id succeeded.
@@ -120,14 +125,26 @@ def notify_state(subject_suffix: str, template: str, variables: dict[str, str], 
     }
 
 
-def _enabled_choice(comment: str, yes: str, no: str) -> dict[str, Any]:
+def _enabled_choice(comment: str, yes: str, no: str, no_account: str) -> dict[str, Any]:
+    """Email when ``notify.enable`` is true and the run carries the sending account; with the
+    flag but no account (a run started from a form or a timer: neither can carry private run
+    state) go to ``no_account``, which says so, instead of reading a path the run lacks."""
+    enabled = {"Variable": "$.input.notify.enable", "BooleanEquals": True}
     return {
         "Comment": comment,
         "Type": "Choice",
-        # no IsPresent guard: a flow input without the flag fails instead of skipping silently
-        "Choices": [{"Variable": "$.input.notify.enable", "BooleanEquals": True, "Next": yes}],
+        # no IsPresent guard on the flag: a flow input without it fails instead of skipping silently
+        "Choices": [{"And": [enabled, {"Variable": f"$.{EMAIL_CREDENTIALS_KEY}", "IsPresent": True}],
+                     "Next": yes},
+                    {**enabled, "Next": no_account}],
         "Default": no,
     }
+
+
+def _no_account(result_path: str, **transition: Any) -> dict[str, Any]:
+    """The Pass state of a run whose email could not be sent for want of an account."""
+    return {"Comment": "notify.enable is true but the run carries no email account: say so, send nothing",
+            "Type": "Pass", "Result": {"warning": NO_ACCOUNT}, "ResultPath": result_path, **transition}
 
 
 def _catch_all(result_path: str, next_state: str) -> list[dict[str, Any]]:
@@ -148,7 +165,9 @@ class NotifyWaiting(GladierBaseTool):
         "StartAt": WAITING_CHOICE_STATE,
         "States": {
             WAITING_CHOICE_STATE: _enabled_choice(
-                "Email only when input.notify.enable is true", WAITING_STATE, WAITING_SKIPPED_STATE),
+                "Email only when input.notify.enable is true", WAITING_STATE, WAITING_SKIPPED_STATE,
+                WAITING_NO_ACCOUNT_STATE),
+            WAITING_NO_ACCOUNT_STATE: _no_account("$.NotifyWaitingError", End=True),
             WAITING_STATE: notify_state(
                 " waits for your choice", WAITING_TEMPLATE,
                 {"choose_page.$": "$.input.notify.choose_page",
@@ -166,7 +185,7 @@ class NotifyWaiting(GladierBaseTool):
         },
     }
     required_input = ["notify"]
-    flow_transition_states = [WAITING_STATE, WAITING_SKIPPED_STATE]
+    flow_transition_states = [WAITING_STATE, WAITING_SKIPPED_STATE, WAITING_NO_ACCOUNT_STATE]
 
 
 def _ending_states(states: dict[str, dict]) -> Iterable[str]:
@@ -197,7 +216,9 @@ def add_notifications(definition: dict[str, Any]) -> None:
             "Next": FAILURE_CHOICE_STATE,
         }
     states[CHOICE_STATE] = _enabled_choice(
-        "Email the run's end only when input.notify.enable is true", SUCCEEDED_STATE, SKIPPED_STATE)
+        "Email the run's end only when input.notify.enable is true", SUCCEEDED_STATE, SKIPPED_STATE,
+        NO_ACCOUNT_STATE)
+    states[NO_ACCOUNT_STATE] = _no_account(f"$.{UNSENT_KEY}", End=True)
     states[SUCCEEDED_STATE] = {
         **notify_state(" succeeded", SUCCEEDED_TEMPLATE,
                        {"output.$": "$.input.notify.output", "record.$": "$.input.notify.record"},
@@ -221,7 +242,9 @@ def add_notifications(definition: dict[str, Any]) -> None:
         "End": True,
     }
     states[FAILURE_CHOICE_STATE] = _enabled_choice(
-        "Email the failure only when input.notify.enable is true", FAILED_STATE, FAIL_STATE)
+        "Email the failure only when input.notify.enable is true", FAILED_STATE, FAIL_STATE,
+        FAILED_NO_ACCOUNT_STATE)
+    states[FAILED_NO_ACCOUNT_STATE] = _no_account("$.NotifyFailedError", Next=FAIL_STATE)
     states[FAILED_STATE] = {
         **notify_state(" FAILED", FAILED_TEMPLATE,
                        {"state.$": f"{FAILURE_PATH}.state", "error.$": f"{FAILURE_PATH}.error",
