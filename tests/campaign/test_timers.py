@@ -143,6 +143,39 @@ def test_timer_started_runs_carry_the_data_access_consents_of_the_flow():
     assert f"{collection}/data_access" in ours
 
 
+def test_timers_use_the_flows_login_and_token_file(tmp_path, monkeypatch):
+    """One login, one token storage: `campaign schedule` asks the flows' login manager (and its
+    token file) for the Timers scope, and never makes a Globus app of its own."""
+    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.globus import auth
+
+    monkeypatch.setenv(auth.CONFIG_DIR_ENV, str(tmp_path / "config"))
+    made: list[auth.AppLoginManager] = []
+    asked: list[list[str]] = []
+
+    def login_manager_for(client_id=None, **kwargs):
+        manager = real(client_id, **kwargs)
+        monkeypatch.setattr(manager, "ensure_login", lambda scopes, force=False: asked.append(
+            [str(s) for s in scopes]) or True)
+        made.append(manager)
+        return manager
+
+    real = auth.login_manager_for
+    monkeypatch.setattr(auth, "login_manager_for", login_manager_for)
+    config_path = tmp_path / "experiment.toml"
+    config_path.write_text(experiment_toml().replace('backend = "local"', 'backend = "globus"'))
+    config = load_config(config_path)
+    client = campaign_commands.timers_client_for(config, FLOW_ID)
+    (manager,) = made
+    assert client._app is manager.app  # globus-sdk keeps the app it was given there
+    assert manager.token_file == auth.token_path(manager.client_id)  # the flows' own token file
+    (scopes,) = asked
+    from tomocupy_gladier.flows import data_access_collections
+
+    collections = data_access_collections(FLOWS["tomocupy"], config)
+    assert collections and scopes == [str(timers.timer_scope(FLOW_ID, collections))]
+
+
 def _sent(call) -> dict:
     return json.loads(call.request.body)
 

@@ -182,13 +182,19 @@ def timers_client(app: globus_sdk.GlobusApp, flow_id: str,
     bare scope (``add_app_flow_user_scope``): a timer runs the flow with the consents given
     here, and a run on a GCS mapped collection without its consent stops INACTIVE.
     """
+    client = TimersClient(app=app)
+    client.add_app_scope(timer_scope(flow_id, data_access_collections))
+    return client
+
+
+def timer_scope(flow_id: str, data_access_collections: Iterable[str] = ()) -> Any:
+    """Timers' scope with the flow's run scope (and its ``data_access`` consents) under it: what a
+    login consents to so that a timer may run ``flow_id`` for the user."""
     from globus_sdk.scopes import TimersScopes
 
     from tomocupy_gladier.globus.auth import flow_run_scope
 
-    client = TimersClient(app=app)
-    client.add_app_scope(TimersScopes.timer.with_dependency(flow_run_scope(flow_id, data_access_collections)))
-    return client
+    return TimersScopes.timer.with_dependency(flow_run_scope(flow_id, data_access_collections))
 
 
 def create_flow_timer(client: TimersClient, flow_id: str, name: str, body: Mapping[str, Any],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
 import shlex
 import shutil
@@ -267,28 +266,26 @@ def report(name: str, csv_path: str, config_path: str | None, state_dir: str | N
     click.echo(f"{len(jobs)} job(s) written to {csv_path}")
 
 
-def globus_app(config: ExperimentConfig) -> Any:
-    """The Globus app timers are created with: the confidential client of GLADIER_CLIENT_ID /
-    GLADIER_CLIENT_SECRET when set, else a user login with the experiment's native client."""
-    import globus_sdk
-    from gladier import GladierBaseClient
-
-    client_id, secret = os.environ.get("GLADIER_CLIENT_ID"), os.environ.get("GLADIER_CLIENT_SECRET")
-    if client_id and secret:
-        return globus_sdk.ClientApp("tomocupy-gladier", client_id=client_id, client_secret=secret)
-    return globus_sdk.UserApp("tomocupy-gladier", client_id=config.globus.get("client_id") or GladierBaseClient.client_id)
-
-
 def timers_client_for(config: ExperimentConfig, flow_id: str | None, flow_name: str = "tomocupy") -> Any:
-    """A Timers client; with ``flow_id``, its login consents to running that flow with the
-    ``data_access`` consents of the collections the flow's transfers use."""
+    """A Timers client on the flows' own login and token file (``globus/auth.py``: the
+    confidential client of GLADIER_CLIENT_ID/GLADIER_CLIENT_SECRET when set, else the user's login
+    with the experiment's native client), logged in for Timers first where the stored login lacks
+    it: one login and one token storage for Flows, Compute and Timers. With ``flow_id``, the login
+    consents to running that flow with the ``data_access`` consents of the collections the flow's
+    transfers use."""
+    from globus_sdk.scopes import TimersScopes
+
     from tomocupy_gladier.clients.client_factory import flow_class
     from tomocupy_gladier.flows import data_access_collections
+    from tomocupy_gladier.globus.auth import login_manager_for
 
-    app = globus_app(config)
+    manager = login_manager_for(config.globus.get("client_id"))
     if not flow_id:
-        return timers.TimersClient(app=app)
-    return timers.timers_client(app, flow_id, data_access_collections(flow_class(flow_name), config))
+        manager.ensure_login([str(TimersScopes.timer)])
+        return timers.TimersClient(app=manager.app)
+    collections = data_access_collections(flow_class(flow_name), config)
+    manager.ensure_login([timers.timer_scope(flow_id, collections)])
+    return timers.timers_client(manager.app, flow_id, collections)
 
 
 def _cli_program() -> list[str]:
