@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +165,12 @@ def test_an_alcf_experiment_dry_runs_to_a_configuration_alcfs_endpoint_accepts(t
     # as many tasks a node as it has GPUs (each reconstruction on its own), not ALCF's 100
     assert sent["max_workers_per_node"] == alcf_polaris()["gpus_per_node"] == 4
     assert "export TOMOCUPY_GLADIER_GPUS=4" in init
+    # when tomocupy must have stopped in this job: its start + walltime - 300 s, by the job's shell
+    (deadline,) = [line for line in init if "TOMOCUPY_GLADIER_DEADLINE" in line]
+    assert deadline == "export TOMOCUPY_GLADIER_DEADLINE=$(( $(date +%s) + 3300 ))"
+    shown = subprocess.run(["bash", "-c", f"{deadline}; echo $TOMOCUPY_GLADIER_DEADLINE"], capture_output=True,
+                           text=True, check=True).stdout
+    assert abs(int(shown) - (time.time() + 3300)) < 60
     # stderr says what each compute state sends: one user endpoint
     assert "TomocupyRecon" in result.stderr and "Publishv2GatherMetadata" in result.stderr
     assert "one user endpoint" in result.stderr

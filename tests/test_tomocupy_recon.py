@@ -151,6 +151,24 @@ def test_reconstructions_sharing_a_node_each_get_their_own_gpu(recorder, scan, t
         assert pinned["CUDA_VISIBLE_DEVICES"] == "3"
 
 
+def test_a_reconstruction_in_a_warm_job_gets_what_is_left_of_it(recorder, scan, monkeypatch):
+    """A job kept warm (min_blocks) serves later runs: its worker_init says when tomocupy must have
+    stopped, and a late reconstruction gets what is left, or fails at once with the reason,
+    instead of being killed by PBS without one."""
+    import time as clock
+
+    from tomocupy_gladier.compute.recon import within_the_job
+
+    monkeypatch.setenv("TOMOCUPY_GLADIER_DEADLINE", str(int(clock.time()) + 600))
+    assert 590 <= within_the_job(3000) <= 600 and within_the_job(60) == 60
+    monkeypatch.setenv("TOMOCUPY_GLADIER_DEADLINE", str(int(clock.time()) + 20))
+    with pytest.raises(TimeoutError, match="too soon to start tomocupy"):
+        recon(scan)
+    assert recorder() == [] and leftovers(scan) == []
+    monkeypatch.delenv("TOMOCUPY_GLADIER_DEADLINE")
+    assert within_the_job(3000) == 3000
+
+
 def test_the_result_says_what_the_worker_ran(scan, program):
     """ALCF: the workers' Python and parsl must match its endpoint's; the result carries them."""
     import platform

@@ -162,7 +162,7 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
         no_config = pathlib.Path(tempfile.gettempdir()) / f"tomocupy-gladier-{uuid.uuid4().hex}.conf"
         run.argv = program + [command, "--file-name", str(scan), "--config", str(no_config),
                               "--out-path-name", output.name] + args
-        timeout = float(settings.get("timeout") or 6 * 3600)
+        timeout = within_the_job(float(settings.get("timeout") or 6 * 3600))
         with own_gpu() as env:
             wall = run_tomocupy(run, staging_root, staging_root / output.name, run_id, timeout, env)
         check_log(run)
@@ -429,6 +429,27 @@ def _ends_with_this_step() -> None:
 
 
 GPUS_ENV = "TOMOCUPY_GLADIER_GPUS"  # the node's GPU count, set by the job's worker_init
+DEADLINE_ENV = "TOMOCUPY_GLADIER_DEADLINE"  # when tomocupy must have stopped in this job (epoch s)
+MIN_JOB_LEFT = 60.0  # seconds: less than this left of the job, the reconstruction is not started
+
+
+def within_the_job(timeout: float) -> float:
+    """tomocupy's time limit, cut to what is left of the batch job.
+
+    The client nests tomocupy's limit inside the job's walltime, counted from the job's start. A
+    job kept warm (``min_blocks``) serves later runs too: the job's ``worker_init`` says when
+    tomocupy must have stopped (``TOMOCUPY_GLADIER_DEADLINE``, the job's end less the step's
+    margin), and a reconstruction that starts late gets what is left, or, with under a minute
+    left, fails at once with the reason rather than being killed by PBS.
+    """
+    raw = os.environ.get(DEADLINE_ENV, "").strip()
+    if not raw:
+        return timeout
+    left = float(raw) - time.time()
+    if left < MIN_JOB_LEFT:
+        raise TimeoutError(f"the batch job that runs this step ends in {max(left, 0):.0f} s (less its "
+                           "margin): too soon to start tomocupy. Run the scan again: it gets a new job")
+    return min(timeout, left)
 
 
 @contextlib.contextmanager

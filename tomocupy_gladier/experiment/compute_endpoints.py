@@ -40,7 +40,7 @@ import jsonschema
 
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.experiment.config import ExperimentConfig
-from tomocupy_gladier.experiment.limits import DEFAULT_WALLTIME, walltime_seconds
+from tomocupy_gladier.experiment.limits import DEFAULT_WALLTIME, TIME_MARGIN, walltime_seconds
 
 NAME_PATTERN = "^[A-Za-z0-9_.@+-]+$"
 WALLTIME_PATTERN = "^[0-9]{1,3}:[0-5][0-9]:[0-5][0-9]$"
@@ -183,14 +183,19 @@ def worker_init(config: ExperimentConfig) -> str | None:
     """The shell lines each ALCF job runs before its workers start: the module path and conda as
     ALCF's Parsl page has them, the environment holding tomocupy, tomocupy-gladier and a
     globus-compute-endpoint with ALCF's parsl, ``TMPDIR=/tmp`` (ALCF's Globus Compute and Parsl
-    pages), and the node's GPU count for the reconstruction step, which gives each of its
-    concurrent reconstructions its own GPU (``compute/recon.py``). None without an environment."""
+    pages), the node's GPU count for the reconstruction step, which gives each of its
+    concurrent reconstructions its own GPU, and the time by which tomocupy must have stopped in
+    this job (``compute/recon.py``). None without an environment."""
     if not config.compute_environment:
         return None
     alcf = alcf_polaris()
     lines = [f"module {command}" for command in alcf["modules"]]
     lines.append(f"conda activate {shlex.quote(config.compute_environment)}")
     lines += ["export TMPDIR=/tmp", f"export TOMOCUPY_GLADIER_GPUS={alcf['gpus_per_node']}"]
+    # when tomocupy must have stopped in this job (its walltime less the margin, from the job's
+    # start): a job kept warm serves later runs too, whose reconstruction gets what is left
+    usable = walltime_seconds(str(config.pbs.get("walltime", DEFAULT_WALLTIME))) - TIME_MARGIN
+    lines.append(f"export TOMOCUPY_GLADIER_DEADLINE=$(( $(date +%s) + {usable} ))")
     lines += list(config.compute_init)
     return "; ".join(lines)
 
