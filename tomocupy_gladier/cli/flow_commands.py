@@ -22,6 +22,7 @@ from tomocupy_gladier.planning.plan import Ask, Origin, RunPlan, RunRequest, pla
 from tomocupy_gladier.runs.run_following import follow_run
 from tomocupy_gladier.runs.run_record import RunRecord, run_log_entries
 from tomocupy_gladier.local.store import WORKER_LOST
+from tomocupy_gladier.tools.choice.tool import TRY_PREVIEWS_STATE
 
 console = Console(stderr=True)
 
@@ -257,6 +258,9 @@ def report_result(plan: RunPlan, final: RunRecord, scan: str) -> None:
                    f"--from-try {final.run_id}")
     elif previews.get("previews"):
         click.echo("previews: " + ", ".join(previews["previews"]))
+    tried = final.result(TRY_PREVIEWS_STATE)  # an interactive run's try
+    if tried.get("warning"):
+        click.echo(f"warning: the try: {tried['warning']}")
     returned = plan.returned_to(final)
     if returned:
         click.echo(f"sent back to: {returned}")

@@ -93,7 +93,8 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
         # the quality gates' warnings and measured figures (compute/quality.py)
         tomography["quality"] = copy.deepcopy(result["quality"])
     if previews_result:
-        keep = ("kind", "folder", "previews", "suggested_center", "focus_metric", "scale_bar")
+        keep = ("kind", "folder", "previews", "suggested_center", "focus_metric", "scale_bar",
+                "at_edge", "warning")
         tomography["previews"] = {k: previews_result[k] for k in keep if k in previews_result}
     metadata = {"dc": datacite(scan, acquisition, reconstruction, entries if files else None),
                 "tomography": tomography}

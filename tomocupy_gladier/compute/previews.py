@@ -649,8 +649,11 @@ def try_previews(output: pathlib.Path, tries: list, params: dict, options: dict,
         "focus_plot": str(focus_path),
     }
     if best in (0, len(centers) - 1):
-        result["warning"] = ("the sharpest candidate is at an end of the searched range: "
-                             "widen --center-search-width or move --rotation-axis")
+        # the axis may lie beyond the range searched: the suggestion is then only its nearest end
+        result["at_edge"] = True
+        result["warning"] = (f"the suggested centre {f.suggestion:.2f} is at the edge of the search "
+                             f"({centers[0]:.2f} to {centers[-1]:.2f}): widen it (center-search-width) "
+                             "or move rotation-axis")
     return result
 
 

@@ -34,6 +34,7 @@ from tomocupy_gladier.compute.quality import check_scan, check_volume
 from tomocupy_gladier.compute.rules import (
     MIDDLE_OF_DETECTOR,
     axis_pixels,
+    axis_problem,
     output_folder,
     span,
     span_fits,
@@ -311,6 +312,9 @@ def expected_output(scan: pathlib.Path, params: dict, kind: str) -> Expected:
             raise ValueError(f"start-{what} {first} / end-{what} {last} do not fit the scan's {size} "
                              f"{what}s ({scan.name}): need 0 <= start < end <= {size}")
         ranges[what] = (first, last)
+    problem = axis_problem(params, ni, scan.name, try_range=kind == "try")
+    if problem:
+        raise ValueError(problem)
     width = ranges["column"][1] - ranges["column"][0]
     width -= width % (2 * factor)
     n = width // factor

@@ -22,7 +22,14 @@ from tomocupy_gladier import __version__
 from tomocupy_gladier.backends import Backend, BackendChoice, choose
 from tomocupy_gladier.compute import VERSION_FIELD
 from tomocupy_gladier.compute.quality import ScanRefused, check_scan
-from tomocupy_gladier.compute.rules import TO_THE_END, is_middle, requested_span, span, span_fits
+from tomocupy_gladier.compute.rules import (
+    TO_THE_END,
+    axis_problem,
+    is_middle,
+    requested_span,
+    span,
+    span_fits,
+)
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.planning.flow_input import (
@@ -330,14 +337,15 @@ def plan_label(config: ExperimentConfig, location: ScanLocation, recon: Mapping[
 
 
 def check_before_start(config: ExperimentConfig, location: ScanLocation, backend: Backend,
-                       *recons: Mapping[str, Any] | None) -> None:
-    """What is refused before anything starts, for each reconstruction a run makes (a try and
-    a full one in an interactive run): its ranges against the scan where it can be read here,
-    its options against the engine, and the scan's quality gates."""
+                       recon: Mapping[str, Any], try_recon: Mapping[str, Any] | None = None) -> None:
+    """What is refused before anything starts, for each reconstruction a run makes (``recon``,
+    and the try ``try_recon`` of an interactive run, whose full reconstruction's axis is chosen
+    during the run): its ranges and axis against the scan where it can be read here, its
+    options against the engine, and the scan's quality gates."""
     readable = readable_scan(config, location, backend)
-    for params in recons:
+    for params, axis_given in ((recon, try_recon is None), (try_recon, True)):
         if params is not None:
-            check_ranges(params, readable)
+            check_ranges(params, readable, axis_given=axis_given)
             check_engine(config, params, backend)
     check_quality(readable)
 
@@ -351,8 +359,10 @@ def readable_scan(config: ExperimentConfig, location: ScanLocation, backend: Bac
     return path if path.is_file() else None
 
 
-def check_ranges(recon: Mapping[str, Any], scan: Path | None) -> None:
-    """Row, column and projection ranges in order, and inside the scan when it can be read."""
+def check_ranges(recon: Mapping[str, Any], scan: Path | None, *, axis_given: bool = True) -> None:
+    """Row, column and projection ranges in order, and inside the scan when it can be read; the
+    rotation axis on the detector (a try: its centres reaching it), unless it is chosen later
+    (``axis_given`` false)."""
     shape = None
     if scan is not None:
         import h5py
@@ -382,6 +392,11 @@ def check_ranges(recon: Mapping[str, Any], scan: Path | None) -> None:
         if (last - first) // binning < 1:
             raise UserError(f"rows {first}-{last} at binning "
                             f"{recon.get('binning')} leave no slice to reconstruct")
+    columns = sizes.get("column")
+    if columns is not None and scan is not None:
+        problem = axis_problem(recon, columns, scan.name, try_range=is_try(recon), axis_given=axis_given)
+        if problem:
+            raise UserError(problem)
 
 
 def check_quality(scan: Path | None) -> None:
@@ -469,7 +484,9 @@ def plan_form(config: ExperimentConfig, request: RunRequest, flow: Any) -> RunPl
     validate_flow_input(request.form_schema or schema_without_function_ids(flow.flow_schema), body)
     recon = dict(data.get("recon") or {})
     location = form_scan_location(config, data, transfer=moves_scan(flow), backend=chosen)
-    check_before_start(config, location, chosen, recon)
+    interactive = waits_for_choice(flow)
+    try_recon = (data.get("interactive") or {}).get("try_recon") if interactive else None
+    check_before_start(config, location, chosen, recon, try_recon)
     given = (data.get("tomocupy") or {}).get("output")
     output = PurePosixPath(given) if given else tomocupy_output(
         location.posix_path, str(recon.get("reconstruction-type", "try")))
@@ -479,7 +496,7 @@ def plan_form(config: ExperimentConfig, request: RunRequest, flow: Any) -> RunPl
     planned = RunPlan(config=config, flow=flow, backend=chosen, location=location, recon=recon,
                       body=body, output=output,
                       logs=PurePosixPath(given_logs) if given_logs else run_logs_folder(output),
-                      label=plan_label(config, location, recon, interactive=waits_for_choice(flow)),
+                      label=plan_label(config, location, recon, interactive=interactive),
                       tags=list(config.tags) + list(request.tags) + ["tomocupy-gladier"])
-    axis = AxisSource.INTERACTIVE if waits_for_choice(flow) else decide_axis(config, overrides, recon)
+    axis = AxisSource.INTERACTIVE if interactive else decide_axis(config, overrides, recon)
     return _decided(planned, axis, request)

@@ -41,7 +41,8 @@ class PreviewsResult(TypedDict, total=False):
     previews: list[str]           # the PNG files
     suggested_center: float
     focus_metric: str
-    warning: str                  # the suggestion is at an end of the searched range
+    warning: str                  # the suggestion is at the edge of the searched range
+    at_edge: bool                 # that, as a flag
     montage: Montage | str
 
 

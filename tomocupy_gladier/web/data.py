@@ -323,7 +323,8 @@ class LocalRuns(RunsSource):
             ("suggested centre", shown.get("suggested_center")),
             ("engine", " ".join(str(p) for p in (recon.get("tool"), recon.get("tool_version")) if p)),
             ("files", recon.get("file_count")),
-            ("warning", shown.get("warning")),
+            # a suggestion at the edge of the search (the try's own, or an interactive run's try)
+            ("warning", shown.get("warning") or record.result(TRY_PREVIEWS_STATE).get("warning")),
         ) if value not in (None, "")]
         return RunView(run_row(record.raw), record, states, previews, str(log_file) if log_file else None,
                        log_tail(log_file) if log_file else None, facts, self._choice(record),
