@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from tomocupy_gladier.backends import BACKEND_NAMES, choose as choose_backend
+from tomocupy_gladier.backends import BACKEND_NAMES, CpuEngine, choose as choose_backend
 from tomocupy_gladier.clients.client_factory import make_client, offline_client
 from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
@@ -124,10 +124,20 @@ def _dest(option: ReconOption) -> str:
 _OPTION_BY_DEST = {_dest(o): o for o in RECON_OPTIONS}
 
 
+def _cpu_engine_note(option: ReconOption) -> str:
+    """What tomocupy-cpu (the local backend's CPU engine) lacks of ``option``, for ``--help``."""
+    lacking = [CpuEngine().lacks(command).get(option.name, frozenset()) for command in option.commands]
+    if all(values is None for values in lacking):
+        return " [tomocupy only: not in tomocupy-cpu]"
+    missing = sorted({str(v) for values in lacking if values for v in values}
+                     & {str(c) for command in option.commands for c in option.choices(command) or []})
+    return f" [not in tomocupy-cpu: {', '.join(missing)}]" if missing else ""
+
+
 def _param_decorator(option: ReconOption) -> Callable:
     kind = option.json_type()
     flag = f"--{option.name}"
-    help_text = f"{option.description} [tomocupy default: {option.default()}]"
+    help_text = f"{option.description} [tomocupy default: {option.default()}]{_cpu_engine_note(option)}"
     if kind == "boolean":
         return click.option(f"{flag}/--no-{option.name}", _dest(option), default=None, help=help_text)
     choices = [c for cmd in option.commands for c in (option.choices(cmd) or [])]
