@@ -166,7 +166,10 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
         wall = run_tomocupy(run, staging_root, staging_root / output.name, run_id, timeout)
         check_log(run)
         items, found = verify_output(run, staging_root, output.name, expected, params)
-        quality["figures"]["volume"] = verify_volume(run, items, expected)
+        quality["figures"]["volume"], blank = verify_volume(run, items, expected, quality)
+        if blank:
+            quality["warnings"] = list(quality["warnings"]) + blank
+            quality["status"] = "warning"
         axis, relabelled = read_back_axis(run.text, params, expected, found, staging_root / output.name)
         staged = staging_root / output.name
         zarr = multiscale_copy(staged, expected, zarr_settings, params, scan)
@@ -356,23 +359,28 @@ def scan_quality(scan: pathlib.Path, params: dict) -> dict[str, Any]:
     return found.record()
 
 
-def verify_volume(run: RunLog, items: dict[str, pathlib.Path], expected: Expected) -> dict[str, Any]:
+def verify_volume(run: RunLog, items: dict[str, pathlib.Path], expected: Expected,
+                  quality: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Fail the run when the written volume holds NaN or infinite values or is constant (a
-    sample of its slices, read one at a time); returns the volume's figures."""
+    sample of its slices, and those of the rows where ``quality`` found dead pixels, read one
+    at a time); returns the volume's figures and its warnings (blank or constant slices)."""
+    dead_rows = ((quality.get("figures") or {}).get("flats") or {}).get("dead_pixel_rows") or []
+    first_id = expected.ranges["row"][0] // expected.factor
+    also = [row // expected.factor - first_id for row in dead_rows] if expected.kind == "full" else []
     if expected.save_format == "tiff":
         folder = items.get("")
         slices = sorted(p for p in folder.iterdir() if p.name.startswith("recon_")) if folder else []
         try:
-            problems, figures = check_volume(slices=slices)
+            problems, figures, warnings = check_volume(slices=slices, also=also)
         except ImportError:
-            return {"checked_slices": 0, "skipped": "tifffile is not installed on the endpoint"}
+            return {"checked_slices": 0, "skipped": "tifffile is not installed on the endpoint"}, []
     elif expected.save_format in ("h5", "h5nolinks"):
-        problems, figures = check_volume(h5_file=items[".h5"])
+        problems, figures, warnings = check_volume(h5_file=items[".h5"], also=also)
     else:
-        return {"checked_slices": 0, "skipped": f"{expected.save_format} volumes are not read back"}
+        return {"checked_slices": 0, "skipped": f"{expected.save_format} volumes are not read back"}, []
     if problems:
         run.fail("tomocupy exited 0 but the reconstruction is unusable (" + "; ".join(problems) + ")")
-    return figures
+    return figures, warnings
 
 
 def take_lock(output: pathlib.Path, run_id: str) -> IO[str]:
