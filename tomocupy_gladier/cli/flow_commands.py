@@ -21,6 +21,8 @@ from tomocupy_gladier.experiment.options import RECON_OPTIONS, ReconOption
 from tomocupy_gladier.planning.plan import Ask, Origin, RunPlan, RunRequest, plan as make_plan
 from tomocupy_gladier.runs.run_following import follow_run
 from tomocupy_gladier.runs.run_record import RunRecord, run_log_entries
+from tomocupy_gladier.runs.summary import summarize
+from tomocupy_gladier.compute.axis import describe as describe_axis
 from tomocupy_gladier.local.store import WORKER_LOST
 from tomocupy_gladier.tools.choice.tool import TRY_PREVIEWS_STATE
 
@@ -249,8 +251,9 @@ def report_result(plan: RunPlan, final: RunRecord, scan: str) -> None:
     recon = final.recon_result
     previews = final.previews_result
     if recon.get("rotation_axis") is not None:
+        kept = (recon.get("axis_decided") or {}).get("reused_from")  # a person's axis, kept
         click.echo(f"rotation axis: {recon['rotation_axis']:.2f} px, "
-                   f"{plan.axis_summary(recon.get('rotation_axis_source'))}")
+                   f"{describe_axis(recon['axis_decided']) if kept else plan.axis_summary(recon.get('rotation_axis_source'))}")
     if recon.get("output"):
         click.echo(f"reconstruction: {recon['output']} ({recon.get('file_count')} files, "
                    f"{recon.get('bytes', 0) / 1e6:.1f} MB)")
@@ -271,6 +274,9 @@ def report_result(plan: RunPlan, final: RunRecord, scan: str) -> None:
     tried = final.result(TRY_PREVIEWS_STATE)  # an interactive run's try
     if tried.get("warning"):
         click.echo(f"warning: the try: {tried['warning']}")
+    replaced = summarize(final).replaced
+    if replaced:
+        click.echo(f"replaced: the reconstruction of run {replaced} (kept as history in the record)")
     returned = plan.returned_to(final)
     if returned:
         click.echo(f"sent back to: {returned}")
@@ -317,6 +323,21 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
     waiting = waiting_choice(client, run_id, record)  # any flow's run may wait (extended flows)
     if waiting is not None:
         click.echo("\n".join(describe(waiting)))
+    if RunRecord(record).is_final:
+        # what it made: the axis and how it was decided, the folder, the quality, where published
+        for line in summarize(RunRecord(record)).lines():
+            click.echo(_on_this_machine(line, config, backend))
+
+
+def _on_this_machine(line: str, config: ExperimentConfig, backend: str | None) -> str:
+    """``published to: globus://C/P`` with the folder that is ``C:P`` here (local backend)."""
+    prefix = "published to: globus://"
+    if not line.startswith(prefix):
+        return line
+    collection, _, rest = line[len(prefix):].partition("/")
+    path, _, note = rest.partition(" ")
+    root = choose_backend(config, backend).collection_folder(config, collection)
+    return line if root is None else f"published to: {Path(root, path)} {note}".rstrip()
 
 
 @click.command()

@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 from tomocupy_gladier import __version__
 from tomocupy_gladier.backends import Backend, BackendChoice, choose
 from tomocupy_gladier.compute import VERSION_FIELD
+from tomocupy_gladier.compute.axis import AxisDecision, axis_block
 from tomocupy_gladier.compute.quality import ScanRefused, check_scan
 from tomocupy_gladier.compute.rules import (
     TO_THE_END,
@@ -82,6 +83,20 @@ class AxisSource(Enum):
         """In words, for the run summary."""
         return self.value.format(where=origin.value, try_run=try_run)
 
+    def decision(self, *, center_given: bool = False) -> AxisDecision:
+        """How the record says it was decided (:class:`~tomocupy_gladier.compute.axis.AxisDecision`);
+        ``center_given``: a centre chosen from the try, not its suggestion."""
+        if self is AxisSource.FROM_TRY:
+            return AxisDecision.CHOSEN if center_given else AxisDecision.SUGGESTED
+        return _DECISIONS[self]
+
+
+_DECISIONS = {AxisSource.AUTOMATIC: AxisDecision.AUTOMATIC, AxisSource.GIVEN: AxisDecision.GIVEN,
+              AxisSource.EXPERIMENT: AxisDecision.EXPERIMENT, AxisSource.MIDDLE: AxisDecision.MIDDLE,
+              AxisSource.INTERACTIVE: AxisDecision.CHOSEN}
+#: options with which a reprocessing run's parameter set decides the axis itself
+AXIS_OPTIONS = ("rotation-axis", "rotation-axis-auto")
+
 
 @dataclass(frozen=True)
 class RunRequest:
@@ -113,6 +128,15 @@ class RunRequest:
     form_schema: Mapping[str, Any] | None = None
     extra_input: Mapping[str, Any] | None = None
     publish_metadata: Mapping[str, Any] | None = None
+    replace_decided: bool = False  # a campaign or watch job may replace a person's axis
+
+    @property
+    def keeps_decided_axis(self) -> bool:
+        """A reprocessing run (a campaign's job, a scan ``watch`` found) keeps the axis a person
+        decided for the reconstruction it replaces, unless its parameters name an axis or a
+        search, or it was told to replace it (``replace_decided``)."""
+        return (self.origin is Origin.CAMPAIGN and not self.replace_decided
+                and not any(name in self.overrides for name in AXIS_OPTIONS))
 
 
 @dataclass(frozen=True)
@@ -251,8 +275,16 @@ def plan(config: ExperimentConfig, request: RunRequest, *,
 
 
 def _decided(planned: RunPlan, axis: AxisSource, request: RunRequest) -> RunPlan:
-    return replace(planned, axis=axis, origin=request.origin,
-                   try_run=request.from_try if request.ask is Ask.FROM_TRY else None)
+    decided = replace(planned, axis=axis, origin=request.origin,
+                      try_run=request.from_try if request.ask is Ask.FROM_TRY else None)
+    tomocupy = decided.body["input"].get("tomocupy")
+    if isinstance(tomocupy, dict) and "axis" not in tomocupy:
+        # how the axis was decided travels with the run: into the manifest and the record
+        # an interactive run's person chooses during the run: nothing earlier to keep
+        keep = request.keeps_decided_axis and not decided.is_try and axis is not AxisSource.INTERACTIVE
+        tomocupy["axis"] = axis_block(axis.decision(center_given=request.center is not None),
+                                      decided.axis_source, keep_decided=keep)
+    return decided
 
 
 def _backend_run_finder(config: ExperimentConfig, flow: Any, backend: BackendChoice

@@ -25,6 +25,8 @@ class ReconResult(TypedDict, total=False):
     tool: str
     tool_version: str | None
     quality: dict[str, Any]       # the scan's quality gates: status, warnings, figures (compute/quality.py)
+    axis_decided: dict[str, Any]  # how the axis was decided (compute/axis.py): decided, how, reused_from
+    history: list[dict[str, Any]] # the reconstructions of the folder it replaced, newest first
 
 
 class Montage(TypedDict, total=False):
@@ -44,6 +46,7 @@ class PreviewsResult(TypedDict, total=False):
     warning: str                  # the suggestion is at the edge of the searched range
     at_edge: bool                 # that, as a flag
     montage: Montage | str
+    kept: str                     # the same images beside the run's log: the run's own, always
 
 
 class MetadataResult(TypedDict, total=False):

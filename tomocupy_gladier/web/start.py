@@ -117,8 +117,9 @@ def form_scan(body: Any) -> str:
 
 
 def without_function_ids(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """``schema`` without the ``*_function_id`` inputs: Gladier adds them when it starts a run
-    (a value from a form would replace the ids it registered)."""
+    """``schema`` without the ``*_function_id`` inputs, which Gladier adds when it starts a run
+    (a value from a form would replace the ids it registered), and without ``tomocupy.axis``,
+    which the server adds (how the form decided the axis)."""
     trimmed = copy.deepcopy(dict(schema))
     inner = trimmed["properties"]["input"]
     drop = [name for name in inner["properties"] if name.endswith("_function_id")]
@@ -127,6 +128,11 @@ def without_function_ids(schema: Mapping[str, Any]) -> dict[str, Any]:
     inner["required"] = [r for r in inner["required"] if r not in drop]
     if "propertyOrder" in inner:
         inner["propertyOrder"] = [n for n in inner["propertyOrder"] if n not in drop]
+    # how the axis was decided: the server says it (given in the start form, or the experiment's)
+    tomocupy = inner["properties"].get("tomocupy") or {}
+    (tomocupy.get("properties") or {}).pop("axis", None)
+    if "propertyOrder" in tomocupy:
+        tomocupy["propertyOrder"] = [n for n in tomocupy["propertyOrder"] if n != "axis"]
     return trimmed
 
 
