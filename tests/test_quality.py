@@ -186,7 +186,7 @@ def test_a_single_dead_pixel_is_reported_with_its_row(tmp_path):
     assert [str(w) for w in quality.warnings] == [
         "/exchange/data_white has 1 dead pixel, no brighter than /exchange/data_dark (row 0, column 0): "
         "the dark-flat correction divides by zero there, and with fw ring removal the slice of its row "
-        "comes out blank"]
+        "comes out featureless"]
     flats = quality.figures["flats"]
     assert flats["dead_pixels"] == 1 and flats["dead_pixel_rows"] == [0] and flats["dead_pixels_at"] == [[0, 0]]
     assert flats["dead_fraction"] < 0.001

@@ -225,7 +225,7 @@ def _check_dead_pixels(quality: ScanQuality, flats: Any, darks: Any) -> None:
     """Pixels whose flat is no brighter than their dark (zero in both, as a DLS I13 detector's
     pixel (0, 0)): tomocupy's dark-flat correction divides by zero there, NaN or infinite values
     that its minus-log turns into numbers only after the ring removal, which spreads them over
-    the row's whole sinogram (``fw``: a blank slice). Every pixel counts, so whole frames are
+    the row's whole sinogram (``fw``: a featureless slice). Every pixel counts, so whole frames are
     read (the sampled frames, in row blocks); one warning with the regional fraction."""
     frames_f, frames_d = _spread(flats.shape[0], SAMPLE_FRAMES), _spread(darks.shape[0], SAMPLE_FRAMES)
     nrows, ncols = int(flats.shape[1]), int(flats.shape[2])
@@ -253,7 +253,7 @@ def _check_dead_pixels(quality: ScanQuality, flats: Any, darks: Any) -> None:
     plural = "s" if count > 1 else ""
     detail = (f"no brighter than {DARK} ({named}{', ...' if count > 3 else ''}): the dark-flat correction "
               f"divides by zero there, and with fw ring removal the slice of "
-              f"{'its row' if len(set(rows)) == 1 else 'each such row'} comes out blank")
+              f"{'its row' if len(set(rows)) == 1 else 'each such row'} comes out featureless")
     if regional:
         problem = (f"shows {figures['dead_fraction']:.2%} of the sampled pixels dead (flat signal under "
                    f"{DEAD_LEVEL:.0%} of the median): rings or empty slices")
