@@ -117,15 +117,16 @@ def experiment_toml(extra: str = "", executable: str = '"tomocupy"') -> str:
 
 
 def tiny_scan(path: Path) -> Path:
-    """A real DXchange file of 10 projections x 4 rows x 16 columns (plans read its shape)."""
+    """A real DXchange file of 10 projections x 4 rows x 512 columns (plans read its shape: the
+    experiment's axis, 256.5, lies on its detector)."""
     import h5py
     import numpy as np
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as h5:
-        h5["/exchange/data"] = np.ones((10, 4, 16), dtype=np.uint16)
-        h5["/exchange/data_white"] = np.ones((2, 4, 16), dtype=np.uint16)
-        h5["/exchange/data_dark"] = np.zeros((2, 4, 16), dtype=np.uint16)
+        h5["/exchange/data"] = np.ones((10, 4, 512), dtype=np.uint16)
+        h5["/exchange/data_white"] = np.ones((2, 4, 512), dtype=np.uint16)
+        h5["/exchange/data_dark"] = np.zeros((2, 4, 512), dtype=np.uint16)
     return path
 
 

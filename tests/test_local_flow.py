@@ -173,4 +173,18 @@ def test_a_try_whose_sharpest_candidate_ends_the_range_says_so(tmp_path):
                                       "--rotation-axis", str(truth + 8), "--center-search-width", "2"],
                                catch_exceptions=False)
     assert tried.exit_code == 0, tried.output
-    assert "warning: the sharpest candidate is at an end of the searched range" in tried.output
+    warning = "is at the edge of the search"
+    # the candidates are rotation-axis - 1.5 ... + 2 (tomocupy's shifts), the sharpest the first
+    first, last = truth + 6.5, truth + 10
+    assert f"warning: the suggested centre {first:.2f} {warning} ({first:.2f} to {last:.2f}): " \
+           "widen it (center-search-width)" in tried.output
+    # the run's page and its published record say so too
+    from tomocupy_gladier.web.data import LocalRuns
+
+    config = load_config(path)
+    backend = local_backend(config)
+    view = LocalRuns(backend.store).run(tried.output.split()[0])
+    assert any(name == "warning" and warning in value for name, value in view.facts)
+    record = search_local(config.local_state_dir, "scan1")[0]
+    entry = backend.search_index.search("*", limit=10)[0]["content"]["tomography"]["previews"]
+    assert entry["at_edge"] is True and warning in entry["warning"] and record.kind == "try"

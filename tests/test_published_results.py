@@ -102,7 +102,9 @@ def test_reruns_with_other_binning_and_rows_publish_only_their_own_slices(tmp_pa
     facility = tmp_path / "facility" / "raw_rec" / "scan1_rec"
     assert slices(facility) == slices(folder)
     assert sorted(p.name for p in (tmp_path / "facility/raw_rec/scan1_rec.logs").iterdir()) == sorted(
-        f"{r.run_id}.log" for r in (first, second, third)), "each run keeps its own log"
+        f"{r.run_id}.{kept}" for r in (first, second, third) for kept in ("log", "previews")), \
+        "each run keeps its own log and previews"
+    assert [h["run_id"] for h in manifest["history"]] == [second.run_id, first.run_id]
 
 
 def test_two_runs_of_one_scan_at_once_never_mix(tmp_path):

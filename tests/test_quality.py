@@ -141,7 +141,7 @@ def test_no_false_alarm_on_the_centre_scan_set(tmp_path, spec):
 
 def test_every_fault_is_known():
     assert set(FAULTS) == {"zero-flats", "dark-flats", "few-angles", "radians", "beam-dump",
-                           "saturated", "dead"}
+                           "saturated", "dead", "dead-pixel"}
     with pytest.raises(ValueError, match="unknown fault 'smoke'"):
         add_fault("x.h5", "smoke")
 
@@ -166,13 +166,92 @@ def test_a_nan_or_constant_volume_is_a_problem_naming_the_slice(tmp_path):
     nan[1, 2, 3] = np.nan
     assert check_volume(slices=slices(tmp_path / "nan", list(nan)))[0] == [
         "recon_00001.tiff holds 1 NaN or infinite values"]
-    problems, figures = check_volume(slices=slices(tmp_path / "zero", [np.zeros((8, 8))] * 3))
+    problems, figures, warnings = check_volume(slices=slices(tmp_path / "zero", [np.zeros((8, 8))] * 3))
     assert problems == ["the volume is constant (0 in every checked slice, recon_00000.tiff to "
                         "recon_00002.tiff)"]
-    assert figures == {"checked_slices": 3, "min": 0.0, "max": 0.0}
+    assert figures == {"checked_slices": 3, "min": 0.0, "max": 0.0} and warnings == []
     with h5py.File(tmp_path / "v.h5", "w") as h5:
         h5["/exchange/data"] = np.full((4, 8, 8), np.inf, np.float32)
     assert check_volume(h5_file=tmp_path / "v.h5")[0][0] == "v.h5:/exchange/data[0] holds 64 NaN or infinite values"
+
+
+# --- dead pixels (issue 27: a DLS I13 scan's pixel (0, 0) is 0 in projections, flats and darks) ---
+
+def test_a_single_dead_pixel_is_reported_with_its_row(tmp_path):
+    """One pixel among 2048 x 8 sampled is far under the regional threshold (0.1 %): the
+    per-pixel check reads whole flat and dark frames and finds it."""
+    scan = faulty(tmp_path, "dead-pixel", nrows=8, ncols=2048, nproj=24)
+    quality = check_scan(scan)
+    assert quality.refusals == []
+    assert [str(w) for w in quality.warnings] == [
+        "/exchange/data_white has 1 dead pixel, no brighter than /exchange/data_dark (row 0, column 0): "
+        "the dark-flat correction divides by zero there, and with fw ring removal the slice of its row "
+        "comes out featureless"]
+    flats = quality.figures["flats"]
+    assert flats["dead_pixels"] == 1 and flats["dead_pixel_rows"] == [0] and flats["dead_pixels_at"] == [[0, 0]]
+    assert flats["dead_fraction"] < 0.001
+
+
+def test_dead_pixels_in_rows_the_sample_skips_are_found(tmp_path):
+    scan = write_scan(tmp_path / "scan.h5", nproj=24, nrows=64, ncols=256, seed=2).path
+    with h5py.File(scan, "r+") as h5:
+        for name in ("data", "data_white", "data_dark"):
+            h5[f"/exchange/{name}"][:, 37, 100] = 0
+        h5["/exchange/data_white"][:, 50, 9] = h5["/exchange/data_dark"][0, 50, 9]  # flat = dark
+    flats = check_scan(scan).figures["flats"]
+    assert flats["dead_pixels_at"] == [[37, 100], [50, 9]] and flats["dead_pixel_rows"] == [37, 50]
+
+
+def test_a_regional_dead_block_says_both_in_one_warning(tmp_path):
+    warnings = found(faulty(tmp_path, "dead"))[1]
+    assert len(warnings) == 1 and "of the sampled pixels dead" in warnings[0]
+    assert "pixels no brighter than /exchange/data_dark" in warnings[0]
+
+
+def test_a_blank_or_featureless_slice_inside_the_volume_is_a_warning_naming_it(tmp_path):
+    rng = np.random.default_rng(0)
+    images = list(rng.random((6, 16, 16)))
+    yy, xx = np.mgrid[:16, :16]
+    images[0] = np.full((16, 16), 1e-9) * rng.random((16, 16))  # blank: values 1e-9 apart
+    images[3] = 0.01 * np.hypot(yy - 7.5, xx - 7.5)              # smooth: no pixel-to-pixel detail
+    images[4] = np.full((16, 16), 0.5)                            # constant
+    problems, figures, warnings = check_volume(slices=slices(tmp_path / "v", images))
+    assert problems == []
+    assert figures["blank_slices"] == ["recon_00000.tiff", "recon_00004.tiff"]
+    assert warnings[0].startswith("2 of 6 checked slices are blank, constant or featureless inside the volume")
+    assert "recon_00004.tiff (constant)" in warnings[0]
+
+
+def test_the_slices_of_dead_pixel_rows_are_read_beyond_the_sample(tmp_path, monkeypatch):
+    monkeypatch.setattr("tomocupy_gladier.compute.quality.VOLUME_SLICES", 2)  # slices 0 and 5 only
+    images = list(np.random.default_rng(1).random((6, 8, 8)))
+    images[2] = np.zeros((8, 8))
+    assert check_volume(slices=slices(tmp_path / "v", images))[2] == []
+    problems, figures, warnings = check_volume(slices=slices(tmp_path / "v", images), also=[2, 99])
+    assert figures["checked_slices"] == 3 and figures["blank_slices"] == ["recon_00002.tiff"]
+
+
+def test_the_engine_turns_a_dead_pixel_into_tomocupys_numbers_silently():
+    """tomocupy 1.1.0 (proc_functions.py): darkflat_correction divides 0 by 0 without a word
+    (cupy), the ring removal carries the NaN, minus_log keeps it (NaN is not <= 0), takes the
+    log and turns it into 6.0 (nan_to_num: nan 6, +-inf 0)."""
+    import warnings
+
+    from tomocupy_gladier.engine.preprocess import flat_dark, minus_log
+
+    data = np.array([[[0, 100, 50, 0]]], np.uint16)   # a dead pixel, 0/flat, a normal one, 0 - dark
+    flat = np.array([[[0, 1000, 1000, 1000]]], np.uint16)
+    dark = np.array([[[0, 100, 0, 100]]], np.uint16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning in the run's log
+        normalised = flat_dark(data, flat, dark)
+        assert np.isnan(normalised[0, 0, 0])
+        attenuation = minus_log(normalised)
+    assert attenuation[0, 0, 0] == 6.0                            # NaN -> 6
+    assert attenuation[0, 0, 1] == 0.0                            # (100 - 100) / 900 = 0 -> 1 -> 0
+    assert attenuation[0, 0, 2] == pytest.approx(-np.log(50 / (1000 * (1 + 1e-5))), rel=1e-5)
+    assert attenuation[0, 0, 3] == 0.0                            # negative -> 1 -> 0
+    assert minus_log(np.array([np.inf, -np.inf], np.float32)).tolist() == [0.0, 0.0]
 
 
 # --- the reconstruction step ----------------------------------------------------------------------
@@ -273,7 +352,7 @@ def test_the_run_page_view_of_the_quality_block():
 def test_planning_refuses_an_impossible_scan_as_a_user_error(experiment: Path):
     config = load_config(experiment)
     scan = experiment.parent / "beamline" / "scan1.h5"
-    write_scan(scan, nproj=30, nrows=2, ncols=32, seed=1)
+    write_scan(scan, nproj=30, nrows=2, ncols=512, seed=1)  # the experiment's axis, 256.5, on it
     plan(config, RunRequest("scan1.h5", ask=Ask.TRY))
     add_fault(scan, "few-angles")
     with pytest.raises(UserError, match=r"^scan1.h5 cannot be reconstructed: /exchange/theta has 10 "

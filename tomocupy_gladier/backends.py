@@ -40,6 +40,10 @@ class Engine(Protocol):
     def unsupported(self, recon: Mapping[str, Any]) -> str | None:
         """Why the engine cannot run ``recon`` (tomocupy's names), or None when it can."""
 
+    def lacks(self, command: str) -> Mapping[str, frozenset[str] | None]:
+        """What tomocupy offers for ``command`` and this engine lacks: option -> the values it
+        lacks, or None for the whole option (forms leave them out, ``--help`` marks them)."""
+
 
 @dataclass(frozen=True)
 class Tomocupy:
@@ -49,6 +53,9 @@ class Tomocupy:
 
     def unsupported(self, recon: Mapping[str, Any]) -> str | None:
         return None
+
+    def lacks(self, command: str) -> Mapping[str, frozenset[str] | None]:
+        return {}
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,11 @@ class CpuEngine:
 
         params = {k: v for k, v in recon.items() if k not in ("command", "out-path-name")}
         return unsupported(str(recon.get("command", "recon")), params)
+
+    def lacks(self, command: str) -> Mapping[str, frozenset[str] | None]:
+        from tomocupy_gladier.engine.options import lacking
+
+        return lacking(command)
 
 
 def configured_engine(executable: str | tuple[str, ...] | list[str]) -> Engine:

@@ -40,8 +40,8 @@ def manifest(tmp_path: Path) -> Path:
 def flows(monkeypatch):
     """`campaign run` talks to the fake Flows service through the real globus-sdk clients."""
     with FakeFlowsService(run_seconds=0.02) as fake:
-        def connect(config, flow_name, backend=None):
-            return globus_service(fake), wiring.body_builder(config, flow_name)
+        def connect(config, flow_name, backend=None, *, replace_decided=False):
+            return globus_service(fake), wiring.body_builder(config, flow_name, replace_decided=replace_decided)
         monkeypatch.setattr(wiring, "connect", connect)
         yield fake
 
@@ -88,10 +88,14 @@ def test_run_status_retry_report(experiment, scans, manifest, flows, tmp_path):
     assert failed_only["counts"]["SUCCEEDED"] == 4
 
     report = tmp_path / "report.csv"
-    cli("campaign", "report", "c", *state, "--csv", str(report))
+    table = cli("campaign", "report", "c", *state, "--csv", str(report)).output
     rows = list(csv.DictReader(report.open()))
-    assert len(rows) == 6 and {r["state"] for r in rows} == {"SUCCEEDED", "FAILED"}
-    assert all(r["run_id"] and r["submitted_at"] and r["finished_at"] for r in rows)
+    assert len(rows) == 6 and {r["status"] for r in rows} == {"SUCCEEDED", "FAILED"}
+    assert all(r["run id"] for r in rows) and list(rows[0]) == [
+        "scan", "parameter set", "status", "axis", "axis decided", "output folder", "quality", "run id", "reason"]
+    assert {r["reason"] for r in rows if r["status"] == "FAILED"} == {"ActionFailedException: tomocupy exited with 3"}
+    assert "axis decided" in table and "FAILME_003.h5" in table
+    assert cli("campaign", "report", "c", *state).output.count("FAILME_003.h5") == 2, "no --csv needed"
 
     assert "2 job(s) pending again" in cli("campaign", "retry", "c", *state, "--failed").output
     before = flows.requests["POST /flows/{id}/run"]

@@ -267,9 +267,9 @@ def _globus_wiring(monkeypatch, service=None):
     """``schedule`` on the globus backend without a login: the run service (default: a deployed
     flow), the body builder with Gladier's function id, a Timers client without a token."""
     service = service or _DeployedService()
-    monkeypatch.setattr(wiring, "connect", lambda config, flow, backend=None: (
+    monkeypatch.setattr(wiring, "connect", lambda config, flow, backend=None, replace_decided=False: (
         service, wiring.with_defaults({"input": {"tomocupy_recon_function_id": "fn"}},
-                                      wiring.body_builder(config, flow))))
+                                      wiring.body_builder(config, flow, replace_decided=replace_decided))))
     monkeypatch.setattr(campaign_commands, "timers_client_for",
                         lambda config, flow_id, flow_name="tomocupy": TimersClient(authorizer=globus_sdk.NullAuthorizer()))
 

@@ -186,8 +186,8 @@ def test_watch_command_runs_new_scans_and_stops_on_ctrl_c(experiment, monkeypatc
 
     raw = experiment.parent / "facility" / "raw"
     with FakeFlowsService(run_seconds=0.02) as fake:
-        monkeypatch.setattr(wiring, "connect", lambda config, flow, backend=None: (
-            globus_service(fake), wiring.body_builder(config, flow)))
+        monkeypatch.setattr(wiring, "connect", lambda config, flow, backend=None, replace_decided=False: (
+            globus_service(fake), wiring.body_builder(config, flow, replace_decided=replace_decided)))
 
         scan = tiny_scan(experiment.parent / "elsewhere.h5").read_bytes()  # runs are planned from the scan
 

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at REAL NOT NULL,
     submitted_at REAL,
     finished_at REAL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    summary TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
 CREATE TABLE IF NOT EXISTS events (
@@ -70,6 +71,7 @@ class JobRow:
     error: str | None
     submitted_at: float | None
     finished_at: float | None
+    summary: dict[str, Any] | None = None  # what its run made (runs.summary.RunSummary), once it ended
 
     @property
     def job(self) -> Job:
@@ -87,6 +89,9 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "summary" not in columns:  # a ledger from before the run summaries
+            self._db.execute("ALTER TABLE jobs ADD COLUMN summary TEXT")
 
     # -- plumbing -------------------------------------------------------------------------
     def close(self) -> None:
@@ -148,15 +153,14 @@ class Ledger:
 
     def jobs(self, states: Iterable[str] | None = None) -> list[JobRow]:
         """Jobs in manifest order, optionally only those in ``states``."""
-        sql = ("SELECT key, dataset, param_set, params, state, run_id, attempts, error, submitted_at, "
-               "finished_at FROM jobs")
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
         args: tuple = ()
         if states is not None:
             states = tuple(states)
             sql += f" WHERE state IN ({','.join('?' * len(states))})"
             args = states
         rows = self._query(sql + " ORDER BY seq", args)
-        return [JobRow(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
+        return [_job_row(r) for r in rows]
 
     def job(self, key: str) -> JobRow:
         found = [j for j in self._jobs_by_key(key)]
@@ -165,9 +169,8 @@ class Ledger:
         return found[0]
 
     def _jobs_by_key(self, key: str) -> Iterator[JobRow]:
-        rows = self._query("SELECT key, dataset, param_set, params, state, run_id, attempts, error, "
-                           "submitted_at, finished_at FROM jobs WHERE key = ?", (key,))
-        return (JobRow(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows)
+        rows = self._query(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE key = ?", (key,))
+        return (_job_row(r) for r in rows)
 
     def counts(self) -> dict[str, int]:
         """Number of jobs in each state (every state present, zero included)."""
@@ -213,11 +216,14 @@ class Ledger:
         """Back to PENDING: the service has no run for this submission (safe to submit again)."""
         return self._move(key, (SUBMITTING,), "state = ?, error = ?", (PENDING, reason), "unsubmitted", reason)
 
-    def mark_finished(self, key: str, state: str, error: str | None = None) -> bool:
-        """Record the result: SUCCEEDED, FAILED or CANCELLED (from any open state)."""
+    def mark_finished(self, key: str, state: str, error: str | None = None,
+                      summary: Mapping[str, Any] | None = None) -> bool:
+        """Record the result: SUCCEEDED, FAILED or CANCELLED (from any open state), with what
+        the run made (``summary``: the axis and how it was decided, the folder, the quality)."""
         assert state in (SUCCEEDED, FAILED, CANCELLED)
-        return self._move(key, OPEN_STATES, "state = ?, error = ?, finished_at = ?",
-                          (state, error, time.time()), state.lower(), error)
+        return self._move(key, OPEN_STATES, "state = ?, error = ?, finished_at = ?, summary = ?",
+                          (state, error, time.time(), json.dumps(dict(summary)) if summary else None),
+                          state.lower(), error)
 
     def reopen(self, states: Iterable[str]) -> int:
         """Put jobs in ``states`` (FAILED, CANCELLED) back to PENDING; their run id is kept
@@ -262,6 +268,16 @@ class Ledger:
             sql += " WHERE key = ?"
             args = (key,)
         return [tuple(r) for r in self._query(sql + " ORDER BY id", args)]
+
+
+_JOB_COLUMNS = ("key, dataset, param_set, params, state, run_id, attempts, error, submitted_at, "
+                "finished_at, summary")
+
+
+def _job_row(row: tuple) -> JobRow:
+    key, dataset, param_set, params, state, run_id, attempts, error, submitted_at, finished_at, summary = row
+    return JobRow(key, dataset, param_set, json.loads(params), state, run_id, attempts, error, submitted_at,
+                  finished_at, json.loads(summary) if summary else None)
 
 
 def open_ledger(path: str | Path, *, must_exist: bool = True) -> Ledger:

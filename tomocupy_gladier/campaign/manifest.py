@@ -10,6 +10,8 @@ TOML::
     [params.default]                                   # {} = the experiment's defaults
     [params.vo-all]
     remove-stripe-method = "vo-all"
+    [scans."raw/scan_003.h5"]                          # one scan's own parameters, over every set
+    rotation-axis = 1021.5                             # (a centre is a fact of the scan)
 
 CSV (one job per row; ``params`` names the set, other columns are tomocupy options,
 an empty cell leaves the option unset)::
@@ -21,6 +23,7 @@ an empty cell leaves the option unset)::
 from __future__ import annotations
 
 import csv
+import fnmatch
 import glob
 import hashlib
 import json
@@ -121,7 +124,15 @@ def _cell(value: str) -> Any:
     return text
 
 
-def _from_toml(path: Path) -> tuple[list[tuple[str, str, dict]], str | None]:
+def _scan_params(raw: Mapping[str, Any], path: Path) -> dict[str, dict[str, Any]]:
+    """``[scans."PATH"]`` tables: per-scan parameters (PATH as in ``datasets``, or a glob)."""
+    scans = raw.get("scans", {})
+    if not isinstance(scans, dict) or not all(isinstance(v, dict) for v in scans.values()):
+        raise ManifestError(f'{path}: [scans."PATH"] tables expected (one per scan)')
+    return {str(key): _validate_params(f"scans.{key}", params, path) for key, params in scans.items()}
+
+
+def _from_toml(path: Path) -> tuple[list[tuple[str, str, dict]], str | None, dict[str, dict[str, Any]]]:
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -135,7 +146,7 @@ def _from_toml(path: Path) -> tuple[list[tuple[str, str, dict]], str | None]:
         raise ManifestError(f"{path}: [params.NAME] tables expected (one per parameter set)")
     rows = [(d, name, params) for d in datasets for name, params in param_sets.items()]
     flow = section.get("flow", raw.get("flow"))
-    return rows, flow
+    return rows, flow, _scan_params(raw, path)
 
 
 def _from_csv(path: Path) -> list[tuple[str, str, dict]]:
@@ -166,10 +177,12 @@ def load_manifest(path: str | os.PathLike[str], search_root: Path | None = None)
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest")
     flow = None
+    scans: dict[str, dict[str, Any]] = {}  # a CSV row is one scan's already
     if path.suffix.lower() == ".csv":
         rows = _from_csv(path)
     else:
-        rows, flow = _from_toml(path)
+        rows, flow, scans = _from_toml(path)
+    used: set[str] = set()
     seen: dict[str, Job] = {}
     checked: dict[str, dict[str, Any]] = {}
     for pattern, name, params in rows:
@@ -180,9 +193,21 @@ def load_manifest(path: str | os.PathLike[str], search_root: Path | None = None)
         if not matches:
             raise ManifestError(f"{path}: {pattern!r} matches no dataset")
         for dataset in matches:
-            job = Job(dataset, name, checked[marker])
+            own = [key for key in scans if _names(key, dataset)]
+            used.update(own)
+            merged = {**checked[marker], **{k: v for key in own for k, v in scans[key].items()}}
+            job = Job(dataset, name, dict(sorted(merged.items())))
             seen.setdefault(job.key, job)
+    unused = sorted(set(scans) - used)
+    if unused:  # a typo must not leave a scan at another centre
+        raise ManifestError(f"{path}: [scans.{unused[0]!r}] names no dataset of the manifest")
     return Manifest(path, tuple(seen.values()), flow)
+
+
+def _names(key: str, dataset: str) -> bool:
+    """Whether a ``[scans]`` key (a path or a glob) names ``dataset``."""
+    return os.path.normpath(key) == os.path.normpath(dataset) or (
+        bool(GLOB_CHARS & set(key)) and fnmatch.fnmatch(os.path.normpath(dataset), os.path.normpath(key)))
 
 
 def jobs_table(jobs: Iterable[Job]) -> list[tuple[str, str, str]]:

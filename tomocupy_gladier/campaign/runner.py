@@ -43,11 +43,19 @@ from tomocupy_gladier.campaign.service import (
     failure_reason,
 )
 from tomocupy_gladier.runs.consents import describe as describe_consent, missing_consent
+from tomocupy_gladier.runs.run_record import RunRecord
+from tomocupy_gladier.runs.summary import RunSummary, summarize
 from tomocupy_gladier.errors import UserError
 
 log = logging.getLogger(__name__)
 
 TAG_PREFIX = "tomocupy-gladier"
+
+
+def job_summary(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What an ended run made, for the ledger (``campaign report``); None when it made nothing."""
+    summary = summarize(RunRecord(record))
+    return summary.as_dict() if summary != RunSummary() else None
 
 
 def job_tag(key: str) -> str:
@@ -285,7 +293,7 @@ class CampaignRunner:
             error = failure_reason(record)
         elif outcome == CANCELLED:
             error = "run cancelled at the service"
-        self.ledger.mark_finished(key, outcome, error)
+        self.ledger.mark_finished(key, outcome, error, job_summary(record))
         self._moved(ACTIVE, outcome, f"{key}: {status}" + (f" ({error})" if error else ""))
         del self._active[key], self._next_poll[key], self._interval[key]
         return status

@@ -90,21 +90,26 @@ def manifest_jobs(config: ExperimentConfig, manifest_path: str | os.PathLike[str
     return list(jobs.values()), flow
 
 
-def job_request(job: JobRow, flow: Any) -> RunRequest:
+#: the ledger's meta key of ``campaign create --replace-decided-axes`` (and ``watch``'s)
+REPLACE_DECIDED = "replace_decided_axes"
+
+
+def job_request(job: JobRow, flow: Any, *, replace_decided: bool = False) -> RunRequest:
     """What a campaign's job (or a scan ``watch`` found) asks for: its scan, its parameters over
-    the experiment's, its parameter set."""
+    the experiment's, its parameter set; it keeps the axis a person decided for the
+    reconstruction it replaces unless its parameters name one or ``replace_decided``."""
     return RunRequest(job.dataset, flow=flow, overrides=dict(job.params),
                       param_set=None if job.param_set == DEFAULT_PARAM_SET else job.param_set,
-                      origin=Origin.CAMPAIGN)
+                      origin=Origin.CAMPAIGN, replace_decided=replace_decided)
 
 
-def body_builder(config: ExperimentConfig, flow_name: str) -> BodyBuilder:
+def body_builder(config: ExperimentConfig, flow_name: str, *, replace_decided: bool = False) -> BodyBuilder:
     """Flow input of a job, from its plan: the experiment's defaults overridden by the job's
     parameters, checked as ``run`` checks them (a job that cannot work fails alone)."""
     flow = flow_class(flow_name)  # an unknown flow is refused now, not at the first job
 
     def body_for(job: JobRow) -> dict[str, Any]:
-        return plan(config, job_request(job, flow)).body
+        return plan(config, job_request(job, flow, replace_decided=replace_decided)).body
 
     return body_for
 
@@ -125,7 +130,8 @@ def not_deployed(flow_name: str) -> str:
     return f"<flow id of {flow_name}: not deployed yet>"
 
 
-def offline_globus_input(config: ExperimentConfig, flow_name: str) -> tuple[str, BodyBuilder]:
+def offline_globus_input(config: ExperimentConfig, flow_name: str, *,
+                         replace_decided: bool = False) -> tuple[str, BodyBuilder]:
     """The flow id and the body builder a Globus campaign would use, known without login or
     network: what Gladier's ``get_input()`` would add (function ids, tool defaults, the stored
     overrides) from its ``~/.gladier`` storage, with a placeholder for every id not known yet."""
@@ -145,7 +151,8 @@ def offline_globus_input(config: ExperimentConfig, flow_name: str) -> tuple[str,
         keys = set(tool.get_flow_input()) | set(tool.get_required_input())
         defaults.update({k: stored[k] for k in keys if k in stored})  # as get_input() does
     flow_id = stored.get("flow_id") or not_deployed(flow_name)
-    return flow_id, with_defaults({"input": defaults}, body_builder(config, flow_name))
+    return flow_id, with_defaults({"input": defaults},
+                                  body_builder(config, flow_name, replace_decided=replace_decided))
 
 
 def local_run_service(config: ExperimentConfig, flow_name: str) -> RunService:
@@ -157,23 +164,27 @@ def local_run_service(config: ExperimentConfig, flow_name: str) -> RunService:
     return GladierClientRunService(client)
 
 
-def globus_run_service(config: ExperimentConfig, flow_name: str) -> tuple[RunService, BodyBuilder]:
+def globus_run_service(config: ExperimentConfig, flow_name: str, *,
+                       replace_decided: bool = False) -> tuple[RunService, BodyBuilder]:
     """Globus Flows through a logged-in Gladier client (flow deployed/updated first)."""
     from tomocupy_gladier.clients.client_factory import globus_client
     from tomocupy_gladier.campaign.globus_service import GlobusRunService
 
     client = globus_client(flow_name, config)
     service = GlobusRunService.from_gladier_client(client)
-    return service, with_defaults(client.get_input(), body_builder(config, flow_name))
+    return service, with_defaults(client.get_input(),
+                                  body_builder(config, flow_name, replace_decided=replace_decided))
 
 
-def connect(config: ExperimentConfig, flow_name: str, backend: BackendChoice = None
-            ) -> tuple[RunService, BodyBuilder]:
+def connect(config: ExperimentConfig, flow_name: str, backend: BackendChoice = None, *,
+            replace_decided: bool = False) -> tuple[RunService, BodyBuilder]:
     """The run service and the body builder for a campaign on ``config``'s backend (or
-    ``backend``'s: a name, as a ledger keeps it, or the backend)."""
+    ``backend``'s: a name, as a ledger keeps it, or the backend); ``replace_decided``: the
+    campaign's jobs replace an axis a person decided (its ledger's :data:`REPLACE_DECIDED`)."""
     if choose(config, backend).is_local:
-        return local_run_service(config, flow_name), body_builder(config, flow_name)
-    return globus_run_service(config, flow_name)
+        return (local_run_service(config, flow_name),
+                body_builder(config, flow_name, replace_decided=replace_decided))
+    return globus_run_service(config, flow_name, replace_decided=replace_decided)
 
 
 def open_campaign(campaigns_dir: Path, name: str) -> Ledger:

@@ -96,9 +96,13 @@ def ledger_command(*options: Decorator) -> Callable[[Callable[..., None]], click
               help=f"Flow to run [default: the manifest's, else {wiring.DEFAULT_FLOW}: no transfer].")
 @click.option("--backend", type=click.Choice(BACKEND_NAMES), default=None,
               help="Override the experiment's backend.")
+@click.option("--replace-decided-axes", "replace_decided", is_flag=True,
+              help="Replace reconstructions whose axis a person decided (chosen, given, suggested) "
+              "with this campaign's axis; by default a job whose parameter set names no axis or "
+              "search keeps that axis.")
 @state_dir_option
 def create(name: str, config_path: str | None, manifest_path: str, flow_name: str | None,
-           backend: str | None, state_dir: str | None) -> None:
+           backend: str | None, replace_decided: bool, state_dir: str | None) -> None:
     """Create campaign NAME: one job per (dataset, parameter set) of the manifest."""
     if not config_path:
         raise UserError("pass --config experiment.toml")
@@ -113,7 +117,8 @@ def create(name: str, config_path: str | None, manifest_path: str, flow_name: st
     with Ledger(path) as ledger:
         ledger.set_meta({"name": name, "config": str(config.path.resolve()), "flow": flow,
                          "backend": choose(config, backend).name, "manifest": str(Path(manifest_path).resolve()),
-                         "created": datetime.now(UTC).isoformat(), "cancelled": False})
+                         "created": datetime.now(UTC).isoformat(), "cancelled": False,
+                         wiring.REPLACE_DECIDED: replace_decided})
         added = ledger.add_jobs(jobs)
     click.echo(f"campaign {name}: {len(added)} job(s), flow {flow}, ledger {path}")
 
@@ -144,7 +149,8 @@ def run(name: str, max_active: int, poll_interval: float, refresh: bool, config_
             jobs, _ = wiring.manifest_jobs(config, meta["manifest"], meta["flow"])
             added = ledger.add_jobs(jobs)
             console.print(f"{len(added)} new job(s) from {meta['manifest']}")
-        service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"))
+        service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"),
+                                           replace_decided=bool(meta.get(wiring.REPLACE_DECIDED)))
         from tomocupy_gladier.clients.client_factory import resume_local_runs
 
         resume_local_runs(config, meta.get("backend"))
@@ -241,29 +247,60 @@ def cancel(name: str, cancel_runs: bool, config_path: str | None, state_dir: str
         click.secho(f"could not cancel {line}", fg="yellow", err=True)
 
 
-def _iso(value: float | None) -> str:
-    return datetime.fromtimestamp(value, UTC).isoformat() if value else ""
-
-
-REPORT_COLUMNS = ("key", "dataset", "param_set", "params", "state", "run_id", "attempts", "error",
-                  "submitted_at", "finished_at")
-
-
 @ledger_command(
-    click.option("--csv", "csv_path", required=True, type=click.Path(dir_okay=False), help="Where to write."),
+    click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False),
+                 help="Also write the same columns to this CSV file (the scans' whole paths)."),
 )
-def report(name: str, csv_path: str, config_path: str | None, state_dir: str | None) -> None:
-    """Write one CSV row per job: dataset, parameters, state, run id, tries, error, times."""
+def report(name: str, csv_path: str | None, config_path: str | None, state_dir: str | None) -> None:
+    """One row per job: scan, parameter set, status, the axis and how it was decided, the output
+    folder, the scan's quality, the run id (and why a job failed)."""
+    from tomocupy_gladier.campaign.report import COLUMNS, report_rows, with_full_paths
+
     with _open(name, state_dir, config_path) as ledger:
         jobs = ledger.jobs()
-    with open(csv_path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(REPORT_COLUMNS)
-        for j in jobs:
-            writer.writerow([j.key, j.dataset, j.param_set, json.dumps(j.params, sort_keys=True), j.state,
-                             j.run_id or "", j.attempts, j.error or "", _iso(j.submitted_at),
-                             _iso(j.finished_at)])
-    click.echo(f"{len(jobs)} job(s) written to {csv_path}")
+        meta = ledger.meta()
+    rows = report_rows(jobs, _local_summaries(meta))
+    table = Table(title=f"campaign {name}")
+    for column in COLUMNS:
+        table.add_column(column, overflow="fold")
+    colours = {SUCCEEDED: "green", FAILED: "red", CANCELLED: "yellow", ACTIVE: "cyan", SUBMITTING: "cyan"}
+    for row in rows:
+        colour = colours.get(row["status"], "white")
+        table.add_row(*[f"[{colour}]{value}[/{colour}]" if column == "status" else value
+                        for column, value in row.items()])
+    Console(width=max(120, shutil.get_terminal_size((200, 24)).columns)).print(table)
+    if csv_path:
+        with open(csv_path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(with_full_paths(rows, jobs))
+        click.echo(f"{len(jobs)} job(s) written to {csv_path}")
+
+
+def _local_summaries(meta: Mapping[str, Any]) -> Callable[[str], Any] | None:
+    """How a run's summary is read when the ledger has none (a job that ended before ledgers
+    kept them): from the local backend's run store; None on Globus (no login for a report)."""
+    from tomocupy_gladier.runs.run_record import RunRecord
+    from tomocupy_gladier.runs.summary import summarize
+
+    try:
+        config = load_config(meta["config"])
+    except (KeyError, UserError):
+        return None
+    if not choose(config, meta.get("backend")).is_local:
+        return None
+    from tomocupy_gladier.clients.client_factory import local_backend
+    from tomocupy_gladier.local.errors import UnknownRunError
+
+    store = local_backend(config).store
+
+    def summary_of(run_id: str) -> Any:
+        try:
+            return summarize(RunRecord(store.get_run(run_id)))
+        except UnknownRunError:  # a run the store no longer has: no summary
+            return None
+
+    return summary_of
 
 
 def timers_client_for(config: ExperimentConfig, flow_id: str | None, flow_name: str = "tomocupy") -> Any:
@@ -326,13 +363,15 @@ def schedule(name: str, every: str | None, start: str | None, end: str | None, a
             raise UserError(f"campaign {name} has {len(jobs)} jobs: that would be {len(jobs)} timers "
                             f"(--max-timers {max_timers})")
         plan.check(len(jobs))  # before any login: what this campaign alone cannot keep to
+        replace_decided = bool(meta.get(wiring.REPLACE_DECIDED))
         if dry_run:
-            flow_id, body_for = wiring.offline_globus_input(config, meta["flow"])
+            flow_id, body_for = wiring.offline_globus_input(config, meta["flow"], replace_decided=replace_decided)
             client, sent = timers.offline_timers_client("<timer id: assigned by Globus Timers>")
             _make_timers(client, flow_id, name, jobs, body_for, plan)
             click.echo(json.dumps([r.to_json() for r in sent.recorded], indent=2))
             return
-        service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"))
+        service, body_for = wiring.connect(config, meta["flow"], meta.get("backend"),
+                                           replace_decided=replace_decided)
         deployed = getattr(service, "flow_id", None)
         if not deployed:
             raise UserError("this backend's run service has no Globus flow id: timers need the Globus backend")
@@ -440,10 +479,13 @@ def watch_campaign_name(folder: Path) -> str:
               help="At most this many runs active at once.")
 @click.option("--poll-interval", type=click.FloatRange(0.01), default=15.0, show_default=True,
               help="Seconds before the first look at a new run.")
+@click.option("--replace-decided-axes", "replace_decided", is_flag=True,
+              help="A scan whose reconstruction has an axis a person decided (chosen, given, "
+              "suggested) gets the experiment's axis instead; by default that axis is kept.")
 @state_dir_option
 def watch(folder: str, config_path: str | None, pattern: str, debounce: float, marker_suffix: str,
           no_close_events: bool, existing: bool, recursive: bool, flow_name: str, max_active: int,
-          poll_interval: float, state_dir: str | None) -> None:
+          poll_interval: float, replace_decided: bool, state_dir: str | None) -> None:
     """Start one flow run per newly completed scan in FOLDER, never twice for the same file.
     Ctrl-C stops watching; runs already started go on and are followed on the next start."""
     from tomocupy_gladier.campaign.watcher import FolderWatcher, ScanTracker
@@ -459,7 +501,8 @@ def watch(folder: str, config_path: str | None, pattern: str, debounce: float, m
             ledger.set_meta({"name": name, "config": str(config.path.resolve()), "flow": flow_name,
                              "backend": config.backend, "watch": str(Path(folder).resolve()),
                              "created": datetime.now(UTC).isoformat(), "cancelled": False})
-        service, body_for = wiring.connect(config, flow_name)
+        ledger.set_meta({wiring.REPLACE_DECIDED: replace_decided})  # as this watch was told
+        service, body_for = wiring.connect(config, flow_name, replace_decided=replace_decided)
         from tomocupy_gladier.clients.client_factory import resume_local_runs
 
         resume_local_runs(config)

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from tomocupy_gladier.backends import BACKEND_NAMES, choose as choose_backend
+from tomocupy_gladier.backends import BACKEND_NAMES, CpuEngine, choose as choose_backend
 from tomocupy_gladier.clients.client_factory import make_client, offline_client
 from tomocupy_gladier.experiment.compute_endpoints import check_endpoint
 from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
@@ -22,7 +22,10 @@ from tomocupy_gladier.experiment.options import RECON_OPTIONS, ReconOption
 from tomocupy_gladier.planning.plan import Ask, Origin, RunPlan, RunRequest, plan as make_plan
 from tomocupy_gladier.runs.run_following import follow_run
 from tomocupy_gladier.runs.run_record import RunRecord, run_log_entries
+from tomocupy_gladier.runs.summary import summarize
+from tomocupy_gladier.compute.axis import describe as describe_axis
 from tomocupy_gladier.local.store import WORKER_LOST
+from tomocupy_gladier.tools.choice.tool import TRY_PREVIEWS_STATE
 
 console = Console(stderr=True)
 
@@ -128,10 +131,20 @@ def _dest(option: ReconOption) -> str:
 _OPTION_BY_DEST = {_dest(o): o for o in RECON_OPTIONS}
 
 
+def _cpu_engine_note(option: ReconOption) -> str:
+    """What tomocupy-cpu (the local backend's CPU engine) lacks of ``option``, for ``--help``."""
+    lacking = [CpuEngine().lacks(command).get(option.name, frozenset()) for command in option.commands]
+    if all(values is None for values in lacking):
+        return " [tomocupy only: not in tomocupy-cpu]"
+    missing = sorted({str(v) for values in lacking if values for v in values}
+                     & {str(c) for command in option.commands for c in option.choices(command) or []})
+    return f" [not in tomocupy-cpu: {', '.join(missing)}]" if missing else ""
+
+
 def _param_decorator(option: ReconOption) -> Callable:
     kind = option.json_type()
     flag = f"--{option.name}"
-    help_text = f"{option.description} [tomocupy default: {option.default()}]"
+    help_text = f"{option.description} [tomocupy default: {option.default()}]{_cpu_engine_note(option)}"
     if kind == "boolean":
         return click.option(f"{flag}/--no-{option.name}", _dest(option), default=None, help=help_text)
     choices = [c for cmd in option.commands for c in (option.choices(cmd) or [])]
@@ -262,8 +275,9 @@ def report_result(plan: RunPlan, final: RunRecord, scan: str) -> None:
     recon = final.recon_result
     previews = final.previews_result
     if recon.get("rotation_axis") is not None:
+        kept = (recon.get("axis_decided") or {}).get("reused_from")  # a person's axis, kept
         click.echo(f"rotation axis: {recon['rotation_axis']:.2f} px, "
-                   f"{plan.axis_summary(recon.get('rotation_axis_source'))}")
+                   f"{describe_axis(recon['axis_decided']) if kept else plan.axis_summary(recon.get('rotation_axis_source'))}")
     if recon.get("output"):
         click.echo(f"reconstruction: {recon['output']} ({recon.get('file_count')} files, "
                    f"{recon.get('bytes', 0) / 1e6:.1f} MB)")
@@ -281,6 +295,12 @@ def report_result(plan: RunPlan, final: RunRecord, scan: str) -> None:
                    f"--from-try {final.run_id}")
     elif previews.get("previews"):
         click.echo("previews: " + ", ".join(previews["previews"]))
+    tried = final.result(TRY_PREVIEWS_STATE)  # an interactive run's try
+    if tried.get("warning"):
+        click.echo(f"warning: the try: {tried['warning']}")
+    replaced = summarize(final).replaced
+    if replaced:
+        click.echo(f"replaced: the reconstruction of run {replaced} (kept as history in the record)")
     returned = plan.returned_to(final)
     if returned:
         click.echo(f"sent back to: {returned}")
@@ -335,6 +355,21 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
     waiting = waiting_choice(client, run_id, record)  # any flow's run may wait (extended flows)
     if waiting is not None:
         click.echo("\n".join(describe(waiting)))
+    if RunRecord(record).is_final:
+        # what it made: the axis and how it was decided, the folder, the quality, where published
+        for line in summarize(RunRecord(record)).lines():
+            click.echo(_on_this_machine(line, config, backend))
+
+
+def _on_this_machine(line: str, config: ExperimentConfig, backend: str | None) -> str:
+    """``published to: globus://C/P`` with the folder that is ``C:P`` here (local backend)."""
+    prefix = "published to: globus://"
+    if not line.startswith(prefix):
+        return line
+    collection, _, rest = line[len(prefix):].partition("/")
+    path, _, note = rest.partition(" ")
+    root = choose_backend(config, backend).collection_folder(config, collection)
+    return line if root is None else f"published to: {Path(root, path)} {note}".rstrip()
 
 
 def describe_user_endpoints(user_endpoints: list[dict[str, Any]]) -> list[str]:

@@ -180,6 +180,8 @@ def search(query: str, config_path: str | None, index: str | None, sample: str |
                  ("date", record.date), ("energy", f"{record.energy_kev:g} keV" if record.energy_kev else None),
                  ("type", record.kind),
                  ("rotation axis", f"{record.rotation_axis:g}" if record.rotation_axis is not None else None),
+                 ("axis decided", record.axis_decided or None),
+                 ("replaced", ", ".join(f"run {r}" for r in record.replaced) or None),
                  ("suggested centre", f"{record.suggested_center:.2f}" if record.suggested_center else None),
                  ("files", f"{record.files} ({record.bytes / 1e6:.1f} MB)"),
                  ("previews", "\n                   ".join(record.previews) or None)]

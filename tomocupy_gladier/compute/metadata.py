@@ -93,13 +93,23 @@ def scan_metadata(tomocupy: dict | None = None, recon: dict | None = None,
         # the quality gates' warnings and measured figures (compute/quality.py)
         tomography["quality"] = copy.deepcopy(result["quality"])
     if previews_result:
-        keep = ("kind", "folder", "previews", "suggested_center", "focus_metric", "scale_bar")
+        keep = ("kind", "folder", "previews", "suggested_center", "focus_metric", "scale_bar",
+                "at_edge", "warning")
         tomography["previews"] = {k: previews_result[k] for k in keep if k in previews_result}
     metadata = {"dc": datacite(scan, acquisition, reconstruction, entries if files else None),
                 "tomography": tomography}
     output: dict[str, Any] = {"metadata": metadata}
+    if result.get("history"):
+        # the reconstructions this one replaced in its folder, newest first ("superseded_by")
+        tomography["history"] = copy.deepcopy(result["history"])
     if publishv2 is not None:
         merge(metadata, dict(publishv2.get("metadata") or {}))
+    if ((result.get("axis_decided") or {}).get("reused_from") and axis_of(reconstruction) is not None
+            and isinstance(tomography.get("parameters"), dict)):
+        # the step kept the axis a person decided for the reconstruction it replaced
+        tomography["parameters"].update({"rotation-axis": axis_of(reconstruction),
+                                         "rotation-axis-auto": "manual"})
+    if publishv2 is not None:
         payload = copy.deepcopy(dict(publishv2))
         payload["metadata"] = copy.deepcopy(metadata)
         if not payload.get("dataset") and published_dataset:
@@ -292,6 +302,9 @@ def reconstruction_facts(params: dict, result: dict) -> dict[str, Any]:
         axis, axis_source = number(params.get("rotation-axis")), "parameters"
     if axis is not None and axis >= 0:
         reconstruction.update(rotation_axis=axis, rotation_axis_source=axis_source)
+    if isinstance(result.get("axis_decided"), dict) and result["axis_decided"].get("decided"):
+        # how it was decided (compute.axis): chosen, given, suggested, automatic...
+        reconstruction["axis_decided"] = copy.deepcopy(result["axis_decided"])
     elif params.get("rotation-axis-auto") not in (None, "manual"):
         reconstruction["rotation_axis_source"] = f"auto ({params['rotation-axis-auto']}), not reported"
     for key, source in (("algorithm", "reconstruction-algorithm"), ("binning", "binning"),
@@ -307,6 +320,11 @@ def reconstruction_facts(params: dict, result: dict) -> dict[str, Any]:
     if result.get("worker"):  # the reconstruction's worker: Python, parsl, globus-compute-endpoint, tomocupy
         reconstruction["worker"] = result["worker"]
     return reconstruction
+
+
+def axis_of(reconstruction: dict) -> float | None:
+    """The rotation axis the record's ``reconstruction`` block gives."""
+    return number(reconstruction.get("rotation_axis"))
 
 
 def unchanged_files(result: dict, run_id: str | None) -> tuple[dict, dict[pathlib.Path, dict]]:
@@ -353,8 +371,9 @@ def published_files(result: dict, publishv2: dict | None,
         entry = known.get(path) or {"bytes": path.stat().st_size, "sha256": sha256_of(path)}
         entries.append({"path": path.relative_to(dataset).as_posix(), "bytes": entry["bytes"],
                         "sha256": entry["sha256"]})
-    manifest = {key: recon_manifest.get(key) for key in ("run_id", "scan", "kind", "format",
-                                                         "created", "command")}
+    manifest = {key: recon_manifest.get(key) for key in ("run_id", "scan", "kind", "format", "created",
+                                                         "command", "rotation_axis", "axis", "parameters",
+                                                         "quality", "history") if key in recon_manifest}
     manifest.update(file_count=len(entries), bytes=sum(e["bytes"] for e in entries), files=entries)
     temporary = dataset / f".manifest.{os.getpid()}.json"
     temporary.write_text(json.dumps(manifest, indent=1))

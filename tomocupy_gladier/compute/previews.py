@@ -7,6 +7,7 @@ import json
 import math
 import pathlib
 import re
+import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,8 +81,10 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
     (1024 px), ``max_sections`` (512), ``pixel_size_um`` (of the reconstruction; otherwise the
     ``pixel-size`` option or the scan's ``objective/resolution``, times ``2**binning``),
     try runs: ``crop_size`` (160 px), ``crop_count`` (7), ``tile_size`` (overview, 128 px),
-    ``montage_max`` (overview tiles, 12). Returns a small JSON-able dict; raises when there
-    is nothing to preview.
+    ``montage_max`` (overview tiles, 12). With ``run_id``, the images are also kept beside the
+    run's log (``kept``: ``<logs>/<run id>.previews``), the run's own when a later run of the
+    scan replaces the folder. Returns a small JSON-able dict; raises when there is nothing to
+    preview.
     """
     settings = dict(tomocupy or {})
     params = dict(recon or {})
@@ -99,7 +102,31 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
         result.update(try_previews(output, tries, params, options, recon_result, look, binning))
     else:
         result.update(full_previews(output, fulls, h5_file, int(options.get("max_sections", 512)), look))
+    kept = keep_for_run(folder, result["previews"], recon_result, run_id)
+    if kept is not None:
+        result["kept"] = str(kept)
     return result
+
+
+def keep_for_run(folder: pathlib.Path, files: list[str], recon_result: dict | None,
+                 run_id: str | None) -> pathlib.Path | None:
+    """A copy of this run's preview images beside its log (``<logs>/<run id>.previews``, same
+    names as in ``folder``): the reconstruction folder is the scan's, and the next run of it
+    replaces the images there (tomocupy's try folder is one per scan), so the run's page shows
+    its own from here. None without a run or a log to put them beside."""
+    log_file = (recon_result or {}).get("log_file")
+    if not run_id or not log_file:
+        return None
+    kept = pathlib.Path(log_file).parent / f"{run_id}.previews"
+    if kept.exists():
+        shutil.rmtree(kept)
+    for file in files:
+        source = pathlib.Path(file)
+        if source.is_relative_to(folder) and source.is_file():
+            target = kept / source.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+    return kept
 
 
 def _checked_output(recon_result: dict | None, options: dict, run_id: str | None) -> pathlib.Path:
@@ -649,8 +676,11 @@ def try_previews(output: pathlib.Path, tries: list, params: dict, options: dict,
         "focus_plot": str(focus_path),
     }
     if best in (0, len(centers) - 1):
-        result["warning"] = ("the sharpest candidate is at an end of the searched range: "
-                             "widen --center-search-width or move --rotation-axis")
+        # the axis may lie beyond the range searched: the suggestion is then only its nearest end
+        result["at_edge"] = True
+        result["warning"] = (f"the suggested centre {f.suggestion:.2f} is at the edge of the search "
+                             f"({centers[0]:.2f} to {centers[-1]:.2f}): widen it (center-search-width) "
+                             "or move rotation-axis")
     return result
 
 

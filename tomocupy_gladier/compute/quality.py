@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import pathlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -35,6 +35,10 @@ PROJECTION_ROWS = 4
 BLOCK = 128
 #: reconstructed slices read after the reconstruction (evenly spaced, the first and last among them)
 VOLUME_SLICES = 64
+#: bytes of flat and dark frames read at once by the per-pixel dead check (whole frames, in row blocks)
+PIXEL_BLOCK_BYTES = 16 << 20
+#: dead pixels listed by position in the figures (the count is always whole)
+LISTED_PIXELS = 20
 
 # --- impossible: refused ----------------------------------------------------------------------
 #: flats (or projections) whose mean signal above the darks is at most this fraction of the
@@ -54,6 +58,12 @@ DEAD_LEVEL = 0.05
 PERSISTENT = 0.5
 #: dead or saturated pixels over this fraction of the sampled detector area are a warning
 REGION_FRACTION = 0.001
+#: a reconstructed slice whose detail (median absolute difference of neighbouring pixels) is at
+#: most this fraction of the checked slices' median detail is blank or featureless: a dead pixel's
+#: NaN spread over its row's sinogram by fw ring removal, 6.0 everywhere after tomocupy's minus-log,
+#: reconstructs to a smooth disc (detail 0.0006 of the other slices' at 160 columns, 0.004 at 64;
+#: noisy slices of one volume stay within a factor of about 2 of each other)
+BLANK_DETAIL = 0.02
 #: angles spanning at most this many "degrees" over many projections are likely radians
 RADIANS_SPAN = 2 * math.pi + 0.01
 
@@ -121,6 +131,7 @@ def check_scan(scan: pathlib.Path, flat_file: pathlib.Path | None = None,
         dark_level = float(dark.mean())
         _check_flats(quality, flat, dark, dark_level, data.dtype)
         if not quality.refusals:
+            _check_dead_pixels(quality, flats, darks)
             _check_projections(quality, data, flat, dark, dark_level)
     return quality
 
@@ -200,11 +211,7 @@ def _check_flats(quality: ScanQuality, flat: np.ndarray, dark: np.ndarray, dark_
                                               f"counts, darks {dark_level:.4g})"))
         return
     dead = float((signal < DEAD_LEVEL * median).mean())
-    figures["dead_fraction"] = round(dead, 6)
-    if dead > REGION_FRACTION:
-        quality.warnings.append(Finding(FLAT, f"shows {dead:.2%} of the sampled pixels dead (flat "
-                                              f"signal under {DEAD_LEVEL:.0%} of the median): "
-                                              "rings or empty slices"))
+    figures["dead_fraction"] = round(dead, 6)  # the warning comes with the per-pixel count
     top = _top(dtype)
     if top is not None:
         saturated = float(((flat >= top).mean(axis=0) > PERSISTENT).mean())
@@ -212,6 +219,47 @@ def _check_flats(quality: ScanQuality, flat: np.ndarray, dark: np.ndarray, dark_
         if saturated > REGION_FRACTION:
             quality.warnings.append(Finding(FLAT, f"is saturated ({top:g} counts) on {saturated:.2%} "
                                                   "of the sampled pixels"))
+
+
+def _check_dead_pixels(quality: ScanQuality, flats: Any, darks: Any) -> None:
+    """Pixels whose flat is no brighter than their dark (zero in both, as a DLS I13 detector's
+    pixel (0, 0)): tomocupy's dark-flat correction divides by zero there, NaN or infinite values
+    that its minus-log turns into numbers only after the ring removal, which spreads them over
+    the row's whole sinogram (``fw``: a featureless slice). Every pixel counts, so whole frames are
+    read (the sampled frames, in row blocks); one warning with the regional fraction."""
+    frames_f, frames_d = _spread(flats.shape[0], SAMPLE_FRAMES), _spread(darks.shape[0], SAMPLE_FRAMES)
+    nrows, ncols = int(flats.shape[1]), int(flats.shape[2])
+    step = max(1, PIXEL_BLOCK_BYTES // (4 * ncols * max(len(frames_f), len(frames_d))))
+    rows: list[int] = []
+    columns: list[int] = []
+    count = 0
+    for r0 in range(0, nrows, step):
+        block = slice(r0, min(nrows, r0 + step))
+        flat = np.mean([np.asarray(flats[i, block, :], dtype=np.float64) for i in frames_f], axis=0)
+        dark = np.mean([np.asarray(darks[i, block, :], dtype=np.float64) for i in frames_d], axis=0)
+        where = np.nonzero(flat - dark <= 0)
+        count += int(where[0].size)
+        rows += [r0 + int(r) for r in where[0][:LISTED_PIXELS]]
+        columns += [int(c) for c in where[1][:LISTED_PIXELS]]
+    figures = quality.figures["flats"]
+    figures["dead_pixels"] = count
+    if count:
+        figures["dead_pixel_rows"] = sorted(set(rows))[:LISTED_PIXELS]
+        figures["dead_pixels_at"] = [[r, c] for r, c in zip(rows, columns)][:LISTED_PIXELS]
+    regional = figures.get("dead_fraction", 0.0) > REGION_FRACTION
+    if not (count or regional):
+        return
+    named = ", ".join(f"row {r}, column {c}" for r, c in list(zip(rows, columns))[:3])
+    plural = "s" if count > 1 else ""
+    detail = (f"no brighter than {DARK} ({named}{', ...' if count > 3 else ''}): the dark-flat correction "
+              f"divides by zero there, and with fw ring removal the slice of "
+              f"{'its row' if len(set(rows)) == 1 else 'each such row'} comes out featureless")
+    if regional:
+        problem = (f"shows {figures['dead_fraction']:.2%} of the sampled pixels dead (flat signal under "
+                   f"{DEAD_LEVEL:.0%} of the median): rings or empty slices")
+        quality.warnings.append(Finding(FLAT, problem + (f"; {count} pixel{plural} {detail}" if count else "")))
+    else:
+        quality.warnings.append(Finding(FLAT, f"has {count} dead pixel{plural}, {detail}"))
 
 
 def _check_projections(quality: ScanQuality, data: Any, flat: np.ndarray, dark: np.ndarray,
@@ -275,15 +323,18 @@ def _check_beam(quality: ScanQuality, signal: np.ndarray, figures: dict[str, Any
 
 # --- after the reconstruction --------------------------------------------------------------------
 
-def check_volume(slices: list[pathlib.Path] | None = None, h5_file: pathlib.Path | None = None
-                 ) -> tuple[list[str], dict[str, Any]]:
-    """Problems of a reconstructed volume (NaN or infinite values, one value everywhere) and its
-    figures, from up to :data:`VOLUME_SLICES` slices read one at a time: TIFF ``slices``, or
+def check_volume(slices: list[pathlib.Path] | None = None, h5_file: pathlib.Path | None = None,
+                 also: Iterable[int] = ()) -> tuple[list[str], dict[str, Any], list[str]]:
+    """Problems of a reconstructed volume (NaN or infinite values, one value everywhere), its
+    figures and its warnings (blank or constant slices inside it), from up to
+    :data:`VOLUME_SLICES` slices read one at a time, plus the slices ``also`` names (their
+    places in the volume: those of rows with dead pixels): TIFF ``slices``, or
     ``/exchange/data`` of ``h5_file``."""
     names: list[str] = []
+    details: list[float] = []
     lowest, highest, bad = math.inf, -math.inf, 0
     problems: list[str] = []
-    for name, image in _volume_slices(slices, h5_file):
+    for name, image in _volume_slices(slices, h5_file, also):
         names.append(name)
         finite = np.isfinite(image)
         if not finite.all():
@@ -292,26 +343,57 @@ def check_volume(slices: list[pathlib.Path] | None = None, h5_file: pathlib.Path
         if finite.any():
             lowest = min(lowest, float(image[finite].min()))
             highest = max(highest, float(image[finite].max()))
+        details.append(_detail(image) if finite.all() else math.nan)
     figures: dict[str, Any] = {"checked_slices": len(names)}
+    warnings: list[str] = []
     if names and math.isfinite(lowest):
         figures.update(min=float(f"{lowest:.6g}") + 0.0, max=float(f"{highest:.6g}") + 0.0)  # no -0.0
         if lowest == highest:
             problems.append(f"the volume is constant ({lowest:g} in every checked slice, "
                             f"{names[0]} to {names[-1]})")
-    return problems[:3], figures
+        else:
+            warnings = _blank_slices(names, details, figures)
+    return problems[:3], figures, warnings
 
 
-def _volume_slices(slices: list[pathlib.Path] | None, h5_file: pathlib.Path | None):
+def _detail(image: np.ndarray) -> float:
+    """How much a slice changes from pixel to pixel: the median absolute difference of
+    horizontal neighbours (noise and edges; 0 for a constant slice, about 0 for a smooth one)."""
+    image = np.asarray(image, dtype=np.float64)
+    return float(np.median(np.abs(np.diff(image, axis=-1)))) if image.shape[-1] > 1 else 0.0
+
+
+def _blank_slices(names: list[str], details: list[float], figures: dict[str, Any]) -> list[str]:
+    """Slices with (almost) no detail inside a volume whose other slices have it."""
+    known = [d for d in details if math.isfinite(d)]
+    typical = float(np.median(known)) if known else 0.0
+    blank = [(name, detail) for name, detail in zip(names, details)
+             if math.isfinite(detail) and detail <= BLANK_DETAIL * typical]
+    if not blank or typical == 0 or len(blank) == len(names):
+        return []
+    figures["blank_slices"] = [name for name, _ in blank][:LISTED_PIXELS]
+    listed = ", ".join(f"{name} ({'constant' if detail == 0 else f'detail {detail:.2g}'})"
+                       for name, detail in blank[:5])
+    return [f"{len(blank)} of {len(names)} checked slices are blank, constant or featureless inside the "
+            f"volume (the median slice's detail is {typical:.2g}): {listed}{', ...' if len(blank) > 5 else ''}; "
+            "dead detector pixels in their rows (with fw ring removal)?"]
+
+
+def _picked(count: int, also: Iterable[int]) -> list[int]:
+    """The evenly spread slices and those of ``also`` inside ``range(count)``, in order."""
+    return sorted(set(_spread(count, VOLUME_SLICES)) | {int(i) for i in also if 0 <= int(i) < count})
+
+
+def _volume_slices(slices: list[pathlib.Path] | None, h5_file: pathlib.Path | None, also: Iterable[int]):
     if slices:
         import tifffile
 
-        chosen = [slices[i] for i in _spread(len(slices), VOLUME_SLICES)]
-        for path in chosen:
-            yield path.name, np.asarray(tifffile.imread(path))
+        for i in _picked(len(slices), also):
+            yield slices[i].name, np.asarray(tifffile.imread(slices[i]))
     elif h5_file is not None:
         import h5py
 
         with h5py.File(h5_file, "r") as h5:
             volume = h5["/exchange/data"]
-            for i in _spread(int(volume.shape[0]), VOLUME_SLICES):
+            for i in _picked(int(volume.shape[0]), also):
                 yield f"{h5_file.name}:/exchange/data[{i}]", np.asarray(volume[i])

@@ -30,11 +30,13 @@ from ast import literal_eval
 from dataclasses import dataclass, field
 from typing import IO, Any, Iterator, NoReturn
 
+from tomocupy_gladier.compute.axis import decision_of
 from tomocupy_gladier.compute.multiscale import ZARR_NAME, pixel_size_um, write_ome_zarr, zarr_options
 from tomocupy_gladier.compute.quality import check_scan, check_volume
 from tomocupy_gladier.compute.rules import (
     MIDDLE_OF_DETECTOR,
     axis_pixels,
+    axis_problem,
     output_folder,
     span,
     span_fits,
@@ -64,7 +66,9 @@ rotate-proj-angle rotate-proj-order pre-processing""".split()
 KNOWN = {"recon": COMMON_OPTIONS, "recon_steps": COMMON_OPTIONS + STEPS_ONLY_OPTIONS}
 # set by this step: the scan, no ~/tomocupyon.conf, and the staging folder
 MANAGED = {"file-name", "config", "config-update", "out-path-name"}
-ALLOWED_SETTINGS = {"file_name", "output", "logs", "timeout", "zarr"}
+ALLOWED_SETTINGS = {"file_name", "output", "logs", "timeout", "zarr", "axis"}
+#: earlier reconstructions of one folder a manifest keeps as its history (newest first)
+HISTORY_LENGTH = 20
 # tomocupy's console log colours ERROR red (91) and CRITICAL red background (41). Two of its
 # error lines come from runs that went well (tomocupy 1.1.0): write_meta's (the optional 'meta'
 # package is missing) and the beam-hardening correction's note that flats and projections had
@@ -145,6 +149,8 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
         raise ValueError(f"run_id {run_id!r} is not a plain identifier")
     command, kind = _command_and_kind(params, settings)
     scan, output, logs = _paths(settings, kind)
+    previous = previous_reconstruction(output)
+    decided = keep_decided_axis(settings.get("axis"), params, kind, previous)
     args = command_line(command, params)
     program = endpoint_program()
     expected = expected_output(scan, params, kind)
@@ -167,20 +173,28 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
             wall = run_tomocupy(run, staging_root, staging_root / output.name, run_id, timeout, env)
         check_log(run)
         items, found = verify_output(run, staging_root, output.name, expected, params)
-        quality["figures"]["volume"] = verify_volume(run, items, expected)
+        quality["figures"]["volume"], blank = verify_volume(run, items, expected, quality)
+        if blank:
+            quality["warnings"] = list(quality["warnings"]) + blank
+            quality["status"] = "warning"
         axis, relabelled = read_back_axis(run.text, params, expected, found, staging_root / output.name)
         staged = staging_root / output.name
         zarr = multiscale_copy(staged, expected, zarr_settings, params, scan)
         if zarr is not None and not zarr["finite"]:  # the sampled check above reads 64 slices; this, all
             run.fail("tomocupy exited 0 but the reconstruction is unusable (NaN or infinite values in "
                      "slices the sampled check did not read, found while writing its OME-Zarr)")
-        entries = write_manifest(staged, items, run, run_id, scan, expected)
+        used_axis = _axis_and_source(params, expected, axis, relabelled)
+        history = superseded(previous_reconstruction(output), run_id)
+        entries = write_manifest(staged, items, run, run_id, scan, expected,
+                                 {"rotation_axis": used_axis[0], "axis": decided, "parameters": params,
+                                  "quality": quality.get("status"), "history": history})
         replaced = swap_in(staged, output, run_id)
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
         lock.close()
-    summary = _summary(run, run_id, output, expected, entries, replaced, wall, program,
-                       _axis_and_source(params, expected, axis, relabelled))
+    summary = _summary(run, run_id, output, expected, entries, replaced, wall, program, used_axis)
+    summary["axis_decided"] = decided
+    summary["history"] = history
     summary["quality"] = quality
     summary["gpu"] = env.get("CUDA_VISIBLE_DEVICES")
     if zarr is not None:
@@ -314,6 +328,9 @@ def expected_output(scan: pathlib.Path, params: dict, kind: str) -> Expected:
             raise ValueError(f"start-{what} {first} / end-{what} {last} do not fit the scan's {size} "
                              f"{what}s ({scan.name}): need 0 <= start < end <= {size}")
         ranges[what] = (first, last)
+    problem = axis_problem(params, ni, scan.name, try_range=kind == "try")
+    if problem:
+        raise ValueError(problem)
     width = ranges["column"][1] - ranges["column"][0]
     width -= width % (2 * factor)
     n = width // factor
@@ -355,23 +372,28 @@ def scan_quality(scan: pathlib.Path, params: dict) -> dict[str, Any]:
     return found.record()
 
 
-def verify_volume(run: RunLog, items: dict[str, pathlib.Path], expected: Expected) -> dict[str, Any]:
+def verify_volume(run: RunLog, items: dict[str, pathlib.Path], expected: Expected,
+                  quality: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Fail the run when the written volume holds NaN or infinite values or is constant (a
-    sample of its slices, read one at a time); returns the volume's figures."""
+    sample of its slices, and those of the rows where ``quality`` found dead pixels, read one
+    at a time); returns the volume's figures and its warnings (blank or constant slices)."""
+    dead_rows = ((quality.get("figures") or {}).get("flats") or {}).get("dead_pixel_rows") or []
+    first_id = expected.ranges["row"][0] // expected.factor
+    also = [row // expected.factor - first_id for row in dead_rows] if expected.kind == "full" else []
     if expected.save_format == "tiff":
         folder = items.get("")
         slices = sorted(p for p in folder.iterdir() if p.name.startswith("recon_")) if folder else []
         try:
-            problems, figures = check_volume(slices=slices)
+            problems, figures, warnings = check_volume(slices=slices, also=also)
         except ImportError:
-            return {"checked_slices": 0, "skipped": "tifffile is not installed on the endpoint"}
+            return {"checked_slices": 0, "skipped": "tifffile is not installed on the endpoint"}, []
     elif expected.save_format in ("h5", "h5nolinks"):
-        problems, figures = check_volume(h5_file=items[".h5"])
+        problems, figures, warnings = check_volume(h5_file=items[".h5"], also=also)
     else:
-        return {"checked_slices": 0, "skipped": f"{expected.save_format} volumes are not read back"}
+        return {"checked_slices": 0, "skipped": f"{expected.save_format} volumes are not read back"}, []
     if problems:
         run.fail("tomocupy exited 0 but the reconstruction is unusable (" + "; ".join(problems) + ")")
-    return figures
+    return figures, warnings
 
 
 def take_lock(output: pathlib.Path, run_id: str) -> IO[str]:
@@ -654,10 +676,73 @@ def read_back_axis(text: str, params: dict, expected: Expected, found: list[tupl
     return axis, relabelled
 
 
+def previous_reconstruction(output: pathlib.Path) -> dict[str, Any] | None:
+    """The ``manifest.json`` of the reconstruction now at ``output`` (what this run replaces),
+    or None when there is none or it cannot be read."""
+    try:
+        manifest = json.loads((output / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def _axis_of(manifest: dict[str, Any]) -> float | None:
+    """The rotation axis a reconstruction's manifest records (older manifests: its command line)."""
+    if manifest.get("rotation_axis") is not None:
+        return float(manifest["rotation_axis"])
+    command = [str(w) for w in manifest.get("command") or []]
+    options = dict(zip(command, command[1:]))
+    if options.get("--rotation-axis-auto") == "auto":
+        return None  # searched: the value given was not used
+    try:
+        given = float(options["--rotation-axis"])
+    except (KeyError, ValueError):
+        return None
+    return None if given == MIDDLE_OF_DETECTOR else given
+
+
+def keep_decided_axis(block: Any, params: dict, kind: str, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """How this run's axis is decided (the flow input's ``tomocupy.axis``, :mod:`.axis`). With
+    ``keep_decided``, a full reconstruction replacing a full one whose axis a person decided
+    (chosen, given, suggested) uses that axis instead, search off: ``params`` change, and the
+    decision is the earlier one with ``reused_from`` (its run). A centre is a fact of the scan."""
+    decided = dict(block) if isinstance(block, dict) else {}
+    keep = bool(decided.pop("keep_decided", False))
+    earlier = decision_of((previous or {}).get("axis"))
+    if not (keep and kind == "full" and previous and previous.get("kind") == "full"
+            and earlier is not None and earlier.by_a_person):
+        return decided
+    axis = _axis_of(previous)
+    if axis is None:
+        return decided
+    params["rotation-axis"] = axis
+    params["rotation-axis-auto"] = "manual"
+    return {**previous["axis"], "reused_from": previous.get("run_id")}
+
+
+def superseded(previous: dict[str, Any] | None, run_id: str) -> list[dict[str, Any]]:
+    """The history a reconstruction replacing ``previous`` keeps (newest first): the earlier
+    one's key facts, ``superseded_by`` this run, then its own history."""
+    if previous is None:
+        return []
+    earlier = {key: previous.get(key) for key in ("run_id", "created", "kind", "format", "file_count",
+                                                  "bytes", "quality") if previous.get(key) is not None}
+    earlier["rotation_axis"] = _axis_of(previous)
+    if isinstance(previous.get("axis"), dict):
+        earlier["axis"] = previous["axis"]
+    if isinstance(previous.get("parameters"), dict):
+        earlier["parameters"] = previous["parameters"]
+    earlier["superseded_by"] = run_id
+    earlier["superseded_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    older = [h for h in previous.get("history") or [] if isinstance(h, dict)]
+    return [earlier] + older[:HISTORY_LENGTH - 1]
+
+
 def write_manifest(staged: pathlib.Path, items: dict[str, pathlib.Path], run: RunLog, run_id: str,
-                   scan: pathlib.Path, expected: Expected) -> list[dict]:
+                   scan: pathlib.Path, expected: Expected, facts: dict[str, Any]) -> list[dict]:
     """One folder per reconstruction, with its log and ``manifest.json`` (sha256 and size of
-    every file); returns the manifest's entries."""
+    every file, and ``facts``: the axis and how it was decided, the parameters, the history of
+    the reconstructions it replaced); returns the manifest's entries."""
     staged.mkdir(exist_ok=True)
     for suffix, item in items.items():
         if suffix:
@@ -674,7 +759,7 @@ def write_manifest(staged: pathlib.Path, items: dict[str, pathlib.Path], run: Ru
         entries = list(pool.map(describe, files))
     manifest = {"run_id": run_id, "scan": str(scan), "kind": expected.kind, "format": expected.save_format,
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                "command": run.argv, "file_count": len(entries),
+                "command": run.argv, **facts, "file_count": len(entries),
                 "bytes": sum(e["bytes"] for e in entries), "files": entries}
     (staged / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return entries

@@ -1,11 +1,13 @@
 """What tomocupy 1.1.0 does that the client and the endpoint both need to know: where it writes a
-reconstruction, how it reads the row, column and projection ranges, and what ``rotation-axis -1``
-means. Written once here; ``output_folders``, ``plan``, the CPU engine and :mod:`.recon` use it."""
+reconstruction, how it reads the row, column and projection ranges, what ``rotation-axis -1``
+means and which axes a scan's detector can hold. Written once here; ``output_folders``, ``plan``,
+the CPU engine and :mod:`.recon` use it."""
 
 from __future__ import annotations
 
 import posixpath
 from pathlib import PurePosixPath
+from typing import Any, Mapping
 
 #: tomocupy's default for ``end-row``, ``end-column``, ``end-proj``: up to the last one
 TO_THE_END = -1
@@ -59,3 +61,45 @@ def span(start: object, end: object, size: int) -> tuple[int, int]:
 def span_fits(first: int, last: int, size: int) -> bool:
     """Whether a resolved range is one tomocupy can read from ``size`` items: ``0 <= first < last <= size``."""
     return 0 <= first < last <= size
+
+
+def columns_read(start: object, end: object, width: int, binning: int) -> tuple[int, int]:
+    """The full-size columns tomocupy reconstructs, ``(first, last)`` exclusive: the
+    ``start-column``..``end-column`` range cut to a multiple of ``2**(binning + 1)`` columns
+    (``reader.init_sizes``), so the binned width is ``(last - first) // 2**binning``."""
+    first, last = span(start, end, width)
+    kept = (last - first) - (last - first) % (2 ** (int(binning) + 1))
+    return first, first + kept
+
+
+def axis_problem(params: Mapping[str, Any], columns: int, scan: str, *, try_range: bool,
+                 axis_given: bool = True) -> str | None:
+    """Why ``params`` cannot describe a scan ``columns`` wide (``scan``: its name, for the
+    message), or None. ``try_range``: a try, whose centres ``rotation-axis`` +- the search
+    half-width must reach the detector; else the axis itself must lie on it (after binning).
+    Skipped when tomocupy searches for the axis (``rotation-axis-auto auto``) or when the axis
+    is chosen later (``axis_given`` false: the interactive flow's full reconstruction).
+    tomocupy itself reconstructs such an axis without a word (a featureless disc)."""
+    if str(params.get("rotation-axis-auto") or "manual") == "auto" or not axis_given:
+        return None
+    axis = params.get("rotation-axis")
+    if is_middle(axis):
+        return None
+    binning = int(params.get("binning") or 0)
+    first, last = columns_read(params.get("start-column"), params.get("end-column"), columns, binning)
+    centre = float(axis)  # type: ignore[arg-type]
+    where = f"{scan} is {columns} columns wide"
+    if (first, last) != (0, columns):
+        where += f" (columns {first} to {last - 1} are reconstructed)"
+    if binning:
+        where += f", {(last - first) // 2 ** binning} columns at binning {binning}"
+    if try_range:
+        half = float(params.get("center-search-width") or 50.0)
+        if centre + half < first or centre - half > last - 1:
+            return (f"the try's centres {centre - half:g} to {centre + half:g} (rotation-axis {centre:g} "
+                    f"+- center-search-width {half:g}) miss the detector: {where}")
+        return None
+    if not first <= centre <= last - 1:
+        return (f"rotation-axis {centre:g} is outside the detector: {where}; the axis must lie between "
+                f"{first} and {last - 1} (-1: the middle)")
+    return None

@@ -263,6 +263,7 @@ FAULTS = {
     "beam-dump": "the beam lost for a tenth of the projections (dark level plus noise)",
     "saturated": "a block of detector columns stuck at the maximum count",
     "dead": "a block of detector columns that does not respond",
+    "dead-pixel": "pixel (0, 0) zero in the projections, the flats and the darks (a DLS I13 scan's)",
 }
 
 
@@ -297,3 +298,6 @@ def add_fault(path: str | Path, fault: str) -> None:
         elif fault == "dead":
             for dataset in (data, flats):
                 dataset[:, :, columns] = np.broadcast_to(darks[0, :, columns], (dataset.shape[0],) + darks[0, :, columns].shape)
+        elif fault == "dead-pixel":
+            for dataset in (data, flats, darks):
+                dataset[:, 0, 0] = 0

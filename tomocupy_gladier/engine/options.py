@@ -162,6 +162,29 @@ def check_names(words: list[str], command: str) -> None:
             raise UnsupportedError(f"option --{name} is a tomocupy option that tomocupy-cpu does not implement")
 
 
+#: what searches for the axis: tomocupy's default ``sift`` is accepted only without a search
+SEARCH_METHODS = ("vo",)
+
+
+def lacking(command: str) -> dict[str, frozenset[str] | None]:
+    """What tomocupy offers for ``command`` and tomocupy-cpu lacks: option name -> the values
+    it lacks, or None for the whole option. What a start form and ``--help`` leave out or mark."""
+    known = _options_for(command)
+    lacks: dict[str, frozenset[str] | None] = {name: None for name in known if name not in implemented(command)}
+    for name, bad in UNSUPPORTED_VALUES.items():
+        if name in known and name not in lacks:
+            lacks[name] = frozenset(bad)
+    choices = known["rotation-axis-method"]["choices"] or []
+    lacks["rotation-axis-method"] = frozenset(c for c in choices if c not in SEARCH_METHODS)
+    return lacks
+
+
+def _offered(name: str, command: str) -> list[str]:
+    """The values of ``name`` tomocupy-cpu implements, as tomocupy lists them."""
+    bad = UNSUPPORTED_VALUES.get(name, {})
+    return [str(c) for c in (_options_for(command).get(name, {}).get("choices") or []) if str(c) not in bad]
+
+
 def unsupported(command: str, params: dict[str, Any]) -> str | None:
     """Why tomocupy-cpu cannot run these parameters (tomocupy option names), or None.
 
@@ -175,7 +198,8 @@ def unsupported(command: str, params: dict[str, Any]) -> str | None:
         bad = UNSUPPORTED_VALUES.get(name, {})
         text = ("True" if value else "False") if isinstance(value, bool) else str(value)
         if text in bad:
-            return f"{name} = {text} is not implemented by tomocupy-cpu: {bad[text]}"
+            return (f"{name} = {text} is not implemented by tomocupy-cpu: {bad[text]} "
+                    f"(it offers {', '.join(_offered(name, command))})")
     if params.get("rotation-axis-auto") == "auto" and params.get("rotation-axis-method", "sift") == "sift":
         return ("rotation-axis-method sift (tomocupy's default) is not implemented by tomocupy-cpu: "
                 "use rotation-axis-method = vo with rotation-axis-auto = auto")

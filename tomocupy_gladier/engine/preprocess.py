@@ -1,4 +1,16 @@
-"""Flat/dark normalisation, zinger removal and minus-log as tomocupy applies them."""
+"""Flat/dark normalisation, zinger removal and minus-log as tomocupy applies them.
+
+Non-finite values, where tomocupy 1.1.0 handles them (``src/tomocupy/processing/proc_functions.py``,
+the same at the tag and on ``main``): ``darkflat_correction`` divides ``(data - dark)`` by
+``flat * (1 + 1e-5) - dark`` as it is, so a dead pixel (flat no brighter than dark, zero in
+both) gives NaN or an infinity, silently (cupy does not warn); ``proc_sino`` then runs the ring
+removal on it (``fw`` spreads a NaN over the row's whole sinogram), and only ``proc_proj``'s
+``minus_log`` turns non-finite values into numbers: values <= 0 become 1 before the log, then
+``nan_to_num(nan=6.0, posinf=0.0, neginf=0.0)``. :func:`flat_dark` and :func:`minus_log` do
+the same at the same points (``pipeline.Processor.rows`` keeps tomocupy's order), so a dead
+pixel gives tomocupy's result: with ``fw`` a blank slice of its row, which the reconstruction
+step's volume check reports.
+"""
 
 from __future__ import annotations
 
@@ -39,13 +51,15 @@ def flat_dark(data: np.ndarray, flat: np.ndarray, dark: np.ndarray, *, bright_ra
     flat0 = flat0 * np.float32(1 + 1e-5) - dark0
     out = data.astype(np.float32, copy=True)
     out -= dark0
-    out /= flat0
+    with np.errstate(divide="ignore", invalid="ignore"):  # a dead pixel: NaN or inf, as tomocupy
+        out /= flat0
     return out
 
 
 def minus_log(a: np.ndarray) -> np.ndarray:
-    """``-log`` in place; non-positive values count as 1, non-finite results become 0 (NaN: 6)."""
-    np.copyto(a, np.float32(1.0), where=~(a > 0))
+    """``-log`` in place, as tomocupy's ``minus_log``: values <= 0 count as 1 (a NaN is not <= 0:
+    it stays NaN through the log and becomes 6), infinite results become 0."""
+    np.copyto(a, np.float32(1.0), where=a <= 0)
     np.log(a, out=a)
     np.negative(a, out=a)
     np.nan_to_num(a, copy=False, nan=6.0, posinf=0.0, neginf=0.0)

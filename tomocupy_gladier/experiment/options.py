@@ -13,11 +13,12 @@ that is not a tomocupy option: it selects ``tomocupy recon`` or ``tomocupy recon
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 COMMANDS = ("recon", "recon_steps")
 
@@ -420,6 +421,50 @@ def recon_schema(*, flow_input: bool = False) -> dict[str, Any]:
         "type": "object",
         "oneOf": variants,
     }
+
+
+Lacks = Callable[[str], Mapping[str, "frozenset[str] | None"]]
+"""An engine's ``lacks(command)``: option -> the values it lacks, or None for the whole option."""
+
+
+def offered_only(schema: Mapping[str, Any], lacks: Lacks) -> dict[str, Any]:
+    """``schema`` (a flow's input schema, or a ``recon`` block) with every ``recon`` form offering
+    only what an engine implements (``lacks``: :meth:`tomocupy_gladier.backends.Engine.lacks`):
+    its missing options left out, its missing choices taken out of the enums (a default taken
+    out becomes the first choice left). A form then never offers what that engine refuses, and
+    validation against it refuses it by the form's own words."""
+    restricted = copy.deepcopy(dict(schema))
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            command = ((node.get("properties") or {}).get("command") or {}).get("enum")
+            if node.get("type") == "object" and isinstance(command, list) and len(command) == 1:
+                _restrict(node, lacks(str(command[0])))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(restricted)
+    return restricted
+
+
+def _restrict(form: dict[str, Any], lacking: Mapping[str, "frozenset[str] | None"]) -> None:
+    properties = form["properties"]
+    for name, values in lacking.items():
+        prop = properties.get(name)
+        if prop is None:
+            continue
+        if values is None:
+            del properties[name]
+            continue
+        if "enum" in prop:
+            prop["enum"] = [v for v in prop["enum"] if v is None or str(v) not in values]
+            if prop.get("default") is not None and str(prop["default"]) in values:
+                prop["default"] = next(v for v in prop["enum"] if v is not None)
+    if "propertyOrder" in form:
+        form["propertyOrder"] = [n for n in form["propertyOrder"] if n in properties]
 
 
 def command_only_options(command: str) -> list[str]:

@@ -21,8 +21,16 @@ from typing import Any, Callable, Mapping
 from tomocupy_gladier import __version__
 from tomocupy_gladier.backends import Backend, BackendChoice, choose
 from tomocupy_gladier.compute import VERSION_FIELD
+from tomocupy_gladier.compute.axis import AxisDecision, axis_block
 from tomocupy_gladier.compute.quality import ScanRefused, check_scan
-from tomocupy_gladier.compute.rules import TO_THE_END, is_middle, requested_span, span, span_fits
+from tomocupy_gladier.compute.rules import (
+    TO_THE_END,
+    axis_problem,
+    is_middle,
+    requested_span,
+    span,
+    span_fits,
+)
 from tomocupy_gladier.experiment.compute_endpoints import check_endpoint
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
@@ -76,6 +84,20 @@ class AxisSource(Enum):
         """In words, for the run summary."""
         return self.value.format(where=origin.value, try_run=try_run)
 
+    def decision(self, *, center_given: bool = False) -> AxisDecision:
+        """How the record says it was decided (:class:`~tomocupy_gladier.compute.axis.AxisDecision`);
+        ``center_given``: a centre chosen from the try, not its suggestion."""
+        if self is AxisSource.FROM_TRY:
+            return AxisDecision.CHOSEN if center_given else AxisDecision.SUGGESTED
+        return _DECISIONS[self]
+
+
+_DECISIONS = {AxisSource.AUTOMATIC: AxisDecision.AUTOMATIC, AxisSource.GIVEN: AxisDecision.GIVEN,
+              AxisSource.EXPERIMENT: AxisDecision.EXPERIMENT, AxisSource.MIDDLE: AxisDecision.MIDDLE,
+              AxisSource.INTERACTIVE: AxisDecision.CHOSEN}
+#: options with which a reprocessing run's parameter set decides the axis itself
+AXIS_OPTIONS = ("rotation-axis", "rotation-axis-auto")
+
 
 @dataclass(frozen=True)
 class RunRequest:
@@ -107,6 +129,15 @@ class RunRequest:
     form_schema: Mapping[str, Any] | None = None
     extra_input: Mapping[str, Any] | None = None
     publish_metadata: Mapping[str, Any] | None = None
+    replace_decided: bool = False  # a campaign or watch job may replace a person's axis
+
+    @property
+    def keeps_decided_axis(self) -> bool:
+        """A reprocessing run (a campaign's job, a scan ``watch`` found) keeps the axis a person
+        decided for the reconstruction it replaces, unless its parameters name an axis or a
+        search, or it was told to replace it (``replace_decided``)."""
+        return (self.origin is Origin.CAMPAIGN and not self.replace_decided
+                and not any(name in self.overrides for name in AXIS_OPTIONS))
 
 
 @dataclass(frozen=True)
@@ -245,8 +276,16 @@ def plan(config: ExperimentConfig, request: RunRequest, *,
 
 
 def _decided(planned: RunPlan, axis: AxisSource, request: RunRequest) -> RunPlan:
-    return replace(planned, axis=axis, origin=request.origin,
-                   try_run=request.from_try if request.ask is Ask.FROM_TRY else None)
+    decided = replace(planned, axis=axis, origin=request.origin,
+                      try_run=request.from_try if request.ask is Ask.FROM_TRY else None)
+    tomocupy = decided.body["input"].get("tomocupy")
+    if isinstance(tomocupy, dict) and "axis" not in tomocupy:
+        # how the axis was decided travels with the run: into the manifest and the record
+        # an interactive run's person chooses during the run: nothing earlier to keep
+        keep = request.keeps_decided_axis and not decided.is_try and axis is not AxisSource.INTERACTIVE
+        tomocupy["axis"] = axis_block(axis.decision(center_given=request.center is not None),
+                                      decided.axis_source, keep_decided=keep)
+    return decided
 
 
 def _backend_run_finder(config: ExperimentConfig, flow: Any, backend: BackendChoice
@@ -331,16 +370,17 @@ def plan_label(config: ExperimentConfig, location: ScanLocation, recon: Mapping[
 
 
 def check_before_start(config: ExperimentConfig, location: ScanLocation, backend: Backend,
-                       *recons: Mapping[str, Any] | None) -> None:
+                       recon: Mapping[str, Any], try_recon: Mapping[str, Any] | None = None) -> None:
     """What is refused before anything starts: what the compute endpoint would refuse (its
-    configuration, who may use it), and for each reconstruction a run makes (a try and a full
-    one in an interactive run) its ranges against the scan where it can be read here, its
-    options against the engine, and the scan's quality gates."""
+    configuration, who may use it), and for each reconstruction a run makes (``recon``, and the
+    try ``try_recon`` of an interactive run, whose full reconstruction's axis is chosen during
+    the run): its ranges and axis against the scan where it can be read here, its options
+    against the engine, and the scan's quality gates."""
     check_endpoint(config, backend.identity(config))
     readable = readable_scan(config, location, backend)
-    for params in recons:
+    for params, axis_given in ((recon, try_recon is None), (try_recon, True)):
         if params is not None:
-            check_ranges(params, readable)
+            check_ranges(params, readable, axis_given=axis_given)
             check_engine(config, params, backend)
     check_quality(readable)
 
@@ -354,8 +394,10 @@ def readable_scan(config: ExperimentConfig, location: ScanLocation, backend: Bac
     return path if path.is_file() else None
 
 
-def check_ranges(recon: Mapping[str, Any], scan: Path | None) -> None:
-    """Row, column and projection ranges in order, and inside the scan when it can be read."""
+def check_ranges(recon: Mapping[str, Any], scan: Path | None, *, axis_given: bool = True) -> None:
+    """Row, column and projection ranges in order, and inside the scan when it can be read; the
+    rotation axis on the detector (a try: its centres reaching it), unless it is chosen later
+    (``axis_given`` false)."""
     shape = None
     if scan is not None:
         import h5py
@@ -385,6 +427,11 @@ def check_ranges(recon: Mapping[str, Any], scan: Path | None) -> None:
         if (last - first) // binning < 1:
             raise UserError(f"rows {first}-{last} at binning "
                             f"{recon.get('binning')} leave no slice to reconstruct")
+    columns = sizes.get("column")
+    if columns is not None and scan is not None:
+        problem = axis_problem(recon, columns, scan.name, try_range=is_try(recon), axis_given=axis_given)
+        if problem:
+            raise UserError(problem)
 
 
 def check_quality(scan: Path | None) -> None:
@@ -472,7 +519,9 @@ def plan_form(config: ExperimentConfig, request: RunRequest, flow: Any) -> RunPl
     validate_flow_input(request.form_schema or schema_without_function_ids(flow.flow_schema), body)
     recon = dict(data.get("recon") or {})
     location = form_scan_location(config, data, transfer=moves_scan(flow), backend=chosen)
-    check_before_start(config, location, chosen, recon)
+    interactive = waits_for_choice(flow)
+    try_recon = (data.get("interactive") or {}).get("try_recon") if interactive else None
+    check_before_start(config, location, chosen, recon, try_recon)
     given = (data.get("tomocupy") or {}).get("output")
     output = PurePosixPath(given) if given else tomocupy_output(
         location.posix_path, str(recon.get("reconstruction-type", "try")))
@@ -482,7 +531,7 @@ def plan_form(config: ExperimentConfig, request: RunRequest, flow: Any) -> RunPl
     planned = RunPlan(config=config, flow=flow, backend=chosen, location=location, recon=recon,
                       body=body, output=output,
                       logs=PurePosixPath(given_logs) if given_logs else run_logs_folder(output),
-                      label=plan_label(config, location, recon, interactive=waits_for_choice(flow)),
+                      label=plan_label(config, location, recon, interactive=interactive),
                       tags=list(config.tags) + list(request.tags) + ["tomocupy-gladier"])
-    axis = AxisSource.INTERACTIVE if waits_for_choice(flow) else decide_axis(config, overrides, recon)
+    axis = AxisSource.INTERACTIVE if interactive else decide_axis(config, overrides, recon)
     return _decided(planned, axis, request)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from tomocupy_gladier.compute.axis import describe
 from tomocupy_gladier.errors import UserError
 
 PREVIEW_SUFFIXES = (".png",)
@@ -64,6 +65,8 @@ class Record:
     files: int
     bytes: int
     previews: tuple[str, ...] = field(default_factory=tuple)
+    axis_decided: str = ""             # how the axis was decided, in words (compute.axis.describe)
+    replaced: tuple[str, ...] = ()     # the runs whose reconstructions this one superseded, newest first
 
     @property
     def day(self) -> dt.date | None:
@@ -107,6 +110,9 @@ def record_from_content(subject: str, content: Mapping[str, Any]) -> Record:
         files=int(listed.get("count") or len(files)),
         bytes=int(listed.get("bytes") or sum(int(f.get("length") or 0) for f in files)),
         previews=previews,
+        axis_decided=describe(reconstruction.get("axis_decided")),
+        replaced=tuple(str(h.get("run_id")) for h in tomo.get("history") or []
+                       if isinstance(h, Mapping) and h.get("run_id")),
     )
 
 

@@ -26,6 +26,8 @@ class ReconResult(TypedDict, total=False):
     tool_version: str | None
     quality: dict[str, Any]       # the scan's quality gates: status, warnings, figures (compute/quality.py)
     worker: dict[str, str | None]  # the worker's versions (compute.worker_versions); every shim's result has it
+    axis_decided: dict[str, Any]  # how the axis was decided (compute/axis.py): decided, how, reused_from
+    history: list[dict[str, Any]] # the reconstructions of the folder it replaced, newest first
 
 
 def worker_line(worker: dict[str, Any] | None) -> str:
@@ -52,8 +54,10 @@ class PreviewsResult(TypedDict, total=False):
     previews: list[str]           # the PNG files
     suggested_center: float
     focus_metric: str
-    warning: str                  # the suggestion is at an end of the searched range
+    warning: str                  # the suggestion is at the edge of the searched range
+    at_edge: bool                 # that, as a flag
     montage: Montage | str
+    kept: str                     # the same images beside the run's log: the run's own, always
 
 
 class MetadataResult(TypedDict, total=False):

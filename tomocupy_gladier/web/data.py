@@ -6,6 +6,7 @@ Every run document is read through :class:`RunRecord`; nothing here knows about 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from tomocupy_gladier.runs.catalog import Record, SearchFilters, search_local
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.runs.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord, logged_result
 from tomocupy_gladier.runs.step_results import worker_line
-from tomocupy_gladier.tools.choice.tool import TRY_PREVIEWS_STATE
+from tomocupy_gladier.compute.axis import describe as describe_axis
+from tomocupy_gladier.tools.choice.tool import TRY_PREVIEWS_STATE, TRY_RECON_STATE
 
 GLOBUS_FILES_URL = "https://app.globus.org/file-manager?origin_id={collection}&origin_path={path}"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -139,6 +141,7 @@ class RunView:
     choice: ChoiceView | None = None
     quality: QualityView | None = None
     volumes: list[str] = field(default_factory=list)  # the OME-Zarr folders of the reconstruction
+    superseded_by: str | None = None   # the later run whose reconstruction replaced this run's
 
 
 @dataclass(frozen=True)
@@ -231,23 +234,54 @@ class LocalRuns(RunsSource):
             logs = logs or (f"{output}.logs" if output else None)
         return (Path(output) if output else None, Path(logs) if logs else None)
 
-    def _previews_folder(self, record: RunRecord) -> Path | None:
-        output, _ = self._folders(record)
-        folder = record.result(PREVIEWS_STATE).get("folder")
-        if not output or not folder:
+    def _superseded_by(self, record: RunRecord, state: str = RECON_STATE,
+                       output: Path | None = None) -> str | None:
+        """The run whose reconstruction now holds the folder this run's step ``state`` wrote
+        (its ``manifest.json`` names it), when that is another run; None otherwise."""
+        result = record.result(state)
+        folder = output or (Path(result["output"]) if result.get("output") else None)
+        if not result or folder is None:
+            return None
+        try:
+            made_by = json.loads((folder / "manifest.json").read_text()).get("run_id")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return str(made_by) if made_by and made_by != record.run_id else None
+
+    def _own_images(self, result: Mapping[str, Any], inside: Path | None, logs: Path | None,
+                    superseded: bool) -> Path | None:
+        """Where a previews step's images of this run are served from: its folder inside the
+        reconstruction (``inside``), or, once a later run replaced that, the copy it kept beside
+        its log (inside ``logs``); None when neither is the run's own."""
+        if superseded:
+            kept = result.get("kept")
+            if not kept or logs is None:
+                return None
+            kept_path = Path(kept).resolve()
+            return kept_path if kept_path.is_relative_to(logs.resolve()) and kept_path.is_dir() else None
+        folder = result.get("folder")
+        if not folder or inside is None:
             return None
         folder_path = Path(folder).resolve()
         # only a folder inside the reconstruction the run was given
-        return folder_path if folder_path.is_relative_to(output.resolve()) else None
+        return folder_path if folder_path.is_relative_to(inside.resolve()) else None
+
+    def _previews_folder(self, record: RunRecord) -> Path | None:
+        output, logs = self._folders(record)
+        return self._own_images(record.result(PREVIEWS_STATE), output, logs,
+                                self._superseded_by(record, output=output) is not None)
 
     def previews_folder(self, run_id: str) -> Path | None:
         return self._previews_folder(self._record(run_id))
 
     def _volumes_folder(self, record: RunRecord) -> Path | None:
-        """The reconstruction folder of a run whose reconstruction step finished (a run that
-        stopped before it shows no volume, even where another run's folder has the same name)."""
+        """The reconstruction folder of a run whose reconstruction step finished and whose
+        reconstruction is still there (a run that stopped before, or whose folder a later run
+        replaced, shows no volume: it would be another run's)."""
         output, _ = self._folders(record)
         if not record.result(RECON_STATE) or not output or not output.is_dir():
+            return None
+        if self._superseded_by(record, output=output) is not None:
             return None
         return output.resolve()
 
@@ -255,16 +289,17 @@ class LocalRuns(RunsSource):
         return self._volumes_folder(self._record(run_id))
 
     def _try_previews(self, record: RunRecord) -> tuple[Path | None, dict[str, Any]]:
-        """An interactive run's try previews folder (inside the try's folder its input names)
-        and the previews step's result, from the run state or, while it runs, from its log."""
+        """An interactive run's try previews folder (inside the try's folder its input names,
+        or the copy kept beside its log once a later try replaced that folder) and the previews
+        step's result, from the run state or, while it runs, from its log."""
         result = record.result(TRY_PREVIEWS_STATE) or logged_result(self.store.get_log(record.run_id),
                                                                     TRY_PREVIEWS_STATE)
-        try_output = (self._flow_input(record).get("interactive") or {}).get("try_tomocupy", {}).get("output")
-        folder = result.get("folder")
-        if not try_output or not folder:
-            return None, result
-        folder_path = Path(folder).resolve()
-        return (folder_path if folder_path.is_relative_to(Path(try_output).resolve()) else None), result
+        tried = (self._flow_input(record).get("interactive") or {}).get("try_tomocupy", {})
+        try_output, try_logs = tried.get("output"), tried.get("logs")
+        superseded = try_output is not None and self._superseded_by(
+            record, TRY_RECON_STATE, Path(try_output)) is not None
+        return self._own_images(result, Path(try_output) if try_output else None,
+                                Path(try_logs) if try_logs else None, superseded), result
 
     def try_previews_folder(self, run_id: str) -> Path | None:
         return self._try_previews(self._record(run_id))[0]
@@ -295,10 +330,11 @@ class LocalRuns(RunsSource):
             options.append(ChoiceOption(option["name"], option["url_suffix"], center,
                                         option.get("description", ""), box))
         name = None
-        if folder is not None and montage.get("file"):
+        if folder is not None and montage.get("file") and result.get("folder"):
             path = Path(montage["file"]).resolve()
-            if path.is_relative_to(folder):
-                name = path.relative_to(folder).as_posix()
+            base = Path(result["folder"]).resolve()  # the names are those in the step's folder
+            if path.is_relative_to(base) and (folder / path.relative_to(base)).is_file():
+                name = path.relative_to(base).as_posix()
         chosen = (selection.get("chosen") or {}).get("name")
         return ChoiceView(selection["status"], options, name, chosen, selection.get("chosen_by"))
 
@@ -321,29 +357,36 @@ class LocalRuns(RunsSource):
         facts = [(name, str(value)) for name, value in (
             ("reconstruction", recon.get("output")),
             ("rotation axis", recon.get("rotation_axis")),
+            ("axis decided", describe_axis(recon.get("axis_decided"))),
             ("suggested centre", shown.get("suggested_center")),
             ("engine", " ".join(str(p) for p in (recon.get("tool"), recon.get("tool_version")) if p)),
             ("worker", worker_line(recon.get("worker"))),
             ("files", recon.get("file_count")),
-            ("warning", shown.get("warning")),
+            # a suggestion at the edge of the search (the try's own, or an interactive run's try)
+            ("warning", shown.get("warning") or record.result(TRY_PREVIEWS_STATE).get("warning")),
         ) if value not in (None, "")]
+        superseded = self._superseded_by(record, output=self._folders(record)[0])
         return RunView(run_row(record.raw), record, states, previews, str(log_file) if log_file else None,
                        log_tail(log_file) if log_file else None, facts, self._choice(record),
-                       quality_view(recon), zarr_volumes(self._volumes_folder(record)))
+                       quality_view(recon), zarr_volumes(self._volumes_folder(record)), superseded)
 
     def _previews(self, record: RunRecord) -> list[Preview]:
+        """The run's own preview images, by their names in the previews step's folder; only
+        those that are there to be sent (never another run's, never a broken link)."""
         folder = self._previews_folder(record)
-        if folder is None:
-            return []
         result = record.result(PREVIEWS_STATE)
+        if folder is None or not result.get("folder"):
+            return []
+        base = Path(result["folder"]).resolve()
         montage = (result.get("montage") or {}).get("file")
         found: list[Preview] = []
         for file in result.get("previews") or []:
             path = Path(file).resolve()
-            if not path.is_relative_to(folder) or path.suffix.lower() not in IMAGE_SUFFIXES:
+            if not path.is_relative_to(base) or path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            name = path.relative_to(folder).as_posix()
-            found.append(Preview(name, path.stem.replace("_", " "), montage is not None and file == montage))
+            name = path.relative_to(base).as_posix()
+            if (folder / name).is_file():
+                found.append(Preview(name, path.stem.replace("_", " "), montage is not None and file == montage))
         return sorted(found, key=lambda p: not p.montage)
 
     def _log_file(self, record: RunRecord) -> Path | None:

@@ -4,7 +4,9 @@ form in the browser; on the local backend its input starts a run, as ``tomocupy-
 - ``GET /start`` (``?flow=recon`` for the other flow): the form. The schema is
   :func:`tomocupy_gladier.globus.deployment.deployed_schema` of the flow for this experiment (what
   ``schema --config`` prints), without the function ids (Gladier adds them when it starts the
-  run), drawn by JSON Editor (``static/jsoneditor.min.js``, see ``static/jsoneditor.NOTICE``).
+  run); on the local backend it offers only what the configured program implements
+  (:func:`tomocupy_gladier.experiment.options.offered_only`: no ``ti`` ring removal for
+  tomocupy-cpu), on Globus tomocupy's full set. Drawn by JSON Editor (``static/jsoneditor.min.js``, see ``static/jsoneditor.NOTICE``).
 - ``GET /start/<flow>/schema.json``: the schema the form is drawn from; the server validates
   against the same schema.
 - ``POST /start/<flow>``: the form's JSON (``{"input": {...}}``). Validated against that schema
@@ -36,6 +38,7 @@ from flask import Flask, abort, jsonify, render_template, request, url_for
 
 from tomocupy_gladier.backends import LOCAL, Backend
 from tomocupy_gladier.errors import FlowInputError, UserError
+from tomocupy_gladier.experiment.options import offered_only
 
 START_TOKEN_HEADER = "X-Start-Token"
 # the sections a scientist rarely changes: drawn folded
@@ -67,7 +70,10 @@ class Starter:
                 from tomocupy_gladier.clients.client_factory import offline_client
                 from tomocupy_gladier.globus.deployment import deployed_schema
 
-                deployed = deployed_schema(offline_client(flow).get_flow_schema(), self.config, {})
+                generic = offline_client(flow).get_flow_schema()
+                if self.backend.is_local:  # this machine runs the configured program: its choices only
+                    generic = offered_only(generic, self.backend.engine(self.config).lacks)
+                deployed = deployed_schema(generic, self.config, {})
                 self._schemas[flow] = without_function_ids(deployed)
             return copy.deepcopy(self._schemas[flow])
 
@@ -111,8 +117,9 @@ def form_scan(body: Any) -> str:
 
 
 def without_function_ids(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """``schema`` without the ``*_function_id`` inputs: Gladier adds them when it starts a run
-    (a value from a form would replace the ids it registered)."""
+    """``schema`` without the ``*_function_id`` inputs, which Gladier adds when it starts a run
+    (a value from a form would replace the ids it registered), and without ``tomocupy.axis``,
+    which the server adds (how the form decided the axis)."""
     trimmed = copy.deepcopy(dict(schema))
     inner = trimmed["properties"]["input"]
     drop = [name for name in inner["properties"] if name.endswith("_function_id")]
@@ -121,6 +128,11 @@ def without_function_ids(schema: Mapping[str, Any]) -> dict[str, Any]:
     inner["required"] = [r for r in inner["required"] if r not in drop]
     if "propertyOrder" in inner:
         inner["propertyOrder"] = [n for n in inner["propertyOrder"] if n not in drop]
+    # how the axis was decided: the server says it (given in the start form, or the experiment's)
+    tomocupy = inner["properties"].get("tomocupy") or {}
+    (tomocupy.get("properties") or {}).pop("axis", None)
+    if "propertyOrder" in tomocupy:
+        tomocupy["propertyOrder"] = [n for n in tomocupy["propertyOrder"] if n != "axis"]
     return trimmed
 
 

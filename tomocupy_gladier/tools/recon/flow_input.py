@@ -22,6 +22,7 @@ class TomocupyBlock(TypedDict):
     logs: str
     timeout: NotRequired[float | None]  # seconds before tomocupy is stopped
     zarr: dict[str, Any]  # the experiment's [zarr] section, as given ({}: the endpoint's defaults)
+    axis: NotRequired[dict[str, Any]]  # how the axis was decided (compute.axis.axis_block)
 
 
 class EndpointConfig(TypedDict, total=False):

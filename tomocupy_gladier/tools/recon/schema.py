@@ -7,6 +7,7 @@ from typing import Any
 
 from tomocupy_gladier import __version__
 from tomocupy_gladier.compute import VERSION_FIELD
+from tomocupy_gladier.compute.axis import AxisDecision
 from tomocupy_gladier.experiment.compute_endpoints import WALLTIME_PATTERN
 from tomocupy_gladier.experiment.limits import DEFAULT_WALLTIME, RECON_TIMEOUT
 from tomocupy_gladier.experiment.options import recon_schema
@@ -36,6 +37,22 @@ RECON_PROPERTIES: dict[str, Any] = {
                         "this long (less than the step's wait time).", "type": "number",
                         "exclusiveMinimum": 0, "maximum": 7 * 86400, "default": RECON_TIMEOUT},
             "zarr": ZARR_SCHEMA,
+            "axis": {
+                "title": "How the rotation axis was decided",
+                "description": "Set by tomocupy-gladier from how the run was started; leave it empty. "
+                "It goes into the reconstruction's manifest and the published record. keep_decided: "
+                "a full reconstruction that replaces one whose axis a person decided (chosen, given, "
+                "suggested) uses that axis instead (reprocessing keeps a scan's centre).",
+                "type": "object",
+                "properties": {
+                    # a pattern, not a choice: a form offers no value of it to pick
+                    "decided": {"title": "Decided", "type": "string",
+                                "pattern": "^(" + "|".join(d.value for d in AxisDecision) + ")$"},
+                    "how": {"title": "How, in words", "type": "string"},
+                    "keep_decided": {"title": "Keep a person's axis", "type": "boolean", "default": False},
+                },
+                "additionalProperties": False,
+            },
         },
         "required": ["file_name"],
         "additionalProperties": False,
