@@ -64,6 +64,7 @@ class Record:
     files: int
     bytes: int
     previews: tuple[str, ...] = field(default_factory=tuple)
+    formats: tuple[str, ...] = field(default_factory=tuple)  # the volume's published forms: tiff, zarr, h5
 
     @property
     def day(self) -> dt.date | None:
@@ -107,6 +108,7 @@ def record_from_content(subject: str, content: Mapping[str, Any]) -> Record:
         files=int(listed.get("count") or len(files)),
         bytes=int(listed.get("bytes") or sum(int(f.get("length") or 0) for f in files)),
         previews=previews,
+        formats=tuple(str(f) for f in listed.get("formats") or []),
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from tomocupy_gladier import __version__
 from tomocupy_gladier.compute import VERSION_FIELD
+from tomocupy_gladier.compute.multiscale import FORMATS
 from tomocupy_gladier.experiment.options import recon_schema
 from tomocupy_gladier.experiment.schema import ZARR_SCHEMA, function_id_field, uuid_field
 
@@ -34,6 +35,11 @@ RECON_PROPERTIES: dict[str, Any] = {
                         "this long (less than the step's wait time).", "type": "number",
                         "exclusiveMinimum": 0, "maximum": 7 * 86400, "default": 6900},
             "zarr": ZARR_SCHEMA,
+            "formats": {"title": "Kept and published as", "description": "What a full reconstruction "
+                        "is kept and published as: tiff (tomocupy's slices), zarr (the OME-Zarr made of "
+                        "them) or both. Leave empty for both (tiff alone when the OME-Zarr is off).",
+                        "type": "array", "items": {"title": "Format", "type": "string", "enum": list(FORMATS)},
+                        "minItems": 1, "uniqueItems": True},
         },
         "required": ["file_name"],
         "additionalProperties": False,
