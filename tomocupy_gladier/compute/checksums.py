@@ -177,8 +177,8 @@ def manifest_entries(folder: pathlib.Path, files: Sequence[pathlib.Path], digest
 
 
 def files_under(folder: pathlib.Path) -> list[pathlib.Path]:
-    """Every file below ``folder``, sorted (what a manifest lists, the manifest itself aside)."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    """Every file below ``folder``, sorted (what a manifest lists)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
 def verify_manifest(folder: pathlib.Path, workers: int | None = None) -> list[str]:
