@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -190,6 +191,22 @@ def test_the_chunks_are_zarrs_own_byte_for_byte_on_any_number_of_cores_with_thei
         assert digests.get(tmp_path / "ours.ome.zarr" / name).sha256 == hashlib.sha256(data).hexdigest()
     for path in slices:
         assert digests.get(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_slice_cut_short_fails_the_pass_and_leaves_no_file_open(tmp_path, volume):
+    slices = write_slices(tmp_path / "rec", volume)
+    with open(slices[13], "r+b") as fh:  # tomocupy's writer died half way through it
+        fh.truncate(slices[13].stat().st_size // 2)
+    with pytest.raises(OSError, match="recon_00013.tiff: shorter than its TIFF header says"):
+        write_ome_zarr(slices, tmp_path / "volume.ome.zarr", 1.0, chunks=(4, 64, 32), digests=Digests(), workers=2)
+
+    def target(fd: str) -> str:
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return ""
+
+    assert not [fd for fd in os.listdir("/proc/self/fd") if target(fd).startswith(str(tmp_path))]
 
 
 def test_memory_stays_below_one_slab_on_a_tall_volume(tmp_path):

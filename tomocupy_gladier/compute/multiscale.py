@@ -272,12 +272,13 @@ class _Slice:
         if self.stream is not None:
             self.stream.update(offset, view)
 
-    def close(self) -> None:
-        """Done reading: the file's digest is recorded (when every byte was read in order)."""
+    def close(self, finish: bool = True) -> None:
+        """Done reading: the file's digest is recorded (when every byte was read in order;
+        ``finish`` False: given up, nothing recorded)."""
         if self.fd is None:
             return
         try:
-            if self.stream is not None and self.digests is not None:
+            if finish and self.stream is not None and self.digests is not None:
                 self.stream.finish(self.digests)
         finally:
             os.close(self.fd)
@@ -401,6 +402,8 @@ def _stream(slices: Sequence[pathlib.Path], levels: list[_Level], stripe: tuple[
     # three, so that one is read while the two before are halved and written
     stripes: collections.deque[tuple[np.ndarray, list[concurrent.futures.Future]]] = collections.deque(
         (np.empty((depth, height, nx), dtype=dtype), []) for _ in range(3))
+    opened: list[_Slice] = []
+    closing: list[concurrent.futures.Future] = []
     with _collector_skipping_old_objects(), \
             concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="ome-zarr") as pool:
         writer = _ChunkWriter(pool, digests)
@@ -425,8 +428,9 @@ def _stream(slices: Sequence[pathlib.Path], levels: list[_Level], stripe: tuple[
                             users.append(pool.submit(_halve_into, block, level1, filled, y0 // 2))
                             halvings.append(users[-1])
                         stripes.append((buffer, users))
-                finally:
-                    list(pool.map(_Slice.close, planes))
+                finally:  # done with their rows: the tails hashed and the files closed meanwhile
+                    opened.extend(planes)
+                    closing.extend(pool.submit(plane.close) for plane in planes)
                 if level1 is not None:
                     filled += (len(planes) + 1) // 2
                     if filled == depth or z0 + depth >= nz:
@@ -437,8 +441,11 @@ def _stream(slices: Sequence[pathlib.Path], levels: list[_Level], stripe: tuple[
             pyramid.finish()
             for _, users in stripes:
                 _wait(users)
+            _wait(closing)
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)  # what is queued is dropped, not written
+            for plane in opened:
+                plane.close(finish=False)
             raise
     return pyramid.finite
 
