@@ -27,8 +27,10 @@ class Floors:
     """Bytes per second of one thread for each kind of work, and seconds per hard link."""
 
     read: float
-    write: float  # new files the size of the chunks (the Zarr step's writes)
-    write_large: float  # one large new file (a copy's writes)
+    write: float  # new files the size of the chunks (the Zarr step's writes), into the page cache
+    write_large: float  # one large new file (a copy's writes), into the page cache
+    disk: float  # the disk's sustained write bandwidth (a file written and fsync'd)
+    dirty_limit: float  # bytes the page cache holds unwritten before writers wait for the disk
     blosc: float
     sha256: float
     halve: float
@@ -40,22 +42,48 @@ class Floors:
         """The OME-Zarr step's floor in seconds (one core, all cores) for a volume of
         ``volume_bytes`` written as ``chunk_bytes`` of chunks (every level): the slices read,
         every level halved and Blosc-encoded (8/7 of the volume), the chunks written and, with
-        ``hashing``, the slices and the chunks hashed."""
+        ``hashing``, the slices and the chunks hashed; on all cores, no less than the disk needs
+        for what the page cache cannot hold (:meth:`disk_bound`)."""
         levels = volume_bytes * 8 / 7
         one = volume_bytes / self.read + levels / self.halve + levels / self.blosc + chunk_bytes / self.write
         if hashing:
             one += (volume_bytes + chunk_bytes) / self.sha256
-        return one, one / self.cores
+        return one, max(one / self.cores, self.disk_bound(chunk_bytes))
+
+    def disk_bound(self, nbytes: float) -> float:
+        """Seconds the disk needs at least for ``nbytes`` written: the page cache takes up to its
+        dirty limit without waiting (if nothing else is waiting to be written), the rest goes at
+        the disk's sustained speed."""
+        return max(0.0, nbytes - self.dirty_limit) / self.disk
 
     def copy(self, nbytes: float) -> float:
-        """A copy's floor (read, write into one large file) on one core."""
-        return nbytes / self.read + nbytes / self.write_large
+        """A copy's floor (read, write into one large file) on one core, or the disk's."""
+        return max(nbytes / self.read + nbytes / self.write_large, self.disk_bound(nbytes))
 
     def describe(self) -> str:
         return (f"read {self.read / 1e9:.2f} GB/s, write {self.write / 1e9:.2f} GB/s in chunk files "
                 f"({self.write_large / 1e9:.2f} GB/s in one file), Blosc {self.blosc / 1e9:.2f} GB/s, "
                 f"sha256 {self.sha256 / 1e9:.2f} GB/s, 2x2x2 mean {self.halve / 1e9:.2f} GB/s (one thread each), "
-                f"hard link {self.link * 1e6:.0f} us; {self.cores} cores")
+                f"hard link {self.link * 1e6:.0f} us; the disk {self.disk / 1e6:.0f} MB/s sustained (fsync'd), "
+                f"{self.dirty_limit / 1e9:.1f} GB of unwritten data before writers wait for it; {self.cores} cores")
+
+
+def dirty_limit() -> float:
+    """The page cache's limit of unwritten bytes (Linux ``vm.dirty_bytes``, else
+    ``vm.dirty_ratio`` of the available memory), past which writers wait for the disk."""
+    def read(name: str) -> int:
+        try:
+            return int(Path(f"/proc/sys/vm/{name}").read_text())
+        except (OSError, ValueError):
+            return 0
+    if read("dirty_bytes"):
+        return float(read("dirty_bytes"))
+    try:
+        available = next(int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+                         if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return float("inf")
+    return available * (read("dirty_ratio") or 20) / 100
 
 
 def _timed(work) -> float:
@@ -116,10 +144,18 @@ def measure(slices: list[Path], chunk_files: list[Path], scratch: Path, cores: i
         large_s = _timed(write_one)
         links = min(2000, len(data))
         link_s = _timed(lambda: [os.link(scratch / f"w{i}", scratch / f"l{i}") for i in range(links)])
+
+        def to_disk() -> None:
+            with open(scratch / "synced", "xb") as fh:
+                for piece in data:
+                    fh.write(piece)
+                os.fsync(fh.fileno())
+        os.sync()  # what was waiting to be written goes first, not into this measure
+        disk_s = _timed(to_disk)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return Floors(read=len(picks) * size / read_s, write=written / write_s, write_large=written / large_s,
-                  blosc=blosc_bytes / blosc_s,
+                  disk=written / disk_s, dirty_limit=dirty_limit(), blosc=blosc_bytes / blosc_s,
                   sha256=sha_bytes / sha_s, halve=stack.nbytes / halve_s, link=link_s / max(1, links), cores=cores,
                   sampled={"slices": len(picks), "chunks": len(data), "bytes_read": len(picks) * size,
                            "bytes_written": written})
