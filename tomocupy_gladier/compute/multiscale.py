@@ -402,8 +402,7 @@ def _stream(slices: Sequence[pathlib.Path], levels: list[_Level], stripe: tuple[
     # three, so that one is read while the two before are halved and written
     stripes: collections.deque[tuple[np.ndarray, list[concurrent.futures.Future]]] = collections.deque(
         (np.empty((depth, height, nx), dtype=dtype), []) for _ in range(3))
-    opened: list[_Slice] = []
-    closing: list[concurrent.futures.Future] = []
+    closing: list[tuple[_Slice, concurrent.futures.Future]] = []
     with _collector_skipping_old_objects(), \
             concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="ome-zarr") as pool:
         writer = _ChunkWriter(pool, digests)
@@ -429,8 +428,7 @@ def _stream(slices: Sequence[pathlib.Path], levels: list[_Level], stripe: tuple[
                             halvings.append(users[-1])
                         stripes.append((buffer, users))
                 finally:  # done with their rows: the tails hashed and the files closed meanwhile
-                    opened.extend(planes)
-                    closing.extend(pool.submit(plane.close) for plane in planes)
+                    closing = _still_closing(closing) + [(plane, pool.submit(plane.close)) for plane in planes]
                 if level1 is not None:
                     filled += (len(planes) + 1) // 2
                     if filled == depth or z0 + depth >= nz:
@@ -441,13 +439,24 @@ def _stream(slices: Sequence[pathlib.Path], levels: list[_Level], stripe: tuple[
             pyramid.finish()
             for _, users in stripes:
                 _wait(users)
-            _wait(closing)
+            _wait(future for _, future in closing)
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)  # what is queued is dropped, not written
-            for plane in opened:
+            for plane, _ in closing:
                 plane.close(finish=False)
             raise
     return pyramid.finite
+
+
+def _still_closing(closing: list[tuple[_Slice, concurrent.futures.Future]]) -> list[tuple[_Slice, concurrent.futures.Future]]:
+    """The slices whose closing has not finished (one that failed raises)."""
+    running = []
+    for plane, future in closing:
+        if future.done():
+            future.result()
+        else:
+            running.append((plane, future))
+    return running
 
 
 def _halve_into(block: np.ndarray, out: np.ndarray, z: int, y: int) -> None:
