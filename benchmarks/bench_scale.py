@@ -194,8 +194,11 @@ def main() -> None:
           f"floor {whole_floor:.1f} s (the engine and the floors above it)  ratio {flow_seconds / whole_floor:.2f}")
     for name, seconds in states.items():
         print(row(name, seconds, floor_of.get(name)))
+    in_flow = float(record.result(RECON_STATE).get("wall_seconds") or 0.0)
+    print(f"    of which tomocupy      {in_flow:6.2f} s   (alone above: {engine_seconds:.2f} s; the load moves both)")
     print(f"    of which the OME-Zarr step {zarr_seconds:6.2f} s   floor {zarr_floor:8.2f} s  ratio "
-          f"{zarr_seconds / zarr_floor if zarr_floor else float('nan'):6.2f}")
+          f"{zarr_seconds / zarr_floor if zarr_floor else float('nan'):6.2f}   "
+          f"{100 * zarr_seconds / in_flow if in_flow else float('nan'):.1f} % of tomocupy's time in the flow")
     recon_state = states.get(RECON_STATE, 0.0)
     publication = states.get("Publishv2Transfer", 0.0)
     print(f"reconstruction step over the engine: {100 * (recon_state - engine_seconds) / engine_seconds:+.1f} %")

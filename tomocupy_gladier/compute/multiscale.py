@@ -177,7 +177,7 @@ def _wait(futures: Iterable[concurrent.futures.Future]) -> None:
 
 class _Pyramid:
     """Levels 1 and coarser filled slab by slab: each full slab of a level is written, halved and
-    passed on (level 0 is written in stripes by ``write_ome_zarr`` and never held whole)."""
+    passed on (level 0 is written in stripes by ``_stream`` and never held whole)."""
 
     def __init__(self, levels: list[_Level], depth: int, writer: _ChunkWriter) -> None:
         self.levels, self.depth, self.writer = levels, depth, writer
