@@ -150,7 +150,7 @@ def main() -> None:
     shutil.rmtree(alone, ignore_errors=True)
 
     # the whole flow: transfer, reconstruction (stage, verify, manifest, swap), previews,
-    # metadata, publication (a second copy of the volume), index
+    # metadata, publication (links to the finished files on this one filesystem), index
     plan = plan_run(config, scan.name, recon, flow=TomocupyFlow)
     client = plan.client(background=False)
     t = time.perf_counter()
