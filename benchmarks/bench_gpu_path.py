@@ -6,10 +6,16 @@ Phases (each prints one or two lines; all figures also go to ``<out>/results.jso
   direct   ``<engine> recon ...`` as a subprocess, timed (same arguments the wrapper builds)
   wrapper  the compute function ``tomocupy_recon`` itself, timed (same executable, parameters)
   flow     TomocupyReconFlow on the local backend (needs gladier), timed per state
+  post     the reconstruction step's post-processing (the OME-Zarr with the sha256 of every slice
+           read and chunk written, then the manifest's entries) on the direct run's slices, in a
+           fresh process on all of this machine's cores, timed (needs zarr 3, numcodecs and
+           ome-zarr-models)
   compare  ``tomocupy-cpu`` on the same scan; Pearson r and least-squares scale of the engine's
            slices against it over the common rows (whole slice and field-of-view disc)
 
-Targets: wrapper overhead <= 5 % of the direct time; r >= 0.99 and scale 0.95-1.05.
+Targets: wrapper overhead <= 5 % of the direct time; post-processing <= 50 % of tomocupy's
+reconstruction time; r >= 0.99 and scale 0.95-1.05. The wrapper runs the whole compute
+function, post-processing included (its OME-Zarr seconds are reported beside it).
 
     python benchmarks/bench_gpu_path.py --out gpu-check                 # GPU machine, real tomocupy
     python benchmarks/bench_gpu_path.py --engine tomocupy-cpu --small --out /tmp/check   # anywhere
@@ -279,9 +285,11 @@ def phases_direct_wrapper(program: list[str], scan: Path, recon: dict[str, Any],
         w_fig = {"command": result["command"], "rotation_axis": result["rotation_axis"],
                  "reconstruction_seconds": result["reconstruction_seconds"],
                  "function_wall_seconds": result["wall_seconds"], "files": result["file_count"],
+                 "zarr_seconds": (result.get("zarr") or {}).get("seconds"),
                  "tool": result["tool"], "tool_version": result["tool_version"], "gpu": result["gpu"]}
         print(f"[wrapper] run {i + 1}/{repeat}: {w_times[-1]:.2f} s (program alone "
-              f"{result['wall_seconds']:.2f} s; tomocupy's reconstruction time {w_fig['reconstruction_seconds']})")
+              f"{result['wall_seconds']:.2f} s; tomocupy's reconstruction time {w_fig['reconstruction_seconds']}; "
+              f"OME-Zarr {w_fig['zarr_seconds']} s)")
 
     # alternate which goes first, so neither always meets a warmer cache or a quieter machine
     for i in range(repeat):
@@ -375,6 +383,62 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
     return figures
 
 
+POST_STEP = """
+import json, os, pathlib, resource, sys, time
+started = time.perf_counter()
+from tomocupy_gladier.compute.checksums import Digests, available_cores, files_under, manifest_entries
+from tomocupy_gladier.compute.multiscale import ZARR_NAME, write_ome_zarr
+folder = pathlib.Path(sys.argv[1])
+slices = sorted(folder.glob("recon_*.tiff"))
+imported = time.perf_counter()
+digests = Digests()
+summary = write_ome_zarr(slices, folder / ZARR_NAME, None, digests=digests)
+zarr_done = time.perf_counter()
+entries = manifest_entries(folder, files_under(folder), digests)
+done = time.perf_counter()
+print(json.dumps({"seconds": round(done - started, 3), "import_seconds": round(imported - started, 3),
+                  "zarr_seconds": round(zarr_done - imported, 3), "manifest_seconds": round(done - zarr_done, 3),
+                  "workers": summary["workers"], "cores": available_cores(), "slices": len(slices),
+                  "slice_bytes": sum(p.stat().st_size for p in slices), "files": len(entries),
+                  "zarr_bytes": sum(level["bytes"] for level in summary["levels"]),
+                  "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+"""
+
+
+def phase_post(folder: Path, timeout: float, logs: Path) -> dict[str, Any]:
+    """The reconstruction step's post-processing (OME-Zarr, the digests of every slice and chunk,
+    the manifest's entries) on the engine's slices in ``folder``, in a fresh process on every
+    core, as the step runs it after tomocupy; the Zarr it writes is removed afterwards."""
+    try:
+        import numcodecs  # noqa: F401
+        import ome_zarr_models  # noqa: F401
+        import zarr
+    except ImportError as exc:
+        print(f"[post]    skipped: {exc.name} is not installed here (carry the project's wheels; see "
+              "benchmarks/run_gpu_check.sh)")
+        return {"skipped": f"{exc.name} not installed"}
+    if int(zarr.__version__.split(".")[0]) < 3:
+        print(f"[post]    skipped: zarr {zarr.__version__} here, the project needs zarr 3 (carry its wheel)")
+        return {"skipped": f"zarr {zarr.__version__}"}
+    log = logs / "post.log"
+    try:
+        done = subprocess.run([sys.executable, "-c", POST_STEP, str(folder)], capture_output=True, text=True,
+                              env=engine_env(), timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise CheckError(f"the post-processing exceeded {timeout:.0f} s") from None
+    finally:
+        shutil.rmtree(folder / "volume.ome.zarr", ignore_errors=True)
+    log.write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise CheckError(f"the post-processing exited {done.returncode}:\n{tail(log)}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"[post]    OME-Zarr and manifest of {figures['slices']} slices ({figures['slice_bytes'] / 2**30:.2f} GiB) on "
+          f"{figures['workers']} cores: {figures['seconds']:.2f} s (imports {figures['import_seconds']:.2f}, "
+          f"Zarr {figures['zarr_seconds']:.2f}, manifest {figures['manifest_seconds']:.2f}); peak RSS "
+          f"{figures['peak_rss_mib']} MiB")
+    return figures
+
+
 def centred_rows(count: int, nrows: int) -> tuple[int, int]:
     """``(start, end)`` of ``count`` rows in the middle of the scan (0 or too many = all)."""
     if not 0 < count < nrows:
@@ -435,7 +499,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--timeout", type=float, default=300, help="seconds per run before it is stopped")
     ap.add_argument("--auto-axis", action="store_true",
                     help="let each program find the axis (vo) instead of giving it the true one")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["flow", "compare"], help="phases to skip")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["flow", "post", "compare"], help="phases to skip")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--save-slices", type=int, default=0, metavar="N",
                     help="copy N centred slices of the engine's reconstruction to <out>/slices "
@@ -526,6 +590,8 @@ def main(argv: list[str] | None = None) -> int:
             fig_["rotation_axis_used"] = fig_["rotation_axis"] if fig_["rotation_axis"] is not None else recon.get("rotation-axis")
         results.put("direct", d_fig)
         results.put("wrapper", w_fig)
+        post = {"skipped": "--skip post"} if "post" in a.skip else phase_post(Path(d_fig["output"]), a.timeout, logs)
+        results.put("post", post)
         flow = {"skipped": "--skip flow"} if "flow" in a.skip else phase_flow(program, scan, recon, work, a.timeout, logs)
         if "rotation_axis" in flow:
             flow["rotation_axis_used"] = flow["rotation_axis"] if flow["rotation_axis"] is not None else recon.get("rotation-axis")
@@ -544,6 +610,11 @@ def main(argv: list[str] | None = None) -> int:
             "direct_seconds": d_fig["best"], "wrapper_seconds": w_fig["best"],
             "overhead_percent": w_fig["overhead_percent"], "overhead_ok": w_fig["overhead_percent"] <= 5,
             "flow_seconds": flow.get("seconds"), "flow_states": flow.get("states"),
+            "post_seconds": post.get("seconds"), "post_workers": post.get("workers"),
+            "reconstruction_seconds": d_fig.get("reconstruction_seconds"),
+            "post_percent": (round(100 * post["seconds"] / d_fig["reconstruction_seconds"], 1)
+                             if post.get("seconds") and d_fig.get("reconstruction_seconds") else None),
+            "post_percent_of_wall": round(100 * post["seconds"] / d_fig["best"], 1) if post.get("seconds") else None,
             "r": comp.get("r_disc"), "scale": comp.get("scale_disc"),
             "r_ok": comp.get("r_ok"), "scale_ok": comp.get("scale_ok"),
             "rotation_axis": {"true": axis, "direct": d_fig["rotation_axis_used"],
@@ -575,6 +646,12 @@ def print_summary(s: dict[str, Any]) -> None:
     print(f"[summary] engine {s['engine']}, scan {' x '.join(map(str, s['shape']))}")
     print(f"[summary] direct {s['direct_seconds']:.2f} s, wrapper {s['wrapper_seconds']:.2f} s, "
           f"overhead {s['overhead_percent']:+.2f} % (target <= 5 %){mark(s['overhead_ok'])}")
+    if s["post_seconds"] is not None:
+        ok = s["post_percent"] is not None and s["post_percent"] <= 50
+        print(f"[summary] reconstruction {s['reconstruction_seconds']} s (tomocupy's log; direct run "
+              f"{s['direct_seconds']:.2f} s with start-up), post-processing {s['post_seconds']:.2f} s on "
+              f"{s['post_workers']} cores: {s['post_percent']} % of the reconstruction, {s['post_percent_of_wall']} % "
+              f"of the direct run (target <= 50 %){mark(ok if s['post_percent'] is not None else None)}")
     if s["flow_seconds"] is not None:
         states = ", ".join(f"{k} {v:.2f}" for k, v in (s["flow_states"] or {}).items() if v >= 0.005)
         print(f"[summary] flow {s['flow_seconds']:.2f} s ({states})")

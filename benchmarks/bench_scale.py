@@ -2,9 +2,12 @@
 
 Default 1500 projections x 512 rows x 2048 columns (a 2k detector cut to 512 rows; about
 3 GB of raw data and a 8.6 GB reconstruction). Prints the engine's time, the flow's time and
-the share of everything else (goal: at most 15 % of the engine's time), each state's
-seconds, the bytes of flow state (goal: at most 64 KB), the bytes published and the peak
-RSS of any process involved.
+the share of everything else (goal: the flow at most 1.15 x the engine's time), each state's
+seconds beside its floor for the same bytes on this machine (benchmarks/floors.py, measured in
+the same run on the reconstruction's own slices and chunks) and the ratio, the OME-Zarr step's
+share of the engine's time (goal: at most 10 %), the local publication's (goal: under 2 %), the
+bytes of flow state (goal: at most 64 KB), the bytes published and the peak RSS of any process
+involved, and the machine's load before and after.
 
     python benchmarks/bench_scale.py [--workdir DIR] [--projections 1500 --rows 512 --columns 2048]
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -29,6 +33,9 @@ from tomocupy_gladier.planning.flow_input import recon_parameters
 from tomocupy_gladier.flows import TomocupyFlow
 from tomocupy_gladier.planning.plan import plan_run
 from tomocupy_gladier.runs.run_record import RECON_STATE, RunRecord
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floors import measure  # noqa: E402
 
 SOURCE = "5ca1e000-0000-4000-8000-00000000b001"
 FACILITY = "5ca1e000-0000-4000-8000-00000000f001"
@@ -128,6 +135,7 @@ def main() -> None:
     axis = float(axis_file.read_text())
     config = load_config(experiment(workdir, axis))
     recon = recon_parameters(config)
+    load_before = os.getloadavg()
 
     # the engine alone, with the arguments the reconstruction step gives it
     alone = workdir / "engine_alone"
@@ -142,7 +150,7 @@ def main() -> None:
     shutil.rmtree(alone, ignore_errors=True)
 
     # the whole flow: transfer, reconstruction (stage, verify, manifest, swap), previews,
-    # metadata, publication (a second copy of the volume), index
+    # metadata, publication (links to the finished files on this one filesystem), index
     plan = plan_run(config, scan.name, recon, flow=TomocupyFlow)
     client = plan.client(background=False)
     t = time.perf_counter()
@@ -157,18 +165,50 @@ def main() -> None:
     published_bytes = sum(p.stat().st_size for p in published.rglob("*") if p.is_file())
     state_bytes = len(json.dumps(record.state))
 
-    print(f"scan {shape[0]} x {shape[1]} x {shape[2]} ({scan.stat().st_size / 1e9:.2f} GB)")
+    load_after = os.getloadavg()
+    facility = Path(record.result(RECON_STATE)["output"])
+    slices = sorted(facility.glob("recon_*.tiff"))
+    chunk_files = [p for p in (facility / "volume.ome.zarr").rglob("*") if p.is_file() and not p.name.startswith(".")]
+    floors = measure(slices, chunk_files, workdir / "floors-scratch")
+    volume_bytes = sum(p.stat().st_size for p in slices)
+    chunk_bytes = sum(p.stat().st_size for p in chunk_files)
+    zarr_seconds = float(record.result(RECON_STATE).get("zarr", {}).get("seconds") or 0.0)
+    zarr_floor = floors.zarr_step(volume_bytes, chunk_bytes)[1]
+    published_files = [p for p in published.rglob("*") if p.is_file()]
+    floor_of = {
+        "Transfer": floors.copy(scan.stat().st_size),  # one file: one thread copies it
+        RECON_STATE: engine_seconds + zarr_floor,
+        "Publishv2Transfer": len(published_files) * floors.link,
+    }
+
+    def row(name: str, seconds: float, floor: float | None) -> str:
+        beside = f"   floor {floor:8.2f} s  ratio {seconds / floor:6.2f}" if floor else ""
+        return f"  {name:<24}{seconds:9.2f} s{beside}"
+
+    print(f"scan {shape[0]} x {shape[1]} x {shape[2]} ({scan.stat().st_size / 1e9:.2f} GB); {floors.cores} cores; "
+          f"load {load_before[0]:.2f} before, {load_after[0]:.2f} after (1-min averages)")
+    print(f"floors (this run, this volume's bytes): {floors.describe()}")
     print(f"engine alone            {engine_seconds:9.1f} s   peak RSS {engine_rss:7.0f} MiB")
-    print(f"whole flow              {flow_seconds:9.1f} s   peak RSS {peak_rss_mib():7.0f} MiB")
+    whole_floor = sum(floor_of.values())  # the engine's own time, and the floors of the rest
+    print(f"whole flow              {flow_seconds:9.1f} s   peak RSS {peak_rss_mib():7.0f} MiB   "
+          f"floor {whole_floor:.1f} s (the engine and the floors above it)  ratio {flow_seconds / whole_floor:.2f}")
     for name, seconds in states.items():
-        print(f"  {name:<24}{seconds:9.2f} s")
+        print(row(name, seconds, floor_of.get(name)))
+    in_flow = float(record.result(RECON_STATE).get("wall_seconds") or 0.0)
+    print(f"    of which tomocupy      {in_flow:6.2f} s   (alone above: {engine_seconds:.2f} s; the load moves both)")
+    print(f"    of which the OME-Zarr step {zarr_seconds:6.2f} s   floor {zarr_floor:8.2f} s  ratio "
+          f"{zarr_seconds / zarr_floor if zarr_floor else float('nan'):6.2f}   "
+          f"{100 * zarr_seconds / in_flow if in_flow else float('nan'):.1f} % of tomocupy's time in the flow")
     recon_state = states.get(RECON_STATE, 0.0)
+    publication = states.get("Publishv2Transfer", 0.0)
     print(f"reconstruction step over the engine: {100 * (recon_state - engine_seconds) / engine_seconds:+.1f} %")
-    print(f"everything else:        {100 * (flow_seconds - engine_seconds) / engine_seconds:+.1f} % "
-          "of the engine's time (goal <= 15 %)")
+    print(f"OME-Zarr step:          {100 * zarr_seconds / engine_seconds:5.1f} % of the engine's time (goal <= 10 %)")
+    print(f"local publication:      {100 * publication / engine_seconds:5.1f} % of the engine's time (goal < 2 %; "
+          f"{len(published_files)} files)")
+    print(f"whole flow:             {flow_seconds / engine_seconds:5.2f} x the engine's time (goal <= 1.15); everything "
+          f"else {100 * (flow_seconds - engine_seconds) / engine_seconds:+.1f} %")
     print(f"flow state              {state_bytes:9d} bytes (goal <= 64000; Flows' limit 200000)")
-    print(f"published               {published_bytes / 1e9:9.2f} GB in "
-          f"{sum(1 for p in published.rglob('*') if p.is_file())} files")
+    print(f"published               {published_bytes / 1e9:9.2f} GB in {len(published_files)} files")
 
 
 if __name__ == "__main__":

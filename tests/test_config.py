@@ -118,6 +118,22 @@ def test_local_backend_needs_a_folder_for_the_return_collection(tmp_path: Path):
         load_config(path)
 
 
+@pytest.mark.parametrize("formats, zarr, message", [
+    ('["tif"]', "", "publish.formats.0: 'tif' is not allowed; choose one of 'tiff', 'zarr'"),
+    ("[]", "", "publish.formats: [] should be non-empty"),
+    ('["zarr", "zarr"]', "", "publish.formats: ['zarr', 'zarr'] has non-unique elements"),
+    ('["zarr"]', "\n[zarr]\nenable = false\n", "[publish] formats names zarr, but the OME-Zarr is off"),
+])
+def test_publication_formats_are_checked_when_the_file_is_read(tmp_path: Path, formats, zarr, message):
+    path = tmp_path / "experiment.toml"
+    with_formats = experiment_toml().replace('path = "/published"\n', f'path = "/published"\nformats = {formats}\n')
+    path.write_text(with_formats + zarr)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)
+    path.write_text(experiment_toml().replace('path = "/published"\n', 'path = "/published"\nformats = ["zarr"]\n'))
+    assert load_config(path).publish.formats == ("zarr",)
+
+
 @pytest.mark.parametrize("zarr, message", [
     ("chunks = [16, 8, 256]", "[zarr] tomocupy.zarr: exports must be among ['uint8', 'uint16'], chunks three "
      "even numbers [z, y, x] (z 2 to 512, y and x 16 to 2048)"),

@@ -7,7 +7,9 @@ model of the format; the arrays are read back with zarr.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -19,8 +21,10 @@ import tifffile
 import zarr
 from ome_zarr_models.v04.image import Image
 
+from tomocupy_gladier.compute.checksums import Digests
 from tomocupy_gladier.compute.multiscale import (
     export_name,
+    halve,
     level_shapes,
     read_level,
     write_ome_zarr,
@@ -154,6 +158,55 @@ def test_a_slice_that_is_not_stored_in_one_piece_is_read_whole_with_the_same_res
     tifffile.imwrite(slices[2], volume[2], compression="zlib")  # not contiguous: read whole
     write_ome_zarr(slices, tmp_path / "volume.ome.zarr", 1.0, chunks=(16, 16, 16))
     assert np.array_equal(read_level(tmp_path / "volume.ome.zarr", 0), volume[:5])
+
+
+def test_the_chunks_are_zarrs_own_byte_for_byte_on_any_number_of_cores_with_their_digests(tmp_path):
+    """The step encodes and writes the chunks itself (to hash them and spread them over the cores):
+    the files are those zarr writes for the same arrays, edge chunks, a chunk of zeros (none) and
+    one of -0.0 (zarr compares bit patterns: written) included; one worker or three, the same."""
+    volume = np.random.default_rng(1).normal(size=(37, 300, 290)).astype(np.float32)
+    volume[:, :40, :40] = 0
+    volume[:, :, 280:] = -0.0
+    slices = write_slices(tmp_path / "rec", volume)
+    digests = Digests()
+    write_ome_zarr(slices, tmp_path / "ours.ome.zarr", 1.0, (16, 32, 32), digests=digests, workers=3)
+    write_ome_zarr(slices, tmp_path / "one.ome.zarr", 1.0, (16, 32, 32), workers=1)
+    # zarr's own writes of the same arrays: the same metadata files, the levels assigned through zarr
+    for meta in (tmp_path / "ours.ome.zarr").rglob(".z*"):
+        (tmp_path / "zarr.ome.zarr" / meta.relative_to(tmp_path / "ours.ome.zarr")).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "zarr.ome.zarr" / meta.relative_to(tmp_path / "ours.ome.zarr")).write_bytes(meta.read_bytes())
+    level = volume
+    for i in range(len(level_shapes(volume.shape))):
+        zarr.open_array(str(tmp_path / "zarr.ome.zarr" / str(i)), mode="r+")[...] = level
+        level = halve(level)
+
+    def chunks(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+                if p.is_file() and not p.name.startswith(".")}
+
+    ours = chunks(tmp_path / "ours.ome.zarr")
+    assert ours == chunks(tmp_path / "zarr.ome.zarr") == chunks(tmp_path / "one.ome.zarr")
+    assert "0/0/0/0" not in ours and "0/0/0/9" in ours  # zeros: no file; -0.0: a file
+    for name, data in ours.items():
+        assert digests.get(tmp_path / "ours.ome.zarr" / name).sha256 == hashlib.sha256(data).hexdigest()
+    for path in slices:
+        assert digests.get(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_slice_cut_short_fails_the_pass_and_leaves_no_file_open(tmp_path, volume):
+    slices = write_slices(tmp_path / "rec", volume)
+    with open(slices[13], "r+b") as fh:  # tomocupy's writer died half way through it
+        fh.truncate(slices[13].stat().st_size // 2)
+    with pytest.raises(OSError, match="recon_00013.tiff: shorter than its TIFF header says"):
+        write_ome_zarr(slices, tmp_path / "volume.ome.zarr", 1.0, chunks=(4, 64, 32), digests=Digests(), workers=2)
+
+    def target(fd: str) -> str:
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return ""
+
+    assert not [fd for fd in os.listdir("/proc/self/fd") if target(fd).startswith(str(tmp_path))]
 
 
 def test_memory_stays_below_one_slab_on_a_tall_volume(tmp_path):

@@ -425,6 +425,52 @@ def test_the_ome_zarr_is_off_per_experiment_and_its_copies_on_request(program, s
     assert "volume_uint8.ome.zarr/0/.zarray" in listed
 
 
+def test_formats_keep_one_copy_of_the_voxels(program, scan):
+    """[publish] formats = ["zarr"]: the slices go once the OME-Zarr is written (its finest level
+    is the same voxels), so the folder, its manifest and what is published hold one copy;
+    ["tiff"]: no OME-Zarr. The previews of a Zarr-only reconstruction come from the Zarr."""
+    from tomocupy_gladier.compute.multiscale import read_level
+    from tomocupy_gladier.compute.previews import make_previews
+
+    import numpy as np
+    import tifffile
+
+    params = {"reconstruction-type": "full", "rotation-axis": 32.0}
+    both = tomocupy_recon(recon=params, tomocupy=settings(scan, scan.parent / "both"), run_id="both")
+    assert both["formats"] == ["tiff", "zarr"]
+    volume = np.stack([tifffile.imread(p) for p in sorted(Path(both["output"]).glob("recon_*.tiff"))])
+    zarr_only = tomocupy_recon(recon=params, tomocupy=settings(scan, scan.parent / "zarr", formats=["zarr"]),
+                               run_id="zarr")
+    output = Path(zarr_only["output"])
+    assert zarr_only["formats"] == ["zarr"] and not list(output.glob("recon_*"))
+    assert np.array_equal(read_level(output / "volume.ome.zarr"), volume)
+    listed = {e["path"] for e in json.loads((output / "manifest.json").read_text())["files"]}
+    assert not any(p.startswith("recon_") for p in listed) and "volume.ome.zarr/.zattrs" in listed
+    assert zarr_only["bytes"] < both["bytes"] - volume.nbytes / 2
+    shown = make_previews(recon_result=zarr_only, run_id="zarr")
+    assert shown["source"]["format"] == "zarr" and shown["source"]["shape"] == list(volume.shape)
+    assert sorted(Path(p).name for p in shown["previews"]) == ["xy.png", "xz.png", "yz.png"]
+    tiff_only = tomocupy_recon(recon=params, tomocupy=settings(scan, scan.parent / "tiff", formats=["tiff"]),
+                               run_id="tiff")
+    assert tiff_only["formats"] == ["tiff"] and "zarr" not in tiff_only
+    assert not list(Path(tiff_only["output"]).glob("*.zarr"))
+
+
+@pytest.mark.parametrize("tomocupy, params, problem", [
+    ({"formats": ["tif"]}, {}, r"formats must name one or both of \['tiff', 'zarr'\]"),
+    ({"formats": []}, {}, "formats must name one or both"),
+    ({"formats": ["zarr", "zarr"]}, {}, "each once"),
+    ({"formats": ["zarr"], "zarr": {"enable": False}}, {}, "the OME-Zarr is off"),
+    ({"formats": ["zarr"]}, {"save-format": "h5"}, "keeps only the OME-Zarr, which is made of full float32 TIFF"),
+    ({"formats": ["zarr"]}, {"dtype": "float16"}, "dtype float16"),
+])
+def test_formats_that_cannot_be_kept_are_refused_before_tomocupy_runs(recorder, scan, tomocupy, params, problem):
+    with pytest.raises(ValueError, match=problem):
+        tomocupy_recon(recon={"reconstruction-type": "full", **params}, tomocupy=settings(scan, **tomocupy),
+                       run_id="bad")
+    assert recorder() == []
+
+
 def test_bad_zarr_settings_fail_before_tomocupy_runs(recorder, scan):
     with pytest.raises(ValueError, match="exports must be among"):
         tomocupy_recon(recon={"reconstruction-type": "full"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from pathlib import Path
@@ -220,3 +221,46 @@ def test_on_a_filesystem_with_reflinks_the_copy_shares_the_sources_blocks(tmp_pa
     assert result.status == "SUCCEEDED" and result.details["bytes_checksummed"] == 64 << 20
     assert (free.f_bavail - after.f_bavail) * after.f_frsize < 8 << 20
     assert (dst / "volume.bin").read_bytes() == (src / "volume.bin").read_bytes()
+
+
+def test_a_read_only_source_on_one_filesystem_is_linked_and_replaced_never_written_through(provider, roots):
+    """A finished file (the reconstruction step takes its write permission off) lands as a hard
+    link: no byte copied, no checksum to read. A later transfer of a new version replaces the
+    link; the bytes behind the old link stay as they were."""
+    first = roots[0] / "scan" / "a.h5"
+    first.chmod(0o444)
+    result = provider(_request(_body("/scan", "/pub", True, sync_level=3, verify_checksum=True)))
+    published = roots[1] / "pub" / "a.h5"
+    assert result.status == "SUCCEEDED"
+    assert published.stat().st_ino == first.stat().st_ino and published.stat().st_nlink == 2
+    assert result.details["bytes_checksummed"] == 3, "only the writable b.txt was copied and read back"
+    assert result.details["files_transferred"] == 2 and result.details["bytes_transferred"] == 3003
+    # again: the link is skipped as the same file (sync_level checksum), the copy by its checksum
+    again = provider(_request(_body("/scan", "/pub", True, sync_level=3)))
+    assert again.details["files_skipped"] == 2 and published.stat().st_ino == first.stat().st_ino
+    # a rerun makes a new file in the source's place (as the reconstruction's swap does)
+    first.rename(roots[0] / "old.h5")
+    first.write_bytes(b"n" * 3000)
+    first.chmod(0o444)
+    assert published.read_bytes() == b"a" * 3000, "the published copy is the old run's until republished"
+    provider(_request(_body("/scan", "/pub", True, sync_level=3)))
+    assert published.read_bytes() == b"n" * 3000 and published.stat().st_ino == first.stat().st_ino
+    assert (roots[0] / "old.h5").read_bytes() == b"a" * 3000, "republishing replaced the name, wrote nothing"
+
+
+def test_a_writable_source_or_another_filesystem_is_copied(provider, roots, monkeypatch):
+    """A file someone may still write is copied (a link would share their writes); where a link
+    cannot be made (another filesystem: EXDEV) a read-only file is copied too."""
+    provider(_request(_body("/scan", "/copy", True)))
+    assert (roots[1] / "copy" / "a.h5").stat().st_ino != (roots[0] / "scan" / "a.h5").stat().st_ino
+    (roots[0] / "scan" / "a.h5").chmod(0o444)
+
+    def across_filesystems(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", across_filesystems)
+    result = provider(_request(_body("/scan", "/other", True)))
+    copied = roots[1] / "other" / "a.h5"
+    assert result.status == "SUCCEEDED" and copied.read_bytes() == b"a" * 3000
+    assert copied.stat().st_ino != (roots[0] / "scan" / "a.h5").stat().st_ino
+    assert result.details["bytes_checksummed"] == 3003

@@ -1,4 +1,5 @@
-"""Commands for runs and results: the demo, run lists, run logs, the catalogue."""
+"""Commands for runs and results: the demo, run lists, run logs, the catalogue, a result's
+verification."""
 
 from __future__ import annotations
 
@@ -184,10 +185,33 @@ def search(query: str, config_path: str | None, index: str | None, sample: str |
                  ("replaced", ", ".join(f"run {r}" for r in record.replaced) or None),
                  ("suggested centre", f"{record.suggested_center:.2f}" if record.suggested_center else None),
                  ("files", f"{record.files} ({record.bytes / 1e6:.1f} MB)"),
+                 ("volume as", ", ".join(record.formats) or None),
                  ("previews", "\n                   ".join(record.previews) or None)]
         for name, value in facts:
             if value:
                 out.print(f"  {name:>16}  {value}", highlight=False)
 
 
-COMMANDS = [demo, runs, logs, search]
+@click.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def verify(folder: Path) -> None:
+    """Check a reconstruction (or a published or returned copy of one) against its manifest.json:
+    every file read back and its sha256 compared, on every core. Exit status 1 when a file is
+    missing, unlisted or not the bytes the manifest lists."""
+    from tomocupy_gladier.compute.checksums import MANIFEST, verify_manifest
+
+    if not (folder / MANIFEST).is_file():
+        raise UserError(f"{folder} has no {MANIFEST}: give a reconstruction folder (or a copy of one)")
+    started = time.perf_counter()
+    problems = verify_manifest(folder)
+    if problems:
+        for problem in problems:
+            out.print(Text(problem, style="red"))
+        out.print(Text(f"{folder}: {len(problems)} problem(s)", style="bold red"))
+        raise SystemExit(1)
+    entries = json.loads((folder / MANIFEST).read_text()).get("files", [])
+    out.print(Text(f"{folder}: {len(entries)} files, {sum(e['bytes'] for e in entries) / 1e9:.2f} GB, "
+                   f"as its manifest.json lists them ({time.perf_counter() - started:.1f} s)"))
+
+
+COMMANDS = [demo, runs, logs, search, verify]

@@ -5,8 +5,10 @@ Globus Compute ships only a registered function's source, so the functions regis
 environment with the same ``pip install`` as the client), checks with :func:`check_version`
 that it is the client's version and calls it. One module per step: :mod:`.recon` (command
 line, staging, verification, swap, axis read-back), :mod:`.previews` (rendering, focus
-measure, montage), :mod:`.metadata` (DXchange reading, manifest); :mod:`.rules` holds what
-tomocupy does that the client needs to know too (its output folders, ranges, the axis default).
+measure, montage), :mod:`.metadata` (DXchange reading, manifest); :mod:`.multiscale` (the
+OME-Zarr), :mod:`.checksums` (the files' sha256, taken from bytes in hand, and their
+verification); :mod:`.rules` holds what tomocupy does that the client needs to know too (its
+output folders, ranges, the axis default).
 
 This package imports nothing else of tomocupy_gladier (the layering test holds it to that).
 """

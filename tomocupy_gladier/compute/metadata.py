@@ -15,7 +15,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from tomocupy_gladier.compute.recon import sha256_of
+from tomocupy_gladier.compute.checksums import make_read_only, sha256_of
 
 TO_UM = {"um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "micrometers": 1.0,
          "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6}
@@ -375,11 +375,14 @@ def published_files(result: dict, publishv2: dict | None,
                                                          "command", "rotation_axis", "axis", "parameters",
                                                          "quality", "history") if key in recon_manifest}
     manifest.update(file_count=len(entries), bytes=sum(e["bytes"] for e in entries), files=entries)
+    # a new file in place of the old: a published link to the old one keeps its bytes
     temporary = dataset / f".manifest.{os.getpid()}.json"
     temporary.write_text(json.dumps(manifest, indent=1))
+    make_read_only([temporary])
     os.replace(temporary, dataset / "manifest.json")
     files: dict[str, Any] = {"count": len(entries) + 1, "bytes": manifest["bytes"],
-                             "manifest": "manifest.json", "checksum": "sha256"}
+                             "manifest": "manifest.json", "checksum": "sha256",
+                             "formats": published_formats(entries)}
     if publishv2 and publishv2.get("destination_collection") and publishv2.get("destination"):
         published = pathlib.PurePosixPath("/", publishv2["destination"], dataset.name)
         base = f"globus://{publishv2['destination_collection']}{published}"
@@ -390,6 +393,16 @@ def published_files(result: dict, publishv2: dict | None,
     if zarr:
         files["zarr"] = zarr
     return files, entries, str(dataset)
+
+
+def published_formats(entries: list[dict]) -> list[str]:
+    """The forms the published volume is in: ``tiff`` (slices), ``zarr`` (an OME-Zarr), ``h5``."""
+    paths = [e["path"] for e in entries]
+    found = {"tiff": any(p.count("/") == 0 and p.startswith("recon_") and p.endswith((".tiff", ".tif"))
+                         for p in paths),
+             "zarr": any(p.split("/")[0].endswith(".zarr") for p in paths if "/" in p),
+             "h5": any(p.endswith((".h5", ".hdf5")) for p in paths)}
+    return [name for name, present in found.items() if present]
 
 
 def zarr_location(dataset: pathlib.Path, entries: list[dict],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pathlib
 import re
 import shutil
@@ -13,6 +14,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from tomocupy_gladier.compute.multiscale import ZARR_NAME, open_level
 
 TRY_PATTERN = re.compile(r"recon_slice(\d+)_center([-+0-9.]+?)\.tiff?$")
 FULL_PATTERN = re.compile(r"recon_(\d+)\.tiff?$")
@@ -51,7 +54,8 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
     ``previews["output"]``; nothing is guessed. With ``run_id`` (the flow run), the folder's
     ``manifest.json`` must name the same run: previews are never made of another run's result.
 
-    - Full reconstruction (``recon_{row:05d}.tiff`` folder or HDF5 ``/exchange/data``):
+    - Full reconstruction (``recon_{row:05d}.tiff`` folder, HDF5 ``/exchange/data``, or the
+      finest level of ``volume.ome.zarr`` where the slices were not kept):
       mid-sections ``xy.png``, ``xz.png``, ``yz.png`` with the intensities clipped at the
       ``percentiles`` (default 0.5, 99.5) and a scale bar when the pixel size is known. Only the
       needed data is read: the middle file for XY and one row / one column of each (at most
@@ -159,12 +163,14 @@ def find_reconstruction(output: pathlib.Path, options: dict) -> tuple[list, list
         if candidate.is_file() and candidate.suffix in (".h5", ".hdf5", ".hdf"):
             h5_file = candidate
             break
+    if not (tries or fulls or h5_file) and (output / ZARR_NAME / ".zattrs").is_file():
+        h5_file = output / ZARR_NAME  # formats = ["zarr"]: the volume is the OME-Zarr alone
     if tries or fulls:
         folder = output / options.get("folder", "previews")
     elif h5_file is not None:
         folder = (output if output.is_dir() else h5_file.parent) / options.get("folder", "previews")
     else:
-        raise FileNotFoundError(f"no recon_*.tiff, recon_slice*_center*.tiff or HDF5 "
+        raise FileNotFoundError(f"no recon_*.tiff, recon_slice*_center*.tiff, HDF5 or OME-Zarr "
                                 f"reconstruction at {output}")
     return tries, fulls, h5_file, folder
 
@@ -266,9 +272,18 @@ def save_section(section: np.ndarray, name: str, look: Look, z_stretch: float = 
     image = image.convert("RGB")
     bar = scale_bar(image, look.pixel_um * width / size[0]) if look.pixel_um else None
     look.folder.mkdir(parents=True, exist_ok=True)
-    image.save(look.folder / name)
+    save_png(image, look.folder / name)
     return {"file": str(look.folder / name), "size": list(image.size), "window": [lo, hi],
             "scale_bar": bar}
+
+
+def save_png(image: Image.Image, path: pathlib.Path) -> None:
+    """``image`` as a read-only PNG at ``path``: a new file renamed over the old one, never
+    written into it (a copy published by linking the old one keeps its bytes)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
+    image.save(temporary, format="PNG")
+    os.chmod(temporary, 0o444)
+    os.replace(temporary, path)
 
 
 def read_tiff(path: pathlib.Path) -> Any:
@@ -525,7 +540,7 @@ def focus_plots(f: Focus, marks: list[Mark], plot_w: int, folder: pathlib.Path) 
     focus_image.paste(whole, (0, 0))
     focus_image.paste(close, (plot_w + PAD, 0))
     focus_path = folder / "try_focus.png"
-    focus_image.save(focus_path)
+    save_png(focus_image, focus_path)
     return focus_image, focus_path
 
 
@@ -566,7 +581,7 @@ def draw_crops(montage: Image.Image, f: Focus, m: Montage, look: Look, y: int) -
             draw.text((x + 2, y + size + 1 + LINE_H), "  ".join(notes), font=label_font,
                       fill=YELLOW if i == f.best else CYAN)
         name = f"try_center{f.centers[i]:05.2f}.png"
-        grey.save(folder / name)
+        save_png(grey, folder / name)
         tiles.append({"center": float(f.centers[i]), "rank": f.rank_of[i],
                       "label": " ".join([label] + notes), "suggested": i == f.best,
                       "file": str(folder / name), "box": [x, y, size, size]})
@@ -619,7 +634,7 @@ def draw_montage(f: Focus, m: Montage, look: Look) -> tuple[Image.Image, list[di
     montage.paste(focus_image, (PAD, y))
     draw_overview(montage, f, m, look, cols, y + FOCUS_H + PAD)
     montage_path = look.folder / "try_montage.png"
-    montage.save(montage_path)
+    save_png(montage, montage_path)
     return montage, tiles, focus_path
 
 
@@ -686,6 +701,20 @@ def try_previews(output: pathlib.Path, tries: list, params: dict, options: dict,
 
 # --- a full reconstruction: three orthogonal mid-sections -------------------------------------
 
+def zarr_sections(zarr: pathlib.Path, max_sections: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                   list[int], dict[str, Any]]:
+    """The middle x-y slice and the x-z, y-z sections (every ``step``-th slice) of an OME-Zarr's
+    finest level: the chunks they cross are read, not the volume."""
+    volume = open_level(zarr, 0)
+    nz, ny, nx = volume.shape
+    step = max(1, math.ceil(nz / max_sections))
+    xy = np.asarray(volume[nz // 2], dtype=np.float32)
+    xz = np.asarray(volume[::step, ny // 2, :], dtype=np.float32)
+    yz = np.asarray(volume[::step, :, nx // 2], dtype=np.float32)
+    return xy, xz, yz, list(range(0, nz, step)), {"format": "zarr", "file": str(zarr),
+                                                   "shape": [nz, ny, nx], "sections_read": len(range(0, nz, step))}
+
+
 def full_previews(output: pathlib.Path, fulls: list[tuple[int, str]], h5_file: pathlib.Path | None,
                   max_sections: int, look: Look) -> dict:
     """``xy.png``, ``xz.png``, ``yz.png``: the mid-sections, read from at most ``max_sections`` slices."""
@@ -707,6 +736,8 @@ def full_previews(output: pathlib.Path, fulls: list[tuple[int, str]], h5_file: p
         z_rows = [fulls[i][0] for i in picks]
         source: dict[str, Any] = {"format": "tiff", "files": count, "sections_read": len(picks),
                                   "middle_row": fulls[count // 2][0]}
+    elif h5_file is not None and h5_file.name == ZARR_NAME:
+        xy, xz, yz, z_rows, source = zarr_sections(h5_file, max_sections)
     else:
         import h5py
 

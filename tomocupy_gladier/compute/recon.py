@@ -4,7 +4,6 @@ verification of what it wrote, the swap into place and the axis it reports."""
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import contextlib
 import ctypes
 import datetime
@@ -12,7 +11,6 @@ import difflib
 import errno
 import fcntl
 import glob
-import hashlib
 import importlib.metadata
 import json
 import math
@@ -31,7 +29,20 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Iterator, NoReturn
 
 from tomocupy_gladier.compute.axis import decision_of
-from tomocupy_gladier.compute.multiscale import ZARR_NAME, pixel_size_um, write_ome_zarr, zarr_options
+from tomocupy_gladier.compute.checksums import (
+    Digests,
+    FileChanged,
+    files_under,
+    make_read_only,
+    manifest_entries,
+)
+from tomocupy_gladier.compute.multiscale import (
+    ZARR_NAME,
+    pixel_size_um,
+    volume_formats,
+    write_ome_zarr,
+    zarr_options,
+)
 from tomocupy_gladier.compute.quality import check_scan, check_volume
 from tomocupy_gladier.compute.rules import (
     MIDDLE_OF_DETECTOR,
@@ -66,7 +77,7 @@ rotate-proj-angle rotate-proj-order pre-processing""".split()
 KNOWN = {"recon": COMMON_OPTIONS, "recon_steps": COMMON_OPTIONS + STEPS_ONLY_OPTIONS}
 # set by this step: the scan, no ~/tomocupyon.conf, and the staging folder
 MANAGED = {"file-name", "config", "config-update", "out-path-name"}
-ALLOWED_SETTINGS = {"file_name", "output", "logs", "timeout", "zarr", "axis"}
+ALLOWED_SETTINGS = {"file_name", "output", "logs", "timeout", "zarr", "axis", "formats"}
 #: earlier reconstructions of one folder a manifest keeps as its history (newest first)
 HISTORY_LENGTH = 20
 # tomocupy's console log colours ERROR red (91) and CRITICAL red background (41). Two of its
@@ -126,7 +137,10 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
       one of them here: where the reconstruction goes is ``tomocupy.output``).
     - ``tomocupy``: ``file_name`` (the scan), ``output`` (the reconstruction folder, decided by
       the client; when absent, as from the web form, tomocupy's own folder for the scan),
-      ``logs`` (the folder of per-run logs; when absent ``<output>.logs``) and ``timeout`` (seconds).
+      ``logs`` (the folder of per-run logs; when absent ``<output>.logs``), ``timeout`` (seconds),
+      ``zarr`` (the OME-Zarr's settings, :func:`~.multiscale.zarr_options`) and ``formats`` (what
+      a full TIFF reconstruction is kept as: ``tiff``, ``zarr`` or both, the default;
+      :func:`~.multiscale.volume_formats`).
     - ``run_id``: the flow run (``$._context.run_id``); names the staging folder and the log.
 
     The program is the endpoint's choice, never the flow input's: ``TOMOCUPY_GLADIER_PROGRAM``
@@ -137,10 +151,13 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
     relative ``--out-path-name``). The result is accepted only if tomocupy exited 0, its log
     has no traceback or error line, and the files are exactly the slices (or try candidates)
     expected from the scan's shape, rows, columns and binning, all of one size. A
-    ``manifest.json`` (sha256 and size of every file) and the run's log are added, then the
-    folder replaces the previous reconstruction by two renames: nobody sees a mix, and a failed
-    or killed run leaves the previous result as it was. One run per output at a time (a lock
-    beside it). Raises on any failure; returns a small JSON-able summary.
+    ``manifest.json`` (sha256 and size of every file, taken from the bytes the OME-Zarr step
+    read and wrote where it could: :mod:`.checksums`) and the run's log are added, every file is
+    made read-only (finished: it may be linked rather than copied), then the folder replaces the
+    previous reconstruction by two renames: nobody sees a mix, a failed or killed run leaves the
+    previous result as it was, and nothing is ever written into a file of a finished result (a
+    link to it stays as it was). One run per output at a time (a lock beside it). Raises on any
+    failure; returns a small JSON-able summary.
     """
     params = dict(recon or {})
     settings = dict(tomocupy or {})
@@ -155,6 +172,12 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
     program = endpoint_program()
     expected = expected_output(scan, params, kind)
     zarr_settings = zarr_options(settings.get("zarr"))
+    formats = volume_formats(settings.get("formats"), zarr_settings)
+    zarr_settings["enable"] = "zarr" in formats
+    if "tiff" not in formats and kind == "full" and not makes_zarr(expected):
+        raise ValueError(f"formats {formats} keeps only the OME-Zarr, which is made of full float32 TIFF "
+                         f"reconstructions only (this one: save-format {expected.save_format}, dtype "
+                         f"{_option(params, 'dtype', 'float32')}): keep tiff in formats")
     quality = scan_quality(scan, params)  # refuses an impossible scan before anything is written
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -179,15 +202,22 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
             quality["status"] = "warning"
         axis, relabelled = read_back_axis(run.text, params, expected, found, staging_root / output.name)
         staged = staging_root / output.name
-        zarr = multiscale_copy(staged, expected, zarr_settings, params, scan)
+        digests = Digests()
+        zarr = multiscale_copy(staged, expected, zarr_settings, params, scan, digests, "tiff" in formats)
         if zarr is not None and not zarr["finite"]:  # the sampled check above reads 64 slices; this, all
             run.fail("tomocupy exited 0 but the reconstruction is unusable (NaN or infinite values in "
                      "slices the sampled check did not read, found while writing its OME-Zarr)")
         used_axis = _axis_and_source(params, expected, axis, relabelled)
         history = superseded(previous_reconstruction(output), run_id)
-        entries = write_manifest(staged, items, run, run_id, scan, expected,
-                                 {"rotation_axis": used_axis[0], "axis": decided, "parameters": params,
-                                  "quality": quality.get("status"), "history": history})
+        if zarr is not None and "tiff" not in formats:  # one copy of the voxels: the Zarr's level 0
+            for name in expected.names:
+                os.unlink(staged / name)
+        try:
+            entries = write_manifest(staged, items, run, run_id, scan, expected,
+                                     {"rotation_axis": used_axis[0], "axis": decided, "parameters": params,
+                                      "quality": quality.get("status"), "history": history}, digests)
+        except FileChanged as exc:
+            run.fail(f"the reconstruction changed while it was being checked ({exc})")
         replaced = swap_in(staged, output, run_id)
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
@@ -197,23 +227,32 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
     summary["history"] = history
     summary["quality"] = quality
     summary["gpu"] = env.get("CUDA_VISIBLE_DEVICES")
+    if expected.kind == "full" and expected.save_format == "tiff":
+        summary["formats"] = [f for f in formats if f == "tiff" or zarr is not None]
     if zarr is not None:
         summary["zarr"] = zarr
     return summary
 
 
+def makes_zarr(expected: Expected) -> bool:
+    """Whether this reconstruction can have an OME-Zarr: a full one, float32 TIFF slices."""
+    return expected.kind == "full" and expected.save_format == "tiff" and expected.standard
+
+
 def multiscale_copy(staged: pathlib.Path, expected: Expected, settings: dict, params: dict,
-                    scan: pathlib.Path) -> dict | None:
+                    scan: pathlib.Path, digests: Digests | None = None,
+                    hash_slices: bool = True) -> dict | None:
     """The OME-Zarr of a verified full TIFF reconstruction, written into its staging folder
     (so the manifest lists it and the swap publishes it with the slices); None when off or
-    not a full TIFF volume. Its summary carries the seconds it took."""
-    if not (settings["enable"] and expected.kind == "full" and expected.save_format == "tiff"
-            and expected.standard):
+    not a full TIFF volume. The sha256 of its chunks and (``hash_slices``) of the slices it
+    reads go into ``digests``. Its summary carries the seconds it took."""
+    if not (settings["enable"] and makes_zarr(expected)):
         return None
     started = time.time()
     slices = sorted(staged / name for name in expected.names)
     summary = write_ome_zarr(slices, staged / ZARR_NAME, pixel_size_um(params, scan),
-                             settings["chunks"], settings["exports"], settings["percentiles"])
+                             settings["chunks"], settings["exports"], settings["percentiles"],
+                             digests=digests, hash_slices=hash_slices)
     summary["seconds"] = round(time.time() - started, 3)
     return summary
 
@@ -739,39 +778,28 @@ def superseded(previous: dict[str, Any] | None, run_id: str) -> list[dict[str, A
 
 
 def write_manifest(staged: pathlib.Path, items: dict[str, pathlib.Path], run: RunLog, run_id: str,
-                   scan: pathlib.Path, expected: Expected, facts: dict[str, Any]) -> list[dict]:
+                   scan: pathlib.Path, expected: Expected, facts: dict[str, Any],
+                   digests: Digests | None = None) -> list[dict]:
     """One folder per reconstruction, with its log and ``manifest.json`` (sha256 and size of
-    every file, and ``facts``: the axis and how it was decided, the parameters, the history of
-    the reconstructions it replaced); returns the manifest's entries."""
+    every file: from ``digests`` where the bytes were hashed as they were written or read, the
+    rest read and hashed on every core; and ``facts``: the axis and how it was decided, the
+    parameters, the history of the reconstructions it replaced), every file then made
+    read-only; returns the manifest's entries. Raises :class:`~.checksums.FileChanged` when a
+    file changed after its bytes were hashed."""
     staged.mkdir(exist_ok=True)
     for suffix, item in items.items():
         if suffix:
             os.rename(item, staged / item.name)
     shutil.copyfile(run.log_file, staged / "tomocupy.log")
-
-    def describe(path: pathlib.Path) -> dict:
-        return {"path": path.relative_to(staged).as_posix(), "bytes": path.stat().st_size,
-                "sha256": sha256_of(path)}
-
-    # hashlib releases the GIL: one thread per core hashes a 2000-slice volume in parallel
-    files = sorted(p for p in staged.rglob("*") if p.is_file())
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        entries = list(pool.map(describe, files))
+    files = files_under(staged)
+    entries = manifest_entries(staged, files, digests)
     manifest = {"run_id": run_id, "scan": str(scan), "kind": expected.kind, "format": expected.save_format,
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "command": run.argv, **facts, "file_count": len(entries),
                 "bytes": sum(e["bytes"] for e in entries), "files": entries}
     (staged / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    make_read_only(files + [staged / "manifest.json"])
     return entries
-
-
-def sha256_of(path: pathlib.Path) -> str:
-    """The sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def swap_in(staged: pathlib.Path, output: pathlib.Path, run_id: str) -> bool:

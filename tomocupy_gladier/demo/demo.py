@@ -73,6 +73,8 @@ collection = "{PORTAL}"
 path = "/published"
 visible_to = ["public"]
 checksums = ["sha256"]
+# formats = ["zarr"]            # keep and publish the OME-Zarr alone ("tiff": the slices alone;
+#                               # default both): one copy of the voxels
 
 [return]                        # after publication, send results back to the scientist
 collection = "{ANALYSIS}"   # e.g. the beamline's analysis machine

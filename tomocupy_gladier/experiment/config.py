@@ -19,7 +19,7 @@ from tomocupy_gladier.backends import BACKEND_NAMES, backend_named, configured_n
 from tomocupy_gladier.errors import ConfigError
 from tomocupy_gladier.experiment.options import recon_schema
 from tomocupy_gladier.experiment.collection_paths import Collection
-from tomocupy_gladier.compute.multiscale import zarr_options
+from tomocupy_gladier.compute.multiscale import FORMATS, volume_formats, zarr_options
 from tomocupy_gladier.experiment.schema import UUID_BODY, ZARR_SCHEMA, uuid_field
 from tomocupy_gladier.experiment.limits import RECON_TIMEOUT, RECON_WAIT_TIME, TRANSFER_WAIT_TIME, time_budget
 from tomocupy_gladier.experiment.validation import describe_error, leaf_errors
@@ -122,6 +122,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "datacite": {"type": "boolean"},
                 # the collection's HTTPS address (GCS: https://<id>.<domain>), for the Zarr's URL
                 "https_url": {"type": "string", "pattern": "^https://[^/]+/?$"},
+                # what a full reconstruction is kept and published as (compute/multiscale.py)
+                "formats": {"type": "array", "items": {"type": "string", "enum": list(FORMATS)},
+                            "minItems": 1, "uniqueItems": True},
                 "data_access": _DATA_ACCESS,
             },
             "required": ["index", "collection", "path"],
@@ -212,6 +215,9 @@ class PublishConfig:
     ingest: bool = True
     datacite: bool = True
     https_url: str | None = None
+    # what a full reconstruction is kept and published as: "tiff", "zarr" or both (None: both,
+    # or tiff alone without the OME-Zarr; compute.multiscale.volume_formats)
+    formats: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -341,9 +347,13 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
     if problems:
         raise ConfigError(f"{path}: " + ("\n  ".join([""] + problems) if len(problems) > 1 else problems[0]))
     try:  # the endpoint's own rule for the OME-Zarr settings, so a bad one stops here, not on Polaris
-        zarr_options(raw.get("zarr"))
+        zarr = zarr_options(raw.get("zarr"))
     except ValueError as exc:
         raise ConfigError(f"{path}: [zarr] {exc}") from None
+    try:  # and for what a reconstruction is kept as
+        volume_formats(raw.get("publish", {}).get("formats"), zarr)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: [publish] {exc}") from None
 
     base = path.parent
     backend = configured_name(raw)
@@ -376,6 +386,7 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
             checksums=tuple(p.get("checksums", ["sha256"])),
             transfer=p.get("transfer", True), ingest=p.get("ingest", True), datacite=p.get("datacite", True),
             https_url=p.get("https_url"),
+            formats=tuple(p["formats"]) if "formats" in p else None,
         )
     return_data = None
     if "return" in raw and raw["return"].get("enable", True):

@@ -67,6 +67,7 @@ class Record:
     previews: tuple[str, ...] = field(default_factory=tuple)
     axis_decided: str = ""             # how the axis was decided, in words (compute.axis.describe)
     replaced: tuple[str, ...] = ()     # the runs whose reconstructions this one superseded, newest first
+    formats: tuple[str, ...] = field(default_factory=tuple)  # the volume's published forms: tiff, zarr, h5
 
     @property
     def day(self) -> dt.date | None:
@@ -113,6 +114,7 @@ def record_from_content(subject: str, content: Mapping[str, Any]) -> Record:
         axis_decided=describe(reconstruction.get("axis_decided")),
         replaced=tuple(str(h.get("run_id")) for h in tomo.get("history") or []
                        if isinstance(h, Mapping) and h.get("run_id")),
+        formats=tuple(str(f) for f in listed.get("formats") or []),
     )
 
 

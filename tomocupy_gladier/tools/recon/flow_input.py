@@ -5,6 +5,7 @@ writes) and ``tomocupy_endpoint_config`` (the batch job), and the folder decided
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Mapping, NotRequired, TypedDict, cast
 
+from tomocupy_gladier.compute.multiscale import volume_formats, zarr_options
 from tomocupy_gladier.experiment.compute_endpoints import user_endpoint_config
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
@@ -23,6 +24,7 @@ class TomocupyBlock(TypedDict):
     timeout: NotRequired[float | None]  # seconds before tomocupy is stopped
     zarr: dict[str, Any]  # the experiment's [zarr] section, as given ({}: the endpoint's defaults)
     axis: NotRequired[dict[str, Any]]  # how the axis was decided (compute.axis.axis_block)
+    formats: list[str]  # what a full reconstruction is kept and published as ([publish] formats)
 
 
 class EndpointConfig(TypedDict, total=False):
@@ -68,5 +70,7 @@ def recon_output(location: "ScanLocation", recon: Mapping[str, Any]) -> PurePosi
 def tomocupy_block(config: ExperimentConfig, location: "ScanLocation",
                    output: PurePosixPath) -> TomocupyBlock:
     """The ``tomocupy`` block of a reconstruction of this scan into ``output`` (a try's too)."""
+    given = config.publish.formats if config.publish is not None else None
     return {"file_name": str(location.posix_path), "output": str(output),
-            "logs": str(run_logs_folder(output)), "timeout": config.timeout, "zarr": dict(config.zarr)}
+            "logs": str(run_logs_folder(output)), "timeout": config.timeout, "zarr": dict(config.zarr),
+            "formats": volume_formats(given, zarr_options(dict(config.zarr)))}

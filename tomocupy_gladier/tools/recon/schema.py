@@ -8,6 +8,7 @@ from typing import Any
 from tomocupy_gladier import __version__
 from tomocupy_gladier.compute import VERSION_FIELD
 from tomocupy_gladier.compute.axis import AxisDecision
+from tomocupy_gladier.compute.multiscale import FORMATS
 from tomocupy_gladier.experiment.compute_endpoints import WALLTIME_PATTERN
 from tomocupy_gladier.experiment.limits import DEFAULT_WALLTIME, RECON_TIMEOUT
 from tomocupy_gladier.experiment.options import recon_schema
@@ -53,6 +54,11 @@ RECON_PROPERTIES: dict[str, Any] = {
                 },
                 "additionalProperties": False,
             },
+            "formats": {"title": "Kept and published as", "description": "What a full reconstruction "
+                        "is kept and published as: tiff (tomocupy's slices), zarr (the OME-Zarr made of "
+                        "them) or both. Leave empty for both (tiff alone when the OME-Zarr is off).",
+                        "type": "array", "items": {"title": "Format", "type": "string", "enum": list(FORMATS)},
+                        "minItems": 1, "uniqueItems": True},
         },
         "required": ["file_name"],
         "additionalProperties": False,
