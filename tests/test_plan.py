@@ -19,7 +19,8 @@ from tomocupy_gladier.cli.flow_commands import request_from_cli
 from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.experiment.options import without_tomocupy_defaults
-from tomocupy_gladier.planning.plan import Ask, AxisSource, Origin, RunPlan, RunRequest, plan
+from tomocupy_gladier.compute.axis import AxisDecision
+from tomocupy_gladier.planning.plan import Ask, Origin, RunPlan, RunRequest, plan
 from tomocupy_gladier.runs.run_record import PREVIEWS_STATE, RunRecord
 from tomocupy_gladier.web.start import Starter
 
@@ -83,7 +84,7 @@ def test_the_same_full_reconstruction_from_the_command_line_a_campaign_job_and_a
     # the start form sends what the flow receives; here, what the command line would start
     from_form = plan(config, Starter(config).request("recon", sent_by_a_form(from_cli.body)))
     assert decided(from_cli) == decided(from_job) == decided(from_form)
-    assert from_cli.axis is AxisSource.GIVEN
+    assert from_cli.axis is AxisDecision.GIVEN
     assert flow_input(from_cli) == flow_input(from_job)
     assert from_form.body["input"]["tomocupy"]["axis"] == {
         "decided": "given", "how": "given in the start form (automatic search off)"}
@@ -99,7 +100,7 @@ def test_the_same_interactive_run_from_the_command_line_a_campaign_job_and_a_for
     from_job = plan(config, job_request(job("scan1.h5", {}), "interactive"))
     from_form = plan(config, Starter(config).request("interactive", sent_by_a_form(from_cli.body)))
     assert decided(from_cli) == decided(from_job) == decided(from_form)
-    assert from_cli.axis is AxisSource.INTERACTIVE
+    assert from_cli.axis is AxisDecision.CHOSEN
     assert from_cli.axis_source == "chosen during the run (interactive)"
     assert from_cli.label == "cells: scan1.h5 (interactive)"
     assert flow_input(from_cli) == flow_input(from_job)
@@ -112,9 +113,9 @@ def test_the_campaign_wiring_gives_the_flow_input_of_the_jobs_plan(config):
 
 
 @pytest.mark.parametrize("overrides, axis, words", [
-    ({}, AxisSource.EXPERIMENT, "the experiment file's rotation-axis"),
-    ({"rotation-axis": -1}, AxisSource.GIVEN, "given on the command line (automatic search off)"),
-    ({"rotation-axis-auto": "auto"}, AxisSource.AUTOMATIC,
+    ({}, AxisDecision.EXPERIMENT, "the experiment file's rotation-axis"),
+    ({"rotation-axis": -1}, AxisDecision.GIVEN, "given on the command line (automatic search off)"),
+    ({"rotation-axis-auto": "auto"}, AxisDecision.AUTOMATIC,
      "tomocupy's automatic search (rotation-axis-auto = auto)"),
 ])
 def test_where_the_axis_comes_from_is_decided_once(config, overrides, axis, words):

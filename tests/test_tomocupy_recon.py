@@ -504,15 +504,17 @@ def test_the_function_is_self_contained():
 
 
 def test_known_option_table_matches_tomocupys_own():
-    """The option names the endpoint library knows are exactly tomocupy 1.1.0's."""
-    from tomocupy_gladier.compute.recon import COMMON_OPTIONS, STEPS_ONLY_OPTIONS
+    """The option names the endpoint library knows are exactly tomocupy 1.1.0's: it reads the
+    table the client reads (data/tomocupy-options.json), and writes store_true options as bare
+    flags and type=bool ones as ``--name True``."""
+    from tomocupy_gladier.compute.tomocupy_options import option_forms
 
-    tables = [COMMON_OPTIONS, STEPS_ONLY_OPTIONS]
-    common, steps_only = ({w.rstrip("*!") for w in t} for t in tables)
-    assert common == set(tomocupy_options_for("recon"))
-    assert common | steps_only == set(tomocupy_options_for("recon_steps"))
-    flags = {w.rstrip("*") for t in tables for w in t if w.endswith("*")}
+    common, steps = option_forms("recon"), option_forms("recon_steps")
+    assert set(common) == set(tomocupy_options_for("recon"))
+    assert set(steps) == set(tomocupy_options_for("recon_steps")) > set(common)
+    flags = {name for name, form in steps.items() if form == "flag"}
     assert flags == {o for o, e in tomocupy_options_for("recon_steps").items() if e["action"] == "store_true"}
+    assert {name for name, form in steps.items() if form == "bool"} == {"large-data"}
 
 
 # --- against tomocupy 1.1.0's own behaviour (tests/fake_tomocupy.py, read from its source) --------

@@ -5,6 +5,10 @@ definitions and the local backend (:mod:`tomocupy_gladier.local`) serves its pro
 same URLs. So this module imports nothing: the local backend reads it without loading Gladier.
 """
 
+# Globus Transfer's action provider (gladier-tools' Transfer states use it)
+TRANSFER_URL = "https://transfer.actions.globus.org/transfer/"
+# Globus Search's ingest action provider (gladier-tools' Publishv2 ingests through it)
+SEARCH_INGEST_URL = "https://actions.globus.org/search/ingest"
 # Globus Compute's action provider: the v2 request shape (``tasks`` of ``endpoint``,
 # ``function``, ``payload``) at the root, v3 (``endpoint_id``, ``tasks``) under /v3
 COMPUTE_V2_URL = "https://compute.actions.globus.org"
@@ -13,3 +17,6 @@ COMPUTE_V3_URL = f"{COMPUTE_V2_URL}/v3"
 NOTIFY_URL = "https://actions.globus.org/notification/notify"
 # Wait For User Selection (Flows docs: Hosted Action Providers)
 WAIT_FOR_OPTION_URL = "https://actions.globus.org/weboption/wait_for_option"
+# where that provider answers an option's URL suffix, and hosts a run's landing page
+WEBOPTION_OPTION_URL = "https://actions.globus.org/weboption/option/{url_suffix}"
+WEBOPTION_LANDING_URL = "https://actions.globus.org/weboption/landing_page/{url_suffix}"

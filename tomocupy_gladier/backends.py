@@ -145,7 +145,7 @@ class Globus:
     def choice_page(self, config: ExperimentConfig) -> dict[str, str]:
         # the Wait For User Selection provider's landing page
         from tomocupy_gladier.compute.choice import LANDING_SUFFIX
-        from tomocupy_gladier.tools.choice.tool import WEBOPTION_LANDING_URL
+        from tomocupy_gladier.action_urls import WEBOPTION_LANDING_URL
 
         return {"choose_page": WEBOPTION_LANDING_URL.format(url_suffix=""), "choose_suffix": LANDING_SUFFIX}
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from tomocupy_gladier.engine import writer as writer_mod
-from tomocupy_gladier.engine.options import implemented, option_table
+from tomocupy_gladier.compute.tomocupy_options import option_table
+from tomocupy_gladier.engine.options import implemented
 
 
 def test_missing_file(run_cli, tmp_path):

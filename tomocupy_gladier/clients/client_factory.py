@@ -11,12 +11,13 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, TypedDict, Union
+from typing import Any, Union
 
 from gladier.managers.login_manager import CallbackLoginManager
 
 from tomocupy_gladier.backends import BackendChoice, choose
 from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.experiment.limits import wait_times
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flows import FLOWS
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyClient
@@ -117,18 +118,6 @@ def resume_local_runs(config: ExperimentConfig, backend: str | None = None) -> N
 
     local_backend(config).close()  # the experiment's collections saved for the workers
     keep_resuming(config.local_state_dir)
-
-
-class WaitTimes(TypedDict):
-    """``TomocupyClient``'s wait-time arguments."""
-
-    recon_wait_time: int
-    transfer_wait_time: int
-
-
-def wait_times(config: ExperimentConfig) -> WaitTimes:
-    """The flow client's wait times from the experiment file (see ``TomocupyClient``)."""
-    return {"recon_wait_time": config.wait_time, "transfer_wait_time": config.transfer_wait_time}
 
 
 def local_experiment_client(name: FlowRef, config: ExperimentConfig, *,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tomocupy_gladier.compute.axis import give_axis
+
 #: the landing page's ``url_suffix`` is the run id followed by this
 LANDING_SUFFIX = "-choose"
 
@@ -62,9 +64,7 @@ def make_choice_options(previews_result: dict | None = None, recon: dict | None 
                                  f"rotation axis {center:.2f}.",
         })
         centers[name] = center
-        chosen = dict(params)
-        chosen.update({"rotation-axis": center, "rotation-axis-auto": "manual"})
-        by_name[name] = chosen
+        by_name[name] = dict(give_axis(dict(params), center))
 
     choosers = [str(who) for who in [user_id, *(settings.get("selectable_by") or [])] if who]
     choosers = list(dict.fromkeys(choosers))

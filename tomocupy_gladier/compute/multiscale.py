@@ -547,7 +547,7 @@ def pixel_size_um(params: dict, scan: pathlib.Path) -> float | None:
         try:
             import h5py
 
-            from tomocupy_gladier.compute.metadata import read_fields
+            from tomocupy_gladier.compute.dxchange import read_fields
 
             with h5py.File(scan, "r") as h5:
                 raw = read_fields(h5).get("pixel_size_um")

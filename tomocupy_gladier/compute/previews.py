@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from tomocupy_gladier.compute.axis import searches
 from tomocupy_gladier.compute.multiscale import ZARR_NAME, open_level
 
 TRY_PATTERN = re.compile(r"recon_slice(\d+)_center([-+0-9.]+?)\.tiff?$")
@@ -648,7 +649,7 @@ def try_previews(output: pathlib.Path, tries: list, params: dict, options: dict,
     tile_size = int(options.get("tile_size", 128))  # the overview's thumbnails
     montage_max = int(options.get("montage_max", 12))
     automatic = (recon_result or {}).get("rotation_axis")
-    if str(params.get("rotation-axis-auto", "manual")) != "auto" or automatic is None:
+    if not searches(params) or automatic is None:
         automatic = None  # without the automatic search it is only the centre of the range
     else:
         automatic = float(automatic)

@@ -28,7 +28,7 @@ from ast import literal_eval
 from dataclasses import dataclass, field
 from typing import IO, Any, Iterator, NoReturn
 
-from tomocupy_gladier.compute.axis import decision_of
+from tomocupy_gladier.compute.axis import SEARCH_REPORT, decision_of, give_axis, searches
 from tomocupy_gladier.compute.checksums import (
     Digests,
     FileChanged,
@@ -44,6 +44,7 @@ from tomocupy_gladier.compute.multiscale import (
     zarr_options,
 )
 from tomocupy_gladier.compute.quality import check_scan, check_volume
+from tomocupy_gladier.compute.tomocupy_options import COMMANDS, option_forms, options_for
 from tomocupy_gladier.compute.rules import (
     MIDDLE_OF_DETECTOR,
     axis_pixels,
@@ -53,28 +54,6 @@ from tomocupy_gladier.compute.rules import (
     span_fits,
 )
 
-# Option names tomocupy 1.1.0 accepts ('*' = store_true flag; '!' = argparse type=bool,
-# which reads any non-empty string as true, so only a true value is passed).
-COMMON_OPTIONS = """config logs-home verbose* config-update* file-name flat-file-name dark-file-name
-out-path-name file-type binning blocked-views remove-stripe-method fw-sigma fw-filter fw-level
-fw-pad* vo-all-snr vo-all-la-size vo-all-sm-size vo-all-dim ti-beta ti-mask lamino-search-width
-lamino-search-step lamino-angle lamino-start-row lamino-end-row reconstruction-type
-reconstruction-algorithm rotation-axis center-search-width center-search-step nsino
-nsino-per-chunk nproj-per-chunk start-row end-row start-column end-column start-proj end-proj
-rotation-axis-auto rotation-axis-pairs rotation-axis-sift-threshold rotation-axis-method
-find-center-start-row find-center-end-row fbp-filter dezinger dezinger-threshold
-max-write-threads max-read-threads minus-log flat-linear bright-ratio pixel-size dtype
-save-format zarr-compression zarr-chunk large-data! ldchunk clear-folder beam-hardening-method
-source-distance read-scintillator* read-pixel-size* scintillator-material
-scintillator-thickness scintillator-density sample-material sample-density filter-1-auto
-filter-1-material filter-1-thickness filter-1-density filter-2-auto filter-2-material
-filter-2-thickness filter-2-density filter-3-auto filter-3-material filter-3-thickness
-filter-3-density calculate-source e-storage-ring b-storage-ring minimum-E maximum-E step-E
-maximum-psi-urad""".split()
-STEPS_ONLY_OPTIONS = """retrieve-phase-method energy propagation-distance retrieve-phase-alpha
-retrieve-phase-delta-beta retrieve-phase-W retrieve-phase-pad FFratio FFdim FFlog FFpad
-rotate-proj-angle rotate-proj-order pre-processing""".split()
-KNOWN = {"recon": COMMON_OPTIONS, "recon_steps": COMMON_OPTIONS + STEPS_ONLY_OPTIONS}
 # set by this step: the scan, no ~/tomocupyon.conf, and the staging folder
 MANAGED = {"file-name", "config", "config-update", "out-path-name"}
 ALLOWED_SETTINGS = {"file_name", "output", "logs", "timeout", "zarr", "axis", "formats"}
@@ -268,8 +247,8 @@ def _command_and_kind(params: dict, settings: dict) -> tuple[str, str]:
         if key not in ALLOWED_SETTINGS:
             raise ValueError(f"unknown tomocupy setting {key!r}; allowed: {sorted(ALLOWED_SETTINGS)}")
     command = params.pop("command", "recon")
-    if command not in KNOWN:
-        raise ValueError(f"unknown tomocupy command {command!r}: use one of {sorted(KNOWN)}")
+    if command not in COMMANDS:
+        raise ValueError(f"unknown tomocupy command {command!r}: use one of {sorted(COMMANDS)}")
     kind = "try" if str(params.get("reconstruction-type") or "try").startswith("try") else "full"
     return command, kind
 
@@ -293,10 +272,7 @@ def _paths(settings: dict, kind: str) -> tuple[pathlib.Path, pathlib.Path, pathl
 def command_line(command: str, params: dict) -> list[str]:
     """tomocupy's arguments for ``params`` (options by tomocupy's names); refuses unknown and
     managed options with a hint."""
-    kinds = {}
-    for entry in KNOWN[command]:
-        name = entry.rstrip("*!")
-        kinds[name] = entry[len(name):] or "value"
+    kinds = option_forms(command)
     args = []
     for name, value in params.items():
         if name in MANAGED:
@@ -304,7 +280,7 @@ def command_line(command: str, params: dict) -> list[str]:
                              + (" (the output folder is tomocupy.output)" if name == "out-path-name" else ""))
         if name not in kinds:
             hint = difflib.get_close_matches(name, list(kinds), n=1)
-            other = [c for c in KNOWN if c != command and name in [e.rstrip("*!") for e in KNOWN[c]]]
+            other = [c for c in COMMANDS if c != command and name in options_for(c)]
             reason = f"only valid with command {other[0]!r}" if other else "not a tomocupy option"
             raise ValueError(
                 f"unknown option {name!r} for 'tomocupy {command}' ({reason})"
@@ -313,12 +289,12 @@ def command_line(command: str, params: dict) -> list[str]:
         if value is None:
             continue
         form = kinds[name]
-        if form in ("*", "!"):
+        if form in ("flag", "bool"):
             if value is True:
                 args.append(f"--{name}")
             elif value is not False:
                 raise ValueError(f"option {name!r} takes true or false, got {value!r}")
-            if form == "!" and value is True:
+            if form == "bool" and value is True:
                 args.append("True")
             continue
         if isinstance(value, bool):
@@ -687,7 +663,7 @@ def read_back_axis(text: str, params: dict, expected: Expected, found: list[tupl
     try + auto axis names candidates from the initial axis); renames them to their true centres."""
     # tomocupy prints the axis only when it searched for it (__main__.run_rec)
     found_axis = re.findall(r"set rotai?on\s+axis\s+([-+0-9.eE]+)", text)
-    searched = _option(params, "rotation-axis-auto", "manual") == "auto"
+    searched = searches(params)
     axis = float(found_axis[-1]) if found_axis and searched else None
     # The log's axis A is in the binned frame of the columns read: the full-size axis is
     # A * 2**binning + start-column. A try names its candidates from the axis before the
@@ -754,8 +730,7 @@ def keep_decided_axis(block: Any, params: dict, kind: str, previous: dict[str, A
     axis = _axis_of(previous)
     if axis is None:
         return decided
-    params["rotation-axis"] = axis
-    params["rotation-axis-auto"] = "manual"
+    give_axis(params, axis)
     return {**previous["axis"], "reused_from": previous.get("run_id")}
 
 
@@ -838,9 +813,9 @@ def tool_version(program: list[str]) -> tuple[str, str | None]:
 def _axis_and_source(params: dict, expected: Expected, axis: float | None,
                      relabelled: float | None) -> tuple[float, str]:
     if expected.kind == "try" and relabelled is not None:
-        return axis, f"tomocupy automatic search (candidate names corrected by {relabelled:+.2f})"  # type: ignore[return-value]
+        return axis, f"{SEARCH_REPORT} (candidate names corrected by {relabelled:+.2f})"  # type: ignore[return-value]
     if axis is not None:
-        return axis, "tomocupy automatic search"
+        return axis, SEARCH_REPORT
     given = float(_option(params, "rotation-axis", MIDDLE_OF_DETECTOR))
     source = "rotation-axis option" if given != MIDDLE_OF_DETECTOR else "centre of the projections"
     return axis_pixels(given, expected.columns), source

@@ -9,6 +9,8 @@ import posixpath
 from pathlib import PurePosixPath
 from typing import Any, Mapping
 
+from tomocupy_gladier.compute.axis import searches
+
 #: tomocupy's default for ``end-row``, ``end-column``, ``end-proj``: up to the last one
 TO_THE_END = -1
 #: tomocupy's default for ``rotation-axis``: the middle of the detector's columns
@@ -80,7 +82,7 @@ def axis_problem(params: Mapping[str, Any], columns: int, scan: str, *, try_rang
     Skipped when tomocupy searches for the axis (``rotation-axis-auto auto``) or when the axis
     is chosen later (``axis_given`` false: the interactive flow's full reconstruction).
     tomocupy itself reconstructs such an axis without a word (a featureless disc)."""
-    if str(params.get("rotation-axis-auto") or "manual") == "auto" or not axis_given:
+    if searches(params) or not axis_given:
         return None
     axis = params.get("rotation-axis")
     if is_middle(axis):

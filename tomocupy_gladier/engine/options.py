@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import argparse
 import configparser
-import json
 import os
 from collections.abc import Callable
-from importlib import resources
 from typing import Any, NoReturn
+
+from tomocupy_gladier.compute.tomocupy_options import options_for
 
 from .errors import UnsupportedError
 from .settings import Settings, tomocupy_boolean
@@ -56,14 +56,8 @@ UNSUPPORTED_VALUES: dict[str, dict[str, str]] = {
 }
 
 
-def option_table() -> list[dict[str, Any]]:
-    """The vendored tomocupy option table (one dict per option and command set)."""
-    text = resources.files("tomocupy_gladier").joinpath("data/tomocupy-options.json").read_text()
-    return json.loads(text)
-
-
 def _options_for(command: str) -> dict[str, dict[str, Any]]:
-    return {o["name"]: o for o in option_table() if command in o["commands"]}
+    return options_for(command)
 
 
 def implemented(command: str) -> set[str]:

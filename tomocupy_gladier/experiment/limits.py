@@ -1,4 +1,6 @@
-"""Time limits of a run, in seconds: the one place their defaults and their rule live.
+"""Time limits of a run, in seconds: the one place their defaults and their rule live, and
+every state's ``WaitTime`` (the flows' definition pass ``set_wait_times`` and the tools' states
+take theirs from here).
 
 The reconstruction runs inside a PBS job whose walltime PBS enforces by killing it. Three limits
 must hold together, each checked here (:func:`time_budget`)::
@@ -20,6 +22,7 @@ reconstructions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
 DEFAULT_WALLTIME = "01:00:00"    # the endpoint's default job (ALCF's endpoint: "1:00:00"; debug queue maximum)
 TIME_MARGIN = 300                # the job's time kept after tomocupy's limit
@@ -27,6 +30,8 @@ QUEUE_WAIT = 3600                # how long a step may wait for its batch job to
 TRANSFER_WAIT_TIME = 6 * 3600    # a transfer (scan, publication, return): 50 GB at 2.5 MB/s
 STEP_WAIT_TIME = QUEUE_WAIT      # other compute steps (previews, metadata, choice options): the job is
                                  # usually running already; a new one may have to queue
+NOTIFY_WAIT_TIME = 300           # an email (Send Notification Email answers at once)
+CHOICE_WAIT_TIME = 3 * 86400     # how long a run waits for the scientist's choice of the centre
 
 
 def walltime_seconds(text: str) -> int:
@@ -82,3 +87,17 @@ def time_budget(walltime: str | None = None, timeout: float | None = None,
 _DEFAULT = default_budget()
 RECON_WAIT_TIME = _DEFAULT.wait_time      # the reconstruction step's WaitTime by default (6900 s)
 RECON_TIMEOUT = _DEFAULT.timeout          # tomocupy's limit by default (3000 s)
+
+
+class WaitTimes(TypedDict):
+    """The flow client's wait-time arguments (``TomocupyClient``): the reconstruction's and the
+    transfers' ``WaitTime``."""
+
+    recon_wait_time: int
+    transfer_wait_time: int
+
+
+def wait_times(config: Any) -> WaitTimes:
+    """The flow client's wait times from an experiment (``[compute] wait_time``, derived from the
+    walltime when left out, and ``[transfers] wait_time``)."""
+    return {"recon_wait_time": config.wait_time, "transfer_wait_time": config.transfer_wait_time}

@@ -14,25 +14,20 @@ that is not a tomocupy option: it selects ``tomocupy recon`` or ``tomocupy recon
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from typing import Any, Callable, Mapping
 
-COMMANDS = ("recon", "recon_steps")
+from tomocupy_gladier.compute.tomocupy_options import COMMANDS, option_table, options_for
 
 
-@lru_cache(maxsize=None)
 def tomocupy_option_table() -> tuple[dict[str, Any], ...]:
-    """tomocupy 1.1.0's option table: one dict per (option, section) as tomocupy declares it."""
-    text = resources.files("tomocupy_gladier").joinpath("data/tomocupy-options.json").read_text()
-    return tuple(json.loads(text))
+    """tomocupy 1.1.0's option table (:func:`tomocupy_gladier.compute.tomocupy_options.option_table`)."""
+    return option_table()
 
 
 def tomocupy_options_for(command: str) -> dict[str, dict[str, Any]]:
     """Every option tomocupy accepts for ``command``, keyed by name."""
-    return {o["name"]: o for o in tomocupy_option_table() if command in o["commands"]}
+    return options_for(command)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, cast
 
 from tomocupy_gladier import __version__
+from tomocupy_gladier.compute.axis import give_axis
 from tomocupy_gladier.backends import BackendChoice, choose
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.errors import UserError
@@ -45,7 +46,7 @@ def recon_parameters(config: ExperimentConfig, overrides: Mapping[str, Any] | No
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     recon.update(given)
     if "rotation-axis" in given and "rotation-axis-auto" not in given:
-        recon["rotation-axis-auto"] = "manual"
+        give_axis(recon, given["rotation-axis"])
     if reconstruction_type:
         recon["reconstruction-type"] = reconstruction_type
     recon.setdefault("command", "recon")

@@ -4,7 +4,7 @@
 flow, a try, a full or an interactive reconstruction or one chosen from a try, the options,
 the parameter set, the backend), built alike by ``run``, a campaign job, ``watch``, the start
 page and the examples; :func:`plan` decides the parameters and where the rotation axis comes
-from (:class:`AxisSource`) once and returns a :class:`RunPlan`: the flow class, the backend,
+from (:class:`~tomocupy_gladier.compute.axis.AxisDecision`) once and returns a :class:`RunPlan`: the flow class, the backend,
 the validated flow input, the reconstruction folder, where each run's log goes, where results
 are sent back. The shells start runs from a plan and print it; they never recompute its parts.
 Everything a user can get wrong is refused here, before a scan is moved.
@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 from tomocupy_gladier import __version__
 from tomocupy_gladier.backends import Backend, BackendChoice, choose
 from tomocupy_gladier.compute import VERSION_FIELD
-from tomocupy_gladier.compute.axis import AxisDecision, axis_block
+from tomocupy_gladier.compute.axis import AxisDecision, axis_block, give_axis, reports_search, searches
 from tomocupy_gladier.compute.quality import ScanRefused, check_scan
 from tomocupy_gladier.compute.rules import (
     TO_THE_END,
@@ -70,31 +70,6 @@ class Origin(Enum):
     PROGRAM = "by the program"              # a script (examples/) calling plan()
 
 
-class AxisSource(Enum):
-    """Where a run's rotation axis comes from; its value is the run summary's words."""
-
-    FROM_TRY = "chosen from try run {try_run}"
-    AUTOMATIC = "tomocupy's automatic search (rotation-axis-auto = auto)"
-    GIVEN = "given {where} (automatic search off)"
-    EXPERIMENT = "the experiment file's rotation-axis"
-    MIDDLE = "the middle of the projections (tomocupy's default)"
-    INTERACTIVE = "chosen during the run (interactive)"
-
-    def describe(self, *, origin: Origin = Origin.COMMAND_LINE, try_run: str | None = None) -> str:
-        """In words, for the run summary."""
-        return self.value.format(where=origin.value, try_run=try_run)
-
-    def decision(self, *, center_given: bool = False) -> AxisDecision:
-        """How the record says it was decided (:class:`~tomocupy_gladier.compute.axis.AxisDecision`);
-        ``center_given``: a centre chosen from the try, not its suggestion."""
-        if self is AxisSource.FROM_TRY:
-            return AxisDecision.CHOSEN if center_given else AxisDecision.SUGGESTED
-        return _DECISIONS[self]
-
-
-_DECISIONS = {AxisSource.AUTOMATIC: AxisDecision.AUTOMATIC, AxisSource.GIVEN: AxisDecision.GIVEN,
-              AxisSource.EXPERIMENT: AxisDecision.EXPERIMENT, AxisSource.MIDDLE: AxisDecision.MIDDLE,
-              AxisSource.INTERACTIVE: AxisDecision.CHOSEN}
 #: options with which a reprocessing run's parameter set decides the axis itself
 AXIS_OPTIONS = ("rotation-axis", "rotation-axis-auto")
 
@@ -154,21 +129,21 @@ class RunPlan:
     logs: PurePosixPath            # the folder of per-run reconstruction logs
     label: str
     tags: list[str] = field(default_factory=list)
-    axis: AxisSource | None = None  # None: not decided (a plan made by plan_run alone)
+    axis: AxisDecision | None = None  # None: not decided (a plan made by plan_run alone)
     origin: Origin = Origin.PROGRAM
     try_run: str | None = None      # the try run the parameters were chosen from
 
     @property
     def axis_source(self) -> str:
         """Where this run's rotation axis comes from, in words for the run summary."""
-        return self.axis.describe(origin=self.origin, try_run=self.try_run) if self.axis else ""
+        return self.axis.words(where=self.origin.value, try_run=self.try_run) if self.axis else ""
 
     def axis_summary(self, reported: str | None) -> str:
         """Where the reconstruction's axis came from: what the reconstruction step reported
         (``rotation_axis_source``) and, unless tomocupy searched for it, why that value (the
         experiment file, the command line, a try)."""
         source = reported or self.axis_source
-        if source.startswith(SEARCHED_AXIS):
+        if reports_search(source):
             return source
         return f"{source}, {self.axis_source}"
 
@@ -199,23 +174,20 @@ class RunPlan:
         return make_client(self.flow, self.config, self.backend, background=background)
 
 
-# how the reconstruction step (tools/recon/tomocupy_recon.py) reports an axis tomocupy searched for
-SEARCHED_AXIS = "tomocupy automatic search"
-
-
 def decide_axis(config: ExperimentConfig, overrides: Mapping[str, Any], recon: Mapping[str, Any], *,
-                from_try: bool = False) -> AxisSource:
-    """Where the rotation axis of a run with ``recon`` (the experiment's ``[recon]`` and this
-    run's ``overrides``) comes from."""
+                from_try: bool = False, center_given: bool = False) -> AxisDecision:
+    """How the rotation axis of a run with ``recon`` (the experiment's ``[recon]`` and this
+    run's ``overrides``) is decided; ``from_try``: taken from a try run, ``center_given``: a
+    centre chosen from it rather than its suggestion."""
     if from_try:
-        return AxisSource.FROM_TRY
-    if recon.get("rotation-axis-auto") == "auto":
-        return AxisSource.AUTOMATIC
+        return AxisDecision.CHOSEN if center_given else AxisDecision.SUGGESTED
+    if searches(recon):
+        return AxisDecision.AUTOMATIC
     if "rotation-axis" in overrides:
-        return AxisSource.GIVEN
+        return AxisDecision.GIVEN
     if not is_middle(recon.get("rotation-axis")):
-        return AxisSource.EXPERIMENT
-    return AxisSource.MIDDLE
+        return AxisDecision.EXPERIMENT
+    return AxisDecision.MIDDLE
 
 
 def interactive_parameters(config: ExperimentConfig, overrides: Mapping[str, Any] | None
@@ -254,10 +226,11 @@ def plan(config: ExperimentConfig, request: RunRequest, *,
     try_recon: dict[str, Any] | None = None
     if interactive:
         recon, try_recon = interactive_parameters(config, overrides)
-        axis = AxisSource.INTERACTIVE
+        axis = AxisDecision.CHOSEN  # during the run
     else:
         recon = recon_parameters(config, overrides, kind)
-        axis = decide_axis(config, overrides, recon, from_try=request.ask is Ask.FROM_TRY)
+        axis = decide_axis(config, overrides, recon, from_try=request.ask is Ask.FROM_TRY,
+                           center_given=request.center is not None)
     if request.param_set is not None and not recon.get("out-path-name"):
         # reprocessing with other parameters must not overwrite the earlier reconstruction
         scan = locate_scan(config, request.scan, transfer=moves_scan(flow)).posix_path
@@ -275,16 +248,16 @@ def plan(config: ExperimentConfig, request: RunRequest, *,
     return _decided(planned, axis, request)
 
 
-def _decided(planned: RunPlan, axis: AxisSource, request: RunRequest) -> RunPlan:
+def _decided(planned: RunPlan, axis: AxisDecision, request: RunRequest) -> RunPlan:
     decided = replace(planned, axis=axis, origin=request.origin,
                       try_run=request.from_try if request.ask is Ask.FROM_TRY else None)
     tomocupy = decided.body["input"].get("tomocupy")
     if isinstance(tomocupy, dict) and "axis" not in tomocupy:
         # how the axis was decided travels with the run: into the manifest and the record
         # an interactive run's person chooses during the run: nothing earlier to keep
-        keep = request.keeps_decided_axis and not decided.is_try and axis is not AxisSource.INTERACTIVE
-        tomocupy["axis"] = axis_block(axis.decision(center_given=request.center is not None),
-                                      decided.axis_source, keep_decided=keep)
+        interactive = waits_for_choice(planned.flow)
+        keep = request.keeps_decided_axis and not decided.is_try and not interactive
+        tomocupy["axis"] = axis_block(axis, decided.axis_source, keep_decided=keep)
     return decided
 
 
@@ -317,8 +290,8 @@ def parameters_from_try(record: RunRecord, scan: str, center: float | None) -> d
         center = record.result(PREVIEWS_STATE).get("suggested_center")
         if center is None:
             raise UserError(f"run {record.run_id} has no suggested centre; choose one with --center")
-    recon.update({"reconstruction-type": "full", "rotation-axis": round(float(center), 2),
-                  "rotation-axis-auto": "manual"})
+    recon["reconstruction-type"] = "full"
+    give_axis(recon, round(float(center), 2))
     return recon
 
 
@@ -533,5 +506,5 @@ def plan_form(config: ExperimentConfig, request: RunRequest, flow: Any) -> RunPl
                       logs=PurePosixPath(given_logs) if given_logs else run_logs_folder(output),
                       label=plan_label(config, location, recon, interactive=interactive),
                       tags=list(config.tags) + list(request.tags) + ["tomocupy-gladier"])
-    axis = AxisSource.INTERACTIVE if interactive else decide_axis(config, overrides, recon)
+    axis = AxisDecision.CHOSEN if interactive else decide_axis(config, overrides, recon)
     return _decided(planned, axis, request)

@@ -15,13 +15,8 @@ from typing import Any, Callable
 
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.runs.run_record import FINAL_STATUSES, logged_result, run_log_entries
-from tomocupy_gladier.tools.choice.tool import (
-    CHOICE_OPTIONS_STATE,
-    WAIT_STATE,
-    WEBOPTION_LANDING_URL,
-    WEBOPTION_OPTION_URL,
-    WEBOPTION_SCOPE,
-)
+from tomocupy_gladier.action_urls import WEBOPTION_LANDING_URL, WEBOPTION_OPTION_URL
+from tomocupy_gladier.tools.choice.tool import CHOICE_OPTIONS_STATE, WAIT_STATE, WEBOPTION_SCOPE
 
 _CENTRE = re.compile(r"(-?\d+(?:\.\d+)?)")
 

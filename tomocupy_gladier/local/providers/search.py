@@ -17,11 +17,12 @@ import uuid
 from typing import Any, Iterable, Mapping
 
 from ..actions import ActionRequest, ActionResult
+from tomocupy_gladier.action_urls import SEARCH_INGEST_URL
+
 from ..errors import InvalidRequest, request_object
 from ..sqlite import SQLiteFile
 from ..timestamps import now_iso
 
-SEARCH_INGEST_URL = "https://actions.globus.org/search/ingest"
 _INGEST_KEYS = {"search_index", "subject", "id", "content", "visible_to", "restricted"}
 
 

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Mapping
 
+from tomocupy_gladier.action_urls import TRANSFER_URL
+
 from ..actions import ActionRequest, ActionResult
 from ..errors import ActionTimeout, InvalidRequest, request_object
 from ..timestamps import now_iso
-
-TRANSFER_URL = "https://transfer.actions.globus.org/transfer/"
 
 # the ioctl that makes a file a reflink (copy-on-write) copy of another, from linux/fs.h
 _FICLONE = 0x40049409

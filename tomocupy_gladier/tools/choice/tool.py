@@ -22,17 +22,18 @@ from typing import Any
 
 from gladier import GladierBaseTool, generate_flow_definition
 
-from tomocupy_gladier.action_urls import COMPUTE_V3_URL, WAIT_FOR_OPTION_URL
+from tomocupy_gladier.action_urls import COMPUTE_V3_URL, TRANSFER_URL, WAIT_FOR_OPTION_URL
 from tomocupy_gladier.compute import choice as choice_library
-from tomocupy_gladier.experiment.limits import RECON_WAIT_TIME, STEP_WAIT_TIME, TRANSFER_WAIT_TIME
-from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM, TRANSFER_URL
+from tomocupy_gladier.experiment.limits import (
+    CHOICE_WAIT_TIME,
+    RECON_WAIT_TIME,
+    STEP_WAIT_TIME,
+    TRANSFER_WAIT_TIME,
+)
+from tomocupy_gladier.tools.transfer.tool import SYNC_CHECKSUM
 
-# where Wait For User Selection (WAIT_FOR_OPTION_URL) answers an option's URL suffix and hosts the landing page
-WEBOPTION_OPTION_URL = "https://actions.globus.org/weboption/option/{url_suffix}"
-WEBOPTION_LANDING_URL = "https://actions.globus.org/weboption/landing_page/{url_suffix}"
 WEBOPTION_SCOPE = ("https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/"
                    "weboption_wait_for_option")
-CHOICE_WAIT_TIME = 3 * 86400  # seconds a run waits for the scientist's choice
 
 TRY_RECON_STATE = "TryRecon"
 TRY_PREVIEWS_STATE = "TryPreviews"

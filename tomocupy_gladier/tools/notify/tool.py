@@ -33,6 +33,7 @@ from typing import Any, Iterable
 from gladier import GladierBaseTool
 
 from tomocupy_gladier.action_urls import NOTIFY_URL
+from tomocupy_gladier.experiment.limits import NOTIFY_WAIT_TIME
 from tomocupy_gladier.redaction import EMAIL_CREDENTIALS_KEY
 from tomocupy_gladier.tools.choice.tool import CHOICE_OPTIONS_STATE
 
@@ -120,7 +121,7 @@ def notify_state(subject_suffix: str, template: str, variables: dict[str, str], 
         "ActionUrl": NOTIFY_URL,
         "Parameters": _message(subject_suffix, template, variables),
         "ResultPath": result_path,
-        "WaitTime": 300,
+        "WaitTime": NOTIFY_WAIT_TIME,
         **transition,
     }
 

@@ -13,15 +13,11 @@ from __future__ import annotations
 
 from gladier import GladierBaseTool
 from gladier.utils.name_generation import get_compute_flow_state_name
-from gladier_tools.globus import Transfer
 
+from tomocupy_gladier.action_urls import TRANSFER_URL
 from tomocupy_gladier.experiment.limits import TRANSFER_WAIT_TIME
 from tomocupy_gladier.tools.metadata.scan_metadata import scan_metadata
-
-TRANSFER_URL: str = Transfer.flow_definition["States"]["Transfer"]["ActionUrl"]
-# The Transfer API's "checksum" sync level, as the Transfer action provider takes it: an
-# integer (0 exists, 1 size, 2 mtime, 3 checksum), as globus-sdk's TransferData sends it
-SYNC_CHECKSUM = 3
+from tomocupy_gladier.tools.transfer.tool import SYNC_CHECKSUM
 # the request the metadata step made for this run (see the module)
 REQUEST = f"$.{get_compute_flow_state_name(scan_metadata)}.details.results[0].output.return_data"
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.experiment.schema import CollectionPath
-from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM
+from tomocupy_gladier.tools.transfer.tool import SYNC_CHECKSUM
 
 if TYPE_CHECKING:
     from tomocupy_gladier.planning.flow_input import ScanLocation

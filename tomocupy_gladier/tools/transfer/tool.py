@@ -21,7 +21,11 @@ import copy
 
 from gladier_tools.globus import Transfer
 
-from tomocupy_gladier.tools.return_data.tool import SYNC_CHECKSUM
+from tomocupy_gladier.action_urls import TRANSFER_URL
+
+# The Transfer API's "checksum" sync level, as the Transfer action provider takes it: an
+# integer (0 exists, 1 size, 2 mtime, 3 checksum), as globus-sdk's TransferData sends it
+SYNC_CHECKSUM = 3
 
 LOCATE_STATE = "LocateScan"
 SCAN_FILE_STATE = "ScanFile"
@@ -37,6 +41,7 @@ def _scan_transfer_definition() -> dict:
     definition = copy.deepcopy(Transfer.flow_definition)
     state = definition["States"]["Transfer"]
     state["Comment"] = "Copy the scan from the beamline collection to the facility collection"
+    state["ActionUrl"] = TRANSFER_URL  # gladier-tools' own, written once in action_urls
     state["Parameters"] = {
         "source_endpoint.$": "$.input.source.id",
         "destination_endpoint.$": "$.input.destination.id",
