@@ -50,7 +50,7 @@ def child(url: str, jobs: int, max_active: int, poll: float) -> dict:
     from tomocupy_gladier.campaign.manifest import load_manifest
     from tomocupy_gladier.campaign.retry import RetryPolicy
     from tomocupy_gladier.campaign.runner import CampaignRunner, RunnerSettings
-    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.tools.registry import load_config
 
     work = Path(tempfile.mkdtemp(prefix="bench-campaign-"))
     (work / "experiment.toml").write_text(EXPERIMENT)

@@ -333,7 +333,7 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
         print("[flow]    skipped: gladier is not installed here (carry the project's wheels; "
               "see benchmarks/run_gpu_check.sh)")
         return {"skipped": "gladier not installed"}
-    from tomocupy_gladier.experiment.config import config_from_dict
+    from tomocupy_gladier.tools.registry import config_from_dict
     from tomocupy_gladier.planning.flow_input import build_flow_input
     from tomocupy_gladier.flows import TomocupyReconFlow
     from tomocupy_gladier.clients.client_factory import local_backend
@@ -353,7 +353,7 @@ def phase_flow(program: list[str], scan: Path, recon: dict[str, Any], work: Path
         "local": {"state_dir": "state", "collections": {FACILITY: str(work)}},
     }
     config = config_from_dict(raw, work / "experiment.toml")
-    body = build_flow_input(config, scan.name, {**recon, "out-path-name": str(out)}, transfer=False)
+    body = build_flow_input(config, scan.name, {**recon, "out-path-name": str(out)}, flow="recon")
     backend = local_backend(config)
     try:
         client = local_client(TomocupyReconFlow, backend, recon_wait_time=config.wait_time)

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from tomocupy_gladier.clients.client_factory import local_backend
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.planning.flow_input import recon_parameters
 from tomocupy_gladier.flows import TomocupyFlow
 from tomocupy_gladier.planning.plan import plan_run

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.browser import CHROMIUM, CHROMIUM_ARGS, live_server
     from tomocupy_gladier.cli import main as cli
     from tomocupy_gladier.compute.multiscale import write_ome_zarr
-    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.tools.registry import load_config
     from tomocupy_gladier.web.app import create_app
     from tomocupy_gladier.web.sources import sources_for
 

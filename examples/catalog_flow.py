@@ -22,7 +22,8 @@ from gladier import GladierBaseTool, generate_flow_definition
 
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.flows import TomocupyFlow
-from tomocupy_gladier.flows.tomocupy_flow import AFTER_RECON_MODIFIERS, TomocupyClient
+from tomocupy_gladier.flows.tomocupy_flow import TomocupyClient
+from tomocupy_gladier.tools.registry import modifiers_of
 from tomocupy_gladier.experiment.schema import extend_flow_schema, function_id_field
 from tomocupy_gladier.action_urls import COMPUTE_V3_URL
 
@@ -91,7 +92,7 @@ CATALOG_INPUTS = {
 }
 
 
-@generate_flow_definition(modifiers=AFTER_RECON_MODIFIERS)  # TomocupyFlow's wiring, reused
+@generate_flow_definition(modifiers=modifiers_of(TomocupyFlow.steps))  # TomocupyFlow's wiring, reused
 class TomocupyFlowWithCatalog(TomocupyClient):
     """TomocupyFlow, then a line in the experiment's catalogue."""
 
@@ -106,7 +107,7 @@ def catalog_path(config: ExperimentConfig) -> PurePosixPath:
 
 
 if __name__ == "__main__":
-    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.tools.registry import load_config
     from tomocupy_gladier.planning.plan import Ask, RunRequest, plan
     from tomocupy_gladier.runs.run_following import follow_run
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.flows import TomocupyFlow
 from tomocupy_gladier.planning.plan import RunRequest, plan
 from tomocupy_gladier.runs.run_following import follow_run

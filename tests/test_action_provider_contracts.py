@@ -16,9 +16,9 @@ import jsonschema
 import pytest
 
 from tomocupy_gladier.clients.client_factory import offline_client
-from tomocupy_gladier.experiment.config import load_config
-from tomocupy_gladier.planning.flow_input import (build_flow_input, choice_page, interactive_input,
-                                         locate_scan, recon_parameters)
+from tomocupy_gladier.tools.registry import load_config
+from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
+from tomocupy_gladier.tools.notify.flow_input import choice_page
 from tomocupy_gladier.local.jsonpath import render_parameters
 from tomocupy_gladier.tools.choice.tool import make_choice_options
 
@@ -60,11 +60,9 @@ def run_state(tmp_path, monkeypatch):
     extra = f'\n[choice]\nselectable_by = ["{MANAGER}"]\n'
     config = load_config(tiny_experiment(tmp_path, NOTIFY + 'smtp = "smtp.lab.example:587"\n' + extra))
     recon = recon_parameters(config, {}, "full")
-    body = build_flow_input(config, "scan1.h5", recon, backend="globus")
-    location = locate_scan(config, "scan1.h5", transfer=True)
-    body["input"]["interactive"] = interactive_input(config, location,
-                                                     recon_parameters(config, {}, "try"))
-    body["input"]["notify"].update(choice_page(config, "globus"))
+    body = build_flow_input(config, "scan1.h5", recon, flow="interactive", backend="globus",
+                            try_recon=recon_parameters(config, {}, "try"))
+    assert body["input"]["notify"]["choose_suffix"] == choice_page(config, "globus")["choose_suffix"]
     return {**body, "_context": CONTEXT}
 
 

@@ -1,6 +1,6 @@
 """The backend is chosen once, in ``tomocupy_gladier.backends``: everything else asks the chosen
-backend what differs (its client, its pages, the notification's account, its engine), never
-its name."""
+backend what it is (plain values), never its name; what differs in behaviour is mapped from the
+backend where the behaviour lives (its client, its identity, its engine, its pages)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,9 @@ from pathlib import Path
 import pytest
 
 import tomocupy_gladier
-from tomocupy_gladier.backends import (
-    BACKEND_NAMES,
-    GLOBUS,
-    LOCAL,
-    CpuEngine,
-    Tomocupy,
-    choose,
-    configured_engine,
-)
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.backends import BACKEND_NAMES, GLOBUS, LOCAL, choose
+from tomocupy_gladier.experiment.engines import CpuEngine, Tomocupy, configured_engine, engine_of
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.errors import UserError
 
 from tests.tiny_experiment import tiny_experiment
@@ -105,15 +98,15 @@ def test_the_local_engine_is_the_one_compute_executable_names(executable, engine
 
 def test_on_globus_the_endpoint_chooses_the_engine_so_no_option_is_refused(tmp_path):
     config = load_config(tiny_experiment(tmp_path))
-    assert LOCAL.engine(config) == CpuEngine()
-    assert GLOBUS.engine(config) == Tomocupy()
+    assert engine_of(config, LOCAL) == CpuEngine()
+    assert engine_of(config, GLOBUS) == Tomocupy()
     searched = {"rotation-axis-auto": "auto"}  # with tomocupy's default method, sift
-    assert "sift" in (LOCAL.engine(config).unsupported(searched) or "")
-    assert GLOBUS.engine(config).unsupported(searched) is None
+    assert "sift" in (engine_of(config, LOCAL).unsupported(searched) or "")
+    assert engine_of(config, GLOBUS).unsupported(searched) is None
 
 
 def test_local_collections_are_folders_here_and_globus_ones_are_not(tmp_path):
     config = load_config(tiny_experiment(tmp_path))
     collection, folder = next(iter(config.local_collections.items()))
-    assert LOCAL.collection_folder(config, collection) == Path(folder)
-    assert GLOBUS.collection_folder(config, collection) is None
+    assert config.collection_folder(collection, LOCAL) == Path(folder)
+    assert config.collection_folder(collection, GLOBUS) is None

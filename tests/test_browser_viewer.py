@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from benchmarks.bench_viewer import drawn_after, open_viewer, panel_grey, z_position, z_step
 from tomocupy_gladier.cli import main
 from tomocupy_gladier.compute.multiscale import read_level, write_ome_zarr
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.web.app import create_app
 from tomocupy_gladier.web.sources import sources_for
 

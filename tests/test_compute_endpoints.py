@@ -31,7 +31,7 @@ from tomocupy_gladier.experiment.compute_endpoints import (
     endpoint_of,
     user_endpoint_config,
 )
-from tomocupy_gladier.experiment.config import config_from_dict
+from tomocupy_gladier.tools.registry import config_from_dict
 from tomocupy_gladier.local.user_endpoints import COMPUTE_DEFAULT_SCHEMA
 
 FIXTURES = Path(__file__).parent / "fixtures" / "alcf"
@@ -248,14 +248,14 @@ def test_keys_the_facility_endpoint_does_not_take_are_refused(tmp_path):
 def test_a_single_user_endpoint_refuses_anyone_but_its_owner(tmp_path, monkeypatch):
     """Globus Compute, docs/endpoints/endpoints.rst ("Starting the Endpoint"): an endpoint started
     as a non-privileged user "will only accept tasks submitted by the endpoint owner"."""
-    from tomocupy_gladier import backends
+    from tomocupy_gladier.clients import client_factory
 
     path = own_endpoint(tmp_path, compute=f'owner = "urn:globus:auth:identity:{OWNER}"\n')
-    monkeypatch.setattr(backends.Globus, "identity", lambda self, config: SOMEONE_ELSE)
+    monkeypatch.setattr(client_factory, "stored_identity", lambda client_id=None: SOMEONE_ELSE)
     result = _run(path)
     assert result.exit_code == 2
     assert "accepts tasks from its owner only" in result.output and SOMEONE_ELSE in result.output
-    monkeypatch.setattr(backends.Globus, "identity", lambda self, config: OWNER)
+    monkeypatch.setattr(client_factory, "stored_identity", lambda client_id=None: OWNER)
     assert _run(path).exit_code == 0
 
 

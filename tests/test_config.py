@@ -8,9 +8,11 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.errors import ConfigError
 from tomocupy_gladier.experiment.limits import TIME_MARGIN, time_budget
+from tomocupy_gladier.tools.publish.config import publish_config
+from tomocupy_gladier.tools.return_data.config import return_config
 
 from tests.conftest import FACILITY, experiment_toml
 
@@ -23,7 +25,7 @@ def test_a_good_file_loads_with_local_folders_as_collection_roots(experiment: Pa
     assert config.facility.to_posix("/raw/a.h5") == PurePosixPath(experiment.parent / "facility/raw/a.h5")
     assert config.recon == {"rotation-axis": 256.5}
     assert config.pbs == {"queue": "debug", "account": "TOMO"}
-    assert config.publish is not None and config.publish.checksums == ("sha256",)
+    assert publish_config(config) is not None and publish_config(config).checksums == ("sha256",)
 
 
 def test_missing_file(tmp_path: Path):
@@ -82,8 +84,9 @@ def test_return_section_defaults_to_previews(tmp_path: Path):
     path = tmp_path / "experiment.toml"
     path.write_text(experiment_toml(RETURN_FOLDER) + RETURN_SECTION)
     config = load_config(path)
-    assert config.return_data is not None
-    assert (config.return_data.collection, config.return_data.path, config.return_data.what) == (
+    back = return_config(config)
+    assert back is not None
+    assert (back.collection, back.path, back.what) == (
         RETURN, "/incoming", "previews")
     assert config.local_collections[RETURN] == tmp_path / "analysis"
 
@@ -91,10 +94,10 @@ def test_return_section_defaults_to_previews(tmp_path: Path):
 def test_no_return_section_and_a_disabled_one_mean_no_return(tmp_path: Path):
     path = tmp_path / "experiment.toml"
     path.write_text(experiment_toml())
-    assert load_config(path).return_data is None
+    assert return_config(load_config(path)) is None
     # switched off: its collection needs no local folder
     path.write_text(experiment_toml() + RETURN_SECTION + "enable = false\n")
-    assert load_config(path).return_data is None
+    assert return_config(load_config(path)) is None
 
 
 @pytest.mark.parametrize("section, message", [
@@ -131,7 +134,7 @@ def test_publication_formats_are_checked_when_the_file_is_read(tmp_path: Path, f
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(path)
     path.write_text(experiment_toml().replace('path = "/published"\n', 'path = "/published"\nformats = ["zarr"]\n'))
-    assert load_config(path).publish.formats == ("zarr",)
+    assert publish_config(load_config(path)).formats == ("zarr",)
 
 
 @pytest.mark.parametrize("zarr, message", [

@@ -18,7 +18,7 @@ from tomocupy_gladier.campaign.manifest import ManifestError, load_manifest
 from tomocupy_gladier.cli import main
 from tomocupy_gladier.compute.axis import AxisDecision, describe
 from tomocupy_gladier.compute.recon import keep_decided_axis, superseded
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.local.providers.search import SearchIndex
 from tomocupy_gladier.planning.plan import Ask, Origin, RunRequest, plan
 

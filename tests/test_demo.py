@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from tomocupy_gladier.cli import main
 from tomocupy_gladier.compute.multiscale import ZARR_NAME, read_level
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.local.providers.search import SearchIndex
 
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tomocupy_gladier.backends import choose
 from tomocupy_gladier.cli import main
 from tomocupy_gladier.clients.client_factory import local_backend, make_client
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.runs.catalog import SearchFilters, search_local
 
@@ -67,7 +66,7 @@ def test_a_worker_killed_mid_reconstruction_is_resumed_and_published_once(engine
     assert published_by() == first["run_id"]
 
     (tmp_path / "gate").touch()
-    client = choose(config).client("tomocupy", config, background=True)
+    client = make_client("tomocupy", config, background=True)
     run_id = client.run_flow(flow_input=body, label="second")["run_id"]
     _wait_for(lambda: (tmp_path / "held").exists() and (tmp_path / "held").read_text())
     held = int((tmp_path / "held").read_text())

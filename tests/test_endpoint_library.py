@@ -15,7 +15,9 @@ from tomocupy_gladier import __version__
 from tomocupy_gladier.compute import VERSION_FIELD, VersionMismatch
 from tomocupy_gladier.compute import metadata as metadata_library
 from tomocupy_gladier.flows import FLOWS
-from tomocupy_gladier.flows.tomocupy_flow import LIBRARY_SHIMS
+from tomocupy_gladier.tools.registry import library_shims
+
+LIBRARY_SHIMS = library_shims()
 from tomocupy_gladier.action_urls import COMPUTE_V2_URL as COMPUTE_URL
 from tomocupy_gladier.local.actions import ActionRequest
 from tomocupy_gladier.local.providers.compute import ComputeProvider

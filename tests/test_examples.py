@@ -12,7 +12,7 @@ import pytest
 
 from tomocupy_gladier.clients.client_factory import make_client, offline_client
 from tomocupy_gladier.runs.catalog import search_local
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.flows import TomocupyFlow
 

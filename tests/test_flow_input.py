@@ -7,8 +7,14 @@ from pathlib import Path
 import pytest
 
 from tomocupy_gladier.compute.metadata import zarr_location
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.errors import UserError
+from tomocupy_gladier.experiment.schema import CollectionPath
+from tomocupy_gladier.tools.notify.flow_input import NotifyBlock
+from tomocupy_gladier.tools.previews.flow_input import PreviewsBlock
+from tomocupy_gladier.tools.publish.flow_input import Publishv2Block
+from tomocupy_gladier.tools.recon.flow_input import EndpointConfig, TomocupyBlock
+from tomocupy_gladier.tools.return_data.flow_input import ReturnDataBlock
 from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters, run_label
 from tomocupy_gladier.flows import TomocupyFlow, TomocupyReconFlow
 from tomocupy_gladier.experiment.collection_paths import Collection
@@ -84,7 +90,7 @@ def test_a_missing_scan_is_refused_before_anything_starts(experiment: Path):
 def test_recon_flow_input_has_no_transfer(experiment: Path):
     config = load_config(experiment)
     (experiment.parent / "facility/raw/scan1.h5").write_bytes(b"x")
-    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "try"), transfer=False)
+    body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "try"), flow="recon")
     assert "source" not in body["input"]
     validate_flow_input(TomocupyReconFlow.flow_schema, with_ids(body))
 
@@ -165,21 +171,21 @@ def _schema_of(block: dict) -> tuple[set, set]:
 
 
 def test_the_typed_blocks_follow_the_flow_input_schema():
-    """flow_input_types names every section and key the schema has (function ids aside), and
+    """The flow input's type, built from the steps' blocks, names every section and key the schema has (function ids aside), and
     what the schema requires is required there too."""
-    from tomocupy_gladier.planning import flow_input_types as types
+    from tomocupy_gladier.tools import registry
 
     schema = TomocupyFlow.flow_schema["properties"]["input"]
     inputs, required = _schema_of(schema)
-    data = types.FlowInputData
+    data = registry.input_type_of(TomocupyFlow.steps)
     assert set(data.__annotations__) == {k for k in inputs if not k.endswith("_function_id")}
     assert {k for k in required if not k.endswith("_function_id")} - {"source", "destination"} \
         <= data.__required_keys__  # source/destination: TomocupyFlow only
-    blocks = {"tomocupy": types.TomocupyBlock, "publishv2": types.Publishv2Block,
-              "return_data": types.ReturnDataBlock, "previews": types.PreviewsBlock,
-              "notify": types.NotifyBlock,
-              "tomocupy_endpoint_config": types.EndpointConfig,
-              "source": types.CollectionPath, "destination": types.CollectionPath}
+    blocks = {"tomocupy": TomocupyBlock, "publishv2": Publishv2Block,
+              "return_data": ReturnDataBlock, "previews": PreviewsBlock,
+              "notify": NotifyBlock,
+              "tomocupy_endpoint_config": EndpointConfig,
+              "source": CollectionPath, "destination": CollectionPath}
     for name, typed in blocks.items():
         keys, needed = _schema_of(schema["properties"][name])
         # Publishv2 takes keys the flow never sets (entry_id, recursive_transfer)
@@ -188,16 +194,16 @@ def test_the_typed_blocks_follow_the_flow_input_schema():
 
 
 def test_built_blocks_have_exactly_their_typed_keys(experiment: Path):
-    from tomocupy_gladier.planning import flow_input_types as types
+    from tomocupy_gladier.tools import registry
 
     config = load_config(experiment)
     data = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, "full"))["input"]
-    assert set(data) == set(types.FlowInputData.__annotations__)
+    assert set(data) == set(registry.input_type_of(TomocupyFlow.steps).__annotations__)
     # the plan adds how the axis was decided (tomocupy.axis) once it has decided
-    assert set(data["tomocupy"]) == set(types.TomocupyBlock.__annotations__) - {"axis"}
-    assert set(data["publishv2"]) == set(types.Publishv2Block.__annotations__)
-    assert types.ReturnDataBlock.__required_keys__ <= set(data["return_data"]) \
-        <= set(types.ReturnDataBlock.__annotations__)
+    assert set(data["tomocupy"]) == set(TomocupyBlock.__annotations__) - {"axis"}
+    assert set(data["publishv2"]) == set(Publishv2Block.__annotations__)
+    assert ReturnDataBlock.__required_keys__ <= set(data["return_data"]) \
+        <= set(ReturnDataBlock.__annotations__)
 
 
 def test_the_zarr_section_and_the_https_address_reach_the_endpoint_and_the_record(experiment: Path):

@@ -25,7 +25,8 @@ from globus_sdk.testing import RegisteredResponse, get_response_set, load_respon
 
 from tomocupy_gladier.globus.compute_manager import SourceComputeManager
 from tomocupy_gladier.globus.auth import scope_key
-from tomocupy_gladier.experiment.config import ExperimentConfig, config_from_dict
+from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.tools.registry import config_from_dict
 from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyFlow
 from tomocupy_gladier.globus.gladier_storage import client_with_storage
@@ -368,7 +369,7 @@ def test_deploy_creates_the_flow_with_the_experiments_start_form_and_prints_its_
     from tomocupy_gladier.globus import auth
     from tomocupy_gladier.clients import client_factory
     from tomocupy_gladier.cli import main
-    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.tools.registry import load_config
 
     monkeypatch.setattr(auth, "login_manager_for", lambda client_id=None: StaticLogin())
     config_path = tmp_path / "experiment.toml"

@@ -18,7 +18,7 @@ from tomocupy_gladier.clients.client_factory import local_backend
 from tomocupy_gladier.compute.recon import expected_output
 from tomocupy_gladier.compute.rules import axis_problem
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.planning.plan import Ask, Origin, RunRequest, plan
 
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from tomocupy_gladier.clients.client_factory import local_backend, make_client, offline_client
 from tomocupy_gladier.runs.choice import waiting_choice
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.tools.choice.tool import (
     WAIT_FOR_OPTION_URL,
     make_choice_options,
@@ -150,7 +150,7 @@ def test_interactive_run_waits_for_choose_then_reconstructs_at_the_chosen_centre
 
 def test_the_deployed_start_form_filled_from_its_defaults_plus_the_scan_starts_the_flow(tmp_path):
     from tomocupy_gladier.demo.demo import EXPERIMENT_TOML
-    from tomocupy_gladier.globus.deployment import deployed_schema
+    from tomocupy_gladier.flows.start_form import deployed_schema
     from tomocupy_gladier.flows import TomocupyInteractiveFlow
     from tomocupy_gladier.experiment.validation import validate_flow_input
 

@@ -15,7 +15,7 @@ from tomocupy_gladier.clients.client_factory import local_backend, make_client
 from tomocupy_gladier.runs.catalog import SearchFilters, search_local
 from tomocupy_gladier.cli import main
 from tomocupy_gladier.runs.run_record import RunRecord
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.demo.synthetic import write_scan
 

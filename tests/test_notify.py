@@ -12,7 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tomocupy_gladier.clients.client_factory import local_backend, make_client
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.errors import ConfigError, UserError
 from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.flows.tomocupy_flow import FLOWS
@@ -249,7 +249,7 @@ def test_an_interactive_run_emails_when_it_waits_for_the_choice_then_when_it_end
 
 
 def test_on_globus_the_waiting_email_links_the_providers_landing_page(tmp_path, monkeypatch):
-    from tomocupy_gladier.planning.flow_input import choice_page
+    from tomocupy_gladier.tools.notify.flow_input import choice_page
 
     config = load_config(tiny_experiment(tmp_path, NOTIFY))
     assert choice_page(config, "globus") == {

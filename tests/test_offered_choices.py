@@ -11,9 +11,10 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from tomocupy_gladier.backends import GLOBUS, LOCAL, CpuEngine, Tomocupy
+from tomocupy_gladier.backends import GLOBUS, LOCAL
+from tomocupy_gladier.experiment.engines import CpuEngine, Tomocupy
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.experiment.options import offered_only, recon_schema, recon_variant
 from tomocupy_gladier.web.start import Starter, form_defaults
 

@@ -16,7 +16,8 @@ import pytest
 from tomocupy_gladier.campaign.ledger import PENDING, JobRow
 from tomocupy_gladier.campaign.wiring import body_builder, job_request
 from tomocupy_gladier.cli.flow_commands import request_from_cli
-from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
+from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.experiment.options import without_tomocupy_defaults
 from tomocupy_gladier.compute.axis import AxisDecision

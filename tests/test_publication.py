@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.test_published_results import ENGINE, experiment, published, run
 from tomocupy_gladier.compute.checksums import verify_manifest
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.runs.catalog import search_local
 from tomocupy_gladier.runs.run_record import RECON_STATE
 from tomocupy_gladier.tools.recon.tomocupy_recon import tomocupy_recon

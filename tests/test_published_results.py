@@ -21,7 +21,7 @@ from tomocupy_gladier.clients.client_factory import local_backend
 from tomocupy_gladier.compute.multiscale import read_level
 from tomocupy_gladier.runs.catalog import search_local
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.planning.flow_input import recon_parameters
 from tomocupy_gladier.flows import TomocupyFlow
 from tomocupy_gladier.planning.plan import plan_run

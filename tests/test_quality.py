@@ -22,7 +22,7 @@ from tomocupy_gladier.compute.metadata import scan_metadata
 from tomocupy_gladier.demo import centre_scans
 from tomocupy_gladier.demo.synthetic import FAULTS, add_fault, write_scan
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.planning.plan import Ask, RunRequest, plan
 from tomocupy_gladier.tools.recon.tomocupy_recon import tomocupy_recon
 from tomocupy_gladier.web.data import quality_view

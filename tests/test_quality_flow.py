@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from tomocupy_gladier.cli import main
 from tomocupy_gladier.demo.synthetic import add_fault
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.web.app import create_app
 from tomocupy_gladier.web.sources import sources_for
 

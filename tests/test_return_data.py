@@ -7,8 +7,9 @@ from pathlib import Path
 
 from tomocupy_gladier.clients.client_factory import local_backend, make_client
 from tomocupy_gladier.runs.run_record import RunRecord
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
+from tomocupy_gladier.tools.return_data.config import return_config
 
 from tests.tiny_experiment import RETURN, return_section, state_names, tiny_experiment
 
@@ -109,7 +110,7 @@ def test_the_demo_template_sends_previews_to_its_analysis_folder(tmp_path: Path)
     from tomocupy_gladier.demo.demo import ANALYSIS, prepare
 
     setup = prepare(tmp_path, nproj=90, nrows=4, ncols=64)
-    back = setup.config.return_data
+    back = return_config(setup.config)
     assert back is not None and (back.collection, back.what) == (ANALYSIS, "previews")
     assert setup.config.local_collections[ANALYSIS] == tmp_path / "analysis"
     assert (tmp_path / "analysis").is_dir()

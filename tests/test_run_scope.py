@@ -16,10 +16,11 @@ from globus_sdk.testing import get_response_set, load_response
 from globus_sdk.token_storage import MemoryTokenStorage, TokenStorageData
 
 from tomocupy_gladier.globus import auth
-from tomocupy_gladier.experiment.config import config_from_dict
+from tomocupy_gladier.tools.registry import config_from_dict
 from tomocupy_gladier.errors import ConfigError
 from tomocupy_gladier.flows import FLOWS, data_access_collections
 from tomocupy_gladier.globus.flows_manager import GlobusFlowsManager
+from tomocupy_gladier.flows import storage_section_collections
 
 FLOW_ID = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 SOURCE = "11111111-1111-4111-8111-111111111111"
@@ -130,7 +131,7 @@ def test_login_asks_for_each_deployed_flows_run_scope(tmp_path):
         f"[tomocupy_flow]\nflow_id = {FLOW_ID}\n\n[tomocupy_recon_flow]\nflow_id = {recon_id}\n"
         f"\n[my_extended_flow]\nflow_id = {FACILITY}\n")
     config = experiment(publish={"data_access": True})
-    scopes = auth.deployed_flow_scopes("client", gladier_dir, config=config)
+    scopes = auth.deployed_flow_scopes("client", gladier_dir, collections=storage_section_collections(config))
     assert scopes == sorted([
         str(sdk_run_scope(FLOW_ID, [FACILITY, SOURCE, PUBLISH])),
         str(sdk_run_scope(recon_id, [FACILITY, PUBLISH])),

@@ -169,7 +169,7 @@ def test_an_enabled_return_needs_paths_and_a_known_what():
 
 def test_each_flow_requires_what_its_steps_require_and_nothing_else():
     from tomocupy_gladier.flows import FLOWS
-    from tomocupy_gladier.flows.steps import steps_of
+    from tomocupy_gladier.tools.registry import steps_of
 
     for name, flow in FLOWS.items():
         steps = steps_of(flow.gladier_tools)
@@ -181,24 +181,24 @@ def test_each_flow_requires_what_its_steps_require_and_nothing_else():
 
 def test_a_flow_without_a_step_has_no_input_of_it():
     from tomocupy_gladier.flows import TomocupyFlow
-    from tomocupy_gladier.flows.steps import flow_schema_of
+    from tomocupy_gladier.tools.registry import flow_schema_of, steps_of
     from tomocupy_gladier.tools.return_data.tool import ReturnData
 
     tools = [t for t in TomocupyFlow.gladier_tools if t is not ReturnData]
-    inner = flow_schema_of(tools, title="t", description="d")["properties"]["input"]
+    inner = flow_schema_of(steps_of(tools), title="t", description="d")["properties"]["input"]
     assert "return_data" not in inner["properties"] and "return_data" not in inner["required"]
 
 
 def test_a_tool_of_no_step_is_refused():
     from gladier import GladierBaseTool
 
-    from tomocupy_gladier.flows.steps import flow_schema_of
+    from tomocupy_gladier.tools.registry import steps_of
 
     class Stray(GladierBaseTool):
         flow_definition = {"StartAt": "Stray", "States": {"Stray": {"Type": "Pass", "End": True}}}
 
     with pytest.raises(ValueError, match="Stray"):
-        flow_schema_of([Stray], title="t", description="d")
+        steps_of([Stray])
 
 
 def test_a_step_describes_every_input_it_requires():

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from tomocupy_gladier.runs.catalog import SearchFilters, search_globus
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.local.providers.search import SearchIndex
 
 from tests.conftest import INDEX, PUBLISH

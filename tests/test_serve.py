@@ -23,7 +23,8 @@ from tomocupy_gladier.campaign.ledger import FAILED, SUCCEEDED, Ledger
 from tomocupy_gladier.campaign.manifest import Job
 from tomocupy_gladier.campaign.wiring import default_campaigns_dir, ledger_path
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
+from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
 from tomocupy_gladier.local.store import RunStore
@@ -31,6 +32,7 @@ from tomocupy_gladier.web.app import Sources, create_app
 from tomocupy_gladier.web.data import GlobusRuns, LocalRuns
 from tomocupy_gladier.web.sources import sources_for
 from tomocupy_gladier.web.viewer import contrast
+from tomocupy_gladier.tools.publish.config import publish_config
 
 from tests.tiny_experiment import isolate, tiny_experiment
 
@@ -334,7 +336,7 @@ def test_search_page_lists_published_records_with_their_previews(client, runs):
     assert any(i.endswith("/try_montage.png") for i in images)
     assert client.get(images[0]).data.startswith(PNG)
     assert "no published reconstruction matches" in client.get("/search?q=*&sample=nobody").text
-    collection = runs.config.publish.collection
+    collection = publish_config(runs.config).collection
     for name in ("../experiment.toml", "../../experiment.toml", "cells/scan1_rec/recon_00000.tiff"):
         assert client.get(f"/published/{collection}/{name}").status_code == 404, name
     assert client.get("/published/00000000-0000-0000-0000-000000000000/cells/x.png").status_code == 404

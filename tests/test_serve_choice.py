@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from tomocupy_gladier.clients.client_factory import local_backend, make_client
 from tomocupy_gladier.runs.choice import WaitingChoice, waiting_choice
 from tomocupy_gladier.cli import main
-from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
+from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.web.app import create_app
 from tomocupy_gladier.web.sources import sources_for
 

@@ -16,13 +16,16 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.demo.demo import EXPERIMENT_TOML
-from tomocupy_gladier.globus.deployment import deployed_schema, start_page
+from tomocupy_gladier.flows.start_form import deployed_schema
+from tomocupy_gladier.globus.deployment import start_page
 from tomocupy_gladier.errors import FlowInputError
 from tomocupy_gladier.flows import TomocupyFlow, TomocupyReconFlow
 from tomocupy_gladier.experiment.options import COMMANDS, command_only_options, recon_variant
 from tomocupy_gladier.experiment.validation import validate_flow_input
+from tomocupy_gladier.tools.publish.config import publish_config
+from tomocupy_gladier.tools.return_data.config import return_config
 
 REPO = Path(__file__).resolve().parent.parent
 META_SCHEMA = json.loads((Path(__file__).parent / "fixtures" / "globus" / "input_schema_schema.json").read_text())
@@ -95,17 +98,18 @@ def test_the_deployed_form_filled_from_its_defaults_plus_the_scan_starts_the_flo
     assert data["compute_endpoint"] == demo_config.compute_endpoint
     assert {k: data[k] for k in FUNCTION_IDS} == FUNCTION_IDS
     assert data["tomocupy_endpoint_config"] == dict(demo_config.pbs)
-    assert data["publishv2"]["index"] == demo_config.publish.index
-    assert data["publishv2"]["destination_collection"] == demo_config.publish.collection
+    assert data["publishv2"]["index"] == publish_config(demo_config).index
+    assert data["publishv2"]["destination_collection"] == publish_config(demo_config).collection
     assert data["publishv2"]["visible_to"] == ["public"]
     # the experiment's own reconstruction defaults replace tomocupy's
     assert data["recon"]["remove-stripe-method"] == "fw" and data["recon"]["reconstruction-type"] == "full"
     # a form run leaves the reconstruction folder to the compute function (tomocupy's own)
     assert "output" not in data["tomocupy"] and "logs" not in data["tomocupy"]
     # as `run` does: sending back is on where the experiment has a [return] section
-    assert data["return_data"] == {"enable": True, "what": demo_config.return_data.what,
-                                   "destination": {"id": demo_config.return_data.collection,
-                                                   "path": "/" + demo_config.return_data.path.strip("/")}}
+    back = return_config(demo_config)
+    assert data["return_data"] == {"enable": True, "what": back.what,
+                                   "destination": {"id": back.collection,
+                                                   "path": "/" + back.path.strip("/")}}
 
 
 @pytest.mark.parametrize("flow", sorted(FLOW_CLASSES))

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pytest
 
 from tomocupy_gladier.backends import GLOBUS
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.runs.run_record import RunRecord
 from tomocupy_gladier.web.app import Sources, create_app
 from tomocupy_gladier.web.data import LocalRuns

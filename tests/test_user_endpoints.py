@@ -25,7 +25,7 @@ from tests.tiny_experiment import isolate, tiny_experiment
 from tomocupy_gladier.cli import main
 from tomocupy_gladier.clients.client_factory import local_backend, make_client
 from tomocupy_gladier.experiment.compute_endpoints import TEMPLATE_SCHEMA, alcf_option_schema
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.local.actions import ActionRequest
 from tomocupy_gladier.local.errors import InvalidRequest
 from tomocupy_gladier.local.providers.compute import ComputeProvider

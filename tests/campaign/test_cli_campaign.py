@@ -66,7 +66,7 @@ def test_create_then_status_lists_every_job_pending(experiment, scans, manifest)
 def test_job_input_is_valid_for_the_recon_flow(experiment, scans, manifest):
     cli("campaign", "create", "c", "--config", str(experiment), "--manifest", str(manifest))
     with wiring.open_campaign(experiment.parent / ".tomocupy-gladier" / "campaigns", "c") as ledger:
-        from tomocupy_gladier.experiment.config import load_config
+        from tomocupy_gladier.tools.registry import load_config
         body_for = wiring.body_builder(load_config(experiment), "recon")
         for job in ledger.jobs():
             body = body_for(job)

@@ -146,7 +146,7 @@ def test_timer_started_runs_carry_the_data_access_consents_of_the_flow():
 def test_timers_use_the_flows_login_and_token_file(tmp_path, monkeypatch):
     """One login, one token storage: `campaign schedule` asks the flows' login manager (and its
     token file) for the Timers scope, and never makes a Globus app of its own."""
-    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.tools.registry import load_config
     from tomocupy_gladier.globus import auth
 
     monkeypatch.setenv(auth.CONFIG_DIR_ENV, str(tmp_path / "config"))

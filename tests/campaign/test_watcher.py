@@ -235,7 +235,7 @@ def test_watch_with_the_interactive_flow_waits_for_each_scans_choice(tmp_path, m
     from tomocupy_gladier.runs.choice import choose, waiting_choice
     from tomocupy_gladier.cli import main
     from tomocupy_gladier.clients.client_factory import local_backend, make_client
-    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.tools.registry import load_config
     from tomocupy_gladier.runs.run_record import RECON_STATE, RunRecord
 
     from tests.tiny_experiment import isolate, tiny_experiment

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from tomocupy_gladier.campaign.ledger import PENDING, JobRow
 from tomocupy_gladier.campaign.wiring import body_builder
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
+from tomocupy_gladier.tools.notify.config import notify_config
 
 from tests.conftest import tiny_scan
 
@@ -56,7 +57,7 @@ def test_campaign_runs_send_no_email_each_even_with_notify(tmp_path: Path):
                     + '\n[notify]\nemail = ["team@lab.example"]\n')
     tiny_scan(tmp_path / "facility/raw/scan1.h5")
     config = load_config(path)
-    assert config.notify is not None
+    assert notify_config(config) is not None
     body = body_builder(config, "recon")(job("scan1.h5", "default", {"reconstruction-type": "full"}))
     assert body["input"]["notify"] == {"enable": False}
 

@@ -22,7 +22,7 @@ from globus_sdk.gare import to_gare
 
 from tomocupy_gladier.cli import main
 from tomocupy_gladier.clients.client_factory import make_client
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.runs.consents import missing_consent
 from tomocupy_gladier.demo.synthetic import write_scan
 

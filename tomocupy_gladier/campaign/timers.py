@@ -32,6 +32,8 @@ from globus_sdk import (
 
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.globus.recording import RecordingTransport
+from tomocupy_gladier.tools.registry import STEPS
+from tomocupy_gladier.tools.step import Step
 from tomocupy_gladier.redaction import omit_private
 
 MIN_INTERVAL_SECONDS = 60  # Globus Timers: a user's timers together run at most once a minute
@@ -152,21 +154,24 @@ def timer_body(flow_input: Mapping[str, Any], tags: Sequence[str]) -> dict[str, 
 
     Timers keeps the body for the timer's whole life and shows it to its owner, and Flows'
     private run state (``_private...`` fields: the email account) protects nothing there, so
-    those fields are left out, and with them the email: ``notify`` is turned off so that no
-    email state looks for an account the run does not carry (:func:`drops_email` says when; the
-    flow would skip them anyway, ``tools/notify/tool.py``). Campaign runs send none each anyway;
-    an interactive one then waits for its choice without the "waits" message.
+    those fields are left out, and with them each step that needs them (``Step.needs_private``:
+    the email) is turned off, so that none of its states looks for what the run does not carry
+    (:func:`dropped_steps` says which; the flow would skip them anyway). Campaign runs send no
+    email each anyway; an interactive one then waits for its choice without the "waits" message.
     """
     body = omit_private(dict(flow_input))
-    if drops_email(flow_input):
-        body["input"] = {**body["input"], "notify": {"enable": False}}
+    dropped = dropped_steps(flow_input)
+    if dropped:
+        body["input"] = {**body["input"], **{step.switch: {"enable": False} for step in dropped if step.switch}}
     return {"body": body, "tags": list(tags)}
 
 
-def drops_email(flow_input: Mapping[str, Any]) -> bool:
-    """Whether a timer made of ``flow_input`` loses the email its run would send."""
-    notify = (flow_input.get("input") or {}).get("notify") or {}
-    return bool(notify.get("enable"))
+def dropped_steps(flow_input: Mapping[str, Any]) -> list[Step]:
+    """The steps a timer made of ``flow_input`` turns off: those on in it that need private run
+    state (the email), which a timer's body cannot carry."""
+    data = flow_input.get("input") or {}
+    return [step for step in STEPS if step.needs_private and step.switch
+            and bool((data.get(step.switch) or {}).get("enable"))]
 
 
 def timer_name(campaign: str, key: str) -> str:

@@ -6,8 +6,9 @@ import json
 
 import click
 
+from tomocupy_gladier.flows import storage_section_collections
 from tomocupy_gladier.globus import auth
-from tomocupy_gladier.experiment.config import load_config
+from tomocupy_gladier.tools.registry import load_config
 
 client_id_option = click.option(
     "--client-id", envvar="TOMOCUPY_GLADIER_CLIENT_ID", default=None,
@@ -36,7 +37,7 @@ def login(client_id: str | None, config_path: str | None, force: bool) -> None:
     each flow's run scope carries the data_access consents of the experiment's collections)."""
     config = load_config(config_path) if config_path else None
     manager = auth.login(client_id or (config.globus.get("client_id") if config else None),
-                         force=force, config=config)
+                         force=force, collections=storage_section_collections(config) if config else None)
     mode = "confidential client" if manager.confidential else "user"
     click.echo(f"logged in ({mode}, client {manager.client_id}); tokens in {manager.token_file}")
 

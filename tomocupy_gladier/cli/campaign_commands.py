@@ -38,7 +38,8 @@ from tomocupy_gladier.campaign.ledger import (
     Ledger,
 )
 from tomocupy_gladier.campaign.runner import CampaignRunner, RunnerSettings, run_tags
-from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
+from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.flows import FLOWS
 
@@ -394,9 +395,12 @@ def _make_timers(client: Any, flow_id: str, name: str, jobs: list[Any], body_for
     inputs = [body_for(job) for job in jobs]
     bodies = [timers.timer_body(flow_input, run_tags(name, job.key, (timers.TIMER_TAG,)))
               for job, flow_input in zip(jobs, inputs)]
-    if any(timers.drops_email(flow_input) for flow_input in inputs):
+    dropped = {step.section.name if step.section else step.name: step
+               for flow_input in inputs for step in timers.dropped_steps(flow_input)}
+    if dropped:
         console.print("warning: timer-started runs send no email: a timer's body cannot carry the "
-                      "email account (Timers shows it to its owner), so [notify] is off in them")
+                      "email account (Timers shows it to its owner), so "
+                      f"{', '.join(f'[{section}]' for section in dropped)} is off in them")
     made = []
     for index, (job, body) in enumerate(zip(jobs, bodies)):
         made.append(timers.create_flow_timer(client, flow_id, timers.timer_name(name, job.key), body,

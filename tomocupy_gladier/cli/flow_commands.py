@@ -11,10 +11,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from tomocupy_gladier.backends import BACKEND_NAMES, CpuEngine, choose as choose_backend
-from tomocupy_gladier.clients.client_factory import make_client, offline_client
+from tomocupy_gladier.backends import BACKEND_NAMES, choose as choose_backend
+from tomocupy_gladier.experiment.engines import CpuEngine
+from tomocupy_gladier.clients.client_factory import identity, make_client, offline_client
 from tomocupy_gladier.experiment.compute_endpoints import check_endpoint
-from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
+from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.redaction import redact
 from tomocupy_gladier.flows import FLOWS
@@ -62,7 +64,8 @@ def schema(flow_name: str, config_path: str | None) -> None:
     if not config_path:
         _print_json(generic)
         return
-    from tomocupy_gladier.globus.deployment import deployed_schema, stored_function_ids
+    from tomocupy_gladier.flows.start_form import deployed_schema
+    from tomocupy_gladier.globus.deployment import stored_function_ids
 
     config = load(config_path)
     ids = stored_function_ids(FLOWS[flow_name], client_id=None)
@@ -81,20 +84,21 @@ def schema(flow_name: str, config_path: str | None) -> None:
 def deploy(config_path: str, flow_name: str | None, dry_run: bool) -> None:
     """Create or update the flows on Globus with the experiment's start form, and print the web
     app's page that starts each."""
-    from tomocupy_gladier.globus.deployment import check_subscription, deploy_requests, start_page
+    from tomocupy_gladier.clients.deploy import deploy_requests
+    from tomocupy_gladier.globus.deployment import check_subscription, start_page
 
     config = load(config_path)
     names = [flow_name] if flow_name else list(FLOWS)
     check_subscription(config, names)
     # what Compute would refuse of every run: the configuration, and a single-user endpoint
     # offered to a group whose members start their own runs
-    check_endpoint(config, choose_backend(config, "globus").identity(config),
+    check_endpoint(config, identity(config, "globus"),
                    others_may_start=bool(config.globus.get("group")))
     if dry_run:
         _print_json(deploy_requests(config, names))
         return
     from tomocupy_gladier.clients.client_factory import globus_client
-    from tomocupy_gladier.globus.deployment import deploy as deploy_flow
+    from tomocupy_gladier.clients.deploy import deploy as deploy_flow
 
     for name in names:
         flow_id = deploy_flow(globus_client(name, config), config)
@@ -368,7 +372,7 @@ def _on_this_machine(line: str, config: ExperimentConfig, backend: str | None) -
         return line
     collection, _, rest = line[len(prefix):].partition("/")
     path, _, note = rest.partition(" ")
-    root = choose_backend(config, backend).collection_folder(config, collection)
+    root = config.collection_folder(collection, choose_backend(config, backend))
     return line if root is None else f"published to: {Path(root, path)} {note}".rstrip()
 
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tomocupy_gladier.backends import choose
+from tomocupy_gladier.tools.publish.config import publish_config
 from tomocupy_gladier.clients.client_factory import local_backend, make_client
 from tomocupy_gladier.runs.catalog import SearchFilters, globus_search_client, search_globus, search_local
 from tomocupy_gladier.cli.flow_commands import config_option, load
@@ -162,7 +163,8 @@ def search(query: str, config_path: str | None, index: str | None, sample: str |
     config = load(config_path)
     filters = SearchFilters(sample=sample, since=_date(since), until=_date(until), energy_kev=energy,
                             energy_tolerance=energy_tolerance)
-    index = index or (config.publish.index if config.publish else None)
+    publish = publish_config(config)
+    index = index or (publish.index if publish else None)
     if choose(config).is_local:
         records = search_local(config.local_state_dir, query, filters, index=index, limit=limit)
     else:

@@ -29,7 +29,7 @@ def _load_class(ref: str) -> Any:
     """``package.module:Class`` or ``path/to/file.py:Class``."""
     module_ref, _, name = ref.rpartition(":")
     if not module_ref or not name:
-        raise UserError(f"{ref!r} is not MODULE:CLASS (e.g. examples/notify_flow.py:NotifyFlow)")
+        raise UserError(f"{ref!r} is not MODULE:CLASS (e.g. examples/catalog_flow.py:TomocupyFlowWithCatalog)")
     try:
         if module_ref.endswith(".py"):
             path = Path(module_ref)
@@ -100,7 +100,7 @@ def validate(target: str | None, flow_name: str | None, schema_path: str | None,
     """Check a flow definition offline against Globus Flows' rules.
 
     TARGET is a JSON file (a definition, or {"definition", "input_schema"}) or a Gladier
-    client as MODULE:CLASS (e.g. examples/notify_flow.py:NotifyFlow). Every problem is
+    client as MODULE:CLASS (e.g. examples/catalog_flow.py:TomocupyFlowWithCatalog). Every problem is
     printed with its state and field; exit status 0 when there are no errors (warnings are
     accepted by Globus), 1 otherwise. The local backend runs the same checks before a run.
     """

@@ -1,7 +1,9 @@
 """The flow's Gladier client, built for a backend: the real Globus services, or the local one.
 
 Both backends get the same Gladier client class, so they run the same generated
-definition and the same input; only the managers plugged into it differ.
+definition and the same input; only the managers plugged into it differ. This module maps a
+backend (``backends.py``: plain values) to its client (:data:`CLIENTS`) and to the identity its
+runs start as (:data:`IDENTITIES`).
 """
 
 from __future__ import annotations
@@ -11,17 +13,23 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 from gladier.managers.login_manager import CallbackLoginManager
 
-from tomocupy_gladier.backends import BackendChoice, choose
+from tomocupy_gladier.backends import GLOBUS, LOCAL, Backend, BackendChoice, choose
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.experiment.limits import wait_times
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.flows import FLOWS
+from tomocupy_gladier.clients.gladier_local import local_client
+from tomocupy_gladier.flows import FLOWS, data_access_collections
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyClient
+from tomocupy_gladier.globus.auth import login_manager_for, stored_identity
+from tomocupy_gladier.flows.start_form import use_deployed_schema
+from tomocupy_gladier.globus.flows_manager import GlobusFlowsManager
 from tomocupy_gladier.globus.gladier_storage import client_with_storage
+from tomocupy_gladier.local.backend import LocalBackend, keep_resuming, run_identity
+from tomocupy_gladier.experiment.compute_endpoints import endpoint_of
 
 
 FlowRef = Union[str, Any]  # a name from FLOWS, or a (decorated) Gladier client class
@@ -51,16 +59,11 @@ def globus_client(name: FlowRef, config: ExperimentConfig | None = None, *,
     ``login_manager``, ``compute_manager`` and ``storage_file`` (Gladier's id file) replace the
     defaults; ``deploy --dry-run`` uses them to go through the real deploy without sending.
     """
-    from tomocupy_gladier.globus.auth import login_manager_for
-    from tomocupy_gladier.globus.flows_manager import GlobusFlowsManager
-
     globus = dict(config.globus) if config else {}
     flow_kwargs = {}
     if globus.get("subscription_id"):
         # gladier 0.11 does not send its own subscription_id when it creates a flow
         flow_kwargs["subscription_id"] = globus["subscription_id"]
-    from tomocupy_gladier.flows import data_access_collections
-
     consents = data_access_collections(flow_class(name), config) if config is not None else []
     flows_manager = GlobusFlowsManager(subscription_id=globus.get("subscription_id"),
                                        globus_group=globus.get("group"), flow_kwargs=flow_kwargs,
@@ -77,8 +80,6 @@ def globus_client(name: FlowRef, config: ExperimentConfig | None = None, *,
     if config is not None:
         # the flow is deployed per experiment: its start form has the experiment's settings as
         # defaults (`tomocupy-gladier deploy`); runs keep that schema rather than the generic one
-        from tomocupy_gladier.globus.deployment import use_deployed_schema
-
         use_deployed_schema(client, config)
     return client
 
@@ -99,10 +100,6 @@ def local_backend(config: ExperimentConfig) -> Any:
     """The local backend of an experiment: its ``[local]`` state folder, collection folders,
     endpoint environment (:func:`local_endpoint_env`), the collections that need a consent and
     its compute endpoint as Compute will treat it (who may use it, what configuration it takes)."""
-    from tomocupy_gladier.local.backend import LocalBackend
-
-    from tomocupy_gladier.experiment.compute_endpoints import endpoint_of
-
     endpoint = endpoint_of(config)  # ALCF's (its documented options) or the facility's (our template's)
     return LocalBackend(config.local_state_dir, config.local_collections, env=local_endpoint_env(config),
                         serve_url=config.local_serve_url, consent_required=list(config.local_consent_required),
@@ -114,8 +111,6 @@ def resume_local_runs(config: ExperimentConfig, backend: str | None = None) -> N
     this (long-lived) process lives: what ``serve``, ``watch`` and ``campaign run`` do."""
     if not choose(config, backend).is_local:
         return
-    from tomocupy_gladier.local.backend import keep_resuming
-
     local_backend(config).close()  # the experiment's collections saved for the workers
     keep_resuming(config.local_state_dir)
 
@@ -126,8 +121,6 @@ def local_experiment_client(name: FlowRef, config: ExperimentConfig, *,
 
     ``background``: runs go on in a worker process and ``run_flow`` returns at once.
     """
-    from tomocupy_gladier.clients.gladier_local import local_client
-
     return local_client(flow_class(name), local_backend(config), background=background,
                         **wait_times(config))
 
@@ -138,4 +131,33 @@ def make_client(name: FlowRef, config: ExperimentConfig, backend: BackendChoice 
 
     ``background`` applies to the local backend (Globus runs always go on remotely).
     """
-    return choose(config, backend).client(name, config, background=background)
+    return CLIENTS[choose(config, backend)](name, config, background=background)
+
+
+def _globus_client(name: FlowRef, config: ExperimentConfig, *, background: bool = False) -> TomocupyClient:
+    return globus_client(name, config)  # Globus runs always go on remotely
+
+
+#: each backend's client: the local backend's runs in this machine's run store, or Globus Flows
+CLIENTS: dict[Backend, Callable[..., TomocupyClient]] = {LOCAL: local_experiment_client, GLOBUS: _globus_client}
+
+
+def _local_identity(config: ExperimentConfig) -> str | None:
+    # a local run's user is the local login (the local backend's $._context.user_id)
+    return run_identity(config.local_state_dir)
+
+
+def _globus_identity(config: ExperimentConfig) -> str | None:
+    # the stored login's identity (globus-sdk keeps it with the tokens): no request
+    return stored_identity(config.globus.get("client_id"))
+
+
+#: who each backend's runs start as, when it is known without the network (None otherwise):
+#: compute steps run as that identity
+IDENTITIES: dict[Backend, Callable[[ExperimentConfig], str | None]] = {
+    LOCAL: _local_identity, GLOBUS: _globus_identity}
+
+
+def identity(config: ExperimentConfig, backend: BackendChoice = None) -> str | None:
+    """The Globus identity (id or URN) ``config``'s runs on ``backend`` start as (:data:`IDENTITIES`)."""
+    return IDENTITIES[choose(config, backend)](config)

@@ -46,6 +46,7 @@ from tomocupy_gladier.compute.multiscale import (
 from tomocupy_gladier.compute.quality import check_scan, check_volume
 from tomocupy_gladier.compute.tomocupy_options import COMMANDS, option_forms, options_for
 from tomocupy_gladier.compute.rules import (
+    is_try,
     MIDDLE_OF_DETECTOR,
     axis_pixels,
     axis_problem,
@@ -249,7 +250,7 @@ def _command_and_kind(params: dict, settings: dict) -> tuple[str, str]:
     command = params.pop("command", "recon")
     if command not in COMMANDS:
         raise ValueError(f"unknown tomocupy command {command!r}: use one of {sorted(COMMANDS)}")
-    kind = "try" if str(params.get("reconstruction-type") or "try").startswith("try") else "full"
+    kind = "try" if is_try(params) else "full"
     return command, kind
 
 

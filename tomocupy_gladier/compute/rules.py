@@ -17,6 +17,12 @@ TO_THE_END = -1
 MIDDLE_OF_DETECTOR = -1.0
 
 
+def is_try(params: Mapping[str, Any]) -> bool:
+    """Whether tomocupy's parameters ask for a try (one slice for a range of centres): its
+    ``reconstruction-type`` is ``try`` (or a ``try_...`` variant), the default."""
+    return str(params.get("reconstruction-type") or "try").startswith("try")
+
+
 def output_folder(scan: str, reconstruction_type: str, out_path_name: str | None = None) -> PurePosixPath:
     """The folder of the reconstruction of ``scan`` (a POSIX path), by tomocupy 1.1.0's own rule.
 

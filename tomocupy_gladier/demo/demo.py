@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tomocupy_gladier.experiment.config import ExperimentConfig, load_config
+from tomocupy_gladier.experiment.config import ExperimentConfig
+
+from tomocupy_gladier.tools.registry import load_config, sections
 from tomocupy_gladier.planning.plan import RunPlan
 from tomocupy_gladier.runs.run_record import GATHER_STATE, RunRecord
 
@@ -26,7 +28,7 @@ ENDPOINT = "d0c0a001-0000-4000-8000-0000000000e1"
 
 SCAN_NAME = "demo_scan_0001.h5"
 
-EXPERIMENT_TOML = f"""\
+_EXPERIMENT_TOML = f"""\
 # An experiment, described once. `tomocupy-gladier demo` wrote this file; edit it for your own.
 # Run a scan with:  tomocupy-gladier run {SCAN_NAME} --config experiment.toml [--try | --full]
 
@@ -67,28 +69,7 @@ nodes = 1
 [transfers]
 wait_time = 21600               # seconds a transfer (scan, publication, return) may take: 50 GB
 
-[publish]                       # Globus Search index and the collection results are copied to
-index = "{INDEX}"
-collection = "{PORTAL}"
-path = "/published"
-visible_to = ["public"]
-checksums = ["sha256"]
-# formats = ["zarr"]            # keep and publish the OME-Zarr alone ("tiff": the slices alone;
-#                               # default both): one copy of the voxels
-
-[return]                        # after publication, send results back to the scientist
-collection = "{ANALYSIS}"   # e.g. the beamline's analysis machine
-path = "/incoming"
-what = "previews"               # "previews", or "reconstruction" (the whole volume, previews included)
-# enable = false                # keep the section but skip the step (the run log shows ReturnDataSkipped)
-
-# [notify]                      # email when a run ends (succeeded: record and links; failed: step, reason)
-# email = ["you@lab.example"]
-# sender = "tomography@lab.example"
-# smtp = "smtp.lab.example:587"  # account in TOMOCUPY_GLADIER_SMTP_USERNAME / _PASSWORD, never here;
-#                               # without smtp the local backend appends messages to <state_dir>/mailbox
-
-[recon]                         # default reconstruction parameters, by tomocupy's option names
+{{STEP_SECTIONS}}[recon]                         # default reconstruction parameters, by tomocupy's option names
 reconstruction-type = "full"
 rotation-axis-auto = "auto"
 rotation-axis-method = "vo"
@@ -105,6 +86,12 @@ state_dir = "state"
 "{PORTAL}" = "portal"
 "{ANALYSIS}" = "analysis"
 """
+
+# The steps' own sections (the publication's, say) as each step's folder writes them
+# (``Section.template``), in registry order, with the demo's collections and index.
+EXPERIMENT_TOML = _EXPERIMENT_TOML.replace("{STEP_SECTIONS}", "\n".join(
+    section.template.format(index=INDEX, publication=PORTAL, analysis=ANALYSIS)
+    for section in sections() if section.template) + "\n")
 
 
 @dataclass(frozen=True)

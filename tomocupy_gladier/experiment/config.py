@@ -1,34 +1,37 @@
 """Per-experiment configuration (``experiment.toml``), validated on load.
 
 One file describes an experiment once: where scans are written, where they are
-reconstructed, how to run tomocupy there, where results are published, the default
-reconstruction parameters, and which backend runs the flow.
+reconstructed, how to run tomocupy there, the default reconstruction parameters, and which
+backend runs the flow; these sections are the experiment's own (:data:`CONFIG_SCHEMA`). A step
+with settings of its own (the publication's ``[publish]``, say) declares its
+section in its folder (``tools/<step>/config.py``, a :class:`Section`); the registry of steps
+(``tools/registry.py``) reads a file with every registered step's section
+(``load_config``), and each step reads its part back from :attr:`ExperimentConfig.sections`.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Literal, Mapping, get_args
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import jsonschema
 
-from tomocupy_gladier.backends import BACKEND_NAMES, backend_named, configured_name
+from tomocupy_gladier.backends import BACKEND_NAMES, Backend, backend_named, configured_name
 from tomocupy_gladier.errors import ConfigError
 from tomocupy_gladier.experiment.options import recon_schema
 from tomocupy_gladier.experiment.collection_paths import Collection
-from tomocupy_gladier.compute.multiscale import FORMATS, volume_formats, zarr_options
+from tomocupy_gladier.compute.multiscale import zarr_options
 from tomocupy_gladier.experiment.schema import UUID_BODY, ZARR_SCHEMA, uuid_field
 from tomocupy_gladier.experiment.limits import RECON_TIMEOUT, RECON_WAIT_TIME, TRANSFER_WAIT_TIME, time_budget
 from tomocupy_gladier.experiment.validation import describe_error, leaf_errors
 
-ReturnWhat = Literal["previews", "reconstruction"]
-RETURN_WHAT: tuple[ReturnWhat, ...] = get_args(ReturnWhat)
-
-DATA_ACCESS_DEFAULTS = {"source": True, "facility": True, "publish": False, "return": False}
-"""``data_access`` of each collection section when the file leaves it out.
+DATA_ACCESS_DEFAULTS = {"source": True, "facility": True}
+"""``data_access`` of the experiment's own collection sections when the file leaves it out (a
+step's section with a collection gives its own default: :attr:`Section.data_access`).
 
 A Globus Connect Server v5 *mapped* collection needs its ``data_access`` consent under the flow's
 run scope; on a guest collection (or a GCP mapped one) asking for that scope fails the login with
@@ -38,7 +41,7 @@ publication and return collections are often guest collections, and a mapped one
 false only costs a run that waits, INACTIVE, for ``tomocupy-gladier resume``.
 """
 
-_DATA_ACCESS = {"type": "boolean", "title": "Ask for this collection's data_access consent (GCS v5 "
+DATA_ACCESS_FIELD = {"type": "boolean", "title": "Ask for this collection's data_access consent (GCS v5 "
                 "mapped collection: true; guest collection: false)"}
 
 
@@ -50,7 +53,7 @@ def _collection_section(title: str) -> dict[str, Any]:
             "collection": uuid_field("Collection", "Globus collection UUID"),
             "path": {"type": "string", "minLength": 1},
             "posix_root": {"type": "string", "pattern": "^/"},
-            "data_access": _DATA_ACCESS,
+            "data_access": DATA_ACCESS_FIELD,
         },
         "required": ["collection", "path"],
         "additionalProperties": False,
@@ -58,7 +61,7 @@ def _collection_section(title: str) -> dict[str, Any]:
 
 
 _recon = recon_schema()
-CONFIG_SCHEMA: dict[str, Any] = {
+CONFIG_SCHEMA: dict[str, Any] = {  # the experiment's own sections; the steps' are added on load
     "type": "object",
     "properties": {
         "experiment": {
@@ -108,66 +111,6 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "required": ["endpoint"],
             "additionalProperties": False,
         },
-        "publish": {
-            "type": "object",
-            "properties": {
-                "index": uuid_field("Search index", ""),
-                "collection": uuid_field("Publication collection", ""),
-                "path": {"type": "string", "minLength": 1},
-                "visible_to": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
-                "checksums": {"type": "array",
-                              "items": {"type": "string", "enum": ["md5", "sha1", "sha256", "sha512"]}},
-                "transfer": {"type": "boolean"},
-                "ingest": {"type": "boolean"},
-                "datacite": {"type": "boolean"},
-                # the collection's HTTPS address (GCS: https://<id>.<domain>), for the Zarr's URL
-                "https_url": {"type": "string", "pattern": "^https://[^/]+/?$"},
-                # what a full reconstruction is kept and published as (compute/multiscale.py)
-                "formats": {"type": "array", "items": {"type": "string", "enum": list(FORMATS)},
-                            "minItems": 1, "uniqueItems": True},
-                "data_access": _DATA_ACCESS,
-            },
-            "required": ["index", "collection", "path"],
-            "additionalProperties": False,
-        },
-        "return": {
-            "type": "object",
-            "title": "Results sent back to the scientist",
-            "properties": {
-                "collection": uuid_field("Return collection", "Globus collection the results are sent to"),
-                "path": {"type": "string", "minLength": 1},
-                "what": {"type": "string", "enum": list(RETURN_WHAT)},
-                "enable": {"type": "boolean"},
-                "data_access": _DATA_ACCESS,
-            },
-            "required": ["collection", "path"],
-            "additionalProperties": False,
-        },
-        "notify": {
-            "type": "object",
-            "title": "Email when a run ends or waits for a choice",
-            "properties": {
-                "email": {"type": "array", "minItems": 1, "uniqueItems": True,
-                          "items": {"type": "string", "pattern": r"^[^@\s,]+@[^@\s,]+$"}},
-                "sender": {"type": "string", "pattern": r"^[^@\s,]+@[^@\s,]+$"},
-                "smtp": {"type": "string", "pattern": r"^[A-Za-z0-9.-]+:[0-9]{1,5}$"},
-                "run_page": {"type": "string", "pattern": "^https?://"},
-                "enable": {"type": "boolean"},
-            },
-            "required": ["email"],
-            "additionalProperties": False,
-        },
-        "choice": {
-            "type": "object",
-            "title": "Who may choose the centre of an interactive run",
-            "properties": {
-                # Wait For User Selection's selectable_by takes Globus Auth identity URNs
-                "selectable_by": {"type": "array", "uniqueItems": True,
-                                  "items": {"type": "string",
-                                            "pattern": "^urn:globus:auth:identity:[0-9a-fA-F-]{36}$"}},
-            },
-            "additionalProperties": False,
-        },
         "transfers": {
             "type": "object",
             "title": "Transfers",
@@ -205,49 +148,33 @@ CONFIG_SCHEMA: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class PublishConfig:
-    index: str
-    collection: str
-    path: str
-    visible_to: tuple[str, ...] = ("public",)
-    checksums: tuple[str, ...] = ("sha256",)
-    transfer: bool = True
-    ingest: bool = True
-    datacite: bool = True
-    https_url: str | None = None
-    # what a full reconstruction is kept and published as: "tiff", "zarr" or both (None: both,
-    # or tiff alone without the OME-Zarr; compute.multiscale.volume_formats)
-    formats: tuple[str, ...] | None = None
+class Section:
+    """A step's own section of ``experiment.toml`` (declared in ``tools/<step>/config.py``).
 
-
-@dataclass(frozen=True)
-class ReturnConfig:
-    """Where results go back to after publication (the ``[return]`` section).
-
-    ``what``: ``"previews"`` sends the previews folder only, ``"reconstruction"`` the whole
-    reconstruction folder (previews included).
+    ``parse``: the section as the file gives it (validated against ``schema``) and the whole
+    file -> the step's settings (its own dataclass), or None when the section turns the step
+    off; a :class:`ValueError` refuses the file, naming the section. ``collection``: the
+    collection the section sends results to (None when off), whose ``data_access`` consent
+    (default ``data_access``) the run scope asks for and whose folder the local backend needs.
+    ``template``: its commented lines in the demo's ``experiment.toml``.
     """
 
-    collection: str
-    path: str
-    what: ReturnWhat = "previews"
+    name: str
+    schema: Mapping[str, Any]
+    parse: Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
+    collection: Callable[[Mapping[str, Any]], str | None] | None = None
+    data_access: bool = False
+    template: str = ""
 
 
-@dataclass(frozen=True)
-class NotifyConfig:
-    """Who is emailed when a run ends or waits for a choice (the ``[notify]`` section).
-
-    ``smtp``: ``(host, port)`` of the SMTP server; its account comes from the environment
-    (``TOMOCUPY_GLADIER_SMTP_USERNAME``/``_PASSWORD``, see ``smtp_account``), never from the
-    file. Without it the local backend appends messages to the mbox file ``mailbox`` in its
-    state folder instead.
-    ``run_page``: the address runs are linked from, followed by the run id.
-    """
-
-    email: tuple[str, ...]
-    sender: str = "tomocupy-gladier@localhost"
-    smtp: tuple[str, int] | None = None
-    run_page: str | None = None
+def config_schema(sections: Sequence[Section] = ()) -> dict[str, Any]:
+    """The experiment file's schema: its own sections and the steps' ``sections``."""
+    schema = copy.deepcopy(CONFIG_SCHEMA)
+    for section in sections:
+        if section.name in schema["properties"]:
+            raise ValueError(f"section [{section.name}] is declared twice")
+        schema["properties"][section.name] = copy.deepcopy(dict(section.schema))
+    return schema
 
 
 @dataclass(frozen=True)
@@ -274,11 +201,6 @@ class ExperimentConfig:
     compute_init: tuple[str, ...] = ()
     compute_owner: str | None = None
     compute_multi_user: bool | None = None
-    publish: PublishConfig | None = None
-    return_data: ReturnConfig | None = None
-    notify: NotifyConfig | None = None
-    # besides the run's own user: the identities that may choose an interactive run's centre
-    choice_selectable_by: tuple[str, ...] = ()
     recon: Mapping[str, Any] = field(default_factory=dict)
     # the [zarr] section: the full reconstructions' OME-Zarr (compute/multiscale.py), as given
     zarr: Mapping[str, Any] = field(default_factory=dict)
@@ -289,26 +211,39 @@ class ExperimentConfig:
     globus: Mapping[str, str] = field(default_factory=dict)
     data_access: Mapping[str, bool] = field(default_factory=dict)
     local_consent_required: tuple[str, ...] = ()
+    # the steps' own sections, parsed (Section.parse), by section name; None: the step is off
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    # the steps' sections that name a collection, and that collection where the section is on
+    section_collections: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def collection_sections(self) -> tuple[str, ...]:
+        """Every collection section: ``source``, ``facility`` and the steps' that name one."""
+        return (*DATA_ACCESS_DEFAULTS, *self.section_collections)
 
     def collection_id(self, section: str) -> str | None:
-        """The collection of a collection section (``source``, ``facility``, ``publish``,
-        ``return``), or None when the file has no such section (or ``[return]`` is disabled)."""
+        """The collection of a collection section (:attr:`collection_sections`), or None when
+        the file has no such section (or it turns its step off)."""
         if section == "source":
             return self.source.id if self.source else None
         if section == "facility":
             return self.facility.id
-        if section == "publish":
-            return self.publish.collection if self.publish else None
-        if section == "return":
-            return self.return_data.collection if self.return_data else None
+        if section in self.section_collections:
+            return self.section_collections[section]
         raise ValueError(f"{section!r} is not a collection section")
+
+    def collection_folder(self, collection: str, backend: Backend) -> Path | None:
+        """The folder on this machine that is ``collection`` on ``backend``, when there is one
+        (a local backend's ``[local.collections]``; none on Globus)."""
+        folder = self.local_collections.get(collection) if backend.is_local else None
+        return Path(folder) if folder is not None else None
 
     def data_access_collections(self, sections: Iterable[str]) -> list[str]:
         """The collections of ``sections`` whose ``data_access`` is on (in order, each once)."""
         found: list[str] = []
         for section in sections:
             cid = self.collection_id(section)
-            if cid and self.data_access.get(section, DATA_ACCESS_DEFAULTS[section]) and cid not in found:
+            if cid and self.data_access.get(section, False) and cid not in found:
                 found.append(cid)
         return found
 
@@ -328,8 +263,10 @@ def time_limits(compute: Mapping[str, Any], path: Path) -> tuple[float, int]:
     return budget.timeout, budget.wait_time
 
 
-def load_config(path: str | os.PathLike[str]) -> ExperimentConfig:
-    """Read and validate an experiment file; :class:`ConfigError` names file, key and problem."""
+def read_config(path: str | os.PathLike[str], sections: Sequence[Section]) -> ExperimentConfig:
+    """Read and validate an experiment file with the steps' ``sections``; :class:`ConfigError`
+    names file, key and problem (``tools/registry.py``'s ``load_config`` gives the registered
+    steps' sections)."""
     path = Path(path).expanduser()
     try:
         raw = tomllib.loads(path.read_text())
@@ -337,23 +274,33 @@ def load_config(path: str | os.PathLike[str]) -> ExperimentConfig:
         raise ConfigError(f"{path}: no such configuration file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return config_from_dict(raw, path)
+    return config_from_dict(raw, path, sections)
 
 
-def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
-    """Validate an already-parsed configuration (``path`` is used for messages and relative paths)."""
-    validator = jsonschema.Draft202012Validator(CONFIG_SCHEMA, format_checker=jsonschema.FormatChecker())
+def config_from_dict(raw: Mapping[str, Any], path: Path, sections: Sequence[Section]) -> ExperimentConfig:
+    """Validate an already-parsed configuration (``path`` is used for messages and relative
+    paths) with the steps' ``sections``."""
+    validator = jsonschema.Draft202012Validator(config_schema(sections), format_checker=jsonschema.FormatChecker())
     problems = sorted({describe_error(e) for e in leaf_errors(validator.iter_errors(raw))})
     if problems:
         raise ConfigError(f"{path}: " + ("\n  ".join([""] + problems) if len(problems) > 1 else problems[0]))
     try:  # the endpoint's own rule for the OME-Zarr settings, so a bad one stops here, not on Polaris
-        zarr = zarr_options(raw.get("zarr"))
+        zarr_options(raw.get("zarr"))
     except ValueError as exc:
         raise ConfigError(f"{path}: [zarr] {exc}") from None
-    try:  # and for what a reconstruction is kept as
-        volume_formats(raw.get("publish", {}).get("formats"), zarr)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: [publish] {exc}") from None
+    parsed: dict[str, Any] = {}
+    sent_to: dict[str, str | None] = {}
+    for section in sections:
+        try:
+            parsed[section.name] = section.parse(raw[section.name], raw) if section.name in raw else None
+        except ValueError as exc:
+            raise ConfigError(f"{path}: [{section.name}] {exc}") from None
+        if section.collection is not None:
+            sent_to[section.name] = section.collection(raw[section.name]) if section.name in raw else None
+    data_access = {name: bool(raw[name].get("data_access", default))
+                   for name, default in DATA_ACCESS_DEFAULTS.items() if name in raw}
+    data_access.update({s.name: bool(raw[s.name].get("data_access", s.data_access))
+                        for s in sections if s.collection is not None and s.name in raw})
 
     base = path.parent
     backend = configured_name(raw)
@@ -361,9 +308,7 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
     collections = {cid: (base / folder).resolve() for cid, folder in local.get("collections", {}).items()}
     if backend_named(backend).is_local:
         needed = [raw["facility"]["collection"]] + ([raw["source"]["collection"]] if "source" in raw else [])
-        for section in ("publish", "return"):
-            if section in raw and raw[section].get("enable", True):
-                needed.append(raw[section]["collection"])
+        needed += [cid for cid in sent_to.values() if cid]
         missing = [cid for cid in needed if cid not in collections]
         if missing:
             raise ConfigError(f"{path}: [local.collections] has no folder for collection(s) "
@@ -377,33 +322,9 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         return Collection(cid, PurePosixPath(root or "/"))
 
     compute = raw["compute"]
-    publish = None
-    if "publish" in raw:
-        p = raw["publish"]
-        publish = PublishConfig(
-            index=p["index"], collection=p["collection"], path=p["path"],
-            visible_to=tuple(p.get("visible_to", ["public"])),
-            checksums=tuple(p.get("checksums", ["sha256"])),
-            transfer=p.get("transfer", True), ingest=p.get("ingest", True), datacite=p.get("datacite", True),
-            https_url=p.get("https_url"),
-            formats=tuple(p["formats"]) if "formats" in p else None,
-        )
-    return_data = None
-    if "return" in raw and raw["return"].get("enable", True):
-        r = raw["return"]
-        return_data = ReturnConfig(collection=r["collection"], path=r["path"], what=r.get("what", "previews"))
     executable = compute.get("executable", "tomocupy")
     state_dir = local.get("state_dir")
     local_state_dir = (base / state_dir).resolve() if state_dir else (base / ".tomocupy-gladier").resolve()
-    notify = None
-    if "notify" in raw and raw["notify"].get("enable", True):
-        n = raw["notify"]
-        host, _, port = n["smtp"].rpartition(":") if "smtp" in n else ("", "", "")
-        notify = NotifyConfig(
-            email=tuple(n["email"]), sender=n.get("sender", NotifyConfig.sender),
-            smtp=(host, int(port)) if host else None,
-            run_page=n.get("run_page"),
-        )
     timeout, wait_time = time_limits(compute, path)
     return ExperimentConfig(
         path=path,
@@ -424,10 +345,6 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         compute_init=tuple(compute.get("init", ())),
         compute_owner=compute["owner"].rsplit(":", 1)[-1].lower() if "owner" in compute else None,
         compute_multi_user=compute.get("multi_user"),
-        publish=publish,
-        return_data=return_data,
-        notify=notify,
-        choice_selectable_by=tuple(raw.get("choice", {}).get("selectable_by", ())),
         recon=dict(raw.get("recon", {})),
         zarr=dict(raw.get("zarr", {})),
         tags=tuple(raw.get("experiment", {}).get("tags", [])),
@@ -435,7 +352,8 @@ def config_from_dict(raw: Mapping[str, Any], path: Path) -> ExperimentConfig:
         local_collections=collections,
         local_serve_url=local.get("serve_url", "http://127.0.0.1:8765"),
         globus=dict(raw.get("globus", {})),
-        data_access={section: bool(raw[section].get("data_access", default))
-                     for section, default in DATA_ACCESS_DEFAULTS.items() if section in raw},
+        data_access=data_access,
         local_consent_required=tuple(str(c).lower() for c in local.get("consent_required", [])),
+        sections=parsed,
+        section_collections=sent_to,
     )

@@ -98,18 +98,23 @@ def optional_section(title: str, description: str, *, enable_title: str, when_of
     }
 
 
-# The start form's order: the scan, then the reconstruction (type and axis first, see
-# options.recon_property_order), previews, sending back, and last the deployment settings that
-# `tomocupy-gladier deploy` fills in for the experiment. Inputs of extended flows come after the
-# scientist's own fields, before the deployment settings.
-SCIENTIST_ORDER = ("source", "tomocupy", "recon", "previews", "return_data", "notify")
+# The start form's order: the scientist's own fields first (each step names its own,
+# Step.form_first: the scan, the reconstruction with type and axis first, see
+# options.recon_property_order, previews, sending back, the email), the other inputs, and last the
+# deployment settings that `tomocupy-gladier deploy` fills in for the experiment. Inputs of
+# extended flows come after the scientist's own fields, before the deployment settings.
 DEPLOYMENT_ORDER = ("destination", "transfer_recursive", "transfer_sync_level", "publishv2",
                     VERSION_FIELD, "tomocupy_endpoint_config", "compute_endpoint")
 
 
-def input_property_order(names: list[str]) -> list[str]:
-    """The order of the flow input's fields in the start form (see ``SCIENTIST_ORDER``)."""
-    first = [n for n in SCIENTIST_ORDER if n in names]
+def _is_deployment(name: str) -> bool:
+    return name in DEPLOYMENT_ORDER or name.endswith("_function_id")
+
+
+def input_property_order(names: list[str], first_names: tuple[str, ...] = ()) -> list[str]:
+    """The order of the flow input's fields in the start form: ``first_names`` (the scientist's
+    own), the others, the deployment settings (see ``DEPLOYMENT_ORDER``)."""
+    first = [n for n in first_names if n in names]
     last = [n for n in DEPLOYMENT_ORDER if n in names]
     last += [n for n in names if n.endswith("_function_id")]
     middle = [n for n in names if n not in first and n not in last]
@@ -121,6 +126,7 @@ def flow_input_schema(
     required: tuple[str, ...] = (),
     title: str = "tomocupy reconstruction",
     description: str = "",
+    first: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """A flow input schema from property groups (the steps' parts, ``TRANSFER_PROPERTIES``, ...);
     extended flows add theirs with :func:`extend_flow_schema`."""
@@ -140,7 +146,7 @@ def flow_input_schema(
                 "title": "Flow input",
                 "type": "object",
                 "properties": properties,
-                "propertyOrder": input_property_order(list(properties)),
+                "propertyOrder": input_property_order(list(properties), first),
                 "required": list(required),
                 "additionalProperties": False,
             }
@@ -161,8 +167,13 @@ def extend_flow_schema(base: Mapping[str, Any], properties: Mapping[str, Any],
     overlap = set(inner["properties"]) & set(properties)
     if overlap:
         raise ValueError(f"the base flow already has input(s) {sorted(overlap)}")
+    old = [n for n in inner.get("propertyOrder") or inner["properties"] if n in inner["properties"]]
     inner["properties"].update(with_property_order(copy.deepcopy(dict(properties))))
-    inner["propertyOrder"] = input_property_order(list(inner["properties"]))
+    # the added inputs after the scientist's and the base's own, before the deployment settings
+    added = [n for n in properties if not n.endswith("_function_id")]
+    ids = [n for n in properties if n.endswith("_function_id")]
+    split = next((i for i, n in enumerate(old) if _is_deployment(n)), len(old))
+    inner["propertyOrder"] = old[:split] + added + old[split:] + ids
     inner["required"] = list(inner["required"]) + [r for r in required if r not in inner["required"]]
     if title:
         schema["title"] = title

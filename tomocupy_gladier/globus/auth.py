@@ -21,14 +21,13 @@ import logging
 import os
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import globus_sdk
 from gladier.managers.login_manager import CallbackLoginManager
-from gladier.utils.name_generation import get_snake_case
 from globus_sdk.authorizers import GlobusAuthorizer
 from globus_sdk.scopes import GCSCollectionScopes, Scope, ScopeParser, TransferScopes
 from globus_sdk.token_storage import JSONTokenStorage, TokenStorage, TokenStorageData
@@ -225,13 +224,17 @@ def base_scopes() -> list[str]:
     return scopes
 
 
+FlowCollections = Callable[[str], list[str]]
+"""The ``data_access`` collections of the flow whose Gladier storage section is the argument
+(``flows``' ``storage_section_collections`` makes one from an experiment)."""
+
+
 def deployed_flow_scopes(client_id: str, gladier_dir: str | os.PathLike[str] | None = None,
-                         config: Any = None) -> list[str]:
+                         collections: FlowCollections | None = None) -> list[str]:
     """Run scopes of the flows already deployed and recorded in ``~/.gladier/<client_id>.cfg``.
 
-    With an experiment ``config`` each flow's scope carries the ``data_access`` consents of the
-    collections it uses (:func:`flow_run_scope`); a flow class the file names but this package
-    does not know (an extended flow) gets those of every collection of the experiment.
+    With ``collections`` each flow's scope carries the ``data_access`` consents of the
+    collections it uses (:func:`flow_run_scope`); without, none.
     """
     path = Path(gladier_dir or Path("~/.gladier").expanduser()) / f"{client_id}.cfg"
     parser = configparser.ConfigParser()
@@ -241,20 +244,8 @@ def deployed_flow_scopes(client_id: str, gladier_dir: str | os.PathLike[str] | N
         log.warning("cannot read %s: %s", path, type(exc).__name__)
         return []
     flows = {parser[s]["flow_id"]: s for s in parser.sections() if parser[s].get("flow_id")}
-    return [str(flow_run_scope(flow_id, _section_collections(section, config)))
+    return [str(flow_run_scope(flow_id, collections(section) if collections else []))
             for flow_id, section in sorted(flows.items())]
-
-
-def _section_collections(section: str, config: Any) -> list[str]:
-    """The data_access collections of the flow whose Gladier storage section is ``section``."""
-    if config is None:
-        return []
-    from tomocupy_gladier.flows import FLOWS, data_access_collections
-
-    for flow in FLOWS.values():
-        if get_snake_case(getattr(flow, "__name__", "")) == section:
-            return data_access_collections(flow, config)
-    return config.data_access_collections(("source", "facility", "publish", "return"))
 
 
 
@@ -507,16 +498,17 @@ def login_manager_for(client_id: str | None = None, *, environ: Mapping[str, str
 
 
 def login(client_id: str | None = None, *, force: bool = False, extra_scopes: Iterable[str] = (),
-          environ: Mapping[str, str] | None = None, config: Any = None) -> AppLoginManager:
+          environ: Mapping[str, str] | None = None,
+          collections: FlowCollections | None = None) -> AppLoginManager:
     """Log in for every scope the flows need: Flows, Compute, identity, plus the run scope of
-    each flow already deployed from this machine (with the ``data_access`` consents of
-    ``config``'s collections, see :func:`deployed_flow_scopes`). Nothing happens when all are
+    each flow already deployed from this machine (with the ``data_access`` consents of the
+    ``collections`` each uses, see :func:`deployed_flow_scopes`). Nothing happens when all are
     already held, unless ``force``."""
     manager = login_manager_for(client_id, environ=environ)
     # Gladier names its id file after the confidential client, else after its public client
     # (whatever native client id logs in: TomocupyClient keeps the class default)
     gladier_id = manager.client_id if manager.confidential else DEFAULT_CLIENT_ID
-    scopes = base_scopes() + deployed_flow_scopes(gladier_id, config=config) + list(extra_scopes)
+    scopes = base_scopes() + deployed_flow_scopes(gladier_id, collections=collections) + list(extra_scopes)
     manager.ensure_login(scopes, force=force)
     return manager
 

@@ -1,37 +1,26 @@
 """From an experiment configuration and a scan to the flow input (``{"input": {...}}``).
 
-Data flows one way: config -> reconstruction parameters -> flow input. Function ids
-are not set here: Gladier adds them when it registers the functions.
+Data flows one way: config -> reconstruction parameters -> flow input. Each of the flow's steps
+builds its part (``Step.flow_input``, in ``tools/<step>/flow_input.py``), in registry order;
+its type is the steps' (``tools/registry.py``'s ``input_type_of``). Function ids are not set
+here: Gladier adds them when it registers the functions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping, cast
+from typing import Any, Mapping
 
-from tomocupy_gladier import __version__
-from tomocupy_gladier.compute.axis import give_axis
 from tomocupy_gladier.backends import BackendChoice, choose
-from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.compute.axis import give_axis
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.planning.flow_input_types import FlowInput, FlowInputData, PreviewsBlock
-from tomocupy_gladier.redaction import EMAIL_CREDENTIALS_KEY
-from tomocupy_gladier.tools.choice.flow_input import interactive_input
-from tomocupy_gladier.tools.notify.flow_input import (
-    choice_page,
-    email_credentials,
-    notify_input,
-)
-from tomocupy_gladier.tools.publish.flow_input import publish_input, published_item
-from tomocupy_gladier.tools.recon.flow_input import endpoint_config_block, is_try, recon_output, tomocupy_block
-from tomocupy_gladier.tools.return_data.flow_input import return_input
-from tomocupy_gladier.tools.transfer.flow_input import transfer_input
+from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.flows import FLOWS, flow_steps, moves_scan
+from tomocupy_gladier.redaction import is_private
+from tomocupy_gladier.tools.recon.flow_input import recon_output
+from tomocupy_gladier.tools.step import RunFacts, ScanLocation
 
-# the steps' block builders, also named here for callers that build a flow input from parts
-__all__ = ["ScanLocation", "build_flow_input", "choice_page", "email_credentials",
-           "interactive_input", "is_try", "locate_scan", "notify_input", "publish_input", "published_item",
-           "recon_output", "recon_parameters", "return_input", "run_label"]
+__all__ = ["ScanLocation", "build_flow_input", "locate_scan", "recon_parameters", "run_label"]
 
 
 def recon_parameters(config: ExperimentConfig, overrides: Mapping[str, Any] | None = None,
@@ -51,16 +40,6 @@ def recon_parameters(config: ExperimentConfig, overrides: Mapping[str, Any] | No
         recon["reconstruction-type"] = reconstruction_type
     recon.setdefault("command", "recon")
     return recon
-
-
-@dataclass(frozen=True)
-class ScanLocation:
-    """One scan: where it is written (beamline) and where it is reconstructed (facility)."""
-
-    name: str
-    source_path: PurePosixPath | None  # path on the beamline collection (None: already at the facility)
-    facility_path: PurePosixPath       # path on the facility collection
-    posix_path: PurePosixPath          # the facility path as the compute endpoint sees it
 
 
 def locate_scan(config: ExperimentConfig, scan: str, *, transfer: bool) -> ScanLocation:
@@ -92,42 +71,34 @@ def _on_collection(scan: str, collection, base: PurePosixPath) -> PurePosixPath:
 
 
 def build_flow_input(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *,
-                     transfer: bool = True, publish_metadata: Mapping[str, Any] | None = None,
+                     flow: Any = "tomocupy", publish_metadata: Mapping[str, Any] | None = None,
                      previews: Mapping[str, Any] | None = None,
                      location: ScanLocation | None = None,
-                     backend: BackendChoice = None) -> FlowInput:
-    """The flow input for one scan (without function ids, which Gladier adds): each step's
-    block, from its ``tools/<step>/flow_input.py`` (typed in :mod:`~tomocupy_gladier.planning.flow_input_types`).
+                     backend: BackendChoice = None,
+                     try_recon: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The flow input of ``flow`` (a name of :data:`~tomocupy_gladier.flows.FLOWS` or a client
+    class) for one scan, without function ids (which Gladier adds): each of the flow's steps'
+    part, in registry order.
 
     The reconstruction's folder is decided here, once (:func:`recon_output`), and travels in
     ``tomocupy.output``; every later step uses it or what the reconstruction step reports.
     ``recon``'s ``out-path-name`` is consumed here: it names that folder. ``location``: the
-    scan as :func:`locate_scan` already found it (it is looked up otherwise).
+    scan as :func:`locate_scan` already found it (it is looked up otherwise). ``try_recon``:
+    the try's parameters of a flow that waits for the choice of the centre. A step's keys that
+    start with ``_private`` (the email account) go beside ``input``.
     """
-    location = location or locate_scan(config, scan, transfer=transfer)
-    output = recon_output(location, recon)
-    options = {k: v for k, v in recon.items() if k != "out-path-name"}
-    publishv2 = publish_input(config, location, output, options, previews, publish_metadata)
-    chosen = choose(config, backend)
-    data: FlowInputData = {
-        "recon": options,
-        "tomocupy": tomocupy_block(config, location, output),
-        "compute_endpoint": config.compute_endpoint,
-        # every compute step sends it: one user endpoint (one batch job) for the whole run
-        "tomocupy_endpoint_config": endpoint_config_block(config),
-        # the flow's schema checks previews
-        "previews": cast(PreviewsBlock, dict(previews or {})),
-        "publishv2": publishv2,
-        "return_data": return_input(config),
-        "tomocupy_gladier_version": __version__,  # the endpoint library's must be the same
-        "notify": notify_input(config, location, output, publishv2, chosen),
-    }
-    if transfer:
-        data = {**transfer_input(config, location), **data}  # the transfer keys come first
-    body: FlowInput = {"input": data}
-    if data["notify"]["enable"]:
-        body[EMAIL_CREDENTIALS_KEY] = email_credentials(config, chosen)  # type: ignore[literal-required]
-    return body
+    flow = FLOWS[flow] if isinstance(flow, str) else flow
+    location = location or locate_scan(config, scan, transfer=moves_scan(flow))
+    facts = RunFacts(config=config, location=location, recon=recon, output=recon_output(location, recon),
+                     backend=choose(config, backend), previews=dict(previews or {}),
+                     publish_metadata=publish_metadata, try_recon=try_recon)
+    private: dict[str, Any] = {}
+    for step in flow_steps(flow):
+        if step.flow_input is None:
+            continue
+        for key, value in step.flow_input(facts).items():
+            (private if is_private(key) else facts.blocks)[key] = value
+    return {"input": facts.blocks, **private}
 
 
 def run_label(config: ExperimentConfig, location_name: str, recon: Mapping[str, Any]) -> str:

@@ -26,25 +26,25 @@ from tomocupy_gladier.compute.quality import ScanRefused, check_scan
 from tomocupy_gladier.compute.rules import (
     TO_THE_END,
     axis_problem,
+    is_try,
     is_middle,
     requested_span,
     span,
     span_fits,
 )
+from tomocupy_gladier.clients.client_factory import flow_class, identity, make_client
 from tomocupy_gladier.experiment.compute_endpoints import check_endpoint
 from tomocupy_gladier.experiment.config import ExperimentConfig
+from tomocupy_gladier.experiment.engines import engine_of
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.planning.flow_input import (
     ScanLocation,
     build_flow_input,
-    choice_page,
-    interactive_input,
-    is_try,
     locate_scan,
     recon_parameters,
     run_label,
 )
-from tomocupy_gladier.flows import moves_scan, waits_for_choice
+from tomocupy_gladier.flows import flow_steps, moves_scan, waits_for_choice
 from tomocupy_gladier.experiment.options import without_tomocupy_defaults
 from tomocupy_gladier.tools.output_folders import run_logs_folder, tomocupy_output
 from tomocupy_gladier.runs.run_record import PREVIEWS_STATE, RunRecord
@@ -162,15 +162,13 @@ class RunPlan:
         if sent is None:
             return None
         dest = sent["destination"]
-        root = self.backend.collection_folder(self.config, dest["id"])
+        root = self.config.collection_folder(dest["id"], self.backend)
         if root is not None:
             return str(Path(root, dest["path"].lstrip("/")))
         return f"{dest['id']}:{dest['path']}"
 
     def client(self, *, background: bool = True) -> Any:
         """The Gladier client on this plan's backend."""
-        from tomocupy_gladier.clients.client_factory import make_client
-
         return make_client(self.flow, self.config, self.backend, background=background)
 
 
@@ -206,7 +204,7 @@ def plan(config: ExperimentConfig, request: RunRequest, *,
     ``find_run``: how the try run of :attr:`Ask.FROM_TRY` is read (default: from the backend).
     Raises :class:`UserError`, nothing started.
     """
-    flow = _flow_class(request.flow)
+    flow = flow_class(request.flow)
     if request.form is not None:
         return plan_form(config, request, flow)
     interactive = waits_for_choice(flow)
@@ -238,10 +236,12 @@ def plan(config: ExperimentConfig, request: RunRequest, *,
         recon["out-path-name"] = str(default.with_name(f"{default.name}_{request.param_set}"))
     extra_input = dict(request.extra_input or {})
     if request.origin is Origin.CAMPAIGN and not interactive:
-        # one email per run of a campaign of hundreds would bury the scientist: the campaign's
-        # report says how its runs went (the run log shows NotifySkipped). A run that waits
-        # for a person keeps its email: it is how they know.
-        extra_input["notify"] = {"enable": False}
+        # a per-run message (the email) from each run of a campaign of hundreds would bury the
+        # scientist: the campaign's report says how its runs went (the run log shows the step
+        # skipped). A run that waits for a person keeps it: it is how they know.
+        for step in flow_steps(flow):
+            if step.off_in_campaigns and step.switch:
+                extra_input[step.switch] = {"enable": False}
     planned = plan_run(config, request.scan, recon, flow=flow, backend=request.backend,
                        tags=request.tags, publish_metadata=request.publish_metadata,
                        extra_input=extra_input or None, try_recon=try_recon)
@@ -263,15 +263,7 @@ def _decided(planned: RunPlan, axis: AxisDecision, request: RunRequest) -> RunPl
 
 def _backend_run_finder(config: ExperimentConfig, flow: Any, backend: BackendChoice
                         ) -> Callable[[str], RunRecord]:
-    from tomocupy_gladier.clients.client_factory import make_client
-
     return lambda run_id: RunRecord(make_client(flow, config, backend).get_status(run_id))
-
-
-def _flow_class(name: Any) -> Any:
-    from tomocupy_gladier.clients.client_factory import flow_class
-
-    return flow_class(name)
 
 
 def parameters_from_try(record: RunRecord, scan: str, center: float | None) -> dict[str, Any]:
@@ -315,17 +307,10 @@ def plan_run(config: ExperimentConfig, scan: str, recon: Mapping[str, Any], *, f
     transfer = moves_scan(flow)
     location = locate_scan(config, scan, transfer=transfer)
     check_before_start(config, location, chosen, recon, try_recon)
-    built = build_flow_input(config, scan, recon, transfer=transfer, publish_metadata=publish_metadata,
-                             location=location, backend=chosen)
-    # the blocks of the interactive flow and of extended flows, which FlowInputData leaves out
-    added: dict[str, Any] = {}
-    if try_recon is not None:
-        added["interactive"] = interactive_input(config, location, try_recon, built["input"].get("previews"))
-        # the published parameters are the chosen ones (the metadata step reads them), not these
-        built["input"]["publishv2"]["metadata"]["tomography"].pop("parameters", None)
-        if built["input"]["notify"].get("enable"):
-            built["input"]["notify"].update(choice_page(config, chosen))
-    body: dict[str, Any] = {**built, "input": {**built["input"], **added, **(extra_input or {})}}
+    built = build_flow_input(config, scan, recon, flow=flow, publish_metadata=publish_metadata,
+                             location=location, backend=chosen, try_recon=try_recon)
+    # the inputs of an extended flow's own steps
+    body: dict[str, Any] = {**built, "input": {**built["input"], **(extra_input or {})}}
     validate_flow_input(schema_without_function_ids(flow.flow_schema), body)
     output = PurePosixPath(body["input"]["tomocupy"]["output"])
     return RunPlan(config=config, flow=flow, backend=chosen, location=location, recon=dict(recon),
@@ -349,7 +334,7 @@ def check_before_start(config: ExperimentConfig, location: ScanLocation, backend
     try ``try_recon`` of an interactive run, whose full reconstruction's axis is chosen during
     the run): its ranges and axis against the scan where it can be read here, its options
     against the engine, and the scan's quality gates."""
-    check_endpoint(config, backend.identity(config))
+    check_endpoint(config, identity(config, backend))
     readable = readable_scan(config, location, backend)
     for params, axis_given in ((recon, try_recon is None), (try_recon, True)):
         if params is not None:
@@ -424,7 +409,7 @@ def check_quality(scan: Path | None) -> None:
 
 def check_engine(config: ExperimentConfig, recon: Mapping[str, Any], backend: Backend) -> None:
     """Options the configured engine cannot run are refused now, not after the transfer."""
-    engine = backend.engine(config)
+    engine = engine_of(config, backend)
     reason = engine.unsupported(recon)
     if reason:
         raise UserError(f"{reason} (the configured engine is {engine.name})")

@@ -15,15 +15,15 @@ from gladier.utils.name_generation import get_compute_flow_state_name
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
 from tomocupy_gladier.local import flow_rules
-from tomocupy_gladier.runs.step_results import MetadataResult, PreviewsResult, ReconResult
-from tomocupy_gladier.tools.notify.tool import FAILURE_KEY, UNSENT_KEY
+from tomocupy_gladier.runs.step_results import PreviewsResult, ReconResult
 from tomocupy_gladier.tools.metadata.scan_metadata import METADATA_STATE
 from tomocupy_gladier.tools.previews.previews import PREVIEWS_STATE
 from tomocupy_gladier.tools.recon.tomocupy_recon import RECON_STATE
+from tomocupy_gladier.tools.registry import STEPS
+from tomocupy_gladier.tools.return_data.results import sent_back
 
-__all__ = ["GATHER_STATE", "METADATA_STATE", "PREVIEWS_STATE", "RECON_STATE", "RETURN_STATE", "RunRecord"]
+__all__ = ["GATHER_STATE", "METADATA_STATE", "PREVIEWS_STATE", "RECON_STATE", "RunRecord"]
 GATHER_STATE = get_compute_flow_state_name(publishv2_gather_metadata)
-RETURN_STATE = "ReturnData"
 
 # Flows' run statuses that never change again: one definition, with the Flows language's rules
 FINAL_STATUSES = flow_rules.FINAL_STATUSES
@@ -78,26 +78,26 @@ class RunRecord:
         return cast(PreviewsResult, self.result(PREVIEWS_STATE))
 
     @property
-    def metadata_result(self) -> MetadataResult:
+    def metadata_result(self) -> dict[str, Any]:
         """The metadata step's result ({} when it has none)."""
-        return cast(MetadataResult, self.result(METADATA_STATE))
+        return self.result(METADATA_STATE)
 
     @property
     def sent_back(self) -> Mapping[str, Any] | None:
-        """The return step's request (``source``, ``destination``) when this run's results were
-        sent back; None when the step was skipped, failed or has not run."""
-        step = self.state.get(RETURN_STATE)
-        if not isinstance(step, Mapping) or step.get("status") != "SUCCEEDED":
-            return None
-        request = self.metadata_result.get("return_data") or {}
-        return request if request.get("enable") else None
+        """Where this run's results were sent back (the return step's request: ``source``,
+        ``destination``); None when they were not."""
+        return sent_back(self.state)
 
     @property
     def caught_failure(self) -> Mapping[str, Any]:
-        """``{state, error, cause}`` of the step whose failure the flow caught (see
-        :mod:`tomocupy_gladier.tools.notify.tool`); {} when no step failed or nothing caught it."""
-        caught = self.state.get(FAILURE_KEY)
-        return caught if isinstance(caught, Mapping) and "error" in caught else {}
+        """``{state, error, cause}`` of the step whose failure the flow caught (a step's
+        ``caught_failure``: the email's, which catches every failure to send it); {} when no
+        step failed or nothing caught it."""
+        for step in STEPS:
+            caught = step.caught_failure(self.state) if step.caught_failure else {}
+            if caught:
+                return caught
+        return {}
 
     @property
     def failed_state(self) -> str | None:
@@ -123,14 +123,9 @@ class RunRecord:
 
     @property
     def warnings(self) -> list[str]:
-        """What went wrong without failing the run: a success email that was not sent
-        (``NotifySucceededUnsent``, see :mod:`tomocupy_gladier.tools.notify.tool`)."""
-        unsent = self.state.get(UNSENT_KEY)
-        if not isinstance(unsent, Mapping):
-            return []
-        reason = ": ".join(str(p) for p in (unsent.get("error"), unsent.get("cause")) if p)
-        return [f"{unsent.get('warning', 'the success email was not sent')}"
-                + (f" ({reason})" if reason else "")]
+        """What went wrong without failing the run, as the steps' states left it (a step's
+        ``warnings``: a success email that was not sent)."""
+        return [warning for step in STEPS if step.warnings for warning in step.warnings(self.state)]
 
 
 def logged_result(entries: Sequence[Mapping[str, Any]], state: str) -> dict[str, Any]:

@@ -59,8 +59,3 @@ class PreviewsResult(TypedDict, total=False):
     montage: Montage | str
     kept: str                     # the same images beside the run's log: the run's own, always
 
-
-class MetadataResult(TypedDict, total=False):
-    """The metadata step's result (``scan_metadata``): what later steps are asked to do."""
-
-    return_data: dict[str, Any]   # the return step's request (``enable``, ``source``, ``destination``)

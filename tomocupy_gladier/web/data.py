@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import quote
 
 from tomocupy_gladier.backends import GLOBUS, GLOBUS_RUN_PAGE, LOCAL, choose
+from tomocupy_gladier.tools.publish.config import publish_config
 from tomocupy_gladier.runs.catalog import Record, SearchFilters, search_local
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.runs.run_record import PREVIEWS_STATE, RECON_STATE, RunRecord, logged_result
@@ -590,12 +591,13 @@ def parse_filters(args: Mapping[str, str]) -> SearchFilters:
 
 def published_folders(config: Any) -> dict[str, tuple[str, Path]]:
     """Publication collection -> (publication path, its local folder); local backend only."""
-    if config.publish is None:
+    publish = publish_config(config)
+    if publish is None:
         return {}
-    root = choose(config).collection_folder(config, config.publish.collection)
+    root = config.collection_folder(publish.collection, choose(config))
     if root is None:
         return {}
-    return {config.publish.collection: (config.publish.path, root / config.publish.path.lstrip("/"))}
+    return {publish.collection: (publish.path, root / publish.path.lstrip("/"))}
 
 
 def status_colour(status: str) -> str:

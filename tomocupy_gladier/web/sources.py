@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tomocupy_gladier.backends import choose
+from tomocupy_gladier.tools.publish.config import publish_config
 from tomocupy_gladier.web import data
 from tomocupy_gladier.web.app import Sources
 from tomocupy_gladier.web.start import Starter
@@ -16,14 +17,15 @@ def sources_for(config: Any) -> Sources:
     from tomocupy_gladier.campaign.wiring import default_campaigns_dir
 
     campaigns = default_campaigns_dir(config)
-    index = config.publish.index if config.publish else None
+    publish = publish_config(config)
+    index = publish.index if publish else None
     backend = choose(config)
     if backend.is_local:
         from tomocupy_gladier.local.store import RunStore
 
         store = RunStore(config.local_state_dir / "runs.db")
         catalogue = (data.Catalogue.local(config.local_state_dir, index, data.published_folders(config))
-                     if config.publish else None)
+                     if publish else None)
         return Sources(data.LocalRuns(store), campaigns, catalogue, config.name,
                        starter=Starter(config, backend))
     runs, flow_ids = _globus_runs(config)

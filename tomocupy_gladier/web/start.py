@@ -2,7 +2,7 @@
 form in the browser; on the local backend its input starts a run, as ``tomocupy-gladier run`` does.
 
 - ``GET /start`` (``?flow=recon`` for the other flow): the form. The schema is
-  :func:`tomocupy_gladier.globus.deployment.deployed_schema` of the flow for this experiment (what
+  :func:`tomocupy_gladier.flows.start_form.deployed_schema` of the flow for this experiment (what
   ``schema --config`` prints), without the function ids (Gladier adds them when it starts the
   run); on the local backend it offers only what the configured program implements
   (:func:`tomocupy_gladier.experiment.options.offered_only`: no ``ti`` ring removal for
@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, jsonify, render_template, request, url_for
 
 from tomocupy_gladier.backends import LOCAL, Backend
+from tomocupy_gladier.experiment.engines import engine_of
 from tomocupy_gladier.errors import FlowInputError, UserError
 from tomocupy_gladier.experiment.options import offered_only
 
@@ -68,11 +69,11 @@ class Starter:
         with self._lock:
             if flow not in self._schemas:
                 from tomocupy_gladier.clients.client_factory import offline_client
-                from tomocupy_gladier.globus.deployment import deployed_schema
+                from tomocupy_gladier.flows.start_form import deployed_schema
 
                 generic = offline_client(flow).get_flow_schema()
                 if self.backend.is_local:  # this machine runs the configured program: its choices only
-                    generic = offered_only(generic, self.backend.engine(self.config).lacks)
+                    generic = offered_only(generic, engine_of(self.config, self.backend).lacks)
                 deployed = deployed_schema(generic, self.config, {})
                 self._schemas[flow] = without_function_ids(deployed)
             return copy.deepcopy(self._schemas[flow])

@@ -3,15 +3,15 @@ offered, where the montage is published and who may choose."""
 
 # No ``from __future__ import annotations``: TypedDict reads NotRequired from real annotations.
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, Mapping, NotRequired, TypedDict
+from typing import Any, Mapping, NotRequired, TypedDict
 
 from tomocupy_gladier.experiment.config import ExperimentConfig
-from tomocupy_gladier.tools.output_folders import previews_folder
 from tomocupy_gladier.experiment.schema import CollectionPath
+from tomocupy_gladier.tools.choice.config import selectable_by
+from tomocupy_gladier.tools.output_folders import previews_folder
+from tomocupy_gladier.tools.publish.config import publish_config
 from tomocupy_gladier.tools.recon.flow_input import TomocupyBlock, recon_output, tomocupy_block
-
-if TYPE_CHECKING:
-    from tomocupy_gladier.planning.flow_input import ScanLocation
+from tomocupy_gladier.tools.step import RunFacts, ScanLocation
 
 
 class MontageBlock(TypedDict):
@@ -34,7 +34,7 @@ class InteractiveBlock(TypedDict):
     selectable_by: list[str]
 
 
-def interactive_input(config: ExperimentConfig, location: "ScanLocation", try_recon: Mapping[str, Any],
+def interactive_input(config: ExperimentConfig, location: ScanLocation, try_recon: Mapping[str, Any],
                       previews: Mapping[str, Any] | None = None, choices: int = 8) -> InteractiveBlock:
     """The ``interactive`` block of TomocupyInteractiveFlow: the try's parameters and folder, how
     many centres are offered, and where the try's previews (the montage) are published.
@@ -46,7 +46,7 @@ def interactive_input(config: ExperimentConfig, location: "ScanLocation", try_re
     options = {k: v for k, v in try_recon.items() if k != "out-path-name"}
     folder = str((previews or {}).get("folder", "previews"))
     montage: MontageBlock = {"enable": False}
-    publish = config.publish
+    publish = publish_config(config)
     if publish is not None and publish.transfer:
         montage = {
             "enable": True,
@@ -61,7 +61,19 @@ def interactive_input(config: ExperimentConfig, location: "ScanLocation", try_re
         "try_tomocupy": tomocupy_block(config, location, output),
         "choices": int(choices),
         "montage": montage,
-        "selectable_by": list(config.choice_selectable_by),
+        "selectable_by": list(selectable_by(config)),
     }
 
 
+class InteractiveInput(TypedDict):
+    """The interactive loop's key of the flow input."""
+
+    interactive: InteractiveBlock
+
+
+def interactive_block(facts: RunFacts) -> InteractiveInput | dict[str, Any]:
+    """The interactive loop's part of the flow input, for a run with a try (``facts.try_recon``)."""
+    if facts.try_recon is None:
+        return {}
+    return {"interactive": interactive_input(facts.config, facts.location, facts.try_recon,
+                                             facts.blocks.get("previews"))}

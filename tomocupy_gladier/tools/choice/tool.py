@@ -1,6 +1,6 @@
 """The interactive loop's own steps: a try, its montage published, the choice of the centre.
 
-``TomocupyInteractiveFlow`` (flows/interactive_flow.py) puts them between the scan transfer
+``TomocupyInteractiveFlow`` (flows/tomocupy_flow.py, from the registered steps) puts them between the scan transfer
 and the full reconstruction:
 
 - ``TryRecon`` / ``TryPreviews``: the same compute functions as ``TomocupyRecon`` and
@@ -17,7 +17,6 @@ and the full reconstruction:
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from gladier import GladierBaseTool, generate_flow_definition
@@ -30,7 +29,7 @@ from tomocupy_gladier.experiment.limits import (
     STEP_WAIT_TIME,
     TRANSFER_WAIT_TIME,
 )
-from tomocupy_gladier.tools.transfer.tool import SYNC_CHECKSUM
+from tomocupy_gladier.tools.transfer.tool import LOCATE_STATE, SCAN_FILE_STATE, SYNC_CHECKSUM
 
 WEBOPTION_SCOPE = ("https://auth.globus.org/scopes/5fac2e64-c734-4e6b-90ea-ff12ddbf9653/"
                    "weboption_wait_for_option")
@@ -41,6 +40,7 @@ CHOICE_OPTIONS_STATE = "MakeChoiceOptions"
 WAIT_STATE = "WaitForChoice"
 CHOSEN_STATE = "ChosenCentre"
 CHOSEN_RECON_PATH = f"$.{CHOSEN_STATE}.recon"
+TRY_SCAN_FILE_STATE = "TryScanFile"
 
 
 def make_choice_options(previews_result: dict | None = None, recon: dict | None = None,
@@ -208,10 +208,31 @@ class WaitForChoice(GladierBaseTool):
     flow_transition_states = [CHOSEN_STATE]
 
 
-def with_recon_from(tasks: list[dict[str, Any]], path: str = CHOSEN_RECON_PATH) -> list[dict[str, Any]]:
-    """Compute v3 ``tasks`` whose ``recon`` keyword is read from ``path`` rather than the input."""
-    out = copy.deepcopy(tasks)
-    for task in out:
-        if "recon.$" in task.get("kwargs", {}):
-            task["kwargs"]["recon.$"] = path
-    return out
+def read_the_chosen_parameters(definition: dict[str, Any], client: Any = None) -> None:
+    """After the choice, every compute step reads the chosen parameters
+    (``$.ChosenCentre.recon``), not the input's: each task that reads ``$.input.recon``, other
+    than the one that makes the options from them (``MakeChoiceOptions``)."""
+    for name, state in definition["States"].items():
+        if name == CHOICE_OPTIONS_STATE or state.get("Type") != "Action":
+            continue
+        for task in (state.get("Parameters") or {}).get("tasks") or []:
+            kwargs = task.get("kwargs")
+            if isinstance(kwargs, dict) and kwargs.get("recon.$") == "$.input.recon":
+                kwargs["recon.$"] = CHOSEN_RECON_PATH
+
+
+def try_reads_the_scan_file(definition: dict[str, Any], client: Any = None) -> None:
+    """The try reads the same scan file that ``LocateScan`` names (a start form types it once):
+    a Pass state after ``ScanFile`` writes it into ``input.interactive.try_tomocupy``."""
+    states = definition["States"]
+    scan_file = states.get(SCAN_FILE_STATE)
+    if scan_file is None or TRY_RECON_STATE not in states:
+        return
+    states[TRY_SCAN_FILE_STATE] = {
+        "Type": "Pass",
+        "Comment": "The scan file the try reads: the same as the full reconstruction's",
+        "InputPath": f"$.{LOCATE_STATE}.file_name",
+        "ResultPath": "$.input.interactive.try_tomocupy.file_name",
+        "Next": scan_file["Next"],
+    }
+    scan_file["Next"] = TRY_SCAN_FILE_STATE

@@ -1,5 +1,5 @@
-"""The metadata step's part of the flow input schema: its function id (it reads the recon,
-tomocupy, publishv2 and return_data blocks of the other steps)."""
+"""The metadata step's part of the flow input schema: its function id (it reads the
+blocks of the other steps that its record describes)."""
 
 from __future__ import annotations
 

@@ -3,13 +3,18 @@ sending account that travels beside ``input``."""
 
 # No ``from __future__ import annotations``: TypedDict reads NotRequired from real annotations.
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, Mapping, NotRequired, TypedDict
+from typing import Any, Mapping, NotRequired, TypedDict
 
+from tomocupy_gladier.action_urls import WEBOPTION_LANDING_URL
+from tomocupy_gladier.backends import GLOBUS_RUN_PAGE, Backend, BackendChoice, choose
+from tomocupy_gladier.compute.choice import LANDING_SUFFIX
+from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.experiment.config import ExperimentConfig
-
-if TYPE_CHECKING:
-    from tomocupy_gladier.backends import Backend, BackendChoice
-    from tomocupy_gladier.planning.flow_input import ScanLocation
+from tomocupy_gladier.experiment.smtp_account import account_from_environment, missing_account_variables
+from tomocupy_gladier.local.providers.weboption import landing_page_url
+from tomocupy_gladier.redaction import EMAIL_CREDENTIALS_KEY
+from tomocupy_gladier.tools.notify.config import notify_config
+from tomocupy_gladier.tools.step import RunFacts, ScanLocation
 
 
 class NotifyBlock(TypedDict):
@@ -29,11 +34,24 @@ class NotifyBlock(TypedDict):
     choose_suffix: NotRequired[str]
 
 
-def notify_input(config: ExperimentConfig, location: "ScanLocation", output: PurePosixPath,
-                 publish: Mapping[str, Any], backend: "Backend") -> NotifyBlock:
+class NotifyInput(TypedDict):
+    """The notification's key of the flow input."""
+
+    notify: NotifyBlock
+
+
+def run_page(config: ExperimentConfig, backend: Backend) -> str:
+    """A run's page without the run id (the notification links it, the flow appends the id):
+    ``serve``'s page of the run on this machine, where the local Wait For User Selection
+    provider also lands; the Globus web app's on Globus."""
+    return landing_page_url(config.local_serve_url, "") if backend.is_local else GLOBUS_RUN_PAGE
+
+
+def notify_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,
+                 publish: Mapping[str, Any], backend: Backend) -> NotifyBlock:
     """The ``notify`` block: an explicit ``enable`` flag and, when enabled, the message's parts
     (the sending account travels apart: :func:`email_credentials`)."""
-    notify = config.notify
+    notify = notify_config(config)
     if notify is None:
         return {"enable": False}
     if publish.get("enable_transfer") and publish.get("destination_collection"):
@@ -50,11 +68,11 @@ def notify_input(config: ExperimentConfig, location: "ScanLocation", output: Pur
         "scan": location.name,
         "output": str(output),
         "record": record,
-        "run_page": notify.run_page or backend.run_page(config),
+        "run_page": notify.run_page or run_page(config, backend),
     }
 
 
-def email_credentials(config: ExperimentConfig, backend: "BackendChoice" = None) -> dict[str, Any]:
+def email_credentials(config: ExperimentConfig, backend: BackendChoice = None) -> dict[str, Any]:
     """``credential_value`` of the notification's SMTP credential, which the flow input carries
     at its top as ``_private_email_credentials`` (private run state, see :mod:`redaction`).
 
@@ -64,10 +82,19 @@ def email_credentials(config: ExperimentConfig, backend: "BackendChoice" = None)
     given: the local provider reads the account from its own environment, so the run store
     never holds it; without ``smtp`` it is ``{}`` and the local provider fills a mailbox file.
     """
-    from tomocupy_gladier.backends import choose
-
-    assert config.notify is not None
-    return choose(config, backend).email_credentials(config.notify.smtp)
+    notify = notify_config(config)
+    assert notify is not None
+    smtp = notify.smtp
+    chosen = choose(config, backend)
+    if not chosen.sends_email_account:
+        return {} if smtp is None else {"hostname": smtp[0], "port": smtp[1]}
+    if smtp is None:
+        raise UserError(f"[notify] on the {chosen.name} backend needs smtp = \"host:port\": Globus's Send "
+                        "Notification Email sends through your SMTP server")
+    missing = missing_account_variables()
+    if missing:
+        raise UserError(f"[notify] on the {chosen.name} backend needs the SMTP account in {' and '.join(missing)}")
+    return {"hostname": smtp[0], "port": smtp[1], **account_from_environment()}
 
 
 class ChoicePage(TypedDict):
@@ -77,11 +104,23 @@ class ChoicePage(TypedDict):
     choose_suffix: str
 
 
-def choice_page(config: ExperimentConfig, backend: "BackendChoice" = None) -> ChoicePage:
-    """Where an interactive run's centre is chosen, as the waiting email links it: the Wait
-    For User Selection provider's landing page on Globus, the run's page in ``serve`` locally
+def choice_page(config: ExperimentConfig, backend: BackendChoice = None) -> ChoicePage:
+    """Where an interactive run's centre is chosen, as the waiting email links it: the run's page
+    in ``serve`` locally, the Wait For User Selection provider's landing page on Globus
     (``choose_page`` + run id + ``choose_suffix``)."""
-    from tomocupy_gladier.backends import choose
+    chosen = choose(config, backend)
+    if chosen.is_local:
+        return {"choose_page": run_page(config, chosen), "choose_suffix": ""}
+    return {"choose_page": WEBOPTION_LANDING_URL.format(url_suffix=""), "choose_suffix": LANDING_SUFFIX}
 
-    page = choose(config, backend).choice_page(config)
-    return {"choose_page": page["choose_page"], "choose_suffix": page["choose_suffix"]}
+
+def notify_block(facts: RunFacts) -> dict[str, Any]:
+    """The notification's part of the flow input: ``notify`` (with the choice page when the run
+    waits for the choice of the centre) and, when enabled, the sending account beside ``input``."""
+    block = notify_input(facts.config, facts.location, facts.output, facts.blocks.get("publishv2") or {},
+                         facts.backend)
+    if not block["enable"]:
+        return {"notify": block}
+    if facts.try_recon is not None:
+        block.update(choice_page(facts.config, facts.backend))
+    return {"notify": block, EMAIL_CREDENTIALS_KEY: email_credentials(facts.config, facts.backend)}

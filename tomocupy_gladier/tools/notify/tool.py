@@ -28,7 +28,7 @@ error into ``$.NotifyUnsent`` and ends in ``NotifySucceededUnsent``, which
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from gladier import GladierBaseTool
 
@@ -195,7 +195,7 @@ def _ending_states(states: dict[str, dict]) -> Iterable[str]:
             yield name
 
 
-def add_notifications(definition: dict[str, Any]) -> None:
+def add_notifications(definition: dict[str, Any], client: Any = None) -> None:
     """Make notification the last step of ``definition`` and route failures through it (in place)."""
     states: dict[str, dict] = definition["States"]
     if CHOICE_STATE in states:
@@ -260,3 +260,19 @@ def add_notifications(definition: dict[str, Any]) -> None:
         "ErrorPath": f"{FAILURE_PATH}.error",
         "CausePath": f"{FAILURE_PATH}.cause",
     }
+
+
+def caught_failure(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``{state, error, cause}`` of the step whose failure the flow caught (to email it, see the
+    module); {} when no step failed or nothing caught it."""
+    caught = state.get(FAILURE_KEY)
+    return caught if isinstance(caught, Mapping) and "error" in caught else {}
+
+
+def unsent_warnings(state: Mapping[str, Any]) -> list[str]:
+    """A success email that was not sent (``NotifySucceededUnsent``): the run succeeded anyway."""
+    unsent = state.get(UNSENT_KEY)
+    if not isinstance(unsent, Mapping):
+        return []
+    reason = ": ".join(str(p) for p in (unsent.get("error"), unsent.get("cause")) if p)
+    return [f"{unsent.get('warning', 'the success email was not sent')}" + (f" ({reason})" if reason else "")]

@@ -1,8 +1,2 @@
-"""The previews: previews.py (compute function, Gladier tool), schema.py (its input),
-flow_input.py (its block)."""
-
-from tomocupy_gladier.tools.previews.previews import Previews
-from tomocupy_gladier.tools.previews.schema import PREVIEW_PROPERTIES, PREVIEW_REQUIRED
-from tomocupy_gladier.tools.step import Step
-
-STEP = Step("previews", (Previews,), PREVIEW_PROPERTIES, PREVIEW_REQUIRED)
+"""The previews: previews.py (compute function, Gladier tool, its tasks in a flow), schema.py
+(its input), flow_input.py (its block). step.py names the step (``STEP``: what it adds to the house)."""

@@ -3,14 +3,14 @@ publishes."""
 
 # No ``from __future__ import annotations``: TypedDict reads NotRequired from real annotations.
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, Mapping, TypedDict
+from typing import Any, Mapping, TypedDict
+
+from tomocupy_gladier.compute.rules import is_try
 
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.tools.output_folders import previews_folder
-from tomocupy_gladier.tools.recon.flow_input import is_try
-
-if TYPE_CHECKING:
-    from tomocupy_gladier.planning.flow_input import ScanLocation
+from tomocupy_gladier.tools.publish.config import publish_config
+from tomocupy_gladier.tools.step import RunFacts, ScanLocation
 
 
 class Publishv2Block(TypedDict):
@@ -41,20 +41,21 @@ def published_item(output: PurePosixPath, recon: Mapping[str, Any],
     return output
 
 
-def publish_input(config: ExperimentConfig, location: "ScanLocation", output: PurePosixPath,
+def publish_input(config: ExperimentConfig, location: ScanLocation, output: PurePosixPath,
                   options: Mapping[str, Any], previews: Mapping[str, Any] | None = None,
                   extra_metadata: Mapping[str, Any] | None = None) -> Publishv2Block:
     """Publishv2's block; every enable flag is explicit (an absent flag silently skips the step).
 
     ``enable_meta_files`` is off: a per-file list of a 2000-slice volume would not fit in the
     run state. The files are described by the published ``manifest.json`` instead (per-file
-    sha256 and size), whose counts and location the record carries.
+    sha256 and size), whose counts and location the record carries. The reconstruction's
+    parameters are not copied here: the metadata step puts those it ran with in the record
+    (in an interactive run, the chosen ones).
     """
     dataset = published_item(output, options, previews)
-    metadata = {"tomography": {"experiment": config.name, "scan": location.name,
-                               "parameters": dict(options)}}
+    metadata: dict[str, Any] = {"tomography": {"experiment": config.name, "scan": location.name}}
     metadata.update(extra_metadata or {})
-    publish = config.publish
+    publish = publish_config(config)
     if publish is None:
         # nothing to publish to: gather the metadata only (it stays in the run's output)
         return {
@@ -87,3 +88,16 @@ def publish_input(config: ExperimentConfig, location: "ScanLocation", output: Pu
         "enable_meta_dc": publish.datacite,
         "enable_meta_files": False,
     }
+
+
+class PublishInput(TypedDict):
+    """The publication's key of the flow input."""
+
+    publishv2: Publishv2Block
+
+
+def publish_block(facts: RunFacts) -> PublishInput:
+    """The publication's part of the flow input (:func:`publish_input`)."""
+    options = {k: v for k, v in facts.recon.items() if k != "out-path-name"}
+    return {"publishv2": publish_input(facts.config, facts.location, facts.output, options,
+                                       facts.previews, facts.publish_metadata)}

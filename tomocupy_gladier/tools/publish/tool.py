@@ -23,8 +23,10 @@ from gladier_tools.publish import Publishv2
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
 from tomocupy_gladier.action_urls import COMPUTE_V3_URL
+from tomocupy_gladier.tools.transfer.tool import SYNC_CHECKSUM
 
 GATHER_STATE = "Publishv2GatherMetadata"
+PUBLISH_TRANSFER_STATE = "Publishv2Transfer"
 
 
 def gather_tasks(payload: str = "$.input.publishv2") -> list[dict[str, Any]]:
@@ -50,3 +52,26 @@ class Publish(Publishv2):
     action_url = COMPUTE_V3_URL
     compute_functions = [publishv2_gather_metadata]
     flow_definition = _gather_on_v3(Publishv2.flow_definition)
+
+
+def mirror_publication(definition: dict, client: Any = None) -> None:
+    """Make the publication copy a mirror of this run's dataset.
+
+    gladier-tools passes the gather step's ``transfer`` block as the whole request
+    (``InputPath``); a rerun would then add its files to the previous run's in the
+    publication folder (Transfer keeps destination files the source lacks). The same request
+    is written as ``Parameters`` with ``delete_destination_extra`` and a checksum sync, so
+    unchanged files are not copied again and stale ones are removed.
+    """
+    state = definition["States"].get(PUBLISH_TRANSFER_STATE)
+    if not state or "InputPath" not in state:
+        return
+    source = state.pop("InputPath")
+    state["Parameters"] = {
+        "source_endpoint.$": f"{source}.source_endpoint",
+        "destination_endpoint.$": f"{source}.destination_endpoint",
+        "DATA.$": f"{source}.DATA",
+        "sync_level": SYNC_CHECKSUM,
+        "verify_checksum": True,
+        "delete_destination_extra": True,
+    }

@@ -4,8 +4,10 @@
 from pathlib import PurePosixPath
 from typing import NotRequired, TypedDict
 
-from tomocupy_gladier.experiment.config import ExperimentConfig, ReturnWhat
+from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.experiment.schema import CollectionPath
+from tomocupy_gladier.tools.return_data.config import ReturnWhat, return_config
+from tomocupy_gladier.tools.step import RunFacts
 
 
 class ReturnDataBlock(TypedDict):
@@ -24,7 +26,7 @@ def return_input(config: ExperimentConfig) -> ReturnDataBlock:
     reconstruction, so returned results keep tomocupy's names), is worked out in the flow by
     the metadata step (``tools/return_data/``), as it is for a run started from a form.
     """
-    back = config.return_data
+    back = return_config(config)
     if back is None:
         return {"enable": False}
     return {
@@ -32,3 +34,14 @@ def return_input(config: ExperimentConfig) -> ReturnDataBlock:
         "what": back.what,
         "destination": {"id": back.collection, "path": str(PurePosixPath("/", back.path))},
     }
+
+
+class ReturnInput(TypedDict):
+    """Sending back's key of the flow input."""
+
+    return_data: ReturnDataBlock
+
+
+def return_block(facts: RunFacts) -> ReturnInput:
+    """Sending back's part of the flow input (:func:`return_input`)."""
+    return {"return_data": return_input(facts.config)}

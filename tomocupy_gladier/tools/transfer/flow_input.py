@@ -2,14 +2,12 @@
 top of ``input``, present only when the flow copies the scan first."""
 
 # No ``from __future__ import annotations``: TypedDict reads NotRequired from real annotations.
-from typing import TYPE_CHECKING, TypedDict
+from typing import TypedDict
 
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.experiment.schema import CollectionPath
+from tomocupy_gladier.tools.step import RunFacts, ScanLocation
 from tomocupy_gladier.tools.transfer.tool import SYNC_CHECKSUM
-
-if TYPE_CHECKING:
-    from tomocupy_gladier.planning.flow_input import ScanLocation
 
 
 class TransferInput(TypedDict, total=False):
@@ -22,7 +20,7 @@ class TransferInput(TypedDict, total=False):
     transfer_sync_level: int
 
 
-def transfer_input(config: ExperimentConfig, location: "ScanLocation") -> TransferInput:
+def transfer_input(config: ExperimentConfig, location: ScanLocation) -> TransferInput:
     """The transfer keys for this scan: from the beamline collection to the facility's."""
     assert config.source is not None and location.source_path is not None
     return {
@@ -31,3 +29,8 @@ def transfer_input(config: ExperimentConfig, location: "ScanLocation") -> Transf
         "transfer_recursive": False,
         "transfer_sync_level": SYNC_CHECKSUM,
     }
+
+
+def transfer_block(facts: RunFacts) -> TransferInput:
+    """The scan transfer's part of the flow input (:func:`transfer_input`)."""
+    return transfer_input(facts.config, facts.location)
