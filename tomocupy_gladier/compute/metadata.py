@@ -15,6 +15,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from tomocupy_gladier.compute.disk_space import full_disk
 from tomocupy_gladier.compute.recon import sha256_of
 
 TO_UM = {"um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "micrometers": 1.0,
@@ -376,8 +377,16 @@ def published_files(result: dict, publishv2: dict | None,
                                                          "quality", "history") if key in recon_manifest}
     manifest.update(file_count=len(entries), bytes=sum(e["bytes"] for e in entries), files=entries)
     temporary = dataset / f".manifest.{os.getpid()}.json"
-    temporary.write_text(json.dumps(manifest, indent=1))
-    os.replace(temporary, dataset / "manifest.json")
+    text = json.dumps(manifest, indent=1)
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, dataset / "manifest.json")
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        full = full_disk(exc, dataset, len(text.encode()), "writing the manifest of")
+        if full is None:
+            raise
+        raise full from exc
     files: dict[str, Any] = {"count": len(entries) + 1, "bytes": manifest["bytes"],
                              "manifest": "manifest.json", "checksum": "sha256"}
     if publishv2 and publishv2.get("destination_collection") and publishv2.get("destination"):

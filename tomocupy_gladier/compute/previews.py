@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pathlib
 import re
 import shutil
@@ -13,6 +14,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from tomocupy_gladier.compute.disk_space import full_disk, previews_bytes
 
 TRY_PATTERN = re.compile(r"recon_slice(\d+)_center([-+0-9.]+?)\.tiff?$")
 FULL_PATTERN = re.compile(r"recon_(\d+)\.tiff?$")
@@ -98,11 +101,18 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
     look = Look(folder, low_q, high_q, int(options.get("max_size", 1024)), pixel_um)
     result: dict[str, Any] = {"output": str(output), "folder": str(folder), "pixel_size_um": pixel_um,
                               "pixel_size_source": pixel_source if pixel_um else None}
-    if tries:
-        result.update(try_previews(output, tries, params, options, recon_result, look, binning))
-    else:
-        result.update(full_previews(output, fulls, h5_file, int(options.get("max_sections", 512)), look))
-    kept = keep_for_run(folder, result["previews"], recon_result, run_id)
+    try:
+        if tries:
+            result.update(try_previews(output, tries, params, options, recon_result, look, binning))
+        else:
+            result.update(full_previews(output, fulls, h5_file, int(options.get("max_sections", 512)), look))
+        kept = keep_for_run(folder, result["previews"], recon_result, run_id)
+    except OSError as exc:
+        full = full_disk(exc, folder, previews_bytes("try" if tries else "full", look.max_size),
+                         "writing the previews into")
+        if full is None:
+            raise
+        raise full from exc
     if kept is not None:
         result["kept"] = str(kept)
     return result
@@ -125,7 +135,9 @@ def keep_for_run(folder: pathlib.Path, files: list[str], recon_result: dict | No
         if source.is_relative_to(folder) and source.is_file():
             target = kept / source.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+            temporary = target.with_name(f".{target.name}.part")
+            shutil.copyfile(source, temporary)
+            os.replace(temporary, target)
     return kept
 
 
@@ -266,9 +278,20 @@ def save_section(section: np.ndarray, name: str, look: Look, z_stretch: float = 
     image = image.convert("RGB")
     bar = scale_bar(image, look.pixel_um * width / size[0]) if look.pixel_um else None
     look.folder.mkdir(parents=True, exist_ok=True)
-    image.save(look.folder / name)
+    save_png(image, look.folder / name)
     return {"file": str(look.folder / name), "size": list(image.size), "window": [lo, hi],
             "scale_bar": bar}
+
+
+def save_png(image: Image.Image, path: pathlib.Path) -> None:
+    """``image`` as the PNG ``path``, whole or not at all: written under a temporary name beside
+    it, then renamed (a full disk leaves no half image under the final name)."""
+    temporary = path.with_name(f".{path.name}.part")
+    try:
+        image.save(temporary, format="PNG")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def read_tiff(path: pathlib.Path) -> Any:
@@ -525,7 +548,7 @@ def focus_plots(f: Focus, marks: list[Mark], plot_w: int, folder: pathlib.Path) 
     focus_image.paste(whole, (0, 0))
     focus_image.paste(close, (plot_w + PAD, 0))
     focus_path = folder / "try_focus.png"
-    focus_image.save(focus_path)
+    save_png(focus_image, focus_path)
     return focus_image, focus_path
 
 
@@ -566,7 +589,7 @@ def draw_crops(montage: Image.Image, f: Focus, m: Montage, look: Look, y: int) -
             draw.text((x + 2, y + size + 1 + LINE_H), "  ".join(notes), font=label_font,
                       fill=YELLOW if i == f.best else CYAN)
         name = f"try_center{f.centers[i]:05.2f}.png"
-        grey.save(folder / name)
+        save_png(grey, folder / name)
         tiles.append({"center": float(f.centers[i]), "rank": f.rank_of[i],
                       "label": " ".join([label] + notes), "suggested": i == f.best,
                       "file": str(folder / name), "box": [x, y, size, size]})
@@ -619,7 +642,7 @@ def draw_montage(f: Focus, m: Montage, look: Look) -> tuple[Image.Image, list[di
     montage.paste(focus_image, (PAD, y))
     draw_overview(montage, f, m, look, cols, y + FOCUS_H + PAD)
     montage_path = look.folder / "try_montage.png"
-    montage.save(montage_path)
+    save_png(montage, montage_path)
     return montage, tiles, focus_path
 
 
