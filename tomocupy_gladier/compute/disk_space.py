@@ -45,10 +45,10 @@ _FULL_TEXT = re.compile(r"No space left on device|Disk quota exceeded|\[Errno (2
 _SHORT_WRITE = re.compile(r"\b\d+ requested and \d+ written\b")
 
 # Stored bytes of the OME-Zarr per byte of float32 slices, at each level: multiscale.py's Blosc
-# lz4 + bit shuffle, measured on tomocupy-cpu reconstructions (docs/local-backend.md, "Disk
-# space"; benchmarks/bench_space.py prints it): 0.78 on the demo's 32 x 512 x 512 volume, 0.80
-# on its coarser levels and on a 1024-wide scan. Rounded up: an estimate that refuses a run
-# must not be the reason a run that fits is refused by much, nor let one that cannot fit start.
+# lz4 + bit shuffle, measured on tomocupy-cpu reconstructions (benchmarks/bench_space.py prints
+# it): at the finest level 0.78 on the demo's 32 x 512 x 512 volume and 0.74 on 64 x 1024 x 1024,
+# 0.79 to 0.81 on the coarser levels. Rounded up: an estimate that refuses a run must refuse a
+# run that fits by little, and let none start that cannot fit.
 ZARR_STORED_RATIO = 0.85
 #: bytes a TIFF slice holds besides its pixels (tifffile's header and tags: 272 measured)
 TIFF_OVERHEAD = 1024
