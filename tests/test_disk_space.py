@@ -206,6 +206,28 @@ def test_a_campaign_job_and_the_interactive_flow_are_checked_too(tmp_path, monke
     assert plan(config, RunRequest("scan1.h5", ask=Ask.FULL)).body  # room enough: planned
 
 
+def test_a_start_form_and_a_campaign_job_are_refused_alike(tmp_path, monkeypatch):
+    import copy
+
+    from tomocupy_gladier.campaign.ledger import PENDING, JobRow
+    from tomocupy_gladier.campaign.wiring import job_request
+    from tomocupy_gladier.errors import UserError
+    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.planning.plan import Ask, RunRequest, plan
+    from tomocupy_gladier.web.start import Starter
+
+    config = load_config(tiny_experiment(tmp_path))
+    body = copy.deepcopy(plan(config, RunRequest("scan1.h5", ask=Ask.FULL)).body)  # room enough
+    body["input"]["tomocupy"].pop("axis")  # what a form sends
+    _too_small(monkeypatch)
+    with pytest.raises(UserError, match=rf"collection {FACILITY} \(\[facility\], .*\) has 12.3 kB free"):
+        plan(config, Starter(config).request("tomocupy", body))
+    row = JobRow(key="k", dataset="scan1.h5", param_set="default", params={"reconstruction-type": "full"},
+                 state=PENDING, run_id=None, attempts=0, error=None, submitted_at=None, finished_at=None)
+    with pytest.raises(UserError, match="not enough space for this run at the facility"):
+        plan(config, job_request(row, "tomocupy"))
+
+
 def test_the_globus_backend_is_not_checked_here(tmp_path, monkeypatch):
     from tomocupy_gladier.backends import GLOBUS
     from tomocupy_gladier.experiment.config import load_config
@@ -250,6 +272,44 @@ def test_the_cpu_engine_says_the_disk_is_full_on_a_short_write(tmp_path, monkeyp
     assert (f"tomocupy-cpu: error: {DISK_FULL}: writing the reconstruction into "
             f"{tmp_path / 'raw_rec' / 'scan_rec'}: 65.5 kB needed, 4.1 kB free now") in err
     assert not [p for p in (tmp_path / "raw_rec").rglob("*") if p.is_file()]
+
+
+SILENT_TOMOCUPY = """
+import pathlib, sys
+args = sys.argv[1:]
+out = pathlib.Path(args[args.index("--out-path-name") + 1])
+out.mkdir(parents=True, exist_ok=True)
+(out / "recon_00000.tiff").write_bytes(b"II*\\x00" + bytes(200))  # then its writer thread died
+print("Reconstruction time 1.0e+00s", file=sys.stderr)
+"""
+
+
+def test_tomocupys_missing_slices_on_a_filesystem_without_room_are_a_full_disk(tmp_path, monkeypatch):
+    """Real tomocupy swallows its writer threads' errors and exits 0: the output check finds the
+    slices missing. With the filesystem left without room, the step says the disk is full, with
+    the estimate and what is free once the staging is gone; the earlier result stays."""
+    import tomocupy_gladier.compute.recon as recon_module
+    from tomocupy_gladier.demo.synthetic import write_scan
+
+    monkeypatch.setenv("TOMOCUPY_GLADIER_PROGRAM", json.dumps(ENGINE))
+    scan = tmp_path / "data" / "scan1.h5"
+    write_scan(scan, nproj=90, nrows=4, ncols=64, seed=3)
+    good = _recon_in(tmp_path, scan, "full", "good", **{"rotation-axis": 32.0})
+    before = (Path(good["output"]) / "manifest.json").read_bytes()
+    program = tmp_path / "silent.py"
+    program.write_text(SILENT_TOMOCUPY)
+    monkeypatch.setenv("TOMOCUPY_GLADIER_PROGRAM", json.dumps([sys.executable, str(program)]))
+    with pytest.raises(RuntimeError, match="3 of 4 slices missing"):  # room enough: not a full disk
+        _recon_in(tmp_path, scan, "full", "bad", **{"rotation-axis": 32.0})
+    monkeypatch.setattr(disk_space, "free_bytes", lambda path: 50_000)
+    monkeypatch.setattr(recon_module, "free_bytes", lambda path: 50_000)
+    with pytest.raises(DiskFull) as failed:
+        _recon_in(tmp_path, scan, "full", "bad2", **{"rotation-axis": 32.0})
+    assert str(failed.value) == (f"{DISK_FULL}: writing the reconstruction of scan1.h5 into "
+                                 f"{tmp_path / 'data_rec'}: 1.2 MB needed, 50.0 kB free now")
+    assert "3 of 4 slices missing" in str(failed.value.__cause__)
+    assert (Path(good["output"]) / "manifest.json").read_bytes() == before
+    assert not [p for p in (tmp_path / "data_rec").iterdir() if p.name.endswith(".staging")]
 
 
 def test_the_local_transfer_says_which_collection_is_full(tmp_path):
@@ -384,3 +444,26 @@ def test_on_a_real_small_facility_a_rerun_is_refused_then_a_disk_filled_mid_step
     assert f"(on collection {FACILITY}, the experiment's [facility])" in failure
     assert (output / "manifest.json").read_bytes() == manifest
     assert not [p.name for p in (tmp_path / "facility/raw_rec").iterdir() if p.name.endswith(".staging")]
+
+
+def test_a_transfer_into_a_real_full_collection_fails_naming_it_and_leaves_no_partial_copy(
+        tmp_path, small_filesystem):
+    import time
+
+    from tomocupy_gladier.local.actions import ActionRequest
+    from tomocupy_gladier.local.providers.transfer import TransferProvider
+
+    source, destination = tmp_path / "beamline", small_filesystem(tmp_path / "facility", 2)
+    source.mkdir()
+    (source / "scan.h5").write_bytes(os.urandom(3_000_000))
+    provider = TransferProvider({"a" * 8: source, "b" * 8: destination})
+    body = {"source_endpoint": "a" * 8, "destination_endpoint": "b" * 8,
+            "DATA": [{"source_path": "/scan.h5", "destination_path": "/raw/scan.h5"}]}
+    result = provider(ActionRequest("act", "u", "Transfer", body, 60, time.monotonic() + 60))
+    assert result.status == "FAILED", result.details
+    description = result.details["fatal_error"]["description"]
+    assert result.details["fatal_error"]["code"] == "NO_SPACE_LEFT"
+    assert description.startswith(f"{DISK_FULL}: copying into collection {'b' * 8} at {destination / 'raw'}: "
+                                  "3.0 MB needed, ")
+    assert [p.name for p in (destination / "raw").iterdir()] == []
+    assert free_bytes(destination) > 2_000_000  # the partial copy is gone
