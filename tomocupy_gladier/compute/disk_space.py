@@ -129,6 +129,15 @@ class DiskFull(OSError):
         return (DiskFull, (self.path, self.free, self.needed, self.what, self.quota))
 
 
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    """``exc`` and the errors it was raised from or while handling, each once."""
+    found: list[BaseException] = []
+    while exc is not None and all(exc is not seen for seen in found):
+        found.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return found
+
+
 def is_full(exc: BaseException | None, path: str | os.PathLike[str] | None = None, *,
             text: str = "", no_room: bool = False) -> bool:
     """Whether a failure (``exc``, and/or a program's log ``text``) was a full disk: an
@@ -137,13 +146,10 @@ def is_full(exc: BaseException | None, path: str | os.PathLike[str] | None = Non
     :data:`NO_ROOM` free. With ``no_room``, a filesystem of ``path`` with less than that free
     is enough (a program that swallows its writer's errors, as tomocupy does, and leaves files
     missing on a full disk)."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:  # the error and what it was raised from
-        seen.add(id(exc))
-        if isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno in FULL_ERRNOS):
+    for error in _chain(exc):
+        if isinstance(error, DiskFull) or (isinstance(error, OSError) and error.errno in FULL_ERRNOS):
             return True
-        text += f"\n{exc}"
-        exc = exc.__cause__ or exc.__context__
+        text += f"\n{error}"
     if _FULL_TEXT.search(text):
         return True
     if (no_room or _SHORT_WRITE.search(text)) and path is not None:
@@ -153,11 +159,10 @@ def is_full(exc: BaseException | None, path: str | os.PathLike[str] | None = Non
 
 def is_quota(exc: BaseException | None, text: str = "") -> bool:
     """Whether a full-disk failure was the quota (``EDQUOT``) rather than the filesystem."""
-    while exc is not None:
-        if isinstance(exc, OSError) and exc.errno == errno.EDQUOT:
+    for error in _chain(exc):
+        if isinstance(error, OSError) and error.errno == errno.EDQUOT:
             return True
-        text += f"\n{exc}"
-        exc = exc.__cause__
+        text += f"\n{error}"
     return "Disk quota exceeded" in text or "[Errno 122]" in text
 
 

@@ -120,10 +120,11 @@ class _Paths:
 
 class LsProvider:
     """``ls`` on local collection folders (``retired``: the older provider's ``path_only`` and
-    ``is_folder``)."""
+    ``is_folder``); ``consent``: the ConsentGate of the collections' data_access consents, which
+    a listing needs as a transfer does."""
 
-    def __init__(self, resolve: Resolver, retired: bool = False) -> None:
-        self.resolve, self.retired = resolve, retired
+    def __init__(self, resolve: Resolver, retired: bool = False, consent: Any = None) -> None:
+        self.resolve, self.retired, self.consent = resolve, retired, consent
 
     def __call__(self, request: ActionRequest) -> ActionResult:
         body = request_object(request.body, RETIRED_LS_KEYS if self.retired else LS_KEYS, "an ls request")
@@ -134,6 +135,8 @@ class LsProvider:
         if not isinstance(path, str) or not path:
             raise InvalidRequest("path must be a non-empty string")
         options = _options(body)
+        if self.consent is not None:
+            self.consent.wait(request, [endpoint])
         try:
             return ActionResult("SUCCEEDED", self._list(endpoint, path, options, bool(body.get("path_only"))))
         except ListingError as error:
@@ -166,16 +169,18 @@ class LsProvider:
 
 
 class StatProvider:
-    """``stat`` on local collection folders."""
+    """``stat`` on local collection folders (``consent``: as for ``ls``)."""
 
-    def __init__(self, resolve: Resolver) -> None:
-        self.resolve = resolve
+    def __init__(self, resolve: Resolver, consent: Any = None) -> None:
+        self.resolve, self.consent = resolve, consent
 
     def __call__(self, request: ActionRequest) -> ActionResult:
         body = request_object(request.body, STAT_KEYS, "a stat request")
         endpoint, path = body.get("endpoint_id"), body.get("path")
         if not isinstance(endpoint, str) or not endpoint or not isinstance(path, str) or not path:
             raise InvalidRequest("endpoint_id and path are required strings")
+        if self.consent is not None:
+            self.consent.wait(request, [endpoint])
         try:
             paths = _Paths(self.resolve, endpoint)
             local, _ = paths.local(path)
