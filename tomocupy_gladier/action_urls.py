@@ -13,3 +13,15 @@ COMPUTE_V3_URL = f"{COMPUTE_V2_URL}/v3"
 NOTIFY_URL = "https://actions.globus.org/notification/notify"
 # Wait For User Selection (Flows docs: Hosted Action Providers)
 WAIT_FOR_OPTION_URL = "https://actions.globus.org/weboption/wait_for_option"
+
+# Globus Transfer's action providers (Transfer docs: Transfer Action Providers); the transfer
+# provider's own URL is gladier-tools' (its Transfer tool)
+TRANSFER_DELETE_URL = "https://transfer.actions.globus.org/delete"
+TRANSFER_LS_URL = "https://transfer.actions.globus.org/ls"
+TRANSFER_STAT_URL = "https://transfer.actions.globus.org/stat"
+# The providers these replaced, shut down on 2025-01-22 (Transfer docs: Migrating Transfer Action
+# Providers). The local backend serves them, in their own request shapes, so that the Flows
+# docs' examples written for them run as printed; a flow for Globus must use the ones above.
+RETIRED_TRANSFER_URL = "https://actions.globus.org/transfer/transfer"
+RETIRED_DELETE_URL = "https://actions.globus.org/transfer/delete"
+RETIRED_LS_URL = "https://actions.globus.org/transfer/ls"

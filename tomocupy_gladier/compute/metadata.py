@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from tomocupy_gladier.compute.checksums import make_read_only, sha256_of
+from tomocupy_gladier.compute.disk_space import full_disk
 
 TO_UM = {"um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "micrometers": 1.0,
          "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6}
@@ -377,9 +378,17 @@ def published_files(result: dict, publishv2: dict | None,
     manifest.update(file_count=len(entries), bytes=sum(e["bytes"] for e in entries), files=entries)
     # a new file in place of the old: a published link to the old one keeps its bytes
     temporary = dataset / f".manifest.{os.getpid()}.json"
-    temporary.write_text(json.dumps(manifest, indent=1))
-    make_read_only([temporary])
-    os.replace(temporary, dataset / "manifest.json")
+    text = json.dumps(manifest, indent=1)
+    try:
+        temporary.write_text(text)
+        make_read_only([temporary])
+        os.replace(temporary, dataset / "manifest.json")
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        full = full_disk(exc, dataset, len(text.encode()), "writing the manifest of")
+        if full is None:
+            raise
+        raise full from exc
     files: dict[str, Any] = {"count": len(entries) + 1, "bytes": manifest["bytes"],
                              "manifest": "manifest.json", "checksum": "sha256",
                              "formats": published_formats(entries)}
