@@ -25,6 +25,7 @@ from tomocupy_gladier.cli import main
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.experiment.compute_endpoints import (
     ALCF_POLARIS_ID,
+    alcf_endpoint_schema,
     alcf_option_schema,
     alcf_polaris,
     check_endpoint,
@@ -292,3 +293,40 @@ def test_deploy_dry_run_shows_what_each_compute_state_sends(tmp_path):
         assert {s["endpoint_id"] for s in states} == {ALCF_POLARIS_ID}
         (sent,) = {json.dumps(s["user_endpoint_config"], sort_keys=True) for s in states}
         jsonschema.validate(json.loads(sent), alcf_option_schema())
+
+
+# --- what ALCF's endpoint itself checks (its schema), and what its template ignores ----------------
+
+SKILLSET_PAGE = (FIXTURES / "alcf_skillset_multiuser_endpoints.md").read_text()
+
+
+def test_the_endpoints_own_schema_is_the_one_alcf_publishes():
+    published = json.loads(re.search(r"```json\n(.*?)```", SKILLSET_PAGE, re.S).group(1))
+    assert alcf_endpoint_schema() == published
+    assert published["additionalProperties"] is True and published["required"] == ["queue", "account"]
+
+
+def test_alcfs_endpoint_takes_any_key_but_run_refuses_what_its_template_would_ignore(tmp_path):
+    """ALCF's endpoint lets an unknown key through and its template ignores it silently (ALCF's
+    skillset page): the endpoint (and the local backend's model of it) accepts it, and the
+    client refuses it before anything is sent, saying it would be ignored."""
+    config = config_from_dict(_raw(alcf_experiment(tmp_path)), tmp_path / "experiment.toml")
+    endpoint = check_endpoint(config)
+    sent = {**user_endpoint_config(config), "nodes": 2}  # our template's name, not ALCF's
+    assert endpoint.config_problems(sent) == []
+    assert any("nodes" in problem for problem in endpoint.ignored_problems(sent))
+    assert endpoint.as_json()["schema"] == alcf_endpoint_schema()
+    jsonschema.validate(sent, endpoint.as_json()["schema"])
+
+
+def test_the_workers_keep_the_endpoint_agents_venv_on_path_after_the_environment(tmp_path):
+    """A worker_init of one's own replaces ALCF's default, which puts the agent's venv on PATH;
+    it is kept, last on PATH, so the environment's own globus-compute-endpoint comes first."""
+    agent = re.search(r'export PATH="\$PATH":(\S+)`', SKILLSET_PAGE).group(1)
+    config = config_from_dict(_raw(alcf_experiment(tmp_path)), tmp_path / "experiment.toml")
+    init = user_endpoint_config(config)["worker_init"].split("; ")
+    assert f'export PATH="$PATH":{agent}' in init
+    assert init.index(f'export PATH="$PATH":{agent}') > init.index("conda activate /eagle/TOMO/envs/tomocupy")
+    path = subprocess.run(["bash", "-c", f'PATH=/usr/bin:/bin; export PATH="$PATH":{agent}; echo $PATH'],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert path.split(":")[-1] == agent.rstrip("/") or path.endswith(agent)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tomocupy_gladier.compute.disk_space import DiskFull
 from tomocupy_gladier.experiment.options import tomocupy_options_for
 from tomocupy_gladier.demo.synthetic import write_scan
 from tomocupy_gladier.tools.recon.tomocupy_recon import tomocupy_recon
@@ -279,18 +280,19 @@ SILENT = """
 """
 
 
-@pytest.mark.parametrize("mode, problem", [
-    ("nothing", "4 of 4 slices missing"),
-    ("short", "2 of 4 slices missing"),
-    ("writer", "its log reports an error ('Exception in thread"),
-    ("red", "its log reports an error ('File Name does not exist"),
+@pytest.mark.parametrize("mode, error, problem", [
+    ("nothing", RuntimeError, "4 of 4 slices missing"),
+    ("short", RuntimeError, "2 of 4 slices missing"),
+    # the thread's error names ENOSPC: the step says the disk is full, and where
+    ("writer", DiskFull, "the disk is full: writing the reconstruction of scan1.h5 into "),
+    ("red", RuntimeError, "its log reports an error ('File Name does not exist"),
 ])
 def test_exit_zero_over_an_earlier_result_fails_and_keeps_the_earlier_result(program, script, scan, mode,
-                                                                              problem):
+                                                                              error, problem):
     good = recon(scan, run_id="good")
     before = (Path(good["output"]) / "manifest.json").read_text()
     script(SILENT.format(mode=mode))
-    with pytest.raises(RuntimeError, match=problem.replace("(", r"\(")):
+    with pytest.raises(error, match=problem.replace("(", r"\(")):
         recon(scan, run_id="bad")
     assert (Path(good["output"]) / "manifest.json").read_text() == before
     assert leftovers(scan) == []
@@ -554,8 +556,10 @@ def test_tomocupys_swallowed_writer_error_fails_the_run_and_keeps_the_earlier_re
     good = recon(wide_scan.path, run_id="good", **{"rotation-axis": 67.25})
     before = (Path(good["output"]) / "manifest.json").read_text()
     tomocupy_110.knob("writer_fail", 1)  # disk full in a writer thread: tomocupy still exits 0
-    with pytest.raises(RuntimeError, match="exited 0 but its log reports an error"):
+    with pytest.raises(DiskFull, match="the disk is full: writing the reconstruction of") as failed:
         recon(wide_scan.path, run_id="bad", **{"rotation-axis": 67.25})
+    # what tomocupy's log said is kept as the cause
+    assert "exited 0 but its log reports an error" in str(failed.value.__cause__)
     assert (Path(good["output"]) / "manifest.json").read_text() == before
     tomocupy_110.knob("writer_fail", None)
     tomocupy_110.knob("nothing", 1)  # exit 0, nothing written

@@ -20,3 +20,14 @@ WAIT_FOR_OPTION_URL = "https://actions.globus.org/weboption/wait_for_option"
 # where that provider answers an option's URL suffix, and hosts a run's landing page
 WEBOPTION_OPTION_URL = "https://actions.globus.org/weboption/option/{url_suffix}"
 WEBOPTION_LANDING_URL = "https://actions.globus.org/weboption/landing_page/{url_suffix}"
+
+# Globus Transfer's other action providers (Transfer docs: Transfer Action Providers)
+TRANSFER_DELETE_URL = "https://transfer.actions.globus.org/delete"
+TRANSFER_LS_URL = "https://transfer.actions.globus.org/ls"
+TRANSFER_STAT_URL = "https://transfer.actions.globus.org/stat"
+# The providers these replaced, shut down on 2025-01-22 (Transfer docs: Migrating Transfer Action
+# Providers). The local backend serves them, in their own request shapes, so that the Flows
+# docs' examples written for them run as printed; a flow for Globus must use the ones above.
+RETIRED_TRANSFER_URL = "https://actions.globus.org/transfer/transfer"
+RETIRED_DELETE_URL = "https://actions.globus.org/transfer/delete"
+RETIRED_LS_URL = "https://actions.globus.org/transfer/ls"

@@ -30,11 +30,12 @@ def test_no_module_of_the_local_backend_imports_gladier():
             assert top not in ("gladier", "gladier_tools"), f"{path.name} imports {name}"
             if top == "tomocupy_gladier":
                 # outside the package, only leaves of plain Python both sides share: the error
-                # base class, where the SMTP account is read from, what a run keeps private and
-                # the URLs the action providers answer at
+                # base class, where the SMTP account is read from, what a run keeps private,
+                # the URLs the action providers answer at, and how a full disk is read and told
                 assert name.startswith("tomocupy_gladier.local") or name in (
                     "tomocupy_gladier.errors", "tomocupy_gladier.experiment.smtp_account",
-                    "tomocupy_gladier.redaction", "tomocupy_gladier.action_urls"), \
+                    "tomocupy_gladier.redaction", "tomocupy_gladier.action_urls",
+                    "tomocupy_gladier.compute.disk_space"), \
                     f"{path.name} imports {name}"
 
 

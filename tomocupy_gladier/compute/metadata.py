@@ -13,6 +13,7 @@ from typing import Any
 
 from tomocupy_gladier.compute.axis import MANUAL, give_axis
 from tomocupy_gladier.compute.checksums import make_read_only, sha256_of
+from tomocupy_gladier.compute.disk_space import full_disk
 from tomocupy_gladier.compute.dxchange import number, read_acquisition
 
 MEDIA_TYPES = {".tiff": "image/tiff", ".tif": "image/tiff", ".png": "image/png", ".h5": "application/x-hdf5",
@@ -188,9 +189,17 @@ def published_files(result: dict, publishv2: dict | None,
     manifest.update(file_count=len(entries), bytes=sum(e["bytes"] for e in entries), files=entries)
     # a new file in place of the old: a published link to the old one keeps its bytes
     temporary = dataset / f".manifest.{os.getpid()}.json"
-    temporary.write_text(json.dumps(manifest, indent=1))
-    make_read_only([temporary])
-    os.replace(temporary, dataset / "manifest.json")
+    text = json.dumps(manifest, indent=1)
+    try:
+        temporary.write_text(text)
+        make_read_only([temporary])
+        os.replace(temporary, dataset / "manifest.json")
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        full = full_disk(exc, dataset, len(text.encode()), "writing the manifest of")
+        if full is None:
+            raise
+        raise full from exc
     files: dict[str, Any] = {"count": len(entries) + 1, "bytes": manifest["bytes"],
                              "manifest": "manifest.json", "checksum": "sha256",
                              "formats": published_formats(entries)}

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from tomocupy_gladier.compute.axis import searches
+from tomocupy_gladier.compute.disk_space import full_disk, previews_bytes
 from tomocupy_gladier.compute.multiscale import ZARR_NAME, open_level
 
 TRY_PATTERN = re.compile(r"recon_slice(\d+)_center([-+0-9.]+?)\.tiff?$")
@@ -103,11 +104,18 @@ def make_previews(tomocupy: dict | None = None, recon: dict | None = None,
     look = Look(folder, low_q, high_q, int(options.get("max_size", 1024)), pixel_um)
     result: dict[str, Any] = {"output": str(output), "folder": str(folder), "pixel_size_um": pixel_um,
                               "pixel_size_source": pixel_source if pixel_um else None}
-    if tries:
-        result.update(try_previews(output, tries, params, options, recon_result, look, binning))
-    else:
-        result.update(full_previews(output, fulls, h5_file, int(options.get("max_sections", 512)), look))
-    kept = keep_for_run(folder, result["previews"], recon_result, run_id)
+    try:
+        if tries:
+            result.update(try_previews(output, tries, params, options, recon_result, look, binning))
+        else:
+            result.update(full_previews(output, fulls, h5_file, int(options.get("max_sections", 512)), look))
+        kept = keep_for_run(folder, result["previews"], recon_result, run_id)
+    except OSError as exc:
+        full = full_disk(exc, folder, previews_bytes("try" if tries else "full", look.max_size),
+                         "writing the previews into")
+        if full is None:
+            raise
+        raise full from exc
     if kept is not None:
         result["kept"] = str(kept)
     return result
@@ -130,7 +138,9 @@ def keep_for_run(folder: pathlib.Path, files: list[str], recon_result: dict | No
         if source.is_relative_to(folder) and source.is_file():
             target = kept / source.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+            temporary = target.with_name(f".{target.name}.part")
+            shutil.copyfile(source, temporary)
+            os.replace(temporary, target)
     return kept
 
 
@@ -279,12 +289,17 @@ def save_section(section: np.ndarray, name: str, look: Look, z_stretch: float = 
 
 
 def save_png(image: Image.Image, path: pathlib.Path) -> None:
-    """``image`` as a read-only PNG at ``path``: a new file renamed over the old one, never
-    written into it (a copy published by linking the old one keeps its bytes)."""
+    """``image`` as a read-only PNG at ``path``, whole or not at all: a new file written under a
+    temporary name beside it, then renamed over the old one, never written into it (a copy
+    published by linking the old one keeps its bytes; a full disk leaves no half image under the
+    final name)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
-    image.save(temporary, format="PNG")
-    os.chmod(temporary, 0o444)
-    os.replace(temporary, path)
+    try:
+        image.save(temporary, format="PNG")
+        os.chmod(temporary, 0o444)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def read_tiff(path: pathlib.Path) -> Any:

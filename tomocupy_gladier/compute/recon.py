@@ -36,6 +36,7 @@ from tomocupy_gladier.compute.checksums import (
     make_read_only,
     manifest_entries,
 )
+from tomocupy_gladier.compute.disk_space import DiskFull, free_bytes, is_full, is_quota, reconstruction_bytes
 from tomocupy_gladier.compute.multiscale import (
     ZARR_NAME,
     pixel_size_um,
@@ -199,6 +200,15 @@ def reconstruct(recon: dict | None = None, tomocupy: dict | None = None,
         except FileChanged as exc:
             run.fail(f"the reconstruction changed while it was being checked ({exc})")
         replaced = swap_in(staged, output, run_id)
+    except Exception as exc:
+        if not is_full(exc, staging_root, text=run.text, no_room=True):
+            raise
+        # a full disk, told as one (tomocupy's own words, or missing slices after its writer
+        # threads died, say nothing of it); the figures once this run's partial output is gone
+        shutil.rmtree(staging_root, ignore_errors=True)
+        raise DiskFull(output.parent, free_bytes(output.parent),
+                       reconstruction_bytes(expected, zarr_settings, params).total,
+                       f"writing the reconstruction of {scan.name} into", quota=is_quota(exc, run.text)) from exc
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
         lock.close()

@@ -15,3 +15,8 @@ class UnsupportedError(EngineError):
     """A tomocupy option value that tomocupy-cpu does not implement."""
 
     exit_code = 2
+
+
+class DiskFullError(EngineError):
+    """The output's filesystem (or the quota there) is full: the message names the folder,
+    the bytes needed and the bytes free (:mod:`tomocupy_gladier.compute.disk_space`)."""

@@ -14,17 +14,18 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NoReturn
 
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tomocupy_gladier.compute.disk_space import DiskFull, free_bytes, is_full, is_quota
 from tomocupy_gladier.compute.rules import axis_pixels, span, span_fits
 
 from . import center as center_mod
 from . import phase, preprocess, reader, stripes
-from .errors import EngineError
+from .errors import DiskFullError, EngineError
 from .fbp import FourierRec
 from .settings import Settings
 from .writer import AtomicWriter, OutputLayout
@@ -291,8 +292,11 @@ def run(settings: Settings) -> OutputLayout:
         else:
             _run_full(settings, geo, proc, rec, writer, slice_rows)
         writer.commit()
-    except BaseException:
+    except BaseException as exc:
+        full = isinstance(exc, OSError) and is_full(exc, layout.directory)  # before the staged files go
         writer.abort()
+        if full:
+            _disk_full(exc, layout, settings, geo, mode)
         raise
     dt = time.time() - t0
     if steps:
@@ -300,6 +304,17 @@ def run(settings: Settings) -> OutputLayout:
     else:
         log.warning(f"Reconstruction time {dt:.1e}s")
     return layout
+
+
+def _disk_full(exc: BaseException, layout: OutputLayout, settings: Settings, geo: Geometry,
+               mode: str) -> NoReturn:
+    """A write that failed on a full disk (or quota), told in one line: the output's folder,
+    the bytes the whole output needs and what is free once this run's staged files are gone."""
+    count = geo.nz if mode == "full" else len(try_rows(settings, geo)) * len(try_centers(settings, geo)[0])
+    needed = count * geo.n * geo.n * np.dtype(settings.dtype).itemsize
+    full = DiskFull(layout.directory, free_bytes(layout.directory), needed, "writing the reconstruction into",
+                    quota=is_quota(exc))
+    raise DiskFullError(str(full)) from exc
 
 
 def _run_full(settings: Settings, geo: Geometry, proc: Processor, rec: FourierRec,

@@ -10,10 +10,13 @@ warm block (``min_blocks``) one job, serves a whole beamtime.
 Two kinds of endpoint:
 
 * **ALCF's facility multi-user endpoint on Polaris** (:data:`ALCF_POLARIS`, transcribed from
-  ALCF's page into ``data/alcf_polaris_endpoint.json``): naming its id in ``[compute] endpoint``
+  ALCF's pages into ``data/alcf_polaris_endpoint.json``): naming its id in ``[compute] endpoint``
   is enough. Every ALCF user may use it under their own account; the configuration carries
   exactly the options ALCF documents (queue, account, walltime, nodes, blocks, idle time, the
   workers' ``worker_init``, ``scheduler_options`` with the filesystems the facility's paths are on).
+  The endpoint itself checks little (its schema requires ``queue`` and ``account`` and lets any
+  other key through, which its template then ignores without a word), so the options are also
+  held to the types and names ALCF documents before anything is sent.
 * **A facility's own endpoint**, configured with ``endpoint-config`` (our template): for what
   ALCF's cannot do. Started by a non-privileged user it is single-user and "will only accept
   tasks submitted by the endpoint owner" (``endpoints.rst``, "Starting the Endpoint"):
@@ -78,8 +81,8 @@ def alcf_polaris() -> dict[str, Any]:
 ALCF_POLARIS_ID = "9a947ba5-f537-4681-acf3-cc66485aadec"
 
 # The types of ALCF's options. ALCF's table gives each option's default and meaning, not its
-# type: these follow the defaults and the descriptions. Keys the table does not list are refused
-# (ALCF's endpoint page may accept more; we send nothing it does not document).
+# type: these follow the defaults and the descriptions. The endpoint's own schema lets keys the
+# table does not list through and its template ignores them silently: we refuse them instead.
 _ALCF_TYPES: dict[str, dict[str, Any]] = {
     "queue": {"type": "string", "pattern": NAME_PATTERN},
     "account": {"type": "string", "pattern": NAME_PATTERN},
@@ -97,8 +100,16 @@ _ALCF_TYPES: dict[str, dict[str, Any]] = {
 }
 
 
+def alcf_endpoint_schema() -> dict[str, Any]:
+    """The JSON schema ALCF's endpoint itself checks a ``user_endpoint_config`` against: ``queue``
+    and ``account`` required, any other key let through (``additionalProperties: true``)."""
+    return dict(alcf_polaris()["endpoint_schema"])
+
+
 def alcf_option_schema() -> dict[str, Any]:
-    """The JSON schema of ALCF's documented options (required: queue and account)."""
+    """The JSON schema of ALCF's documented options (required: queue and account), stricter than
+    the endpoint's own (:func:`alcf_endpoint_schema`): what its template would ignore or misread
+    is refused here."""
     options = alcf_polaris()["options"]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -119,17 +130,17 @@ class ComputeEndpoint:
     name: str
     multi_user: bool
     owner: str | None        # the identity id of a single-user endpoint's owner, when known
-    schema: Mapping[str, Any]
+    schema: Mapping[str, Any]  # what the endpoint checks a configuration against
     alcf: bool = False       # ALCF's facility endpoint: its queues and filesystems are known
+    documented: Mapping[str, Any] | None = None  # the options its template uses, where stricter
 
     def config_problems(self, user_config: Mapping[str, Any]) -> list[str]:
         """What the endpoint would refuse of ``user_config`` (empty: nothing)."""
-        problems = []
-        validator = jsonschema.Draft202012Validator(dict(self.schema))
-        for error in sorted(validator.iter_errors(dict(user_config)), key=lambda e: list(e.path)):
-            where = "/".join(map(str, error.path))
-            problems.append(f"{where}: {error.message}" if where else error.message)
-        return problems
+        return _schema_problems(self.schema, user_config)
+
+    def ignored_problems(self, user_config: Mapping[str, Any]) -> list[str]:
+        """What the endpoint would take but its template ignore or misread (empty: nothing)."""
+        return _schema_problems(self.documented, user_config) if self.documented else []
 
     def refuses(self, identity: str | None) -> bool:
         """Whether Compute refuses tasks of ``identity`` (an identity id or URN) here."""
@@ -148,6 +159,15 @@ class ComputeEndpoint:
                 "schema": dict(self.schema)}
 
 
+def _schema_problems(schema: Mapping[str, Any], instance: Mapping[str, Any]) -> list[str]:
+    validator = jsonschema.Draft202012Validator(dict(schema))
+    problems = []
+    for error in sorted(validator.iter_errors(dict(instance)), key=lambda e: list(e.path)):
+        where = "/".join(map(str, error.path))
+        problems.append(f"{where}: {error.message}" if where else error.message)
+    return problems
+
+
 def identity_id(identity: str) -> str:
     """``urn:globus:auth:identity:<id>`` or ``<id>`` -> ``<id>`` (lower case)."""
     return identity.rsplit(":", 1)[-1].lower()
@@ -156,8 +176,8 @@ def identity_id(identity: str) -> str:
 def endpoint_of(config: ExperimentConfig) -> ComputeEndpoint:
     """The endpoint ``[compute] endpoint`` names, as Compute will treat it."""
     if config.compute_endpoint.lower() == ALCF_POLARIS_ID:
-        return ComputeEndpoint(ALCF_POLARIS_ID, alcf_polaris()["name"], True, None, alcf_option_schema(),
-                               alcf=True)
+        return ComputeEndpoint(ALCF_POLARIS_ID, alcf_polaris()["name"], True, None, alcf_endpoint_schema(),
+                               alcf=True, documented=alcf_option_schema())
     multi = bool(config.compute_multi_user)
     return ComputeEndpoint(config.compute_endpoint.lower(), "the facility's endpoint (endpoint-config)",
                            multi, None if multi else config.compute_owner, TEMPLATE_SCHEMA)
@@ -191,6 +211,9 @@ def worker_init(config: ExperimentConfig) -> str | None:
     alcf = alcf_polaris()
     lines = [f"module {command}" for command in alcf["modules"]]
     lines.append(f"conda activate {shlex.quote(config.compute_environment)}")
+    # this replaces the endpoint's default worker_init, which puts its agent's venv on PATH:
+    # kept last on PATH, so the environment's own globus-compute-endpoint comes first
+    lines.append(f'export PATH="$PATH":{alcf["worker_environment"]["agent_bin"]}')
     lines += ["export TMPDIR=/tmp", f"export TOMOCUPY_GLADIER_GPUS={alcf['gpus_per_node']}"]
     # when tomocupy must have stopped in this job (its walltime less the margin, from the job's
     # start): a job kept warm serves later runs too, whose reconstruction gets what is left
@@ -255,6 +278,11 @@ def check_endpoint(config: ExperimentConfig, identity: str | None = None, *,
     sent = user_endpoint_config(config)
     where = f"{config.path}: [compute]"
     problems = endpoint.config_problems(sent)
+    ignored = endpoint.ignored_problems(sent)
+    if ignored and not problems:
+        raise UserError(f"{where} {endpoint.describe()} would take this configuration but its template "
+                        "would ignore or misread, without a word: " + "; ".join(ignored)
+                        + " (ALCF's endpoint takes the options its page documents: docs/polaris.md)")
     if problems:
         advice = ("ALCF's endpoint takes the options its page documents (docs/polaris.md)" if endpoint.alcf
                   else "the facility's endpoint takes the keys of its user_config_schema.json; the "

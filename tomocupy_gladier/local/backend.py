@@ -9,6 +9,7 @@ Layout of ``state_dir``::
     endpoints.db    user endpoints and the tasks each ran (user_endpoints.UserEndpoints)
     search.db       the local search index            (providers.search.SearchIndex)
     mailbox         emails of runs when no SMTP server is named (providers.notify, mbox format)
+    deletes/<task>.jsonl  what each delete task removed, each path written before it goes (providers.delete)
     gladier.cfg     kept here by the Gladier adapter (:mod:`tomocupy_gladier.clients.gladier_local`)
     tasks/<action>-<i>/  working folder and output.log of each compute task
     workers/<run>.log  stdout/stderr of background run workers
@@ -30,12 +31,25 @@ from typing import Iterator, Mapping
 
 import jsonschema
 
-from tomocupy_gladier.action_urls import COMPUTE_V2_URL, COMPUTE_V3_URL, NOTIFY_URL, WAIT_FOR_OPTION_URL
+from tomocupy_gladier.action_urls import (
+    COMPUTE_V2_URL,
+    COMPUTE_V3_URL,
+    NOTIFY_URL,
+    RETIRED_DELETE_URL,
+    RETIRED_LS_URL,
+    RETIRED_TRANSFER_URL,
+    TRANSFER_DELETE_URL,
+    TRANSFER_LS_URL,
+    TRANSFER_STAT_URL,
+    WAIT_FOR_OPTION_URL,
+)
 
 from .definition import validate_definition
 from .errors import InputValidationError
 from .flow_rules import FINAL_STATUSES, MAX_STATE_BYTES, check_input
 from .providers.compute import ComputeProvider
+from .providers.delete import DeleteProvider
+from .providers.listing import LsProvider, StatProvider
 from .providers.notify import NotifyProvider
 from .providers.search import SEARCH_INGEST_URL, SearchIndex, SearchIngestProvider
 from .providers.transfer import TRANSFER_URL, TransferProvider
@@ -110,10 +124,17 @@ class LocalBackend:
         self.user_endpoints = UserEndpoints(self.state_dir / "endpoints.db", self.endpoints,
                                             default_owner=local_identity(self.username))
         tasks = self.state_dir / "tasks"
+        consent = ConsentGate(self.store, self.consent_required, creator=self.username)
+        transfer = TransferProvider(self.collections, fsync=self.fsync_transfers, consent=consent)
+        deletes = self.state_dir / "deletes"
         self.providers = ActionRegistry({
-            TRANSFER_URL: TransferProvider(self.collections, fsync=self.fsync_transfers,
-                                           consent=ConsentGate(self.store, self.consent_required,
-                                                               creator=self.username)),
+            TRANSFER_URL: transfer,
+            RETIRED_TRANSFER_URL: transfer,
+            TRANSFER_DELETE_URL: DeleteProvider(transfer.resolve, consent, deletes),
+            RETIRED_DELETE_URL: DeleteProvider(transfer.resolve, consent, deletes, retired=True),
+            TRANSFER_LS_URL: LsProvider(transfer.resolve, consent=consent),
+            RETIRED_LS_URL: LsProvider(transfer.resolve, retired=True, consent=consent),
+            TRANSFER_STAT_URL: StatProvider(transfer.resolve, consent=consent),
             COMPUTE_V2_URL: ComputeProvider(self.functions, tasks, env=self.env, version=2,
                                             user_endpoints=self.user_endpoints),
             COMPUTE_V3_URL: ComputeProvider(self.functions, tasks, env=self.env, version=3,

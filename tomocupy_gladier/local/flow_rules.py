@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from .jsonpath import is_valid_path, is_writable_path
+from .jsonpath import is_valid_path, is_writable_path, parse_python
 
 DOCS = "https://docs.globus.org/api/flows"
 
@@ -574,7 +574,7 @@ def _expression(problem, expression: str, field: str) -> Iterator[Problem]:
             yield from _path(problem, path, field)
         expression = _BACKTICK.sub("__path__", expression)
     try:
-        tree = ast.parse(expression.strip(), mode="eval")
+        tree = parse_python(expression.strip())
     except SyntaxError as exc:
         yield problem("expression-syntax", f"{expression!r} is not a valid expression: "
                       f"{exc.msg}", field)

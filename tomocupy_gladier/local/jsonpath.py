@@ -6,10 +6,12 @@ Writes (``ResultPath``) accept the dotted form only (``$``, ``$.a.b``).
 
 from __future__ import annotations
 
+import ast
 import copy
 import functools
 import os.path
 import re
+import threading
 from typing import Any, Mapping
 
 import simpleeval
@@ -152,9 +154,22 @@ class _FlowsEvaluator(simpleeval.EvalWithCompoundTypes):
         return super()._eval_attribute(node)
 
 
+# CPython 3.11 keeps the AST constructor's recursion depth per interpreter, not per thread:
+# two threads parsing at once fail with "AST constructor recursion depth mismatch"
+# (python/cpython gh-106905), so every parse of the local backend takes this lock.
+_AST_LOCK = threading.Lock()
+
+
+def parse_python(source: str, mode: str = "eval") -> ast.AST:
+    """:func:`ast.parse`, one thread at a time (see ``_AST_LOCK``)."""
+    with _AST_LOCK:
+        return ast.parse(source, mode=mode)
+
+
 @functools.lru_cache(maxsize=4096)
 def _parsed_expression(expression: str):
-    return simpleeval.SimpleEval.parse(expression)
+    with _AST_LOCK:
+        return simpleeval.SimpleEval.parse(expression)
 
 
 class _Expressions:

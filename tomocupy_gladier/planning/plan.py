@@ -45,6 +45,7 @@ from tomocupy_gladier.planning.flow_input import (
     run_label,
 )
 from tomocupy_gladier.flows import flow_steps, moves_scan, waits_for_choice
+from tomocupy_gladier.planning.space import check_space
 from tomocupy_gladier.experiment.options import without_tomocupy_defaults
 from tomocupy_gladier.tools.output_folders import run_logs_folder, tomocupy_output
 from tomocupy_gladier.runs.run_record import PREVIEWS_STATE, RunRecord
@@ -333,7 +334,8 @@ def check_before_start(config: ExperimentConfig, location: ScanLocation, backend
     configuration, who may use it), and for each reconstruction a run makes (``recon``, and the
     try ``try_recon`` of an interactive run, whose full reconstruction's axis is chosen during
     the run): its ranges and axis against the scan where it can be read here, its options
-    against the engine, and the scan's quality gates."""
+    against the engine, and the scan's quality gates; on the local backend, the room at the
+    facility for the scan's copy and the reconstructions (:mod:`.space`)."""
     check_endpoint(config, identity(config, backend))
     readable = readable_scan(config, location, backend)
     for params, axis_given in ((recon, try_recon is None), (try_recon, True)):
@@ -341,6 +343,7 @@ def check_before_start(config: ExperimentConfig, location: ScanLocation, backend
             check_ranges(params, readable, axis_given=axis_given)
             check_engine(config, params, backend)
     check_quality(readable)
+    check_space(config, location, backend, readable, [p for p in (try_recon, recon) if p is not None])
 
 
 def readable_scan(config: ExperimentConfig, location: ScanLocation, backend: Backend) -> Path | None:

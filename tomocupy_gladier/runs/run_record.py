@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence, cast
 from gladier.utils.name_generation import get_compute_flow_state_name
 from gladier_tools.publish.publishv2 import publishv2_gather_metadata
 
+from tomocupy_gladier.compute.disk_space import DISK_FULL
 from tomocupy_gladier.local import flow_rules
 from tomocupy_gladier.runs.step_results import PreviewsResult, ReconResult
 from tomocupy_gladier.tools.metadata.scan_metadata import METADATA_STATE
@@ -118,7 +119,24 @@ class RunRecord:
             return None
         details = self.raw.get("details") or {}
         parts = [str(p) for p in (details.get("code"), details.get("description")) if p]
-        return ": ".join(parts) or "no reason given"
+        text = ": ".join(parts) or "no reason given"
+        return text + self._full_collection(text)
+
+    def _full_collection(self, failure: str) -> str:
+        """Which of the experiment's collections a full disk (:data:`DISK_FULL`) was on: the
+        one the message names (a transfer's destination), else the facility (the compute steps
+        write only there)."""
+        if DISK_FULL not in failure:
+            return ""
+        data = self.flow_input
+        publish = data.get("publishv2") or {}
+        back = (data.get("return_data") or {}).get("destination") or {}
+        facility = publish.get("source_collection") or (data.get("destination") or {}).get("id")
+        for section, collection in (("publish", publish.get("destination_collection")),
+                                    ("return", back.get("id")), ("facility", facility)):
+            if collection and str(collection) in failure:
+                return f" (the experiment's [{section}] collection)"
+        return f" (on collection {facility}, the experiment's [facility])" if facility else ""
 
 
     @property

@@ -1,5 +1,6 @@
-"""Local action providers: Transfer, Compute (v2, v3), Search ingest (and Send Notification
-Email, in :mod:`.notify`)."""
+"""Local action providers: Transfer (and its Delete, ls and stat providers, in :mod:`.delete`
+and :mod:`.listing`), Compute (v2, v3), Search ingest (and Send Notification Email, in
+:mod:`.notify`; Wait For User Selection, in :mod:`.weboption`)."""
 
 from tomocupy_gladier.action_urls import COMPUTE_V2_URL, COMPUTE_V3_URL
 

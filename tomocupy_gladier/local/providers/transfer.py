@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Mapping
 
 from tomocupy_gladier.action_urls import TRANSFER_URL
+from tomocupy_gladier.compute.disk_space import DiskFull, free_bytes, is_full, is_quota
 
 from ..actions import ActionRequest, ActionResult
 from ..errors import ActionTimeout, InvalidRequest, request_object
@@ -124,6 +125,7 @@ class TransferProvider:
         stats = {"files": 0, "directories": 0, "files_skipped": 0, "files_transferred": 0,
                  "bytes_transferred": 0, "bytes_checksummed": 0}
         started = time.monotonic()
+        plans: list[tuple[list[_File], list[Path]]] = []
         try:
             plans = [self._plan(opts, item) for item in items]
             for item, (files, dirs) in zip(items, plans):
@@ -137,8 +139,14 @@ class TransferProvider:
         except OSError as exc:
             fault = TransferFault("PERMISSION_DENIED" if isinstance(exc, PermissionError)
                                   else "IO_ERROR", str(exc))
+            if is_full(exc, self.resolve(opts["destination"], "/")):
+                fault = _no_space(exc, opts["destination"], self.resolve(opts["destination"], "/"), 0)
             return self._failed(details, stats, fault)
         except TransferFault as fault:
+            if fault.code in _NO_SPACE_CODES and isinstance(fault.__cause__, OSError):
+                # the whole task's bytes still to copy, not only the file that failed
+                left = sum(f.size for files, _ in plans for f in files) - stats["bytes_transferred"]
+                fault = _no_space(fault.__cause__, opts["destination"], Path(fault.description), left)
             return self._failed(details, stats, fault)
         except ActionTimeout as timeout:
             # the task stays ACTIVE at Transfer; its last poll is what Flows reports
@@ -322,6 +330,9 @@ class TransferProvider:
                 os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
             os.replace(tmp, f.dst)
         except OSError as exc:
+            if is_full(exc, f.dst.parent):  # free space is read once the partial copy is gone
+                tmp.unlink(missing_ok=True)
+                raise TransferFault(_NO_SPACE_CODES[is_quota(exc)], str(f.dst.parent)) from exc
             raise TransferFault("PERMISSION_DENIED" if isinstance(exc, PermissionError)
                                 else "IO_ERROR", f"copying {f.src.name}: {exc}") from None
         finally:
@@ -354,6 +365,20 @@ def _link(src: Path, tmp: Path) -> bool:
             return False
         raise
     return True
+
+
+# Transfer's event codes of a full destination (docs.globus.org/api/transfer/task_events and
+# the Transfer team's list of codes): by ``is_quota``. Transfer retries them unless the task has
+# ``fail_on_quota_errors``; here the task fails at once, as on every I/O error of this provider.
+_NO_SPACE_CODES = ("NO_SPACE_LEFT", "QUOTA_EXCEEDED")
+
+
+def _no_space(exc: OSError, collection: str, folder: Path, needed: int) -> TransferFault:
+    """The fault of a copy that found its destination's filesystem (or quota) full: the
+    collection, the folder, the bytes the task still needed and the bytes free now."""
+    full = DiskFull(folder, free_bytes(folder), needed or None, f"copying into collection {collection} at",
+                    quota=is_quota(exc))
+    return TransferFault(_NO_SPACE_CODES[full.quota], str(full))
 
 
 def _clone(fin: BinaryIO, fout: BinaryIO) -> bool:
