@@ -175,7 +175,7 @@ def test_a_run_is_refused_up_front_when_the_facility_lacks_room(tmp_path, monkey
 
 
 def test_a_scan_already_at_the_facility_needs_no_room_for_its_copy(tmp_path, monkeypatch):
-    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.tools.registry import load_config
     from tomocupy_gladier.planning.flow_input import locate_scan, recon_parameters
     from tomocupy_gladier.planning.space import facility_needs
 
@@ -192,7 +192,7 @@ def test_a_scan_already_at_the_facility_needs_no_room_for_its_copy(tmp_path, mon
 
 def test_a_campaign_job_and_the_interactive_flow_are_checked_too(tmp_path, monkeypatch):
     from tomocupy_gladier.errors import UserError
-    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.tools.registry import load_config
     from tomocupy_gladier.planning.plan import Ask, Origin, RunRequest, plan
 
     config = load_config(tiny_experiment(tmp_path))
@@ -212,7 +212,7 @@ def test_a_start_form_and_a_campaign_job_are_refused_alike(tmp_path, monkeypatch
     from tomocupy_gladier.campaign.ledger import PENDING, JobRow
     from tomocupy_gladier.campaign.wiring import job_request
     from tomocupy_gladier.errors import UserError
-    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.tools.registry import load_config
     from tomocupy_gladier.planning.plan import Ask, RunRequest, plan
     from tomocupy_gladier.web.start import Starter
 
@@ -230,7 +230,7 @@ def test_a_start_form_and_a_campaign_job_are_refused_alike(tmp_path, monkeypatch
 
 def test_the_globus_backend_is_not_checked_here(tmp_path, monkeypatch):
     from tomocupy_gladier.backends import GLOBUS
-    from tomocupy_gladier.experiment.config import load_config
+    from tomocupy_gladier.tools.registry import load_config
     from tomocupy_gladier.planning.flow_input import locate_scan
     from tomocupy_gladier.planning.space import check_space
 
