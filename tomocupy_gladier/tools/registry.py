@@ -24,6 +24,7 @@ from tomocupy_gladier.tools.notify import step as notify
 from tomocupy_gladier.tools.previews import step as previews
 from tomocupy_gladier.tools.publish import step as publish
 from tomocupy_gladier.tools.recon import step as recon
+from tomocupy_gladier.tools.retention import step as retention
 from tomocupy_gladier.tools.return_data import step as return_data
 from tomocupy_gladier.tools.step import Step
 from tomocupy_gladier.tools.transfer import step as transfer
@@ -39,6 +40,7 @@ STEPS: tuple[Step, ...] = (
     choice.STEP,
     publish.STEP,
     return_data.STEP,
+    retention.STEP,
     notify.STEP,
 )
 
