@@ -6,10 +6,12 @@ environment with the same ``pip install`` as the client), checks with :func:`che
 that it is the client's version and calls it. One module per step: :mod:`.recon` (command
 line, staging, verification, swap, axis read-back), :mod:`.previews` (rendering, focus
 measure, montage), :mod:`.metadata` (the record, manifest), :mod:`.choice` (the centres
-offered); helpers shared by steps, each in a module of its own: :mod:`.dxchange` (a scan's
-DXchange fields), :mod:`.multiscale` (the OME-Zarr), :mod:`.checksums` (the files' sha256, taken
-from bytes in hand, and their verification), :mod:`.quality` (the scan's and volume's gates),
-:mod:`.axis` (how an axis was decided); :mod:`.rules` and :mod:`.tomocupy_options` hold what
+offered), :mod:`.retention` (what a run removes once its publication is verified); helpers shared
+by steps, each in a module of its own: :mod:`.dxchange` (a scan's DXchange fields),
+:mod:`.multiscale` (the OME-Zarr), :mod:`.checksums` (the files' sha256, taken from bytes in
+hand, and their verification), :mod:`.collections` (the nodes' paths on the facility
+collection), :mod:`.quality` (the scan's and volume's gates), :mod:`.axis` (how an axis was
+decided); :mod:`.rules` and :mod:`.tomocupy_options` hold what
 tomocupy does that the client needs to know too (its output folders, ranges, the axis default;
 its options, read from the shipped table).
 

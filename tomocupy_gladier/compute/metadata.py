@@ -13,6 +13,7 @@ from typing import Any
 
 from tomocupy_gladier.compute.axis import MANUAL, give_axis
 from tomocupy_gladier.compute.checksums import make_read_only, sha256_of
+from tomocupy_gladier.compute.collections import on_collection
 from tomocupy_gladier.compute.disk_space import full_disk
 from tomocupy_gladier.compute.dxchange import number, read_acquisition
 
@@ -337,15 +338,14 @@ def return_request(return_data: dict, result: dict, previews_result: dict | None
         raise ValueError("publishv2.source_collection and publishv2.source_collection_basepath "
                          "are needed to name the results on the facility collection")
     base = pathlib.PurePosixPath(facility["source_collection_basepath"])
-    try:
-        on_collection = pathlib.PurePosixPath("/", item.relative_to(base))
-    except ValueError:
+    source = on_collection(item, base)
+    if source is None:
         raise ValueError(f"the results {item} are not on the facility collection (its root is "
-                         f"{base} on the compute nodes); nothing sent back") from None
+                         f"{base} on the compute nodes); nothing sent back")
     destination = dict(back.get("destination") or {})
     if not destination.get("id") or not destination.get("path"):
         raise ValueError("return_data.destination needs a collection id and a folder")
     destination["path"] = str(pathlib.PurePosixPath("/", destination["path"], landing))
-    back.update(source={"id": facility["source_collection"], "path": str(on_collection)},
+    back.update(source={"id": facility["source_collection"], "path": str(source)},
                 destination=destination, recursive=True)
     return back
