@@ -64,5 +64,7 @@ def follow_run(client: Any, run_id: str, delay: float = 2.0, tail: Path | None =
                 console.print(Text(f"failure: {record.failure}", style="red"), highlight=False)
             for warning in record.warnings:
                 console.print(Text(f"warning: {warning}", style="yellow"), highlight=False)
+            for line in record.outcomes:
+                console.print(Text(line), highlight=False)
             return record
         time.sleep(delay)

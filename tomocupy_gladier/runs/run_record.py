@@ -145,6 +145,12 @@ class RunRecord:
         ``warnings``: a success email that was not sent)."""
         return [warning for step in STEPS if step.warnings for warning in step.warnings(self.state)]
 
+    @property
+    def outcomes(self) -> list[str]:
+        """What the steps did beside the run's result, as their states left it (a step's
+        ``outcomes``: ``removed after publication: ...``), one line each."""
+        return [line for step in STEPS if step.outcomes for line in step.outcomes(self.state)]
+
 
 def logged_result(entries: Sequence[Mapping[str, Any]], state: str) -> dict[str, Any]:
     """A compute step's return value from the run log (its latest ``ActionCompleted`` entry),

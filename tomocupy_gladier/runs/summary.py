@@ -1,6 +1,7 @@
 """What a finished run made, in a few facts: the axis and how it was decided, the reconstruction
-folder, the scan's quality, the reconstruction it replaced, where the result was published. One
-reading of a run record for ``status``, a campaign's report and its ledger."""
+folder, the scan's quality, the reconstruction it replaced, where the result was published, what
+its steps did beside it (removed after publication). One reading of a run record for ``status``,
+a campaign's report and its ledger."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class RunSummary:
     published_to: str | None = None     # globus://<publication collection>/<path>
     index_entry: str | None = None      # the search subject, when the record was ingested
     kept_from: str | None = None        # the run whose person-decided axis this run kept
+    outcomes: list[str] = field(default_factory=list)  # what the steps did beside the result (RunRecord.outcomes)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,7 +63,7 @@ class RunSummary:
         if self.published_to:
             lines.append(f"published to: {self.published_to}"
                          + (" (in the search index)" if self.index_entry else " (not in the search index)"))
-        return lines
+        return lines + list(self.outcomes)
 
 
 def summarize(record: RunRecord) -> RunSummary:
@@ -94,4 +96,5 @@ def summarize(record: RunRecord) -> RunSummary:
         replaced=(history[0].get("run_id") if history and isinstance(history[0], Mapping) else None),
         published_to=published if record.succeeded else None,
         index_entry=(gather.get("search") or {}).get("subject") if ingested else None,
+        outcomes=record.outcomes,
     )

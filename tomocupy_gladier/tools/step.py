@@ -92,8 +92,9 @@ class Step:
       timer turns it off.
     - ``collections``: the experiment's collection sections its Transfer states use (their
       ``data_access`` consents go into the run scope).
-    - ``warnings``/``caught_failure``: what its states left in a run's state: things that went
-      wrong without failing the run, and the failure of another step they caught.
+    - ``warnings``/``caught_failure``/``outcomes``: what its states left in a run's state: things
+      that went wrong without failing the run, the failure of another step they caught, and what
+      they did that the run's record tells beside its result (data removed after publication).
     """
 
     name: str
@@ -116,6 +117,7 @@ class Step:
     collections: Callable[[ExperimentConfig], tuple[str, ...]] | None = None
     warnings: Callable[[Mapping[str, Any]], list[str]] | None = None
     caught_failure: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    outcomes: Callable[[Mapping[str, Any]], list[str]] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.required) - set(self.properties)

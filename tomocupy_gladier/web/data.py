@@ -154,6 +154,16 @@ class QualityView:
     figures: list[tuple[str, str]]     # (group, "name value, ...") of the measured figures
 
 
+def step_facts(record: RunRecord) -> list[tuple[str, str]]:
+    """What the steps left in the run's state, as the page's facts: each warning, and each
+    outcome (``removed after publication: <what>`` as that name and its value)."""
+    facts = [("warning", warning) for warning in record.warnings]
+    for line in record.outcomes:
+        name, _, value = line.partition(": ")
+        facts.append((name, value))
+    return facts
+
+
 def quality_view(recon: Mapping[str, Any]) -> QualityView | None:
     """The run page's view of the reconstruction step's ``quality`` block; None without one."""
     quality = recon.get("quality")
@@ -252,9 +262,11 @@ class LocalRuns(RunsSource):
     def _own_images(self, result: Mapping[str, Any], inside: Path | None, logs: Path | None,
                     superseded: bool) -> Path | None:
         """Where a previews step's images of this run are served from: its folder inside the
-        reconstruction (``inside``), or, once a later run replaced that, the copy it kept beside
-        its log (inside ``logs``); None when neither is the run's own."""
-        if superseded:
+        reconstruction (``inside``), or, once a later run replaced that or the run removed it after
+        publication, the copy it kept beside its log (inside ``logs``); None when neither is the
+        run's own."""
+        if superseded or (inside is not None and not inside.exists()):
+            # replaced by a later run, or removed after publication ([retention])
             kept = result.get("kept")
             if not kept or logs is None:
                 return None
@@ -365,7 +377,7 @@ class LocalRuns(RunsSource):
             ("files", recon.get("file_count")),
             # a suggestion at the edge of the search (the try's own, or an interactive run's try)
             ("warning", shown.get("warning") or record.result(TRY_PREVIEWS_STATE).get("warning")),
-        ) if value not in (None, "")]
+        ) if value not in (None, "")] + step_facts(record)
         superseded = self._superseded_by(record, output=self._folders(record)[0])
         return RunView(run_row(record.raw), record, states, previews, str(log_file) if log_file else None,
                        log_tail(log_file) if log_file else None, facts, self._choice(record),
@@ -452,7 +464,7 @@ class GlobusRuns(RunsSource):
             raise
         row = run_row(raw, GLOBUS_RUN_PAGE + run_id)
         record = RunRecord(raw)
-        return RunView(row, record, [], [], None, None, [], quality=quality_view(record.recon_result))
+        return RunView(row, record, [], [], None, None, step_facts(record), quality=quality_view(record.recon_result))
 
 
 # ---------------------------------------------------------------------------------- campaigns
