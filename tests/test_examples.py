@@ -40,14 +40,17 @@ def catalog() -> ModuleType:
 
 
 @pytest.mark.parametrize("name, state", [("catalog_flow", "CatalogRecord"), ("notify_flow", "NotifyDone")])
-def test_extended_flows_add_their_step_after_the_return_step(name, state):
+def test_extended_flows_add_their_step_after_the_flows_own_steps(name, state):
     module = load_example(name)
     flow = next(v for k, v in vars(module).items() if k.startswith("TomocupyFlowWith"))
     states = offline_client(flow).get_flow_definition()["States"]
     base = offline_client("tomocupy").get_flow_definition()["States"]
     assert set(states) == set(base) | {state, f"{state}Failed"}
-    # whether the results were sent back or not, the new step follows, and the email comes last
-    assert states["ReturnData"]["Next"] == states["ReturnDataSkipped"]["Next"] == state
+    # after the return step and the removal after publication, however they ended, the new step
+    # follows, and the email comes last
+    assert states["ReturnData"]["Next"] == states["ReturnDataSkipped"]["Next"] == "RetentionChoice"
+    assert {states[name]["Next"] for name in ("RetentionSkipped", "RetentionKept", "RetentionDone",
+                                              "RetentionNotRemoved", "RetentionUndecided")} == {state}
     assert states[state]["Next"] == "NotifyChoice"
     assert states[state]["Catch"][0]["Next"] == f"{state}Failed"
     # TomocupyFlow's inputs, all of them, plus the example's own

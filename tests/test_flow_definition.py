@@ -24,7 +24,10 @@ def test_tomocupy_flow_is_transfer_then_reconstruction_then_publication(definiti
     assert states["MakePreviews"]["Next"] == "ScanMetadata"
     assert states["ScanMetadata"]["Next"] == "Publishv2GatherMetadata"
     assert states["Publishv2Done"]["Next"] == "ReturnDataChoice"
-    assert states["ReturnData"]["Next"] == states["ReturnDataSkipped"]["Next"] == "NotifyChoice"
+    assert states["ReturnData"]["Next"] == states["ReturnDataSkipped"]["Next"] == "RetentionChoice"
+    # every end of the removal after publication goes on to the email
+    assert all(states[name]["Next"] == "NotifyChoice" for name in (
+        "RetentionSkipped", "RetentionKept", "RetentionDone", "RetentionNotRemoved", "RetentionUndecided"))
     assert states["NotifySucceeded"].get("End") is True and states["NotifySkipped"].get("End") is True
 
 

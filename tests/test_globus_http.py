@@ -168,7 +168,7 @@ def test_first_run_deploys_flow_registers_functions_and_starts_run(globus, tmp_p
     # every compute function of the flow is registered by source
     registered = [body_of(c) for c in calls_to(globus, "POST", "/v3/functions")]
     assert sorted(r["function_name"] for r in registered) == [
-        "make_previews", "publishv2_gather_metadata", "scan_metadata", "tomocupy_recon"]
+        "make_previews", "publishv2_gather_metadata", "retention_targets", "scan_metadata", "tomocupy_recon"]
     # as their source text: globus-compute-sdk's PureSourceDill ("sd"), not gladier 0.11's
     # DillCodeSource, deprecated since globus-compute-sdk 4.0 (serialize/concretes.py)
     assert all("\nsd\n" + r["function_name"] + ":def " in r["function_code"] for r in registered)

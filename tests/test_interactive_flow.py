@@ -50,7 +50,8 @@ def test_the_flow_tries_publishes_the_montage_waits_then_runs_the_full_flow():
                            "PublishMontageSkipped", "MakeChoiceOptions", "NotifyWaitingChoice",
                            "NotifyWaitingSkipped", "WaitForChoice", "ChosenCentre", "TomocupyRecon"]
     assert states["TryScanFile"]["ResultPath"] == "$.input.interactive.try_tomocupy.file_name"
-    assert order[-3:] == ["ReturnDataSkipped", "NotifyChoice", "NotifySkipped"]
+    assert order[-5:] == ["ReturnDataSkipped", "RetentionChoice", "RetentionSkipped", "NotifyChoice",
+                          "NotifySkipped"]
     assert "Publishv2GatherMetadata" in order
     wait = states["WaitForChoice"]
     assert wait["ActionUrl"] == WAIT_FOR_OPTION_URL

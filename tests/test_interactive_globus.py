@@ -55,7 +55,7 @@ def test_the_interactive_flow_is_deployed_with_its_wait_step_and_started_with_it
     assert sent["input_schema"] == TomocupyInteractiveFlow.flow_schema
     registered = sorted(body_of(c)["function_name"] for c in calls_to(globus, "POST", "/v3/functions"))
     assert registered == ["make_choice_options", "make_previews", "publishv2_gather_metadata",
-                          "scan_metadata", "tomocupy_recon"]
+                          "retention_targets", "scan_metadata", "tomocupy_recon"]
 
     (run,) = calls_to(globus, "POST", f"/flows/{FLOW_ID}/run")
     flow_input = body_of(run)["body"]["input"]

@@ -40,6 +40,8 @@ def good_input() -> dict:
         "make_previews_function_id": FID,
         "scan_metadata_function_id": FID,
         "return_data": {"enable": False},
+        "retention": {"enable": False},
+        "retention_targets_function_id": FID,
         "notify": {"enable": False},
         "tomocupy_gladier_version": __version__,
     }}

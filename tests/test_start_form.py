@@ -35,6 +35,7 @@ FUNCTION_IDS = {
     "make_previews_function_id": "aaaaaaaa-0000-4000-8000-000000000002",
     "scan_metadata_function_id": "aaaaaaaa-0000-4000-8000-000000000003",
     "publishv2_gather_metadata_function_id": "aaaaaaaa-0000-4000-8000-000000000004",
+    "retention_targets_function_id": "aaaaaaaa-0000-4000-8000-000000000005",
 }
 
 
@@ -235,8 +236,9 @@ def test_fields_come_in_order_scan_first_deployment_last(flow):
     order = inner["propertyOrder"]
     assert order[0] == ("source" if flow == "tomocupy" else "tomocupy")
     assert order.index("recon") < order.index("return_data") < order.index("publishv2")
-    assert order[-6:-4] == ["tomocupy_endpoint_config", "compute_endpoint"]
-    assert all(name.endswith("_function_id") for name in order[-4:])
+    functions = [name for name in order if name.endswith("_function_id")]
+    assert len(functions) == 5 and order[-5:] == functions
+    assert order[-7:-5] == ["tomocupy_endpoint_config", "compute_endpoint"]
     recon_order = recon_variant(inner["properties"]["recon"], "recon_steps")["propertyOrder"]
     assert recon_order[:3] == ["reconstruction-type", "rotation-axis", "rotation-axis-auto"]
     assert recon_order.index("command") < recon_order.index("nsino-per-chunk")
