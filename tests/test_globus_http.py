@@ -194,6 +194,24 @@ def test_first_run_deploys_flow_registers_functions_and_starts_run(globus, tmp_p
     assert FLOW_ID in text and function_id_for("tomocupy_recon") in text
 
 
+def test_a_run_under_after_publish_rules_sends_them_to_flows(globus, tmp_path):
+    """The rules travel in the run's input (the flow decides and deletes on Globus's side)."""
+    raw = {"experiment": {"name": "cells", "backend": "globus"},
+           "source": {"collection": SOURCE, "path": "/data"},
+           "facility": {"collection": FACILITY, "path": "/raw", "posix_root": "/eagle/tomo"},
+           "compute": {"endpoint": ENDPOINT, "pbs": {"queue": "debug", "account": "TOMO"}},
+           "publish": {"index": INDEX, "collection": PUBLISH, "path": "/published"},
+           "retention": {"raw": "after-publish", "tries": "7d"},
+           "recon": {"rotation-axis": 1024.5}}
+    config = config_from_dict(raw, Path("/tmp/experiment.toml"))
+    make_flow(tmp_path / "gladier.cfg").run_flow(
+        flow_input=build_flow_input(config, "scan1.h5", recon_parameters(config, None, "full")), label="rules")
+    (run,) = calls_to(globus, "POST", f"/flows/{FLOW_ID}/run")
+    sent = body_of(run)["body"]["input"]
+    assert sent["retention"] == {"enable": True, "raw": "after-publish", "reconstruction": "keep"}
+    assert sent["retention_targets_function_id"] == function_id_for("retention_targets")
+
+
 def test_status_reads_the_run_record(globus, tmp_path):
     flow = make_flow(tmp_path / "gladier.cfg")
     run_id = RECORDED_RUN_ID
@@ -380,12 +398,13 @@ def test_deploy_creates_the_flow_with_the_experiments_start_form_and_prints_its_
 
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [FLOW_ID, f"start page: https://app.globus.org/flows/{FLOW_ID}/run"]
-    assert len(calls_to(globus, "POST", "/v3/functions")) == 4
+    assert len(calls_to(globus, "POST", "/v3/functions")) == 5
     (create,) = calls_to(globus, "POST", "/flows")
     deployed = body_of(create)["input_schema"]
     form = deployed["properties"]["input"]["properties"]
     assert form["compute_endpoint"]["default"] == ENDPOINT
     assert form["tomocupy_recon_function_id"]["default"] == function_id_for("tomocupy_recon")
+    assert form["retention_targets_function_id"]["default"] == function_id_for("retention_targets")
     assert form["source"]["properties"]["id"]["default"] == SOURCE
     assert form["publishv2"]["properties"]["index"]["default"] == INDEX
     assert form["tomocupy_endpoint_config"]["properties"]["account"]["default"] == "TOMO"

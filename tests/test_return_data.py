@@ -67,7 +67,8 @@ def test_without_a_return_section_the_step_is_skipped_visibly(tmp_path: Path):
     assert body["input"]["return_data"] == {"enable": False}
     assert run["status"] == "SUCCEEDED", run["details"]
     names = state_names(local_backend(config), run["run_id"])
-    assert names[-4:] == ["ReturnDataChoice", "ReturnDataSkipped", "NotifyChoice", "NotifySkipped"]
+    assert names[-6:] == ["ReturnDataChoice", "ReturnDataSkipped", "RetentionChoice", "RetentionSkipped",
+                          "NotifyChoice", "NotifySkipped"]
     assert "ReturnData" not in names
     assert run["details"]["output"]["ReturnData"] == {"skipped": True, "reason": "return_data.enable is false"}
     assert list((tmp_path / "analysis").iterdir()) == []

@@ -106,6 +106,16 @@ def test_a_disabled_return_or_a_publication_without_transfer_asks_for_nothing():
     assert data_access_collections(FLOWS["recon"], config) == []
 
 
+def test_a_run_that_may_delete_after_publication_asks_for_the_facilitys_consent():
+    """The delete of the retention step is a Transfer action on the facility collection: with an
+    "after-publish" rule its consent joins the run scope even where no transfer touches it."""
+    config = experiment(publish={"data_access": True, "transfer": False}, retention={"raw": "after-publish"},
+                        **{"return": {"data_access": True, "enable": False}})
+    assert data_access_collections(FLOWS["recon"], config) == [FACILITY]
+    scope = auth.flow_run_scope(FLOW_ID, data_access_collections(FLOWS["recon"], config))
+    assert str(scope) == str(sdk_run_scope(FLOW_ID, [FACILITY]))
+
+
 @pytest.mark.parametrize("value", ["yes", 1, "true"])
 def test_a_non_boolean_data_access_is_a_config_error(value):
     with pytest.raises(ConfigError, match=r"facility\.data_access: expected boolean"):
