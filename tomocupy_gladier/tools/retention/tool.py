@@ -17,9 +17,8 @@ The step comes after the return step, on the success path only: a run that faile
 before it removes nothing. Its own failures do not fail the run, whose result is published and
 verified by then: a delete that fails (Transfer removes one file at a time, so each file is
 either there, whole, or gone) or a decision that could not be made ends SUCCEEDED with a
-warning (``results.py``), and the data left is removed by a later run of the rule or by
-``tomocupy-gladier prune``. When the flag is false the flow passes through ``RetentionSkipped``,
-which the run log shows.
+warning (``results.py``) that names what may be left. When the flag is false the flow passes
+through ``RetentionSkipped``, which the run log shows.
 """
 
 from __future__ import annotations
