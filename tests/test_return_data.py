@@ -17,7 +17,7 @@ from tests.tiny_experiment import RETURN, return_section, state_names, tiny_expe
 def _run(config_path: Path, flow: str = "tomocupy", rtype: str = "full", edit=None) -> tuple:
     config = load_config(config_path)
     body = build_flow_input(config, "scan1.h5", recon_parameters(config, {}, rtype),
-                            transfer=(flow == "tomocupy"))
+                            flow=flow)
     if edit:
         edit(body["input"])
     run = make_client(flow, config).run_flow(flow_input=body, label="return test")

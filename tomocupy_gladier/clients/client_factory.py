@@ -24,7 +24,7 @@ from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.clients.gladier_local import local_client
 from tomocupy_gladier.flows import FLOWS, data_access_collections
 from tomocupy_gladier.flows.tomocupy_flow import TomocupyClient
-from tomocupy_gladier.globus.auth import login_manager_for, stored_identity
+from tomocupy_gladier.globus import auth  # read at call time: tests replace its login
 from tomocupy_gladier.flows.start_form import use_deployed_schema
 from tomocupy_gladier.globus.flows_manager import GlobusFlowsManager
 from tomocupy_gladier.globus.gladier_storage import client_with_storage
@@ -69,7 +69,7 @@ def globus_client(name: FlowRef, config: ExperimentConfig | None = None, *,
                                        globus_group=globus.get("group"), flow_kwargs=flow_kwargs,
                                        data_access_collections=consents)
     kwargs: dict[str, Any] = {**wait_times(config)} if config is not None else {}
-    kwargs.update(login_manager=login_manager or login_manager_for(globus.get("client_id")),
+    kwargs.update(login_manager=login_manager or auth.login_manager_for(globus.get("client_id")),
                   flows_manager=flows_manager)
     if compute_manager is not None:
         kwargs["compute_manager"] = compute_manager
@@ -149,7 +149,7 @@ def _local_identity(config: ExperimentConfig) -> str | None:
 
 def _globus_identity(config: ExperimentConfig) -> str | None:
     # the stored login's identity (globus-sdk keeps it with the tokens): no request
-    return stored_identity(config.globus.get("client_id"))
+    return auth.stored_identity(config.globus.get("client_id"))
 
 
 #: who each backend's runs start as, when it is known without the network (None otherwise):

@@ -32,7 +32,8 @@ from tomocupy_gladier.compute.rules import (
     span,
     span_fits,
 )
-from tomocupy_gladier.clients.client_factory import flow_class, identity, make_client
+from tomocupy_gladier.clients import client_factory  # its make_client read at call time (scripts and tests replace it)
+from tomocupy_gladier.clients.client_factory import flow_class, identity
 from tomocupy_gladier.experiment.compute_endpoints import check_endpoint
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.experiment.engines import engine_of
@@ -170,7 +171,7 @@ class RunPlan:
 
     def client(self, *, background: bool = True) -> Any:
         """The Gladier client on this plan's backend."""
-        return make_client(self.flow, self.config, self.backend, background=background)
+        return client_factory.make_client(self.flow, self.config, self.backend, background=background)
 
 
 def decide_axis(config: ExperimentConfig, overrides: Mapping[str, Any], recon: Mapping[str, Any], *,
@@ -264,7 +265,7 @@ def _decided(planned: RunPlan, axis: AxisDecision, request: RunRequest) -> RunPl
 
 def _backend_run_finder(config: ExperimentConfig, flow: Any, backend: BackendChoice
                         ) -> Callable[[str], RunRecord]:
-    return lambda run_id: RunRecord(make_client(flow, config, backend).get_status(run_id))
+    return lambda run_id: RunRecord(client_factory.make_client(flow, config, backend).get_status(run_id))
 
 
 def parameters_from_try(record: RunRecord, scan: str, center: float | None) -> dict[str, Any]:
