@@ -258,7 +258,7 @@ def test_on_globus_each_collection_gets_one_transfer_delete_task_recorded_before
     answers are globus_sdk.testing's registered ``submit_delete`` and ``get_submission_id``."""
     import globus_sdk
     import responses
-    from globus_sdk.testing import get_last_request, load_response
+    from globus_sdk.testing import load_response
 
     config_path = ran('raw = "0d"\ntries = "0d"')
     config = load_config(config_path)
@@ -271,16 +271,32 @@ def test_on_globus_each_collection_gets_one_transfer_delete_task_recorded_before
     assert (body["DATA_TYPE"], body["endpoint"], body["recursive"], body["ignore_missing"]) == ("delete", FACILITY, True, True)
     assert sorted(item["path"] for item in body["DATA"]) == ["/raw/scan1.h5", "/raw_rec/try_center/scan1"]
 
+    index = load_config(config_path).sections["publish"].index
+    try_subject = next(r.subject for r in search_local(config.local_state_dir, "*") if "try_center" in r.subject)
     responses.start()  # from here on, any request but the registered ones fails
     try:
         load_response("transfer.get_submission_id")
         delete = load_response("transfer.submit_delete")
+        # Search: GET /v1/index/{id}/subject answers a GMetaResult (globus-sdk's SearchClient.get_subject;
+        # the entry shape of globus_sdk.testing's post_search data), POST .../ingest a task
+        responses.add(responses.GET, f"https://search.api.globus.org/v1/index/{index}/subject",
+                      json={"@datatype": "GMetaResult", "@version": "2019-08-27", "subject": try_subject,
+                            "entries": [{"content": {"tomography": {"scan": "scan1.h5"}}, "entry_id": "metadata",
+                                         "matched_principal_sets": []}]})
+        responses.add(responses.POST, f"https://search.api.globus.org/v1/index/{index}/ingest",
+                      json={"acknowledged": True, "success": True, "task_id": "5bd1b5f7-0d8c-4b8e-b3a3-6e4a0f4c2d11"})
         prune = run_prune(config, retention_rules(config), local=False, dry_run=False, records=records,
-                          transfer_client=globus_sdk.TransferClient())
-        sent = json.loads(get_last_request().body)
+                          transfer_client=globus_sdk.TransferClient(), search_client=globus_sdk.SearchClient())
+        sent = json.loads(next(c.request.body for c in responses.calls if c.request.url.endswith("/v0.10/delete")))
+        ingests = [json.loads(c.request.body) for c in responses.calls if c.request.url.endswith("/ingest")]
     finally:
         responses.stop()
         responses.reset()
+    # the try's published record says what went, visible to whom the run published it for
+    [ingest] = [i for i in ingests if i["ingest_data"]["subject"] == try_subject][:1]
+    assert ingest["ingest_data"]["visible_to"] == ["public"] and ingest["ingest_data"]["id"] == "metadata"
+    removed = ingest["ingest_data"]["content"]["tomography"]["retention"]
+    assert {r["path"] for r in removed} <= {"/raw_rec/try_center/scan1", "/raw/scan1.h5"} and removed[-1]["status"] == SUBMITTED
     assert sent["DATA_TYPE"] == "delete" and sent["submission_id"] == delete.metadata["submission_id"]
     assert sorted(item["path"] for item in sent["DATA"]) == ["/raw/scan1.h5", "/raw_rec/try_center/scan1"]
     assert {(d.status, d.task_id) for d in prune.outcome.done} == {(SUBMITTED, delete.metadata["task_id"])}

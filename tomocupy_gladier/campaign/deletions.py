@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tomocupy_gladier.compute.disk_space import human
 from tomocupy_gladier.errors import UserError
+from tomocupy_gladier.tools.retention.config import WHAT
 
 DELETING, DELETED, SUBMITTED = "deleting", "deleted", "submitted"
 
@@ -73,6 +75,15 @@ class Deletion:
     @property
     def done(self) -> bool:
         return self.status in (DELETED, SUBMITTED)
+
+    def line(self) -> str:
+        """This removal in words: what, where, its size, how it went, when, by which rule."""
+        how = {DELETED: "removed", SUBMITTED: f"handed to Transfer delete task {self.task_id}",
+               DELETING: "being removed (a prune was interrupted; the next one finishes it)"}
+        size = f", {human(self.bytes)}" if self.bytes is not None else ""
+        when = (self.ended or self.began)[:19].replace("T", " ")
+        return (f"{WHAT.get(self.kind, self.kind)} {self.path}{size}: {how.get(self.status, self.status)} "
+                f"{when} by {self.kind} = \"{self.rule}\"")
 
 
 def now_iso() -> str:

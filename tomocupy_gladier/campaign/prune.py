@@ -60,6 +60,7 @@ class Holding:
     subject: str | None = None
     index: str | None = None
     scan: str | None = None
+    visible_to: tuple[str, ...] = ()  # who may see its published record (the run's [publish] visible_to)
 
 
 @dataclass(frozen=True)
@@ -182,11 +183,13 @@ def holdings(config: ExperimentConfig, records: Iterable[RunRecord]) -> list[Hol
         if source.get("id") and source.get("path"):
             originals.add((str(source["id"]), str(PurePosixPath("/", source["path"]))))
         destination, paths, subject, index = _published_transfer(record)
+        visible_to = tuple(str(v) for v in (data.get("publishv2") or {}).get("visible_to") or ())
         copy = data.get("destination") or {}
         scan_posix = tomocupy.get("file_name")
         if copy.get("id") and copy.get("path") and source:
             note("raw", str(copy["id"]), str(PurePosixPath("/", copy["path"])), record, when,
-                 scan=PurePosixPath(str(copy["path"])).name, subject=subject, index=index)
+                 scan=PurePosixPath(str(copy["path"])).name, subject=subject, index=index,
+                 visible_to=visible_to)
         elif scan_posix:
             # a flow that reads the scan at the facility uses a copy an earlier run may have made
             note("raw-use", facility, _globus_path(config, str(scan_posix)), record, when)
@@ -196,13 +199,13 @@ def holdings(config: ExperimentConfig, records: Iterable[RunRecord]) -> list[Hol
         if output:
             note(kind, facility, _globus_path(config, str(output)), record, when,
                  published=bool(paths), bytes=recon.get("bytes"), subject=subject, index=index,
-                 scan=PurePosixPath(str(scan_posix or "")).name or None)
+                 scan=PurePosixPath(str(scan_posix or "")).name or None, visible_to=visible_to)
         try_block = (data.get("interactive") or {}).get("try_tomocupy") or {}
         if try_block.get("output"):
             note("tries", facility, _globus_path(config, str(try_block["output"])), record, when)
         for path in paths:
             note("published", destination, str(PurePosixPath("/", path)), record, when,
-                 subject=subject, index=index)
+                 subject=subject, index=index, visible_to=visible_to)
 
     # a run that reads the scan's copy at the facility keeps it in use as much as the run that made it
     uses = {(c, p): e for (k, c, p), e in found.items() if k == "raw-use"}
@@ -224,7 +227,8 @@ def holdings(config: ExperimentConfig, records: Iterable[RunRecord]) -> list[Hol
                               runs=tuple(dict.fromkeys(r for _, r in runs)), last_used=last,
                               running=tuple(dict.fromkeys(entry["running"])),
                               published=bool(facts.get("published")), bytes=facts.get("bytes"),
-                              subject=facts.get("subject"), index=facts.get("index"), scan=facts.get("scan")))
+                              subject=facts.get("subject"), index=facts.get("index"), scan=facts.get("scan"),
+                              visible_to=tuple(facts.get("visible_to") or ())))
     return sorted(result, key=lambda h: (KINDS.index(h.kind), h.path))
 
 
@@ -329,7 +333,7 @@ def to_deletion(choice: Choice) -> Deletion:
     holding = choice.holding
     return Deletion(id="", kind=holding.kind, rule=choice.rule, collection=holding.collection,
                     path=holding.path, runs=holding.runs, subject=holding.subject, index=holding.index,
-                    bytes=holding.bytes)
+                    bytes=holding.bytes, extra={"visible_to": list(holding.visible_to)})
 
 
 @dataclass
@@ -545,18 +549,21 @@ def _local_record_updater(config: ExperimentConfig) -> Callable[[Deletion], None
 
 
 def _globus_record_updater(search_client: Any, requests: list[dict[str, Any]]) -> Callable[[Deletion], None]:
-    """Adds a removal to the published record it belongs to, in Globus Search (the entry read
-    with ``get_subject`` and ingested again as a GMetaEntry)."""
+    """Adds a removal to the published record it belongs to, in Globus Search: the entry read
+    with ``get_subject`` (a GMetaResult: content and entry id, not who may see it) and ingested
+    again as a GMetaEntry visible to whom the run published it for (its ``visible_to``)."""
 
     def update(deletion: Deletion) -> None:
-        if not deletion.subject or not deletion.index or search_client is None:
+        visible_to = list(deletion.extra.get("visible_to") or [])
+        if not deletion.subject or not deletion.index or search_client is None or not visible_to:
             return
         subject = search_client.get_subject(deletion.index, deletion.subject)
         for entry in subject.get("entries") or []:
-            document = {"ingest_type": "GMetaEntry",
-                        "ingest_data": {"subject": deletion.subject, "id": entry.get("entry_id"),
-                                        "visible_to": entry.get("visible_to") or ["public"],
-                                        "content": with_removal(entry.get("content") or {}, deletion)}}
+            data: dict[str, Any] = {"subject": deletion.subject, "visible_to": visible_to,
+                                    "content": with_removal(entry.get("content") or {}, deletion)}
+            if entry.get("entry_id") is not None:
+                data["id"] = entry["entry_id"]
+            document = {"ingest_type": "GMetaEntry", "ingest_data": data}
             requests.append({"method": "POST", "url": f"https://search.api.globus.org/v1/index/{deletion.index}/ingest",
                              "body": document})
             search_client.ingest(deletion.index, document)

@@ -60,12 +60,8 @@ def _bytes(folder: Path) -> int:
 
 
 def removal_line(deletion: Deletion) -> str:
-    """One removal in words: what, where, when, which rule, how it went."""
-    how = {"deleted": "removed", "submitted": f"Transfer delete task {deletion.task_id}",
-           "deleting": "being removed (a prune was interrupted; the next one finishes it)"}
-    size = f", {human(deletion.bytes)}" if deletion.bytes is not None else ""
-    return (f"{describe(deletion.kind)} {deletion.path}{size}: {how.get(deletion.status, deletion.status)} "
-            f"{(deletion.ended or deletion.began)[:19].replace('T', ' ')} by {deletion.kind} = \"{deletion.rule}\"")
+    """One removal in words (:meth:`Deletion.line`)."""
+    return deletion.line()
 
 
 class Retention:
