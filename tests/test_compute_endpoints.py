@@ -249,14 +249,14 @@ def test_keys_the_facility_endpoint_does_not_take_are_refused(tmp_path):
 def test_a_single_user_endpoint_refuses_anyone_but_its_owner(tmp_path, monkeypatch):
     """Globus Compute, docs/endpoints/endpoints.rst ("Starting the Endpoint"): an endpoint started
     as a non-privileged user "will only accept tasks submitted by the endpoint owner"."""
-    from tomocupy_gladier.clients import client_factory
+    from tomocupy_gladier.globus import auth
 
     path = own_endpoint(tmp_path, compute=f'owner = "urn:globus:auth:identity:{OWNER}"\n')
-    monkeypatch.setattr(client_factory, "stored_identity", lambda client_id=None: SOMEONE_ELSE)
+    monkeypatch.setattr(auth, "stored_identity", lambda client_id=None: SOMEONE_ELSE)
     result = _run(path)
     assert result.exit_code == 2
     assert "accepts tasks from its owner only" in result.output and SOMEONE_ELSE in result.output
-    monkeypatch.setattr(client_factory, "stored_identity", lambda client_id=None: OWNER)
+    monkeypatch.setattr(auth, "stored_identity", lambda client_id=None: OWNER)
     assert _run(path).exit_code == 0
 
 
