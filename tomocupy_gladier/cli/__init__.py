@@ -53,12 +53,13 @@ def _register() -> None:
         endpoint_commands,
         flow_commands,
         local_commands,
+        prune_commands,
         validate_commands,
         web_commands,
     )
 
     for module in (flow_commands, validate_commands, local_commands, campaign_commands,
-                   auth_commands, endpoint_commands, web_commands):
+                   auth_commands, endpoint_commands, web_commands, prune_commands):
         for command in module.COMMANDS:
             main.add_command(command)
 

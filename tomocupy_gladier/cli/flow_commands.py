@@ -13,6 +13,7 @@ from rich.table import Table
 
 from tomocupy_gladier.backends import BACKEND_NAMES, choose as choose_backend
 from tomocupy_gladier.experiment.engines import CpuEngine
+from tomocupy_gladier.campaign.deletions import Deletions, deletions_path
 from tomocupy_gladier.clients.client_factory import identity, make_client, offline_client
 from tomocupy_gladier.experiment.compute_endpoints import check_endpoint
 from tomocupy_gladier.experiment.config import ExperimentConfig
@@ -328,7 +329,8 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
         user_endpoints = client.flows_manager.user_endpoints(run_id)
         record = {**record, "compute": {"user_endpoints": user_endpoints}}
     if as_json:
-        _print_json(record)
+        pruned = Deletions(deletions_path(config.local_state_dir)).of_run(run_id)
+        _print_json({**record, "pruned": [d.as_dict() for d in pruned]} if pruned else record)
         return
     table = Table(title=f"run {run_id}: {record.get('status')}")
     for column in ("time", "code", "description"):
@@ -343,6 +345,8 @@ def status(run_id: str, config_path: str | None, flow_name: str, backend: str | 
         click.echo(f"failure: {failure}")
     for warning in RunRecord(record).warnings:
         click.echo(f"warning: {warning}")
+    for deletion in Deletions(deletions_path(config.local_state_dir)).of_run(run_id):
+        click.echo(f"pruned: {deletion.line()}")
     from tomocupy_gladier.runs.consents import describe as describe_consent, missing_consent
 
     consent = missing_consent(record)

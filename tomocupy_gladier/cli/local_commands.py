@@ -185,6 +185,7 @@ def search(query: str, config_path: str | None, index: str | None, sample: str |
                  ("rotation axis", f"{record.rotation_axis:g}" if record.rotation_axis is not None else None),
                  ("axis decided", record.axis_decided or None),
                  ("replaced", ", ".join(f"run {r}" for r in record.replaced) or None),
+                 ("removed since", "; ".join(record.removed) or None),
                  ("suggested centre", f"{record.suggested_center:.2f}" if record.suggested_center else None),
                  ("files", f"{record.files} ({record.bytes / 1e6:.1f} MB)"),
                  ("volume as", ", ".join(record.formats) or None),

@@ -11,6 +11,8 @@ from tomocupy_gladier.compute.axis import describe
 from tomocupy_gladier.errors import UserError
 
 PREVIEW_SUFFIXES = (".png",)
+#: the key of a record's ``tomography`` block listing what pruning removed since publication
+RETENTION_FIELD = "retention"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class Record:
     axis_decided: str = ""             # how the axis was decided, in words (compute.axis.describe)
     replaced: tuple[str, ...] = ()     # the runs whose reconstructions this one superseded, newest first
     formats: tuple[str, ...] = field(default_factory=tuple)  # the volume's published forms: tiff, zarr, h5
+    # what pruning removed since it was published, in words: "tries /raw_rec/... (tries = \"7d\", 2026-...)"
+    removed: tuple[str, ...] = ()
 
     @property
     def day(self) -> dt.date | None:
@@ -115,6 +119,8 @@ def record_from_content(subject: str, content: Mapping[str, Any]) -> Record:
         replaced=tuple(str(h.get("run_id")) for h in tomo.get("history") or []
                        if isinstance(h, Mapping) and h.get("run_id")),
         formats=tuple(str(f) for f in listed.get("formats") or []),
+        removed=tuple(f"{r.get('what')} {r.get('path')} ({r.get('rule')}, {str(r.get('when') or '')[:10]})"
+                      for r in tomo.get(RETENTION_FIELD) or [] if isinstance(r, Mapping)),
     )
 
 

@@ -54,6 +54,7 @@ class Sources:
     experiment: str = ""
     refresh_ms: int = 3000
     starter: Any = None  # web.start.Starter: the start page (absent without an experiment file)
+    retention: Any = None  # web.space.Retention: the space page, a run's removals (with an experiment file)
 
 
 def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0.0.1") -> Flask:
@@ -66,6 +67,7 @@ def create_app(sources: Sources, *, token: str | None = None, host: str = "127.0
         app.config["TRUSTED_HOSTS"] = ["localhost", "127.0.0.1", "::1", "[::1]", host]
     app.config["SOURCES"] = sources
     app.jinja_env.globals.update(colour=data.status_colour, experiment=sources.experiment,
+                                 has_space=sources.retention is not None,
                                  backend=sources.runs.backend, refresh_ms=sources.refresh_ms)
     app.jinja_env.filters["duration"] = _duration
     csrf_token = _csrf_tokens()
@@ -139,7 +141,15 @@ def _add_run_pages(app: Flask, sources: Sources) -> None:
     @app.get("/runs/<run_id>")
     def run_page(run_id: str) -> Any:
         view = _run_view(sources, run_id)
-        return render_template("run.html", view=view)
+        removed = sources.retention.removed_of_run(run_id) if sources.retention is not None else []
+        return render_template("run.html", view=view, removed=removed)
+
+    @app.get("/space")
+    def space_page() -> Any:
+        if sources.retention is None:
+            abort(404)
+        return render_template("space.html", view=sources.retention.space(), line=sources.retention.line,
+                               experiment_file=sources.retention.config.path)
 
     @app.get("/api/runs/<run_id>")
     def run_json(run_id: str) -> Any:

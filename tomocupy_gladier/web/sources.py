@@ -8,6 +8,7 @@ from tomocupy_gladier.backends import choose
 from tomocupy_gladier.tools.publish.config import publish_config
 from tomocupy_gladier.web import data
 from tomocupy_gladier.web.app import Sources
+from tomocupy_gladier.web.space import Retention
 from tomocupy_gladier.web.start import Starter
 
 
@@ -27,10 +28,10 @@ def sources_for(config: Any) -> Sources:
         catalogue = (data.Catalogue.local(config.local_state_dir, index, data.published_folders(config))
                      if publish else None)
         return Sources(data.LocalRuns(store), campaigns, catalogue, config.name,
-                       starter=Starter(config, backend))
+                       starter=Starter(config, backend), retention=Retention(config, local=True))
     runs, flow_ids = _globus_runs(config)
     return Sources(runs, campaigns, _globus_catalogue(config, index), config.name,
-                   starter=Starter(config, backend, flow_ids))
+                   starter=Starter(config, backend, flow_ids), retention=Retention(config, local=False))
 
 
 def _globus_runs(config: Any) -> tuple[data.GlobusRuns, dict[str, str]]:

@@ -80,7 +80,8 @@ class RetentionRules:
         """The rule for ``kind`` (one of :data:`KINDS`)."""
         if kind not in KINDS:
             raise KeyError(f"no retention rule {kind!r}; rules: {', '.join(KINDS)}")
-        return getattr(self, kind)
+        rule: Rule = getattr(self, kind)
+        return rule
 
     def as_dict(self) -> dict[str, str]:
         return {kind: str(self.rule(kind)) for kind in KINDS}
