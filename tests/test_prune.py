@@ -303,3 +303,19 @@ def test_on_globus_each_collection_gets_one_transfer_delete_task_recorded_before
     assert _data(tmp_path) == before, "on Globus the Transfer task removes, not this machine"
     assert PUBLISH  # the publication collection is never in a request unless the published rule says so
     assert all(item["path"].startswith("/raw") for item in sent["DATA"])
+
+
+def test_what_a_run_removed_after_its_publication_is_not_chosen_again(tmp_path, monkeypatch):
+    """On Globus no folder is looked at: the run's own record of its retention step
+    (``$.Retention.removed``) says the reconstruction is gone."""
+    isolate(monkeypatch, tmp_path)
+    config_path = tiny_experiment(tmp_path, '\n[retention]\nreconstruction = "after-publish"\n', return_folder=False)
+    result = _cli("run", "scan1.h5", "--config", str(config_path), "--full")
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "facility" / "raw_rec" / "scan1_rec").exists()
+    config_path.write_text(config_path.read_text().replace('reconstruction = "after-publish"', 'reconstruction = "0d"'))
+    config = load_config(config_path)
+    prune = run_prune(config, retention_rules(config), local=False, dry_run=True, records=local_records(config),
+                      now=dt.datetime.now(dt.timezone.utc) + LATER)
+    assert "/raw_rec/scan1_rec" not in {c.holding.path for c in prune.plan.choices}
+    assert prune.requests == []

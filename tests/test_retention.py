@@ -32,6 +32,7 @@ from tomocupy_gladier.compute.checksums import verify_manifest
 from tomocupy_gladier.compute.retention import after_publish_targets
 from tomocupy_gladier.local.jsonpath import render_parameters
 from tomocupy_gladier.planning.flow_input import build_flow_input, recon_parameters
+from tomocupy_gladier.compute.disk_space import human
 from tomocupy_gladier.runs.run_record import RunRecord
 from tomocupy_gladier.tools.registry import load_config
 from tomocupy_gladier.tools.retention.tool import DELETE_STATE, TARGETS_STATE
@@ -129,7 +130,7 @@ def test_reconstruction_after_publish_removes_the_folder_never_tries_logs_nor_th
         ("reconstruction", "/raw_rec/scan1_rec", "after-publish")]
     assert removed[0]["bytes"] > 0 and record.state["Retention"]["files"] == removed[0]["files"]
     assert record.outcomes == [f'removed after publication: the full reconstruction at the facility '
-                               f'(/raw_rec/scan1_rec, {removed[0]["bytes"] / 1e6:.1f} MB; '
+                               f'(/raw_rec/scan1_rec, {human(removed[0]["bytes"])}; '
                                f'reconstruction = "after-publish")']
     assert record.warnings == []
     # a try keeps its folder: tries follow their own rule, and say so

@@ -37,6 +37,7 @@ from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.runs.catalog import RETENTION_FIELD
 from tomocupy_gladier.runs.run_record import RunRecord
 from tomocupy_gladier.tools.retention.config import KINDS, WHAT, RetentionRules
+from tomocupy_gladier.tools.retention.results import removed as removed_after_publication
 
 PUBLISH_TRANSFER_STATE = "Publishv2Transfer"
 GATHER_STATE = "Publishv2GatherMetadata"
@@ -472,7 +473,10 @@ def plan_prune(config: ExperimentConfig, rules: RetentionRules, records: Sequenc
 
     found = holdings(config, records)
     resume = deletions.unfinished()
-    choices = choose(config, rules, found, now=now, removed=deletions.removed(),
+    # what runs removed themselves once their publication was verified (tools/retention/)
+    in_flow = {(config.facility.id, str(entry.get("path"))) for record in records
+               for entry in removed_after_publication(record.state)}
+    choices = choose(config, rules, found, now=now, removed=deletions.removed() | in_flow,
                      campaign_scans=open_campaign_scans(config), folder_of=folder_of)
     return PrunePlan(rules, now, resume, choices)
 

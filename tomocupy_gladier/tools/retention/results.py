@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from tomocupy_gladier.compute.disk_space import human
 from tomocupy_gladier.tools.retention.tool import RESULT_KEY
 
 #: each rule's data in the singular, as one run has it
@@ -23,7 +24,7 @@ def _entries(step: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
 
 def _size(count: Any) -> str:
     try:
-        return f"{int(count) / 1e6:.1f} MB"
+        return human(int(count))
     except (TypeError, ValueError):
         return "size unknown"
 
