@@ -99,9 +99,13 @@ def test_with_tries_at_0d_a_dry_run_lists_exactly_the_try_and_prune_removes_and_
     from tomocupy_gladier.web.app import create_app
     from tomocupy_gladier.web.sources import sources_for
 
-    page = create_app(sources_for(load_config(config))).test_client().get(f"/runs/{try_run}")
-    text = page.get_data(as_text=True)
+    client = create_app(sources_for(load_config(config))).test_client()
+    text = client.get(f"/runs/{try_run}").get_data(as_text=True)
     assert "Removed by the retention rules" in text and "/raw_rec/try_center/scan1" in text and "tries = &#34;0d&#34;" in text
+    # the space page: each collection's bytes, nothing more to free, the removal listed
+    space = client.get("/space").get_data(as_text=True)
+    assert "[facility]" in space and "nothing: the rules allow no removal now" in space
+    assert "/raw_rec/try_center/scan1" in space.split('id="removed"')[1]
     [record] = [r for r in search_local(load_config(config).local_state_dir, "*") if "try_center" in r.subject]
     assert record.removed and "/raw_rec/try_center/scan1" in record.removed[0] and 'tries = "0d"' in record.removed[0]
     # a second prune finds nothing more to do

@@ -24,7 +24,7 @@ from typing import Any
 
 from tomocupy_gladier.compute.disk_space import human
 from tomocupy_gladier.errors import UserError
-from tomocupy_gladier.tools.retention.config import WHAT
+from tomocupy_gladier.tools.retention.config import describe
 
 DELETING, DELETED, SUBMITTED = "deleting", "deleted", "submitted"
 
@@ -82,7 +82,7 @@ class Deletion:
                DELETING: "being removed (a prune was interrupted; the next one finishes it)"}
         size = f", {human(self.bytes)}" if self.bytes is not None else ""
         when = (self.ended or self.began)[:19].replace("T", " ")
-        return (f"{WHAT.get(self.kind, self.kind)} {self.path}{size}: {how.get(self.status, self.status)} "
+        return (f"{describe(self.kind)} {self.path}{size}: {how.get(self.status, self.status)} "
                 f"{when} by {self.kind} = \"{self.rule}\"")
 
 

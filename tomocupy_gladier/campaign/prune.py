@@ -29,18 +29,19 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from tomocupy_gladier.campaign.deletions import DELETED, SUBMITTED, Deletion, Deletions, deletions_path
+from tomocupy_gladier.campaign.deletions import DELETED, DELETING, SUBMITTED, Deletion, Deletions, deletions_path
 from tomocupy_gladier.campaign.ledger import OPEN_STATES, open_ledger
 from tomocupy_gladier.campaign.wiring import default_campaigns_dir
+from tomocupy_gladier.compute.rules import is_try
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.experiment.config import ExperimentConfig
 from tomocupy_gladier.runs.catalog import RETENTION_FIELD
-from tomocupy_gladier.runs.run_record import RunRecord
-from tomocupy_gladier.tools.retention.config import KINDS, WHAT, RetentionRules
+from tomocupy_gladier.local.timestamps import parse_timestamp
+from tomocupy_gladier.runs.run_record import GATHER_STATE, RunRecord
+from tomocupy_gladier.tools.publish.tool import PUBLISH_TRANSFER_STATE
+from tomocupy_gladier.tools.retention.config import KINDS, RetentionRules
 from tomocupy_gladier.tools.retention.results import removed as removed_after_publication
 
-PUBLISH_TRANSFER_STATE = "Publishv2Transfer"
-GATHER_STATE = "Publishv2GatherMetadata"
 
 
 @dataclass(frozen=True)
@@ -104,16 +105,14 @@ class PrunePlan:
 
 
 def _time(text: Any) -> dt.datetime | None:
-    if not text:
-        return None
     try:
-        moment = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
+        return parse_timestamp(text)
+    except (TypeError, ValueError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
-def _folder_bytes(folder: Path) -> int:
+def folder_bytes(folder: Path) -> int:
+    """The bytes of a file, or of every file under a folder (links counted, never followed)."""
     if folder.is_file():
         return folder.stat().st_size
     total = 0
@@ -150,10 +149,6 @@ def _published_transfer(record: RunRecord) -> tuple[str, list[str], str | None, 
             subject = str(identifier.get("identifier"))
     index = (record.flow_input.get("publishv2") or {}).get("index")
     return destination, paths, subject, (str(index) if index else None)
-
-
-def _is_try(recon: Mapping[str, Any]) -> bool:
-    return str(recon.get("reconstruction-type", "full")) == "try"
 
 
 def holdings(config: ExperimentConfig, records: Iterable[RunRecord]) -> list[Holding]:
@@ -195,7 +190,7 @@ def holdings(config: ExperimentConfig, records: Iterable[RunRecord]) -> list[Hol
             # a flow that reads the scan at the facility uses a copy an earlier run may have made
             note("raw-use", facility, _globus_path(config, str(scan_posix)), record, when)
         output = tomocupy.get("output")
-        kind = "tries" if _is_try(data.get("recon") or {}) else "reconstruction"
+        kind = "tries" if is_try(data.get("recon") or {}) else "reconstruction"
         recon = record.recon_result
         if output:
             note(kind, facility, _globus_path(config, str(output)), record, when,
@@ -249,7 +244,7 @@ def open_campaign_scans(config: ExperimentConfig) -> dict[str, str]:
     return scans
 
 
-def choose(config: ExperimentConfig, rules: RetentionRules, found: Sequence[Holding], *, now: dt.datetime,
+def choose(rules: RetentionRules, found: Sequence[Holding], *, now: dt.datetime,
            removed: Iterable[tuple[str, str]] = (),
            campaign_scans: Mapping[str, str] | None = None,
            folder_of: Callable[[str, str], Path | None] = lambda collection, path: None) -> list[Choice]:
@@ -258,20 +253,19 @@ def choose(config: ExperimentConfig, rules: RetentionRules, found: Sequence[Hold
     removed = set(removed)
     choices = []
     for holding in found:
+        if (holding.collection, holding.path) in removed:
+            continue
+        folder = folder_of(holding.collection, holding.path)
+        if folder is not None and not folder.exists():
+            continue  # already gone (removed by a run's retention step, or by hand)
         rule = rules.rule(holding.kind)
         age = now - holding.last_used
-        folder = folder_of(holding.collection, holding.path)
         # measured where the folder is here (the local backend), else what the run reported
-        sized = holding if folder is None or not folder.exists() else \
-            Holding(**{**holding.__dict__, "bytes": _folder_bytes(folder)})
+        sized = holding if folder is None else Holding(**{**holding.__dict__, "bytes": folder_bytes(folder)})
 
         def verdict(remove: bool, reason: str) -> Choice:
             return Choice(sized, str(rule), remove, reason, age, folder)
 
-        if (holding.collection, holding.path) in removed:
-            continue
-        if folder is not None and not folder.exists():
-            continue  # already gone (removed by a run's retention step, or by hand)
         if holding.running:
             choices.append(verdict(False, f"in use by run {holding.running[0]}, which has not ended"))
         elif holding.kind == "raw" and holding.scan is not None and holding.scan in campaign_scans:
@@ -290,23 +284,6 @@ def choose(config: ExperimentConfig, rules: RetentionRules, found: Sequence[Hold
 def _days(age: dt.timedelta) -> str:
     hours = age.total_seconds() / 3600
     return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"
-
-
-def human(size: int | None) -> str:
-    """A size in words (``"12.3 MB"``), ``"?"`` when unknown."""
-    if size is None:
-        return "?"
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} PB"
-
-
-def describe(kind: str) -> str:
-    """What a rule's data is, in words."""
-    return WHAT.get(kind, kind)
 
 
 # --- records of the runs ----------------------------------------------------------------------
@@ -353,7 +330,7 @@ def remove_local(deletions: Deletions, targets: Sequence[tuple[Deletion, Path]],
 
     outcome = PruneOutcome()
     for deletion, folder in targets:
-        begun = deletion if deletion.id and deletion.status == "deleting" else deletions.begin(deletion)
+        begun = deletion if deletion.id and deletion.status == DELETING else deletions.begin(deletion)
         removal = Removal()
         try:
             if folder.exists() or folder.is_symlink():
@@ -380,7 +357,7 @@ def submit_globus(deletions: Deletions, targets: Sequence[Deletion], transfer_cl
     for deletion in targets:
         by_collection[deletion.collection].append(deletion)
     for collection, group in by_collection.items():
-        begun = [d if d.id and d.status == "deleting" else deletions.begin(d) for d in group]
+        begun = [d if d.id and d.status == DELETING else deletions.begin(d) for d in group]
         document = delete_document(collection, [d.path for d in group], label=label)
         try:
             submission = transfer_client.get_submission_id()["value"]
@@ -466,17 +443,14 @@ def plan_prune(config: ExperimentConfig, rules: RetentionRules, records: Sequenc
     """The plan of a prune: removals a killed prune began first, then the rules' verdicts."""
 
     def folder_of(collection: str, path: str) -> Path | None:
-        if not local:
-            return None
-        root = config.local_collections.get(collection)
-        return Path(root).joinpath(*PurePosixPath(path).parts[1:]) if root is not None else None
+        return _local_folder(config, collection, path) if local else None
 
     found = holdings(config, records)
     resume = deletions.unfinished()
     # what runs removed themselves once their publication was verified (tools/retention/)
     in_flow = {(config.facility.id, str(entry.get("path"))) for record in records
                for entry in removed_after_publication(record.state)}
-    choices = choose(config, rules, found, now=now, removed=deletions.removed() | in_flow,
+    choices = choose(rules, found, now=now, removed=deletions.removed() | in_flow,
                      campaign_scans=open_campaign_scans(config), folder_of=folder_of)
     return PrunePlan(rules, now, resume, choices)
 
@@ -503,7 +477,7 @@ def run_prune(config: ExperimentConfig, rules: RetentionRules, *, local: bool, d
             return prune
         if local:
             update = _local_record_updater(config)
-            targets = [(d, _local_folder(config, d)) for d in plan.resume]
+            targets = [(d, _local_folder(config, d.collection, d.path)) for d in plan.resume]
             targets += [(to_deletion(c), c.folder) for c in plan.removals if c.folder is not None]
             prune.outcome = remove_local(deletions, [(d, f) for d, f in targets if f is not None], update)
         else:
@@ -526,9 +500,10 @@ def _by_collection(plan: PrunePlan) -> dict[str, list[str]]:
     return dict(grouped)
 
 
-def _local_folder(config: ExperimentConfig, deletion: Deletion) -> Path | None:
-    root = config.local_collections.get(deletion.collection)
-    return Path(root).joinpath(*PurePosixPath(deletion.path).parts[1:]) if root is not None else None
+def _local_folder(config: ExperimentConfig, collection: str, path: str) -> Path | None:
+    """Where a path of a collection is on this machine (the local backend's folders), if anywhere."""
+    root = config.local_collections.get(collection)
+    return Path(root).joinpath(*PurePosixPath(path).parts[1:]) if root is not None else None
 
 
 def _local_record_updater(config: ExperimentConfig) -> Callable[[Deletion], None]:

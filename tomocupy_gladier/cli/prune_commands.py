@@ -11,13 +11,13 @@ from rich.table import Table
 
 from tomocupy_gladier.backends import choose
 from tomocupy_gladier.campaign import timers
-from tomocupy_gladier.campaign.prune import Prune, describe, run_prune
+from tomocupy_gladier.campaign.prune import Prune, run_prune
 from tomocupy_gladier.cli.campaign_commands import _cli_program
 from tomocupy_gladier.cli.flow_commands import backend_option, config_option, load
 from tomocupy_gladier.compute.disk_space import human
 from tomocupy_gladier.errors import UserError
 from tomocupy_gladier.experiment.config import ExperimentConfig
-from tomocupy_gladier.tools.retention.config import KINDS, retention_rules
+from tomocupy_gladier.tools.retention.config import KINDS, describe, retention_rules
 
 out = Console()
 

@@ -148,7 +148,7 @@ def _add_run_pages(app: Flask, sources: Sources) -> None:
     def space_page() -> Any:
         if sources.retention is None:
             abort(404)
-        return render_template("space.html", view=sources.retention.space(), line=sources.retention.line,
+        return render_template("space.html", view=sources.retention.space(),
                                experiment_file=sources.retention.config.path)
 
     @app.get("/api/runs/<run_id>")

@@ -4,15 +4,14 @@ retention rules would free now, and what pruning removed (for the space page and
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tomocupy_gladier.campaign.deletions import Deletion, Deletions, deletions_path
-from tomocupy_gladier.campaign.prune import PrunePlan, describe, local_records, plan_prune
+from tomocupy_gladier.campaign.prune import PrunePlan, folder_bytes, local_records, plan_prune
 from tomocupy_gladier.compute.disk_space import human
 from tomocupy_gladier.experiment.config import ExperimentConfig
-from tomocupy_gladier.tools.retention.config import KINDS, retention_rules
+from tomocupy_gladier.tools.retention.config import KINDS, describe, retention_rules
 
 
 @dataclass(frozen=True)
@@ -48,22 +47,6 @@ class SpaceView:
         return [(describe(kind), human(totals.get(kind, 0)), counts[kind]) for kind in KINDS if counts[kind]]
 
 
-def _bytes(folder: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            try:
-                total += (Path(root) / name).lstat().st_size
-            except OSError:
-                pass
-    return total
-
-
-def removal_line(deletion: Deletion) -> str:
-    """One removal in words (:meth:`Deletion.line`)."""
-    return deletion.line()
-
-
 class Retention:
     """The experiment's retention as the pages show it."""
 
@@ -74,7 +57,7 @@ class Retention:
 
     def removed_of_run(self, run_id: str) -> list[str]:
         """What pruning removed of what the run made or used, in words (for its page)."""
-        return [removal_line(d) for d in self.deletions.of_run(run_id)]
+        return [d.line() for d in self.deletions.of_run(run_id)]
 
     def space(self) -> SpaceView:
         """Bytes per collection (measured here on the local backend) and what the rules free."""
@@ -86,7 +69,7 @@ class Retention:
                 continue
             root = self.config.local_collections.get(collection) if self.local else None
             folder = Path(root) if root is not None else None
-            size = _bytes(folder) if folder is not None and folder.is_dir() else None
+            size = folder_bytes(folder) if folder is not None and folder.is_dir() else None
             collections.append(CollectionSpace(section, collection, str(folder) if folder else None, size))
         if not self.local:
             return SpaceView(collections, rules, None, self.deletions.entries()[-20:],
@@ -96,9 +79,5 @@ class Retention:
                           now=dt.datetime.now(dt.timezone.utc), local=True)
         return SpaceView(collections, rules, plan, self.deletions.entries()[-20:])
 
-    @staticmethod
-    def line(deletion: Deletion) -> str:
-        return removal_line(deletion)
 
-
-__all__ = ["CollectionSpace", "Retention", "SpaceView", "removal_line"]
+__all__ = ["CollectionSpace", "Retention", "SpaceView"]

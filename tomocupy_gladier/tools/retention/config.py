@@ -40,6 +40,11 @@ WHAT: dict[str, str] = {
 }
 
 
+def describe(kind: str) -> str:
+    """What a rule's data is, in words (:data:`WHAT`)."""
+    return WHAT.get(kind, kind)
+
+
 @dataclass(frozen=True)
 class Rule:
     """One retention rule as written (``text``): keep, after-publish, or an age."""
